@@ -1,0 +1,275 @@
+"""Emit one schema set's grammar as declarative Rust tables (see exi-core/src/tables.rs for the shapes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grammar import Field, GrammarBuilder, Terminal, fields_of
+from model import ComplexType, Model, QName, SimpleType
+
+
+@dataclass
+class Tables:
+    """Everything one schema set contributes, with stable indices, shared by the Rust and Python emitters."""
+
+    qnames: list[QName]
+    datatypes: list[SimpleType]
+    types: list[ComplexType]
+    fields: list[list[Field]]
+    type_names: list[str]
+    starts: list[int]
+    states: list[list[tuple[str, int, int, int, int]]]  # (event, qname, a, b, next)
+    document: list[tuple[int, str, int]]  # (qname, child kind C|S, index)
+    fragment: list[tuple[int, str, int]]
+
+
+class _Builder:
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.gb = GrammarBuilder(model)
+        self.qnames: list[QName] = []
+        self.qindex: dict[QName, int] = {}
+        self.datatypes: list[SimpleType] = []
+        self.dindex: dict[object, int] = {}
+        self.types: list[ComplexType] = []
+        self.tindex: dict[object, int] = {}
+
+    def q(self, qn: QName) -> int:
+        if qn not in self.qindex:
+            self.qindex[qn] = len(self.qnames)
+            self.qnames.append(qn)
+        return self.qindex[qn]
+
+    def d(self, st: SimpleType) -> int:
+        if st.key not in self.dindex:
+            self.dindex[st.key] = len(self.datatypes)
+            self.datatypes.append(st)
+        return self.dindex[st.key]
+
+    def child(self, tk: object) -> tuple[str, int]:
+        if isinstance(tk, SimpleType):
+            return ("S", self.d(tk))
+        return ("C", self.tindex[tk])
+
+
+def _type_names(types: list[ComplexType]) -> list[str]:
+    names: list[str] = []
+    used: set[str] = set()
+    for ct in types:
+        name = ct.name
+        if isinstance(ct.key, tuple) and name in used:
+            name = name + "Element"
+        base, n = name, 2
+        while name in used:
+            name, n = f"{base}{n}", n + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def build_tables(model: Model, fragment: bool) -> Tables:
+    b = _Builder(model)
+    # Stable order: named types by qname, anonymous ones by their element's qname.
+    order = sorted(model.complex_types.values(),
+                   key=lambda ct: (1, ct.key[1]) if isinstance(ct.key, tuple) else (0, ct.key))
+    for ct in order:
+        b.tindex[ct.key] = len(b.types)
+        b.types.append(ct)
+    for qn in sorted(model.global_elements):
+        b.q(qn)
+    relaxed: dict[QName, int] = {}
+    frag_names = sorted(model.declarations)
+    if fragment:
+        for qn in frag_names:
+            b.q(qn)
+            if len(model.declarations[qn]) > 1:
+                relaxed[qn] = len(b.types)
+                b.types.append(_relaxed_type(model, qn))
+    all_fields = [fields_of(ct) if ct.content != "relaxed" else ct.relaxed_fields for ct in b.types]  # type: ignore[attr-defined]
+    for fl in all_fields:  # every field's datatype has an index, even one only JSON uses
+        for f in fl:
+            if isinstance(f.type_key, SimpleType):
+                b.d(f.type_key)
+    states: list[list[tuple[str, int, int, int, int]]] = []
+    starts: list[int] = []
+    for ti, ct in enumerate(b.types):
+        fields = all_fields[ti]
+        starts.append(len(states))
+        if ct.content == "relaxed":
+            states.extend(_relaxed_states(b, model, fields, len(states)))
+            continue
+        g = b.gb.type_grammar(ct)
+        base = len(states)
+        for st in g.states:
+            row = []
+            for p in st.productions:
+                row.append(_event(b, ct, fields, p.terminal, base + p.next if p.next is not None else 0))
+            states.append(row)
+    document = [(b.q(qn), *b.child(model.global_elements[qn].type_key)) for qn in sorted(model.global_elements)]
+    frag: list[tuple[int, str, int]] = []
+    if fragment:
+        for qn in frag_names:
+            if qn in relaxed:
+                frag.append((b.q(qn), "C", relaxed[qn]))
+            else:
+                frag.append((b.q(qn), *b.child(model.declarations[qn][0])))
+    return Tables(b.qnames, b.datatypes, b.types, all_fields, _type_names(b.types), starts, states, document, frag)
+
+
+def _field_index(fields: list[Field], kind: str, qn: QName | None) -> int:
+    for i, f in enumerate(fields):
+        if f.kind == kind and f.qname == qn:
+            return i
+    raise KeyError(f"no field {kind} {qn}")
+
+
+def _event(b: _Builder, ct: ComplexType, fields: list[Field], t: Terminal, nxt: int) -> tuple[str, int, int, int, int]:
+    if t.kind == "AT":
+        return ("At", b.q(t.qname), b.d(t.type_key), _field_index(fields, "attribute", t.qname), nxt)
+    if t.kind == "SE":
+        kind, idx = b.child(t.type_key)
+        return ("Se" + kind, b.q(t.qname), idx, _field_index(fields, "element", t.qname), nxt)
+    if t.kind == "CH":
+        return ("Ch", 0, b.d(t.type_key), _field_index(fields, "value", None), nxt)
+    if t.kind == "EE":
+        return ("Ee", 0, 0, 0, 0)
+    return ("Un_" + t.kind, 0, 0, 0, nxt)
+
+
+# ---- the relaxed ElementFragment grammar (EXI §8.5.3) for a qname declared with several types ------------
+def _relaxed_type(model: Model, qn: QName) -> ComplexType:
+    """A synthetic type: the union of the attributes of every declaration of `qn`, plus untyped text."""
+    attrs: dict[QName, Field] = {}
+    for tk in model.declarations[qn]:
+        if isinstance(tk, SimpleType):
+            continue
+        for a in model.complex_types[tk].attributes:
+            attrs.setdefault(a.qname, Field(a.qname.local, a.qname, "attribute", _untyped_or(model, a.qname), False,
+                                            True, 1))
+    ct = ComplexType(("relaxed", qn), qn.local + "Fragment", [], "relaxed")
+    ct.relaxed_fields = [*sorted(attrs.values(), key=lambda f: f.qname),  # type: ignore[attr-defined]
+                         Field("value", None, "value", UNTYPED, False, True, 1)]
+    return ct
+
+
+UNTYPED = SimpleType("string", "untyped")
+
+
+def _untyped_or(model: Model, qn: QName) -> SimpleType:
+    decls = model.attribute_declarations.get(qn, [])
+    keys = {d.key for d in decls}
+    return decls[0] if len(keys) == 1 else UNTYPED
+
+
+def _relaxed_states(b: _Builder, model: Model, fields: list[Field], base: int) -> list[list[tuple]]:
+    """ElementFragment_0 (attributes, then content) and ElementFragment_1 (content only)."""
+    attr_names = sorted(model.attribute_declarations)
+    elem_names = sorted(model.declarations)
+    ef0: list[tuple] = []
+    for qn in attr_names:
+        try:
+            fi = _field_index(fields, "attribute", qn)
+            ef0.append(("At", b.q(qn), b.d(_untyped_or(model, qn)), fi, base))
+        except KeyError:
+            ef0.append(("Un_AT", b.q(qn), 0, 0, base))
+    ef0.append(("Un_AT_ANY", 0, 0, 0, base))
+    content = [("Un_SE", b.q(qn), 0, 0, base + 1) for qn in elem_names]
+    content.append(("Un_SE_ANY", 0, 0, 0, base + 1))
+    content.append(("Ee", 0, 0, 0, 0))
+    content.append(("Ch", 0, b.d(UNTYPED), len(fields) - 1, base + 1))
+    return [ef0 + content, list(content)]
+
+
+# ---- Rust text -----------------------------------------------------------------------------------------
+def _opt(v: int | None) -> str:
+    return "None" if v is None else f"Some({v})"
+
+
+def _dt(st: SimpleType) -> str:
+    if st.kind == "bool":
+        return "D::Boolean"
+    if st.kind in ("string", "hex", "base64"):
+        lo = st.min_length or 0
+        hi = "u32::MAX" if st.max_length is None else str(st.max_length)
+        if st.kind == "string":
+            return f"D::String{{min_len:{lo},max_len:{hi}}}"
+        return f"D::Binary{{hex:{'true' if st.kind == 'hex' else 'false'},min_len:{lo},max_len:{hi}}}"
+    if st.kind == "enum":
+        vals = ",".join(_rs_str(v) for v in st.enum_values)
+        bits = max(len(st.enum_values) - 1, 0).bit_length()
+        base = {"string": "EnumBase::Str", "int": "EnumBase::Int"}.get(st.enum_base, "EnumBase::Str")
+        return f"D::Enum{{values:&[{vals}],bits:{bits},base:{base}}}"
+    lo, hi = st.min_value, st.max_value
+    if lo is not None and hi is not None and hi - lo < 4096:
+        return f"D::NBitInt{{min:{lo},max:{hi},bits:{(hi - lo).bit_length()}}}"
+    if lo is not None and lo >= 0:
+        return f"D::UnsignedInt{{min:{lo},max:{_opt(hi)}}}"
+    return f"D::SignedInt{{min:{_opt(lo)},max:{_opt(hi)}}}"
+
+
+def _rs_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _prod(e: tuple) -> str:
+    kind, q, a, f, n = e
+    if kind == "At":
+        return f"P{{e:E::At{{q:{q},d:{a},f:{f}}},n:{n}}}"
+    if kind == "SeC":
+        return f"P{{e:E::Se{{q:{q},c:C::Complex({a}),f:{f}}},n:{n}}}"
+    if kind == "SeS":
+        return f"P{{e:E::Se{{q:{q},c:C::Simple({a}),f:{f}}},n:{n}}}"
+    if kind == "Ch":
+        return f"P{{e:E::Ch{{d:{a},f:{f}}},n:{n}}}"
+    if kind == "Ee":
+        return "P{e:E::Ee,n:0}"
+    what = {"Un_AT": "undeclared attribute", "Un_AT_ANY": "attribute wildcard AT(*)",
+            "Un_SE": "child element in a relaxed fragment", "Un_SE_ANY": "wildcard element SE(*)",
+            "Un_CH_UNTYPED": "mixed text content"}[kind]
+    return f"P{{e:E::Unsupported{{q:{q},what:{_rs_str(what)}}},n:{n}}}"
+
+
+def emit(t: Tables, gid: str, header: str) -> str:
+    out = [header, "use crate::tables::*;", "use crate::tables::{Datatype as D, Event as E, Prod as P, Child as C};", ""]
+    out.append(f"pub static QNAMES: [QName; {len(t.qnames)}] = [")
+    out += [f"    QName{{uri:{_rs_str(q.uri)},local:{_rs_str(q.local)}}}," for q in t.qnames]
+    out.append("];")
+    out.append(f"pub static DATATYPES: [Datatype; {len(t.datatypes)}] = [")
+    out += [f"    {_dt(d)}," for d in t.datatypes]
+    out.append("];")
+    for si, row in enumerate(t.states):
+        out.append(f"static S{si}: [Prod; {len(row)}] = [{','.join(_prod(e) for e in row)}];")
+    out.append(f"pub static STATES: [State; {len(t.states)}] = [")
+    out += [f"    State{{width:{len(row).bit_length()},prods:&S{si}}}," for si, row in enumerate(t.states)]
+    out.append("];")
+    out.append(f"pub static TYPES: [TypeDef; {len(t.types)}] = [")
+    for ti, ct in enumerate(t.types):
+        fl = []
+        for f in t.fields[ti]:
+            kind = {"attribute": "FieldKind::Attribute", "element": "FieldKind::Element", "value": "FieldKind::Value"}[f.kind]
+            if isinstance(f.type_key, SimpleType):
+                child = f"C::Simple({_dindex(t, f.type_key)})"
+            else:
+                child = f"C::Complex({[c.key for c in t.types].index(f.type_key)})"
+            q = "u16::MAX" if f.qname is None else str(t.qnames.index(f.qname))
+            mx = "u32::MAX" if f.max_count is None else str(f.max_count)
+            fl.append(f"FieldDef{{name:{_rs_str(f.name)},qname:{q},kind:{kind},child:{child},"
+                      f"repeated:{str(f.repeated).lower()},optional:{str(f.optional).lower()},max:{mx}}}")
+        out.append(f"    TypeDef{{name:{_rs_str(t.type_names[ti])},start:{t.starts[ti]},fields:&[{','.join(fl)}]}},")
+    out.append("];")
+
+    def decls(rows: list[tuple[int, str, int]]) -> str:
+        return ",".join(f"Decl{{q:{q},c:C::{'Complex' if k == 'C' else 'Simple'}({i})}}" for q, k, i in rows)
+
+    out.append(f"pub static DOCUMENT: [Decl; {len(t.document)}] = [{decls(t.document)}];")
+    out.append(f"pub static FRAGMENT: [Decl; {len(t.fragment)}] = [{decls(t.fragment)}];")
+    out.append(f"pub static SCHEMA: Schema = Schema{{id:{_rs_str(gid)},qnames:&QNAMES,datatypes:&DATATYPES,"
+               f"states:&STATES,types:&TYPES,document:&DOCUMENT,fragment:&FRAGMENT}};")
+    return "\n".join(out) + "\n"
+
+
+def _dindex(t: Tables, st: SimpleType) -> int:
+    for i, d in enumerate(t.datatypes):
+        if d.key == st.key:
+            return i
+    raise KeyError(st)

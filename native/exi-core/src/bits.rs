@@ -1,0 +1,274 @@
+//! Bit-packed reading and writing (EXI 1.0 §7.1, alignment "bit-packed"), bounds-checked on every read.
+
+use crate::error::{Error, Result};
+use crate::value::BigInt;
+
+pub struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(data: &'a [u8]) -> BitReader<'a> {
+        BitReader { data, pos: 0 }
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining_bits(&self) -> usize {
+        self.data.len() * 8 - self.pos
+    }
+
+    pub fn read_bits(&mut self, n: u8) -> Result<u32> {
+        if n == 0 {
+            return Ok(0);
+        }
+        if (n as usize) > self.remaining_bits() {
+            return Err(Error::new(format!("stream ends inside a {n}-bit field"), self.pos));
+        }
+        let mut value: u32 = 0;
+        let mut left = n as usize;
+        while left > 0 {
+            let byte = *self.data.get(self.pos >> 3).ok_or_else(|| Error::new("stream ends", self.pos))?;
+            let offset = self.pos & 7;
+            let avail = 8 - offset;
+            let take = avail.min(left);
+            let bits = (u32::from(byte) >> (avail - take)) & ((1u32 << take) - 1);
+            value = (value << take) | bits;
+            self.pos += take;
+            left -= take;
+        }
+        Ok(value)
+    }
+
+    pub fn read_bit(&mut self) -> Result<bool> {
+        Ok(self.read_bits(1)? == 1)
+    }
+
+    pub fn read_byte(&mut self) -> Result<u8> {
+        Ok(self.read_bits(8)? as u8)
+    }
+
+    /// EXI Unsigned Integer (§7.1.6) that must fit in `u64`.
+    pub fn read_uint(&mut self) -> Result<u64> {
+        let start = self.pos;
+        let mut value: u64 = 0;
+        let mut shift = 0u32;
+        loop {
+            let b = self.read_byte()?;
+            let group = u64::from(b & 0x7f);
+            if shift >= 64 || (shift > 57 && group >> (64 - shift) != 0) {
+                return Err(Error::new("unsigned integer exceeds 64 bits", start));
+            }
+            value |= group << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+        }
+    }
+
+    /// EXI Unsigned Integer of any size: `Ok(Ok(small))` or `Ok(Err(big magnitude))`.
+    pub fn read_big_uint(&mut self) -> Result<std::result::Result<u128, Vec<u8>>> {
+        let mut groups: Vec<u8> = Vec::new();
+        let mut value: u128 = 0;
+        let mut shift = 0u32;
+        let mut big = false;
+        loop {
+            let b = self.read_byte()?;
+            let group = b & 0x7f;
+            if !big {
+                if shift < 128 && (shift <= 121 || (u128::from(group) >> (128 - shift)) == 0) {
+                    value |= u128::from(group) << shift;
+                } else {
+                    big = true;
+                }
+            }
+            groups.push(group);
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        if !big {
+            return Ok(Ok(value));
+        }
+        Ok(Err(groups_to_be_bytes(&groups)))
+    }
+}
+
+/// Little-endian 7-bit groups to a big-endian magnitude without leading zeros.
+fn groups_to_be_bytes(groups: &[u8]) -> Vec<u8> {
+    let mut le: Vec<u8> = Vec::with_capacity(groups.len());
+    let mut acc: u32 = 0;
+    let mut nbits = 0u32;
+    for g in groups {
+        acc |= u32::from(*g) << nbits;
+        nbits += 7;
+        while nbits >= 8 {
+            le.push((acc & 0xff) as u8);
+            acc >>= 8;
+            nbits -= 8;
+        }
+    }
+    if nbits > 0 {
+        le.push(acc as u8);
+    }
+    while le.last() == Some(&0) {
+        le.pop();
+    }
+    le.reverse();
+    le
+}
+
+pub struct BitWriter {
+    buf: Vec<u8>,
+    /// Bits used in the last byte of `buf` (0 means the last byte is full or there is none).
+    used: u8,
+}
+
+impl Default for BitWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BitWriter {
+    pub fn new() -> BitWriter {
+        BitWriter { buf: Vec::with_capacity(64), used: 0 }
+    }
+
+    pub fn position(&self) -> usize {
+        if self.used == 0 {
+            self.buf.len() * 8
+        } else {
+            (self.buf.len() - 1) * 8 + self.used as usize
+        }
+    }
+
+    pub fn write_bits(&mut self, value: u32, n: u8) {
+        let mut left = n;
+        while left > 0 {
+            if self.used == 0 {
+                self.buf.push(0);
+            }
+            let free = 8 - self.used;
+            let take = free.min(left);
+            let bits = ((value >> (left - take)) & ((1u32 << take) - 1)) as u8;
+            if let Some(last) = self.buf.last_mut() {
+                *last |= bits << (free - take);
+            }
+            self.used = (self.used + take) % 8;
+            left -= take;
+        }
+    }
+
+    pub fn write_byte(&mut self, b: u8) {
+        self.write_bits(u32::from(b), 8);
+    }
+
+    pub fn write_uint(&mut self, mut v: u128) {
+        loop {
+            let group = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.write_byte(group);
+                return;
+            }
+            self.write_byte(group | 0x80);
+        }
+    }
+
+    /// An Unsigned Integer from a big-endian magnitude.
+    pub fn write_big_uint(&mut self, be: &[u8]) {
+        let mut le: Vec<u8> = be.iter().rev().copied().collect();
+        while le.last() == Some(&0) {
+            le.pop();
+        }
+        if le.is_empty() {
+            self.write_byte(0);
+            return;
+        }
+        let total_bits = le.len() * 8;
+        let mut groups = Vec::with_capacity(total_bits / 7 + 1);
+        let mut i = 0;
+        while i < total_bits {
+            let mut g = 0u8;
+            for k in 0..7 {
+                let bit = i + k;
+                if bit < total_bits && (le[bit / 8] >> (bit % 8)) & 1 == 1 {
+                    g |= 1 << k;
+                }
+            }
+            groups.push(g);
+            i += 7;
+        }
+        while groups.len() > 1 && groups.last() == Some(&0) {
+            groups.pop();
+        }
+        let n = groups.len();
+        for (k, g) in groups.into_iter().enumerate() {
+            self.write_byte(if k + 1 < n { g | 0x80 } else { g });
+        }
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// Subtract one from a big-endian magnitude (for negative big integers); `None` if it is zero.
+pub fn big_minus_one(be: &[u8]) -> Vec<u8> {
+    let mut out = be.to_vec();
+    for b in out.iter_mut().rev() {
+        if *b == 0 {
+            *b = 0xff;
+        } else {
+            *b -= 1;
+            break;
+        }
+    }
+    while out.first() == Some(&0) && out.len() > 1 {
+        out.remove(0);
+    }
+    out
+}
+
+/// Add one to a big-endian magnitude.
+pub fn big_plus_one(be: &[u8]) -> Vec<u8> {
+    let mut out = be.to_vec();
+    for b in out.iter_mut().rev() {
+        if *b == 0xff {
+            *b = 0;
+        } else {
+            *b += 1;
+            return out;
+        }
+    }
+    out.insert(0, 1);
+    out
+}
+
+impl BigInt {
+    /// The value as i128 if it fits.
+    pub fn to_i128(&self) -> Option<i128> {
+        if self.magnitude.len() > 16 {
+            return None;
+        }
+        let mut m: u128 = 0;
+        for b in &self.magnitude {
+            m = (m << 8) | u128::from(*b);
+        }
+        if self.negative {
+            if m <= (i128::MAX as u128) + 1 {
+                Some((m as i128).wrapping_neg())
+            } else {
+                None
+            }
+        } else {
+            i128::try_from(m).ok()
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Decoding: EXI stream → typed value tree, driven by the generated grammar tables.
+//!
+//! Only the V2G profile is accepted (EXI.md §1): header byte `0x80`, schema-informed non-strict grammars whose
+//! second-level productions are never used, wildcards rejected ([V2G2-771]), trailing zero bytes tolerated.
+//! Every read is bounds-checked; lengths are checked against the remaining input before allocating; nesting is
+//! limited. No input can make this module panic.
+
+use crate::bits::{big_plus_one, BitReader};
+use crate::error::{Error, Result};
+use crate::tables::{bits_for, Child, Datatype, Event, Schema};
+use crate::value::{BigInt, Node, Slot, Value};
+
+/// Bounds applied before and during decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted stream in bytes.
+    pub max_input: usize,
+    /// Deepest element nesting.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_input: 1 << 20, max_depth: 48 }
+    }
+}
+
+struct Decoder<'a> {
+    r: BitReader<'a>,
+    s: &'static Schema,
+    /// The string table (EXI §7.3): every literal value in order, with the qname it was coded under.
+    strings: Vec<(u16, String)>,
+    depth: usize,
+    limits: Limits,
+}
+
+/// Decode an EXI document: returns the index of the root element in `schema.document` and its value.
+pub fn decode_document(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value)> {
+    let mut d = Decoder::start(s, data, limits)?;
+    let n = s.document.len();
+    // DocContent: SE(G_0) … SE(G_n-1), SE(*) (EXI §8.5.1).
+    let code = d.r.read_bits(bits_for(n + 1))? as usize;
+    let decl = s.document.get(code).ok_or_else(|| {
+        Error::new("document starts with SE(*): not a message of this schema", d.r.position())
+    })?;
+    let name = s.qnames[decl.q as usize].local;
+    let value = d.element(decl.c, decl.q).map_err(|e| e.within(name))?;
+    // DocEnd: ED has the only production, 0 bits.
+    d.finish()?;
+    Ok((code, value))
+}
+
+/// Decode an EXI fragment holding exactly one element: its index in `schema.fragment` and its value.
+pub fn decode_fragment(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value)> {
+    if s.fragment.is_empty() {
+        return Err(Error::new(format!("schema {} has no fragment grammar", s.id), 0));
+    }
+    let mut d = Decoder::start(s, data, limits)?;
+    let m = s.fragment.len();
+    // FragmentContent: SE(F_0) … SE(F_m-1), SE(*), ED (EXI §8.5.2).
+    let width = bits_for(m + 2);
+    let mut found: Option<(usize, Value)> = None;
+    loop {
+        let at = d.r.position();
+        let code = d.r.read_bits(width)? as usize;
+        if code == m + 1 {
+            break;
+        }
+        let decl = s.fragment.get(code).ok_or_else(|| Error::new("fragment holds SE(*): not allowed", at))?;
+        if found.is_some() {
+            return Err(Error::new("fragment holds more than one element", at));
+        }
+        let name = s.qnames[decl.q as usize].local;
+        let value = d.element(decl.c, decl.q).map_err(|e| e.within(name))?;
+        found = Some((code, value));
+    }
+    d.finish()?;
+    found.ok_or_else(|| Error::new("fragment holds no element", 0))
+}
+
+impl<'a> Decoder<'a> {
+    fn start(s: &'static Schema, data: &'a [u8], limits: Limits) -> Result<Decoder<'a>> {
+        if data.len() > limits.max_input {
+            return Err(Error::new(format!("stream of {} bytes exceeds the limit of {}", data.len(), limits.max_input), 0));
+        }
+        let mut r = BitReader::new(data);
+        let header = r.read_byte().map_err(|_| Error::new("empty stream: no EXI header", 0))?;
+        if header != 0x80 {
+            return Err(Error::new(format!("EXI header 0x{header:02x}: the V2G profile requires exactly 0x80"), 0));
+        }
+        Ok(Decoder { r, s, strings: Vec::new(), depth: 0, limits })
+    }
+
+    /// After ED: zero padding to the byte boundary, then only zero bytes (some cars append one).
+    fn finish(&mut self) -> Result<()> {
+        let pad = (8 - self.r.position() % 8) % 8;
+        let at = self.r.position();
+        if self.r.read_bits(pad as u8)? != 0 {
+            return Err(Error::new("non-zero padding after the end of the stream", at));
+        }
+        while self.r.remaining_bits() >= 8 {
+            let at = self.r.position();
+            if self.r.read_byte()? != 0 {
+                return Err(Error::new("non-zero bytes after the end of the stream", at));
+            }
+        }
+        Ok(())
+    }
+
+    fn deviation(&self, code: u32, at: usize) -> Error {
+        Error::new(
+            format!("event code {code} escapes to a second-level production (schema deviation, not allowed in the V2G profile)"),
+            at,
+        )
+    }
+
+    fn element(&mut self, c: Child, q: u16) -> Result<Value> {
+        match c {
+            Child::Simple(d) => {
+                // Type_0: CH [schema-typed value] (1 bit with the escape), Type_1: EE.
+                let at = self.r.position();
+                let code = self.r.read_bits(1)?;
+                if code != 0 {
+                    return Err(self.deviation(code, at));
+                }
+                let v = self.value(d, q)?;
+                let at = self.r.position();
+                let code = self.r.read_bits(1)?;
+                if code != 0 {
+                    return Err(self.deviation(code, at));
+                }
+                Ok(v)
+            }
+            Child::Complex(t) => self.complex(t, q).map(|n| Value::Node(Box::new(n))),
+        }
+    }
+
+    fn complex(&mut self, t: u16, q: u16) -> Result<Node> {
+        self.depth += 1;
+        if self.depth > self.limits.max_depth {
+            return Err(Error::new(format!("nesting deeper than {}", self.limits.max_depth), self.r.position()));
+        }
+        let s = self.s;
+        let td = &s.types[t as usize];
+        let mut node = Node::new(t, td.fields.len());
+        let mut st = td.start as usize;
+        loop {
+            let state = &s.states[st];
+            let at = self.r.position();
+            let code = self.r.read_bits(state.width)?;
+            let prod = state.prods.get(code as usize).ok_or_else(|| self.deviation(code, at))?;
+            match prod.e {
+                Event::At { q: aq, d, f } => {
+                    let v = self.value(d, aq).map_err(|e| e.within(s.qnames[aq as usize].local))?;
+                    self.put(&mut node, f, v, at)?;
+                }
+                Event::Se { q: eq, c, f } => {
+                    let name = s.qnames[eq as usize].local;
+                    let v = self.element(c, eq).map_err(|e| e.within(name))?;
+                    self.put(&mut node, f, v, at)?;
+                }
+                Event::Ch { d, f } => {
+                    let v = self.value(d, q)?;
+                    self.put(&mut node, f, v, at)?;
+                }
+                Event::Ee => break,
+                Event::Unsupported { q: uq, what } => {
+                    let name = if what.contains("wildcard") || what.contains("mixed") { "" } else { s.qnames[uq as usize].local };
+                    return Err(Error::new(format!("{what} {name} is not allowed in V2G messages ([V2G2-771])").trim_end().to_string(), at));
+                }
+            }
+            st = prod.n as usize;
+        }
+        self.depth -= 1;
+        Ok(node)
+    }
+
+    fn put(&self, node: &mut Node, f: u16, v: Value, at: usize) -> Result<()> {
+        let fd = &self.s.types[node.ty as usize].fields[f as usize];
+        let slot = &mut node.fields[f as usize];
+        if fd.repeated {
+            match slot {
+                Slot::Many(list) => list.push(v),
+                _ => *slot = Slot::Many(vec![v]),
+            }
+        } else {
+            if !matches!(slot, Slot::Absent) {
+                return Err(Error::new(format!("{} occurs twice", fd.name), at));
+            }
+            *slot = Slot::One(v);
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, d: u16, q: u16) -> Result<Value> {
+        let at = self.r.position();
+        match self.s.datatypes[d as usize] {
+            Datatype::Boolean => Ok(Value::Bool(self.r.read_bit()?)),
+            // Length facets are not enforced: the reference codecs accept and produce values outside them (a
+            // 4-octet GenChallenge, a 23-character eMAID), and only the representation matters for the codec.
+            Datatype::String { .. } => Ok(Value::Str(self.string(q)?)),
+            Datatype::Binary { .. } => {
+                let len = self.r.read_uint()?;
+                if len > (self.r.remaining_bits() / 8) as u64 {
+                    return Err(Error::new(format!("binary length {len} exceeds the remaining input"), at));
+                }
+                let mut out = Vec::with_capacity(len as usize);
+                for _ in 0..len {
+                    out.push(self.r.read_byte()?);
+                }
+                Ok(Value::Bytes(out))
+            }
+            // Any offset the n bits can hold is accepted (a multiplier of 4 in a -3..3 type occurs in the field).
+            Datatype::NBitInt { min, bits, .. } => Ok(Value::Int(i128::from(min) + i128::from(self.r.read_bits(bits)?))),
+            Datatype::UnsignedInt { min, max } => {
+                let v = match self.r.read_big_uint()? {
+                    Ok(small) if small <= i128::MAX as u128 => small as i128,
+                    Ok(small) => return self.big(BigInt { negative: false, magnitude: small.to_be_bytes().to_vec() }, max, at),
+                    Err(mag) => return self.big(BigInt { negative: false, magnitude: mag }, max, at),
+                };
+                check_range(v, Some(min), max, at)?;
+                Ok(Value::Int(v))
+            }
+            Datatype::SignedInt { min, max } => {
+                let negative = self.r.read_bit()?;
+                let mag = self.r.read_big_uint()?;
+                let v = match mag {
+                    Ok(m) if m < i128::MAX as u128 => {
+                        if negative {
+                            -(m as i128) - 1
+                        } else {
+                            m as i128
+                        }
+                    }
+                    Ok(m) => {
+                        let be = m.to_be_bytes();
+                        return self.signed_big(negative, &be, min, max, at);
+                    }
+                    Err(be) => return self.signed_big(negative, &be, min, max, at),
+                };
+                check_range(v, min, max, at)?;
+                Ok(Value::Int(v))
+            }
+            Datatype::Enum { values, bits, base: _ } => {
+                let i = self.r.read_bits(bits)?;
+                if i as usize >= values.len() {
+                    return Err(Error::new(format!("enumeration index {i} beyond the {} values", values.len()), at));
+                }
+                Ok(Value::Enum(i as u16))
+            }
+        }
+    }
+
+    fn signed_big(&self, negative: bool, mag: &[u8], min: Option<i128>, max: Option<i128>, at: usize) -> Result<Value> {
+        let magnitude = if negative { big_plus_one(mag) } else { mag.to_vec() };
+        let b = BigInt { negative, magnitude: strip(&magnitude) };
+        if let Some(v) = b.to_i128() {
+            check_range(v, min, max, at)?;
+            return Ok(Value::Int(v));
+        }
+        if min.is_some() || max.is_some() {
+            return Err(Error::new("integer outside the type's range", at));
+        }
+        Ok(Value::Big(b))
+    }
+
+    fn big(&self, b: BigInt, max: Option<i128>, at: usize) -> Result<Value> {
+        if max.is_some() {
+            return Err(Error::new("integer outside the type's range", at));
+        }
+        Ok(Value::Big(BigInt { negative: false, magnitude: strip(&b.magnitude) }))
+    }
+
+    /// A string value (EXI §7.1.10 with the string table of §7.3): literal, local hit or global hit.
+    fn string(&mut self, q: u16) -> Result<String> {
+        let at = self.r.position();
+        let len = self.r.read_uint()?;
+        match len {
+            0 => {
+                let local: Vec<usize> =
+                    self.strings.iter().enumerate().filter(|(_, (sq, _))| *sq == q).map(|(i, _)| i).collect();
+                let id = self.r.read_bits(bits_for(local.len()))? as usize;
+                let gi = *local
+                    .get(id)
+                    .ok_or_else(|| Error::new(format!("local string table hit {id} beyond its {} entries", local.len()), at))?;
+                Ok(self.strings[gi].1.clone())
+            }
+            1 => {
+                let id = self.r.read_bits(bits_for(self.strings.len()))? as usize;
+                let (_, s) = self.strings.get(id).ok_or_else(|| {
+                    Error::new(format!("global string table hit {id} beyond its {} entries", self.strings.len()), at)
+                })?;
+                Ok(s.clone())
+            }
+            _ => {
+                let n = len - 2;
+                if n > (self.r.remaining_bits() / 8) as u64 {
+                    return Err(Error::new(format!("string length {n} exceeds the remaining input"), at));
+                }
+                let mut out = String::with_capacity(n as usize);
+                for _ in 0..n {
+                    let cat = self.r.position();
+                    let cp = self.r.read_uint()?;
+                    let ch = u32::try_from(cp)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| Error::new(format!("invalid code point {cp}"), cat))?;
+                    out.push(ch);
+                }
+                if n > 0 {
+                    self.strings.push((q, out.clone()));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn strip(be: &[u8]) -> Vec<u8> {
+    let first = be.iter().position(|b| *b != 0).unwrap_or(be.len());
+    be[first..].to_vec()
+}
+
+pub(crate) fn check_range(v: i128, min: Option<i128>, max: Option<i128>, at: usize) -> Result<()> {
+    if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
+        let lo = min.map_or("-inf".to_string(), |m| m.to_string());
+        let hi = max.map_or("inf".to_string(), |m| m.to_string());
+        return Err(Error::new(format!("value {v} outside the schema's range {lo}..{hi}"), at));
+    }
+    Ok(())
+}

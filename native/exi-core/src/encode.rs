@@ -1,0 +1,237 @@
+//! Encoding: typed value tree → EXI stream, driven by the same grammar tables as decoding.
+//!
+//! The encoder walks a type's grammar and at each state takes the first production whose field still has a
+//! value to place; it writes EE only when every value has been placed. Strings are always written as literals
+//! (EXI.md §1: never a string-table hit). Facets are checked so that no invalid message leaves the codec.
+
+use crate::bits::{big_minus_one, BitWriter};
+use crate::decode::check_range;
+use crate::error::{Error, Result};
+use crate::tables::{bits_for, Child, Datatype, Event, Schema};
+use crate::value::{Node, Value};
+
+const MAX_DEPTH: usize = 48;
+
+pub fn encode_document(s: &'static Schema, index: usize, value: &Value) -> Result<Vec<u8>> {
+    let decl = s.document.get(index).ok_or_else(|| Error::new("no such global element", 0))?;
+    let mut e = Encoder { w: BitWriter::new(), s, depth: 0 };
+    e.w.write_byte(0x80);
+    e.w.write_bits(index as u32, bits_for(s.document.len() + 1));
+    let name = s.qnames[decl.q as usize].local;
+    e.element(decl.c, value).map_err(|err| err.within(name))?;
+    Ok(e.w.finish())
+}
+
+pub fn encode_fragment(s: &'static Schema, index: usize, value: &Value) -> Result<Vec<u8>> {
+    let decl = s.fragment.get(index).ok_or_else(|| Error::new("no such fragment element", 0))?;
+    let mut e = Encoder { w: BitWriter::new(), s, depth: 0 };
+    let width = bits_for(s.fragment.len() + 2);
+    e.w.write_byte(0x80);
+    e.w.write_bits(index as u32, width);
+    let name = s.qnames[decl.q as usize].local;
+    e.element(decl.c, value).map_err(|err| err.within(name))?;
+    e.w.write_bits((s.fragment.len() + 1) as u32, width); // ED
+    Ok(e.w.finish())
+}
+
+struct Encoder {
+    w: BitWriter,
+    s: &'static Schema,
+    depth: usize,
+}
+
+impl Encoder {
+    fn element(&mut self, c: Child, v: &Value) -> Result<()> {
+        match c {
+            Child::Simple(d) => {
+                self.w.write_bits(0, 1); // CH
+                self.value(d, v)?;
+                self.w.write_bits(0, 1); // EE
+                Ok(())
+            }
+            Child::Complex(t) => match v {
+                Value::Node(n) if n.ty == t => self.complex(n),
+                Value::Node(n) => Err(Error::new(
+                    format!(
+                        "expected a {} but got a {}",
+                        self.s.types[t as usize].name,
+                        self.s.types.get(n.ty as usize).map_or("?", |t| t.name)
+                    ),
+                    self.w.position(),
+                )),
+                _ => Err(Error::new(format!("expected a {}", self.s.types[t as usize].name), self.w.position())),
+            },
+        }
+    }
+
+    fn complex(&mut self, node: &Node) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Error::new("nesting too deep", self.w.position()));
+        }
+        let s = self.s;
+        let td = &s.types[node.ty as usize];
+        if node.fields.len() != td.fields.len() {
+            return Err(Error::new(format!("{} needs {} fields", td.name, td.fields.len()), self.w.position()));
+        }
+        let mut small = [0u32; 64];
+        let mut large: Vec<u32> = Vec::new();
+        let used: &mut [u32] = if td.fields.len() <= small.len() {
+            &mut small[..td.fields.len()]
+        } else {
+            large.resize(td.fields.len(), 0);
+            &mut large
+        };
+        let mut st = td.start as usize;
+        loop {
+            let state = &s.states[st];
+            let mut chosen = None;
+            let mut ee = None;
+            for (code, p) in state.prods.iter().enumerate() {
+                let f = match p.e {
+                    Event::At { f, .. } | Event::Se { f, .. } | Event::Ch { f, .. } => f as usize,
+                    Event::Ee => {
+                        ee = Some(code);
+                        continue;
+                    }
+                    Event::Unsupported { .. } => continue,
+                };
+                if (used[f] as usize) < node.fields[f].count() {
+                    chosen = Some(code);
+                    break;
+                }
+            }
+            if let Some(code) = chosen {
+                let p = &state.prods[code];
+                self.w.write_bits(code as u32, state.width);
+                match p.e {
+                    Event::At { d, f, .. } => {
+                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        let name = td.fields[f as usize].name;
+                        self.value(d, v.ok_or_else(|| Error::new("missing value", 0))?).map_err(|e| e.within(name))?;
+                        used[f as usize] += 1;
+                    }
+                    Event::Se { c, f, .. } => {
+                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        let name = td.fields[f as usize].name;
+                        self.element(c, v.ok_or_else(|| Error::new("missing value", 0))?).map_err(|e| e.within(name))?;
+                        used[f as usize] += 1;
+                    }
+                    Event::Ch { d, f } => {
+                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        self.value(d, v.ok_or_else(|| Error::new("missing value", 0))?)?;
+                        used[f as usize] += 1;
+                    }
+                    _ => {}
+                }
+                st = p.n as usize;
+                continue;
+            }
+            if let Some(code) = ee {
+                for (f, fd) in td.fields.iter().enumerate() {
+                    if (used[f] as usize) < node.fields[f].count() {
+                        return Err(Error::new(
+                            format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.fields[f].count(), used[f]),
+                            self.w.position(),
+                        ));
+                    }
+                }
+                self.w.write_bits(code as u32, state.width);
+                break;
+            }
+            let expected: Vec<&str> = state
+                .prods
+                .iter()
+                .filter_map(|p| match p.e {
+                    Event::At { f, .. } | Event::Se { f, .. } | Event::Ch { f, .. } => Some(td.fields[f as usize].name),
+                    _ => None,
+                })
+                .collect();
+            return Err(Error::new(format!("missing required {}", expected.join(" or ")), self.w.position()));
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn value(&mut self, d: u16, v: &Value) -> Result<()> {
+        let at = self.w.position();
+        let dt = &self.s.datatypes[d as usize];
+        match (dt, v) {
+            (Datatype::Boolean, Value::Bool(b)) => self.w.write_bits(u32::from(*b), 1),
+            (Datatype::String { .. }, Value::Str(text)) => {
+                let n = text.chars().count();
+                self.w.write_uint(n as u128 + 2);
+                for ch in text.chars() {
+                    self.w.write_uint(u128::from(u32::from(ch)));
+                }
+            }
+            (Datatype::Binary { .. }, Value::Bytes(b)) => {
+                self.w.write_uint(b.len() as u128);
+                for byte in b {
+                    self.w.write_byte(*byte);
+                }
+            }
+            (Datatype::NBitInt { min, bits, .. }, Value::Int(i)) => {
+                let top = i128::from(*min) + (1i128 << *bits) - 1;
+                check_range(*i, Some(i128::from(*min)), Some(top), at)?;
+                self.w.write_bits((*i - i128::from(*min)) as u32, *bits);
+            }
+            (Datatype::UnsignedInt { min, max }, Value::Int(i)) => {
+                check_range(*i, Some(*min), *max, at)?;
+                self.w.write_uint(*i as u128);
+            }
+            (Datatype::UnsignedInt { max: None, .. }, Value::Big(b)) if !b.negative => self.w.write_big_uint(&b.magnitude),
+            (Datatype::SignedInt { min, max }, Value::Int(i)) => {
+                check_range(*i, *min, *max, at)?;
+                if *i < 0 {
+                    self.w.write_bits(1, 1);
+                    self.w.write_uint((-(*i + 1)) as u128);
+                } else {
+                    self.w.write_bits(0, 1);
+                    self.w.write_uint(*i as u128);
+                }
+            }
+            (Datatype::SignedInt { min: None, max: None }, Value::Big(b)) => {
+                if b.negative {
+                    self.w.write_bits(1, 1);
+                    self.w.write_big_uint(&big_minus_one(&b.magnitude));
+                } else {
+                    self.w.write_bits(0, 1);
+                    self.w.write_big_uint(&b.magnitude);
+                }
+            }
+            (Datatype::Enum { values, bits, .. }, Value::Enum(i)) => {
+                if *i as usize >= values.len() {
+                    return Err(Error::new(format!("enumeration index {i} beyond the {} values", values.len()), at));
+                }
+                self.w.write_bits(u32::from(*i), *bits);
+            }
+            (dt, v) => {
+                return Err(Error::new(format!("value {} does not fit datatype {}", describe(v), kind(dt)), at));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(_) => "boolean",
+        Value::Int(_) | Value::Big(_) => "integer",
+        Value::Str(_) => "string",
+        Value::Bytes(_) => "bytes",
+        Value::Enum(_) => "enumeration",
+        Value::Node(_) => "element",
+    }
+}
+
+pub(crate) fn kind(dt: &Datatype) -> &'static str {
+    match dt {
+        Datatype::Boolean => "boolean",
+        Datatype::String { .. } => "string",
+        Datatype::Binary { hex: true, .. } => "hexBinary",
+        Datatype::Binary { .. } => "base64Binary",
+        Datatype::NBitInt { .. } | Datatype::UnsignedInt { .. } | Datatype::SignedInt { .. } => "integer",
+        Datatype::Enum { .. } => "enumeration",
+    }
+}
