@@ -17,7 +17,7 @@ from evcc.plc.rawsock import RawSocket
 from evcc.slac.config import SlacConfig
 from evcc.slac.machine import EvSlac
 from evcc.slac.runner import SlacFailed, SlacRunner, system_rng
-from evcc.slac.timers import SlacTimers
+from evcc.slac.timers import DEFAULT_TIMERS, SlacTimers
 
 EXIT_MATCHED = 0
 EXIT_FAILED = 1
@@ -27,12 +27,12 @@ EXIT_PLATFORM = 2
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("slac", help="run SLAC (ISO 15118-3) once on the modem's interface")
     p.add_argument("--iface", required=True, help="Ethernet interface of the GreenPHY modem")
-    p.add_argument("--parm-retries", type=int, default=SlacTimers.C_EV_match_retry,
+    p.add_argument("--parm-retries", type=int, default=DEFAULT_TIMERS.C_EV_match_retry,
                    help="CM_SLAC_PARM.REQ resends after the first (spec 2; the field may need more)")
-    p.add_argument("--max-attenuation", type=float, default=SlacTimers.C_EV_match_signalattn_indirect,
+    p.add_argument("--max-attenuation", type=float, default=DEFAULT_TIMERS.C_EV_match_signalattn_indirect,
                    help="reject EVSEs whose mean attenuation is above this (dB)")
     p.add_argument("--validate", action="store_true", help="run CM_VALIDATE when the two best EVSEs are close")
-    p.add_argument("--match-join", type=float, default=SlacTimers.TT_match_join,
+    p.add_argument("--match-join", type=float, default=DEFAULT_TIMERS.TT_match_join,
                    help="TT_match_join: seconds from CM_SLAC_MATCH.CNF to link-up")
     p.add_argument("--ipv6-timeout", type=float, default=3.0,
                    help="seconds to wait for a usable IPv6 link-local address after the match (0: skip)")
