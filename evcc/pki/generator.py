@@ -59,9 +59,11 @@ def new_key(suite: Suite) -> SigningKey:
     return ed448.Ed448PrivateKey.generate()
 
 
-def signature_hash(suite: Suite) -> hashes.HashAlgorithm | None:
+def signature_hash(suite: Suite) -> hashes.SHA256 | hashes.SHA512 | None:
     """The hash the suite signs with (None for Ed448, which hashes internally)."""
-    return {Suite.ISO2: hashes.SHA256(), Suite.ISO20_P521: hashes.SHA512()}.get(suite)
+    if suite is Suite.ISO2:
+        return hashes.SHA256()
+    return hashes.SHA512() if suite is Suite.ISO20_P521 else None
 
 
 def _name(p: Profile) -> x509.Name:
@@ -116,6 +118,8 @@ def issue_certificate(
 @dataclass
 class TestPki:
     """One suite's tree in memory: certificates and private keys by profile name."""
+
+    __test__ = False  # not a pytest test class
 
     suite: Suite
     now: datetime

@@ -1,4 +1,4 @@
-"""A real SoftHSM2 token with a private SOFTHSM2_CONF for this test session (one token per process)."""
+"""Fixtures: a real SoftHSM2 token (private SOFTHSM2_CONF, one token per process) and the test PKIs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import pytest
 
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.softhsm import init_softhsm, softhsm_available
+from evcc.pki.generator import TestPki, build_pki
+from evcc.pki.profiles import Suite
+
+from contracts_helpers import NOW
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +24,19 @@ def token(softhsm_config: Pkcs11Config):  # type: ignore[no-untyped-def]
     store = Pkcs11KeyStore(softhsm_config)
     yield store
     store.close()
+
+
+
+@pytest.fixture(scope="session")
+def pki2() -> TestPki:
+    return build_pki(Suite.ISO2, NOW)
+
+
+@pytest.fixture(scope="session")
+def pki20() -> TestPki:
+    return build_pki(Suite.ISO20_P521, NOW)
+
+
+@pytest.fixture(scope="session")
+def pki448() -> TestPki:
+    return build_pki(Suite.ISO20_ED448, NOW)
