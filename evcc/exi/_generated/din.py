@@ -6,684 +6,518 @@
 #   din70121/V2G_CI_MsgDef.xsd 95ccdfd4053195cd6f4cfdcd2af1e133c280ea7d72946d52543abc06d26b9342
 #   din70121/V2G_CI_MsgHeader.xsd a5f3e6ce086421ea11be0382670262c1be60f28d923c61fd8465dea4562f62ac
 #   din70121/xmldsig-core-schema.xsd 7a64b9cad8fdfb3c9f9fccebe0948f17f68bca028f9ef8bb35047e2d79f5c4ec
-"""Typed messages of the din schema set (grammars: din)."""
+"""Typed messages of the din schema set (grammars: din). Types: see din.pyi."""
 
-from __future__ import annotations
+from operator import itemgetter as _ig
 
-from typing import Literal
-
-from evcc.exi._base import Message
+from evcc.exi._base import Message, setter as _set
 
 
 class AC_EVChargeParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}AC_EVChargeParameterType."""
 
-    __slots__ = ('DepartureTime', 'EAmount', 'EVMaxVoltage', 'EVMaxCurrent', 'EVMinCurrent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EAmount', 'EVMaxVoltage', 'EVMaxCurrent', 'EVMinCurrent', )
     _schema = 'din'
     _type_index = 0
-    DepartureTime: int
-    EAmount: PhysicalValueType
-    EVMaxVoltage: PhysicalValueType
-    EVMaxCurrent: PhysicalValueType
-    EVMinCurrent: PhysicalValueType
+    DepartureTime = property(_ig(0), _set(0))
+    EAmount = property(_ig(1), _set(1))
+    EVMaxVoltage = property(_ig(2), _set(2))
+    EVMaxCurrent = property(_ig(3), _set(3))
+    EVMinCurrent = property(_ig(4), _set(4))
 
-    def __init__(self, *, DepartureTime: int, EAmount: PhysicalValueType, EVMaxVoltage: PhysicalValueType, EVMaxCurrent: PhysicalValueType, EVMinCurrent: PhysicalValueType) -> None:
-        self.DepartureTime = DepartureTime
-        self.EAmount = EAmount
-        self.EVMaxVoltage = EVMaxVoltage
-        self.EVMaxCurrent = EVMaxCurrent
-        self.EVMinCurrent = EVMinCurrent
+    def __init__(self, *, DepartureTime, EAmount, EVMaxVoltage, EVMaxCurrent, EVMinCurrent):
+        list.__init__(self, (DepartureTime, EAmount, EVMaxVoltage, EVMaxCurrent, EVMinCurrent,))
 
 class AC_EVSEChargeParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}AC_EVSEChargeParameterType."""
 
-    __slots__ = ('AC_EVSEStatus', 'EVSEMaxVoltage', 'EVSEMaxCurrent', 'EVSEMinCurrent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('AC_EVSEStatus', 'EVSEMaxVoltage', 'EVSEMaxCurrent', 'EVSEMinCurrent', )
     _schema = 'din'
     _type_index = 1
-    AC_EVSEStatus: AC_EVSEStatusType
-    EVSEMaxVoltage: PhysicalValueType
-    EVSEMaxCurrent: PhysicalValueType
-    EVSEMinCurrent: PhysicalValueType
+    AC_EVSEStatus = property(_ig(0), _set(0))
+    EVSEMaxVoltage = property(_ig(1), _set(1))
+    EVSEMaxCurrent = property(_ig(2), _set(2))
+    EVSEMinCurrent = property(_ig(3), _set(3))
 
-    def __init__(self, *, AC_EVSEStatus: AC_EVSEStatusType, EVSEMaxVoltage: PhysicalValueType, EVSEMaxCurrent: PhysicalValueType, EVSEMinCurrent: PhysicalValueType) -> None:
-        self.AC_EVSEStatus = AC_EVSEStatus
-        self.EVSEMaxVoltage = EVSEMaxVoltage
-        self.EVSEMaxCurrent = EVSEMaxCurrent
-        self.EVSEMinCurrent = EVSEMinCurrent
+    def __init__(self, *, AC_EVSEStatus, EVSEMaxVoltage, EVSEMaxCurrent, EVSEMinCurrent):
+        list.__init__(self, (AC_EVSEStatus, EVSEMaxVoltage, EVSEMaxCurrent, EVSEMinCurrent,))
 
 class AC_EVSEStatusType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}AC_EVSEStatusType."""
 
-    __slots__ = ('PowerSwitchClosed', 'RCD', 'NotificationMaxDelay', 'EVSENotification', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PowerSwitchClosed', 'RCD', 'NotificationMaxDelay', 'EVSENotification', )
     _schema = 'din'
     _type_index = 2
-    PowerSwitchClosed: bool
-    RCD: bool
-    NotificationMaxDelay: int
-    EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation']
+    PowerSwitchClosed = property(_ig(0), _set(0))
+    RCD = property(_ig(1), _set(1))
+    NotificationMaxDelay = property(_ig(2), _set(2))
+    EVSENotification = property(_ig(3), _set(3))
 
-    def __init__(self, *, PowerSwitchClosed: bool, RCD: bool, NotificationMaxDelay: int, EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation']) -> None:
-        self.PowerSwitchClosed = PowerSwitchClosed
-        self.RCD = RCD
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
+    def __init__(self, *, PowerSwitchClosed, RCD, NotificationMaxDelay, EVSENotification):
+        list.__init__(self, (PowerSwitchClosed, RCD, NotificationMaxDelay, EVSENotification,))
 
 class BodyBaseType(Message):
     """XSD {urn:din:70121:2012:MsgDef}BodyBaseType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 3
 
 class BodyType(Message):
     """XSD {urn:din:70121:2012:MsgDef}BodyType."""
 
-    __slots__ = ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', )
     _schema = 'din'
     _type_index = 4
-    BodyElement: BodyBaseType | None
-    CableCheckReq: CableCheckReqType | None
-    CableCheckRes: CableCheckResType | None
-    CertificateInstallationReq: CertificateInstallationReqType | None
-    CertificateInstallationRes: CertificateInstallationResType | None
-    CertificateUpdateReq: CertificateUpdateReqType | None
-    CertificateUpdateRes: CertificateUpdateResType | None
-    ChargeParameterDiscoveryReq: ChargeParameterDiscoveryReqType | None
-    ChargeParameterDiscoveryRes: ChargeParameterDiscoveryResType | None
-    ChargingStatusReq: ChargingStatusReqType | None
-    ChargingStatusRes: ChargingStatusResType | None
-    ContractAuthenticationReq: ContractAuthenticationReqType | None
-    ContractAuthenticationRes: ContractAuthenticationResType | None
-    CurrentDemandReq: CurrentDemandReqType | None
-    CurrentDemandRes: CurrentDemandResType | None
-    MeteringReceiptReq: MeteringReceiptReqType | None
-    MeteringReceiptRes: MeteringReceiptResType | None
-    PaymentDetailsReq: PaymentDetailsReqType | None
-    PaymentDetailsRes: PaymentDetailsResType | None
-    PowerDeliveryReq: PowerDeliveryReqType | None
-    PowerDeliveryRes: PowerDeliveryResType | None
-    PreChargeReq: PreChargeReqType | None
-    PreChargeRes: PreChargeResType | None
-    ServiceDetailReq: ServiceDetailReqType | None
-    ServiceDetailRes: ServiceDetailResType | None
-    ServiceDiscoveryReq: ServiceDiscoveryReqType | None
-    ServiceDiscoveryRes: ServiceDiscoveryResType | None
-    ServicePaymentSelectionReq: ServicePaymentSelectionReqType | None
-    ServicePaymentSelectionRes: ServicePaymentSelectionResType | None
-    SessionSetupReq: SessionSetupReqType | None
-    SessionSetupRes: SessionSetupResType | None
-    SessionStopReq: SessionStopType | None
-    SessionStopRes: SessionStopResType | None
-    WeldingDetectionReq: WeldingDetectionReqType | None
-    WeldingDetectionRes: WeldingDetectionResType | None
+    BodyElement = property(_ig(0), _set(0))
+    CableCheckReq = property(_ig(1), _set(1))
+    CableCheckRes = property(_ig(2), _set(2))
+    CertificateInstallationReq = property(_ig(3), _set(3))
+    CertificateInstallationRes = property(_ig(4), _set(4))
+    CertificateUpdateReq = property(_ig(5), _set(5))
+    CertificateUpdateRes = property(_ig(6), _set(6))
+    ChargeParameterDiscoveryReq = property(_ig(7), _set(7))
+    ChargeParameterDiscoveryRes = property(_ig(8), _set(8))
+    ChargingStatusReq = property(_ig(9), _set(9))
+    ChargingStatusRes = property(_ig(10), _set(10))
+    ContractAuthenticationReq = property(_ig(11), _set(11))
+    ContractAuthenticationRes = property(_ig(12), _set(12))
+    CurrentDemandReq = property(_ig(13), _set(13))
+    CurrentDemandRes = property(_ig(14), _set(14))
+    MeteringReceiptReq = property(_ig(15), _set(15))
+    MeteringReceiptRes = property(_ig(16), _set(16))
+    PaymentDetailsReq = property(_ig(17), _set(17))
+    PaymentDetailsRes = property(_ig(18), _set(18))
+    PowerDeliveryReq = property(_ig(19), _set(19))
+    PowerDeliveryRes = property(_ig(20), _set(20))
+    PreChargeReq = property(_ig(21), _set(21))
+    PreChargeRes = property(_ig(22), _set(22))
+    ServiceDetailReq = property(_ig(23), _set(23))
+    ServiceDetailRes = property(_ig(24), _set(24))
+    ServiceDiscoveryReq = property(_ig(25), _set(25))
+    ServiceDiscoveryRes = property(_ig(26), _set(26))
+    ServicePaymentSelectionReq = property(_ig(27), _set(27))
+    ServicePaymentSelectionRes = property(_ig(28), _set(28))
+    SessionSetupReq = property(_ig(29), _set(29))
+    SessionSetupRes = property(_ig(30), _set(30))
+    SessionStopReq = property(_ig(31), _set(31))
+    SessionStopRes = property(_ig(32), _set(32))
+    WeldingDetectionReq = property(_ig(33), _set(33))
+    WeldingDetectionRes = property(_ig(34), _set(34))
 
-    def __init__(self, *, BodyElement: BodyBaseType | None = None, CableCheckReq: CableCheckReqType | None = None, CableCheckRes: CableCheckResType | None = None, CertificateInstallationReq: CertificateInstallationReqType | None = None, CertificateInstallationRes: CertificateInstallationResType | None = None, CertificateUpdateReq: CertificateUpdateReqType | None = None, CertificateUpdateRes: CertificateUpdateResType | None = None, ChargeParameterDiscoveryReq: ChargeParameterDiscoveryReqType | None = None, ChargeParameterDiscoveryRes: ChargeParameterDiscoveryResType | None = None, ChargingStatusReq: ChargingStatusReqType | None = None, ChargingStatusRes: ChargingStatusResType | None = None, ContractAuthenticationReq: ContractAuthenticationReqType | None = None, ContractAuthenticationRes: ContractAuthenticationResType | None = None, CurrentDemandReq: CurrentDemandReqType | None = None, CurrentDemandRes: CurrentDemandResType | None = None, MeteringReceiptReq: MeteringReceiptReqType | None = None, MeteringReceiptRes: MeteringReceiptResType | None = None, PaymentDetailsReq: PaymentDetailsReqType | None = None, PaymentDetailsRes: PaymentDetailsResType | None = None, PowerDeliveryReq: PowerDeliveryReqType | None = None, PowerDeliveryRes: PowerDeliveryResType | None = None, PreChargeReq: PreChargeReqType | None = None, PreChargeRes: PreChargeResType | None = None, ServiceDetailReq: ServiceDetailReqType | None = None, ServiceDetailRes: ServiceDetailResType | None = None, ServiceDiscoveryReq: ServiceDiscoveryReqType | None = None, ServiceDiscoveryRes: ServiceDiscoveryResType | None = None, ServicePaymentSelectionReq: ServicePaymentSelectionReqType | None = None, ServicePaymentSelectionRes: ServicePaymentSelectionResType | None = None, SessionSetupReq: SessionSetupReqType | None = None, SessionSetupRes: SessionSetupResType | None = None, SessionStopReq: SessionStopType | None = None, SessionStopRes: SessionStopResType | None = None, WeldingDetectionReq: WeldingDetectionReqType | None = None, WeldingDetectionRes: WeldingDetectionResType | None = None) -> None:
-        self.BodyElement = BodyElement
-        self.CableCheckReq = CableCheckReq
-        self.CableCheckRes = CableCheckRes
-        self.CertificateInstallationReq = CertificateInstallationReq
-        self.CertificateInstallationRes = CertificateInstallationRes
-        self.CertificateUpdateReq = CertificateUpdateReq
-        self.CertificateUpdateRes = CertificateUpdateRes
-        self.ChargeParameterDiscoveryReq = ChargeParameterDiscoveryReq
-        self.ChargeParameterDiscoveryRes = ChargeParameterDiscoveryRes
-        self.ChargingStatusReq = ChargingStatusReq
-        self.ChargingStatusRes = ChargingStatusRes
-        self.ContractAuthenticationReq = ContractAuthenticationReq
-        self.ContractAuthenticationRes = ContractAuthenticationRes
-        self.CurrentDemandReq = CurrentDemandReq
-        self.CurrentDemandRes = CurrentDemandRes
-        self.MeteringReceiptReq = MeteringReceiptReq
-        self.MeteringReceiptRes = MeteringReceiptRes
-        self.PaymentDetailsReq = PaymentDetailsReq
-        self.PaymentDetailsRes = PaymentDetailsRes
-        self.PowerDeliveryReq = PowerDeliveryReq
-        self.PowerDeliveryRes = PowerDeliveryRes
-        self.PreChargeReq = PreChargeReq
-        self.PreChargeRes = PreChargeRes
-        self.ServiceDetailReq = ServiceDetailReq
-        self.ServiceDetailRes = ServiceDetailRes
-        self.ServiceDiscoveryReq = ServiceDiscoveryReq
-        self.ServiceDiscoveryRes = ServiceDiscoveryRes
-        self.ServicePaymentSelectionReq = ServicePaymentSelectionReq
-        self.ServicePaymentSelectionRes = ServicePaymentSelectionRes
-        self.SessionSetupReq = SessionSetupReq
-        self.SessionSetupRes = SessionSetupRes
-        self.SessionStopReq = SessionStopReq
-        self.SessionStopRes = SessionStopRes
-        self.WeldingDetectionReq = WeldingDetectionReq
-        self.WeldingDetectionRes = WeldingDetectionRes
+    def __init__(self, *, BodyElement=None, CableCheckReq=None, CableCheckRes=None, CertificateInstallationReq=None, CertificateInstallationRes=None, CertificateUpdateReq=None, CertificateUpdateRes=None, ChargeParameterDiscoveryReq=None, ChargeParameterDiscoveryRes=None, ChargingStatusReq=None, ChargingStatusRes=None, ContractAuthenticationReq=None, ContractAuthenticationRes=None, CurrentDemandReq=None, CurrentDemandRes=None, MeteringReceiptReq=None, MeteringReceiptRes=None, PaymentDetailsReq=None, PaymentDetailsRes=None, PowerDeliveryReq=None, PowerDeliveryRes=None, PreChargeReq=None, PreChargeRes=None, ServiceDetailReq=None, ServiceDetailRes=None, ServiceDiscoveryReq=None, ServiceDiscoveryRes=None, ServicePaymentSelectionReq=None, ServicePaymentSelectionRes=None, SessionSetupReq=None, SessionSetupRes=None, SessionStopReq=None, SessionStopRes=None, WeldingDetectionReq=None, WeldingDetectionRes=None):
+        list.__init__(self, (BodyElement, CableCheckReq, CableCheckRes, CertificateInstallationReq, CertificateInstallationRes, CertificateUpdateReq, CertificateUpdateRes, ChargeParameterDiscoveryReq, ChargeParameterDiscoveryRes, ChargingStatusReq, ChargingStatusRes, ContractAuthenticationReq, ContractAuthenticationRes, CurrentDemandReq, CurrentDemandRes, MeteringReceiptReq, MeteringReceiptRes, PaymentDetailsReq, PaymentDetailsRes, PowerDeliveryReq, PowerDeliveryRes, PreChargeReq, PreChargeRes, ServiceDetailReq, ServiceDetailRes, ServiceDiscoveryReq, ServiceDiscoveryRes, ServicePaymentSelectionReq, ServicePaymentSelectionRes, SessionSetupReq, SessionSetupRes, SessionStopReq, SessionStopRes, WeldingDetectionReq, WeldingDetectionRes,))
 
 class CableCheckReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}CableCheckReqType."""
 
-    __slots__ = ('DC_EVStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', )
     _schema = 'din'
     _type_index = 5
-    DC_EVStatus: DC_EVStatusType
+    DC_EVStatus = property(_ig(0), _set(0))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType) -> None:
-        self.DC_EVStatus = DC_EVStatus
+    def __init__(self, *, DC_EVStatus):
+        list.__init__(self, (DC_EVStatus,))
 
 class CableCheckResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}CableCheckResType."""
 
-    __slots__ = ('ResponseCode', 'DC_EVSEStatus', 'EVSEProcessing', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'DC_EVSEStatus', 'EVSEProcessing', )
     _schema = 'din'
     _type_index = 6
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEProcessing: Literal['Finished', 'Ongoing']
+    ResponseCode = property(_ig(0), _set(0))
+    DC_EVSEStatus = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], DC_EVSEStatus: DC_EVSEStatusType, EVSEProcessing: Literal['Finished', 'Ongoing']) -> None:
-        self.ResponseCode = ResponseCode
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEProcessing = EVSEProcessing
+    def __init__(self, *, ResponseCode, DC_EVSEStatus, EVSEProcessing):
+        list.__init__(self, (ResponseCode, DC_EVSEStatus, EVSEProcessing,))
 
 class CanonicalizationMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'din'
     _type_index = 7
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class CertificateChainType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}CertificateChainType."""
 
-    __slots__ = ('Certificate', 'SubCertificates', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Certificate', 'SubCertificates', )
     _schema = 'din'
     _type_index = 8
-    Certificate: bytes
-    SubCertificates: SubCertificatesType | None
+    Certificate = property(_ig(0), _set(0))
+    SubCertificates = property(_ig(1), _set(1))
 
-    def __init__(self, *, Certificate: bytes, SubCertificates: SubCertificatesType | None = None) -> None:
-        self.Certificate = Certificate
-        self.SubCertificates = SubCertificates
+    def __init__(self, *, Certificate, SubCertificates=None):
+        list.__init__(self, (Certificate, SubCertificates,))
 
 class CertificateInstallationReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}CertificateInstallationReqType."""
 
-    __slots__ = ('Id', 'OEMProvisioningCert', 'ListOfRootCertificateIDs', 'DHParams', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'OEMProvisioningCert', 'ListOfRootCertificateIDs', 'DHParams', )
     _schema = 'din'
     _type_index = 9
-    Id: str | None
-    OEMProvisioningCert: bytes
-    ListOfRootCertificateIDs: ListOfRootCertificateIDsType
-    DHParams: bytes
+    Id = property(_ig(0), _set(0))
+    OEMProvisioningCert = property(_ig(1), _set(1))
+    ListOfRootCertificateIDs = property(_ig(2), _set(2))
+    DHParams = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, OEMProvisioningCert: bytes, ListOfRootCertificateIDs: ListOfRootCertificateIDsType, DHParams: bytes) -> None:
-        self.Id = Id
-        self.OEMProvisioningCert = OEMProvisioningCert
-        self.ListOfRootCertificateIDs = ListOfRootCertificateIDs
-        self.DHParams = DHParams
+    def __init__(self, *, Id=None, OEMProvisioningCert, ListOfRootCertificateIDs, DHParams):
+        list.__init__(self, (Id, OEMProvisioningCert, ListOfRootCertificateIDs, DHParams,))
 
 class CertificateInstallationResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}CertificateInstallationResType."""
 
-    __slots__ = ('Id', 'ResponseCode', 'ContractSignatureCertChain', 'ContractSignatureEncryptedPrivateKey', 'DHParams', 'ContractID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'ResponseCode', 'ContractSignatureCertChain', 'ContractSignatureEncryptedPrivateKey', 'DHParams', 'ContractID', )
     _schema = 'din'
     _type_index = 10
-    Id: str
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    ContractSignatureCertChain: CertificateChainType
-    ContractSignatureEncryptedPrivateKey: bytes
-    DHParams: bytes
-    ContractID: str
+    Id = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    ContractSignatureCertChain = property(_ig(2), _set(2))
+    ContractSignatureEncryptedPrivateKey = property(_ig(3), _set(3))
+    DHParams = property(_ig(4), _set(4))
+    ContractID = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], ContractSignatureCertChain: CertificateChainType, ContractSignatureEncryptedPrivateKey: bytes, DHParams: bytes, ContractID: str) -> None:
-        self.Id = Id
-        self.ResponseCode = ResponseCode
-        self.ContractSignatureCertChain = ContractSignatureCertChain
-        self.ContractSignatureEncryptedPrivateKey = ContractSignatureEncryptedPrivateKey
-        self.DHParams = DHParams
-        self.ContractID = ContractID
+    def __init__(self, *, Id, ResponseCode, ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHParams, ContractID):
+        list.__init__(self, (Id, ResponseCode, ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHParams, ContractID,))
 
 class CertificateUpdateReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}CertificateUpdateReqType."""
 
-    __slots__ = ('Id', 'ContractSignatureCertChain', 'ContractID', 'ListOfRootCertificateIDs', 'DHParams', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'ContractSignatureCertChain', 'ContractID', 'ListOfRootCertificateIDs', 'DHParams', )
     _schema = 'din'
     _type_index = 11
-    Id: str | None
-    ContractSignatureCertChain: CertificateChainType
-    ContractID: str
-    ListOfRootCertificateIDs: ListOfRootCertificateIDsType
-    DHParams: bytes
+    Id = property(_ig(0), _set(0))
+    ContractSignatureCertChain = property(_ig(1), _set(1))
+    ContractID = property(_ig(2), _set(2))
+    ListOfRootCertificateIDs = property(_ig(3), _set(3))
+    DHParams = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str | None = None, ContractSignatureCertChain: CertificateChainType, ContractID: str, ListOfRootCertificateIDs: ListOfRootCertificateIDsType, DHParams: bytes) -> None:
-        self.Id = Id
-        self.ContractSignatureCertChain = ContractSignatureCertChain
-        self.ContractID = ContractID
-        self.ListOfRootCertificateIDs = ListOfRootCertificateIDs
-        self.DHParams = DHParams
+    def __init__(self, *, Id=None, ContractSignatureCertChain, ContractID, ListOfRootCertificateIDs, DHParams):
+        list.__init__(self, (Id, ContractSignatureCertChain, ContractID, ListOfRootCertificateIDs, DHParams,))
 
 class CertificateUpdateResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}CertificateUpdateResType."""
 
-    __slots__ = ('Id', 'ResponseCode', 'ContractSignatureCertChain', 'ContractSignatureEncryptedPrivateKey', 'DHParams', 'ContractID', 'RetryCounter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'ResponseCode', 'ContractSignatureCertChain', 'ContractSignatureEncryptedPrivateKey', 'DHParams', 'ContractID', 'RetryCounter', )
     _schema = 'din'
     _type_index = 12
-    Id: str
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    ContractSignatureCertChain: CertificateChainType
-    ContractSignatureEncryptedPrivateKey: bytes
-    DHParams: bytes
-    ContractID: str
-    RetryCounter: int
+    Id = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    ContractSignatureCertChain = property(_ig(2), _set(2))
+    ContractSignatureEncryptedPrivateKey = property(_ig(3), _set(3))
+    DHParams = property(_ig(4), _set(4))
+    ContractID = property(_ig(5), _set(5))
+    RetryCounter = property(_ig(6), _set(6))
 
-    def __init__(self, *, Id: str, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], ContractSignatureCertChain: CertificateChainType, ContractSignatureEncryptedPrivateKey: bytes, DHParams: bytes, ContractID: str, RetryCounter: int) -> None:
-        self.Id = Id
-        self.ResponseCode = ResponseCode
-        self.ContractSignatureCertChain = ContractSignatureCertChain
-        self.ContractSignatureEncryptedPrivateKey = ContractSignatureEncryptedPrivateKey
-        self.DHParams = DHParams
-        self.ContractID = ContractID
-        self.RetryCounter = RetryCounter
+    def __init__(self, *, Id, ResponseCode, ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHParams, ContractID, RetryCounter):
+        list.__init__(self, (Id, ResponseCode, ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHParams, ContractID, RetryCounter,))
 
 class ChargeParameterDiscoveryReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ChargeParameterDiscoveryReqType."""
 
-    __slots__ = ('EVRequestedEnergyTransferType', 'AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVRequestedEnergyTransferType', 'AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', )
     _schema = 'din'
     _type_index = 13
-    EVRequestedEnergyTransferType: Literal['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique']
-    AC_EVChargeParameter: AC_EVChargeParameterType | None
-    DC_EVChargeParameter: DC_EVChargeParameterType | None
-    EVChargeParameter: EVChargeParameterType | None
+    EVRequestedEnergyTransferType = property(_ig(0), _set(0))
+    AC_EVChargeParameter = property(_ig(1), _set(1))
+    DC_EVChargeParameter = property(_ig(2), _set(2))
+    EVChargeParameter = property(_ig(3), _set(3))
 
-    def __init__(self, *, EVRequestedEnergyTransferType: Literal['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique'], AC_EVChargeParameter: AC_EVChargeParameterType | None = None, DC_EVChargeParameter: DC_EVChargeParameterType | None = None, EVChargeParameter: EVChargeParameterType | None = None) -> None:
-        self.EVRequestedEnergyTransferType = EVRequestedEnergyTransferType
-        self.AC_EVChargeParameter = AC_EVChargeParameter
-        self.DC_EVChargeParameter = DC_EVChargeParameter
-        self.EVChargeParameter = EVChargeParameter
+    def __init__(self, *, EVRequestedEnergyTransferType, AC_EVChargeParameter=None, DC_EVChargeParameter=None, EVChargeParameter=None):
+        list.__init__(self, (EVRequestedEnergyTransferType, AC_EVChargeParameter, DC_EVChargeParameter, EVChargeParameter,))
 
 class ChargeParameterDiscoveryResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ChargeParameterDiscoveryResType."""
 
-    __slots__ = ('ResponseCode', 'EVSEProcessing', 'SAScheduleList', 'SASchedules', 'AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'EVSEProcessing', 'SAScheduleList', 'SASchedules', 'AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', )
     _schema = 'din'
     _type_index = 14
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    EVSEProcessing: Literal['Finished', 'Ongoing']
-    SAScheduleList: SAScheduleListType | None
-    SASchedules: SASchedulesType | None
-    AC_EVSEChargeParameter: AC_EVSEChargeParameterType | None
-    DC_EVSEChargeParameter: DC_EVSEChargeParameterType | None
-    EVSEChargeParameter: EVSEChargeParameterType | None
+    ResponseCode = property(_ig(0), _set(0))
+    EVSEProcessing = property(_ig(1), _set(1))
+    SAScheduleList = property(_ig(2), _set(2))
+    SASchedules = property(_ig(3), _set(3))
+    AC_EVSEChargeParameter = property(_ig(4), _set(4))
+    DC_EVSEChargeParameter = property(_ig(5), _set(5))
+    EVSEChargeParameter = property(_ig(6), _set(6))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], EVSEProcessing: Literal['Finished', 'Ongoing'], SAScheduleList: SAScheduleListType | None = None, SASchedules: SASchedulesType | None = None, AC_EVSEChargeParameter: AC_EVSEChargeParameterType | None = None, DC_EVSEChargeParameter: DC_EVSEChargeParameterType | None = None, EVSEChargeParameter: EVSEChargeParameterType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.SAScheduleList = SAScheduleList
-        self.SASchedules = SASchedules
-        self.AC_EVSEChargeParameter = AC_EVSEChargeParameter
-        self.DC_EVSEChargeParameter = DC_EVSEChargeParameter
-        self.EVSEChargeParameter = EVSEChargeParameter
+    def __init__(self, *, ResponseCode, EVSEProcessing, SAScheduleList=None, SASchedules=None, AC_EVSEChargeParameter=None, DC_EVSEChargeParameter=None, EVSEChargeParameter=None):
+        list.__init__(self, (ResponseCode, EVSEProcessing, SAScheduleList, SASchedules, AC_EVSEChargeParameter, DC_EVSEChargeParameter, EVSEChargeParameter,))
 
 class ChargingProfileType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ChargingProfileType."""
 
-    __slots__ = ('SAScheduleTupleID', 'ProfileEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'ProfileEntry'})
+    __slots__ = ()
+    _fields = ('SAScheduleTupleID', 'ProfileEntry', )
+    _repeated = frozenset(('ProfileEntry', ))
     _schema = 'din'
     _type_index = 15
-    SAScheduleTupleID: int
-    ProfileEntry: list[ProfileEntryType]
+    SAScheduleTupleID = property(_ig(0), _set(0))
+    ProfileEntry = property(_ig(1), _set(1))
 
-    def __init__(self, *, SAScheduleTupleID: int, ProfileEntry: list[ProfileEntryType] | None = None) -> None:
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.ProfileEntry = [] if ProfileEntry is None else ProfileEntry
+    def __init__(self, *, SAScheduleTupleID, ProfileEntry=None):
+        list.__init__(self, (SAScheduleTupleID, [] if ProfileEntry is None else ProfileEntry,))
 
 class ChargingStatusReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ChargingStatusReqType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 16
 
 class ChargingStatusResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ChargingStatusResType."""
 
-    __slots__ = ('ResponseCode', 'EVSEID', 'SAScheduleTupleID', 'EVSEMaxCurrent', 'MeterInfo', 'ReceiptRequired', 'AC_EVSEStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'EVSEID', 'SAScheduleTupleID', 'EVSEMaxCurrent', 'MeterInfo', 'ReceiptRequired', 'AC_EVSEStatus', )
     _schema = 'din'
     _type_index = 17
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    EVSEID: bytes
-    SAScheduleTupleID: int
-    EVSEMaxCurrent: PhysicalValueType | None
-    MeterInfo: MeterInfoType | None
-    ReceiptRequired: bool
-    AC_EVSEStatus: AC_EVSEStatusType
+    ResponseCode = property(_ig(0), _set(0))
+    EVSEID = property(_ig(1), _set(1))
+    SAScheduleTupleID = property(_ig(2), _set(2))
+    EVSEMaxCurrent = property(_ig(3), _set(3))
+    MeterInfo = property(_ig(4), _set(4))
+    ReceiptRequired = property(_ig(5), _set(5))
+    AC_EVSEStatus = property(_ig(6), _set(6))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], EVSEID: bytes, SAScheduleTupleID: int, EVSEMaxCurrent: PhysicalValueType | None = None, MeterInfo: MeterInfoType | None = None, ReceiptRequired: bool, AC_EVSEStatus: AC_EVSEStatusType) -> None:
-        self.ResponseCode = ResponseCode
-        self.EVSEID = EVSEID
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.EVSEMaxCurrent = EVSEMaxCurrent
-        self.MeterInfo = MeterInfo
-        self.ReceiptRequired = ReceiptRequired
-        self.AC_EVSEStatus = AC_EVSEStatus
+    def __init__(self, *, ResponseCode, EVSEID, SAScheduleTupleID, EVSEMaxCurrent=None, MeterInfo=None, ReceiptRequired, AC_EVSEStatus):
+        list.__init__(self, (ResponseCode, EVSEID, SAScheduleTupleID, EVSEMaxCurrent, MeterInfo, ReceiptRequired, AC_EVSEStatus,))
 
 class ConsumptionCostType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ConsumptionCostType."""
 
-    __slots__ = ('startValue', 'Cost', )
-    _fields = __slots__
-    _repeated = frozenset({'Cost'})
+    __slots__ = ()
+    _fields = ('startValue', 'Cost', )
+    _repeated = frozenset(('Cost', ))
     _schema = 'din'
     _type_index = 18
-    startValue: int
-    Cost: list[CostType]
+    startValue = property(_ig(0), _set(0))
+    Cost = property(_ig(1), _set(1))
 
-    def __init__(self, *, startValue: int, Cost: list[CostType] | None = None) -> None:
-        self.startValue = startValue
-        self.Cost = [] if Cost is None else Cost
+    def __init__(self, *, startValue, Cost=None):
+        list.__init__(self, (startValue, [] if Cost is None else Cost,))
 
 class ContractAuthenticationReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ContractAuthenticationReqType."""
 
-    __slots__ = ('Id', 'GenChallenge', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'GenChallenge', )
     _schema = 'din'
     _type_index = 19
-    Id: str | None
-    GenChallenge: str | None
+    Id = property(_ig(0), _set(0))
+    GenChallenge = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, GenChallenge: str | None = None) -> None:
-        self.Id = Id
-        self.GenChallenge = GenChallenge
+    def __init__(self, *, Id=None, GenChallenge=None):
+        list.__init__(self, (Id, GenChallenge,))
 
 class ContractAuthenticationResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ContractAuthenticationResType."""
 
-    __slots__ = ('ResponseCode', 'EVSEProcessing', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'EVSEProcessing', )
     _schema = 'din'
     _type_index = 20
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    EVSEProcessing: Literal['Finished', 'Ongoing']
+    ResponseCode = property(_ig(0), _set(0))
+    EVSEProcessing = property(_ig(1), _set(1))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], EVSEProcessing: Literal['Finished', 'Ongoing']) -> None:
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
+    def __init__(self, *, ResponseCode, EVSEProcessing):
+        list.__init__(self, (ResponseCode, EVSEProcessing,))
 
 class CostType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}CostType."""
 
-    __slots__ = ('costKind', 'amount', 'amountMultiplier', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('costKind', 'amount', 'amountMultiplier', )
     _schema = 'din'
     _type_index = 21
-    costKind: Literal['relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission']
-    amount: int
-    amountMultiplier: int | None
+    costKind = property(_ig(0), _set(0))
+    amount = property(_ig(1), _set(1))
+    amountMultiplier = property(_ig(2), _set(2))
 
-    def __init__(self, *, costKind: Literal['relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission'], amount: int, amountMultiplier: int | None = None) -> None:
-        self.costKind = costKind
-        self.amount = amount
-        self.amountMultiplier = amountMultiplier
+    def __init__(self, *, costKind, amount, amountMultiplier=None):
+        list.__init__(self, (costKind, amount, amountMultiplier,))
 
 class CurrentDemandReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}CurrentDemandReqType."""
 
-    __slots__ = ('DC_EVStatus', 'EVTargetCurrent', 'EVMaximumVoltageLimit', 'EVMaximumCurrentLimit', 'EVMaximumPowerLimit', 'BulkChargingComplete', 'ChargingComplete', 'RemainingTimeToFullSoC', 'RemainingTimeToBulkSoC', 'EVTargetVoltage', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', 'EVTargetCurrent', 'EVMaximumVoltageLimit', 'EVMaximumCurrentLimit', 'EVMaximumPowerLimit', 'BulkChargingComplete', 'ChargingComplete', 'RemainingTimeToFullSoC', 'RemainingTimeToBulkSoC', 'EVTargetVoltage', )
     _schema = 'din'
     _type_index = 22
-    DC_EVStatus: DC_EVStatusType
-    EVTargetCurrent: PhysicalValueType
-    EVMaximumVoltageLimit: PhysicalValueType | None
-    EVMaximumCurrentLimit: PhysicalValueType | None
-    EVMaximumPowerLimit: PhysicalValueType | None
-    BulkChargingComplete: bool | None
-    ChargingComplete: bool
-    RemainingTimeToFullSoC: PhysicalValueType | None
-    RemainingTimeToBulkSoC: PhysicalValueType | None
-    EVTargetVoltage: PhysicalValueType
+    DC_EVStatus = property(_ig(0), _set(0))
+    EVTargetCurrent = property(_ig(1), _set(1))
+    EVMaximumVoltageLimit = property(_ig(2), _set(2))
+    EVMaximumCurrentLimit = property(_ig(3), _set(3))
+    EVMaximumPowerLimit = property(_ig(4), _set(4))
+    BulkChargingComplete = property(_ig(5), _set(5))
+    ChargingComplete = property(_ig(6), _set(6))
+    RemainingTimeToFullSoC = property(_ig(7), _set(7))
+    RemainingTimeToBulkSoC = property(_ig(8), _set(8))
+    EVTargetVoltage = property(_ig(9), _set(9))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType, EVTargetCurrent: PhysicalValueType, EVMaximumVoltageLimit: PhysicalValueType | None = None, EVMaximumCurrentLimit: PhysicalValueType | None = None, EVMaximumPowerLimit: PhysicalValueType | None = None, BulkChargingComplete: bool | None = None, ChargingComplete: bool, RemainingTimeToFullSoC: PhysicalValueType | None = None, RemainingTimeToBulkSoC: PhysicalValueType | None = None, EVTargetVoltage: PhysicalValueType) -> None:
-        self.DC_EVStatus = DC_EVStatus
-        self.EVTargetCurrent = EVTargetCurrent
-        self.EVMaximumVoltageLimit = EVMaximumVoltageLimit
-        self.EVMaximumCurrentLimit = EVMaximumCurrentLimit
-        self.EVMaximumPowerLimit = EVMaximumPowerLimit
-        self.BulkChargingComplete = BulkChargingComplete
-        self.ChargingComplete = ChargingComplete
-        self.RemainingTimeToFullSoC = RemainingTimeToFullSoC
-        self.RemainingTimeToBulkSoC = RemainingTimeToBulkSoC
-        self.EVTargetVoltage = EVTargetVoltage
+    def __init__(self, *, DC_EVStatus, EVTargetCurrent, EVMaximumVoltageLimit=None, EVMaximumCurrentLimit=None, EVMaximumPowerLimit=None, BulkChargingComplete=None, ChargingComplete, RemainingTimeToFullSoC=None, RemainingTimeToBulkSoC=None, EVTargetVoltage):
+        list.__init__(self, (DC_EVStatus, EVTargetCurrent, EVMaximumVoltageLimit, EVMaximumCurrentLimit, EVMaximumPowerLimit, BulkChargingComplete, ChargingComplete, RemainingTimeToFullSoC, RemainingTimeToBulkSoC, EVTargetVoltage,))
 
 class CurrentDemandResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}CurrentDemandResType."""
 
-    __slots__ = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', 'EVSEPresentCurrent', 'EVSECurrentLimitAchieved', 'EVSEVoltageLimitAchieved', 'EVSEPowerLimitAchieved', 'EVSEMaximumVoltageLimit', 'EVSEMaximumCurrentLimit', 'EVSEMaximumPowerLimit', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', 'EVSEPresentCurrent', 'EVSECurrentLimitAchieved', 'EVSEVoltageLimitAchieved', 'EVSEPowerLimitAchieved', 'EVSEMaximumVoltageLimit', 'EVSEMaximumCurrentLimit', 'EVSEMaximumPowerLimit', )
     _schema = 'din'
     _type_index = 23
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEPresentVoltage: PhysicalValueType
-    EVSEPresentCurrent: PhysicalValueType
-    EVSECurrentLimitAchieved: bool
-    EVSEVoltageLimitAchieved: bool
-    EVSEPowerLimitAchieved: bool
-    EVSEMaximumVoltageLimit: PhysicalValueType | None
-    EVSEMaximumCurrentLimit: PhysicalValueType | None
-    EVSEMaximumPowerLimit: PhysicalValueType | None
+    ResponseCode = property(_ig(0), _set(0))
+    DC_EVSEStatus = property(_ig(1), _set(1))
+    EVSEPresentVoltage = property(_ig(2), _set(2))
+    EVSEPresentCurrent = property(_ig(3), _set(3))
+    EVSECurrentLimitAchieved = property(_ig(4), _set(4))
+    EVSEVoltageLimitAchieved = property(_ig(5), _set(5))
+    EVSEPowerLimitAchieved = property(_ig(6), _set(6))
+    EVSEMaximumVoltageLimit = property(_ig(7), _set(7))
+    EVSEMaximumCurrentLimit = property(_ig(8), _set(8))
+    EVSEMaximumPowerLimit = property(_ig(9), _set(9))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], DC_EVSEStatus: DC_EVSEStatusType, EVSEPresentVoltage: PhysicalValueType, EVSEPresentCurrent: PhysicalValueType, EVSECurrentLimitAchieved: bool, EVSEVoltageLimitAchieved: bool, EVSEPowerLimitAchieved: bool, EVSEMaximumVoltageLimit: PhysicalValueType | None = None, EVSEMaximumCurrentLimit: PhysicalValueType | None = None, EVSEMaximumPowerLimit: PhysicalValueType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEPresentVoltage = EVSEPresentVoltage
-        self.EVSEPresentCurrent = EVSEPresentCurrent
-        self.EVSECurrentLimitAchieved = EVSECurrentLimitAchieved
-        self.EVSEVoltageLimitAchieved = EVSEVoltageLimitAchieved
-        self.EVSEPowerLimitAchieved = EVSEPowerLimitAchieved
-        self.EVSEMaximumVoltageLimit = EVSEMaximumVoltageLimit
-        self.EVSEMaximumCurrentLimit = EVSEMaximumCurrentLimit
-        self.EVSEMaximumPowerLimit = EVSEMaximumPowerLimit
+    def __init__(self, *, ResponseCode, DC_EVSEStatus, EVSEPresentVoltage, EVSEPresentCurrent, EVSECurrentLimitAchieved, EVSEVoltageLimitAchieved, EVSEPowerLimitAchieved, EVSEMaximumVoltageLimit=None, EVSEMaximumCurrentLimit=None, EVSEMaximumPowerLimit=None):
+        list.__init__(self, (ResponseCode, DC_EVSEStatus, EVSEPresentVoltage, EVSEPresentCurrent, EVSECurrentLimitAchieved, EVSEVoltageLimitAchieved, EVSEPowerLimitAchieved, EVSEMaximumVoltageLimit, EVSEMaximumCurrentLimit, EVSEMaximumPowerLimit,))
 
 class DC_EVChargeParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}DC_EVChargeParameterType."""
 
-    __slots__ = ('DC_EVStatus', 'EVMaximumCurrentLimit', 'EVMaximumPowerLimit', 'EVMaximumVoltageLimit', 'EVEnergyCapacity', 'EVEnergyRequest', 'FullSOC', 'BulkSOC', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', 'EVMaximumCurrentLimit', 'EVMaximumPowerLimit', 'EVMaximumVoltageLimit', 'EVEnergyCapacity', 'EVEnergyRequest', 'FullSOC', 'BulkSOC', )
     _schema = 'din'
     _type_index = 24
-    DC_EVStatus: DC_EVStatusType
-    EVMaximumCurrentLimit: PhysicalValueType
-    EVMaximumPowerLimit: PhysicalValueType | None
-    EVMaximumVoltageLimit: PhysicalValueType
-    EVEnergyCapacity: PhysicalValueType | None
-    EVEnergyRequest: PhysicalValueType | None
-    FullSOC: int | None
-    BulkSOC: int | None
+    DC_EVStatus = property(_ig(0), _set(0))
+    EVMaximumCurrentLimit = property(_ig(1), _set(1))
+    EVMaximumPowerLimit = property(_ig(2), _set(2))
+    EVMaximumVoltageLimit = property(_ig(3), _set(3))
+    EVEnergyCapacity = property(_ig(4), _set(4))
+    EVEnergyRequest = property(_ig(5), _set(5))
+    FullSOC = property(_ig(6), _set(6))
+    BulkSOC = property(_ig(7), _set(7))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType, EVMaximumCurrentLimit: PhysicalValueType, EVMaximumPowerLimit: PhysicalValueType | None = None, EVMaximumVoltageLimit: PhysicalValueType, EVEnergyCapacity: PhysicalValueType | None = None, EVEnergyRequest: PhysicalValueType | None = None, FullSOC: int | None = None, BulkSOC: int | None = None) -> None:
-        self.DC_EVStatus = DC_EVStatus
-        self.EVMaximumCurrentLimit = EVMaximumCurrentLimit
-        self.EVMaximumPowerLimit = EVMaximumPowerLimit
-        self.EVMaximumVoltageLimit = EVMaximumVoltageLimit
-        self.EVEnergyCapacity = EVEnergyCapacity
-        self.EVEnergyRequest = EVEnergyRequest
-        self.FullSOC = FullSOC
-        self.BulkSOC = BulkSOC
+    def __init__(self, *, DC_EVStatus, EVMaximumCurrentLimit, EVMaximumPowerLimit=None, EVMaximumVoltageLimit, EVEnergyCapacity=None, EVEnergyRequest=None, FullSOC=None, BulkSOC=None):
+        list.__init__(self, (DC_EVStatus, EVMaximumCurrentLimit, EVMaximumPowerLimit, EVMaximumVoltageLimit, EVEnergyCapacity, EVEnergyRequest, FullSOC, BulkSOC,))
 
 class DC_EVPowerDeliveryParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}DC_EVPowerDeliveryParameterType."""
 
-    __slots__ = ('DC_EVStatus', 'BulkChargingComplete', 'ChargingComplete', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', 'BulkChargingComplete', 'ChargingComplete', )
     _schema = 'din'
     _type_index = 25
-    DC_EVStatus: DC_EVStatusType
-    BulkChargingComplete: bool | None
-    ChargingComplete: bool
+    DC_EVStatus = property(_ig(0), _set(0))
+    BulkChargingComplete = property(_ig(1), _set(1))
+    ChargingComplete = property(_ig(2), _set(2))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType, BulkChargingComplete: bool | None = None, ChargingComplete: bool) -> None:
-        self.DC_EVStatus = DC_EVStatus
-        self.BulkChargingComplete = BulkChargingComplete
-        self.ChargingComplete = ChargingComplete
+    def __init__(self, *, DC_EVStatus, BulkChargingComplete=None, ChargingComplete):
+        list.__init__(self, (DC_EVStatus, BulkChargingComplete, ChargingComplete,))
 
 class DC_EVSEChargeParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}DC_EVSEChargeParameterType."""
 
-    __slots__ = ('DC_EVSEStatus', 'EVSEMaximumCurrentLimit', 'EVSEMaximumPowerLimit', 'EVSEMaximumVoltageLimit', 'EVSEMinimumCurrentLimit', 'EVSEMinimumVoltageLimit', 'EVSECurrentRegulationTolerance', 'EVSEPeakCurrentRipple', 'EVSEEnergyToBeDelivered', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVSEStatus', 'EVSEMaximumCurrentLimit', 'EVSEMaximumPowerLimit', 'EVSEMaximumVoltageLimit', 'EVSEMinimumCurrentLimit', 'EVSEMinimumVoltageLimit', 'EVSECurrentRegulationTolerance', 'EVSEPeakCurrentRipple', 'EVSEEnergyToBeDelivered', )
     _schema = 'din'
     _type_index = 26
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEMaximumCurrentLimit: PhysicalValueType
-    EVSEMaximumPowerLimit: PhysicalValueType | None
-    EVSEMaximumVoltageLimit: PhysicalValueType
-    EVSEMinimumCurrentLimit: PhysicalValueType
-    EVSEMinimumVoltageLimit: PhysicalValueType
-    EVSECurrentRegulationTolerance: PhysicalValueType | None
-    EVSEPeakCurrentRipple: PhysicalValueType
-    EVSEEnergyToBeDelivered: PhysicalValueType | None
+    DC_EVSEStatus = property(_ig(0), _set(0))
+    EVSEMaximumCurrentLimit = property(_ig(1), _set(1))
+    EVSEMaximumPowerLimit = property(_ig(2), _set(2))
+    EVSEMaximumVoltageLimit = property(_ig(3), _set(3))
+    EVSEMinimumCurrentLimit = property(_ig(4), _set(4))
+    EVSEMinimumVoltageLimit = property(_ig(5), _set(5))
+    EVSECurrentRegulationTolerance = property(_ig(6), _set(6))
+    EVSEPeakCurrentRipple = property(_ig(7), _set(7))
+    EVSEEnergyToBeDelivered = property(_ig(8), _set(8))
 
-    def __init__(self, *, DC_EVSEStatus: DC_EVSEStatusType, EVSEMaximumCurrentLimit: PhysicalValueType, EVSEMaximumPowerLimit: PhysicalValueType | None = None, EVSEMaximumVoltageLimit: PhysicalValueType, EVSEMinimumCurrentLimit: PhysicalValueType, EVSEMinimumVoltageLimit: PhysicalValueType, EVSECurrentRegulationTolerance: PhysicalValueType | None = None, EVSEPeakCurrentRipple: PhysicalValueType, EVSEEnergyToBeDelivered: PhysicalValueType | None = None) -> None:
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEMaximumCurrentLimit = EVSEMaximumCurrentLimit
-        self.EVSEMaximumPowerLimit = EVSEMaximumPowerLimit
-        self.EVSEMaximumVoltageLimit = EVSEMaximumVoltageLimit
-        self.EVSEMinimumCurrentLimit = EVSEMinimumCurrentLimit
-        self.EVSEMinimumVoltageLimit = EVSEMinimumVoltageLimit
-        self.EVSECurrentRegulationTolerance = EVSECurrentRegulationTolerance
-        self.EVSEPeakCurrentRipple = EVSEPeakCurrentRipple
-        self.EVSEEnergyToBeDelivered = EVSEEnergyToBeDelivered
+    def __init__(self, *, DC_EVSEStatus, EVSEMaximumCurrentLimit, EVSEMaximumPowerLimit=None, EVSEMaximumVoltageLimit, EVSEMinimumCurrentLimit, EVSEMinimumVoltageLimit, EVSECurrentRegulationTolerance=None, EVSEPeakCurrentRipple, EVSEEnergyToBeDelivered=None):
+        list.__init__(self, (DC_EVSEStatus, EVSEMaximumCurrentLimit, EVSEMaximumPowerLimit, EVSEMaximumVoltageLimit, EVSEMinimumCurrentLimit, EVSEMinimumVoltageLimit, EVSECurrentRegulationTolerance, EVSEPeakCurrentRipple, EVSEEnergyToBeDelivered,))
 
 class DC_EVSEStatusType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}DC_EVSEStatusType."""
 
-    __slots__ = ('EVSEIsolationStatus', 'EVSEStatusCode', 'NotificationMaxDelay', 'EVSENotification', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVSEIsolationStatus', 'EVSEStatusCode', 'NotificationMaxDelay', 'EVSENotification', )
     _schema = 'din'
     _type_index = 27
-    EVSEIsolationStatus: Literal['Invalid', 'Valid', 'Warning', 'Fault'] | None
-    EVSEStatusCode: Literal['EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C']
-    NotificationMaxDelay: int
-    EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation']
+    EVSEIsolationStatus = property(_ig(0), _set(0))
+    EVSEStatusCode = property(_ig(1), _set(1))
+    NotificationMaxDelay = property(_ig(2), _set(2))
+    EVSENotification = property(_ig(3), _set(3))
 
-    def __init__(self, *, EVSEIsolationStatus: Literal['Invalid', 'Valid', 'Warning', 'Fault'] | None = None, EVSEStatusCode: Literal['EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C'], NotificationMaxDelay: int, EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation']) -> None:
-        self.EVSEIsolationStatus = EVSEIsolationStatus
-        self.EVSEStatusCode = EVSEStatusCode
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
+    def __init__(self, *, EVSEIsolationStatus=None, EVSEStatusCode, NotificationMaxDelay, EVSENotification):
+        list.__init__(self, (EVSEIsolationStatus, EVSEStatusCode, NotificationMaxDelay, EVSENotification,))
 
 class DC_EVStatusType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}DC_EVStatusType."""
 
-    __slots__ = ('EVReady', 'EVCabinConditioning', 'EVRESSConditioning', 'EVErrorCode', 'EVRESSSOC', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVReady', 'EVCabinConditioning', 'EVRESSConditioning', 'EVErrorCode', 'EVRESSSOC', )
     _schema = 'din'
     _type_index = 28
-    EVReady: bool
-    EVCabinConditioning: bool | None
-    EVRESSConditioning: bool | None
-    EVErrorCode: Literal['NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData']
-    EVRESSSOC: int
+    EVReady = property(_ig(0), _set(0))
+    EVCabinConditioning = property(_ig(1), _set(1))
+    EVRESSConditioning = property(_ig(2), _set(2))
+    EVErrorCode = property(_ig(3), _set(3))
+    EVRESSSOC = property(_ig(4), _set(4))
 
-    def __init__(self, *, EVReady: bool, EVCabinConditioning: bool | None = None, EVRESSConditioning: bool | None = None, EVErrorCode: Literal['NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData'], EVRESSSOC: int) -> None:
-        self.EVReady = EVReady
-        self.EVCabinConditioning = EVCabinConditioning
-        self.EVRESSConditioning = EVRESSConditioning
-        self.EVErrorCode = EVErrorCode
-        self.EVRESSSOC = EVRESSSOC
+    def __init__(self, *, EVReady, EVCabinConditioning=None, EVRESSConditioning=None, EVErrorCode, EVRESSSOC):
+        list.__init__(self, (EVReady, EVCabinConditioning, EVRESSConditioning, EVErrorCode, EVRESSSOC,))
 
 class DSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType."""
 
-    __slots__ = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
     _schema = 'din'
     _type_index = 29
-    P: bytes | None
-    Q: bytes | None
-    G: bytes | None
-    Y: bytes
-    J: bytes | None
-    Seed: bytes | None
-    PgenCounter: bytes | None
+    P = property(_ig(0), _set(0))
+    Q = property(_ig(1), _set(1))
+    G = property(_ig(2), _set(2))
+    Y = property(_ig(3), _set(3))
+    J = property(_ig(4), _set(4))
+    Seed = property(_ig(5), _set(5))
+    PgenCounter = property(_ig(6), _set(6))
 
-    def __init__(self, *, P: bytes | None = None, Q: bytes | None = None, G: bytes | None = None, Y: bytes, J: bytes | None = None, Seed: bytes | None = None, PgenCounter: bytes | None = None) -> None:
-        self.P = P
-        self.Q = Q
-        self.G = G
-        self.Y = Y
-        self.J = J
-        self.Seed = Seed
-        self.PgenCounter = PgenCounter
+    def __init__(self, *, P=None, Q=None, G=None, Y, J=None, Seed=None, PgenCounter=None):
+        list.__init__(self, (P, Q, G, Y, J, Seed, PgenCounter,))
 
 class DigestMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DigestMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'din'
     _type_index = 30
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class EVChargeParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}EVChargeParameterType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 31
 
@@ -691,8 +525,7 @@ class EVPowerDeliveryParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}EVPowerDeliveryParameterType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 32
 
@@ -700,8 +533,7 @@ class EVSEChargeParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}EVSEChargeParameterType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 33
 
@@ -709,8 +541,7 @@ class EVSEStatusType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}EVSEStatusType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 34
 
@@ -718,1083 +549,930 @@ class EVStatusType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}EVStatusType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 35
 
 class EntryType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}EntryType."""
 
-    __slots__ = ('RelativeTimeInterval', 'TimeInterval', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('RelativeTimeInterval', 'TimeInterval', )
     _schema = 'din'
     _type_index = 36
-    RelativeTimeInterval: RelativeTimeIntervalType | None
-    TimeInterval: IntervalType | None
+    RelativeTimeInterval = property(_ig(0), _set(0))
+    TimeInterval = property(_ig(1), _set(1))
 
-    def __init__(self, *, RelativeTimeInterval: RelativeTimeIntervalType | None = None, TimeInterval: IntervalType | None = None) -> None:
-        self.RelativeTimeInterval = RelativeTimeInterval
-        self.TimeInterval = TimeInterval
+    def __init__(self, *, RelativeTimeInterval=None, TimeInterval=None):
+        list.__init__(self, (RelativeTimeInterval, TimeInterval,))
 
 class IntervalType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}IntervalType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 37
 
 class KeyInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyInfoType."""
 
-    __slots__ = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
-    _fields = __slots__
-    _repeated = frozenset({'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData'})
+    __slots__ = ()
+    _fields = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
+    _repeated = frozenset(('KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', ))
     _schema = 'din'
     _type_index = 38
-    Id: str | None
-    KeyName: list[str]
-    KeyValue: list[KeyValueType]
-    RetrievalMethod: list[RetrievalMethodType]
-    X509Data: list[X509DataType]
-    PGPData: list[PGPDataType]
-    SPKIData: list[SPKIDataType]
-    MgmtData: list[str]
+    Id = property(_ig(0), _set(0))
+    KeyName = property(_ig(1), _set(1))
+    KeyValue = property(_ig(2), _set(2))
+    RetrievalMethod = property(_ig(3), _set(3))
+    X509Data = property(_ig(4), _set(4))
+    PGPData = property(_ig(5), _set(5))
+    SPKIData = property(_ig(6), _set(6))
+    MgmtData = property(_ig(7), _set(7))
 
-    def __init__(self, *, Id: str | None = None, KeyName: list[str] | None = None, KeyValue: list[KeyValueType] | None = None, RetrievalMethod: list[RetrievalMethodType] | None = None, X509Data: list[X509DataType] | None = None, PGPData: list[PGPDataType] | None = None, SPKIData: list[SPKIDataType] | None = None, MgmtData: list[str] | None = None) -> None:
-        self.Id = Id
-        self.KeyName = [] if KeyName is None else KeyName
-        self.KeyValue = [] if KeyValue is None else KeyValue
-        self.RetrievalMethod = [] if RetrievalMethod is None else RetrievalMethod
-        self.X509Data = [] if X509Data is None else X509Data
-        self.PGPData = [] if PGPData is None else PGPData
-        self.SPKIData = [] if SPKIData is None else SPKIData
-        self.MgmtData = [] if MgmtData is None else MgmtData
+    def __init__(self, *, Id=None, KeyName=None, KeyValue=None, RetrievalMethod=None, X509Data=None, PGPData=None, SPKIData=None, MgmtData=None):
+        list.__init__(self, (Id, [] if KeyName is None else KeyName, [] if KeyValue is None else KeyValue, [] if RetrievalMethod is None else RetrievalMethod, [] if X509Data is None else X509Data, [] if PGPData is None else PGPData, [] if SPKIData is None else SPKIData, [] if MgmtData is None else MgmtData,))
 
 class KeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyValueType."""
 
-    __slots__ = ('DSAKeyValue', 'RSAKeyValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DSAKeyValue', 'RSAKeyValue', )
     _schema = 'din'
     _type_index = 39
-    DSAKeyValue: DSAKeyValueType | None
-    RSAKeyValue: RSAKeyValueType | None
+    DSAKeyValue = property(_ig(0), _set(0))
+    RSAKeyValue = property(_ig(1), _set(1))
 
-    def __init__(self, *, DSAKeyValue: DSAKeyValueType | None = None, RSAKeyValue: RSAKeyValueType | None = None) -> None:
-        self.DSAKeyValue = DSAKeyValue
-        self.RSAKeyValue = RSAKeyValue
+    def __init__(self, *, DSAKeyValue=None, RSAKeyValue=None):
+        list.__init__(self, (DSAKeyValue, RSAKeyValue,))
 
 class ListOfRootCertificateIDsType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ListOfRootCertificateIDsType."""
 
-    __slots__ = ('RootCertificateID', )
-    _fields = __slots__
-    _repeated = frozenset({'RootCertificateID'})
+    __slots__ = ()
+    _fields = ('RootCertificateID', )
+    _repeated = frozenset(('RootCertificateID', ))
     _schema = 'din'
     _type_index = 40
-    RootCertificateID: list[str]
+    RootCertificateID = property(_ig(0), _set(0))
 
-    def __init__(self, *, RootCertificateID: list[str] | None = None) -> None:
-        self.RootCertificateID = [] if RootCertificateID is None else RootCertificateID
+    def __init__(self, *, RootCertificateID=None):
+        list.__init__(self, ([] if RootCertificateID is None else RootCertificateID,))
 
 class ManifestType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ManifestType."""
 
-    __slots__ = ('Id', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'din'
     _type_index = 41
-    Id: str | None
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    Reference = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, Reference=None):
+        list.__init__(self, (Id, [] if Reference is None else Reference,))
 
 class MessageHeaderType(Message):
     """XSD {urn:din:70121:2012:MsgHeader}MessageHeaderType."""
 
-    __slots__ = ('SessionID', 'Notification', 'Signature', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SessionID', 'Notification', 'Signature', )
     _schema = 'din'
     _type_index = 42
-    SessionID: bytes
-    Notification: NotificationType | None
-    Signature: SignatureType | None
+    SessionID = property(_ig(0), _set(0))
+    Notification = property(_ig(1), _set(1))
+    Signature = property(_ig(2), _set(2))
 
-    def __init__(self, *, SessionID: bytes, Notification: NotificationType | None = None, Signature: SignatureType | None = None) -> None:
-        self.SessionID = SessionID
-        self.Notification = Notification
-        self.Signature = Signature
+    def __init__(self, *, SessionID, Notification=None, Signature=None):
+        list.__init__(self, (SessionID, Notification, Signature,))
 
 class MeterInfoType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}MeterInfoType."""
 
-    __slots__ = ('MeterID', 'MeterReading', 'SigMeterReading', 'MeterStatus', 'TMeter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('MeterID', 'MeterReading', 'SigMeterReading', 'MeterStatus', 'TMeter', )
     _schema = 'din'
     _type_index = 43
-    MeterID: str
-    MeterReading: PhysicalValueType | None
-    SigMeterReading: bytes | None
-    MeterStatus: int | None
-    TMeter: int | None
+    MeterID = property(_ig(0), _set(0))
+    MeterReading = property(_ig(1), _set(1))
+    SigMeterReading = property(_ig(2), _set(2))
+    MeterStatus = property(_ig(3), _set(3))
+    TMeter = property(_ig(4), _set(4))
 
-    def __init__(self, *, MeterID: str, MeterReading: PhysicalValueType | None = None, SigMeterReading: bytes | None = None, MeterStatus: int | None = None, TMeter: int | None = None) -> None:
-        self.MeterID = MeterID
-        self.MeterReading = MeterReading
-        self.SigMeterReading = SigMeterReading
-        self.MeterStatus = MeterStatus
-        self.TMeter = TMeter
+    def __init__(self, *, MeterID, MeterReading=None, SigMeterReading=None, MeterStatus=None, TMeter=None):
+        list.__init__(self, (MeterID, MeterReading, SigMeterReading, MeterStatus, TMeter,))
 
 class MeteringReceiptReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}MeteringReceiptReqType."""
 
-    __slots__ = ('Id', 'SessionID', 'SAScheduleTupleID', 'MeterInfo', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'SessionID', 'SAScheduleTupleID', 'MeterInfo', )
     _schema = 'din'
     _type_index = 44
-    Id: str | None
-    SessionID: bytes
-    SAScheduleTupleID: int | None
-    MeterInfo: MeterInfoType
+    Id = property(_ig(0), _set(0))
+    SessionID = property(_ig(1), _set(1))
+    SAScheduleTupleID = property(_ig(2), _set(2))
+    MeterInfo = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, SessionID: bytes, SAScheduleTupleID: int | None = None, MeterInfo: MeterInfoType) -> None:
-        self.Id = Id
-        self.SessionID = SessionID
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.MeterInfo = MeterInfo
+    def __init__(self, *, Id=None, SessionID, SAScheduleTupleID=None, MeterInfo):
+        list.__init__(self, (Id, SessionID, SAScheduleTupleID, MeterInfo,))
 
 class MeteringReceiptResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}MeteringReceiptResType."""
 
-    __slots__ = ('ResponseCode', 'AC_EVSEStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'AC_EVSEStatus', )
     _schema = 'din'
     _type_index = 45
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    AC_EVSEStatus: AC_EVSEStatusType
+    ResponseCode = property(_ig(0), _set(0))
+    AC_EVSEStatus = property(_ig(1), _set(1))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], AC_EVSEStatus: AC_EVSEStatusType) -> None:
-        self.ResponseCode = ResponseCode
-        self.AC_EVSEStatus = AC_EVSEStatus
+    def __init__(self, *, ResponseCode, AC_EVSEStatus):
+        list.__init__(self, (ResponseCode, AC_EVSEStatus,))
 
 class NotificationType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}NotificationType."""
 
-    __slots__ = ('FaultCode', 'FaultMsg', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('FaultCode', 'FaultMsg', )
     _schema = 'din'
     _type_index = 46
-    FaultCode: Literal['ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError']
-    FaultMsg: str | None
+    FaultCode = property(_ig(0), _set(0))
+    FaultMsg = property(_ig(1), _set(1))
 
-    def __init__(self, *, FaultCode: Literal['ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError'], FaultMsg: str | None = None) -> None:
-        self.FaultCode = FaultCode
-        self.FaultMsg = FaultMsg
+    def __init__(self, *, FaultCode, FaultMsg=None):
+        list.__init__(self, (FaultCode, FaultMsg,))
 
 class ObjectType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ObjectType."""
 
-    __slots__ = ('Id', 'MimeType', 'Encoding', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'MimeType', 'Encoding', )
     _schema = 'din'
     _type_index = 47
-    Id: str | None
-    MimeType: str | None
-    Encoding: str | None
+    Id = property(_ig(0), _set(0))
+    MimeType = property(_ig(1), _set(1))
+    Encoding = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str | None = None, MimeType: str | None = None, Encoding: str | None = None) -> None:
-        self.Id = Id
-        self.MimeType = MimeType
-        self.Encoding = Encoding
+    def __init__(self, *, Id=None, MimeType=None, Encoding=None):
+        list.__init__(self, (Id, MimeType, Encoding,))
 
 class PGPDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}PGPDataType."""
 
-    __slots__ = ('PGPKeyID', 'PGPKeyPacket', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PGPKeyID', 'PGPKeyPacket', )
     _schema = 'din'
     _type_index = 48
-    PGPKeyID: bytes | None
-    PGPKeyPacket: bytes | None
+    PGPKeyID = property(_ig(0), _set(0))
+    PGPKeyPacket = property(_ig(1), _set(1))
 
-    def __init__(self, *, PGPKeyID: bytes | None = None, PGPKeyPacket: bytes | None = None) -> None:
-        self.PGPKeyID = PGPKeyID
-        self.PGPKeyPacket = PGPKeyPacket
+    def __init__(self, *, PGPKeyID=None, PGPKeyPacket=None):
+        list.__init__(self, (PGPKeyID, PGPKeyPacket,))
 
 class PMaxScheduleEntryType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}PMaxScheduleEntryType."""
 
-    __slots__ = ('RelativeTimeInterval', 'TimeInterval', 'PMax', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('RelativeTimeInterval', 'TimeInterval', 'PMax', )
     _schema = 'din'
     _type_index = 49
-    RelativeTimeInterval: RelativeTimeIntervalType | None
-    TimeInterval: IntervalType | None
-    PMax: int
+    RelativeTimeInterval = property(_ig(0), _set(0))
+    TimeInterval = property(_ig(1), _set(1))
+    PMax = property(_ig(2), _set(2))
 
-    def __init__(self, *, RelativeTimeInterval: RelativeTimeIntervalType | None = None, TimeInterval: IntervalType | None = None, PMax: int) -> None:
-        self.RelativeTimeInterval = RelativeTimeInterval
-        self.TimeInterval = TimeInterval
-        self.PMax = PMax
+    def __init__(self, *, RelativeTimeInterval=None, TimeInterval=None, PMax):
+        list.__init__(self, (RelativeTimeInterval, TimeInterval, PMax,))
 
 class PMaxScheduleType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}PMaxScheduleType."""
 
-    __slots__ = ('PMaxScheduleID', 'PMaxScheduleEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'PMaxScheduleEntry'})
+    __slots__ = ()
+    _fields = ('PMaxScheduleID', 'PMaxScheduleEntry', )
+    _repeated = frozenset(('PMaxScheduleEntry', ))
     _schema = 'din'
     _type_index = 50
-    PMaxScheduleID: int
-    PMaxScheduleEntry: list[PMaxScheduleEntryType]
+    PMaxScheduleID = property(_ig(0), _set(0))
+    PMaxScheduleEntry = property(_ig(1), _set(1))
 
-    def __init__(self, *, PMaxScheduleID: int, PMaxScheduleEntry: list[PMaxScheduleEntryType] | None = None) -> None:
-        self.PMaxScheduleID = PMaxScheduleID
-        self.PMaxScheduleEntry = [] if PMaxScheduleEntry is None else PMaxScheduleEntry
+    def __init__(self, *, PMaxScheduleID, PMaxScheduleEntry=None):
+        list.__init__(self, (PMaxScheduleID, [] if PMaxScheduleEntry is None else PMaxScheduleEntry,))
 
 class ParameterSetType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ParameterSetType."""
 
-    __slots__ = ('ParameterSetID', 'Parameter', )
-    _fields = __slots__
-    _repeated = frozenset({'Parameter'})
+    __slots__ = ()
+    _fields = ('ParameterSetID', 'Parameter', )
+    _repeated = frozenset(('Parameter', ))
     _schema = 'din'
     _type_index = 51
-    ParameterSetID: int
-    Parameter: list[ParameterType]
+    ParameterSetID = property(_ig(0), _set(0))
+    Parameter = property(_ig(1), _set(1))
 
-    def __init__(self, *, ParameterSetID: int, Parameter: list[ParameterType] | None = None) -> None:
-        self.ParameterSetID = ParameterSetID
-        self.Parameter = [] if Parameter is None else Parameter
+    def __init__(self, *, ParameterSetID, Parameter=None):
+        list.__init__(self, (ParameterSetID, [] if Parameter is None else Parameter,))
 
 class ParameterType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ParameterType."""
 
-    __slots__ = ('Name', 'ValueType', 'boolValue', 'byteValue', 'shortValue', 'intValue', 'physicalValue', 'stringValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Name', 'ValueType', 'boolValue', 'byteValue', 'shortValue', 'intValue', 'physicalValue', 'stringValue', )
     _schema = 'din'
     _type_index = 52
-    Name: str
-    ValueType: Literal['bool', 'byte', 'short', 'int', 'physicalValue', 'string']
-    boolValue: bool | None
-    byteValue: int | None
-    shortValue: int | None
-    intValue: int | None
-    physicalValue: PhysicalValueType | None
-    stringValue: str | None
+    Name = property(_ig(0), _set(0))
+    ValueType = property(_ig(1), _set(1))
+    boolValue = property(_ig(2), _set(2))
+    byteValue = property(_ig(3), _set(3))
+    shortValue = property(_ig(4), _set(4))
+    intValue = property(_ig(5), _set(5))
+    physicalValue = property(_ig(6), _set(6))
+    stringValue = property(_ig(7), _set(7))
 
-    def __init__(self, *, Name: str, ValueType: Literal['bool', 'byte', 'short', 'int', 'physicalValue', 'string'], boolValue: bool | None = None, byteValue: int | None = None, shortValue: int | None = None, intValue: int | None = None, physicalValue: PhysicalValueType | None = None, stringValue: str | None = None) -> None:
-        self.Name = Name
-        self.ValueType = ValueType
-        self.boolValue = boolValue
-        self.byteValue = byteValue
-        self.shortValue = shortValue
-        self.intValue = intValue
-        self.physicalValue = physicalValue
-        self.stringValue = stringValue
+    def __init__(self, *, Name, ValueType, boolValue=None, byteValue=None, shortValue=None, intValue=None, physicalValue=None, stringValue=None):
+        list.__init__(self, (Name, ValueType, boolValue, byteValue, shortValue, intValue, physicalValue, stringValue,))
 
 class PaymentDetailsReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}PaymentDetailsReqType."""
 
-    __slots__ = ('ContractID', 'ContractSignatureCertChain', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ContractID', 'ContractSignatureCertChain', )
     _schema = 'din'
     _type_index = 53
-    ContractID: str
-    ContractSignatureCertChain: CertificateChainType
+    ContractID = property(_ig(0), _set(0))
+    ContractSignatureCertChain = property(_ig(1), _set(1))
 
-    def __init__(self, *, ContractID: str, ContractSignatureCertChain: CertificateChainType) -> None:
-        self.ContractID = ContractID
-        self.ContractSignatureCertChain = ContractSignatureCertChain
+    def __init__(self, *, ContractID, ContractSignatureCertChain):
+        list.__init__(self, (ContractID, ContractSignatureCertChain,))
 
 class PaymentDetailsResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}PaymentDetailsResType."""
 
-    __slots__ = ('ResponseCode', 'GenChallenge', 'DateTimeNow', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'GenChallenge', 'DateTimeNow', )
     _schema = 'din'
     _type_index = 54
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    GenChallenge: str
-    DateTimeNow: int
+    ResponseCode = property(_ig(0), _set(0))
+    GenChallenge = property(_ig(1), _set(1))
+    DateTimeNow = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], GenChallenge: str, DateTimeNow: int) -> None:
-        self.ResponseCode = ResponseCode
-        self.GenChallenge = GenChallenge
-        self.DateTimeNow = DateTimeNow
+    def __init__(self, *, ResponseCode, GenChallenge, DateTimeNow):
+        list.__init__(self, (ResponseCode, GenChallenge, DateTimeNow,))
 
 class PaymentOptionsType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}PaymentOptionsType."""
 
-    __slots__ = ('PaymentOption', )
-    _fields = __slots__
-    _repeated = frozenset({'PaymentOption'})
+    __slots__ = ()
+    _fields = ('PaymentOption', )
+    _repeated = frozenset(('PaymentOption', ))
     _schema = 'din'
     _type_index = 55
-    PaymentOption: list[Literal['Contract', 'ExternalPayment']]
+    PaymentOption = property(_ig(0), _set(0))
 
-    def __init__(self, *, PaymentOption: list[Literal['Contract', 'ExternalPayment']] | None = None) -> None:
-        self.PaymentOption = [] if PaymentOption is None else PaymentOption
+    def __init__(self, *, PaymentOption=None):
+        list.__init__(self, ([] if PaymentOption is None else PaymentOption,))
 
 class PhysicalValueType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}PhysicalValueType."""
 
-    __slots__ = ('Multiplier', 'Unit', 'Value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Multiplier', 'Unit', 'Value', )
     _schema = 'din'
     _type_index = 56
-    Multiplier: int
-    Unit: Literal['h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh'] | None
-    Value: int
+    Multiplier = property(_ig(0), _set(0))
+    Unit = property(_ig(1), _set(1))
+    Value = property(_ig(2), _set(2))
 
-    def __init__(self, *, Multiplier: int, Unit: Literal['h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh'] | None = None, Value: int) -> None:
-        self.Multiplier = Multiplier
-        self.Unit = Unit
-        self.Value = Value
+    def __init__(self, *, Multiplier, Unit=None, Value):
+        list.__init__(self, (Multiplier, Unit, Value,))
 
 class PowerDeliveryReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}PowerDeliveryReqType."""
 
-    __slots__ = ('ReadyToChargeState', 'ChargingProfile', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ReadyToChargeState', 'ChargingProfile', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', )
     _schema = 'din'
     _type_index = 57
-    ReadyToChargeState: bool
-    ChargingProfile: ChargingProfileType | None
-    DC_EVPowerDeliveryParameter: DC_EVPowerDeliveryParameterType | None
-    EVPowerDeliveryParameter: EVPowerDeliveryParameterType | None
+    ReadyToChargeState = property(_ig(0), _set(0))
+    ChargingProfile = property(_ig(1), _set(1))
+    DC_EVPowerDeliveryParameter = property(_ig(2), _set(2))
+    EVPowerDeliveryParameter = property(_ig(3), _set(3))
 
-    def __init__(self, *, ReadyToChargeState: bool, ChargingProfile: ChargingProfileType | None = None, DC_EVPowerDeliveryParameter: DC_EVPowerDeliveryParameterType | None = None, EVPowerDeliveryParameter: EVPowerDeliveryParameterType | None = None) -> None:
-        self.ReadyToChargeState = ReadyToChargeState
-        self.ChargingProfile = ChargingProfile
-        self.DC_EVPowerDeliveryParameter = DC_EVPowerDeliveryParameter
-        self.EVPowerDeliveryParameter = EVPowerDeliveryParameter
+    def __init__(self, *, ReadyToChargeState, ChargingProfile=None, DC_EVPowerDeliveryParameter=None, EVPowerDeliveryParameter=None):
+        list.__init__(self, (ReadyToChargeState, ChargingProfile, DC_EVPowerDeliveryParameter, EVPowerDeliveryParameter,))
 
 class PowerDeliveryResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}PowerDeliveryResType."""
 
-    __slots__ = ('ResponseCode', 'AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
     _schema = 'din'
     _type_index = 58
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    AC_EVSEStatus: AC_EVSEStatusType | None
-    DC_EVSEStatus: DC_EVSEStatusType | None
-    EVSEStatus: EVSEStatusType | None
+    ResponseCode = property(_ig(0), _set(0))
+    AC_EVSEStatus = property(_ig(1), _set(1))
+    DC_EVSEStatus = property(_ig(2), _set(2))
+    EVSEStatus = property(_ig(3), _set(3))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], AC_EVSEStatus: AC_EVSEStatusType | None = None, DC_EVSEStatus: DC_EVSEStatusType | None = None, EVSEStatus: EVSEStatusType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.AC_EVSEStatus = AC_EVSEStatus
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEStatus = EVSEStatus
+    def __init__(self, *, ResponseCode, AC_EVSEStatus=None, DC_EVSEStatus=None, EVSEStatus=None):
+        list.__init__(self, (ResponseCode, AC_EVSEStatus, DC_EVSEStatus, EVSEStatus,))
 
 class PreChargeReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}PreChargeReqType."""
 
-    __slots__ = ('DC_EVStatus', 'EVTargetVoltage', 'EVTargetCurrent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', 'EVTargetVoltage', 'EVTargetCurrent', )
     _schema = 'din'
     _type_index = 59
-    DC_EVStatus: DC_EVStatusType
-    EVTargetVoltage: PhysicalValueType
-    EVTargetCurrent: PhysicalValueType
+    DC_EVStatus = property(_ig(0), _set(0))
+    EVTargetVoltage = property(_ig(1), _set(1))
+    EVTargetCurrent = property(_ig(2), _set(2))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType, EVTargetVoltage: PhysicalValueType, EVTargetCurrent: PhysicalValueType) -> None:
-        self.DC_EVStatus = DC_EVStatus
-        self.EVTargetVoltage = EVTargetVoltage
-        self.EVTargetCurrent = EVTargetCurrent
+    def __init__(self, *, DC_EVStatus, EVTargetVoltage, EVTargetCurrent):
+        list.__init__(self, (DC_EVStatus, EVTargetVoltage, EVTargetCurrent,))
 
 class PreChargeResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}PreChargeResType."""
 
-    __slots__ = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', )
     _schema = 'din'
     _type_index = 60
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEPresentVoltage: PhysicalValueType
+    ResponseCode = property(_ig(0), _set(0))
+    DC_EVSEStatus = property(_ig(1), _set(1))
+    EVSEPresentVoltage = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], DC_EVSEStatus: DC_EVSEStatusType, EVSEPresentVoltage: PhysicalValueType) -> None:
-        self.ResponseCode = ResponseCode
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEPresentVoltage = EVSEPresentVoltage
+    def __init__(self, *, ResponseCode, DC_EVSEStatus, EVSEPresentVoltage):
+        list.__init__(self, (ResponseCode, DC_EVSEStatus, EVSEPresentVoltage,))
 
 class ProfileEntryType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ProfileEntryType."""
 
-    __slots__ = ('ChargingProfileEntryStart', 'ChargingProfileEntryMaxPower', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ChargingProfileEntryStart', 'ChargingProfileEntryMaxPower', )
     _schema = 'din'
     _type_index = 61
-    ChargingProfileEntryStart: int
-    ChargingProfileEntryMaxPower: int
+    ChargingProfileEntryStart = property(_ig(0), _set(0))
+    ChargingProfileEntryMaxPower = property(_ig(1), _set(1))
 
-    def __init__(self, *, ChargingProfileEntryStart: int, ChargingProfileEntryMaxPower: int) -> None:
-        self.ChargingProfileEntryStart = ChargingProfileEntryStart
-        self.ChargingProfileEntryMaxPower = ChargingProfileEntryMaxPower
+    def __init__(self, *, ChargingProfileEntryStart, ChargingProfileEntryMaxPower):
+        list.__init__(self, (ChargingProfileEntryStart, ChargingProfileEntryMaxPower,))
 
 class RSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType."""
 
-    __slots__ = ('Modulus', 'Exponent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Modulus', 'Exponent', )
     _schema = 'din'
     _type_index = 62
-    Modulus: bytes
-    Exponent: bytes
+    Modulus = property(_ig(0), _set(0))
+    Exponent = property(_ig(1), _set(1))
 
-    def __init__(self, *, Modulus: bytes, Exponent: bytes) -> None:
-        self.Modulus = Modulus
-        self.Exponent = Exponent
+    def __init__(self, *, Modulus, Exponent):
+        list.__init__(self, (Modulus, Exponent,))
 
 class ReferenceType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ReferenceType."""
 
-    __slots__ = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
     _schema = 'din'
     _type_index = 63
-    Id: str | None
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
-    DigestMethod: DigestMethodType
-    DigestValue: bytes
+    Id = property(_ig(0), _set(0))
+    URI = property(_ig(1), _set(1))
+    Type = property(_ig(2), _set(2))
+    Transforms = property(_ig(3), _set(3))
+    DigestMethod = property(_ig(4), _set(4))
+    DigestValue = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str | None = None, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None, DigestMethod: DigestMethodType, DigestValue: bytes) -> None:
-        self.Id = Id
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
-        self.DigestMethod = DigestMethod
-        self.DigestValue = DigestValue
+    def __init__(self, *, Id=None, URI=None, Type=None, Transforms=None, DigestMethod, DigestValue):
+        list.__init__(self, (Id, URI, Type, Transforms, DigestMethod, DigestValue,))
 
 class RelativeTimeIntervalType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}RelativeTimeIntervalType."""
 
-    __slots__ = ('start', 'duration', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('start', 'duration', )
     _schema = 'din'
     _type_index = 64
-    start: int
-    duration: int | None
+    start = property(_ig(0), _set(0))
+    duration = property(_ig(1), _set(1))
 
-    def __init__(self, *, start: int, duration: int | None = None) -> None:
-        self.start = start
-        self.duration = duration
+    def __init__(self, *, start, duration=None):
+        list.__init__(self, (start, duration,))
 
 class RetrievalMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType."""
 
-    __slots__ = ('URI', 'Type', 'Transforms', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('URI', 'Type', 'Transforms', )
     _schema = 'din'
     _type_index = 65
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
+    URI = property(_ig(0), _set(0))
+    Type = property(_ig(1), _set(1))
+    Transforms = property(_ig(2), _set(2))
 
-    def __init__(self, *, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None) -> None:
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
+    def __init__(self, *, URI=None, Type=None, Transforms=None):
+        list.__init__(self, (URI, Type, Transforms,))
 
 class SAScheduleListType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}SAScheduleListType."""
 
-    __slots__ = ('SAScheduleTuple', )
-    _fields = __slots__
-    _repeated = frozenset({'SAScheduleTuple'})
+    __slots__ = ()
+    _fields = ('SAScheduleTuple', )
+    _repeated = frozenset(('SAScheduleTuple', ))
     _schema = 'din'
     _type_index = 66
-    SAScheduleTuple: list[SAScheduleTupleType]
+    SAScheduleTuple = property(_ig(0), _set(0))
 
-    def __init__(self, *, SAScheduleTuple: list[SAScheduleTupleType] | None = None) -> None:
-        self.SAScheduleTuple = [] if SAScheduleTuple is None else SAScheduleTuple
+    def __init__(self, *, SAScheduleTuple=None):
+        list.__init__(self, ([] if SAScheduleTuple is None else SAScheduleTuple,))
 
 class SAScheduleTupleType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}SAScheduleTupleType."""
 
-    __slots__ = ('SAScheduleTupleID', 'PMaxSchedule', 'SalesTariff', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SAScheduleTupleID', 'PMaxSchedule', 'SalesTariff', )
     _schema = 'din'
     _type_index = 67
-    SAScheduleTupleID: int
-    PMaxSchedule: PMaxScheduleType
-    SalesTariff: SalesTariffType | None
+    SAScheduleTupleID = property(_ig(0), _set(0))
+    PMaxSchedule = property(_ig(1), _set(1))
+    SalesTariff = property(_ig(2), _set(2))
 
-    def __init__(self, *, SAScheduleTupleID: int, PMaxSchedule: PMaxScheduleType, SalesTariff: SalesTariffType | None = None) -> None:
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.PMaxSchedule = PMaxSchedule
-        self.SalesTariff = SalesTariff
+    def __init__(self, *, SAScheduleTupleID, PMaxSchedule, SalesTariff=None):
+        list.__init__(self, (SAScheduleTupleID, PMaxSchedule, SalesTariff,))
 
 class SASchedulesType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}SASchedulesType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 68
 
 class SPKIDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SPKIDataType."""
 
-    __slots__ = ('SPKISexp', )
-    _fields = __slots__
-    _repeated = frozenset({'SPKISexp'})
+    __slots__ = ()
+    _fields = ('SPKISexp', )
+    _repeated = frozenset(('SPKISexp', ))
     _schema = 'din'
     _type_index = 69
-    SPKISexp: list[bytes]
+    SPKISexp = property(_ig(0), _set(0))
 
-    def __init__(self, *, SPKISexp: list[bytes] | None = None) -> None:
-        self.SPKISexp = [] if SPKISexp is None else SPKISexp
+    def __init__(self, *, SPKISexp=None):
+        list.__init__(self, ([] if SPKISexp is None else SPKISexp,))
 
 class SalesTariffEntryType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}SalesTariffEntryType."""
 
-    __slots__ = ('RelativeTimeInterval', 'TimeInterval', 'EPriceLevel', 'ConsumptionCost', )
-    _fields = __slots__
-    _repeated = frozenset({'ConsumptionCost'})
+    __slots__ = ()
+    _fields = ('RelativeTimeInterval', 'TimeInterval', 'EPriceLevel', 'ConsumptionCost', )
+    _repeated = frozenset(('ConsumptionCost', ))
     _schema = 'din'
     _type_index = 70
-    RelativeTimeInterval: RelativeTimeIntervalType | None
-    TimeInterval: IntervalType | None
-    EPriceLevel: int
-    ConsumptionCost: list[ConsumptionCostType]
+    RelativeTimeInterval = property(_ig(0), _set(0))
+    TimeInterval = property(_ig(1), _set(1))
+    EPriceLevel = property(_ig(2), _set(2))
+    ConsumptionCost = property(_ig(3), _set(3))
 
-    def __init__(self, *, RelativeTimeInterval: RelativeTimeIntervalType | None = None, TimeInterval: IntervalType | None = None, EPriceLevel: int, ConsumptionCost: list[ConsumptionCostType] | None = None) -> None:
-        self.RelativeTimeInterval = RelativeTimeInterval
-        self.TimeInterval = TimeInterval
-        self.EPriceLevel = EPriceLevel
-        self.ConsumptionCost = [] if ConsumptionCost is None else ConsumptionCost
+    def __init__(self, *, RelativeTimeInterval=None, TimeInterval=None, EPriceLevel, ConsumptionCost=None):
+        list.__init__(self, (RelativeTimeInterval, TimeInterval, EPriceLevel, [] if ConsumptionCost is None else ConsumptionCost,))
 
 class SalesTariffType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}SalesTariffType."""
 
-    __slots__ = ('Id', 'SalesTariffID', 'SalesTariffDescription', 'NumEPriceLevels', 'SalesTariffEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'SalesTariffEntry'})
+    __slots__ = ()
+    _fields = ('Id', 'SalesTariffID', 'SalesTariffDescription', 'NumEPriceLevels', 'SalesTariffEntry', )
+    _repeated = frozenset(('SalesTariffEntry', ))
     _schema = 'din'
     _type_index = 71
-    Id: str
-    SalesTariffID: int
-    SalesTariffDescription: str | None
-    NumEPriceLevels: int
-    SalesTariffEntry: list[SalesTariffEntryType]
+    Id = property(_ig(0), _set(0))
+    SalesTariffID = property(_ig(1), _set(1))
+    SalesTariffDescription = property(_ig(2), _set(2))
+    NumEPriceLevels = property(_ig(3), _set(3))
+    SalesTariffEntry = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str, SalesTariffID: int, SalesTariffDescription: str | None = None, NumEPriceLevels: int, SalesTariffEntry: list[SalesTariffEntryType] | None = None) -> None:
-        self.Id = Id
-        self.SalesTariffID = SalesTariffID
-        self.SalesTariffDescription = SalesTariffDescription
-        self.NumEPriceLevels = NumEPriceLevels
-        self.SalesTariffEntry = [] if SalesTariffEntry is None else SalesTariffEntry
+    def __init__(self, *, Id, SalesTariffID, SalesTariffDescription=None, NumEPriceLevels, SalesTariffEntry=None):
+        list.__init__(self, (Id, SalesTariffID, SalesTariffDescription, NumEPriceLevels, [] if SalesTariffEntry is None else SalesTariffEntry,))
 
 class SelectedServiceListType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}SelectedServiceListType."""
 
-    __slots__ = ('SelectedService', )
-    _fields = __slots__
-    _repeated = frozenset({'SelectedService'})
+    __slots__ = ()
+    _fields = ('SelectedService', )
+    _repeated = frozenset(('SelectedService', ))
     _schema = 'din'
     _type_index = 72
-    SelectedService: list[SelectedServiceType]
+    SelectedService = property(_ig(0), _set(0))
 
-    def __init__(self, *, SelectedService: list[SelectedServiceType] | None = None) -> None:
-        self.SelectedService = [] if SelectedService is None else SelectedService
+    def __init__(self, *, SelectedService=None):
+        list.__init__(self, ([] if SelectedService is None else SelectedService,))
 
 class SelectedServiceType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}SelectedServiceType."""
 
-    __slots__ = ('ServiceID', 'ParameterSetID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', 'ParameterSetID', )
     _schema = 'din'
     _type_index = 73
-    ServiceID: int
-    ParameterSetID: int | None
+    ServiceID = property(_ig(0), _set(0))
+    ParameterSetID = property(_ig(1), _set(1))
 
-    def __init__(self, *, ServiceID: int, ParameterSetID: int | None = None) -> None:
-        self.ServiceID = ServiceID
-        self.ParameterSetID = ParameterSetID
+    def __init__(self, *, ServiceID, ParameterSetID=None):
+        list.__init__(self, (ServiceID, ParameterSetID,))
 
 class ServiceChargeType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ServiceChargeType."""
 
-    __slots__ = ('ServiceTag', 'FreeService', 'EnergyTransferType', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceTag', 'FreeService', 'EnergyTransferType', )
     _schema = 'din'
     _type_index = 74
-    ServiceTag: ServiceTagType
-    FreeService: bool
-    EnergyTransferType: Literal['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended']
+    ServiceTag = property(_ig(0), _set(0))
+    FreeService = property(_ig(1), _set(1))
+    EnergyTransferType = property(_ig(2), _set(2))
 
-    def __init__(self, *, ServiceTag: ServiceTagType, FreeService: bool, EnergyTransferType: Literal['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended']) -> None:
-        self.ServiceTag = ServiceTag
-        self.FreeService = FreeService
-        self.EnergyTransferType = EnergyTransferType
+    def __init__(self, *, ServiceTag, FreeService, EnergyTransferType):
+        list.__init__(self, (ServiceTag, FreeService, EnergyTransferType,))
 
 class ServiceDetailReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ServiceDetailReqType."""
 
-    __slots__ = ('ServiceID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', )
     _schema = 'din'
     _type_index = 75
-    ServiceID: int
+    ServiceID = property(_ig(0), _set(0))
 
-    def __init__(self, *, ServiceID: int) -> None:
-        self.ServiceID = ServiceID
+    def __init__(self, *, ServiceID):
+        list.__init__(self, (ServiceID,))
 
 class ServiceDetailResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ServiceDetailResType."""
 
-    __slots__ = ('ResponseCode', 'ServiceID', 'ServiceParameterList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'ServiceID', 'ServiceParameterList', )
     _schema = 'din'
     _type_index = 76
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    ServiceID: int
-    ServiceParameterList: ServiceParameterListType | None
+    ResponseCode = property(_ig(0), _set(0))
+    ServiceID = property(_ig(1), _set(1))
+    ServiceParameterList = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], ServiceID: int, ServiceParameterList: ServiceParameterListType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.ServiceID = ServiceID
-        self.ServiceParameterList = ServiceParameterList
+    def __init__(self, *, ResponseCode, ServiceID, ServiceParameterList=None):
+        list.__init__(self, (ResponseCode, ServiceID, ServiceParameterList,))
 
 class ServiceDiscoveryReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ServiceDiscoveryReqType."""
 
-    __slots__ = ('ServiceScope', 'ServiceCategory', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceScope', 'ServiceCategory', )
     _schema = 'din'
     _type_index = 77
-    ServiceScope: str | None
-    ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'] | None
+    ServiceScope = property(_ig(0), _set(0))
+    ServiceCategory = property(_ig(1), _set(1))
 
-    def __init__(self, *, ServiceScope: str | None = None, ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'] | None = None) -> None:
-        self.ServiceScope = ServiceScope
-        self.ServiceCategory = ServiceCategory
+    def __init__(self, *, ServiceScope=None, ServiceCategory=None):
+        list.__init__(self, (ServiceScope, ServiceCategory,))
 
 class ServiceDiscoveryResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ServiceDiscoveryResType."""
 
-    __slots__ = ('ResponseCode', 'PaymentOptions', 'ChargeService', 'ServiceList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'PaymentOptions', 'ChargeService', 'ServiceList', )
     _schema = 'din'
     _type_index = 78
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    PaymentOptions: PaymentOptionsType
-    ChargeService: ServiceChargeType
-    ServiceList: ServiceTagListType | None
+    ResponseCode = property(_ig(0), _set(0))
+    PaymentOptions = property(_ig(1), _set(1))
+    ChargeService = property(_ig(2), _set(2))
+    ServiceList = property(_ig(3), _set(3))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], PaymentOptions: PaymentOptionsType, ChargeService: ServiceChargeType, ServiceList: ServiceTagListType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.PaymentOptions = PaymentOptions
-        self.ChargeService = ChargeService
-        self.ServiceList = ServiceList
+    def __init__(self, *, ResponseCode, PaymentOptions, ChargeService, ServiceList=None):
+        list.__init__(self, (ResponseCode, PaymentOptions, ChargeService, ServiceList,))
 
 class ServiceParameterListType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ServiceParameterListType."""
 
-    __slots__ = ('ParameterSet', )
-    _fields = __slots__
-    _repeated = frozenset({'ParameterSet'})
+    __slots__ = ()
+    _fields = ('ParameterSet', )
+    _repeated = frozenset(('ParameterSet', ))
     _schema = 'din'
     _type_index = 79
-    ParameterSet: list[ParameterSetType]
+    ParameterSet = property(_ig(0), _set(0))
 
-    def __init__(self, *, ParameterSet: list[ParameterSetType] | None = None) -> None:
-        self.ParameterSet = [] if ParameterSet is None else ParameterSet
+    def __init__(self, *, ParameterSet=None):
+        list.__init__(self, ([] if ParameterSet is None else ParameterSet,))
 
 class ServicePaymentSelectionReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ServicePaymentSelectionReqType."""
 
-    __slots__ = ('SelectedPaymentOption', 'SelectedServiceList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SelectedPaymentOption', 'SelectedServiceList', )
     _schema = 'din'
     _type_index = 80
-    SelectedPaymentOption: Literal['Contract', 'ExternalPayment']
-    SelectedServiceList: SelectedServiceListType
+    SelectedPaymentOption = property(_ig(0), _set(0))
+    SelectedServiceList = property(_ig(1), _set(1))
 
-    def __init__(self, *, SelectedPaymentOption: Literal['Contract', 'ExternalPayment'], SelectedServiceList: SelectedServiceListType) -> None:
-        self.SelectedPaymentOption = SelectedPaymentOption
-        self.SelectedServiceList = SelectedServiceList
+    def __init__(self, *, SelectedPaymentOption, SelectedServiceList):
+        list.__init__(self, (SelectedPaymentOption, SelectedServiceList,))
 
 class ServicePaymentSelectionResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}ServicePaymentSelectionResType."""
 
-    __slots__ = ('ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', )
     _schema = 'din'
     _type_index = 81
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
+    ResponseCode = property(_ig(0), _set(0))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']) -> None:
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, ResponseCode):
+        list.__init__(self, (ResponseCode,))
 
 class ServiceTagListType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ServiceTagListType."""
 
-    __slots__ = ('Service', )
-    _fields = __slots__
-    _repeated = frozenset({'Service'})
+    __slots__ = ()
+    _fields = ('Service', )
+    _repeated = frozenset(('Service', ))
     _schema = 'din'
     _type_index = 82
-    Service: list[ServiceType]
+    Service = property(_ig(0), _set(0))
 
-    def __init__(self, *, Service: list[ServiceType] | None = None) -> None:
-        self.Service = [] if Service is None else Service
+    def __init__(self, *, Service=None):
+        list.__init__(self, ([] if Service is None else Service,))
 
 class ServiceTagType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ServiceTagType."""
 
-    __slots__ = ('ServiceID', 'ServiceName', 'ServiceCategory', 'ServiceScope', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', 'ServiceName', 'ServiceCategory', 'ServiceScope', )
     _schema = 'din'
     _type_index = 83
-    ServiceID: int
-    ServiceName: str | None
-    ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom']
-    ServiceScope: str | None
+    ServiceID = property(_ig(0), _set(0))
+    ServiceName = property(_ig(1), _set(1))
+    ServiceCategory = property(_ig(2), _set(2))
+    ServiceScope = property(_ig(3), _set(3))
 
-    def __init__(self, *, ServiceID: int, ServiceName: str | None = None, ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'], ServiceScope: str | None = None) -> None:
-        self.ServiceID = ServiceID
-        self.ServiceName = ServiceName
-        self.ServiceCategory = ServiceCategory
-        self.ServiceScope = ServiceScope
+    def __init__(self, *, ServiceID, ServiceName=None, ServiceCategory, ServiceScope=None):
+        list.__init__(self, (ServiceID, ServiceName, ServiceCategory, ServiceScope,))
 
 class ServiceType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}ServiceType."""
 
-    __slots__ = ('ServiceTag', 'FreeService', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceTag', 'FreeService', )
     _schema = 'din'
     _type_index = 84
-    ServiceTag: ServiceTagType
-    FreeService: bool
+    ServiceTag = property(_ig(0), _set(0))
+    FreeService = property(_ig(1), _set(1))
 
-    def __init__(self, *, ServiceTag: ServiceTagType, FreeService: bool) -> None:
-        self.ServiceTag = ServiceTag
-        self.FreeService = FreeService
+    def __init__(self, *, ServiceTag, FreeService):
+        list.__init__(self, (ServiceTag, FreeService,))
 
 class SessionSetupReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}SessionSetupReqType."""
 
-    __slots__ = ('EVCCID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVCCID', )
     _schema = 'din'
     _type_index = 85
-    EVCCID: bytes
+    EVCCID = property(_ig(0), _set(0))
 
-    def __init__(self, *, EVCCID: bytes) -> None:
-        self.EVCCID = EVCCID
+    def __init__(self, *, EVCCID):
+        list.__init__(self, (EVCCID,))
 
 class SessionSetupResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}SessionSetupResType."""
 
-    __slots__ = ('ResponseCode', 'EVSEID', 'DateTimeNow', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'EVSEID', 'DateTimeNow', )
     _schema = 'din'
     _type_index = 86
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    EVSEID: bytes
-    DateTimeNow: int | None
+    ResponseCode = property(_ig(0), _set(0))
+    EVSEID = property(_ig(1), _set(1))
+    DateTimeNow = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], EVSEID: bytes, DateTimeNow: int | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.EVSEID = EVSEID
-        self.DateTimeNow = DateTimeNow
+    def __init__(self, *, ResponseCode, EVSEID, DateTimeNow=None):
+        list.__init__(self, (ResponseCode, EVSEID, DateTimeNow,))
 
 class SessionStopResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}SessionStopResType."""
 
-    __slots__ = ('ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', )
     _schema = 'din'
     _type_index = 87
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
+    ResponseCode = property(_ig(0), _set(0))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']) -> None:
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, ResponseCode):
+        list.__init__(self, (ResponseCode,))
 
 class SessionStopType(Message):
     """XSD {urn:din:70121:2012:MsgBody}SessionStopType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'din'
     _type_index = 88
 
 class SignatureMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureMethodType."""
 
-    __slots__ = ('Algorithm', 'HMACOutputLength', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', 'HMACOutputLength', )
     _schema = 'din'
     _type_index = 89
-    Algorithm: str
-    HMACOutputLength: int | None
+    Algorithm = property(_ig(0), _set(0))
+    HMACOutputLength = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, HMACOutputLength: int | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.HMACOutputLength = HMACOutputLength
+    def __init__(self, *, Algorithm, HMACOutputLength=None):
+        list.__init__(self, (Algorithm, HMACOutputLength,))
 
 class SignaturePropertiesType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType."""
 
-    __slots__ = ('Id', 'SignatureProperty', )
-    _fields = __slots__
-    _repeated = frozenset({'SignatureProperty'})
+    __slots__ = ()
+    _fields = ('Id', 'SignatureProperty', )
+    _repeated = frozenset(('SignatureProperty', ))
     _schema = 'din'
     _type_index = 90
-    Id: str | None
-    SignatureProperty: list[SignaturePropertyType]
+    Id = property(_ig(0), _set(0))
+    SignatureProperty = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, SignatureProperty: list[SignaturePropertyType] | None = None) -> None:
-        self.Id = Id
-        self.SignatureProperty = [] if SignatureProperty is None else SignatureProperty
+    def __init__(self, *, Id=None, SignatureProperty=None):
+        list.__init__(self, (Id, [] if SignatureProperty is None else SignatureProperty,))
 
 class SignaturePropertyType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType."""
 
-    __slots__ = ('Target', 'Id', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Target', 'Id', )
     _schema = 'din'
     _type_index = 91
-    Target: str
-    Id: str | None
+    Target = property(_ig(0), _set(0))
+    Id = property(_ig(1), _set(1))
 
-    def __init__(self, *, Target: str, Id: str | None = None) -> None:
-        self.Target = Target
-        self.Id = Id
+    def __init__(self, *, Target, Id=None):
+        list.__init__(self, (Target, Id,))
 
 class SignatureType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureType."""
 
-    __slots__ = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
-    _fields = __slots__
-    _repeated = frozenset({'Object'})
+    __slots__ = ()
+    _fields = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
+    _repeated = frozenset(('Object', ))
     _schema = 'din'
     _type_index = 92
-    Id: str | None
-    SignedInfo: SignedInfoType
-    SignatureValue: SignatureValueType
-    KeyInfo: KeyInfoType | None
-    Object: list[ObjectType]
+    Id = property(_ig(0), _set(0))
+    SignedInfo = property(_ig(1), _set(1))
+    SignatureValue = property(_ig(2), _set(2))
+    KeyInfo = property(_ig(3), _set(3))
+    Object = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str | None = None, SignedInfo: SignedInfoType, SignatureValue: SignatureValueType, KeyInfo: KeyInfoType | None = None, Object: list[ObjectType] | None = None) -> None:
-        self.Id = Id
-        self.SignedInfo = SignedInfo
-        self.SignatureValue = SignatureValue
-        self.KeyInfo = KeyInfo
-        self.Object = [] if Object is None else Object
+    def __init__(self, *, Id=None, SignedInfo, SignatureValue, KeyInfo=None, Object=None):
+        list.__init__(self, (Id, SignedInfo, SignatureValue, KeyInfo, [] if Object is None else Object,))
 
 class SignatureValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureValueType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'din'
     _type_index = 93
-    Id: str | None
-    value: bytes
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, value: bytes) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id=None, value):
+        list.__init__(self, (Id, value,))
 
 class SignedInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignedInfoType."""
 
-    __slots__ = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'din'
     _type_index = 94
-    Id: str | None
-    CanonicalizationMethod: CanonicalizationMethodType
-    SignatureMethod: SignatureMethodType
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    CanonicalizationMethod = property(_ig(1), _set(1))
+    SignatureMethod = property(_ig(2), _set(2))
+    Reference = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, CanonicalizationMethod: CanonicalizationMethodType, SignatureMethod: SignatureMethodType, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.CanonicalizationMethod = CanonicalizationMethod
-        self.SignatureMethod = SignatureMethod
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, CanonicalizationMethod, SignatureMethod, Reference=None):
+        list.__init__(self, (Id, CanonicalizationMethod, SignatureMethod, [] if Reference is None else Reference,))
 
 class SubCertificatesType(Message):
     """XSD {urn:din:70121:2012:MsgDataTypes}SubCertificatesType."""
 
-    __slots__ = ('Certificate', )
-    _fields = __slots__
-    _repeated = frozenset({'Certificate'})
+    __slots__ = ()
+    _fields = ('Certificate', )
+    _repeated = frozenset(('Certificate', ))
     _schema = 'din'
     _type_index = 95
-    Certificate: list[bytes]
+    Certificate = property(_ig(0), _set(0))
 
-    def __init__(self, *, Certificate: list[bytes] | None = None) -> None:
-        self.Certificate = [] if Certificate is None else Certificate
+    def __init__(self, *, Certificate=None):
+        list.__init__(self, ([] if Certificate is None else Certificate,))
 
 class TransformType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformType."""
 
-    __slots__ = ('Algorithm', 'XPath', )
-    _fields = __slots__
-    _repeated = frozenset({'XPath'})
+    __slots__ = ()
+    _fields = ('Algorithm', 'XPath', )
+    _repeated = frozenset(('XPath', ))
     _schema = 'din'
     _type_index = 96
-    Algorithm: str
-    XPath: list[str]
+    Algorithm = property(_ig(0), _set(0))
+    XPath = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, XPath: list[str] | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.XPath = [] if XPath is None else XPath
+    def __init__(self, *, Algorithm, XPath=None):
+        list.__init__(self, (Algorithm, [] if XPath is None else XPath,))
 
 class TransformsType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformsType."""
 
-    __slots__ = ('Transform', )
-    _fields = __slots__
-    _repeated = frozenset({'Transform'})
+    __slots__ = ()
+    _fields = ('Transform', )
+    _repeated = frozenset(('Transform', ))
     _schema = 'din'
     _type_index = 97
-    Transform: list[TransformType]
+    Transform = property(_ig(0), _set(0))
 
-    def __init__(self, *, Transform: list[TransformType] | None = None) -> None:
-        self.Transform = [] if Transform is None else Transform
+    def __init__(self, *, Transform=None):
+        list.__init__(self, ([] if Transform is None else Transform,))
 
 class WeldingDetectionReqType(Message):
     """XSD {urn:din:70121:2012:MsgBody}WeldingDetectionReqType."""
 
-    __slots__ = ('DC_EVStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', )
     _schema = 'din'
     _type_index = 98
-    DC_EVStatus: DC_EVStatusType
+    DC_EVStatus = property(_ig(0), _set(0))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType) -> None:
-        self.DC_EVStatus = DC_EVStatus
+    def __init__(self, *, DC_EVStatus):
+        list.__init__(self, (DC_EVStatus,))
 
 class WeldingDetectionResType(Message):
     """XSD {urn:din:70121:2012:MsgBody}WeldingDetectionResType."""
 
-    __slots__ = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', )
     _schema = 'din'
     _type_index = 99
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType']
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEPresentVoltage: PhysicalValueType
+    ResponseCode = property(_ig(0), _set(0))
+    DC_EVSEStatus = property(_ig(1), _set(1))
+    EVSEPresentVoltage = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'], DC_EVSEStatus: DC_EVSEStatusType, EVSEPresentVoltage: PhysicalValueType) -> None:
-        self.ResponseCode = ResponseCode
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEPresentVoltage = EVSEPresentVoltage
+    def __init__(self, *, ResponseCode, DC_EVSEStatus, EVSEPresentVoltage):
+        list.__init__(self, (ResponseCode, DC_EVSEStatus, EVSEPresentVoltage,))
 
 class X509DataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509DataType."""
 
-    __slots__ = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
-    _fields = __slots__
-    _repeated = frozenset({'X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL'})
+    __slots__ = ()
+    _fields = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
+    _repeated = frozenset(('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', ))
     _schema = 'din'
     _type_index = 100
-    X509IssuerSerial: list[X509IssuerSerialType]
-    X509SKI: list[bytes]
-    X509SubjectName: list[str]
-    X509Certificate: list[bytes]
-    X509CRL: list[bytes]
+    X509IssuerSerial = property(_ig(0), _set(0))
+    X509SKI = property(_ig(1), _set(1))
+    X509SubjectName = property(_ig(2), _set(2))
+    X509Certificate = property(_ig(3), _set(3))
+    X509CRL = property(_ig(4), _set(4))
 
-    def __init__(self, *, X509IssuerSerial: list[X509IssuerSerialType] | None = None, X509SKI: list[bytes] | None = None, X509SubjectName: list[str] | None = None, X509Certificate: list[bytes] | None = None, X509CRL: list[bytes] | None = None) -> None:
-        self.X509IssuerSerial = [] if X509IssuerSerial is None else X509IssuerSerial
-        self.X509SKI = [] if X509SKI is None else X509SKI
-        self.X509SubjectName = [] if X509SubjectName is None else X509SubjectName
-        self.X509Certificate = [] if X509Certificate is None else X509Certificate
-        self.X509CRL = [] if X509CRL is None else X509CRL
+    def __init__(self, *, X509IssuerSerial=None, X509SKI=None, X509SubjectName=None, X509Certificate=None, X509CRL=None):
+        list.__init__(self, ([] if X509IssuerSerial is None else X509IssuerSerial, [] if X509SKI is None else X509SKI, [] if X509SubjectName is None else X509SubjectName, [] if X509Certificate is None else X509Certificate, [] if X509CRL is None else X509CRL,))
 
 class X509IssuerSerialType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType."""
 
-    __slots__ = ('X509IssuerName', 'X509SerialNumber', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('X509IssuerName', 'X509SerialNumber', )
     _schema = 'din'
     _type_index = 101
-    X509IssuerName: str
-    X509SerialNumber: int
+    X509IssuerName = property(_ig(0), _set(0))
+    X509SerialNumber = property(_ig(1), _set(1))
 
-    def __init__(self, *, X509IssuerName: str, X509SerialNumber: int) -> None:
-        self.X509IssuerName = X509IssuerName
-        self.X509SerialNumber = X509SerialNumber
+    def __init__(self, *, X509IssuerName, X509SerialNumber):
+        list.__init__(self, (X509IssuerName, X509SerialNumber,))
 
 class V2G_Message(Message):
     """XSD anonymous type of {urn:din:70121:2012:MsgDef}V2G_Message."""
 
-    __slots__ = ('Header', 'Body', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'Body', )
     _schema = 'din'
     _type_index = 102
-    Header: MessageHeaderType
-    Body: BodyType
+    Header = property(_ig(0), _set(0))
+    Body = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, Body: BodyType) -> None:
-        self.Header = Header
-        self.Body = Body
+    def __init__(self, *, Header, Body):
+        list.__init__(self, (Header, Body,))
 
 
 # Index = the type's index in the Rust tables.
-CLASSES: tuple[type[Message], ...] = (
+CLASSES = (
     AC_EVChargeParameterType,
     AC_EVSEChargeParameterType,
     AC_EVSEStatusType,
@@ -1900,7 +1578,7 @@ CLASSES: tuple[type[Message], ...] = (
     V2G_Message,
 )
 # Global elements (document grammar) and their classes (None for simple-typed elements).
-DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
+DOCUMENT = (
     ('AC_EVChargeParameter', AC_EVChargeParameterType),
     ('AC_EVSEChargeParameter', AC_EVSEChargeParameterType),
     ('AC_EVSEStatus', AC_EVSEStatusType),
@@ -1984,5 +1662,5 @@ DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
     ('X509Data', X509DataType),
 )
 # Unique element names of the fragment grammar.
-FRAGMENT: tuple[tuple[str, type[Message] | None], ...] = (
+FRAGMENT = (
 )

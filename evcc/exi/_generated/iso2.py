@@ -6,765 +6,586 @@
 #   iso15118_2/V2G_CI_MsgDef.xsd cc9135d2062f30ede864c92c04c496556e21d07ab73af4f01d418978cf98a746
 #   iso15118_2/V2G_CI_MsgHeader.xsd c0499cd4c1b5482b44150e844058876db696f91d1893cee7bf0f2a2bcbf9d1ab
 #   iso15118_2/xmldsig-core-schema.xsd 7a64b9cad8fdfb3c9f9fccebe0948f17f68bca028f9ef8bb35047e2d79f5c4ec
-"""Typed messages of the iso2 schema set (grammars: iso2, iso2-fragment)."""
+"""Typed messages of the iso2 schema set (grammars: iso2, iso2-fragment). Types: see iso2.pyi."""
 
-from __future__ import annotations
+from operator import itemgetter as _ig
 
-from typing import Literal
-
-from evcc.exi._base import Message
+from evcc.exi._base import Message, setter as _set
 
 
 class AC_EVChargeParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}AC_EVChargeParameterType."""
 
-    __slots__ = ('DepartureTime', 'EAmount', 'EVMaxVoltage', 'EVMaxCurrent', 'EVMinCurrent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EAmount', 'EVMaxVoltage', 'EVMaxCurrent', 'EVMinCurrent', )
     _schema = 'iso2'
     _type_index = 0
-    DepartureTime: int | None
-    EAmount: PhysicalValueType
-    EVMaxVoltage: PhysicalValueType
-    EVMaxCurrent: PhysicalValueType
-    EVMinCurrent: PhysicalValueType
+    DepartureTime = property(_ig(0), _set(0))
+    EAmount = property(_ig(1), _set(1))
+    EVMaxVoltage = property(_ig(2), _set(2))
+    EVMaxCurrent = property(_ig(3), _set(3))
+    EVMinCurrent = property(_ig(4), _set(4))
 
-    def __init__(self, *, DepartureTime: int | None = None, EAmount: PhysicalValueType, EVMaxVoltage: PhysicalValueType, EVMaxCurrent: PhysicalValueType, EVMinCurrent: PhysicalValueType) -> None:
-        self.DepartureTime = DepartureTime
-        self.EAmount = EAmount
-        self.EVMaxVoltage = EVMaxVoltage
-        self.EVMaxCurrent = EVMaxCurrent
-        self.EVMinCurrent = EVMinCurrent
+    def __init__(self, *, DepartureTime=None, EAmount, EVMaxVoltage, EVMaxCurrent, EVMinCurrent):
+        list.__init__(self, (DepartureTime, EAmount, EVMaxVoltage, EVMaxCurrent, EVMinCurrent,))
 
 class AC_EVSEChargeParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}AC_EVSEChargeParameterType."""
 
-    __slots__ = ('AC_EVSEStatus', 'EVSENominalVoltage', 'EVSEMaxCurrent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('AC_EVSEStatus', 'EVSENominalVoltage', 'EVSEMaxCurrent', )
     _schema = 'iso2'
     _type_index = 1
-    AC_EVSEStatus: AC_EVSEStatusType
-    EVSENominalVoltage: PhysicalValueType
-    EVSEMaxCurrent: PhysicalValueType
+    AC_EVSEStatus = property(_ig(0), _set(0))
+    EVSENominalVoltage = property(_ig(1), _set(1))
+    EVSEMaxCurrent = property(_ig(2), _set(2))
 
-    def __init__(self, *, AC_EVSEStatus: AC_EVSEStatusType, EVSENominalVoltage: PhysicalValueType, EVSEMaxCurrent: PhysicalValueType) -> None:
-        self.AC_EVSEStatus = AC_EVSEStatus
-        self.EVSENominalVoltage = EVSENominalVoltage
-        self.EVSEMaxCurrent = EVSEMaxCurrent
+    def __init__(self, *, AC_EVSEStatus, EVSENominalVoltage, EVSEMaxCurrent):
+        list.__init__(self, (AC_EVSEStatus, EVSENominalVoltage, EVSEMaxCurrent,))
 
 class AC_EVSEStatusType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}AC_EVSEStatusType."""
 
-    __slots__ = ('NotificationMaxDelay', 'EVSENotification', 'RCD', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('NotificationMaxDelay', 'EVSENotification', 'RCD', )
     _schema = 'iso2'
     _type_index = 2
-    NotificationMaxDelay: int
-    EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation']
-    RCD: bool
+    NotificationMaxDelay = property(_ig(0), _set(0))
+    EVSENotification = property(_ig(1), _set(1))
+    RCD = property(_ig(2), _set(2))
 
-    def __init__(self, *, NotificationMaxDelay: int, EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation'], RCD: bool) -> None:
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
-        self.RCD = RCD
+    def __init__(self, *, NotificationMaxDelay, EVSENotification, RCD):
+        list.__init__(self, (NotificationMaxDelay, EVSENotification, RCD,))
 
 class AuthorizationReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}AuthorizationReqType."""
 
-    __slots__ = ('Id', 'GenChallenge', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'GenChallenge', )
     _schema = 'iso2'
     _type_index = 3
-    Id: str | None
-    GenChallenge: bytes | None
+    Id = property(_ig(0), _set(0))
+    GenChallenge = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, GenChallenge: bytes | None = None) -> None:
-        self.Id = Id
-        self.GenChallenge = GenChallenge
+    def __init__(self, *, Id=None, GenChallenge=None):
+        list.__init__(self, (Id, GenChallenge,))
 
 class AuthorizationResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}AuthorizationResType."""
 
-    __slots__ = ('ResponseCode', 'EVSEProcessing', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'EVSEProcessing', )
     _schema = 'iso2'
     _type_index = 4
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
+    ResponseCode = property(_ig(0), _set(0))
+    EVSEProcessing = property(_ig(1), _set(1))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']) -> None:
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
+    def __init__(self, *, ResponseCode, EVSEProcessing):
+        list.__init__(self, (ResponseCode, EVSEProcessing,))
 
 class BodyBaseType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}BodyBaseType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso2'
     _type_index = 5
 
 class BodyType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}BodyType."""
 
-    __slots__ = ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', )
     _schema = 'iso2'
     _type_index = 6
-    AuthorizationReq: AuthorizationReqType | None
-    AuthorizationRes: AuthorizationResType | None
-    BodyElement: BodyBaseType | None
-    CableCheckReq: CableCheckReqType | None
-    CableCheckRes: CableCheckResType | None
-    CertificateInstallationReq: CertificateInstallationReqType | None
-    CertificateInstallationRes: CertificateInstallationResType | None
-    CertificateUpdateReq: CertificateUpdateReqType | None
-    CertificateUpdateRes: CertificateUpdateResType | None
-    ChargeParameterDiscoveryReq: ChargeParameterDiscoveryReqType | None
-    ChargeParameterDiscoveryRes: ChargeParameterDiscoveryResType | None
-    ChargingStatusReq: ChargingStatusReqType | None
-    ChargingStatusRes: ChargingStatusResType | None
-    CurrentDemandReq: CurrentDemandReqType | None
-    CurrentDemandRes: CurrentDemandResType | None
-    MeteringReceiptReq: MeteringReceiptReqType | None
-    MeteringReceiptRes: MeteringReceiptResType | None
-    PaymentDetailsReq: PaymentDetailsReqType | None
-    PaymentDetailsRes: PaymentDetailsResType | None
-    PaymentServiceSelectionReq: PaymentServiceSelectionReqType | None
-    PaymentServiceSelectionRes: PaymentServiceSelectionResType | None
-    PowerDeliveryReq: PowerDeliveryReqType | None
-    PowerDeliveryRes: PowerDeliveryResType | None
-    PreChargeReq: PreChargeReqType | None
-    PreChargeRes: PreChargeResType | None
-    ServiceDetailReq: ServiceDetailReqType | None
-    ServiceDetailRes: ServiceDetailResType | None
-    ServiceDiscoveryReq: ServiceDiscoveryReqType | None
-    ServiceDiscoveryRes: ServiceDiscoveryResType | None
-    SessionSetupReq: SessionSetupReqType | None
-    SessionSetupRes: SessionSetupResType | None
-    SessionStopReq: SessionStopReqType | None
-    SessionStopRes: SessionStopResType | None
-    WeldingDetectionReq: WeldingDetectionReqType | None
-    WeldingDetectionRes: WeldingDetectionResType | None
+    AuthorizationReq = property(_ig(0), _set(0))
+    AuthorizationRes = property(_ig(1), _set(1))
+    BodyElement = property(_ig(2), _set(2))
+    CableCheckReq = property(_ig(3), _set(3))
+    CableCheckRes = property(_ig(4), _set(4))
+    CertificateInstallationReq = property(_ig(5), _set(5))
+    CertificateInstallationRes = property(_ig(6), _set(6))
+    CertificateUpdateReq = property(_ig(7), _set(7))
+    CertificateUpdateRes = property(_ig(8), _set(8))
+    ChargeParameterDiscoveryReq = property(_ig(9), _set(9))
+    ChargeParameterDiscoveryRes = property(_ig(10), _set(10))
+    ChargingStatusReq = property(_ig(11), _set(11))
+    ChargingStatusRes = property(_ig(12), _set(12))
+    CurrentDemandReq = property(_ig(13), _set(13))
+    CurrentDemandRes = property(_ig(14), _set(14))
+    MeteringReceiptReq = property(_ig(15), _set(15))
+    MeteringReceiptRes = property(_ig(16), _set(16))
+    PaymentDetailsReq = property(_ig(17), _set(17))
+    PaymentDetailsRes = property(_ig(18), _set(18))
+    PaymentServiceSelectionReq = property(_ig(19), _set(19))
+    PaymentServiceSelectionRes = property(_ig(20), _set(20))
+    PowerDeliveryReq = property(_ig(21), _set(21))
+    PowerDeliveryRes = property(_ig(22), _set(22))
+    PreChargeReq = property(_ig(23), _set(23))
+    PreChargeRes = property(_ig(24), _set(24))
+    ServiceDetailReq = property(_ig(25), _set(25))
+    ServiceDetailRes = property(_ig(26), _set(26))
+    ServiceDiscoveryReq = property(_ig(27), _set(27))
+    ServiceDiscoveryRes = property(_ig(28), _set(28))
+    SessionSetupReq = property(_ig(29), _set(29))
+    SessionSetupRes = property(_ig(30), _set(30))
+    SessionStopReq = property(_ig(31), _set(31))
+    SessionStopRes = property(_ig(32), _set(32))
+    WeldingDetectionReq = property(_ig(33), _set(33))
+    WeldingDetectionRes = property(_ig(34), _set(34))
 
-    def __init__(self, *, AuthorizationReq: AuthorizationReqType | None = None, AuthorizationRes: AuthorizationResType | None = None, BodyElement: BodyBaseType | None = None, CableCheckReq: CableCheckReqType | None = None, CableCheckRes: CableCheckResType | None = None, CertificateInstallationReq: CertificateInstallationReqType | None = None, CertificateInstallationRes: CertificateInstallationResType | None = None, CertificateUpdateReq: CertificateUpdateReqType | None = None, CertificateUpdateRes: CertificateUpdateResType | None = None, ChargeParameterDiscoveryReq: ChargeParameterDiscoveryReqType | None = None, ChargeParameterDiscoveryRes: ChargeParameterDiscoveryResType | None = None, ChargingStatusReq: ChargingStatusReqType | None = None, ChargingStatusRes: ChargingStatusResType | None = None, CurrentDemandReq: CurrentDemandReqType | None = None, CurrentDemandRes: CurrentDemandResType | None = None, MeteringReceiptReq: MeteringReceiptReqType | None = None, MeteringReceiptRes: MeteringReceiptResType | None = None, PaymentDetailsReq: PaymentDetailsReqType | None = None, PaymentDetailsRes: PaymentDetailsResType | None = None, PaymentServiceSelectionReq: PaymentServiceSelectionReqType | None = None, PaymentServiceSelectionRes: PaymentServiceSelectionResType | None = None, PowerDeliveryReq: PowerDeliveryReqType | None = None, PowerDeliveryRes: PowerDeliveryResType | None = None, PreChargeReq: PreChargeReqType | None = None, PreChargeRes: PreChargeResType | None = None, ServiceDetailReq: ServiceDetailReqType | None = None, ServiceDetailRes: ServiceDetailResType | None = None, ServiceDiscoveryReq: ServiceDiscoveryReqType | None = None, ServiceDiscoveryRes: ServiceDiscoveryResType | None = None, SessionSetupReq: SessionSetupReqType | None = None, SessionSetupRes: SessionSetupResType | None = None, SessionStopReq: SessionStopReqType | None = None, SessionStopRes: SessionStopResType | None = None, WeldingDetectionReq: WeldingDetectionReqType | None = None, WeldingDetectionRes: WeldingDetectionResType | None = None) -> None:
-        self.AuthorizationReq = AuthorizationReq
-        self.AuthorizationRes = AuthorizationRes
-        self.BodyElement = BodyElement
-        self.CableCheckReq = CableCheckReq
-        self.CableCheckRes = CableCheckRes
-        self.CertificateInstallationReq = CertificateInstallationReq
-        self.CertificateInstallationRes = CertificateInstallationRes
-        self.CertificateUpdateReq = CertificateUpdateReq
-        self.CertificateUpdateRes = CertificateUpdateRes
-        self.ChargeParameterDiscoveryReq = ChargeParameterDiscoveryReq
-        self.ChargeParameterDiscoveryRes = ChargeParameterDiscoveryRes
-        self.ChargingStatusReq = ChargingStatusReq
-        self.ChargingStatusRes = ChargingStatusRes
-        self.CurrentDemandReq = CurrentDemandReq
-        self.CurrentDemandRes = CurrentDemandRes
-        self.MeteringReceiptReq = MeteringReceiptReq
-        self.MeteringReceiptRes = MeteringReceiptRes
-        self.PaymentDetailsReq = PaymentDetailsReq
-        self.PaymentDetailsRes = PaymentDetailsRes
-        self.PaymentServiceSelectionReq = PaymentServiceSelectionReq
-        self.PaymentServiceSelectionRes = PaymentServiceSelectionRes
-        self.PowerDeliveryReq = PowerDeliveryReq
-        self.PowerDeliveryRes = PowerDeliveryRes
-        self.PreChargeReq = PreChargeReq
-        self.PreChargeRes = PreChargeRes
-        self.ServiceDetailReq = ServiceDetailReq
-        self.ServiceDetailRes = ServiceDetailRes
-        self.ServiceDiscoveryReq = ServiceDiscoveryReq
-        self.ServiceDiscoveryRes = ServiceDiscoveryRes
-        self.SessionSetupReq = SessionSetupReq
-        self.SessionSetupRes = SessionSetupRes
-        self.SessionStopReq = SessionStopReq
-        self.SessionStopRes = SessionStopRes
-        self.WeldingDetectionReq = WeldingDetectionReq
-        self.WeldingDetectionRes = WeldingDetectionRes
+    def __init__(self, *, AuthorizationReq=None, AuthorizationRes=None, BodyElement=None, CableCheckReq=None, CableCheckRes=None, CertificateInstallationReq=None, CertificateInstallationRes=None, CertificateUpdateReq=None, CertificateUpdateRes=None, ChargeParameterDiscoveryReq=None, ChargeParameterDiscoveryRes=None, ChargingStatusReq=None, ChargingStatusRes=None, CurrentDemandReq=None, CurrentDemandRes=None, MeteringReceiptReq=None, MeteringReceiptRes=None, PaymentDetailsReq=None, PaymentDetailsRes=None, PaymentServiceSelectionReq=None, PaymentServiceSelectionRes=None, PowerDeliveryReq=None, PowerDeliveryRes=None, PreChargeReq=None, PreChargeRes=None, ServiceDetailReq=None, ServiceDetailRes=None, ServiceDiscoveryReq=None, ServiceDiscoveryRes=None, SessionSetupReq=None, SessionSetupRes=None, SessionStopReq=None, SessionStopRes=None, WeldingDetectionReq=None, WeldingDetectionRes=None):
+        list.__init__(self, (AuthorizationReq, AuthorizationRes, BodyElement, CableCheckReq, CableCheckRes, CertificateInstallationReq, CertificateInstallationRes, CertificateUpdateReq, CertificateUpdateRes, ChargeParameterDiscoveryReq, ChargeParameterDiscoveryRes, ChargingStatusReq, ChargingStatusRes, CurrentDemandReq, CurrentDemandRes, MeteringReceiptReq, MeteringReceiptRes, PaymentDetailsReq, PaymentDetailsRes, PaymentServiceSelectionReq, PaymentServiceSelectionRes, PowerDeliveryReq, PowerDeliveryRes, PreChargeReq, PreChargeRes, ServiceDetailReq, ServiceDetailRes, ServiceDiscoveryReq, ServiceDiscoveryRes, SessionSetupReq, SessionSetupRes, SessionStopReq, SessionStopRes, WeldingDetectionReq, WeldingDetectionRes,))
 
 class CableCheckReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}CableCheckReqType."""
 
-    __slots__ = ('DC_EVStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', )
     _schema = 'iso2'
     _type_index = 7
-    DC_EVStatus: DC_EVStatusType
+    DC_EVStatus = property(_ig(0), _set(0))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType) -> None:
-        self.DC_EVStatus = DC_EVStatus
+    def __init__(self, *, DC_EVStatus):
+        list.__init__(self, (DC_EVStatus,))
 
 class CableCheckResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}CableCheckResType."""
 
-    __slots__ = ('ResponseCode', 'DC_EVSEStatus', 'EVSEProcessing', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'DC_EVSEStatus', 'EVSEProcessing', )
     _schema = 'iso2'
     _type_index = 8
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
+    ResponseCode = property(_ig(0), _set(0))
+    DC_EVSEStatus = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], DC_EVSEStatus: DC_EVSEStatusType, EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']) -> None:
-        self.ResponseCode = ResponseCode
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEProcessing = EVSEProcessing
+    def __init__(self, *, ResponseCode, DC_EVSEStatus, EVSEProcessing):
+        list.__init__(self, (ResponseCode, DC_EVSEStatus, EVSEProcessing,))
 
 class CanonicalizationMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso2'
     _type_index = 9
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class CertificateChainType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}CertificateChainType."""
 
-    __slots__ = ('Id', 'Certificate', 'SubCertificates', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'Certificate', 'SubCertificates', )
     _schema = 'iso2'
     _type_index = 10
-    Id: str | None
-    Certificate: bytes
-    SubCertificates: SubCertificatesType | None
+    Id = property(_ig(0), _set(0))
+    Certificate = property(_ig(1), _set(1))
+    SubCertificates = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str | None = None, Certificate: bytes, SubCertificates: SubCertificatesType | None = None) -> None:
-        self.Id = Id
-        self.Certificate = Certificate
-        self.SubCertificates = SubCertificates
+    def __init__(self, *, Id=None, Certificate, SubCertificates=None):
+        list.__init__(self, (Id, Certificate, SubCertificates,))
 
 class CertificateInstallationReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}CertificateInstallationReqType."""
 
-    __slots__ = ('Id', 'OEMProvisioningCert', 'ListOfRootCertificateIDs', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'OEMProvisioningCert', 'ListOfRootCertificateIDs', )
     _schema = 'iso2'
     _type_index = 11
-    Id: str
-    OEMProvisioningCert: bytes
-    ListOfRootCertificateIDs: ListOfRootCertificateIDsType
+    Id = property(_ig(0), _set(0))
+    OEMProvisioningCert = property(_ig(1), _set(1))
+    ListOfRootCertificateIDs = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str, OEMProvisioningCert: bytes, ListOfRootCertificateIDs: ListOfRootCertificateIDsType) -> None:
-        self.Id = Id
-        self.OEMProvisioningCert = OEMProvisioningCert
-        self.ListOfRootCertificateIDs = ListOfRootCertificateIDs
+    def __init__(self, *, Id, OEMProvisioningCert, ListOfRootCertificateIDs):
+        list.__init__(self, (Id, OEMProvisioningCert, ListOfRootCertificateIDs,))
 
 class CertificateInstallationResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}CertificateInstallationResType."""
 
-    __slots__ = ('ResponseCode', 'SAProvisioningCertificateChain', 'ContractSignatureCertChain', 'ContractSignatureEncryptedPrivateKey', 'DHpublickey', 'eMAID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'SAProvisioningCertificateChain', 'ContractSignatureCertChain', 'ContractSignatureEncryptedPrivateKey', 'DHpublickey', 'eMAID', )
     _schema = 'iso2'
     _type_index = 12
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    SAProvisioningCertificateChain: CertificateChainType
-    ContractSignatureCertChain: CertificateChainType
-    ContractSignatureEncryptedPrivateKey: ContractSignatureEncryptedPrivateKeyType
-    DHpublickey: DiffieHellmanPublickeyType
-    eMAID: EMAIDType
+    ResponseCode = property(_ig(0), _set(0))
+    SAProvisioningCertificateChain = property(_ig(1), _set(1))
+    ContractSignatureCertChain = property(_ig(2), _set(2))
+    ContractSignatureEncryptedPrivateKey = property(_ig(3), _set(3))
+    DHpublickey = property(_ig(4), _set(4))
+    eMAID = property(_ig(5), _set(5))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], SAProvisioningCertificateChain: CertificateChainType, ContractSignatureCertChain: CertificateChainType, ContractSignatureEncryptedPrivateKey: ContractSignatureEncryptedPrivateKeyType, DHpublickey: DiffieHellmanPublickeyType, eMAID: EMAIDType) -> None:
-        self.ResponseCode = ResponseCode
-        self.SAProvisioningCertificateChain = SAProvisioningCertificateChain
-        self.ContractSignatureCertChain = ContractSignatureCertChain
-        self.ContractSignatureEncryptedPrivateKey = ContractSignatureEncryptedPrivateKey
-        self.DHpublickey = DHpublickey
-        self.eMAID = eMAID
+    def __init__(self, *, ResponseCode, SAProvisioningCertificateChain, ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHpublickey, eMAID):
+        list.__init__(self, (ResponseCode, SAProvisioningCertificateChain, ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHpublickey, eMAID,))
 
 class CertificateUpdateReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}CertificateUpdateReqType."""
 
-    __slots__ = ('Id', 'ContractSignatureCertChain', 'eMAID', 'ListOfRootCertificateIDs', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'ContractSignatureCertChain', 'eMAID', 'ListOfRootCertificateIDs', )
     _schema = 'iso2'
     _type_index = 13
-    Id: str
-    ContractSignatureCertChain: CertificateChainType
-    eMAID: str
-    ListOfRootCertificateIDs: ListOfRootCertificateIDsType
+    Id = property(_ig(0), _set(0))
+    ContractSignatureCertChain = property(_ig(1), _set(1))
+    eMAID = property(_ig(2), _set(2))
+    ListOfRootCertificateIDs = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str, ContractSignatureCertChain: CertificateChainType, eMAID: str, ListOfRootCertificateIDs: ListOfRootCertificateIDsType) -> None:
-        self.Id = Id
-        self.ContractSignatureCertChain = ContractSignatureCertChain
-        self.eMAID = eMAID
-        self.ListOfRootCertificateIDs = ListOfRootCertificateIDs
+    def __init__(self, *, Id, ContractSignatureCertChain, eMAID, ListOfRootCertificateIDs):
+        list.__init__(self, (Id, ContractSignatureCertChain, eMAID, ListOfRootCertificateIDs,))
 
 class CertificateUpdateResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}CertificateUpdateResType."""
 
-    __slots__ = ('ResponseCode', 'SAProvisioningCertificateChain', 'ContractSignatureCertChain', 'ContractSignatureEncryptedPrivateKey', 'DHpublickey', 'eMAID', 'RetryCounter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'SAProvisioningCertificateChain', 'ContractSignatureCertChain', 'ContractSignatureEncryptedPrivateKey', 'DHpublickey', 'eMAID', 'RetryCounter', )
     _schema = 'iso2'
     _type_index = 14
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    SAProvisioningCertificateChain: CertificateChainType
-    ContractSignatureCertChain: CertificateChainType
-    ContractSignatureEncryptedPrivateKey: ContractSignatureEncryptedPrivateKeyType
-    DHpublickey: DiffieHellmanPublickeyType
-    eMAID: EMAIDType
-    RetryCounter: int | None
+    ResponseCode = property(_ig(0), _set(0))
+    SAProvisioningCertificateChain = property(_ig(1), _set(1))
+    ContractSignatureCertChain = property(_ig(2), _set(2))
+    ContractSignatureEncryptedPrivateKey = property(_ig(3), _set(3))
+    DHpublickey = property(_ig(4), _set(4))
+    eMAID = property(_ig(5), _set(5))
+    RetryCounter = property(_ig(6), _set(6))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], SAProvisioningCertificateChain: CertificateChainType, ContractSignatureCertChain: CertificateChainType, ContractSignatureEncryptedPrivateKey: ContractSignatureEncryptedPrivateKeyType, DHpublickey: DiffieHellmanPublickeyType, eMAID: EMAIDType, RetryCounter: int | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.SAProvisioningCertificateChain = SAProvisioningCertificateChain
-        self.ContractSignatureCertChain = ContractSignatureCertChain
-        self.ContractSignatureEncryptedPrivateKey = ContractSignatureEncryptedPrivateKey
-        self.DHpublickey = DHpublickey
-        self.eMAID = eMAID
-        self.RetryCounter = RetryCounter
+    def __init__(self, *, ResponseCode, SAProvisioningCertificateChain, ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHpublickey, eMAID, RetryCounter=None):
+        list.__init__(self, (ResponseCode, SAProvisioningCertificateChain, ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHpublickey, eMAID, RetryCounter,))
 
 class ChargeParameterDiscoveryReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}ChargeParameterDiscoveryReqType."""
 
-    __slots__ = ('MaxEntriesSAScheduleTuple', 'RequestedEnergyTransferMode', 'AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('MaxEntriesSAScheduleTuple', 'RequestedEnergyTransferMode', 'AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', )
     _schema = 'iso2'
     _type_index = 15
-    MaxEntriesSAScheduleTuple: int | None
-    RequestedEnergyTransferMode: Literal['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique']
-    AC_EVChargeParameter: AC_EVChargeParameterType | None
-    DC_EVChargeParameter: DC_EVChargeParameterType | None
-    EVChargeParameter: EVChargeParameterType | None
+    MaxEntriesSAScheduleTuple = property(_ig(0), _set(0))
+    RequestedEnergyTransferMode = property(_ig(1), _set(1))
+    AC_EVChargeParameter = property(_ig(2), _set(2))
+    DC_EVChargeParameter = property(_ig(3), _set(3))
+    EVChargeParameter = property(_ig(4), _set(4))
 
-    def __init__(self, *, MaxEntriesSAScheduleTuple: int | None = None, RequestedEnergyTransferMode: Literal['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique'], AC_EVChargeParameter: AC_EVChargeParameterType | None = None, DC_EVChargeParameter: DC_EVChargeParameterType | None = None, EVChargeParameter: EVChargeParameterType | None = None) -> None:
-        self.MaxEntriesSAScheduleTuple = MaxEntriesSAScheduleTuple
-        self.RequestedEnergyTransferMode = RequestedEnergyTransferMode
-        self.AC_EVChargeParameter = AC_EVChargeParameter
-        self.DC_EVChargeParameter = DC_EVChargeParameter
-        self.EVChargeParameter = EVChargeParameter
+    def __init__(self, *, MaxEntriesSAScheduleTuple=None, RequestedEnergyTransferMode, AC_EVChargeParameter=None, DC_EVChargeParameter=None, EVChargeParameter=None):
+        list.__init__(self, (MaxEntriesSAScheduleTuple, RequestedEnergyTransferMode, AC_EVChargeParameter, DC_EVChargeParameter, EVChargeParameter,))
 
 class ChargeParameterDiscoveryResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}ChargeParameterDiscoveryResType."""
 
-    __slots__ = ('ResponseCode', 'EVSEProcessing', 'SAScheduleList', 'SASchedules', 'AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'EVSEProcessing', 'SAScheduleList', 'SASchedules', 'AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', )
     _schema = 'iso2'
     _type_index = 16
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    SAScheduleList: SAScheduleListType | None
-    SASchedules: SASchedulesType | None
-    AC_EVSEChargeParameter: AC_EVSEChargeParameterType | None
-    DC_EVSEChargeParameter: DC_EVSEChargeParameterType | None
-    EVSEChargeParameter: EVSEChargeParameterType | None
+    ResponseCode = property(_ig(0), _set(0))
+    EVSEProcessing = property(_ig(1), _set(1))
+    SAScheduleList = property(_ig(2), _set(2))
+    SASchedules = property(_ig(3), _set(3))
+    AC_EVSEChargeParameter = property(_ig(4), _set(4))
+    DC_EVSEChargeParameter = property(_ig(5), _set(5))
+    EVSEChargeParameter = property(_ig(6), _set(6))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], SAScheduleList: SAScheduleListType | None = None, SASchedules: SASchedulesType | None = None, AC_EVSEChargeParameter: AC_EVSEChargeParameterType | None = None, DC_EVSEChargeParameter: DC_EVSEChargeParameterType | None = None, EVSEChargeParameter: EVSEChargeParameterType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.SAScheduleList = SAScheduleList
-        self.SASchedules = SASchedules
-        self.AC_EVSEChargeParameter = AC_EVSEChargeParameter
-        self.DC_EVSEChargeParameter = DC_EVSEChargeParameter
-        self.EVSEChargeParameter = EVSEChargeParameter
+    def __init__(self, *, ResponseCode, EVSEProcessing, SAScheduleList=None, SASchedules=None, AC_EVSEChargeParameter=None, DC_EVSEChargeParameter=None, EVSEChargeParameter=None):
+        list.__init__(self, (ResponseCode, EVSEProcessing, SAScheduleList, SASchedules, AC_EVSEChargeParameter, DC_EVSEChargeParameter, EVSEChargeParameter,))
 
 class ChargeServiceType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ChargeServiceType."""
 
-    __slots__ = ('ServiceID', 'ServiceName', 'ServiceCategory', 'ServiceScope', 'FreeService', 'SupportedEnergyTransferMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', 'ServiceName', 'ServiceCategory', 'ServiceScope', 'FreeService', 'SupportedEnergyTransferMode', )
     _schema = 'iso2'
     _type_index = 17
-    ServiceID: int
-    ServiceName: str | None
-    ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom']
-    ServiceScope: str | None
-    FreeService: bool
-    SupportedEnergyTransferMode: SupportedEnergyTransferModeType
+    ServiceID = property(_ig(0), _set(0))
+    ServiceName = property(_ig(1), _set(1))
+    ServiceCategory = property(_ig(2), _set(2))
+    ServiceScope = property(_ig(3), _set(3))
+    FreeService = property(_ig(4), _set(4))
+    SupportedEnergyTransferMode = property(_ig(5), _set(5))
 
-    def __init__(self, *, ServiceID: int, ServiceName: str | None = None, ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'], ServiceScope: str | None = None, FreeService: bool, SupportedEnergyTransferMode: SupportedEnergyTransferModeType) -> None:
-        self.ServiceID = ServiceID
-        self.ServiceName = ServiceName
-        self.ServiceCategory = ServiceCategory
-        self.ServiceScope = ServiceScope
-        self.FreeService = FreeService
-        self.SupportedEnergyTransferMode = SupportedEnergyTransferMode
+    def __init__(self, *, ServiceID, ServiceName=None, ServiceCategory, ServiceScope=None, FreeService, SupportedEnergyTransferMode):
+        list.__init__(self, (ServiceID, ServiceName, ServiceCategory, ServiceScope, FreeService, SupportedEnergyTransferMode,))
 
 class ChargingProfileType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ChargingProfileType."""
 
-    __slots__ = ('ProfileEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'ProfileEntry'})
+    __slots__ = ()
+    _fields = ('ProfileEntry', )
+    _repeated = frozenset(('ProfileEntry', ))
     _schema = 'iso2'
     _type_index = 18
-    ProfileEntry: list[ProfileEntryType]
+    ProfileEntry = property(_ig(0), _set(0))
 
-    def __init__(self, *, ProfileEntry: list[ProfileEntryType] | None = None) -> None:
-        self.ProfileEntry = [] if ProfileEntry is None else ProfileEntry
+    def __init__(self, *, ProfileEntry=None):
+        list.__init__(self, ([] if ProfileEntry is None else ProfileEntry,))
 
 class ChargingStatusReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}ChargingStatusReqType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso2'
     _type_index = 19
 
 class ChargingStatusResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}ChargingStatusResType."""
 
-    __slots__ = ('ResponseCode', 'EVSEID', 'SAScheduleTupleID', 'EVSEMaxCurrent', 'MeterInfo', 'ReceiptRequired', 'AC_EVSEStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'EVSEID', 'SAScheduleTupleID', 'EVSEMaxCurrent', 'MeterInfo', 'ReceiptRequired', 'AC_EVSEStatus', )
     _schema = 'iso2'
     _type_index = 20
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    EVSEID: str
-    SAScheduleTupleID: int
-    EVSEMaxCurrent: PhysicalValueType | None
-    MeterInfo: MeterInfoType | None
-    ReceiptRequired: bool | None
-    AC_EVSEStatus: AC_EVSEStatusType
+    ResponseCode = property(_ig(0), _set(0))
+    EVSEID = property(_ig(1), _set(1))
+    SAScheduleTupleID = property(_ig(2), _set(2))
+    EVSEMaxCurrent = property(_ig(3), _set(3))
+    MeterInfo = property(_ig(4), _set(4))
+    ReceiptRequired = property(_ig(5), _set(5))
+    AC_EVSEStatus = property(_ig(6), _set(6))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], EVSEID: str, SAScheduleTupleID: int, EVSEMaxCurrent: PhysicalValueType | None = None, MeterInfo: MeterInfoType | None = None, ReceiptRequired: bool | None = None, AC_EVSEStatus: AC_EVSEStatusType) -> None:
-        self.ResponseCode = ResponseCode
-        self.EVSEID = EVSEID
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.EVSEMaxCurrent = EVSEMaxCurrent
-        self.MeterInfo = MeterInfo
-        self.ReceiptRequired = ReceiptRequired
-        self.AC_EVSEStatus = AC_EVSEStatus
+    def __init__(self, *, ResponseCode, EVSEID, SAScheduleTupleID, EVSEMaxCurrent=None, MeterInfo=None, ReceiptRequired=None, AC_EVSEStatus):
+        list.__init__(self, (ResponseCode, EVSEID, SAScheduleTupleID, EVSEMaxCurrent, MeterInfo, ReceiptRequired, AC_EVSEStatus,))
 
 class ConsumptionCostType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ConsumptionCostType."""
 
-    __slots__ = ('startValue', 'Cost', )
-    _fields = __slots__
-    _repeated = frozenset({'Cost'})
+    __slots__ = ()
+    _fields = ('startValue', 'Cost', )
+    _repeated = frozenset(('Cost', ))
     _schema = 'iso2'
     _type_index = 21
-    startValue: PhysicalValueType
-    Cost: list[CostType]
+    startValue = property(_ig(0), _set(0))
+    Cost = property(_ig(1), _set(1))
 
-    def __init__(self, *, startValue: PhysicalValueType, Cost: list[CostType] | None = None) -> None:
-        self.startValue = startValue
-        self.Cost = [] if Cost is None else Cost
+    def __init__(self, *, startValue, Cost=None):
+        list.__init__(self, (startValue, [] if Cost is None else Cost,))
 
 class ContractSignatureEncryptedPrivateKeyType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ContractSignatureEncryptedPrivateKeyType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso2'
     _type_index = 22
-    Id: str
-    value: bytes
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str, value: bytes) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id, value):
+        list.__init__(self, (Id, value,))
 
 class CostType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}CostType."""
 
-    __slots__ = ('costKind', 'amount', 'amountMultiplier', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('costKind', 'amount', 'amountMultiplier', )
     _schema = 'iso2'
     _type_index = 23
-    costKind: Literal['relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission']
-    amount: int
-    amountMultiplier: int | None
+    costKind = property(_ig(0), _set(0))
+    amount = property(_ig(1), _set(1))
+    amountMultiplier = property(_ig(2), _set(2))
 
-    def __init__(self, *, costKind: Literal['relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission'], amount: int, amountMultiplier: int | None = None) -> None:
-        self.costKind = costKind
-        self.amount = amount
-        self.amountMultiplier = amountMultiplier
+    def __init__(self, *, costKind, amount, amountMultiplier=None):
+        list.__init__(self, (costKind, amount, amountMultiplier,))
 
 class CurrentDemandReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}CurrentDemandReqType."""
 
-    __slots__ = ('DC_EVStatus', 'EVTargetCurrent', 'EVMaximumVoltageLimit', 'EVMaximumCurrentLimit', 'EVMaximumPowerLimit', 'BulkChargingComplete', 'ChargingComplete', 'RemainingTimeToFullSoC', 'RemainingTimeToBulkSoC', 'EVTargetVoltage', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', 'EVTargetCurrent', 'EVMaximumVoltageLimit', 'EVMaximumCurrentLimit', 'EVMaximumPowerLimit', 'BulkChargingComplete', 'ChargingComplete', 'RemainingTimeToFullSoC', 'RemainingTimeToBulkSoC', 'EVTargetVoltage', )
     _schema = 'iso2'
     _type_index = 24
-    DC_EVStatus: DC_EVStatusType
-    EVTargetCurrent: PhysicalValueType
-    EVMaximumVoltageLimit: PhysicalValueType | None
-    EVMaximumCurrentLimit: PhysicalValueType | None
-    EVMaximumPowerLimit: PhysicalValueType | None
-    BulkChargingComplete: bool | None
-    ChargingComplete: bool
-    RemainingTimeToFullSoC: PhysicalValueType | None
-    RemainingTimeToBulkSoC: PhysicalValueType | None
-    EVTargetVoltage: PhysicalValueType
+    DC_EVStatus = property(_ig(0), _set(0))
+    EVTargetCurrent = property(_ig(1), _set(1))
+    EVMaximumVoltageLimit = property(_ig(2), _set(2))
+    EVMaximumCurrentLimit = property(_ig(3), _set(3))
+    EVMaximumPowerLimit = property(_ig(4), _set(4))
+    BulkChargingComplete = property(_ig(5), _set(5))
+    ChargingComplete = property(_ig(6), _set(6))
+    RemainingTimeToFullSoC = property(_ig(7), _set(7))
+    RemainingTimeToBulkSoC = property(_ig(8), _set(8))
+    EVTargetVoltage = property(_ig(9), _set(9))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType, EVTargetCurrent: PhysicalValueType, EVMaximumVoltageLimit: PhysicalValueType | None = None, EVMaximumCurrentLimit: PhysicalValueType | None = None, EVMaximumPowerLimit: PhysicalValueType | None = None, BulkChargingComplete: bool | None = None, ChargingComplete: bool, RemainingTimeToFullSoC: PhysicalValueType | None = None, RemainingTimeToBulkSoC: PhysicalValueType | None = None, EVTargetVoltage: PhysicalValueType) -> None:
-        self.DC_EVStatus = DC_EVStatus
-        self.EVTargetCurrent = EVTargetCurrent
-        self.EVMaximumVoltageLimit = EVMaximumVoltageLimit
-        self.EVMaximumCurrentLimit = EVMaximumCurrentLimit
-        self.EVMaximumPowerLimit = EVMaximumPowerLimit
-        self.BulkChargingComplete = BulkChargingComplete
-        self.ChargingComplete = ChargingComplete
-        self.RemainingTimeToFullSoC = RemainingTimeToFullSoC
-        self.RemainingTimeToBulkSoC = RemainingTimeToBulkSoC
-        self.EVTargetVoltage = EVTargetVoltage
+    def __init__(self, *, DC_EVStatus, EVTargetCurrent, EVMaximumVoltageLimit=None, EVMaximumCurrentLimit=None, EVMaximumPowerLimit=None, BulkChargingComplete=None, ChargingComplete, RemainingTimeToFullSoC=None, RemainingTimeToBulkSoC=None, EVTargetVoltage):
+        list.__init__(self, (DC_EVStatus, EVTargetCurrent, EVMaximumVoltageLimit, EVMaximumCurrentLimit, EVMaximumPowerLimit, BulkChargingComplete, ChargingComplete, RemainingTimeToFullSoC, RemainingTimeToBulkSoC, EVTargetVoltage,))
 
 class CurrentDemandResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}CurrentDemandResType."""
 
-    __slots__ = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', 'EVSEPresentCurrent', 'EVSECurrentLimitAchieved', 'EVSEVoltageLimitAchieved', 'EVSEPowerLimitAchieved', 'EVSEMaximumVoltageLimit', 'EVSEMaximumCurrentLimit', 'EVSEMaximumPowerLimit', 'EVSEID', 'SAScheduleTupleID', 'MeterInfo', 'ReceiptRequired', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', 'EVSEPresentCurrent', 'EVSECurrentLimitAchieved', 'EVSEVoltageLimitAchieved', 'EVSEPowerLimitAchieved', 'EVSEMaximumVoltageLimit', 'EVSEMaximumCurrentLimit', 'EVSEMaximumPowerLimit', 'EVSEID', 'SAScheduleTupleID', 'MeterInfo', 'ReceiptRequired', )
     _schema = 'iso2'
     _type_index = 25
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEPresentVoltage: PhysicalValueType
-    EVSEPresentCurrent: PhysicalValueType
-    EVSECurrentLimitAchieved: bool
-    EVSEVoltageLimitAchieved: bool
-    EVSEPowerLimitAchieved: bool
-    EVSEMaximumVoltageLimit: PhysicalValueType | None
-    EVSEMaximumCurrentLimit: PhysicalValueType | None
-    EVSEMaximumPowerLimit: PhysicalValueType | None
-    EVSEID: str
-    SAScheduleTupleID: int
-    MeterInfo: MeterInfoType | None
-    ReceiptRequired: bool | None
+    ResponseCode = property(_ig(0), _set(0))
+    DC_EVSEStatus = property(_ig(1), _set(1))
+    EVSEPresentVoltage = property(_ig(2), _set(2))
+    EVSEPresentCurrent = property(_ig(3), _set(3))
+    EVSECurrentLimitAchieved = property(_ig(4), _set(4))
+    EVSEVoltageLimitAchieved = property(_ig(5), _set(5))
+    EVSEPowerLimitAchieved = property(_ig(6), _set(6))
+    EVSEMaximumVoltageLimit = property(_ig(7), _set(7))
+    EVSEMaximumCurrentLimit = property(_ig(8), _set(8))
+    EVSEMaximumPowerLimit = property(_ig(9), _set(9))
+    EVSEID = property(_ig(10), _set(10))
+    SAScheduleTupleID = property(_ig(11), _set(11))
+    MeterInfo = property(_ig(12), _set(12))
+    ReceiptRequired = property(_ig(13), _set(13))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], DC_EVSEStatus: DC_EVSEStatusType, EVSEPresentVoltage: PhysicalValueType, EVSEPresentCurrent: PhysicalValueType, EVSECurrentLimitAchieved: bool, EVSEVoltageLimitAchieved: bool, EVSEPowerLimitAchieved: bool, EVSEMaximumVoltageLimit: PhysicalValueType | None = None, EVSEMaximumCurrentLimit: PhysicalValueType | None = None, EVSEMaximumPowerLimit: PhysicalValueType | None = None, EVSEID: str, SAScheduleTupleID: int, MeterInfo: MeterInfoType | None = None, ReceiptRequired: bool | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEPresentVoltage = EVSEPresentVoltage
-        self.EVSEPresentCurrent = EVSEPresentCurrent
-        self.EVSECurrentLimitAchieved = EVSECurrentLimitAchieved
-        self.EVSEVoltageLimitAchieved = EVSEVoltageLimitAchieved
-        self.EVSEPowerLimitAchieved = EVSEPowerLimitAchieved
-        self.EVSEMaximumVoltageLimit = EVSEMaximumVoltageLimit
-        self.EVSEMaximumCurrentLimit = EVSEMaximumCurrentLimit
-        self.EVSEMaximumPowerLimit = EVSEMaximumPowerLimit
-        self.EVSEID = EVSEID
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.MeterInfo = MeterInfo
-        self.ReceiptRequired = ReceiptRequired
+    def __init__(self, *, ResponseCode, DC_EVSEStatus, EVSEPresentVoltage, EVSEPresentCurrent, EVSECurrentLimitAchieved, EVSEVoltageLimitAchieved, EVSEPowerLimitAchieved, EVSEMaximumVoltageLimit=None, EVSEMaximumCurrentLimit=None, EVSEMaximumPowerLimit=None, EVSEID, SAScheduleTupleID, MeterInfo=None, ReceiptRequired=None):
+        list.__init__(self, (ResponseCode, DC_EVSEStatus, EVSEPresentVoltage, EVSEPresentCurrent, EVSECurrentLimitAchieved, EVSEVoltageLimitAchieved, EVSEPowerLimitAchieved, EVSEMaximumVoltageLimit, EVSEMaximumCurrentLimit, EVSEMaximumPowerLimit, EVSEID, SAScheduleTupleID, MeterInfo, ReceiptRequired,))
 
 class DC_EVChargeParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}DC_EVChargeParameterType."""
 
-    __slots__ = ('DepartureTime', 'DC_EVStatus', 'EVMaximumCurrentLimit', 'EVMaximumPowerLimit', 'EVMaximumVoltageLimit', 'EVEnergyCapacity', 'EVEnergyRequest', 'FullSOC', 'BulkSOC', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'DC_EVStatus', 'EVMaximumCurrentLimit', 'EVMaximumPowerLimit', 'EVMaximumVoltageLimit', 'EVEnergyCapacity', 'EVEnergyRequest', 'FullSOC', 'BulkSOC', )
     _schema = 'iso2'
     _type_index = 26
-    DepartureTime: int | None
-    DC_EVStatus: DC_EVStatusType
-    EVMaximumCurrentLimit: PhysicalValueType
-    EVMaximumPowerLimit: PhysicalValueType | None
-    EVMaximumVoltageLimit: PhysicalValueType
-    EVEnergyCapacity: PhysicalValueType | None
-    EVEnergyRequest: PhysicalValueType | None
-    FullSOC: int | None
-    BulkSOC: int | None
+    DepartureTime = property(_ig(0), _set(0))
+    DC_EVStatus = property(_ig(1), _set(1))
+    EVMaximumCurrentLimit = property(_ig(2), _set(2))
+    EVMaximumPowerLimit = property(_ig(3), _set(3))
+    EVMaximumVoltageLimit = property(_ig(4), _set(4))
+    EVEnergyCapacity = property(_ig(5), _set(5))
+    EVEnergyRequest = property(_ig(6), _set(6))
+    FullSOC = property(_ig(7), _set(7))
+    BulkSOC = property(_ig(8), _set(8))
 
-    def __init__(self, *, DepartureTime: int | None = None, DC_EVStatus: DC_EVStatusType, EVMaximumCurrentLimit: PhysicalValueType, EVMaximumPowerLimit: PhysicalValueType | None = None, EVMaximumVoltageLimit: PhysicalValueType, EVEnergyCapacity: PhysicalValueType | None = None, EVEnergyRequest: PhysicalValueType | None = None, FullSOC: int | None = None, BulkSOC: int | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.DC_EVStatus = DC_EVStatus
-        self.EVMaximumCurrentLimit = EVMaximumCurrentLimit
-        self.EVMaximumPowerLimit = EVMaximumPowerLimit
-        self.EVMaximumVoltageLimit = EVMaximumVoltageLimit
-        self.EVEnergyCapacity = EVEnergyCapacity
-        self.EVEnergyRequest = EVEnergyRequest
-        self.FullSOC = FullSOC
-        self.BulkSOC = BulkSOC
+    def __init__(self, *, DepartureTime=None, DC_EVStatus, EVMaximumCurrentLimit, EVMaximumPowerLimit=None, EVMaximumVoltageLimit, EVEnergyCapacity=None, EVEnergyRequest=None, FullSOC=None, BulkSOC=None):
+        list.__init__(self, (DepartureTime, DC_EVStatus, EVMaximumCurrentLimit, EVMaximumPowerLimit, EVMaximumVoltageLimit, EVEnergyCapacity, EVEnergyRequest, FullSOC, BulkSOC,))
 
 class DC_EVPowerDeliveryParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}DC_EVPowerDeliveryParameterType."""
 
-    __slots__ = ('DC_EVStatus', 'BulkChargingComplete', 'ChargingComplete', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', 'BulkChargingComplete', 'ChargingComplete', )
     _schema = 'iso2'
     _type_index = 27
-    DC_EVStatus: DC_EVStatusType
-    BulkChargingComplete: bool | None
-    ChargingComplete: bool
+    DC_EVStatus = property(_ig(0), _set(0))
+    BulkChargingComplete = property(_ig(1), _set(1))
+    ChargingComplete = property(_ig(2), _set(2))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType, BulkChargingComplete: bool | None = None, ChargingComplete: bool) -> None:
-        self.DC_EVStatus = DC_EVStatus
-        self.BulkChargingComplete = BulkChargingComplete
-        self.ChargingComplete = ChargingComplete
+    def __init__(self, *, DC_EVStatus, BulkChargingComplete=None, ChargingComplete):
+        list.__init__(self, (DC_EVStatus, BulkChargingComplete, ChargingComplete,))
 
 class DC_EVSEChargeParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}DC_EVSEChargeParameterType."""
 
-    __slots__ = ('DC_EVSEStatus', 'EVSEMaximumCurrentLimit', 'EVSEMaximumPowerLimit', 'EVSEMaximumVoltageLimit', 'EVSEMinimumCurrentLimit', 'EVSEMinimumVoltageLimit', 'EVSECurrentRegulationTolerance', 'EVSEPeakCurrentRipple', 'EVSEEnergyToBeDelivered', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVSEStatus', 'EVSEMaximumCurrentLimit', 'EVSEMaximumPowerLimit', 'EVSEMaximumVoltageLimit', 'EVSEMinimumCurrentLimit', 'EVSEMinimumVoltageLimit', 'EVSECurrentRegulationTolerance', 'EVSEPeakCurrentRipple', 'EVSEEnergyToBeDelivered', )
     _schema = 'iso2'
     _type_index = 28
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEMaximumCurrentLimit: PhysicalValueType
-    EVSEMaximumPowerLimit: PhysicalValueType
-    EVSEMaximumVoltageLimit: PhysicalValueType
-    EVSEMinimumCurrentLimit: PhysicalValueType
-    EVSEMinimumVoltageLimit: PhysicalValueType
-    EVSECurrentRegulationTolerance: PhysicalValueType | None
-    EVSEPeakCurrentRipple: PhysicalValueType
-    EVSEEnergyToBeDelivered: PhysicalValueType | None
+    DC_EVSEStatus = property(_ig(0), _set(0))
+    EVSEMaximumCurrentLimit = property(_ig(1), _set(1))
+    EVSEMaximumPowerLimit = property(_ig(2), _set(2))
+    EVSEMaximumVoltageLimit = property(_ig(3), _set(3))
+    EVSEMinimumCurrentLimit = property(_ig(4), _set(4))
+    EVSEMinimumVoltageLimit = property(_ig(5), _set(5))
+    EVSECurrentRegulationTolerance = property(_ig(6), _set(6))
+    EVSEPeakCurrentRipple = property(_ig(7), _set(7))
+    EVSEEnergyToBeDelivered = property(_ig(8), _set(8))
 
-    def __init__(self, *, DC_EVSEStatus: DC_EVSEStatusType, EVSEMaximumCurrentLimit: PhysicalValueType, EVSEMaximumPowerLimit: PhysicalValueType, EVSEMaximumVoltageLimit: PhysicalValueType, EVSEMinimumCurrentLimit: PhysicalValueType, EVSEMinimumVoltageLimit: PhysicalValueType, EVSECurrentRegulationTolerance: PhysicalValueType | None = None, EVSEPeakCurrentRipple: PhysicalValueType, EVSEEnergyToBeDelivered: PhysicalValueType | None = None) -> None:
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEMaximumCurrentLimit = EVSEMaximumCurrentLimit
-        self.EVSEMaximumPowerLimit = EVSEMaximumPowerLimit
-        self.EVSEMaximumVoltageLimit = EVSEMaximumVoltageLimit
-        self.EVSEMinimumCurrentLimit = EVSEMinimumCurrentLimit
-        self.EVSEMinimumVoltageLimit = EVSEMinimumVoltageLimit
-        self.EVSECurrentRegulationTolerance = EVSECurrentRegulationTolerance
-        self.EVSEPeakCurrentRipple = EVSEPeakCurrentRipple
-        self.EVSEEnergyToBeDelivered = EVSEEnergyToBeDelivered
+    def __init__(self, *, DC_EVSEStatus, EVSEMaximumCurrentLimit, EVSEMaximumPowerLimit, EVSEMaximumVoltageLimit, EVSEMinimumCurrentLimit, EVSEMinimumVoltageLimit, EVSECurrentRegulationTolerance=None, EVSEPeakCurrentRipple, EVSEEnergyToBeDelivered=None):
+        list.__init__(self, (DC_EVSEStatus, EVSEMaximumCurrentLimit, EVSEMaximumPowerLimit, EVSEMaximumVoltageLimit, EVSEMinimumCurrentLimit, EVSEMinimumVoltageLimit, EVSECurrentRegulationTolerance, EVSEPeakCurrentRipple, EVSEEnergyToBeDelivered,))
 
 class DC_EVSEStatusType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}DC_EVSEStatusType."""
 
-    __slots__ = ('NotificationMaxDelay', 'EVSENotification', 'EVSEIsolationStatus', 'EVSEStatusCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('NotificationMaxDelay', 'EVSENotification', 'EVSEIsolationStatus', 'EVSEStatusCode', )
     _schema = 'iso2'
     _type_index = 29
-    NotificationMaxDelay: int
-    EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation']
-    EVSEIsolationStatus: Literal['Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD'] | None
-    EVSEStatusCode: Literal['EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C']
+    NotificationMaxDelay = property(_ig(0), _set(0))
+    EVSENotification = property(_ig(1), _set(1))
+    EVSEIsolationStatus = property(_ig(2), _set(2))
+    EVSEStatusCode = property(_ig(3), _set(3))
 
-    def __init__(self, *, NotificationMaxDelay: int, EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation'], EVSEIsolationStatus: Literal['Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD'] | None = None, EVSEStatusCode: Literal['EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C']) -> None:
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
-        self.EVSEIsolationStatus = EVSEIsolationStatus
-        self.EVSEStatusCode = EVSEStatusCode
+    def __init__(self, *, NotificationMaxDelay, EVSENotification, EVSEIsolationStatus=None, EVSEStatusCode):
+        list.__init__(self, (NotificationMaxDelay, EVSENotification, EVSEIsolationStatus, EVSEStatusCode,))
 
 class DC_EVStatusType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}DC_EVStatusType."""
 
-    __slots__ = ('EVReady', 'EVErrorCode', 'EVRESSSOC', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVReady', 'EVErrorCode', 'EVRESSSOC', )
     _schema = 'iso2'
     _type_index = 30
-    EVReady: bool
-    EVErrorCode: Literal['NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData']
-    EVRESSSOC: int
+    EVReady = property(_ig(0), _set(0))
+    EVErrorCode = property(_ig(1), _set(1))
+    EVRESSSOC = property(_ig(2), _set(2))
 
-    def __init__(self, *, EVReady: bool, EVErrorCode: Literal['NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData'], EVRESSSOC: int) -> None:
-        self.EVReady = EVReady
-        self.EVErrorCode = EVErrorCode
-        self.EVRESSSOC = EVRESSSOC
+    def __init__(self, *, EVReady, EVErrorCode, EVRESSSOC):
+        list.__init__(self, (EVReady, EVErrorCode, EVRESSSOC,))
 
 class DSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType."""
 
-    __slots__ = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
     _schema = 'iso2'
     _type_index = 31
-    P: bytes | None
-    Q: bytes | None
-    G: bytes | None
-    Y: bytes
-    J: bytes | None
-    Seed: bytes | None
-    PgenCounter: bytes | None
+    P = property(_ig(0), _set(0))
+    Q = property(_ig(1), _set(1))
+    G = property(_ig(2), _set(2))
+    Y = property(_ig(3), _set(3))
+    J = property(_ig(4), _set(4))
+    Seed = property(_ig(5), _set(5))
+    PgenCounter = property(_ig(6), _set(6))
 
-    def __init__(self, *, P: bytes | None = None, Q: bytes | None = None, G: bytes | None = None, Y: bytes, J: bytes | None = None, Seed: bytes | None = None, PgenCounter: bytes | None = None) -> None:
-        self.P = P
-        self.Q = Q
-        self.G = G
-        self.Y = Y
-        self.J = J
-        self.Seed = Seed
-        self.PgenCounter = PgenCounter
+    def __init__(self, *, P=None, Q=None, G=None, Y, J=None, Seed=None, PgenCounter=None):
+        list.__init__(self, (P, Q, G, Y, J, Seed, PgenCounter,))
 
 class DiffieHellmanPublickeyType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}DiffieHellmanPublickeyType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso2'
     _type_index = 32
-    Id: str
-    value: bytes
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str, value: bytes) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id, value):
+        list.__init__(self, (Id, value,))
 
 class DigestMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DigestMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso2'
     _type_index = 33
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class EMAIDType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}EMAIDType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso2'
     _type_index = 34
-    Id: str
-    value: str
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str, value: str) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id, value):
+        list.__init__(self, (Id, value,))
 
 class EVChargeParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}EVChargeParameterType."""
 
-    __slots__ = ('DepartureTime', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', )
     _schema = 'iso2'
     _type_index = 35
-    DepartureTime: int | None
+    DepartureTime = property(_ig(0), _set(0))
 
-    def __init__(self, *, DepartureTime: int | None = None) -> None:
-        self.DepartureTime = DepartureTime
+    def __init__(self, *, DepartureTime=None):
+        list.__init__(self, (DepartureTime,))
 
 class EVPowerDeliveryParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}EVPowerDeliveryParameterType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso2'
     _type_index = 36
 
@@ -772,1113 +593,957 @@ class EVSEChargeParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}EVSEChargeParameterType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso2'
     _type_index = 37
 
 class EVSEStatusType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}EVSEStatusType."""
 
-    __slots__ = ('NotificationMaxDelay', 'EVSENotification', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('NotificationMaxDelay', 'EVSENotification', )
     _schema = 'iso2'
     _type_index = 38
-    NotificationMaxDelay: int
-    EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation']
+    NotificationMaxDelay = property(_ig(0), _set(0))
+    EVSENotification = property(_ig(1), _set(1))
 
-    def __init__(self, *, NotificationMaxDelay: int, EVSENotification: Literal['None', 'StopCharging', 'ReNegotiation']) -> None:
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
+    def __init__(self, *, NotificationMaxDelay, EVSENotification):
+        list.__init__(self, (NotificationMaxDelay, EVSENotification,))
 
 class EVStatusType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}EVStatusType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso2'
     _type_index = 39
 
 class EntryType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}EntryType."""
 
-    __slots__ = ('RelativeTimeInterval', 'TimeInterval', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('RelativeTimeInterval', 'TimeInterval', )
     _schema = 'iso2'
     _type_index = 40
-    RelativeTimeInterval: RelativeTimeIntervalType | None
-    TimeInterval: IntervalType | None
+    RelativeTimeInterval = property(_ig(0), _set(0))
+    TimeInterval = property(_ig(1), _set(1))
 
-    def __init__(self, *, RelativeTimeInterval: RelativeTimeIntervalType | None = None, TimeInterval: IntervalType | None = None) -> None:
-        self.RelativeTimeInterval = RelativeTimeInterval
-        self.TimeInterval = TimeInterval
+    def __init__(self, *, RelativeTimeInterval=None, TimeInterval=None):
+        list.__init__(self, (RelativeTimeInterval, TimeInterval,))
 
 class IntervalType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}IntervalType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso2'
     _type_index = 41
 
 class KeyInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyInfoType."""
 
-    __slots__ = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
-    _fields = __slots__
-    _repeated = frozenset({'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData'})
+    __slots__ = ()
+    _fields = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
+    _repeated = frozenset(('KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', ))
     _schema = 'iso2'
     _type_index = 42
-    Id: str | None
-    KeyName: list[str]
-    KeyValue: list[KeyValueType]
-    RetrievalMethod: list[RetrievalMethodType]
-    X509Data: list[X509DataType]
-    PGPData: list[PGPDataType]
-    SPKIData: list[SPKIDataType]
-    MgmtData: list[str]
+    Id = property(_ig(0), _set(0))
+    KeyName = property(_ig(1), _set(1))
+    KeyValue = property(_ig(2), _set(2))
+    RetrievalMethod = property(_ig(3), _set(3))
+    X509Data = property(_ig(4), _set(4))
+    PGPData = property(_ig(5), _set(5))
+    SPKIData = property(_ig(6), _set(6))
+    MgmtData = property(_ig(7), _set(7))
 
-    def __init__(self, *, Id: str | None = None, KeyName: list[str] | None = None, KeyValue: list[KeyValueType] | None = None, RetrievalMethod: list[RetrievalMethodType] | None = None, X509Data: list[X509DataType] | None = None, PGPData: list[PGPDataType] | None = None, SPKIData: list[SPKIDataType] | None = None, MgmtData: list[str] | None = None) -> None:
-        self.Id = Id
-        self.KeyName = [] if KeyName is None else KeyName
-        self.KeyValue = [] if KeyValue is None else KeyValue
-        self.RetrievalMethod = [] if RetrievalMethod is None else RetrievalMethod
-        self.X509Data = [] if X509Data is None else X509Data
-        self.PGPData = [] if PGPData is None else PGPData
-        self.SPKIData = [] if SPKIData is None else SPKIData
-        self.MgmtData = [] if MgmtData is None else MgmtData
+    def __init__(self, *, Id=None, KeyName=None, KeyValue=None, RetrievalMethod=None, X509Data=None, PGPData=None, SPKIData=None, MgmtData=None):
+        list.__init__(self, (Id, [] if KeyName is None else KeyName, [] if KeyValue is None else KeyValue, [] if RetrievalMethod is None else RetrievalMethod, [] if X509Data is None else X509Data, [] if PGPData is None else PGPData, [] if SPKIData is None else SPKIData, [] if MgmtData is None else MgmtData,))
 
 class KeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyValueType."""
 
-    __slots__ = ('DSAKeyValue', 'RSAKeyValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DSAKeyValue', 'RSAKeyValue', )
     _schema = 'iso2'
     _type_index = 43
-    DSAKeyValue: DSAKeyValueType | None
-    RSAKeyValue: RSAKeyValueType | None
+    DSAKeyValue = property(_ig(0), _set(0))
+    RSAKeyValue = property(_ig(1), _set(1))
 
-    def __init__(self, *, DSAKeyValue: DSAKeyValueType | None = None, RSAKeyValue: RSAKeyValueType | None = None) -> None:
-        self.DSAKeyValue = DSAKeyValue
-        self.RSAKeyValue = RSAKeyValue
+    def __init__(self, *, DSAKeyValue=None, RSAKeyValue=None):
+        list.__init__(self, (DSAKeyValue, RSAKeyValue,))
 
 class ListOfRootCertificateIDsType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ListOfRootCertificateIDsType."""
 
-    __slots__ = ('RootCertificateID', )
-    _fields = __slots__
-    _repeated = frozenset({'RootCertificateID'})
+    __slots__ = ()
+    _fields = ('RootCertificateID', )
+    _repeated = frozenset(('RootCertificateID', ))
     _schema = 'iso2'
     _type_index = 44
-    RootCertificateID: list[X509IssuerSerialType]
+    RootCertificateID = property(_ig(0), _set(0))
 
-    def __init__(self, *, RootCertificateID: list[X509IssuerSerialType] | None = None) -> None:
-        self.RootCertificateID = [] if RootCertificateID is None else RootCertificateID
+    def __init__(self, *, RootCertificateID=None):
+        list.__init__(self, ([] if RootCertificateID is None else RootCertificateID,))
 
 class ManifestType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ManifestType."""
 
-    __slots__ = ('Id', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso2'
     _type_index = 45
-    Id: str | None
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    Reference = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, Reference=None):
+        list.__init__(self, (Id, [] if Reference is None else Reference,))
 
 class MessageHeaderType(Message):
     """XSD {urn:iso:15118:2:2013:MsgHeader}MessageHeaderType."""
 
-    __slots__ = ('SessionID', 'Notification', 'Signature', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SessionID', 'Notification', 'Signature', )
     _schema = 'iso2'
     _type_index = 46
-    SessionID: bytes
-    Notification: NotificationType | None
-    Signature: SignatureType | None
+    SessionID = property(_ig(0), _set(0))
+    Notification = property(_ig(1), _set(1))
+    Signature = property(_ig(2), _set(2))
 
-    def __init__(self, *, SessionID: bytes, Notification: NotificationType | None = None, Signature: SignatureType | None = None) -> None:
-        self.SessionID = SessionID
-        self.Notification = Notification
-        self.Signature = Signature
+    def __init__(self, *, SessionID, Notification=None, Signature=None):
+        list.__init__(self, (SessionID, Notification, Signature,))
 
 class MeterInfoType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}MeterInfoType."""
 
-    __slots__ = ('MeterID', 'MeterReading', 'SigMeterReading', 'MeterStatus', 'TMeter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('MeterID', 'MeterReading', 'SigMeterReading', 'MeterStatus', 'TMeter', )
     _schema = 'iso2'
     _type_index = 47
-    MeterID: str
-    MeterReading: int | None
-    SigMeterReading: bytes | None
-    MeterStatus: int | None
-    TMeter: int | None
+    MeterID = property(_ig(0), _set(0))
+    MeterReading = property(_ig(1), _set(1))
+    SigMeterReading = property(_ig(2), _set(2))
+    MeterStatus = property(_ig(3), _set(3))
+    TMeter = property(_ig(4), _set(4))
 
-    def __init__(self, *, MeterID: str, MeterReading: int | None = None, SigMeterReading: bytes | None = None, MeterStatus: int | None = None, TMeter: int | None = None) -> None:
-        self.MeterID = MeterID
-        self.MeterReading = MeterReading
-        self.SigMeterReading = SigMeterReading
-        self.MeterStatus = MeterStatus
-        self.TMeter = TMeter
+    def __init__(self, *, MeterID, MeterReading=None, SigMeterReading=None, MeterStatus=None, TMeter=None):
+        list.__init__(self, (MeterID, MeterReading, SigMeterReading, MeterStatus, TMeter,))
 
 class MeteringReceiptReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}MeteringReceiptReqType."""
 
-    __slots__ = ('Id', 'SessionID', 'SAScheduleTupleID', 'MeterInfo', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'SessionID', 'SAScheduleTupleID', 'MeterInfo', )
     _schema = 'iso2'
     _type_index = 48
-    Id: str | None
-    SessionID: bytes
-    SAScheduleTupleID: int | None
-    MeterInfo: MeterInfoType
+    Id = property(_ig(0), _set(0))
+    SessionID = property(_ig(1), _set(1))
+    SAScheduleTupleID = property(_ig(2), _set(2))
+    MeterInfo = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, SessionID: bytes, SAScheduleTupleID: int | None = None, MeterInfo: MeterInfoType) -> None:
-        self.Id = Id
-        self.SessionID = SessionID
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.MeterInfo = MeterInfo
+    def __init__(self, *, Id=None, SessionID, SAScheduleTupleID=None, MeterInfo):
+        list.__init__(self, (Id, SessionID, SAScheduleTupleID, MeterInfo,))
 
 class MeteringReceiptResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}MeteringReceiptResType."""
 
-    __slots__ = ('ResponseCode', 'AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
     _schema = 'iso2'
     _type_index = 49
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    AC_EVSEStatus: AC_EVSEStatusType | None
-    DC_EVSEStatus: DC_EVSEStatusType | None
-    EVSEStatus: EVSEStatusType | None
+    ResponseCode = property(_ig(0), _set(0))
+    AC_EVSEStatus = property(_ig(1), _set(1))
+    DC_EVSEStatus = property(_ig(2), _set(2))
+    EVSEStatus = property(_ig(3), _set(3))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], AC_EVSEStatus: AC_EVSEStatusType | None = None, DC_EVSEStatus: DC_EVSEStatusType | None = None, EVSEStatus: EVSEStatusType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.AC_EVSEStatus = AC_EVSEStatus
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEStatus = EVSEStatus
+    def __init__(self, *, ResponseCode, AC_EVSEStatus=None, DC_EVSEStatus=None, EVSEStatus=None):
+        list.__init__(self, (ResponseCode, AC_EVSEStatus, DC_EVSEStatus, EVSEStatus,))
 
 class NotificationType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}NotificationType."""
 
-    __slots__ = ('FaultCode', 'FaultMsg', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('FaultCode', 'FaultMsg', )
     _schema = 'iso2'
     _type_index = 50
-    FaultCode: Literal['ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError']
-    FaultMsg: str | None
+    FaultCode = property(_ig(0), _set(0))
+    FaultMsg = property(_ig(1), _set(1))
 
-    def __init__(self, *, FaultCode: Literal['ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError'], FaultMsg: str | None = None) -> None:
-        self.FaultCode = FaultCode
-        self.FaultMsg = FaultMsg
+    def __init__(self, *, FaultCode, FaultMsg=None):
+        list.__init__(self, (FaultCode, FaultMsg,))
 
 class ObjectType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ObjectType."""
 
-    __slots__ = ('Id', 'MimeType', 'Encoding', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'MimeType', 'Encoding', )
     _schema = 'iso2'
     _type_index = 51
-    Id: str | None
-    MimeType: str | None
-    Encoding: str | None
+    Id = property(_ig(0), _set(0))
+    MimeType = property(_ig(1), _set(1))
+    Encoding = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str | None = None, MimeType: str | None = None, Encoding: str | None = None) -> None:
-        self.Id = Id
-        self.MimeType = MimeType
-        self.Encoding = Encoding
+    def __init__(self, *, Id=None, MimeType=None, Encoding=None):
+        list.__init__(self, (Id, MimeType, Encoding,))
 
 class PGPDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}PGPDataType."""
 
-    __slots__ = ('PGPKeyID', 'PGPKeyPacket', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PGPKeyID', 'PGPKeyPacket', )
     _schema = 'iso2'
     _type_index = 52
-    PGPKeyID: bytes | None
-    PGPKeyPacket: bytes | None
+    PGPKeyID = property(_ig(0), _set(0))
+    PGPKeyPacket = property(_ig(1), _set(1))
 
-    def __init__(self, *, PGPKeyID: bytes | None = None, PGPKeyPacket: bytes | None = None) -> None:
-        self.PGPKeyID = PGPKeyID
-        self.PGPKeyPacket = PGPKeyPacket
+    def __init__(self, *, PGPKeyID=None, PGPKeyPacket=None):
+        list.__init__(self, (PGPKeyID, PGPKeyPacket,))
 
 class PMaxScheduleEntryType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}PMaxScheduleEntryType."""
 
-    __slots__ = ('RelativeTimeInterval', 'TimeInterval', 'PMax', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('RelativeTimeInterval', 'TimeInterval', 'PMax', )
     _schema = 'iso2'
     _type_index = 53
-    RelativeTimeInterval: RelativeTimeIntervalType | None
-    TimeInterval: IntervalType | None
-    PMax: PhysicalValueType
+    RelativeTimeInterval = property(_ig(0), _set(0))
+    TimeInterval = property(_ig(1), _set(1))
+    PMax = property(_ig(2), _set(2))
 
-    def __init__(self, *, RelativeTimeInterval: RelativeTimeIntervalType | None = None, TimeInterval: IntervalType | None = None, PMax: PhysicalValueType) -> None:
-        self.RelativeTimeInterval = RelativeTimeInterval
-        self.TimeInterval = TimeInterval
-        self.PMax = PMax
+    def __init__(self, *, RelativeTimeInterval=None, TimeInterval=None, PMax):
+        list.__init__(self, (RelativeTimeInterval, TimeInterval, PMax,))
 
 class PMaxScheduleType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}PMaxScheduleType."""
 
-    __slots__ = ('PMaxScheduleEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'PMaxScheduleEntry'})
+    __slots__ = ()
+    _fields = ('PMaxScheduleEntry', )
+    _repeated = frozenset(('PMaxScheduleEntry', ))
     _schema = 'iso2'
     _type_index = 54
-    PMaxScheduleEntry: list[PMaxScheduleEntryType]
+    PMaxScheduleEntry = property(_ig(0), _set(0))
 
-    def __init__(self, *, PMaxScheduleEntry: list[PMaxScheduleEntryType] | None = None) -> None:
-        self.PMaxScheduleEntry = [] if PMaxScheduleEntry is None else PMaxScheduleEntry
+    def __init__(self, *, PMaxScheduleEntry=None):
+        list.__init__(self, ([] if PMaxScheduleEntry is None else PMaxScheduleEntry,))
 
 class ParameterSetType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ParameterSetType."""
 
-    __slots__ = ('ParameterSetID', 'Parameter', )
-    _fields = __slots__
-    _repeated = frozenset({'Parameter'})
+    __slots__ = ()
+    _fields = ('ParameterSetID', 'Parameter', )
+    _repeated = frozenset(('Parameter', ))
     _schema = 'iso2'
     _type_index = 55
-    ParameterSetID: int
-    Parameter: list[ParameterType]
+    ParameterSetID = property(_ig(0), _set(0))
+    Parameter = property(_ig(1), _set(1))
 
-    def __init__(self, *, ParameterSetID: int, Parameter: list[ParameterType] | None = None) -> None:
-        self.ParameterSetID = ParameterSetID
-        self.Parameter = [] if Parameter is None else Parameter
+    def __init__(self, *, ParameterSetID, Parameter=None):
+        list.__init__(self, (ParameterSetID, [] if Parameter is None else Parameter,))
 
 class ParameterType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ParameterType."""
 
-    __slots__ = ('Name', 'boolValue', 'byteValue', 'shortValue', 'intValue', 'physicalValue', 'stringValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Name', 'boolValue', 'byteValue', 'shortValue', 'intValue', 'physicalValue', 'stringValue', )
     _schema = 'iso2'
     _type_index = 56
-    Name: str
-    boolValue: bool | None
-    byteValue: int | None
-    shortValue: int | None
-    intValue: int | None
-    physicalValue: PhysicalValueType | None
-    stringValue: str | None
+    Name = property(_ig(0), _set(0))
+    boolValue = property(_ig(1), _set(1))
+    byteValue = property(_ig(2), _set(2))
+    shortValue = property(_ig(3), _set(3))
+    intValue = property(_ig(4), _set(4))
+    physicalValue = property(_ig(5), _set(5))
+    stringValue = property(_ig(6), _set(6))
 
-    def __init__(self, *, Name: str, boolValue: bool | None = None, byteValue: int | None = None, shortValue: int | None = None, intValue: int | None = None, physicalValue: PhysicalValueType | None = None, stringValue: str | None = None) -> None:
-        self.Name = Name
-        self.boolValue = boolValue
-        self.byteValue = byteValue
-        self.shortValue = shortValue
-        self.intValue = intValue
-        self.physicalValue = physicalValue
-        self.stringValue = stringValue
+    def __init__(self, *, Name, boolValue=None, byteValue=None, shortValue=None, intValue=None, physicalValue=None, stringValue=None):
+        list.__init__(self, (Name, boolValue, byteValue, shortValue, intValue, physicalValue, stringValue,))
 
 class PaymentDetailsReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}PaymentDetailsReqType."""
 
-    __slots__ = ('eMAID', 'ContractSignatureCertChain', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('eMAID', 'ContractSignatureCertChain', )
     _schema = 'iso2'
     _type_index = 57
-    eMAID: str
-    ContractSignatureCertChain: CertificateChainType
+    eMAID = property(_ig(0), _set(0))
+    ContractSignatureCertChain = property(_ig(1), _set(1))
 
-    def __init__(self, *, eMAID: str, ContractSignatureCertChain: CertificateChainType) -> None:
-        self.eMAID = eMAID
-        self.ContractSignatureCertChain = ContractSignatureCertChain
+    def __init__(self, *, eMAID, ContractSignatureCertChain):
+        list.__init__(self, (eMAID, ContractSignatureCertChain,))
 
 class PaymentDetailsResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}PaymentDetailsResType."""
 
-    __slots__ = ('ResponseCode', 'GenChallenge', 'EVSETimeStamp', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'GenChallenge', 'EVSETimeStamp', )
     _schema = 'iso2'
     _type_index = 58
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    GenChallenge: bytes
-    EVSETimeStamp: int
+    ResponseCode = property(_ig(0), _set(0))
+    GenChallenge = property(_ig(1), _set(1))
+    EVSETimeStamp = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], GenChallenge: bytes, EVSETimeStamp: int) -> None:
-        self.ResponseCode = ResponseCode
-        self.GenChallenge = GenChallenge
-        self.EVSETimeStamp = EVSETimeStamp
+    def __init__(self, *, ResponseCode, GenChallenge, EVSETimeStamp):
+        list.__init__(self, (ResponseCode, GenChallenge, EVSETimeStamp,))
 
 class PaymentOptionListType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}PaymentOptionListType."""
 
-    __slots__ = ('PaymentOption', )
-    _fields = __slots__
-    _repeated = frozenset({'PaymentOption'})
+    __slots__ = ()
+    _fields = ('PaymentOption', )
+    _repeated = frozenset(('PaymentOption', ))
     _schema = 'iso2'
     _type_index = 59
-    PaymentOption: list[Literal['Contract', 'ExternalPayment']]
+    PaymentOption = property(_ig(0), _set(0))
 
-    def __init__(self, *, PaymentOption: list[Literal['Contract', 'ExternalPayment']] | None = None) -> None:
-        self.PaymentOption = [] if PaymentOption is None else PaymentOption
+    def __init__(self, *, PaymentOption=None):
+        list.__init__(self, ([] if PaymentOption is None else PaymentOption,))
 
 class PaymentServiceSelectionReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}PaymentServiceSelectionReqType."""
 
-    __slots__ = ('SelectedPaymentOption', 'SelectedServiceList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SelectedPaymentOption', 'SelectedServiceList', )
     _schema = 'iso2'
     _type_index = 60
-    SelectedPaymentOption: Literal['Contract', 'ExternalPayment']
-    SelectedServiceList: SelectedServiceListType
+    SelectedPaymentOption = property(_ig(0), _set(0))
+    SelectedServiceList = property(_ig(1), _set(1))
 
-    def __init__(self, *, SelectedPaymentOption: Literal['Contract', 'ExternalPayment'], SelectedServiceList: SelectedServiceListType) -> None:
-        self.SelectedPaymentOption = SelectedPaymentOption
-        self.SelectedServiceList = SelectedServiceList
+    def __init__(self, *, SelectedPaymentOption, SelectedServiceList):
+        list.__init__(self, (SelectedPaymentOption, SelectedServiceList,))
 
 class PaymentServiceSelectionResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}PaymentServiceSelectionResType."""
 
-    __slots__ = ('ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', )
     _schema = 'iso2'
     _type_index = 61
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
+    ResponseCode = property(_ig(0), _set(0))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']) -> None:
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, ResponseCode):
+        list.__init__(self, (ResponseCode,))
 
 class PhysicalValueType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}PhysicalValueType."""
 
-    __slots__ = ('Multiplier', 'Unit', 'Value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Multiplier', 'Unit', 'Value', )
     _schema = 'iso2'
     _type_index = 62
-    Multiplier: int
-    Unit: Literal['h', 'm', 's', 'A', 'V', 'W', 'Wh']
-    Value: int
+    Multiplier = property(_ig(0), _set(0))
+    Unit = property(_ig(1), _set(1))
+    Value = property(_ig(2), _set(2))
 
-    def __init__(self, *, Multiplier: int, Unit: Literal['h', 'm', 's', 'A', 'V', 'W', 'Wh'], Value: int) -> None:
-        self.Multiplier = Multiplier
-        self.Unit = Unit
-        self.Value = Value
+    def __init__(self, *, Multiplier, Unit, Value):
+        list.__init__(self, (Multiplier, Unit, Value,))
 
 class PowerDeliveryReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}PowerDeliveryReqType."""
 
-    __slots__ = ('ChargeProgress', 'SAScheduleTupleID', 'ChargingProfile', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ChargeProgress', 'SAScheduleTupleID', 'ChargingProfile', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', )
     _schema = 'iso2'
     _type_index = 63
-    ChargeProgress: Literal['Start', 'Stop', 'Renegotiate']
-    SAScheduleTupleID: int
-    ChargingProfile: ChargingProfileType | None
-    DC_EVPowerDeliveryParameter: DC_EVPowerDeliveryParameterType | None
-    EVPowerDeliveryParameter: EVPowerDeliveryParameterType | None
+    ChargeProgress = property(_ig(0), _set(0))
+    SAScheduleTupleID = property(_ig(1), _set(1))
+    ChargingProfile = property(_ig(2), _set(2))
+    DC_EVPowerDeliveryParameter = property(_ig(3), _set(3))
+    EVPowerDeliveryParameter = property(_ig(4), _set(4))
 
-    def __init__(self, *, ChargeProgress: Literal['Start', 'Stop', 'Renegotiate'], SAScheduleTupleID: int, ChargingProfile: ChargingProfileType | None = None, DC_EVPowerDeliveryParameter: DC_EVPowerDeliveryParameterType | None = None, EVPowerDeliveryParameter: EVPowerDeliveryParameterType | None = None) -> None:
-        self.ChargeProgress = ChargeProgress
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.ChargingProfile = ChargingProfile
-        self.DC_EVPowerDeliveryParameter = DC_EVPowerDeliveryParameter
-        self.EVPowerDeliveryParameter = EVPowerDeliveryParameter
+    def __init__(self, *, ChargeProgress, SAScheduleTupleID, ChargingProfile=None, DC_EVPowerDeliveryParameter=None, EVPowerDeliveryParameter=None):
+        list.__init__(self, (ChargeProgress, SAScheduleTupleID, ChargingProfile, DC_EVPowerDeliveryParameter, EVPowerDeliveryParameter,))
 
 class PowerDeliveryResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}PowerDeliveryResType."""
 
-    __slots__ = ('ResponseCode', 'AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
     _schema = 'iso2'
     _type_index = 64
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    AC_EVSEStatus: AC_EVSEStatusType | None
-    DC_EVSEStatus: DC_EVSEStatusType | None
-    EVSEStatus: EVSEStatusType | None
+    ResponseCode = property(_ig(0), _set(0))
+    AC_EVSEStatus = property(_ig(1), _set(1))
+    DC_EVSEStatus = property(_ig(2), _set(2))
+    EVSEStatus = property(_ig(3), _set(3))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], AC_EVSEStatus: AC_EVSEStatusType | None = None, DC_EVSEStatus: DC_EVSEStatusType | None = None, EVSEStatus: EVSEStatusType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.AC_EVSEStatus = AC_EVSEStatus
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEStatus = EVSEStatus
+    def __init__(self, *, ResponseCode, AC_EVSEStatus=None, DC_EVSEStatus=None, EVSEStatus=None):
+        list.__init__(self, (ResponseCode, AC_EVSEStatus, DC_EVSEStatus, EVSEStatus,))
 
 class PreChargeReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}PreChargeReqType."""
 
-    __slots__ = ('DC_EVStatus', 'EVTargetVoltage', 'EVTargetCurrent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', 'EVTargetVoltage', 'EVTargetCurrent', )
     _schema = 'iso2'
     _type_index = 65
-    DC_EVStatus: DC_EVStatusType
-    EVTargetVoltage: PhysicalValueType
-    EVTargetCurrent: PhysicalValueType
+    DC_EVStatus = property(_ig(0), _set(0))
+    EVTargetVoltage = property(_ig(1), _set(1))
+    EVTargetCurrent = property(_ig(2), _set(2))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType, EVTargetVoltage: PhysicalValueType, EVTargetCurrent: PhysicalValueType) -> None:
-        self.DC_EVStatus = DC_EVStatus
-        self.EVTargetVoltage = EVTargetVoltage
-        self.EVTargetCurrent = EVTargetCurrent
+    def __init__(self, *, DC_EVStatus, EVTargetVoltage, EVTargetCurrent):
+        list.__init__(self, (DC_EVStatus, EVTargetVoltage, EVTargetCurrent,))
 
 class PreChargeResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}PreChargeResType."""
 
-    __slots__ = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', )
     _schema = 'iso2'
     _type_index = 66
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEPresentVoltage: PhysicalValueType
+    ResponseCode = property(_ig(0), _set(0))
+    DC_EVSEStatus = property(_ig(1), _set(1))
+    EVSEPresentVoltage = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], DC_EVSEStatus: DC_EVSEStatusType, EVSEPresentVoltage: PhysicalValueType) -> None:
-        self.ResponseCode = ResponseCode
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEPresentVoltage = EVSEPresentVoltage
+    def __init__(self, *, ResponseCode, DC_EVSEStatus, EVSEPresentVoltage):
+        list.__init__(self, (ResponseCode, DC_EVSEStatus, EVSEPresentVoltage,))
 
 class ProfileEntryType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ProfileEntryType."""
 
-    __slots__ = ('ChargingProfileEntryStart', 'ChargingProfileEntryMaxPower', 'ChargingProfileEntryMaxNumberOfPhasesInUse', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ChargingProfileEntryStart', 'ChargingProfileEntryMaxPower', 'ChargingProfileEntryMaxNumberOfPhasesInUse', )
     _schema = 'iso2'
     _type_index = 67
-    ChargingProfileEntryStart: int
-    ChargingProfileEntryMaxPower: PhysicalValueType
-    ChargingProfileEntryMaxNumberOfPhasesInUse: int | None
+    ChargingProfileEntryStart = property(_ig(0), _set(0))
+    ChargingProfileEntryMaxPower = property(_ig(1), _set(1))
+    ChargingProfileEntryMaxNumberOfPhasesInUse = property(_ig(2), _set(2))
 
-    def __init__(self, *, ChargingProfileEntryStart: int, ChargingProfileEntryMaxPower: PhysicalValueType, ChargingProfileEntryMaxNumberOfPhasesInUse: int | None = None) -> None:
-        self.ChargingProfileEntryStart = ChargingProfileEntryStart
-        self.ChargingProfileEntryMaxPower = ChargingProfileEntryMaxPower
-        self.ChargingProfileEntryMaxNumberOfPhasesInUse = ChargingProfileEntryMaxNumberOfPhasesInUse
+    def __init__(self, *, ChargingProfileEntryStart, ChargingProfileEntryMaxPower, ChargingProfileEntryMaxNumberOfPhasesInUse=None):
+        list.__init__(self, (ChargingProfileEntryStart, ChargingProfileEntryMaxPower, ChargingProfileEntryMaxNumberOfPhasesInUse,))
 
 class RSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType."""
 
-    __slots__ = ('Modulus', 'Exponent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Modulus', 'Exponent', )
     _schema = 'iso2'
     _type_index = 68
-    Modulus: bytes
-    Exponent: bytes
+    Modulus = property(_ig(0), _set(0))
+    Exponent = property(_ig(1), _set(1))
 
-    def __init__(self, *, Modulus: bytes, Exponent: bytes) -> None:
-        self.Modulus = Modulus
-        self.Exponent = Exponent
+    def __init__(self, *, Modulus, Exponent):
+        list.__init__(self, (Modulus, Exponent,))
 
 class ReferenceType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ReferenceType."""
 
-    __slots__ = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
     _schema = 'iso2'
     _type_index = 69
-    Id: str | None
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
-    DigestMethod: DigestMethodType
-    DigestValue: bytes
+    Id = property(_ig(0), _set(0))
+    URI = property(_ig(1), _set(1))
+    Type = property(_ig(2), _set(2))
+    Transforms = property(_ig(3), _set(3))
+    DigestMethod = property(_ig(4), _set(4))
+    DigestValue = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str | None = None, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None, DigestMethod: DigestMethodType, DigestValue: bytes) -> None:
-        self.Id = Id
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
-        self.DigestMethod = DigestMethod
-        self.DigestValue = DigestValue
+    def __init__(self, *, Id=None, URI=None, Type=None, Transforms=None, DigestMethod, DigestValue):
+        list.__init__(self, (Id, URI, Type, Transforms, DigestMethod, DigestValue,))
 
 class RelativeTimeIntervalType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}RelativeTimeIntervalType."""
 
-    __slots__ = ('start', 'duration', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('start', 'duration', )
     _schema = 'iso2'
     _type_index = 70
-    start: int
-    duration: int | None
+    start = property(_ig(0), _set(0))
+    duration = property(_ig(1), _set(1))
 
-    def __init__(self, *, start: int, duration: int | None = None) -> None:
-        self.start = start
-        self.duration = duration
+    def __init__(self, *, start, duration=None):
+        list.__init__(self, (start, duration,))
 
 class RetrievalMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType."""
 
-    __slots__ = ('URI', 'Type', 'Transforms', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('URI', 'Type', 'Transforms', )
     _schema = 'iso2'
     _type_index = 71
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
+    URI = property(_ig(0), _set(0))
+    Type = property(_ig(1), _set(1))
+    Transforms = property(_ig(2), _set(2))
 
-    def __init__(self, *, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None) -> None:
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
+    def __init__(self, *, URI=None, Type=None, Transforms=None):
+        list.__init__(self, (URI, Type, Transforms,))
 
 class SAScheduleListType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SAScheduleListType."""
 
-    __slots__ = ('SAScheduleTuple', )
-    _fields = __slots__
-    _repeated = frozenset({'SAScheduleTuple'})
+    __slots__ = ()
+    _fields = ('SAScheduleTuple', )
+    _repeated = frozenset(('SAScheduleTuple', ))
     _schema = 'iso2'
     _type_index = 72
-    SAScheduleTuple: list[SAScheduleTupleType]
+    SAScheduleTuple = property(_ig(0), _set(0))
 
-    def __init__(self, *, SAScheduleTuple: list[SAScheduleTupleType] | None = None) -> None:
-        self.SAScheduleTuple = [] if SAScheduleTuple is None else SAScheduleTuple
+    def __init__(self, *, SAScheduleTuple=None):
+        list.__init__(self, ([] if SAScheduleTuple is None else SAScheduleTuple,))
 
 class SAScheduleTupleType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SAScheduleTupleType."""
 
-    __slots__ = ('SAScheduleTupleID', 'PMaxSchedule', 'SalesTariff', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SAScheduleTupleID', 'PMaxSchedule', 'SalesTariff', )
     _schema = 'iso2'
     _type_index = 73
-    SAScheduleTupleID: int
-    PMaxSchedule: PMaxScheduleType
-    SalesTariff: SalesTariffType | None
+    SAScheduleTupleID = property(_ig(0), _set(0))
+    PMaxSchedule = property(_ig(1), _set(1))
+    SalesTariff = property(_ig(2), _set(2))
 
-    def __init__(self, *, SAScheduleTupleID: int, PMaxSchedule: PMaxScheduleType, SalesTariff: SalesTariffType | None = None) -> None:
-        self.SAScheduleTupleID = SAScheduleTupleID
-        self.PMaxSchedule = PMaxSchedule
-        self.SalesTariff = SalesTariff
+    def __init__(self, *, SAScheduleTupleID, PMaxSchedule, SalesTariff=None):
+        list.__init__(self, (SAScheduleTupleID, PMaxSchedule, SalesTariff,))
 
 class SASchedulesType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SASchedulesType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso2'
     _type_index = 74
 
 class SPKIDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SPKIDataType."""
 
-    __slots__ = ('SPKISexp', )
-    _fields = __slots__
-    _repeated = frozenset({'SPKISexp'})
+    __slots__ = ()
+    _fields = ('SPKISexp', )
+    _repeated = frozenset(('SPKISexp', ))
     _schema = 'iso2'
     _type_index = 75
-    SPKISexp: list[bytes]
+    SPKISexp = property(_ig(0), _set(0))
 
-    def __init__(self, *, SPKISexp: list[bytes] | None = None) -> None:
-        self.SPKISexp = [] if SPKISexp is None else SPKISexp
+    def __init__(self, *, SPKISexp=None):
+        list.__init__(self, ([] if SPKISexp is None else SPKISexp,))
 
 class SalesTariffEntryType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SalesTariffEntryType."""
 
-    __slots__ = ('RelativeTimeInterval', 'TimeInterval', 'EPriceLevel', 'ConsumptionCost', )
-    _fields = __slots__
-    _repeated = frozenset({'ConsumptionCost'})
+    __slots__ = ()
+    _fields = ('RelativeTimeInterval', 'TimeInterval', 'EPriceLevel', 'ConsumptionCost', )
+    _repeated = frozenset(('ConsumptionCost', ))
     _schema = 'iso2'
     _type_index = 76
-    RelativeTimeInterval: RelativeTimeIntervalType | None
-    TimeInterval: IntervalType | None
-    EPriceLevel: int | None
-    ConsumptionCost: list[ConsumptionCostType]
+    RelativeTimeInterval = property(_ig(0), _set(0))
+    TimeInterval = property(_ig(1), _set(1))
+    EPriceLevel = property(_ig(2), _set(2))
+    ConsumptionCost = property(_ig(3), _set(3))
 
-    def __init__(self, *, RelativeTimeInterval: RelativeTimeIntervalType | None = None, TimeInterval: IntervalType | None = None, EPriceLevel: int | None = None, ConsumptionCost: list[ConsumptionCostType] | None = None) -> None:
-        self.RelativeTimeInterval = RelativeTimeInterval
-        self.TimeInterval = TimeInterval
-        self.EPriceLevel = EPriceLevel
-        self.ConsumptionCost = [] if ConsumptionCost is None else ConsumptionCost
+    def __init__(self, *, RelativeTimeInterval=None, TimeInterval=None, EPriceLevel=None, ConsumptionCost=None):
+        list.__init__(self, (RelativeTimeInterval, TimeInterval, EPriceLevel, [] if ConsumptionCost is None else ConsumptionCost,))
 
 class SalesTariffType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SalesTariffType."""
 
-    __slots__ = ('Id', 'SalesTariffID', 'SalesTariffDescription', 'NumEPriceLevels', 'SalesTariffEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'SalesTariffEntry'})
+    __slots__ = ()
+    _fields = ('Id', 'SalesTariffID', 'SalesTariffDescription', 'NumEPriceLevels', 'SalesTariffEntry', )
+    _repeated = frozenset(('SalesTariffEntry', ))
     _schema = 'iso2'
     _type_index = 77
-    Id: str | None
-    SalesTariffID: int
-    SalesTariffDescription: str | None
-    NumEPriceLevels: int | None
-    SalesTariffEntry: list[SalesTariffEntryType]
+    Id = property(_ig(0), _set(0))
+    SalesTariffID = property(_ig(1), _set(1))
+    SalesTariffDescription = property(_ig(2), _set(2))
+    NumEPriceLevels = property(_ig(3), _set(3))
+    SalesTariffEntry = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str | None = None, SalesTariffID: int, SalesTariffDescription: str | None = None, NumEPriceLevels: int | None = None, SalesTariffEntry: list[SalesTariffEntryType] | None = None) -> None:
-        self.Id = Id
-        self.SalesTariffID = SalesTariffID
-        self.SalesTariffDescription = SalesTariffDescription
-        self.NumEPriceLevels = NumEPriceLevels
-        self.SalesTariffEntry = [] if SalesTariffEntry is None else SalesTariffEntry
+    def __init__(self, *, Id=None, SalesTariffID, SalesTariffDescription=None, NumEPriceLevels=None, SalesTariffEntry=None):
+        list.__init__(self, (Id, SalesTariffID, SalesTariffDescription, NumEPriceLevels, [] if SalesTariffEntry is None else SalesTariffEntry,))
 
 class SelectedServiceListType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SelectedServiceListType."""
 
-    __slots__ = ('SelectedService', )
-    _fields = __slots__
-    _repeated = frozenset({'SelectedService'})
+    __slots__ = ()
+    _fields = ('SelectedService', )
+    _repeated = frozenset(('SelectedService', ))
     _schema = 'iso2'
     _type_index = 78
-    SelectedService: list[SelectedServiceType]
+    SelectedService = property(_ig(0), _set(0))
 
-    def __init__(self, *, SelectedService: list[SelectedServiceType] | None = None) -> None:
-        self.SelectedService = [] if SelectedService is None else SelectedService
+    def __init__(self, *, SelectedService=None):
+        list.__init__(self, ([] if SelectedService is None else SelectedService,))
 
 class SelectedServiceType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SelectedServiceType."""
 
-    __slots__ = ('ServiceID', 'ParameterSetID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', 'ParameterSetID', )
     _schema = 'iso2'
     _type_index = 79
-    ServiceID: int
-    ParameterSetID: int | None
+    ServiceID = property(_ig(0), _set(0))
+    ParameterSetID = property(_ig(1), _set(1))
 
-    def __init__(self, *, ServiceID: int, ParameterSetID: int | None = None) -> None:
-        self.ServiceID = ServiceID
-        self.ParameterSetID = ParameterSetID
+    def __init__(self, *, ServiceID, ParameterSetID=None):
+        list.__init__(self, (ServiceID, ParameterSetID,))
 
 class ServiceDetailReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}ServiceDetailReqType."""
 
-    __slots__ = ('ServiceID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', )
     _schema = 'iso2'
     _type_index = 80
-    ServiceID: int
+    ServiceID = property(_ig(0), _set(0))
 
-    def __init__(self, *, ServiceID: int) -> None:
-        self.ServiceID = ServiceID
+    def __init__(self, *, ServiceID):
+        list.__init__(self, (ServiceID,))
 
 class ServiceDetailResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}ServiceDetailResType."""
 
-    __slots__ = ('ResponseCode', 'ServiceID', 'ServiceParameterList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'ServiceID', 'ServiceParameterList', )
     _schema = 'iso2'
     _type_index = 81
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    ServiceID: int
-    ServiceParameterList: ServiceParameterListType | None
+    ResponseCode = property(_ig(0), _set(0))
+    ServiceID = property(_ig(1), _set(1))
+    ServiceParameterList = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], ServiceID: int, ServiceParameterList: ServiceParameterListType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.ServiceID = ServiceID
-        self.ServiceParameterList = ServiceParameterList
+    def __init__(self, *, ResponseCode, ServiceID, ServiceParameterList=None):
+        list.__init__(self, (ResponseCode, ServiceID, ServiceParameterList,))
 
 class ServiceDiscoveryReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}ServiceDiscoveryReqType."""
 
-    __slots__ = ('ServiceScope', 'ServiceCategory', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceScope', 'ServiceCategory', )
     _schema = 'iso2'
     _type_index = 82
-    ServiceScope: str | None
-    ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'] | None
+    ServiceScope = property(_ig(0), _set(0))
+    ServiceCategory = property(_ig(1), _set(1))
 
-    def __init__(self, *, ServiceScope: str | None = None, ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'] | None = None) -> None:
-        self.ServiceScope = ServiceScope
-        self.ServiceCategory = ServiceCategory
+    def __init__(self, *, ServiceScope=None, ServiceCategory=None):
+        list.__init__(self, (ServiceScope, ServiceCategory,))
 
 class ServiceDiscoveryResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}ServiceDiscoveryResType."""
 
-    __slots__ = ('ResponseCode', 'PaymentOptionList', 'ChargeService', 'ServiceList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'PaymentOptionList', 'ChargeService', 'ServiceList', )
     _schema = 'iso2'
     _type_index = 83
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    PaymentOptionList: PaymentOptionListType
-    ChargeService: ChargeServiceType
-    ServiceList: ServiceListType | None
+    ResponseCode = property(_ig(0), _set(0))
+    PaymentOptionList = property(_ig(1), _set(1))
+    ChargeService = property(_ig(2), _set(2))
+    ServiceList = property(_ig(3), _set(3))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], PaymentOptionList: PaymentOptionListType, ChargeService: ChargeServiceType, ServiceList: ServiceListType | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.PaymentOptionList = PaymentOptionList
-        self.ChargeService = ChargeService
-        self.ServiceList = ServiceList
+    def __init__(self, *, ResponseCode, PaymentOptionList, ChargeService, ServiceList=None):
+        list.__init__(self, (ResponseCode, PaymentOptionList, ChargeService, ServiceList,))
 
 class ServiceListType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ServiceListType."""
 
-    __slots__ = ('Service', )
-    _fields = __slots__
-    _repeated = frozenset({'Service'})
+    __slots__ = ()
+    _fields = ('Service', )
+    _repeated = frozenset(('Service', ))
     _schema = 'iso2'
     _type_index = 84
-    Service: list[ServiceType]
+    Service = property(_ig(0), _set(0))
 
-    def __init__(self, *, Service: list[ServiceType] | None = None) -> None:
-        self.Service = [] if Service is None else Service
+    def __init__(self, *, Service=None):
+        list.__init__(self, ([] if Service is None else Service,))
 
 class ServiceParameterListType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ServiceParameterListType."""
 
-    __slots__ = ('ParameterSet', )
-    _fields = __slots__
-    _repeated = frozenset({'ParameterSet'})
+    __slots__ = ()
+    _fields = ('ParameterSet', )
+    _repeated = frozenset(('ParameterSet', ))
     _schema = 'iso2'
     _type_index = 85
-    ParameterSet: list[ParameterSetType]
+    ParameterSet = property(_ig(0), _set(0))
 
-    def __init__(self, *, ParameterSet: list[ParameterSetType] | None = None) -> None:
-        self.ParameterSet = [] if ParameterSet is None else ParameterSet
+    def __init__(self, *, ParameterSet=None):
+        list.__init__(self, ([] if ParameterSet is None else ParameterSet,))
 
 class ServiceType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}ServiceType."""
 
-    __slots__ = ('ServiceID', 'ServiceName', 'ServiceCategory', 'ServiceScope', 'FreeService', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', 'ServiceName', 'ServiceCategory', 'ServiceScope', 'FreeService', )
     _schema = 'iso2'
     _type_index = 86
-    ServiceID: int
-    ServiceName: str | None
-    ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom']
-    ServiceScope: str | None
-    FreeService: bool
+    ServiceID = property(_ig(0), _set(0))
+    ServiceName = property(_ig(1), _set(1))
+    ServiceCategory = property(_ig(2), _set(2))
+    ServiceScope = property(_ig(3), _set(3))
+    FreeService = property(_ig(4), _set(4))
 
-    def __init__(self, *, ServiceID: int, ServiceName: str | None = None, ServiceCategory: Literal['EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'], ServiceScope: str | None = None, FreeService: bool) -> None:
-        self.ServiceID = ServiceID
-        self.ServiceName = ServiceName
-        self.ServiceCategory = ServiceCategory
-        self.ServiceScope = ServiceScope
-        self.FreeService = FreeService
+    def __init__(self, *, ServiceID, ServiceName=None, ServiceCategory, ServiceScope=None, FreeService):
+        list.__init__(self, (ServiceID, ServiceName, ServiceCategory, ServiceScope, FreeService,))
 
 class SessionSetupReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}SessionSetupReqType."""
 
-    __slots__ = ('EVCCID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVCCID', )
     _schema = 'iso2'
     _type_index = 87
-    EVCCID: bytes
+    EVCCID = property(_ig(0), _set(0))
 
-    def __init__(self, *, EVCCID: bytes) -> None:
-        self.EVCCID = EVCCID
+    def __init__(self, *, EVCCID):
+        list.__init__(self, (EVCCID,))
 
 class SessionSetupResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}SessionSetupResType."""
 
-    __slots__ = ('ResponseCode', 'EVSEID', 'EVSETimeStamp', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'EVSEID', 'EVSETimeStamp', )
     _schema = 'iso2'
     _type_index = 88
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    EVSEID: str
-    EVSETimeStamp: int | None
+    ResponseCode = property(_ig(0), _set(0))
+    EVSEID = property(_ig(1), _set(1))
+    EVSETimeStamp = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], EVSEID: str, EVSETimeStamp: int | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.EVSEID = EVSEID
-        self.EVSETimeStamp = EVSETimeStamp
+    def __init__(self, *, ResponseCode, EVSEID, EVSETimeStamp=None):
+        list.__init__(self, (ResponseCode, EVSEID, EVSETimeStamp,))
 
 class SessionStopReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}SessionStopReqType."""
 
-    __slots__ = ('ChargingSession', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ChargingSession', )
     _schema = 'iso2'
     _type_index = 89
-    ChargingSession: Literal['Terminate', 'Pause']
+    ChargingSession = property(_ig(0), _set(0))
 
-    def __init__(self, *, ChargingSession: Literal['Terminate', 'Pause']) -> None:
-        self.ChargingSession = ChargingSession
+    def __init__(self, *, ChargingSession):
+        list.__init__(self, (ChargingSession,))
 
 class SessionStopResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}SessionStopResType."""
 
-    __slots__ = ('ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', )
     _schema = 'iso2'
     _type_index = 90
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
+    ResponseCode = property(_ig(0), _set(0))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']) -> None:
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, ResponseCode):
+        list.__init__(self, (ResponseCode,))
 
 class SignatureMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureMethodType."""
 
-    __slots__ = ('Algorithm', 'HMACOutputLength', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', 'HMACOutputLength', )
     _schema = 'iso2'
     _type_index = 91
-    Algorithm: str
-    HMACOutputLength: int | None
+    Algorithm = property(_ig(0), _set(0))
+    HMACOutputLength = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, HMACOutputLength: int | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.HMACOutputLength = HMACOutputLength
+    def __init__(self, *, Algorithm, HMACOutputLength=None):
+        list.__init__(self, (Algorithm, HMACOutputLength,))
 
 class SignaturePropertiesType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType."""
 
-    __slots__ = ('Id', 'SignatureProperty', )
-    _fields = __slots__
-    _repeated = frozenset({'SignatureProperty'})
+    __slots__ = ()
+    _fields = ('Id', 'SignatureProperty', )
+    _repeated = frozenset(('SignatureProperty', ))
     _schema = 'iso2'
     _type_index = 92
-    Id: str | None
-    SignatureProperty: list[SignaturePropertyType]
+    Id = property(_ig(0), _set(0))
+    SignatureProperty = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, SignatureProperty: list[SignaturePropertyType] | None = None) -> None:
-        self.Id = Id
-        self.SignatureProperty = [] if SignatureProperty is None else SignatureProperty
+    def __init__(self, *, Id=None, SignatureProperty=None):
+        list.__init__(self, (Id, [] if SignatureProperty is None else SignatureProperty,))
 
 class SignaturePropertyType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType."""
 
-    __slots__ = ('Target', 'Id', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Target', 'Id', )
     _schema = 'iso2'
     _type_index = 93
-    Target: str
-    Id: str | None
+    Target = property(_ig(0), _set(0))
+    Id = property(_ig(1), _set(1))
 
-    def __init__(self, *, Target: str, Id: str | None = None) -> None:
-        self.Target = Target
-        self.Id = Id
+    def __init__(self, *, Target, Id=None):
+        list.__init__(self, (Target, Id,))
 
 class SignatureType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureType."""
 
-    __slots__ = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
-    _fields = __slots__
-    _repeated = frozenset({'Object'})
+    __slots__ = ()
+    _fields = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
+    _repeated = frozenset(('Object', ))
     _schema = 'iso2'
     _type_index = 94
-    Id: str | None
-    SignedInfo: SignedInfoType
-    SignatureValue: SignatureValueType
-    KeyInfo: KeyInfoType | None
-    Object: list[ObjectType]
+    Id = property(_ig(0), _set(0))
+    SignedInfo = property(_ig(1), _set(1))
+    SignatureValue = property(_ig(2), _set(2))
+    KeyInfo = property(_ig(3), _set(3))
+    Object = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str | None = None, SignedInfo: SignedInfoType, SignatureValue: SignatureValueType, KeyInfo: KeyInfoType | None = None, Object: list[ObjectType] | None = None) -> None:
-        self.Id = Id
-        self.SignedInfo = SignedInfo
-        self.SignatureValue = SignatureValue
-        self.KeyInfo = KeyInfo
-        self.Object = [] if Object is None else Object
+    def __init__(self, *, Id=None, SignedInfo, SignatureValue, KeyInfo=None, Object=None):
+        list.__init__(self, (Id, SignedInfo, SignatureValue, KeyInfo, [] if Object is None else Object,))
 
 class SignatureValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureValueType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso2'
     _type_index = 95
-    Id: str | None
-    value: bytes
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, value: bytes) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id=None, value):
+        list.__init__(self, (Id, value,))
 
 class SignedInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignedInfoType."""
 
-    __slots__ = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso2'
     _type_index = 96
-    Id: str | None
-    CanonicalizationMethod: CanonicalizationMethodType
-    SignatureMethod: SignatureMethodType
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    CanonicalizationMethod = property(_ig(1), _set(1))
+    SignatureMethod = property(_ig(2), _set(2))
+    Reference = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, CanonicalizationMethod: CanonicalizationMethodType, SignatureMethod: SignatureMethodType, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.CanonicalizationMethod = CanonicalizationMethod
-        self.SignatureMethod = SignatureMethod
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, CanonicalizationMethod, SignatureMethod, Reference=None):
+        list.__init__(self, (Id, CanonicalizationMethod, SignatureMethod, [] if Reference is None else Reference,))
 
 class SubCertificatesType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SubCertificatesType."""
 
-    __slots__ = ('Certificate', )
-    _fields = __slots__
-    _repeated = frozenset({'Certificate'})
+    __slots__ = ()
+    _fields = ('Certificate', )
+    _repeated = frozenset(('Certificate', ))
     _schema = 'iso2'
     _type_index = 97
-    Certificate: list[bytes]
+    Certificate = property(_ig(0), _set(0))
 
-    def __init__(self, *, Certificate: list[bytes] | None = None) -> None:
-        self.Certificate = [] if Certificate is None else Certificate
+    def __init__(self, *, Certificate=None):
+        list.__init__(self, ([] if Certificate is None else Certificate,))
 
 class SupportedEnergyTransferModeType(Message):
     """XSD {urn:iso:15118:2:2013:MsgDataTypes}SupportedEnergyTransferModeType."""
 
-    __slots__ = ('EnergyTransferMode', )
-    _fields = __slots__
-    _repeated = frozenset({'EnergyTransferMode'})
+    __slots__ = ()
+    _fields = ('EnergyTransferMode', )
+    _repeated = frozenset(('EnergyTransferMode', ))
     _schema = 'iso2'
     _type_index = 98
-    EnergyTransferMode: list[Literal['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique']]
+    EnergyTransferMode = property(_ig(0), _set(0))
 
-    def __init__(self, *, EnergyTransferMode: list[Literal['AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique']] | None = None) -> None:
-        self.EnergyTransferMode = [] if EnergyTransferMode is None else EnergyTransferMode
+    def __init__(self, *, EnergyTransferMode=None):
+        list.__init__(self, ([] if EnergyTransferMode is None else EnergyTransferMode,))
 
 class TransformType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformType."""
 
-    __slots__ = ('Algorithm', 'XPath', )
-    _fields = __slots__
-    _repeated = frozenset({'XPath'})
+    __slots__ = ()
+    _fields = ('Algorithm', 'XPath', )
+    _repeated = frozenset(('XPath', ))
     _schema = 'iso2'
     _type_index = 99
-    Algorithm: str
-    XPath: list[str]
+    Algorithm = property(_ig(0), _set(0))
+    XPath = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, XPath: list[str] | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.XPath = [] if XPath is None else XPath
+    def __init__(self, *, Algorithm, XPath=None):
+        list.__init__(self, (Algorithm, [] if XPath is None else XPath,))
 
 class TransformsType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformsType."""
 
-    __slots__ = ('Transform', )
-    _fields = __slots__
-    _repeated = frozenset({'Transform'})
+    __slots__ = ()
+    _fields = ('Transform', )
+    _repeated = frozenset(('Transform', ))
     _schema = 'iso2'
     _type_index = 100
-    Transform: list[TransformType]
+    Transform = property(_ig(0), _set(0))
 
-    def __init__(self, *, Transform: list[TransformType] | None = None) -> None:
-        self.Transform = [] if Transform is None else Transform
+    def __init__(self, *, Transform=None):
+        list.__init__(self, ([] if Transform is None else Transform,))
 
 class WeldingDetectionReqType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}WeldingDetectionReqType."""
 
-    __slots__ = ('DC_EVStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DC_EVStatus', )
     _schema = 'iso2'
     _type_index = 101
-    DC_EVStatus: DC_EVStatusType
+    DC_EVStatus = property(_ig(0), _set(0))
 
-    def __init__(self, *, DC_EVStatus: DC_EVStatusType) -> None:
-        self.DC_EVStatus = DC_EVStatus
+    def __init__(self, *, DC_EVStatus):
+        list.__init__(self, (DC_EVStatus,))
 
 class WeldingDetectionResType(Message):
     """XSD {urn:iso:15118:2:2013:MsgBody}WeldingDetectionResType."""
 
-    __slots__ = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'DC_EVSEStatus', 'EVSEPresentVoltage', )
     _schema = 'iso2'
     _type_index = 102
-    ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked']
-    DC_EVSEStatus: DC_EVSEStatusType
-    EVSEPresentVoltage: PhysicalValueType
+    ResponseCode = property(_ig(0), _set(0))
+    DC_EVSEStatus = property(_ig(1), _set(1))
+    EVSEPresentVoltage = property(_ig(2), _set(2))
 
-    def __init__(self, *, ResponseCode: Literal['OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'], DC_EVSEStatus: DC_EVSEStatusType, EVSEPresentVoltage: PhysicalValueType) -> None:
-        self.ResponseCode = ResponseCode
-        self.DC_EVSEStatus = DC_EVSEStatus
-        self.EVSEPresentVoltage = EVSEPresentVoltage
+    def __init__(self, *, ResponseCode, DC_EVSEStatus, EVSEPresentVoltage):
+        list.__init__(self, (ResponseCode, DC_EVSEStatus, EVSEPresentVoltage,))
 
 class X509DataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509DataType."""
 
-    __slots__ = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
-    _fields = __slots__
-    _repeated = frozenset({'X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL'})
+    __slots__ = ()
+    _fields = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
+    _repeated = frozenset(('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', ))
     _schema = 'iso2'
     _type_index = 103
-    X509IssuerSerial: list[X509IssuerSerialType]
-    X509SKI: list[bytes]
-    X509SubjectName: list[str]
-    X509Certificate: list[bytes]
-    X509CRL: list[bytes]
+    X509IssuerSerial = property(_ig(0), _set(0))
+    X509SKI = property(_ig(1), _set(1))
+    X509SubjectName = property(_ig(2), _set(2))
+    X509Certificate = property(_ig(3), _set(3))
+    X509CRL = property(_ig(4), _set(4))
 
-    def __init__(self, *, X509IssuerSerial: list[X509IssuerSerialType] | None = None, X509SKI: list[bytes] | None = None, X509SubjectName: list[str] | None = None, X509Certificate: list[bytes] | None = None, X509CRL: list[bytes] | None = None) -> None:
-        self.X509IssuerSerial = [] if X509IssuerSerial is None else X509IssuerSerial
-        self.X509SKI = [] if X509SKI is None else X509SKI
-        self.X509SubjectName = [] if X509SubjectName is None else X509SubjectName
-        self.X509Certificate = [] if X509Certificate is None else X509Certificate
-        self.X509CRL = [] if X509CRL is None else X509CRL
+    def __init__(self, *, X509IssuerSerial=None, X509SKI=None, X509SubjectName=None, X509Certificate=None, X509CRL=None):
+        list.__init__(self, ([] if X509IssuerSerial is None else X509IssuerSerial, [] if X509SKI is None else X509SKI, [] if X509SubjectName is None else X509SubjectName, [] if X509Certificate is None else X509Certificate, [] if X509CRL is None else X509CRL,))
 
 class X509IssuerSerialType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType."""
 
-    __slots__ = ('X509IssuerName', 'X509SerialNumber', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('X509IssuerName', 'X509SerialNumber', )
     _schema = 'iso2'
     _type_index = 104
-    X509IssuerName: str
-    X509SerialNumber: int
+    X509IssuerName = property(_ig(0), _set(0))
+    X509SerialNumber = property(_ig(1), _set(1))
 
-    def __init__(self, *, X509IssuerName: str, X509SerialNumber: int) -> None:
-        self.X509IssuerName = X509IssuerName
-        self.X509SerialNumber = X509SerialNumber
+    def __init__(self, *, X509IssuerName, X509SerialNumber):
+        list.__init__(self, (X509IssuerName, X509SerialNumber,))
 
 class V2G_Message(Message):
     """XSD anonymous type of {urn:iso:15118:2:2013:MsgDef}V2G_Message."""
 
-    __slots__ = ('Header', 'Body', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'Body', )
     _schema = 'iso2'
     _type_index = 105
-    Header: MessageHeaderType
-    Body: BodyType
+    Header = property(_ig(0), _set(0))
+    Body = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, Body: BodyType) -> None:
-        self.Header = Header
-        self.Body = Body
+    def __init__(self, *, Header, Body):
+        list.__init__(self, (Header, Body,))
 
 class eMAIDFragment(Message):
     """XSD anonymous type of {urn:iso:15118:2:2013:MsgBody}eMAID."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso2'
     _type_index = 106
-    Id: str | None
-    value: str | None
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, value: str | None = None) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id=None, value=None):
+        list.__init__(self, (Id, value,))
 
 
 # Index = the type's index in the Rust tables.
-CLASSES: tuple[type[Message], ...] = (
+CLASSES = (
     AC_EVChargeParameterType,
     AC_EVSEChargeParameterType,
     AC_EVSEStatusType,
@@ -1988,7 +1653,7 @@ CLASSES: tuple[type[Message], ...] = (
     eMAIDFragment,
 )
 # Global elements (document grammar) and their classes (None for simple-typed elements).
-DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
+DOCUMENT = (
     ('AC_EVChargeParameter', AC_EVChargeParameterType),
     ('AC_EVSEChargeParameter', AC_EVSEChargeParameterType),
     ('AC_EVSEStatus', AC_EVSEStatusType),
@@ -2071,7 +1736,7 @@ DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
     ('X509Data', X509DataType),
 )
 # Unique element names of the fragment grammar.
-FRAGMENT: tuple[tuple[str, type[Message] | None], ...] = (
+FRAGMENT = (
     ('AC_EVChargeParameter', AC_EVChargeParameterType),
     ('AC_EVSEChargeParameter', AC_EVSEChargeParameterType),
     ('AC_EVSEStatus', AC_EVSEStatusType),

@@ -8,435 +8,291 @@
 #   iso15118_20/V2G_CI_DC.xsd 050b1393bd70c5b0f0408801c4963741e9553c34b6435070017f76dfcc708a63
 #   iso15118_20/V2G_CI_WPT.xsd cae7b9d323b6ea6e69b949fa502c23b65bc43a3a54fea85c855a491817c5beec
 #   iso15118_20/xmldsig-core-schema.xsd 7a64b9cad8fdfb3c9f9fccebe0948f17f68bca028f9ef8bb35047e2d79f5c4ec
-"""Typed messages of the iso20_ac schema set (grammars: iso20-ac)."""
+"""Typed messages of the iso20_ac schema set (grammars: iso20-ac). Types: see iso20_ac.pyi."""
 
-from __future__ import annotations
+from operator import itemgetter as _ig
 
-from typing import Literal
-
-from evcc.exi._base import Message
+from evcc.exi._base import Message, setter as _set
 
 
 class AC_CPDReqEnergyTransferModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}AC_CPDReqEnergyTransferModeType."""
 
-    __slots__ = ('EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 0
-    EVMaximumChargePower: RationalNumberType
-    EVMaximumChargePower_L2: RationalNumberType | None
-    EVMaximumChargePower_L3: RationalNumberType | None
-    EVMinimumChargePower: RationalNumberType
-    EVMinimumChargePower_L2: RationalNumberType | None
-    EVMinimumChargePower_L3: RationalNumberType | None
+    EVMaximumChargePower = property(_ig(0), _set(0))
+    EVMaximumChargePower_L2 = property(_ig(1), _set(1))
+    EVMaximumChargePower_L3 = property(_ig(2), _set(2))
+    EVMinimumChargePower = property(_ig(3), _set(3))
+    EVMinimumChargePower_L2 = property(_ig(4), _set(4))
+    EVMinimumChargePower_L3 = property(_ig(5), _set(5))
 
-    def __init__(self, *, EVMaximumChargePower: RationalNumberType, EVMaximumChargePower_L2: RationalNumberType | None = None, EVMaximumChargePower_L3: RationalNumberType | None = None, EVMinimumChargePower: RationalNumberType, EVMinimumChargePower_L2: RationalNumberType | None = None, EVMinimumChargePower_L3: RationalNumberType | None = None) -> None:
-        self.EVMaximumChargePower = EVMaximumChargePower
-        self.EVMaximumChargePower_L2 = EVMaximumChargePower_L2
-        self.EVMaximumChargePower_L3 = EVMaximumChargePower_L3
-        self.EVMinimumChargePower = EVMinimumChargePower
-        self.EVMinimumChargePower_L2 = EVMinimumChargePower_L2
-        self.EVMinimumChargePower_L3 = EVMinimumChargePower_L3
+    def __init__(self, *, EVMaximumChargePower, EVMaximumChargePower_L2=None, EVMaximumChargePower_L3=None, EVMinimumChargePower, EVMinimumChargePower_L2=None, EVMinimumChargePower_L3=None):
+        list.__init__(self, (EVMaximumChargePower, EVMaximumChargePower_L2, EVMaximumChargePower_L3, EVMinimumChargePower, EVMinimumChargePower_L2, EVMinimumChargePower_L3,))
 
 class AC_CPDResEnergyTransferModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}AC_CPDResEnergyTransferModeType."""
 
-    __slots__ = ('EVSEMaximumChargePower', 'EVSEMaximumChargePower_L2', 'EVSEMaximumChargePower_L3', 'EVSEMinimumChargePower', 'EVSEMinimumChargePower_L2', 'EVSEMinimumChargePower_L3', 'EVSENominalFrequency', 'MaximumPowerAsymmetry', 'EVSEPowerRampLimitation', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVSEMaximumChargePower', 'EVSEMaximumChargePower_L2', 'EVSEMaximumChargePower_L3', 'EVSEMinimumChargePower', 'EVSEMinimumChargePower_L2', 'EVSEMinimumChargePower_L3', 'EVSENominalFrequency', 'MaximumPowerAsymmetry', 'EVSEPowerRampLimitation', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 1
-    EVSEMaximumChargePower: RationalNumberType
-    EVSEMaximumChargePower_L2: RationalNumberType | None
-    EVSEMaximumChargePower_L3: RationalNumberType | None
-    EVSEMinimumChargePower: RationalNumberType
-    EVSEMinimumChargePower_L2: RationalNumberType | None
-    EVSEMinimumChargePower_L3: RationalNumberType | None
-    EVSENominalFrequency: RationalNumberType
-    MaximumPowerAsymmetry: RationalNumberType | None
-    EVSEPowerRampLimitation: RationalNumberType | None
-    EVSEPresentActivePower: RationalNumberType | None
-    EVSEPresentActivePower_L2: RationalNumberType | None
-    EVSEPresentActivePower_L3: RationalNumberType | None
+    EVSEMaximumChargePower = property(_ig(0), _set(0))
+    EVSEMaximumChargePower_L2 = property(_ig(1), _set(1))
+    EVSEMaximumChargePower_L3 = property(_ig(2), _set(2))
+    EVSEMinimumChargePower = property(_ig(3), _set(3))
+    EVSEMinimumChargePower_L2 = property(_ig(4), _set(4))
+    EVSEMinimumChargePower_L3 = property(_ig(5), _set(5))
+    EVSENominalFrequency = property(_ig(6), _set(6))
+    MaximumPowerAsymmetry = property(_ig(7), _set(7))
+    EVSEPowerRampLimitation = property(_ig(8), _set(8))
+    EVSEPresentActivePower = property(_ig(9), _set(9))
+    EVSEPresentActivePower_L2 = property(_ig(10), _set(10))
+    EVSEPresentActivePower_L3 = property(_ig(11), _set(11))
 
-    def __init__(self, *, EVSEMaximumChargePower: RationalNumberType, EVSEMaximumChargePower_L2: RationalNumberType | None = None, EVSEMaximumChargePower_L3: RationalNumberType | None = None, EVSEMinimumChargePower: RationalNumberType, EVSEMinimumChargePower_L2: RationalNumberType | None = None, EVSEMinimumChargePower_L3: RationalNumberType | None = None, EVSENominalFrequency: RationalNumberType, MaximumPowerAsymmetry: RationalNumberType | None = None, EVSEPowerRampLimitation: RationalNumberType | None = None, EVSEPresentActivePower: RationalNumberType | None = None, EVSEPresentActivePower_L2: RationalNumberType | None = None, EVSEPresentActivePower_L3: RationalNumberType | None = None) -> None:
-        self.EVSEMaximumChargePower = EVSEMaximumChargePower
-        self.EVSEMaximumChargePower_L2 = EVSEMaximumChargePower_L2
-        self.EVSEMaximumChargePower_L3 = EVSEMaximumChargePower_L3
-        self.EVSEMinimumChargePower = EVSEMinimumChargePower
-        self.EVSEMinimumChargePower_L2 = EVSEMinimumChargePower_L2
-        self.EVSEMinimumChargePower_L3 = EVSEMinimumChargePower_L3
-        self.EVSENominalFrequency = EVSENominalFrequency
-        self.MaximumPowerAsymmetry = MaximumPowerAsymmetry
-        self.EVSEPowerRampLimitation = EVSEPowerRampLimitation
-        self.EVSEPresentActivePower = EVSEPresentActivePower
-        self.EVSEPresentActivePower_L2 = EVSEPresentActivePower_L2
-        self.EVSEPresentActivePower_L3 = EVSEPresentActivePower_L3
+    def __init__(self, *, EVSEMaximumChargePower, EVSEMaximumChargePower_L2=None, EVSEMaximumChargePower_L3=None, EVSEMinimumChargePower, EVSEMinimumChargePower_L2=None, EVSEMinimumChargePower_L3=None, EVSENominalFrequency, MaximumPowerAsymmetry=None, EVSEPowerRampLimitation=None, EVSEPresentActivePower=None, EVSEPresentActivePower_L2=None, EVSEPresentActivePower_L3=None):
+        list.__init__(self, (EVSEMaximumChargePower, EVSEMaximumChargePower_L2, EVSEMaximumChargePower_L3, EVSEMinimumChargePower, EVSEMinimumChargePower_L2, EVSEMinimumChargePower_L3, EVSENominalFrequency, MaximumPowerAsymmetry, EVSEPowerRampLimitation, EVSEPresentActivePower, EVSEPresentActivePower_L2, EVSEPresentActivePower_L3,))
 
 class AC_ChargeLoopReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}AC_ChargeLoopReqType."""
 
-    __slots__ = ('Header', 'DisplayParameters', 'MeterInfoRequested', 'BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'Dynamic_AC_CLReqControlMode', 'Scheduled_AC_CLReqControlMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'DisplayParameters', 'MeterInfoRequested', 'BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'Dynamic_AC_CLReqControlMode', 'Scheduled_AC_CLReqControlMode', )
     _schema = 'iso20_ac'
     _type_index = 2
-    Header: MessageHeaderType
-    DisplayParameters: DisplayParametersType | None
-    MeterInfoRequested: bool
-    BPT_Dynamic_AC_CLReqControlMode: BPT_Dynamic_AC_CLReqControlModeType | None
-    BPT_Scheduled_AC_CLReqControlMode: BPT_Scheduled_AC_CLReqControlModeType | None
-    CLReqControlMode: CLReqControlModeType | None
-    Dynamic_AC_CLReqControlMode: Dynamic_AC_CLReqControlModeType | None
-    Scheduled_AC_CLReqControlMode: Scheduled_AC_CLReqControlModeType | None
+    Header = property(_ig(0), _set(0))
+    DisplayParameters = property(_ig(1), _set(1))
+    MeterInfoRequested = property(_ig(2), _set(2))
+    BPT_Dynamic_AC_CLReqControlMode = property(_ig(3), _set(3))
+    BPT_Scheduled_AC_CLReqControlMode = property(_ig(4), _set(4))
+    CLReqControlMode = property(_ig(5), _set(5))
+    Dynamic_AC_CLReqControlMode = property(_ig(6), _set(6))
+    Scheduled_AC_CLReqControlMode = property(_ig(7), _set(7))
 
-    def __init__(self, *, Header: MessageHeaderType, DisplayParameters: DisplayParametersType | None = None, MeterInfoRequested: bool, BPT_Dynamic_AC_CLReqControlMode: BPT_Dynamic_AC_CLReqControlModeType | None = None, BPT_Scheduled_AC_CLReqControlMode: BPT_Scheduled_AC_CLReqControlModeType | None = None, CLReqControlMode: CLReqControlModeType | None = None, Dynamic_AC_CLReqControlMode: Dynamic_AC_CLReqControlModeType | None = None, Scheduled_AC_CLReqControlMode: Scheduled_AC_CLReqControlModeType | None = None) -> None:
-        self.Header = Header
-        self.DisplayParameters = DisplayParameters
-        self.MeterInfoRequested = MeterInfoRequested
-        self.BPT_Dynamic_AC_CLReqControlMode = BPT_Dynamic_AC_CLReqControlMode
-        self.BPT_Scheduled_AC_CLReqControlMode = BPT_Scheduled_AC_CLReqControlMode
-        self.CLReqControlMode = CLReqControlMode
-        self.Dynamic_AC_CLReqControlMode = Dynamic_AC_CLReqControlMode
-        self.Scheduled_AC_CLReqControlMode = Scheduled_AC_CLReqControlMode
+    def __init__(self, *, Header, DisplayParameters=None, MeterInfoRequested, BPT_Dynamic_AC_CLReqControlMode=None, BPT_Scheduled_AC_CLReqControlMode=None, CLReqControlMode=None, Dynamic_AC_CLReqControlMode=None, Scheduled_AC_CLReqControlMode=None):
+        list.__init__(self, (Header, DisplayParameters, MeterInfoRequested, BPT_Dynamic_AC_CLReqControlMode, BPT_Scheduled_AC_CLReqControlMode, CLReqControlMode, Dynamic_AC_CLReqControlMode, Scheduled_AC_CLReqControlMode,))
 
 class AC_ChargeLoopResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}AC_ChargeLoopResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', 'EVSETargetFrequency', 'BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'Scheduled_AC_CLResControlMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', 'EVSETargetFrequency', 'BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'Scheduled_AC_CLResControlMode', )
     _schema = 'iso20_ac'
     _type_index = 3
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEStatus: EVSEStatusType | None
-    MeterInfo: MeterInfoType | None
-    Receipt: ReceiptType | None
-    EVSETargetFrequency: RationalNumberType | None
-    BPT_Dynamic_AC_CLResControlMode: BPT_Dynamic_AC_CLResControlModeType | None
-    BPT_Scheduled_AC_CLResControlMode: BPT_Scheduled_AC_CLResControlModeType | None
-    CLResControlMode: CLResControlModeType | None
-    Dynamic_AC_CLResControlMode: Dynamic_AC_CLResControlModeType | None
-    Scheduled_AC_CLResControlMode: Scheduled_AC_CLResControlModeType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEStatus = property(_ig(2), _set(2))
+    MeterInfo = property(_ig(3), _set(3))
+    Receipt = property(_ig(4), _set(4))
+    EVSETargetFrequency = property(_ig(5), _set(5))
+    BPT_Dynamic_AC_CLResControlMode = property(_ig(6), _set(6))
+    BPT_Scheduled_AC_CLResControlMode = property(_ig(7), _set(7))
+    CLResControlMode = property(_ig(8), _set(8))
+    Dynamic_AC_CLResControlMode = property(_ig(9), _set(9))
+    Scheduled_AC_CLResControlMode = property(_ig(10), _set(10))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEStatus: EVSEStatusType | None = None, MeterInfo: MeterInfoType | None = None, Receipt: ReceiptType | None = None, EVSETargetFrequency: RationalNumberType | None = None, BPT_Dynamic_AC_CLResControlMode: BPT_Dynamic_AC_CLResControlModeType | None = None, BPT_Scheduled_AC_CLResControlMode: BPT_Scheduled_AC_CLResControlModeType | None = None, CLResControlMode: CLResControlModeType | None = None, Dynamic_AC_CLResControlMode: Dynamic_AC_CLResControlModeType | None = None, Scheduled_AC_CLResControlMode: Scheduled_AC_CLResControlModeType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEStatus = EVSEStatus
-        self.MeterInfo = MeterInfo
-        self.Receipt = Receipt
-        self.EVSETargetFrequency = EVSETargetFrequency
-        self.BPT_Dynamic_AC_CLResControlMode = BPT_Dynamic_AC_CLResControlMode
-        self.BPT_Scheduled_AC_CLResControlMode = BPT_Scheduled_AC_CLResControlMode
-        self.CLResControlMode = CLResControlMode
-        self.Dynamic_AC_CLResControlMode = Dynamic_AC_CLResControlMode
-        self.Scheduled_AC_CLResControlMode = Scheduled_AC_CLResControlMode
+    def __init__(self, *, Header, ResponseCode, EVSEStatus=None, MeterInfo=None, Receipt=None, EVSETargetFrequency=None, BPT_Dynamic_AC_CLResControlMode=None, BPT_Scheduled_AC_CLResControlMode=None, CLResControlMode=None, Dynamic_AC_CLResControlMode=None, Scheduled_AC_CLResControlMode=None):
+        list.__init__(self, (Header, ResponseCode, EVSEStatus, MeterInfo, Receipt, EVSETargetFrequency, BPT_Dynamic_AC_CLResControlMode, BPT_Scheduled_AC_CLResControlMode, CLResControlMode, Dynamic_AC_CLResControlMode, Scheduled_AC_CLResControlMode,))
 
 class AC_ChargeParameterDiscoveryReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}AC_ChargeParameterDiscoveryReqType."""
 
-    __slots__ = ('Header', 'AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', )
     _schema = 'iso20_ac'
     _type_index = 4
-    Header: MessageHeaderType
-    AC_CPDReqEnergyTransferMode: AC_CPDReqEnergyTransferModeType | None
-    BPT_AC_CPDReqEnergyTransferMode: BPT_AC_CPDReqEnergyTransferModeType | None
+    Header = property(_ig(0), _set(0))
+    AC_CPDReqEnergyTransferMode = property(_ig(1), _set(1))
+    BPT_AC_CPDReqEnergyTransferMode = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, AC_CPDReqEnergyTransferMode: AC_CPDReqEnergyTransferModeType | None = None, BPT_AC_CPDReqEnergyTransferMode: BPT_AC_CPDReqEnergyTransferModeType | None = None) -> None:
-        self.Header = Header
-        self.AC_CPDReqEnergyTransferMode = AC_CPDReqEnergyTransferMode
-        self.BPT_AC_CPDReqEnergyTransferMode = BPT_AC_CPDReqEnergyTransferMode
+    def __init__(self, *, Header, AC_CPDReqEnergyTransferMode=None, BPT_AC_CPDReqEnergyTransferMode=None):
+        list.__init__(self, (Header, AC_CPDReqEnergyTransferMode, BPT_AC_CPDReqEnergyTransferMode,))
 
 class AC_ChargeParameterDiscoveryResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}AC_ChargeParameterDiscoveryResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', )
     _schema = 'iso20_ac'
     _type_index = 5
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    AC_CPDResEnergyTransferMode: AC_CPDResEnergyTransferModeType | None
-    BPT_AC_CPDResEnergyTransferMode: BPT_AC_CPDResEnergyTransferModeType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    AC_CPDResEnergyTransferMode = property(_ig(2), _set(2))
+    BPT_AC_CPDResEnergyTransferMode = property(_ig(3), _set(3))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], AC_CPDResEnergyTransferMode: AC_CPDResEnergyTransferModeType | None = None, BPT_AC_CPDResEnergyTransferMode: BPT_AC_CPDResEnergyTransferModeType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.AC_CPDResEnergyTransferMode = AC_CPDResEnergyTransferMode
-        self.BPT_AC_CPDResEnergyTransferMode = BPT_AC_CPDResEnergyTransferMode
+    def __init__(self, *, Header, ResponseCode, AC_CPDResEnergyTransferMode=None, BPT_AC_CPDResEnergyTransferMode=None):
+        list.__init__(self, (Header, ResponseCode, AC_CPDResEnergyTransferMode, BPT_AC_CPDResEnergyTransferMode,))
 
 class BPT_AC_CPDReqEnergyTransferModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}BPT_AC_CPDReqEnergyTransferModeType."""
 
-    __slots__ = ('EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVMaximumDischargePower', 'EVMaximumDischargePower_L2', 'EVMaximumDischargePower_L3', 'EVMinimumDischargePower', 'EVMinimumDischargePower_L2', 'EVMinimumDischargePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVMaximumDischargePower', 'EVMaximumDischargePower_L2', 'EVMaximumDischargePower_L3', 'EVMinimumDischargePower', 'EVMinimumDischargePower_L2', 'EVMinimumDischargePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 6
-    EVMaximumChargePower: RationalNumberType
-    EVMaximumChargePower_L2: RationalNumberType | None
-    EVMaximumChargePower_L3: RationalNumberType | None
-    EVMinimumChargePower: RationalNumberType
-    EVMinimumChargePower_L2: RationalNumberType | None
-    EVMinimumChargePower_L3: RationalNumberType | None
-    EVMaximumDischargePower: RationalNumberType
-    EVMaximumDischargePower_L2: RationalNumberType | None
-    EVMaximumDischargePower_L3: RationalNumberType | None
-    EVMinimumDischargePower: RationalNumberType
-    EVMinimumDischargePower_L2: RationalNumberType | None
-    EVMinimumDischargePower_L3: RationalNumberType | None
+    EVMaximumChargePower = property(_ig(0), _set(0))
+    EVMaximumChargePower_L2 = property(_ig(1), _set(1))
+    EVMaximumChargePower_L3 = property(_ig(2), _set(2))
+    EVMinimumChargePower = property(_ig(3), _set(3))
+    EVMinimumChargePower_L2 = property(_ig(4), _set(4))
+    EVMinimumChargePower_L3 = property(_ig(5), _set(5))
+    EVMaximumDischargePower = property(_ig(6), _set(6))
+    EVMaximumDischargePower_L2 = property(_ig(7), _set(7))
+    EVMaximumDischargePower_L3 = property(_ig(8), _set(8))
+    EVMinimumDischargePower = property(_ig(9), _set(9))
+    EVMinimumDischargePower_L2 = property(_ig(10), _set(10))
+    EVMinimumDischargePower_L3 = property(_ig(11), _set(11))
 
-    def __init__(self, *, EVMaximumChargePower: RationalNumberType, EVMaximumChargePower_L2: RationalNumberType | None = None, EVMaximumChargePower_L3: RationalNumberType | None = None, EVMinimumChargePower: RationalNumberType, EVMinimumChargePower_L2: RationalNumberType | None = None, EVMinimumChargePower_L3: RationalNumberType | None = None, EVMaximumDischargePower: RationalNumberType, EVMaximumDischargePower_L2: RationalNumberType | None = None, EVMaximumDischargePower_L3: RationalNumberType | None = None, EVMinimumDischargePower: RationalNumberType, EVMinimumDischargePower_L2: RationalNumberType | None = None, EVMinimumDischargePower_L3: RationalNumberType | None = None) -> None:
-        self.EVMaximumChargePower = EVMaximumChargePower
-        self.EVMaximumChargePower_L2 = EVMaximumChargePower_L2
-        self.EVMaximumChargePower_L3 = EVMaximumChargePower_L3
-        self.EVMinimumChargePower = EVMinimumChargePower
-        self.EVMinimumChargePower_L2 = EVMinimumChargePower_L2
-        self.EVMinimumChargePower_L3 = EVMinimumChargePower_L3
-        self.EVMaximumDischargePower = EVMaximumDischargePower
-        self.EVMaximumDischargePower_L2 = EVMaximumDischargePower_L2
-        self.EVMaximumDischargePower_L3 = EVMaximumDischargePower_L3
-        self.EVMinimumDischargePower = EVMinimumDischargePower
-        self.EVMinimumDischargePower_L2 = EVMinimumDischargePower_L2
-        self.EVMinimumDischargePower_L3 = EVMinimumDischargePower_L3
+    def __init__(self, *, EVMaximumChargePower, EVMaximumChargePower_L2=None, EVMaximumChargePower_L3=None, EVMinimumChargePower, EVMinimumChargePower_L2=None, EVMinimumChargePower_L3=None, EVMaximumDischargePower, EVMaximumDischargePower_L2=None, EVMaximumDischargePower_L3=None, EVMinimumDischargePower, EVMinimumDischargePower_L2=None, EVMinimumDischargePower_L3=None):
+        list.__init__(self, (EVMaximumChargePower, EVMaximumChargePower_L2, EVMaximumChargePower_L3, EVMinimumChargePower, EVMinimumChargePower_L2, EVMinimumChargePower_L3, EVMaximumDischargePower, EVMaximumDischargePower_L2, EVMaximumDischargePower_L3, EVMinimumDischargePower, EVMinimumDischargePower_L2, EVMinimumDischargePower_L3,))
 
 class BPT_AC_CPDResEnergyTransferModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}BPT_AC_CPDResEnergyTransferModeType."""
 
-    __slots__ = ('EVSEMaximumChargePower', 'EVSEMaximumChargePower_L2', 'EVSEMaximumChargePower_L3', 'EVSEMinimumChargePower', 'EVSEMinimumChargePower_L2', 'EVSEMinimumChargePower_L3', 'EVSENominalFrequency', 'MaximumPowerAsymmetry', 'EVSEPowerRampLimitation', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', 'EVSEMaximumDischargePower', 'EVSEMaximumDischargePower_L2', 'EVSEMaximumDischargePower_L3', 'EVSEMinimumDischargePower', 'EVSEMinimumDischargePower_L2', 'EVSEMinimumDischargePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVSEMaximumChargePower', 'EVSEMaximumChargePower_L2', 'EVSEMaximumChargePower_L3', 'EVSEMinimumChargePower', 'EVSEMinimumChargePower_L2', 'EVSEMinimumChargePower_L3', 'EVSENominalFrequency', 'MaximumPowerAsymmetry', 'EVSEPowerRampLimitation', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', 'EVSEMaximumDischargePower', 'EVSEMaximumDischargePower_L2', 'EVSEMaximumDischargePower_L3', 'EVSEMinimumDischargePower', 'EVSEMinimumDischargePower_L2', 'EVSEMinimumDischargePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 7
-    EVSEMaximumChargePower: RationalNumberType
-    EVSEMaximumChargePower_L2: RationalNumberType | None
-    EVSEMaximumChargePower_L3: RationalNumberType | None
-    EVSEMinimumChargePower: RationalNumberType
-    EVSEMinimumChargePower_L2: RationalNumberType | None
-    EVSEMinimumChargePower_L3: RationalNumberType | None
-    EVSENominalFrequency: RationalNumberType
-    MaximumPowerAsymmetry: RationalNumberType | None
-    EVSEPowerRampLimitation: RationalNumberType | None
-    EVSEPresentActivePower: RationalNumberType | None
-    EVSEPresentActivePower_L2: RationalNumberType | None
-    EVSEPresentActivePower_L3: RationalNumberType | None
-    EVSEMaximumDischargePower: RationalNumberType
-    EVSEMaximumDischargePower_L2: RationalNumberType | None
-    EVSEMaximumDischargePower_L3: RationalNumberType | None
-    EVSEMinimumDischargePower: RationalNumberType
-    EVSEMinimumDischargePower_L2: RationalNumberType | None
-    EVSEMinimumDischargePower_L3: RationalNumberType | None
+    EVSEMaximumChargePower = property(_ig(0), _set(0))
+    EVSEMaximumChargePower_L2 = property(_ig(1), _set(1))
+    EVSEMaximumChargePower_L3 = property(_ig(2), _set(2))
+    EVSEMinimumChargePower = property(_ig(3), _set(3))
+    EVSEMinimumChargePower_L2 = property(_ig(4), _set(4))
+    EVSEMinimumChargePower_L3 = property(_ig(5), _set(5))
+    EVSENominalFrequency = property(_ig(6), _set(6))
+    MaximumPowerAsymmetry = property(_ig(7), _set(7))
+    EVSEPowerRampLimitation = property(_ig(8), _set(8))
+    EVSEPresentActivePower = property(_ig(9), _set(9))
+    EVSEPresentActivePower_L2 = property(_ig(10), _set(10))
+    EVSEPresentActivePower_L3 = property(_ig(11), _set(11))
+    EVSEMaximumDischargePower = property(_ig(12), _set(12))
+    EVSEMaximumDischargePower_L2 = property(_ig(13), _set(13))
+    EVSEMaximumDischargePower_L3 = property(_ig(14), _set(14))
+    EVSEMinimumDischargePower = property(_ig(15), _set(15))
+    EVSEMinimumDischargePower_L2 = property(_ig(16), _set(16))
+    EVSEMinimumDischargePower_L3 = property(_ig(17), _set(17))
 
-    def __init__(self, *, EVSEMaximumChargePower: RationalNumberType, EVSEMaximumChargePower_L2: RationalNumberType | None = None, EVSEMaximumChargePower_L3: RationalNumberType | None = None, EVSEMinimumChargePower: RationalNumberType, EVSEMinimumChargePower_L2: RationalNumberType | None = None, EVSEMinimumChargePower_L3: RationalNumberType | None = None, EVSENominalFrequency: RationalNumberType, MaximumPowerAsymmetry: RationalNumberType | None = None, EVSEPowerRampLimitation: RationalNumberType | None = None, EVSEPresentActivePower: RationalNumberType | None = None, EVSEPresentActivePower_L2: RationalNumberType | None = None, EVSEPresentActivePower_L3: RationalNumberType | None = None, EVSEMaximumDischargePower: RationalNumberType, EVSEMaximumDischargePower_L2: RationalNumberType | None = None, EVSEMaximumDischargePower_L3: RationalNumberType | None = None, EVSEMinimumDischargePower: RationalNumberType, EVSEMinimumDischargePower_L2: RationalNumberType | None = None, EVSEMinimumDischargePower_L3: RationalNumberType | None = None) -> None:
-        self.EVSEMaximumChargePower = EVSEMaximumChargePower
-        self.EVSEMaximumChargePower_L2 = EVSEMaximumChargePower_L2
-        self.EVSEMaximumChargePower_L3 = EVSEMaximumChargePower_L3
-        self.EVSEMinimumChargePower = EVSEMinimumChargePower
-        self.EVSEMinimumChargePower_L2 = EVSEMinimumChargePower_L2
-        self.EVSEMinimumChargePower_L3 = EVSEMinimumChargePower_L3
-        self.EVSENominalFrequency = EVSENominalFrequency
-        self.MaximumPowerAsymmetry = MaximumPowerAsymmetry
-        self.EVSEPowerRampLimitation = EVSEPowerRampLimitation
-        self.EVSEPresentActivePower = EVSEPresentActivePower
-        self.EVSEPresentActivePower_L2 = EVSEPresentActivePower_L2
-        self.EVSEPresentActivePower_L3 = EVSEPresentActivePower_L3
-        self.EVSEMaximumDischargePower = EVSEMaximumDischargePower
-        self.EVSEMaximumDischargePower_L2 = EVSEMaximumDischargePower_L2
-        self.EVSEMaximumDischargePower_L3 = EVSEMaximumDischargePower_L3
-        self.EVSEMinimumDischargePower = EVSEMinimumDischargePower
-        self.EVSEMinimumDischargePower_L2 = EVSEMinimumDischargePower_L2
-        self.EVSEMinimumDischargePower_L3 = EVSEMinimumDischargePower_L3
+    def __init__(self, *, EVSEMaximumChargePower, EVSEMaximumChargePower_L2=None, EVSEMaximumChargePower_L3=None, EVSEMinimumChargePower, EVSEMinimumChargePower_L2=None, EVSEMinimumChargePower_L3=None, EVSENominalFrequency, MaximumPowerAsymmetry=None, EVSEPowerRampLimitation=None, EVSEPresentActivePower=None, EVSEPresentActivePower_L2=None, EVSEPresentActivePower_L3=None, EVSEMaximumDischargePower, EVSEMaximumDischargePower_L2=None, EVSEMaximumDischargePower_L3=None, EVSEMinimumDischargePower, EVSEMinimumDischargePower_L2=None, EVSEMinimumDischargePower_L3=None):
+        list.__init__(self, (EVSEMaximumChargePower, EVSEMaximumChargePower_L2, EVSEMaximumChargePower_L3, EVSEMinimumChargePower, EVSEMinimumChargePower_L2, EVSEMinimumChargePower_L3, EVSENominalFrequency, MaximumPowerAsymmetry, EVSEPowerRampLimitation, EVSEPresentActivePower, EVSEPresentActivePower_L2, EVSEPresentActivePower_L3, EVSEMaximumDischargePower, EVSEMaximumDischargePower_L2, EVSEMaximumDischargePower_L3, EVSEMinimumDischargePower, EVSEMinimumDischargePower_L2, EVSEMinimumDischargePower_L3,))
 
 class BPT_Dynamic_AC_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}BPT_Dynamic_AC_CLReqControlModeType."""
 
-    __slots__ = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVPresentActivePower', 'EVPresentActivePower_L2', 'EVPresentActivePower_L3', 'EVPresentReactivePower', 'EVPresentReactivePower_L2', 'EVPresentReactivePower_L3', 'EVMaximumDischargePower', 'EVMaximumDischargePower_L2', 'EVMaximumDischargePower_L3', 'EVMinimumDischargePower', 'EVMinimumDischargePower_L2', 'EVMinimumDischargePower_L3', 'EVMaximumV2XEnergyRequest', 'EVMinimumV2XEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVPresentActivePower', 'EVPresentActivePower_L2', 'EVPresentActivePower_L3', 'EVPresentReactivePower', 'EVPresentReactivePower_L2', 'EVPresentReactivePower_L3', 'EVMaximumDischargePower', 'EVMaximumDischargePower_L2', 'EVMaximumDischargePower_L3', 'EVMinimumDischargePower', 'EVMinimumDischargePower_L2', 'EVMinimumDischargePower_L3', 'EVMaximumV2XEnergyRequest', 'EVMinimumV2XEnergyRequest', )
     _schema = 'iso20_ac'
     _type_index = 8
-    DepartureTime: int | None
-    EVTargetEnergyRequest: RationalNumberType
-    EVMaximumEnergyRequest: RationalNumberType
-    EVMinimumEnergyRequest: RationalNumberType
-    EVMaximumChargePower: RationalNumberType
-    EVMaximumChargePower_L2: RationalNumberType | None
-    EVMaximumChargePower_L3: RationalNumberType | None
-    EVMinimumChargePower: RationalNumberType
-    EVMinimumChargePower_L2: RationalNumberType | None
-    EVMinimumChargePower_L3: RationalNumberType | None
-    EVPresentActivePower: RationalNumberType
-    EVPresentActivePower_L2: RationalNumberType | None
-    EVPresentActivePower_L3: RationalNumberType | None
-    EVPresentReactivePower: RationalNumberType
-    EVPresentReactivePower_L2: RationalNumberType | None
-    EVPresentReactivePower_L3: RationalNumberType | None
-    EVMaximumDischargePower: RationalNumberType
-    EVMaximumDischargePower_L2: RationalNumberType | None
-    EVMaximumDischargePower_L3: RationalNumberType | None
-    EVMinimumDischargePower: RationalNumberType
-    EVMinimumDischargePower_L2: RationalNumberType | None
-    EVMinimumDischargePower_L3: RationalNumberType | None
-    EVMaximumV2XEnergyRequest: RationalNumberType | None
-    EVMinimumV2XEnergyRequest: RationalNumberType | None
+    DepartureTime = property(_ig(0), _set(0))
+    EVTargetEnergyRequest = property(_ig(1), _set(1))
+    EVMaximumEnergyRequest = property(_ig(2), _set(2))
+    EVMinimumEnergyRequest = property(_ig(3), _set(3))
+    EVMaximumChargePower = property(_ig(4), _set(4))
+    EVMaximumChargePower_L2 = property(_ig(5), _set(5))
+    EVMaximumChargePower_L3 = property(_ig(6), _set(6))
+    EVMinimumChargePower = property(_ig(7), _set(7))
+    EVMinimumChargePower_L2 = property(_ig(8), _set(8))
+    EVMinimumChargePower_L3 = property(_ig(9), _set(9))
+    EVPresentActivePower = property(_ig(10), _set(10))
+    EVPresentActivePower_L2 = property(_ig(11), _set(11))
+    EVPresentActivePower_L3 = property(_ig(12), _set(12))
+    EVPresentReactivePower = property(_ig(13), _set(13))
+    EVPresentReactivePower_L2 = property(_ig(14), _set(14))
+    EVPresentReactivePower_L3 = property(_ig(15), _set(15))
+    EVMaximumDischargePower = property(_ig(16), _set(16))
+    EVMaximumDischargePower_L2 = property(_ig(17), _set(17))
+    EVMaximumDischargePower_L3 = property(_ig(18), _set(18))
+    EVMinimumDischargePower = property(_ig(19), _set(19))
+    EVMinimumDischargePower_L2 = property(_ig(20), _set(20))
+    EVMinimumDischargePower_L3 = property(_ig(21), _set(21))
+    EVMaximumV2XEnergyRequest = property(_ig(22), _set(22))
+    EVMinimumV2XEnergyRequest = property(_ig(23), _set(23))
 
-    def __init__(self, *, DepartureTime: int | None = None, EVTargetEnergyRequest: RationalNumberType, EVMaximumEnergyRequest: RationalNumberType, EVMinimumEnergyRequest: RationalNumberType, EVMaximumChargePower: RationalNumberType, EVMaximumChargePower_L2: RationalNumberType | None = None, EVMaximumChargePower_L3: RationalNumberType | None = None, EVMinimumChargePower: RationalNumberType, EVMinimumChargePower_L2: RationalNumberType | None = None, EVMinimumChargePower_L3: RationalNumberType | None = None, EVPresentActivePower: RationalNumberType, EVPresentActivePower_L2: RationalNumberType | None = None, EVPresentActivePower_L3: RationalNumberType | None = None, EVPresentReactivePower: RationalNumberType, EVPresentReactivePower_L2: RationalNumberType | None = None, EVPresentReactivePower_L3: RationalNumberType | None = None, EVMaximumDischargePower: RationalNumberType, EVMaximumDischargePower_L2: RationalNumberType | None = None, EVMaximumDischargePower_L3: RationalNumberType | None = None, EVMinimumDischargePower: RationalNumberType, EVMinimumDischargePower_L2: RationalNumberType | None = None, EVMinimumDischargePower_L3: RationalNumberType | None = None, EVMaximumV2XEnergyRequest: RationalNumberType | None = None, EVMinimumV2XEnergyRequest: RationalNumberType | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
-        self.EVMaximumChargePower = EVMaximumChargePower
-        self.EVMaximumChargePower_L2 = EVMaximumChargePower_L2
-        self.EVMaximumChargePower_L3 = EVMaximumChargePower_L3
-        self.EVMinimumChargePower = EVMinimumChargePower
-        self.EVMinimumChargePower_L2 = EVMinimumChargePower_L2
-        self.EVMinimumChargePower_L3 = EVMinimumChargePower_L3
-        self.EVPresentActivePower = EVPresentActivePower
-        self.EVPresentActivePower_L2 = EVPresentActivePower_L2
-        self.EVPresentActivePower_L3 = EVPresentActivePower_L3
-        self.EVPresentReactivePower = EVPresentReactivePower
-        self.EVPresentReactivePower_L2 = EVPresentReactivePower_L2
-        self.EVPresentReactivePower_L3 = EVPresentReactivePower_L3
-        self.EVMaximumDischargePower = EVMaximumDischargePower
-        self.EVMaximumDischargePower_L2 = EVMaximumDischargePower_L2
-        self.EVMaximumDischargePower_L3 = EVMaximumDischargePower_L3
-        self.EVMinimumDischargePower = EVMinimumDischargePower
-        self.EVMinimumDischargePower_L2 = EVMinimumDischargePower_L2
-        self.EVMinimumDischargePower_L3 = EVMinimumDischargePower_L3
-        self.EVMaximumV2XEnergyRequest = EVMaximumV2XEnergyRequest
-        self.EVMinimumV2XEnergyRequest = EVMinimumV2XEnergyRequest
+    def __init__(self, *, DepartureTime=None, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVMaximumChargePower, EVMaximumChargePower_L2=None, EVMaximumChargePower_L3=None, EVMinimumChargePower, EVMinimumChargePower_L2=None, EVMinimumChargePower_L3=None, EVPresentActivePower, EVPresentActivePower_L2=None, EVPresentActivePower_L3=None, EVPresentReactivePower, EVPresentReactivePower_L2=None, EVPresentReactivePower_L3=None, EVMaximumDischargePower, EVMaximumDischargePower_L2=None, EVMaximumDischargePower_L3=None, EVMinimumDischargePower, EVMinimumDischargePower_L2=None, EVMinimumDischargePower_L3=None, EVMaximumV2XEnergyRequest=None, EVMinimumV2XEnergyRequest=None):
+        list.__init__(self, (DepartureTime, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVMaximumChargePower, EVMaximumChargePower_L2, EVMaximumChargePower_L3, EVMinimumChargePower, EVMinimumChargePower_L2, EVMinimumChargePower_L3, EVPresentActivePower, EVPresentActivePower_L2, EVPresentActivePower_L3, EVPresentReactivePower, EVPresentReactivePower_L2, EVPresentReactivePower_L3, EVMaximumDischargePower, EVMaximumDischargePower_L2, EVMaximumDischargePower_L3, EVMinimumDischargePower, EVMinimumDischargePower_L2, EVMinimumDischargePower_L3, EVMaximumV2XEnergyRequest, EVMinimumV2XEnergyRequest,))
 
 class BPT_Dynamic_AC_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}BPT_Dynamic_AC_CLResControlModeType."""
 
-    __slots__ = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', 'EVSETargetActivePower', 'EVSETargetActivePower_L2', 'EVSETargetActivePower_L3', 'EVSETargetReactivePower', 'EVSETargetReactivePower_L2', 'EVSETargetReactivePower_L3', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', 'EVSETargetActivePower', 'EVSETargetActivePower_L2', 'EVSETargetActivePower_L3', 'EVSETargetReactivePower', 'EVSETargetReactivePower_L2', 'EVSETargetReactivePower_L3', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 9
-    DepartureTime: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    AckMaxDelay: int | None
-    EVSETargetActivePower: RationalNumberType
-    EVSETargetActivePower_L2: RationalNumberType | None
-    EVSETargetActivePower_L3: RationalNumberType | None
-    EVSETargetReactivePower: RationalNumberType | None
-    EVSETargetReactivePower_L2: RationalNumberType | None
-    EVSETargetReactivePower_L3: RationalNumberType | None
-    EVSEPresentActivePower: RationalNumberType | None
-    EVSEPresentActivePower_L2: RationalNumberType | None
-    EVSEPresentActivePower_L3: RationalNumberType | None
+    DepartureTime = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    AckMaxDelay = property(_ig(3), _set(3))
+    EVSETargetActivePower = property(_ig(4), _set(4))
+    EVSETargetActivePower_L2 = property(_ig(5), _set(5))
+    EVSETargetActivePower_L3 = property(_ig(6), _set(6))
+    EVSETargetReactivePower = property(_ig(7), _set(7))
+    EVSETargetReactivePower_L2 = property(_ig(8), _set(8))
+    EVSETargetReactivePower_L3 = property(_ig(9), _set(9))
+    EVSEPresentActivePower = property(_ig(10), _set(10))
+    EVSEPresentActivePower_L2 = property(_ig(11), _set(11))
+    EVSEPresentActivePower_L3 = property(_ig(12), _set(12))
 
-    def __init__(self, *, DepartureTime: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, AckMaxDelay: int | None = None, EVSETargetActivePower: RationalNumberType, EVSETargetActivePower_L2: RationalNumberType | None = None, EVSETargetActivePower_L3: RationalNumberType | None = None, EVSETargetReactivePower: RationalNumberType | None = None, EVSETargetReactivePower_L2: RationalNumberType | None = None, EVSETargetReactivePower_L3: RationalNumberType | None = None, EVSEPresentActivePower: RationalNumberType | None = None, EVSEPresentActivePower_L2: RationalNumberType | None = None, EVSEPresentActivePower_L3: RationalNumberType | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.AckMaxDelay = AckMaxDelay
-        self.EVSETargetActivePower = EVSETargetActivePower
-        self.EVSETargetActivePower_L2 = EVSETargetActivePower_L2
-        self.EVSETargetActivePower_L3 = EVSETargetActivePower_L3
-        self.EVSETargetReactivePower = EVSETargetReactivePower
-        self.EVSETargetReactivePower_L2 = EVSETargetReactivePower_L2
-        self.EVSETargetReactivePower_L3 = EVSETargetReactivePower_L3
-        self.EVSEPresentActivePower = EVSEPresentActivePower
-        self.EVSEPresentActivePower_L2 = EVSEPresentActivePower_L2
-        self.EVSEPresentActivePower_L3 = EVSEPresentActivePower_L3
+    def __init__(self, *, DepartureTime=None, MinimumSOC=None, TargetSOC=None, AckMaxDelay=None, EVSETargetActivePower, EVSETargetActivePower_L2=None, EVSETargetActivePower_L3=None, EVSETargetReactivePower=None, EVSETargetReactivePower_L2=None, EVSETargetReactivePower_L3=None, EVSEPresentActivePower=None, EVSEPresentActivePower_L2=None, EVSEPresentActivePower_L3=None):
+        list.__init__(self, (DepartureTime, MinimumSOC, TargetSOC, AckMaxDelay, EVSETargetActivePower, EVSETargetActivePower_L2, EVSETargetActivePower_L3, EVSETargetReactivePower, EVSETargetReactivePower_L2, EVSETargetReactivePower_L3, EVSEPresentActivePower, EVSEPresentActivePower_L2, EVSEPresentActivePower_L3,))
 
 class BPT_Scheduled_AC_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}BPT_Scheduled_AC_CLReqControlModeType."""
 
-    __slots__ = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVPresentActivePower', 'EVPresentActivePower_L2', 'EVPresentActivePower_L3', 'EVPresentReactivePower', 'EVPresentReactivePower_L2', 'EVPresentReactivePower_L3', 'EVMaximumDischargePower', 'EVMaximumDischargePower_L2', 'EVMaximumDischargePower_L3', 'EVMinimumDischargePower', 'EVMinimumDischargePower_L2', 'EVMinimumDischargePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVPresentActivePower', 'EVPresentActivePower_L2', 'EVPresentActivePower_L3', 'EVPresentReactivePower', 'EVPresentReactivePower_L2', 'EVPresentReactivePower_L3', 'EVMaximumDischargePower', 'EVMaximumDischargePower_L2', 'EVMaximumDischargePower_L3', 'EVMinimumDischargePower', 'EVMinimumDischargePower_L2', 'EVMinimumDischargePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 10
-    EVTargetEnergyRequest: RationalNumberType | None
-    EVMaximumEnergyRequest: RationalNumberType | None
-    EVMinimumEnergyRequest: RationalNumberType | None
-    EVMaximumChargePower: RationalNumberType | None
-    EVMaximumChargePower_L2: RationalNumberType | None
-    EVMaximumChargePower_L3: RationalNumberType | None
-    EVMinimumChargePower: RationalNumberType | None
-    EVMinimumChargePower_L2: RationalNumberType | None
-    EVMinimumChargePower_L3: RationalNumberType | None
-    EVPresentActivePower: RationalNumberType
-    EVPresentActivePower_L2: RationalNumberType | None
-    EVPresentActivePower_L3: RationalNumberType | None
-    EVPresentReactivePower: RationalNumberType | None
-    EVPresentReactivePower_L2: RationalNumberType | None
-    EVPresentReactivePower_L3: RationalNumberType | None
-    EVMaximumDischargePower: RationalNumberType | None
-    EVMaximumDischargePower_L2: RationalNumberType | None
-    EVMaximumDischargePower_L3: RationalNumberType | None
-    EVMinimumDischargePower: RationalNumberType | None
-    EVMinimumDischargePower_L2: RationalNumberType | None
-    EVMinimumDischargePower_L3: RationalNumberType | None
+    EVTargetEnergyRequest = property(_ig(0), _set(0))
+    EVMaximumEnergyRequest = property(_ig(1), _set(1))
+    EVMinimumEnergyRequest = property(_ig(2), _set(2))
+    EVMaximumChargePower = property(_ig(3), _set(3))
+    EVMaximumChargePower_L2 = property(_ig(4), _set(4))
+    EVMaximumChargePower_L3 = property(_ig(5), _set(5))
+    EVMinimumChargePower = property(_ig(6), _set(6))
+    EVMinimumChargePower_L2 = property(_ig(7), _set(7))
+    EVMinimumChargePower_L3 = property(_ig(8), _set(8))
+    EVPresentActivePower = property(_ig(9), _set(9))
+    EVPresentActivePower_L2 = property(_ig(10), _set(10))
+    EVPresentActivePower_L3 = property(_ig(11), _set(11))
+    EVPresentReactivePower = property(_ig(12), _set(12))
+    EVPresentReactivePower_L2 = property(_ig(13), _set(13))
+    EVPresentReactivePower_L3 = property(_ig(14), _set(14))
+    EVMaximumDischargePower = property(_ig(15), _set(15))
+    EVMaximumDischargePower_L2 = property(_ig(16), _set(16))
+    EVMaximumDischargePower_L3 = property(_ig(17), _set(17))
+    EVMinimumDischargePower = property(_ig(18), _set(18))
+    EVMinimumDischargePower_L2 = property(_ig(19), _set(19))
+    EVMinimumDischargePower_L3 = property(_ig(20), _set(20))
 
-    def __init__(self, *, EVTargetEnergyRequest: RationalNumberType | None = None, EVMaximumEnergyRequest: RationalNumberType | None = None, EVMinimumEnergyRequest: RationalNumberType | None = None, EVMaximumChargePower: RationalNumberType | None = None, EVMaximumChargePower_L2: RationalNumberType | None = None, EVMaximumChargePower_L3: RationalNumberType | None = None, EVMinimumChargePower: RationalNumberType | None = None, EVMinimumChargePower_L2: RationalNumberType | None = None, EVMinimumChargePower_L3: RationalNumberType | None = None, EVPresentActivePower: RationalNumberType, EVPresentActivePower_L2: RationalNumberType | None = None, EVPresentActivePower_L3: RationalNumberType | None = None, EVPresentReactivePower: RationalNumberType | None = None, EVPresentReactivePower_L2: RationalNumberType | None = None, EVPresentReactivePower_L3: RationalNumberType | None = None, EVMaximumDischargePower: RationalNumberType | None = None, EVMaximumDischargePower_L2: RationalNumberType | None = None, EVMaximumDischargePower_L3: RationalNumberType | None = None, EVMinimumDischargePower: RationalNumberType | None = None, EVMinimumDischargePower_L2: RationalNumberType | None = None, EVMinimumDischargePower_L3: RationalNumberType | None = None) -> None:
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
-        self.EVMaximumChargePower = EVMaximumChargePower
-        self.EVMaximumChargePower_L2 = EVMaximumChargePower_L2
-        self.EVMaximumChargePower_L3 = EVMaximumChargePower_L3
-        self.EVMinimumChargePower = EVMinimumChargePower
-        self.EVMinimumChargePower_L2 = EVMinimumChargePower_L2
-        self.EVMinimumChargePower_L3 = EVMinimumChargePower_L3
-        self.EVPresentActivePower = EVPresentActivePower
-        self.EVPresentActivePower_L2 = EVPresentActivePower_L2
-        self.EVPresentActivePower_L3 = EVPresentActivePower_L3
-        self.EVPresentReactivePower = EVPresentReactivePower
-        self.EVPresentReactivePower_L2 = EVPresentReactivePower_L2
-        self.EVPresentReactivePower_L3 = EVPresentReactivePower_L3
-        self.EVMaximumDischargePower = EVMaximumDischargePower
-        self.EVMaximumDischargePower_L2 = EVMaximumDischargePower_L2
-        self.EVMaximumDischargePower_L3 = EVMaximumDischargePower_L3
-        self.EVMinimumDischargePower = EVMinimumDischargePower
-        self.EVMinimumDischargePower_L2 = EVMinimumDischargePower_L2
-        self.EVMinimumDischargePower_L3 = EVMinimumDischargePower_L3
+    def __init__(self, *, EVTargetEnergyRequest=None, EVMaximumEnergyRequest=None, EVMinimumEnergyRequest=None, EVMaximumChargePower=None, EVMaximumChargePower_L2=None, EVMaximumChargePower_L3=None, EVMinimumChargePower=None, EVMinimumChargePower_L2=None, EVMinimumChargePower_L3=None, EVPresentActivePower, EVPresentActivePower_L2=None, EVPresentActivePower_L3=None, EVPresentReactivePower=None, EVPresentReactivePower_L2=None, EVPresentReactivePower_L3=None, EVMaximumDischargePower=None, EVMaximumDischargePower_L2=None, EVMaximumDischargePower_L3=None, EVMinimumDischargePower=None, EVMinimumDischargePower_L2=None, EVMinimumDischargePower_L3=None):
+        list.__init__(self, (EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVMaximumChargePower, EVMaximumChargePower_L2, EVMaximumChargePower_L3, EVMinimumChargePower, EVMinimumChargePower_L2, EVMinimumChargePower_L3, EVPresentActivePower, EVPresentActivePower_L2, EVPresentActivePower_L3, EVPresentReactivePower, EVPresentReactivePower_L2, EVPresentReactivePower_L3, EVMaximumDischargePower, EVMaximumDischargePower_L2, EVMaximumDischargePower_L3, EVMinimumDischargePower, EVMinimumDischargePower_L2, EVMinimumDischargePower_L3,))
 
 class BPT_Scheduled_AC_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}BPT_Scheduled_AC_CLResControlModeType."""
 
-    __slots__ = ('EVSETargetActivePower', 'EVSETargetActivePower_L2', 'EVSETargetActivePower_L3', 'EVSETargetReactivePower', 'EVSETargetReactivePower_L2', 'EVSETargetReactivePower_L3', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVSETargetActivePower', 'EVSETargetActivePower_L2', 'EVSETargetActivePower_L3', 'EVSETargetReactivePower', 'EVSETargetReactivePower_L2', 'EVSETargetReactivePower_L3', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 11
-    EVSETargetActivePower: RationalNumberType | None
-    EVSETargetActivePower_L2: RationalNumberType | None
-    EVSETargetActivePower_L3: RationalNumberType | None
-    EVSETargetReactivePower: RationalNumberType | None
-    EVSETargetReactivePower_L2: RationalNumberType | None
-    EVSETargetReactivePower_L3: RationalNumberType | None
-    EVSEPresentActivePower: RationalNumberType | None
-    EVSEPresentActivePower_L2: RationalNumberType | None
-    EVSEPresentActivePower_L3: RationalNumberType | None
+    EVSETargetActivePower = property(_ig(0), _set(0))
+    EVSETargetActivePower_L2 = property(_ig(1), _set(1))
+    EVSETargetActivePower_L3 = property(_ig(2), _set(2))
+    EVSETargetReactivePower = property(_ig(3), _set(3))
+    EVSETargetReactivePower_L2 = property(_ig(4), _set(4))
+    EVSETargetReactivePower_L3 = property(_ig(5), _set(5))
+    EVSEPresentActivePower = property(_ig(6), _set(6))
+    EVSEPresentActivePower_L2 = property(_ig(7), _set(7))
+    EVSEPresentActivePower_L3 = property(_ig(8), _set(8))
 
-    def __init__(self, *, EVSETargetActivePower: RationalNumberType | None = None, EVSETargetActivePower_L2: RationalNumberType | None = None, EVSETargetActivePower_L3: RationalNumberType | None = None, EVSETargetReactivePower: RationalNumberType | None = None, EVSETargetReactivePower_L2: RationalNumberType | None = None, EVSETargetReactivePower_L3: RationalNumberType | None = None, EVSEPresentActivePower: RationalNumberType | None = None, EVSEPresentActivePower_L2: RationalNumberType | None = None, EVSEPresentActivePower_L3: RationalNumberType | None = None) -> None:
-        self.EVSETargetActivePower = EVSETargetActivePower
-        self.EVSETargetActivePower_L2 = EVSETargetActivePower_L2
-        self.EVSETargetActivePower_L3 = EVSETargetActivePower_L3
-        self.EVSETargetReactivePower = EVSETargetReactivePower
-        self.EVSETargetReactivePower_L2 = EVSETargetReactivePower_L2
-        self.EVSETargetReactivePower_L3 = EVSETargetReactivePower_L3
-        self.EVSEPresentActivePower = EVSEPresentActivePower
-        self.EVSEPresentActivePower_L2 = EVSEPresentActivePower_L2
-        self.EVSEPresentActivePower_L3 = EVSEPresentActivePower_L3
+    def __init__(self, *, EVSETargetActivePower=None, EVSETargetActivePower_L2=None, EVSETargetActivePower_L3=None, EVSETargetReactivePower=None, EVSETargetReactivePower_L2=None, EVSETargetReactivePower_L3=None, EVSEPresentActivePower=None, EVSEPresentActivePower_L2=None, EVSEPresentActivePower_L3=None):
+        list.__init__(self, (EVSETargetActivePower, EVSETargetActivePower_L2, EVSETargetActivePower_L3, EVSETargetReactivePower, EVSETargetReactivePower_L2, EVSETargetReactivePower_L3, EVSEPresentActivePower, EVSEPresentActivePower_L2, EVSEPresentActivePower_L3,))
 
 class CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_ac'
     _type_index = 12
 
@@ -444,878 +300,707 @@ class CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_ac'
     _type_index = 13
 
 class CanonicalizationMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso20_ac'
     _type_index = 14
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class ChargeLoopReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType."""
 
-    __slots__ = ('Header', 'DisplayParameters', 'MeterInfoRequested', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'DisplayParameters', 'MeterInfoRequested', )
     _schema = 'iso20_ac'
     _type_index = 15
-    Header: MessageHeaderType
-    DisplayParameters: DisplayParametersType | None
-    MeterInfoRequested: bool
+    Header = property(_ig(0), _set(0))
+    DisplayParameters = property(_ig(1), _set(1))
+    MeterInfoRequested = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, DisplayParameters: DisplayParametersType | None = None, MeterInfoRequested: bool) -> None:
-        self.Header = Header
-        self.DisplayParameters = DisplayParameters
-        self.MeterInfoRequested = MeterInfoRequested
+    def __init__(self, *, Header, DisplayParameters=None, MeterInfoRequested):
+        list.__init__(self, (Header, DisplayParameters, MeterInfoRequested,))
 
 class ChargeLoopResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', )
     _schema = 'iso20_ac'
     _type_index = 16
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEStatus: EVSEStatusType | None
-    MeterInfo: MeterInfoType | None
-    Receipt: ReceiptType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEStatus = property(_ig(2), _set(2))
+    MeterInfo = property(_ig(3), _set(3))
+    Receipt = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEStatus: EVSEStatusType | None = None, MeterInfo: MeterInfoType | None = None, Receipt: ReceiptType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEStatus = EVSEStatus
-        self.MeterInfo = MeterInfo
-        self.Receipt = Receipt
+    def __init__(self, *, Header, ResponseCode, EVSEStatus=None, MeterInfo=None, Receipt=None):
+        list.__init__(self, (Header, ResponseCode, EVSEStatus, MeterInfo, Receipt,))
 
 class ChargeParameterDiscoveryReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_ac'
     _type_index = 17
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class ChargeParameterDiscoveryResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_ac'
     _type_index = 18
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class DSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType."""
 
-    __slots__ = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
     _schema = 'iso20_ac'
     _type_index = 19
-    P: bytes | None
-    Q: bytes | None
-    G: bytes | None
-    Y: bytes
-    J: bytes | None
-    Seed: bytes | None
-    PgenCounter: bytes | None
+    P = property(_ig(0), _set(0))
+    Q = property(_ig(1), _set(1))
+    G = property(_ig(2), _set(2))
+    Y = property(_ig(3), _set(3))
+    J = property(_ig(4), _set(4))
+    Seed = property(_ig(5), _set(5))
+    PgenCounter = property(_ig(6), _set(6))
 
-    def __init__(self, *, P: bytes | None = None, Q: bytes | None = None, G: bytes | None = None, Y: bytes, J: bytes | None = None, Seed: bytes | None = None, PgenCounter: bytes | None = None) -> None:
-        self.P = P
-        self.Q = Q
-        self.G = G
-        self.Y = Y
-        self.J = J
-        self.Seed = Seed
-        self.PgenCounter = PgenCounter
+    def __init__(self, *, P=None, Q=None, G=None, Y, J=None, Seed=None, PgenCounter=None):
+        list.__init__(self, (P, Q, G, Y, J, Seed, PgenCounter,))
 
 class DetailedCostType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType."""
 
-    __slots__ = ('Amount', 'CostPerUnit', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Amount', 'CostPerUnit', )
     _schema = 'iso20_ac'
     _type_index = 20
-    Amount: RationalNumberType
-    CostPerUnit: RationalNumberType
+    Amount = property(_ig(0), _set(0))
+    CostPerUnit = property(_ig(1), _set(1))
 
-    def __init__(self, *, Amount: RationalNumberType, CostPerUnit: RationalNumberType) -> None:
-        self.Amount = Amount
-        self.CostPerUnit = CostPerUnit
+    def __init__(self, *, Amount, CostPerUnit):
+        list.__init__(self, (Amount, CostPerUnit,))
 
 class DetailedTaxType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType."""
 
-    __slots__ = ('TaxRuleID', 'Amount', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TaxRuleID', 'Amount', )
     _schema = 'iso20_ac'
     _type_index = 21
-    TaxRuleID: int
-    Amount: RationalNumberType
+    TaxRuleID = property(_ig(0), _set(0))
+    Amount = property(_ig(1), _set(1))
 
-    def __init__(self, *, TaxRuleID: int, Amount: RationalNumberType) -> None:
-        self.TaxRuleID = TaxRuleID
-        self.Amount = Amount
+    def __init__(self, *, TaxRuleID, Amount):
+        list.__init__(self, (TaxRuleID, Amount,))
 
 class DigestMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DigestMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso20_ac'
     _type_index = 22
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class DisplayParametersType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType."""
 
-    __slots__ = ('PresentSOC', 'MinimumSOC', 'TargetSOC', 'MaximumSOC', 'RemainingTimeToMinimumSOC', 'RemainingTimeToTargetSOC', 'RemainingTimeToMaximumSOC', 'ChargingComplete', 'BatteryEnergyCapacity', 'InletHot', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PresentSOC', 'MinimumSOC', 'TargetSOC', 'MaximumSOC', 'RemainingTimeToMinimumSOC', 'RemainingTimeToTargetSOC', 'RemainingTimeToMaximumSOC', 'ChargingComplete', 'BatteryEnergyCapacity', 'InletHot', )
     _schema = 'iso20_ac'
     _type_index = 23
-    PresentSOC: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    MaximumSOC: int | None
-    RemainingTimeToMinimumSOC: int | None
-    RemainingTimeToTargetSOC: int | None
-    RemainingTimeToMaximumSOC: int | None
-    ChargingComplete: bool | None
-    BatteryEnergyCapacity: RationalNumberType | None
-    InletHot: bool | None
+    PresentSOC = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    MaximumSOC = property(_ig(3), _set(3))
+    RemainingTimeToMinimumSOC = property(_ig(4), _set(4))
+    RemainingTimeToTargetSOC = property(_ig(5), _set(5))
+    RemainingTimeToMaximumSOC = property(_ig(6), _set(6))
+    ChargingComplete = property(_ig(7), _set(7))
+    BatteryEnergyCapacity = property(_ig(8), _set(8))
+    InletHot = property(_ig(9), _set(9))
 
-    def __init__(self, *, PresentSOC: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, MaximumSOC: int | None = None, RemainingTimeToMinimumSOC: int | None = None, RemainingTimeToTargetSOC: int | None = None, RemainingTimeToMaximumSOC: int | None = None, ChargingComplete: bool | None = None, BatteryEnergyCapacity: RationalNumberType | None = None, InletHot: bool | None = None) -> None:
-        self.PresentSOC = PresentSOC
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.MaximumSOC = MaximumSOC
-        self.RemainingTimeToMinimumSOC = RemainingTimeToMinimumSOC
-        self.RemainingTimeToTargetSOC = RemainingTimeToTargetSOC
-        self.RemainingTimeToMaximumSOC = RemainingTimeToMaximumSOC
-        self.ChargingComplete = ChargingComplete
-        self.BatteryEnergyCapacity = BatteryEnergyCapacity
-        self.InletHot = InletHot
+    def __init__(self, *, PresentSOC=None, MinimumSOC=None, TargetSOC=None, MaximumSOC=None, RemainingTimeToMinimumSOC=None, RemainingTimeToTargetSOC=None, RemainingTimeToMaximumSOC=None, ChargingComplete=None, BatteryEnergyCapacity=None, InletHot=None):
+        list.__init__(self, (PresentSOC, MinimumSOC, TargetSOC, MaximumSOC, RemainingTimeToMinimumSOC, RemainingTimeToTargetSOC, RemainingTimeToMaximumSOC, ChargingComplete, BatteryEnergyCapacity, InletHot,))
 
 class Dynamic_AC_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}Dynamic_AC_CLReqControlModeType."""
 
-    __slots__ = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVPresentActivePower', 'EVPresentActivePower_L2', 'EVPresentActivePower_L3', 'EVPresentReactivePower', 'EVPresentReactivePower_L2', 'EVPresentReactivePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVPresentActivePower', 'EVPresentActivePower_L2', 'EVPresentActivePower_L3', 'EVPresentReactivePower', 'EVPresentReactivePower_L2', 'EVPresentReactivePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 24
-    DepartureTime: int | None
-    EVTargetEnergyRequest: RationalNumberType
-    EVMaximumEnergyRequest: RationalNumberType
-    EVMinimumEnergyRequest: RationalNumberType
-    EVMaximumChargePower: RationalNumberType
-    EVMaximumChargePower_L2: RationalNumberType | None
-    EVMaximumChargePower_L3: RationalNumberType | None
-    EVMinimumChargePower: RationalNumberType
-    EVMinimumChargePower_L2: RationalNumberType | None
-    EVMinimumChargePower_L3: RationalNumberType | None
-    EVPresentActivePower: RationalNumberType
-    EVPresentActivePower_L2: RationalNumberType | None
-    EVPresentActivePower_L3: RationalNumberType | None
-    EVPresentReactivePower: RationalNumberType
-    EVPresentReactivePower_L2: RationalNumberType | None
-    EVPresentReactivePower_L3: RationalNumberType | None
+    DepartureTime = property(_ig(0), _set(0))
+    EVTargetEnergyRequest = property(_ig(1), _set(1))
+    EVMaximumEnergyRequest = property(_ig(2), _set(2))
+    EVMinimumEnergyRequest = property(_ig(3), _set(3))
+    EVMaximumChargePower = property(_ig(4), _set(4))
+    EVMaximumChargePower_L2 = property(_ig(5), _set(5))
+    EVMaximumChargePower_L3 = property(_ig(6), _set(6))
+    EVMinimumChargePower = property(_ig(7), _set(7))
+    EVMinimumChargePower_L2 = property(_ig(8), _set(8))
+    EVMinimumChargePower_L3 = property(_ig(9), _set(9))
+    EVPresentActivePower = property(_ig(10), _set(10))
+    EVPresentActivePower_L2 = property(_ig(11), _set(11))
+    EVPresentActivePower_L3 = property(_ig(12), _set(12))
+    EVPresentReactivePower = property(_ig(13), _set(13))
+    EVPresentReactivePower_L2 = property(_ig(14), _set(14))
+    EVPresentReactivePower_L3 = property(_ig(15), _set(15))
 
-    def __init__(self, *, DepartureTime: int | None = None, EVTargetEnergyRequest: RationalNumberType, EVMaximumEnergyRequest: RationalNumberType, EVMinimumEnergyRequest: RationalNumberType, EVMaximumChargePower: RationalNumberType, EVMaximumChargePower_L2: RationalNumberType | None = None, EVMaximumChargePower_L3: RationalNumberType | None = None, EVMinimumChargePower: RationalNumberType, EVMinimumChargePower_L2: RationalNumberType | None = None, EVMinimumChargePower_L3: RationalNumberType | None = None, EVPresentActivePower: RationalNumberType, EVPresentActivePower_L2: RationalNumberType | None = None, EVPresentActivePower_L3: RationalNumberType | None = None, EVPresentReactivePower: RationalNumberType, EVPresentReactivePower_L2: RationalNumberType | None = None, EVPresentReactivePower_L3: RationalNumberType | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
-        self.EVMaximumChargePower = EVMaximumChargePower
-        self.EVMaximumChargePower_L2 = EVMaximumChargePower_L2
-        self.EVMaximumChargePower_L3 = EVMaximumChargePower_L3
-        self.EVMinimumChargePower = EVMinimumChargePower
-        self.EVMinimumChargePower_L2 = EVMinimumChargePower_L2
-        self.EVMinimumChargePower_L3 = EVMinimumChargePower_L3
-        self.EVPresentActivePower = EVPresentActivePower
-        self.EVPresentActivePower_L2 = EVPresentActivePower_L2
-        self.EVPresentActivePower_L3 = EVPresentActivePower_L3
-        self.EVPresentReactivePower = EVPresentReactivePower
-        self.EVPresentReactivePower_L2 = EVPresentReactivePower_L2
-        self.EVPresentReactivePower_L3 = EVPresentReactivePower_L3
+    def __init__(self, *, DepartureTime=None, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVMaximumChargePower, EVMaximumChargePower_L2=None, EVMaximumChargePower_L3=None, EVMinimumChargePower, EVMinimumChargePower_L2=None, EVMinimumChargePower_L3=None, EVPresentActivePower, EVPresentActivePower_L2=None, EVPresentActivePower_L3=None, EVPresentReactivePower, EVPresentReactivePower_L2=None, EVPresentReactivePower_L3=None):
+        list.__init__(self, (DepartureTime, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVMaximumChargePower, EVMaximumChargePower_L2, EVMaximumChargePower_L3, EVMinimumChargePower, EVMinimumChargePower_L2, EVMinimumChargePower_L3, EVPresentActivePower, EVPresentActivePower_L2, EVPresentActivePower_L3, EVPresentReactivePower, EVPresentReactivePower_L2, EVPresentReactivePower_L3,))
 
 class Dynamic_AC_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}Dynamic_AC_CLResControlModeType."""
 
-    __slots__ = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', 'EVSETargetActivePower', 'EVSETargetActivePower_L2', 'EVSETargetActivePower_L3', 'EVSETargetReactivePower', 'EVSETargetReactivePower_L2', 'EVSETargetReactivePower_L3', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', 'EVSETargetActivePower', 'EVSETargetActivePower_L2', 'EVSETargetActivePower_L3', 'EVSETargetReactivePower', 'EVSETargetReactivePower_L2', 'EVSETargetReactivePower_L3', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 25
-    DepartureTime: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    AckMaxDelay: int | None
-    EVSETargetActivePower: RationalNumberType
-    EVSETargetActivePower_L2: RationalNumberType | None
-    EVSETargetActivePower_L3: RationalNumberType | None
-    EVSETargetReactivePower: RationalNumberType | None
-    EVSETargetReactivePower_L2: RationalNumberType | None
-    EVSETargetReactivePower_L3: RationalNumberType | None
-    EVSEPresentActivePower: RationalNumberType | None
-    EVSEPresentActivePower_L2: RationalNumberType | None
-    EVSEPresentActivePower_L3: RationalNumberType | None
+    DepartureTime = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    AckMaxDelay = property(_ig(3), _set(3))
+    EVSETargetActivePower = property(_ig(4), _set(4))
+    EVSETargetActivePower_L2 = property(_ig(5), _set(5))
+    EVSETargetActivePower_L3 = property(_ig(6), _set(6))
+    EVSETargetReactivePower = property(_ig(7), _set(7))
+    EVSETargetReactivePower_L2 = property(_ig(8), _set(8))
+    EVSETargetReactivePower_L3 = property(_ig(9), _set(9))
+    EVSEPresentActivePower = property(_ig(10), _set(10))
+    EVSEPresentActivePower_L2 = property(_ig(11), _set(11))
+    EVSEPresentActivePower_L3 = property(_ig(12), _set(12))
 
-    def __init__(self, *, DepartureTime: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, AckMaxDelay: int | None = None, EVSETargetActivePower: RationalNumberType, EVSETargetActivePower_L2: RationalNumberType | None = None, EVSETargetActivePower_L3: RationalNumberType | None = None, EVSETargetReactivePower: RationalNumberType | None = None, EVSETargetReactivePower_L2: RationalNumberType | None = None, EVSETargetReactivePower_L3: RationalNumberType | None = None, EVSEPresentActivePower: RationalNumberType | None = None, EVSEPresentActivePower_L2: RationalNumberType | None = None, EVSEPresentActivePower_L3: RationalNumberType | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.AckMaxDelay = AckMaxDelay
-        self.EVSETargetActivePower = EVSETargetActivePower
-        self.EVSETargetActivePower_L2 = EVSETargetActivePower_L2
-        self.EVSETargetActivePower_L3 = EVSETargetActivePower_L3
-        self.EVSETargetReactivePower = EVSETargetReactivePower
-        self.EVSETargetReactivePower_L2 = EVSETargetReactivePower_L2
-        self.EVSETargetReactivePower_L3 = EVSETargetReactivePower_L3
-        self.EVSEPresentActivePower = EVSEPresentActivePower
-        self.EVSEPresentActivePower_L2 = EVSEPresentActivePower_L2
-        self.EVSEPresentActivePower_L3 = EVSEPresentActivePower_L3
+    def __init__(self, *, DepartureTime=None, MinimumSOC=None, TargetSOC=None, AckMaxDelay=None, EVSETargetActivePower, EVSETargetActivePower_L2=None, EVSETargetActivePower_L3=None, EVSETargetReactivePower=None, EVSETargetReactivePower_L2=None, EVSETargetReactivePower_L3=None, EVSEPresentActivePower=None, EVSEPresentActivePower_L2=None, EVSEPresentActivePower_L3=None):
+        list.__init__(self, (DepartureTime, MinimumSOC, TargetSOC, AckMaxDelay, EVSETargetActivePower, EVSETargetActivePower_L2, EVSETargetActivePower_L3, EVSETargetReactivePower, EVSETargetReactivePower_L2, EVSETargetReactivePower_L3, EVSEPresentActivePower, EVSEPresentActivePower_L2, EVSEPresentActivePower_L3,))
 
 class Dynamic_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType."""
 
-    __slots__ = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
     _schema = 'iso20_ac'
     _type_index = 26
-    DepartureTime: int | None
-    EVTargetEnergyRequest: RationalNumberType
-    EVMaximumEnergyRequest: RationalNumberType
-    EVMinimumEnergyRequest: RationalNumberType
+    DepartureTime = property(_ig(0), _set(0))
+    EVTargetEnergyRequest = property(_ig(1), _set(1))
+    EVMaximumEnergyRequest = property(_ig(2), _set(2))
+    EVMinimumEnergyRequest = property(_ig(3), _set(3))
 
-    def __init__(self, *, DepartureTime: int | None = None, EVTargetEnergyRequest: RationalNumberType, EVMaximumEnergyRequest: RationalNumberType, EVMinimumEnergyRequest: RationalNumberType) -> None:
-        self.DepartureTime = DepartureTime
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
+    def __init__(self, *, DepartureTime=None, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest):
+        list.__init__(self, (DepartureTime, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest,))
 
 class Dynamic_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType."""
 
-    __slots__ = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', )
     _schema = 'iso20_ac'
     _type_index = 27
-    DepartureTime: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    AckMaxDelay: int | None
+    DepartureTime = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    AckMaxDelay = property(_ig(3), _set(3))
 
-    def __init__(self, *, DepartureTime: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, AckMaxDelay: int | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.AckMaxDelay = AckMaxDelay
+    def __init__(self, *, DepartureTime=None, MinimumSOC=None, TargetSOC=None, AckMaxDelay=None):
+        list.__init__(self, (DepartureTime, MinimumSOC, TargetSOC, AckMaxDelay,))
 
 class EVSEStatusType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType."""
 
-    __slots__ = ('NotificationMaxDelay', 'EVSENotification', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('NotificationMaxDelay', 'EVSENotification', )
     _schema = 'iso20_ac'
     _type_index = 28
-    NotificationMaxDelay: int
-    EVSENotification: Literal['Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation']
+    NotificationMaxDelay = property(_ig(0), _set(0))
+    EVSENotification = property(_ig(1), _set(1))
 
-    def __init__(self, *, NotificationMaxDelay: int, EVSENotification: Literal['Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation']) -> None:
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
+    def __init__(self, *, NotificationMaxDelay, EVSENotification):
+        list.__init__(self, (NotificationMaxDelay, EVSENotification,))
 
 class KeyInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyInfoType."""
 
-    __slots__ = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
-    _fields = __slots__
-    _repeated = frozenset({'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData'})
+    __slots__ = ()
+    _fields = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
+    _repeated = frozenset(('KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', ))
     _schema = 'iso20_ac'
     _type_index = 29
-    Id: str | None
-    KeyName: list[str]
-    KeyValue: list[KeyValueType]
-    RetrievalMethod: list[RetrievalMethodType]
-    X509Data: list[X509DataType]
-    PGPData: list[PGPDataType]
-    SPKIData: list[SPKIDataType]
-    MgmtData: list[str]
+    Id = property(_ig(0), _set(0))
+    KeyName = property(_ig(1), _set(1))
+    KeyValue = property(_ig(2), _set(2))
+    RetrievalMethod = property(_ig(3), _set(3))
+    X509Data = property(_ig(4), _set(4))
+    PGPData = property(_ig(5), _set(5))
+    SPKIData = property(_ig(6), _set(6))
+    MgmtData = property(_ig(7), _set(7))
 
-    def __init__(self, *, Id: str | None = None, KeyName: list[str] | None = None, KeyValue: list[KeyValueType] | None = None, RetrievalMethod: list[RetrievalMethodType] | None = None, X509Data: list[X509DataType] | None = None, PGPData: list[PGPDataType] | None = None, SPKIData: list[SPKIDataType] | None = None, MgmtData: list[str] | None = None) -> None:
-        self.Id = Id
-        self.KeyName = [] if KeyName is None else KeyName
-        self.KeyValue = [] if KeyValue is None else KeyValue
-        self.RetrievalMethod = [] if RetrievalMethod is None else RetrievalMethod
-        self.X509Data = [] if X509Data is None else X509Data
-        self.PGPData = [] if PGPData is None else PGPData
-        self.SPKIData = [] if SPKIData is None else SPKIData
-        self.MgmtData = [] if MgmtData is None else MgmtData
+    def __init__(self, *, Id=None, KeyName=None, KeyValue=None, RetrievalMethod=None, X509Data=None, PGPData=None, SPKIData=None, MgmtData=None):
+        list.__init__(self, (Id, [] if KeyName is None else KeyName, [] if KeyValue is None else KeyValue, [] if RetrievalMethod is None else RetrievalMethod, [] if X509Data is None else X509Data, [] if PGPData is None else PGPData, [] if SPKIData is None else SPKIData, [] if MgmtData is None else MgmtData,))
 
 class KeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyValueType."""
 
-    __slots__ = ('DSAKeyValue', 'RSAKeyValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DSAKeyValue', 'RSAKeyValue', )
     _schema = 'iso20_ac'
     _type_index = 30
-    DSAKeyValue: DSAKeyValueType | None
-    RSAKeyValue: RSAKeyValueType | None
+    DSAKeyValue = property(_ig(0), _set(0))
+    RSAKeyValue = property(_ig(1), _set(1))
 
-    def __init__(self, *, DSAKeyValue: DSAKeyValueType | None = None, RSAKeyValue: RSAKeyValueType | None = None) -> None:
-        self.DSAKeyValue = DSAKeyValue
-        self.RSAKeyValue = RSAKeyValue
+    def __init__(self, *, DSAKeyValue=None, RSAKeyValue=None):
+        list.__init__(self, (DSAKeyValue, RSAKeyValue,))
 
 class ListOfRootCertificateIDsType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType."""
 
-    __slots__ = ('RootCertificateID', )
-    _fields = __slots__
-    _repeated = frozenset({'RootCertificateID'})
+    __slots__ = ()
+    _fields = ('RootCertificateID', )
+    _repeated = frozenset(('RootCertificateID', ))
     _schema = 'iso20_ac'
     _type_index = 31
-    RootCertificateID: list[X509IssuerSerialType]
+    RootCertificateID = property(_ig(0), _set(0))
 
-    def __init__(self, *, RootCertificateID: list[X509IssuerSerialType] | None = None) -> None:
-        self.RootCertificateID = [] if RootCertificateID is None else RootCertificateID
+    def __init__(self, *, RootCertificateID=None):
+        list.__init__(self, ([] if RootCertificateID is None else RootCertificateID,))
 
 class ManifestType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ManifestType."""
 
-    __slots__ = ('Id', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso20_ac'
     _type_index = 32
-    Id: str | None
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    Reference = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, Reference=None):
+        list.__init__(self, (Id, [] if Reference is None else Reference,))
 
 class MessageHeaderType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType."""
 
-    __slots__ = ('SessionID', 'TimeStamp', 'Signature', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SessionID', 'TimeStamp', 'Signature', )
     _schema = 'iso20_ac'
     _type_index = 33
-    SessionID: bytes
-    TimeStamp: int
-    Signature: SignatureType | None
+    SessionID = property(_ig(0), _set(0))
+    TimeStamp = property(_ig(1), _set(1))
+    Signature = property(_ig(2), _set(2))
 
-    def __init__(self, *, SessionID: bytes, TimeStamp: int, Signature: SignatureType | None = None) -> None:
-        self.SessionID = SessionID
-        self.TimeStamp = TimeStamp
-        self.Signature = Signature
+    def __init__(self, *, SessionID, TimeStamp, Signature=None):
+        list.__init__(self, (SessionID, TimeStamp, Signature,))
 
 class MeterInfoType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType."""
 
-    __slots__ = ('MeterID', 'ChargedEnergyReadingWh', 'BPT_DischargedEnergyReadingWh', 'CapacitiveEnergyReadingVARh', 'BPT_InductiveEnergyReadingVARh', 'MeterSignature', 'MeterStatus', 'MeterTimestamp', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('MeterID', 'ChargedEnergyReadingWh', 'BPT_DischargedEnergyReadingWh', 'CapacitiveEnergyReadingVARh', 'BPT_InductiveEnergyReadingVARh', 'MeterSignature', 'MeterStatus', 'MeterTimestamp', )
     _schema = 'iso20_ac'
     _type_index = 34
-    MeterID: str
-    ChargedEnergyReadingWh: int
-    BPT_DischargedEnergyReadingWh: int | None
-    CapacitiveEnergyReadingVARh: int | None
-    BPT_InductiveEnergyReadingVARh: int | None
-    MeterSignature: bytes | None
-    MeterStatus: int | None
-    MeterTimestamp: int | None
+    MeterID = property(_ig(0), _set(0))
+    ChargedEnergyReadingWh = property(_ig(1), _set(1))
+    BPT_DischargedEnergyReadingWh = property(_ig(2), _set(2))
+    CapacitiveEnergyReadingVARh = property(_ig(3), _set(3))
+    BPT_InductiveEnergyReadingVARh = property(_ig(4), _set(4))
+    MeterSignature = property(_ig(5), _set(5))
+    MeterStatus = property(_ig(6), _set(6))
+    MeterTimestamp = property(_ig(7), _set(7))
 
-    def __init__(self, *, MeterID: str, ChargedEnergyReadingWh: int, BPT_DischargedEnergyReadingWh: int | None = None, CapacitiveEnergyReadingVARh: int | None = None, BPT_InductiveEnergyReadingVARh: int | None = None, MeterSignature: bytes | None = None, MeterStatus: int | None = None, MeterTimestamp: int | None = None) -> None:
-        self.MeterID = MeterID
-        self.ChargedEnergyReadingWh = ChargedEnergyReadingWh
-        self.BPT_DischargedEnergyReadingWh = BPT_DischargedEnergyReadingWh
-        self.CapacitiveEnergyReadingVARh = CapacitiveEnergyReadingVARh
-        self.BPT_InductiveEnergyReadingVARh = BPT_InductiveEnergyReadingVARh
-        self.MeterSignature = MeterSignature
-        self.MeterStatus = MeterStatus
-        self.MeterTimestamp = MeterTimestamp
+    def __init__(self, *, MeterID, ChargedEnergyReadingWh, BPT_DischargedEnergyReadingWh=None, CapacitiveEnergyReadingVARh=None, BPT_InductiveEnergyReadingVARh=None, MeterSignature=None, MeterStatus=None, MeterTimestamp=None):
+        list.__init__(self, (MeterID, ChargedEnergyReadingWh, BPT_DischargedEnergyReadingWh, CapacitiveEnergyReadingVARh, BPT_InductiveEnergyReadingVARh, MeterSignature, MeterStatus, MeterTimestamp,))
 
 class ObjectType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ObjectType."""
 
-    __slots__ = ('Id', 'MimeType', 'Encoding', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'MimeType', 'Encoding', )
     _schema = 'iso20_ac'
     _type_index = 35
-    Id: str | None
-    MimeType: str | None
-    Encoding: str | None
+    Id = property(_ig(0), _set(0))
+    MimeType = property(_ig(1), _set(1))
+    Encoding = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str | None = None, MimeType: str | None = None, Encoding: str | None = None) -> None:
-        self.Id = Id
-        self.MimeType = MimeType
-        self.Encoding = Encoding
+    def __init__(self, *, Id=None, MimeType=None, Encoding=None):
+        list.__init__(self, (Id, MimeType, Encoding,))
 
 class PGPDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}PGPDataType."""
 
-    __slots__ = ('PGPKeyID', 'PGPKeyPacket', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PGPKeyID', 'PGPKeyPacket', )
     _schema = 'iso20_ac'
     _type_index = 36
-    PGPKeyID: bytes | None
-    PGPKeyPacket: bytes | None
+    PGPKeyID = property(_ig(0), _set(0))
+    PGPKeyPacket = property(_ig(1), _set(1))
 
-    def __init__(self, *, PGPKeyID: bytes | None = None, PGPKeyPacket: bytes | None = None) -> None:
-        self.PGPKeyID = PGPKeyID
-        self.PGPKeyPacket = PGPKeyPacket
+    def __init__(self, *, PGPKeyID=None, PGPKeyPacket=None):
+        list.__init__(self, (PGPKeyID, PGPKeyPacket,))
 
 class RSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType."""
 
-    __slots__ = ('Modulus', 'Exponent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Modulus', 'Exponent', )
     _schema = 'iso20_ac'
     _type_index = 37
-    Modulus: bytes
-    Exponent: bytes
+    Modulus = property(_ig(0), _set(0))
+    Exponent = property(_ig(1), _set(1))
 
-    def __init__(self, *, Modulus: bytes, Exponent: bytes) -> None:
-        self.Modulus = Modulus
-        self.Exponent = Exponent
+    def __init__(self, *, Modulus, Exponent):
+        list.__init__(self, (Modulus, Exponent,))
 
 class RationalNumberType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType."""
 
-    __slots__ = ('Exponent', 'Value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Exponent', 'Value', )
     _schema = 'iso20_ac'
     _type_index = 38
-    Exponent: int
-    Value: int
+    Exponent = property(_ig(0), _set(0))
+    Value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Exponent: int, Value: int) -> None:
-        self.Exponent = Exponent
-        self.Value = Value
+    def __init__(self, *, Exponent, Value):
+        list.__init__(self, (Exponent, Value,))
 
 class ReceiptType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType."""
 
-    __slots__ = ('TimeAnchor', 'EnergyCosts', 'OccupancyCosts', 'AdditionalServicesCosts', 'OverstayCosts', 'TaxCosts', )
-    _fields = __slots__
-    _repeated = frozenset({'TaxCosts'})
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'EnergyCosts', 'OccupancyCosts', 'AdditionalServicesCosts', 'OverstayCosts', 'TaxCosts', )
+    _repeated = frozenset(('TaxCosts', ))
     _schema = 'iso20_ac'
     _type_index = 39
-    TimeAnchor: int
-    EnergyCosts: DetailedCostType | None
-    OccupancyCosts: DetailedCostType | None
-    AdditionalServicesCosts: DetailedCostType | None
-    OverstayCosts: DetailedCostType | None
-    TaxCosts: list[DetailedTaxType]
+    TimeAnchor = property(_ig(0), _set(0))
+    EnergyCosts = property(_ig(1), _set(1))
+    OccupancyCosts = property(_ig(2), _set(2))
+    AdditionalServicesCosts = property(_ig(3), _set(3))
+    OverstayCosts = property(_ig(4), _set(4))
+    TaxCosts = property(_ig(5), _set(5))
 
-    def __init__(self, *, TimeAnchor: int, EnergyCosts: DetailedCostType | None = None, OccupancyCosts: DetailedCostType | None = None, AdditionalServicesCosts: DetailedCostType | None = None, OverstayCosts: DetailedCostType | None = None, TaxCosts: list[DetailedTaxType] | None = None) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.EnergyCosts = EnergyCosts
-        self.OccupancyCosts = OccupancyCosts
-        self.AdditionalServicesCosts = AdditionalServicesCosts
-        self.OverstayCosts = OverstayCosts
-        self.TaxCosts = [] if TaxCosts is None else TaxCosts
+    def __init__(self, *, TimeAnchor, EnergyCosts=None, OccupancyCosts=None, AdditionalServicesCosts=None, OverstayCosts=None, TaxCosts=None):
+        list.__init__(self, (TimeAnchor, EnergyCosts, OccupancyCosts, AdditionalServicesCosts, OverstayCosts, [] if TaxCosts is None else TaxCosts,))
 
 class ReferenceType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ReferenceType."""
 
-    __slots__ = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
     _schema = 'iso20_ac'
     _type_index = 40
-    Id: str | None
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
-    DigestMethod: DigestMethodType
-    DigestValue: bytes
+    Id = property(_ig(0), _set(0))
+    URI = property(_ig(1), _set(1))
+    Type = property(_ig(2), _set(2))
+    Transforms = property(_ig(3), _set(3))
+    DigestMethod = property(_ig(4), _set(4))
+    DigestValue = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str | None = None, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None, DigestMethod: DigestMethodType, DigestValue: bytes) -> None:
-        self.Id = Id
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
-        self.DigestMethod = DigestMethod
-        self.DigestValue = DigestValue
+    def __init__(self, *, Id=None, URI=None, Type=None, Transforms=None, DigestMethod, DigestValue):
+        list.__init__(self, (Id, URI, Type, Transforms, DigestMethod, DigestValue,))
 
 class RetrievalMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType."""
 
-    __slots__ = ('URI', 'Type', 'Transforms', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('URI', 'Type', 'Transforms', )
     _schema = 'iso20_ac'
     _type_index = 41
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
+    URI = property(_ig(0), _set(0))
+    Type = property(_ig(1), _set(1))
+    Transforms = property(_ig(2), _set(2))
 
-    def __init__(self, *, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None) -> None:
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
+    def __init__(self, *, URI=None, Type=None, Transforms=None):
+        list.__init__(self, (URI, Type, Transforms,))
 
 class SPKIDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SPKIDataType."""
 
-    __slots__ = ('SPKISexp', )
-    _fields = __slots__
-    _repeated = frozenset({'SPKISexp'})
+    __slots__ = ()
+    _fields = ('SPKISexp', )
+    _repeated = frozenset(('SPKISexp', ))
     _schema = 'iso20_ac'
     _type_index = 42
-    SPKISexp: list[bytes]
+    SPKISexp = property(_ig(0), _set(0))
 
-    def __init__(self, *, SPKISexp: list[bytes] | None = None) -> None:
-        self.SPKISexp = [] if SPKISexp is None else SPKISexp
+    def __init__(self, *, SPKISexp=None):
+        list.__init__(self, ([] if SPKISexp is None else SPKISexp,))
 
 class Scheduled_AC_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}Scheduled_AC_CLReqControlModeType."""
 
-    __slots__ = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVPresentActivePower', 'EVPresentActivePower_L2', 'EVPresentActivePower_L3', 'EVPresentReactivePower', 'EVPresentReactivePower_L2', 'EVPresentReactivePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumChargePower', 'EVMaximumChargePower_L2', 'EVMaximumChargePower_L3', 'EVMinimumChargePower', 'EVMinimumChargePower_L2', 'EVMinimumChargePower_L3', 'EVPresentActivePower', 'EVPresentActivePower_L2', 'EVPresentActivePower_L3', 'EVPresentReactivePower', 'EVPresentReactivePower_L2', 'EVPresentReactivePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 43
-    EVTargetEnergyRequest: RationalNumberType | None
-    EVMaximumEnergyRequest: RationalNumberType | None
-    EVMinimumEnergyRequest: RationalNumberType | None
-    EVMaximumChargePower: RationalNumberType | None
-    EVMaximumChargePower_L2: RationalNumberType | None
-    EVMaximumChargePower_L3: RationalNumberType | None
-    EVMinimumChargePower: RationalNumberType | None
-    EVMinimumChargePower_L2: RationalNumberType | None
-    EVMinimumChargePower_L3: RationalNumberType | None
-    EVPresentActivePower: RationalNumberType
-    EVPresentActivePower_L2: RationalNumberType | None
-    EVPresentActivePower_L3: RationalNumberType | None
-    EVPresentReactivePower: RationalNumberType | None
-    EVPresentReactivePower_L2: RationalNumberType | None
-    EVPresentReactivePower_L3: RationalNumberType | None
+    EVTargetEnergyRequest = property(_ig(0), _set(0))
+    EVMaximumEnergyRequest = property(_ig(1), _set(1))
+    EVMinimumEnergyRequest = property(_ig(2), _set(2))
+    EVMaximumChargePower = property(_ig(3), _set(3))
+    EVMaximumChargePower_L2 = property(_ig(4), _set(4))
+    EVMaximumChargePower_L3 = property(_ig(5), _set(5))
+    EVMinimumChargePower = property(_ig(6), _set(6))
+    EVMinimumChargePower_L2 = property(_ig(7), _set(7))
+    EVMinimumChargePower_L3 = property(_ig(8), _set(8))
+    EVPresentActivePower = property(_ig(9), _set(9))
+    EVPresentActivePower_L2 = property(_ig(10), _set(10))
+    EVPresentActivePower_L3 = property(_ig(11), _set(11))
+    EVPresentReactivePower = property(_ig(12), _set(12))
+    EVPresentReactivePower_L2 = property(_ig(13), _set(13))
+    EVPresentReactivePower_L3 = property(_ig(14), _set(14))
 
-    def __init__(self, *, EVTargetEnergyRequest: RationalNumberType | None = None, EVMaximumEnergyRequest: RationalNumberType | None = None, EVMinimumEnergyRequest: RationalNumberType | None = None, EVMaximumChargePower: RationalNumberType | None = None, EVMaximumChargePower_L2: RationalNumberType | None = None, EVMaximumChargePower_L3: RationalNumberType | None = None, EVMinimumChargePower: RationalNumberType | None = None, EVMinimumChargePower_L2: RationalNumberType | None = None, EVMinimumChargePower_L3: RationalNumberType | None = None, EVPresentActivePower: RationalNumberType, EVPresentActivePower_L2: RationalNumberType | None = None, EVPresentActivePower_L3: RationalNumberType | None = None, EVPresentReactivePower: RationalNumberType | None = None, EVPresentReactivePower_L2: RationalNumberType | None = None, EVPresentReactivePower_L3: RationalNumberType | None = None) -> None:
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
-        self.EVMaximumChargePower = EVMaximumChargePower
-        self.EVMaximumChargePower_L2 = EVMaximumChargePower_L2
-        self.EVMaximumChargePower_L3 = EVMaximumChargePower_L3
-        self.EVMinimumChargePower = EVMinimumChargePower
-        self.EVMinimumChargePower_L2 = EVMinimumChargePower_L2
-        self.EVMinimumChargePower_L3 = EVMinimumChargePower_L3
-        self.EVPresentActivePower = EVPresentActivePower
-        self.EVPresentActivePower_L2 = EVPresentActivePower_L2
-        self.EVPresentActivePower_L3 = EVPresentActivePower_L3
-        self.EVPresentReactivePower = EVPresentReactivePower
-        self.EVPresentReactivePower_L2 = EVPresentReactivePower_L2
-        self.EVPresentReactivePower_L3 = EVPresentReactivePower_L3
+    def __init__(self, *, EVTargetEnergyRequest=None, EVMaximumEnergyRequest=None, EVMinimumEnergyRequest=None, EVMaximumChargePower=None, EVMaximumChargePower_L2=None, EVMaximumChargePower_L3=None, EVMinimumChargePower=None, EVMinimumChargePower_L2=None, EVMinimumChargePower_L3=None, EVPresentActivePower, EVPresentActivePower_L2=None, EVPresentActivePower_L3=None, EVPresentReactivePower=None, EVPresentReactivePower_L2=None, EVPresentReactivePower_L3=None):
+        list.__init__(self, (EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVMaximumChargePower, EVMaximumChargePower_L2, EVMaximumChargePower_L3, EVMinimumChargePower, EVMinimumChargePower_L2, EVMinimumChargePower_L3, EVPresentActivePower, EVPresentActivePower_L2, EVPresentActivePower_L3, EVPresentReactivePower, EVPresentReactivePower_L2, EVPresentReactivePower_L3,))
 
 class Scheduled_AC_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:AC}Scheduled_AC_CLResControlModeType."""
 
-    __slots__ = ('EVSETargetActivePower', 'EVSETargetActivePower_L2', 'EVSETargetActivePower_L3', 'EVSETargetReactivePower', 'EVSETargetReactivePower_L2', 'EVSETargetReactivePower_L3', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVSETargetActivePower', 'EVSETargetActivePower_L2', 'EVSETargetActivePower_L3', 'EVSETargetReactivePower', 'EVSETargetReactivePower_L2', 'EVSETargetReactivePower_L3', 'EVSEPresentActivePower', 'EVSEPresentActivePower_L2', 'EVSEPresentActivePower_L3', )
     _schema = 'iso20_ac'
     _type_index = 44
-    EVSETargetActivePower: RationalNumberType | None
-    EVSETargetActivePower_L2: RationalNumberType | None
-    EVSETargetActivePower_L3: RationalNumberType | None
-    EVSETargetReactivePower: RationalNumberType | None
-    EVSETargetReactivePower_L2: RationalNumberType | None
-    EVSETargetReactivePower_L3: RationalNumberType | None
-    EVSEPresentActivePower: RationalNumberType | None
-    EVSEPresentActivePower_L2: RationalNumberType | None
-    EVSEPresentActivePower_L3: RationalNumberType | None
+    EVSETargetActivePower = property(_ig(0), _set(0))
+    EVSETargetActivePower_L2 = property(_ig(1), _set(1))
+    EVSETargetActivePower_L3 = property(_ig(2), _set(2))
+    EVSETargetReactivePower = property(_ig(3), _set(3))
+    EVSETargetReactivePower_L2 = property(_ig(4), _set(4))
+    EVSETargetReactivePower_L3 = property(_ig(5), _set(5))
+    EVSEPresentActivePower = property(_ig(6), _set(6))
+    EVSEPresentActivePower_L2 = property(_ig(7), _set(7))
+    EVSEPresentActivePower_L3 = property(_ig(8), _set(8))
 
-    def __init__(self, *, EVSETargetActivePower: RationalNumberType | None = None, EVSETargetActivePower_L2: RationalNumberType | None = None, EVSETargetActivePower_L3: RationalNumberType | None = None, EVSETargetReactivePower: RationalNumberType | None = None, EVSETargetReactivePower_L2: RationalNumberType | None = None, EVSETargetReactivePower_L3: RationalNumberType | None = None, EVSEPresentActivePower: RationalNumberType | None = None, EVSEPresentActivePower_L2: RationalNumberType | None = None, EVSEPresentActivePower_L3: RationalNumberType | None = None) -> None:
-        self.EVSETargetActivePower = EVSETargetActivePower
-        self.EVSETargetActivePower_L2 = EVSETargetActivePower_L2
-        self.EVSETargetActivePower_L3 = EVSETargetActivePower_L3
-        self.EVSETargetReactivePower = EVSETargetReactivePower
-        self.EVSETargetReactivePower_L2 = EVSETargetReactivePower_L2
-        self.EVSETargetReactivePower_L3 = EVSETargetReactivePower_L3
-        self.EVSEPresentActivePower = EVSEPresentActivePower
-        self.EVSEPresentActivePower_L2 = EVSEPresentActivePower_L2
-        self.EVSEPresentActivePower_L3 = EVSEPresentActivePower_L3
+    def __init__(self, *, EVSETargetActivePower=None, EVSETargetActivePower_L2=None, EVSETargetActivePower_L3=None, EVSETargetReactivePower=None, EVSETargetReactivePower_L2=None, EVSETargetReactivePower_L3=None, EVSEPresentActivePower=None, EVSEPresentActivePower_L2=None, EVSEPresentActivePower_L3=None):
+        list.__init__(self, (EVSETargetActivePower, EVSETargetActivePower_L2, EVSETargetActivePower_L3, EVSETargetReactivePower, EVSETargetReactivePower_L2, EVSETargetReactivePower_L3, EVSEPresentActivePower, EVSEPresentActivePower_L2, EVSEPresentActivePower_L3,))
 
 class Scheduled_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType."""
 
-    __slots__ = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
     _schema = 'iso20_ac'
     _type_index = 45
-    EVTargetEnergyRequest: RationalNumberType | None
-    EVMaximumEnergyRequest: RationalNumberType | None
-    EVMinimumEnergyRequest: RationalNumberType | None
+    EVTargetEnergyRequest = property(_ig(0), _set(0))
+    EVMaximumEnergyRequest = property(_ig(1), _set(1))
+    EVMinimumEnergyRequest = property(_ig(2), _set(2))
 
-    def __init__(self, *, EVTargetEnergyRequest: RationalNumberType | None = None, EVMaximumEnergyRequest: RationalNumberType | None = None, EVMinimumEnergyRequest: RationalNumberType | None = None) -> None:
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
+    def __init__(self, *, EVTargetEnergyRequest=None, EVMaximumEnergyRequest=None, EVMinimumEnergyRequest=None):
+        list.__init__(self, (EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest,))
 
 class Scheduled_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_ac'
     _type_index = 46
 
 class SignatureMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureMethodType."""
 
-    __slots__ = ('Algorithm', 'HMACOutputLength', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', 'HMACOutputLength', )
     _schema = 'iso20_ac'
     _type_index = 47
-    Algorithm: str
-    HMACOutputLength: int | None
+    Algorithm = property(_ig(0), _set(0))
+    HMACOutputLength = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, HMACOutputLength: int | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.HMACOutputLength = HMACOutputLength
+    def __init__(self, *, Algorithm, HMACOutputLength=None):
+        list.__init__(self, (Algorithm, HMACOutputLength,))
 
 class SignaturePropertiesType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType."""
 
-    __slots__ = ('Id', 'SignatureProperty', )
-    _fields = __slots__
-    _repeated = frozenset({'SignatureProperty'})
+    __slots__ = ()
+    _fields = ('Id', 'SignatureProperty', )
+    _repeated = frozenset(('SignatureProperty', ))
     _schema = 'iso20_ac'
     _type_index = 48
-    Id: str | None
-    SignatureProperty: list[SignaturePropertyType]
+    Id = property(_ig(0), _set(0))
+    SignatureProperty = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, SignatureProperty: list[SignaturePropertyType] | None = None) -> None:
-        self.Id = Id
-        self.SignatureProperty = [] if SignatureProperty is None else SignatureProperty
+    def __init__(self, *, Id=None, SignatureProperty=None):
+        list.__init__(self, (Id, [] if SignatureProperty is None else SignatureProperty,))
 
 class SignaturePropertyType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType."""
 
-    __slots__ = ('Target', 'Id', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Target', 'Id', )
     _schema = 'iso20_ac'
     _type_index = 49
-    Target: str
-    Id: str | None
+    Target = property(_ig(0), _set(0))
+    Id = property(_ig(1), _set(1))
 
-    def __init__(self, *, Target: str, Id: str | None = None) -> None:
-        self.Target = Target
-        self.Id = Id
+    def __init__(self, *, Target, Id=None):
+        list.__init__(self, (Target, Id,))
 
 class SignatureType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureType."""
 
-    __slots__ = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
-    _fields = __slots__
-    _repeated = frozenset({'Object'})
+    __slots__ = ()
+    _fields = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
+    _repeated = frozenset(('Object', ))
     _schema = 'iso20_ac'
     _type_index = 50
-    Id: str | None
-    SignedInfo: SignedInfoType
-    SignatureValue: SignatureValueType
-    KeyInfo: KeyInfoType | None
-    Object: list[ObjectType]
+    Id = property(_ig(0), _set(0))
+    SignedInfo = property(_ig(1), _set(1))
+    SignatureValue = property(_ig(2), _set(2))
+    KeyInfo = property(_ig(3), _set(3))
+    Object = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str | None = None, SignedInfo: SignedInfoType, SignatureValue: SignatureValueType, KeyInfo: KeyInfoType | None = None, Object: list[ObjectType] | None = None) -> None:
-        self.Id = Id
-        self.SignedInfo = SignedInfo
-        self.SignatureValue = SignatureValue
-        self.KeyInfo = KeyInfo
-        self.Object = [] if Object is None else Object
+    def __init__(self, *, Id=None, SignedInfo, SignatureValue, KeyInfo=None, Object=None):
+        list.__init__(self, (Id, SignedInfo, SignatureValue, KeyInfo, [] if Object is None else Object,))
 
 class SignatureValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureValueType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso20_ac'
     _type_index = 51
-    Id: str | None
-    value: bytes
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, value: bytes) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id=None, value):
+        list.__init__(self, (Id, value,))
 
 class SignedInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignedInfoType."""
 
-    __slots__ = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso20_ac'
     _type_index = 52
-    Id: str | None
-    CanonicalizationMethod: CanonicalizationMethodType
-    SignatureMethod: SignatureMethodType
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    CanonicalizationMethod = property(_ig(1), _set(1))
+    SignatureMethod = property(_ig(2), _set(2))
+    Reference = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, CanonicalizationMethod: CanonicalizationMethodType, SignatureMethod: SignatureMethodType, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.CanonicalizationMethod = CanonicalizationMethod
-        self.SignatureMethod = SignatureMethod
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, CanonicalizationMethod, SignatureMethod, Reference=None):
+        list.__init__(self, (Id, CanonicalizationMethod, SignatureMethod, [] if Reference is None else Reference,))
 
 class TransformType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformType."""
 
-    __slots__ = ('Algorithm', 'XPath', )
-    _fields = __slots__
-    _repeated = frozenset({'XPath'})
+    __slots__ = ()
+    _fields = ('Algorithm', 'XPath', )
+    _repeated = frozenset(('XPath', ))
     _schema = 'iso20_ac'
     _type_index = 53
-    Algorithm: str
-    XPath: list[str]
+    Algorithm = property(_ig(0), _set(0))
+    XPath = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, XPath: list[str] | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.XPath = [] if XPath is None else XPath
+    def __init__(self, *, Algorithm, XPath=None):
+        list.__init__(self, (Algorithm, [] if XPath is None else XPath,))
 
 class TransformsType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformsType."""
 
-    __slots__ = ('Transform', )
-    _fields = __slots__
-    _repeated = frozenset({'Transform'})
+    __slots__ = ()
+    _fields = ('Transform', )
+    _repeated = frozenset(('Transform', ))
     _schema = 'iso20_ac'
     _type_index = 54
-    Transform: list[TransformType]
+    Transform = property(_ig(0), _set(0))
 
-    def __init__(self, *, Transform: list[TransformType] | None = None) -> None:
-        self.Transform = [] if Transform is None else Transform
+    def __init__(self, *, Transform=None):
+        list.__init__(self, ([] if Transform is None else Transform,))
 
 class V2GMessageType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_ac'
     _type_index = 55
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class V2GRequestType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_ac'
     _type_index = 56
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class V2GResponseType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_ac'
     _type_index = 57
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class X509DataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509DataType."""
 
-    __slots__ = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
-    _fields = __slots__
-    _repeated = frozenset({'X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL'})
+    __slots__ = ()
+    _fields = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
+    _repeated = frozenset(('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', ))
     _schema = 'iso20_ac'
     _type_index = 58
-    X509IssuerSerial: list[X509IssuerSerialType]
-    X509SKI: list[bytes]
-    X509SubjectName: list[str]
-    X509Certificate: list[bytes]
-    X509CRL: list[bytes]
+    X509IssuerSerial = property(_ig(0), _set(0))
+    X509SKI = property(_ig(1), _set(1))
+    X509SubjectName = property(_ig(2), _set(2))
+    X509Certificate = property(_ig(3), _set(3))
+    X509CRL = property(_ig(4), _set(4))
 
-    def __init__(self, *, X509IssuerSerial: list[X509IssuerSerialType] | None = None, X509SKI: list[bytes] | None = None, X509SubjectName: list[str] | None = None, X509Certificate: list[bytes] | None = None, X509CRL: list[bytes] | None = None) -> None:
-        self.X509IssuerSerial = [] if X509IssuerSerial is None else X509IssuerSerial
-        self.X509SKI = [] if X509SKI is None else X509SKI
-        self.X509SubjectName = [] if X509SubjectName is None else X509SubjectName
-        self.X509Certificate = [] if X509Certificate is None else X509Certificate
-        self.X509CRL = [] if X509CRL is None else X509CRL
+    def __init__(self, *, X509IssuerSerial=None, X509SKI=None, X509SubjectName=None, X509Certificate=None, X509CRL=None):
+        list.__init__(self, ([] if X509IssuerSerial is None else X509IssuerSerial, [] if X509SKI is None else X509SKI, [] if X509SubjectName is None else X509SubjectName, [] if X509Certificate is None else X509Certificate, [] if X509CRL is None else X509CRL,))
 
 class X509IssuerSerialType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType."""
 
-    __slots__ = ('X509IssuerName', 'X509SerialNumber', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('X509IssuerName', 'X509SerialNumber', )
     _schema = 'iso20_ac'
     _type_index = 59
-    X509IssuerName: str
-    X509SerialNumber: int
+    X509IssuerName = property(_ig(0), _set(0))
+    X509SerialNumber = property(_ig(1), _set(1))
 
-    def __init__(self, *, X509IssuerName: str, X509SerialNumber: int) -> None:
-        self.X509IssuerName = X509IssuerName
-        self.X509SerialNumber = X509SerialNumber
+    def __init__(self, *, X509IssuerName, X509SerialNumber):
+        list.__init__(self, (X509IssuerName, X509SerialNumber,))
 
 
 # Index = the type's index in the Rust tables.
-CLASSES: tuple[type[Message], ...] = (
+CLASSES = (
     AC_CPDReqEnergyTransferModeType,
     AC_CPDResEnergyTransferModeType,
     AC_ChargeLoopReqType,
@@ -1378,7 +1063,7 @@ CLASSES: tuple[type[Message], ...] = (
     X509IssuerSerialType,
 )
 # Global elements (document grammar) and their classes (None for simple-typed elements).
-DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
+DOCUMENT = (
     ('AC_CPDReqEnergyTransferMode', AC_CPDReqEnergyTransferModeType),
     ('AC_CPDResEnergyTransferMode', AC_CPDResEnergyTransferModeType),
     ('AC_ChargeLoopReq', AC_ChargeLoopReqType),
@@ -1423,5 +1108,5 @@ DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
     ('X509Data', X509DataType),
 )
 # Unique element names of the fragment grammar.
-FRAGMENT: tuple[tuple[str, type[Message] | None], ...] = (
+FRAGMENT = (
 )

@@ -8,151 +8,116 @@
 #   iso15118_20/V2G_CI_DC.xsd 050b1393bd70c5b0f0408801c4963741e9553c34b6435070017f76dfcc708a63
 #   iso15118_20/V2G_CI_WPT.xsd cae7b9d323b6ea6e69b949fa502c23b65bc43a3a54fea85c855a491817c5beec
 #   iso15118_20/xmldsig-core-schema.xsd 7a64b9cad8fdfb3c9f9fccebe0948f17f68bca028f9ef8bb35047e2d79f5c4ec
-"""Typed messages of the iso20_acdp schema set (grammars: iso20-acdp)."""
+"""Typed messages of the iso20_acdp schema set (grammars: iso20-acdp). Types: see iso20_acdp.pyi."""
 
-from __future__ import annotations
+from operator import itemgetter as _ig
 
-from typing import Literal
-
-from evcc.exi._base import Message
+from evcc.exi._base import Message, setter as _set
 
 
 class ACDP_ConnectReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:ACDP}ACDP_ConnectReqType."""
 
-    __slots__ = ('Header', 'EVElectricalChargingDeviceStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'EVElectricalChargingDeviceStatus', )
     _schema = 'iso20_acdp'
     _type_index = 0
-    Header: MessageHeaderType
-    EVElectricalChargingDeviceStatus: Literal['State_A', 'State_B', 'State_C', 'State_D']
+    Header = property(_ig(0), _set(0))
+    EVElectricalChargingDeviceStatus = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, EVElectricalChargingDeviceStatus: Literal['State_A', 'State_B', 'State_C', 'State_D']) -> None:
-        self.Header = Header
-        self.EVElectricalChargingDeviceStatus = EVElectricalChargingDeviceStatus
+    def __init__(self, *, Header, EVElectricalChargingDeviceStatus):
+        list.__init__(self, (Header, EVElectricalChargingDeviceStatus,))
 
 class ACDP_ConnectResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:ACDP}ACDP_ConnectResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEProcessing', 'EVSEElectricalChargingDeviceStatus', 'EVSEMechanicalChargingDeviceStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEProcessing', 'EVSEElectricalChargingDeviceStatus', 'EVSEMechanicalChargingDeviceStatus', )
     _schema = 'iso20_acdp'
     _type_index = 1
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    EVSEElectricalChargingDeviceStatus: Literal['State_A', 'State_B', 'State_C', 'State_D']
-    EVSEMechanicalChargingDeviceStatus: Literal['Home', 'Moving', 'EndPosition']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
+    EVSEElectricalChargingDeviceStatus = property(_ig(3), _set(3))
+    EVSEMechanicalChargingDeviceStatus = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], EVSEElectricalChargingDeviceStatus: Literal['State_A', 'State_B', 'State_C', 'State_D'], EVSEMechanicalChargingDeviceStatus: Literal['Home', 'Moving', 'EndPosition']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.EVSEElectricalChargingDeviceStatus = EVSEElectricalChargingDeviceStatus
-        self.EVSEMechanicalChargingDeviceStatus = EVSEMechanicalChargingDeviceStatus
+    def __init__(self, *, Header, ResponseCode, EVSEProcessing, EVSEElectricalChargingDeviceStatus, EVSEMechanicalChargingDeviceStatus):
+        list.__init__(self, (Header, ResponseCode, EVSEProcessing, EVSEElectricalChargingDeviceStatus, EVSEMechanicalChargingDeviceStatus,))
 
 class ACDP_SystemStatusReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:ACDP}ACDP_SystemStatusReqType."""
 
-    __slots__ = ('Header', 'EVTechnicalStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'EVTechnicalStatus', )
     _schema = 'iso20_acdp'
     _type_index = 2
-    Header: MessageHeaderType
-    EVTechnicalStatus: EVTechnicalStatusType
+    Header = property(_ig(0), _set(0))
+    EVTechnicalStatus = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, EVTechnicalStatus: EVTechnicalStatusType) -> None:
-        self.Header = Header
-        self.EVTechnicalStatus = EVTechnicalStatus
+    def __init__(self, *, Header, EVTechnicalStatus):
+        list.__init__(self, (Header, EVTechnicalStatus,))
 
 class ACDP_SystemStatusResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:ACDP}ACDP_SystemStatusResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEMechanicalChargingDeviceStatus', 'EVSEReadyToCharge', 'EVSEIsolationStatus', 'EVSEDisabled', 'EVSEUtilityInterruptEvent', 'EVSEEmergencyShutdown', 'EVSEMalfunction', 'EVInChargePosition', 'EVAssociationStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEMechanicalChargingDeviceStatus', 'EVSEReadyToCharge', 'EVSEIsolationStatus', 'EVSEDisabled', 'EVSEUtilityInterruptEvent', 'EVSEEmergencyShutdown', 'EVSEMalfunction', 'EVInChargePosition', 'EVAssociationStatus', )
     _schema = 'iso20_acdp'
     _type_index = 3
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEMechanicalChargingDeviceStatus: Literal['Home', 'Moving', 'EndPosition']
-    EVSEReadyToCharge: bool
-    EVSEIsolationStatus: Literal['Invalid', 'Safe', 'Warning', 'Fault']
-    EVSEDisabled: bool
-    EVSEUtilityInterruptEvent: bool
-    EVSEEmergencyShutdown: bool
-    EVSEMalfunction: bool
-    EVInChargePosition: bool
-    EVAssociationStatus: bool
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEMechanicalChargingDeviceStatus = property(_ig(2), _set(2))
+    EVSEReadyToCharge = property(_ig(3), _set(3))
+    EVSEIsolationStatus = property(_ig(4), _set(4))
+    EVSEDisabled = property(_ig(5), _set(5))
+    EVSEUtilityInterruptEvent = property(_ig(6), _set(6))
+    EVSEEmergencyShutdown = property(_ig(7), _set(7))
+    EVSEMalfunction = property(_ig(8), _set(8))
+    EVInChargePosition = property(_ig(9), _set(9))
+    EVAssociationStatus = property(_ig(10), _set(10))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEMechanicalChargingDeviceStatus: Literal['Home', 'Moving', 'EndPosition'], EVSEReadyToCharge: bool, EVSEIsolationStatus: Literal['Invalid', 'Safe', 'Warning', 'Fault'], EVSEDisabled: bool, EVSEUtilityInterruptEvent: bool, EVSEEmergencyShutdown: bool, EVSEMalfunction: bool, EVInChargePosition: bool, EVAssociationStatus: bool) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEMechanicalChargingDeviceStatus = EVSEMechanicalChargingDeviceStatus
-        self.EVSEReadyToCharge = EVSEReadyToCharge
-        self.EVSEIsolationStatus = EVSEIsolationStatus
-        self.EVSEDisabled = EVSEDisabled
-        self.EVSEUtilityInterruptEvent = EVSEUtilityInterruptEvent
-        self.EVSEEmergencyShutdown = EVSEEmergencyShutdown
-        self.EVSEMalfunction = EVSEMalfunction
-        self.EVInChargePosition = EVInChargePosition
-        self.EVAssociationStatus = EVAssociationStatus
+    def __init__(self, *, Header, ResponseCode, EVSEMechanicalChargingDeviceStatus, EVSEReadyToCharge, EVSEIsolationStatus, EVSEDisabled, EVSEUtilityInterruptEvent, EVSEEmergencyShutdown, EVSEMalfunction, EVInChargePosition, EVAssociationStatus):
+        list.__init__(self, (Header, ResponseCode, EVSEMechanicalChargingDeviceStatus, EVSEReadyToCharge, EVSEIsolationStatus, EVSEDisabled, EVSEUtilityInterruptEvent, EVSEEmergencyShutdown, EVSEMalfunction, EVInChargePosition, EVAssociationStatus,))
 
 class ACDP_VehiclePositioningReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:ACDP}ACDP_VehiclePositioningReqType."""
 
-    __slots__ = ('Header', 'EVMobilityStatus', 'EVPositioningSupport', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'EVMobilityStatus', 'EVPositioningSupport', )
     _schema = 'iso20_acdp'
     _type_index = 4
-    Header: MessageHeaderType
-    EVMobilityStatus: bool
-    EVPositioningSupport: bool
+    Header = property(_ig(0), _set(0))
+    EVMobilityStatus = property(_ig(1), _set(1))
+    EVPositioningSupport = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, EVMobilityStatus: bool, EVPositioningSupport: bool) -> None:
-        self.Header = Header
-        self.EVMobilityStatus = EVMobilityStatus
-        self.EVPositioningSupport = EVPositioningSupport
+    def __init__(self, *, Header, EVMobilityStatus, EVPositioningSupport):
+        list.__init__(self, (Header, EVMobilityStatus, EVPositioningSupport,))
 
 class ACDP_VehiclePositioningResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:ACDP}ACDP_VehiclePositioningResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEProcessing', 'EVSEPositioningSupport', 'EVRelativeXDeviation', 'EVRelativeYDeviation', 'ContactWindowXc', 'ContactWindowYc', 'EVInChargePosition', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEProcessing', 'EVSEPositioningSupport', 'EVRelativeXDeviation', 'EVRelativeYDeviation', 'ContactWindowXc', 'ContactWindowYc', 'EVInChargePosition', )
     _schema = 'iso20_acdp'
     _type_index = 5
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    EVSEPositioningSupport: bool
-    EVRelativeXDeviation: int
-    EVRelativeYDeviation: int
-    ContactWindowXc: int
-    ContactWindowYc: int
-    EVInChargePosition: bool
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
+    EVSEPositioningSupport = property(_ig(3), _set(3))
+    EVRelativeXDeviation = property(_ig(4), _set(4))
+    EVRelativeYDeviation = property(_ig(5), _set(5))
+    ContactWindowXc = property(_ig(6), _set(6))
+    ContactWindowYc = property(_ig(7), _set(7))
+    EVInChargePosition = property(_ig(8), _set(8))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], EVSEPositioningSupport: bool, EVRelativeXDeviation: int, EVRelativeYDeviation: int, ContactWindowXc: int, ContactWindowYc: int, EVInChargePosition: bool) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.EVSEPositioningSupport = EVSEPositioningSupport
-        self.EVRelativeXDeviation = EVRelativeXDeviation
-        self.EVRelativeYDeviation = EVRelativeYDeviation
-        self.ContactWindowXc = ContactWindowXc
-        self.ContactWindowYc = ContactWindowYc
-        self.EVInChargePosition = EVInChargePosition
+    def __init__(self, *, Header, ResponseCode, EVSEProcessing, EVSEPositioningSupport, EVRelativeXDeviation, EVRelativeYDeviation, ContactWindowXc, ContactWindowYc, EVInChargePosition):
+        list.__init__(self, (Header, ResponseCode, EVSEProcessing, EVSEPositioningSupport, EVRelativeXDeviation, EVRelativeYDeviation, ContactWindowXc, ContactWindowYc, EVInChargePosition,))
 
 class CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_acdp'
     _type_index = 6
 
@@ -160,755 +125,629 @@ class CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_acdp'
     _type_index = 7
 
 class CanonicalizationMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso20_acdp'
     _type_index = 8
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class ChargeLoopReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType."""
 
-    __slots__ = ('Header', 'DisplayParameters', 'MeterInfoRequested', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'DisplayParameters', 'MeterInfoRequested', )
     _schema = 'iso20_acdp'
     _type_index = 9
-    Header: MessageHeaderType
-    DisplayParameters: DisplayParametersType | None
-    MeterInfoRequested: bool
+    Header = property(_ig(0), _set(0))
+    DisplayParameters = property(_ig(1), _set(1))
+    MeterInfoRequested = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, DisplayParameters: DisplayParametersType | None = None, MeterInfoRequested: bool) -> None:
-        self.Header = Header
-        self.DisplayParameters = DisplayParameters
-        self.MeterInfoRequested = MeterInfoRequested
+    def __init__(self, *, Header, DisplayParameters=None, MeterInfoRequested):
+        list.__init__(self, (Header, DisplayParameters, MeterInfoRequested,))
 
 class ChargeLoopResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', )
     _schema = 'iso20_acdp'
     _type_index = 10
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEStatus: EVSEStatusType | None
-    MeterInfo: MeterInfoType | None
-    Receipt: ReceiptType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEStatus = property(_ig(2), _set(2))
+    MeterInfo = property(_ig(3), _set(3))
+    Receipt = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEStatus: EVSEStatusType | None = None, MeterInfo: MeterInfoType | None = None, Receipt: ReceiptType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEStatus = EVSEStatus
-        self.MeterInfo = MeterInfo
-        self.Receipt = Receipt
+    def __init__(self, *, Header, ResponseCode, EVSEStatus=None, MeterInfo=None, Receipt=None):
+        list.__init__(self, (Header, ResponseCode, EVSEStatus, MeterInfo, Receipt,))
 
 class ChargeParameterDiscoveryReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_acdp'
     _type_index = 11
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class ChargeParameterDiscoveryResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_acdp'
     _type_index = 12
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class DSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType."""
 
-    __slots__ = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
     _schema = 'iso20_acdp'
     _type_index = 13
-    P: bytes | None
-    Q: bytes | None
-    G: bytes | None
-    Y: bytes
-    J: bytes | None
-    Seed: bytes | None
-    PgenCounter: bytes | None
+    P = property(_ig(0), _set(0))
+    Q = property(_ig(1), _set(1))
+    G = property(_ig(2), _set(2))
+    Y = property(_ig(3), _set(3))
+    J = property(_ig(4), _set(4))
+    Seed = property(_ig(5), _set(5))
+    PgenCounter = property(_ig(6), _set(6))
 
-    def __init__(self, *, P: bytes | None = None, Q: bytes | None = None, G: bytes | None = None, Y: bytes, J: bytes | None = None, Seed: bytes | None = None, PgenCounter: bytes | None = None) -> None:
-        self.P = P
-        self.Q = Q
-        self.G = G
-        self.Y = Y
-        self.J = J
-        self.Seed = Seed
-        self.PgenCounter = PgenCounter
+    def __init__(self, *, P=None, Q=None, G=None, Y, J=None, Seed=None, PgenCounter=None):
+        list.__init__(self, (P, Q, G, Y, J, Seed, PgenCounter,))
 
 class DetailedCostType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType."""
 
-    __slots__ = ('Amount', 'CostPerUnit', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Amount', 'CostPerUnit', )
     _schema = 'iso20_acdp'
     _type_index = 14
-    Amount: RationalNumberType
-    CostPerUnit: RationalNumberType
+    Amount = property(_ig(0), _set(0))
+    CostPerUnit = property(_ig(1), _set(1))
 
-    def __init__(self, *, Amount: RationalNumberType, CostPerUnit: RationalNumberType) -> None:
-        self.Amount = Amount
-        self.CostPerUnit = CostPerUnit
+    def __init__(self, *, Amount, CostPerUnit):
+        list.__init__(self, (Amount, CostPerUnit,))
 
 class DetailedTaxType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType."""
 
-    __slots__ = ('TaxRuleID', 'Amount', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TaxRuleID', 'Amount', )
     _schema = 'iso20_acdp'
     _type_index = 15
-    TaxRuleID: int
-    Amount: RationalNumberType
+    TaxRuleID = property(_ig(0), _set(0))
+    Amount = property(_ig(1), _set(1))
 
-    def __init__(self, *, TaxRuleID: int, Amount: RationalNumberType) -> None:
-        self.TaxRuleID = TaxRuleID
-        self.Amount = Amount
+    def __init__(self, *, TaxRuleID, Amount):
+        list.__init__(self, (TaxRuleID, Amount,))
 
 class DigestMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DigestMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso20_acdp'
     _type_index = 16
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class DisplayParametersType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType."""
 
-    __slots__ = ('PresentSOC', 'MinimumSOC', 'TargetSOC', 'MaximumSOC', 'RemainingTimeToMinimumSOC', 'RemainingTimeToTargetSOC', 'RemainingTimeToMaximumSOC', 'ChargingComplete', 'BatteryEnergyCapacity', 'InletHot', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PresentSOC', 'MinimumSOC', 'TargetSOC', 'MaximumSOC', 'RemainingTimeToMinimumSOC', 'RemainingTimeToTargetSOC', 'RemainingTimeToMaximumSOC', 'ChargingComplete', 'BatteryEnergyCapacity', 'InletHot', )
     _schema = 'iso20_acdp'
     _type_index = 17
-    PresentSOC: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    MaximumSOC: int | None
-    RemainingTimeToMinimumSOC: int | None
-    RemainingTimeToTargetSOC: int | None
-    RemainingTimeToMaximumSOC: int | None
-    ChargingComplete: bool | None
-    BatteryEnergyCapacity: RationalNumberType | None
-    InletHot: bool | None
+    PresentSOC = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    MaximumSOC = property(_ig(3), _set(3))
+    RemainingTimeToMinimumSOC = property(_ig(4), _set(4))
+    RemainingTimeToTargetSOC = property(_ig(5), _set(5))
+    RemainingTimeToMaximumSOC = property(_ig(6), _set(6))
+    ChargingComplete = property(_ig(7), _set(7))
+    BatteryEnergyCapacity = property(_ig(8), _set(8))
+    InletHot = property(_ig(9), _set(9))
 
-    def __init__(self, *, PresentSOC: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, MaximumSOC: int | None = None, RemainingTimeToMinimumSOC: int | None = None, RemainingTimeToTargetSOC: int | None = None, RemainingTimeToMaximumSOC: int | None = None, ChargingComplete: bool | None = None, BatteryEnergyCapacity: RationalNumberType | None = None, InletHot: bool | None = None) -> None:
-        self.PresentSOC = PresentSOC
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.MaximumSOC = MaximumSOC
-        self.RemainingTimeToMinimumSOC = RemainingTimeToMinimumSOC
-        self.RemainingTimeToTargetSOC = RemainingTimeToTargetSOC
-        self.RemainingTimeToMaximumSOC = RemainingTimeToMaximumSOC
-        self.ChargingComplete = ChargingComplete
-        self.BatteryEnergyCapacity = BatteryEnergyCapacity
-        self.InletHot = InletHot
+    def __init__(self, *, PresentSOC=None, MinimumSOC=None, TargetSOC=None, MaximumSOC=None, RemainingTimeToMinimumSOC=None, RemainingTimeToTargetSOC=None, RemainingTimeToMaximumSOC=None, ChargingComplete=None, BatteryEnergyCapacity=None, InletHot=None):
+        list.__init__(self, (PresentSOC, MinimumSOC, TargetSOC, MaximumSOC, RemainingTimeToMinimumSOC, RemainingTimeToTargetSOC, RemainingTimeToMaximumSOC, ChargingComplete, BatteryEnergyCapacity, InletHot,))
 
 class Dynamic_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType."""
 
-    __slots__ = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
     _schema = 'iso20_acdp'
     _type_index = 18
-    DepartureTime: int | None
-    EVTargetEnergyRequest: RationalNumberType
-    EVMaximumEnergyRequest: RationalNumberType
-    EVMinimumEnergyRequest: RationalNumberType
+    DepartureTime = property(_ig(0), _set(0))
+    EVTargetEnergyRequest = property(_ig(1), _set(1))
+    EVMaximumEnergyRequest = property(_ig(2), _set(2))
+    EVMinimumEnergyRequest = property(_ig(3), _set(3))
 
-    def __init__(self, *, DepartureTime: int | None = None, EVTargetEnergyRequest: RationalNumberType, EVMaximumEnergyRequest: RationalNumberType, EVMinimumEnergyRequest: RationalNumberType) -> None:
-        self.DepartureTime = DepartureTime
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
+    def __init__(self, *, DepartureTime=None, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest):
+        list.__init__(self, (DepartureTime, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest,))
 
 class Dynamic_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType."""
 
-    __slots__ = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', )
     _schema = 'iso20_acdp'
     _type_index = 19
-    DepartureTime: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    AckMaxDelay: int | None
+    DepartureTime = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    AckMaxDelay = property(_ig(3), _set(3))
 
-    def __init__(self, *, DepartureTime: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, AckMaxDelay: int | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.AckMaxDelay = AckMaxDelay
+    def __init__(self, *, DepartureTime=None, MinimumSOC=None, TargetSOC=None, AckMaxDelay=None):
+        list.__init__(self, (DepartureTime, MinimumSOC, TargetSOC, AckMaxDelay,))
 
 class EVSEStatusType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType."""
 
-    __slots__ = ('NotificationMaxDelay', 'EVSENotification', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('NotificationMaxDelay', 'EVSENotification', )
     _schema = 'iso20_acdp'
     _type_index = 20
-    NotificationMaxDelay: int
-    EVSENotification: Literal['Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation']
+    NotificationMaxDelay = property(_ig(0), _set(0))
+    EVSENotification = property(_ig(1), _set(1))
 
-    def __init__(self, *, NotificationMaxDelay: int, EVSENotification: Literal['Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation']) -> None:
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
+    def __init__(self, *, NotificationMaxDelay, EVSENotification):
+        list.__init__(self, (NotificationMaxDelay, EVSENotification,))
 
 class EVTechnicalStatusType(Message):
     """XSD {urn:iso:std:iso:15118:-20:ACDP}EVTechnicalStatusType."""
 
-    __slots__ = ('EVReadyToCharge', 'EVImmobilizationRequest', 'EVImmobilized', 'EVWLANStrength', 'EVCPStatus', 'EVSOC', 'EVErrorCode', 'EVTimeout', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVReadyToCharge', 'EVImmobilizationRequest', 'EVImmobilized', 'EVWLANStrength', 'EVCPStatus', 'EVSOC', 'EVErrorCode', 'EVTimeout', )
     _schema = 'iso20_acdp'
     _type_index = 21
-    EVReadyToCharge: bool
-    EVImmobilizationRequest: bool
-    EVImmobilized: bool | None
-    EVWLANStrength: RationalNumberType | None
-    EVCPStatus: Literal['StateA', 'StateB', 'StateC', 'StateD', 'StateE'] | None
-    EVSOC: int | None
-    EVErrorCode: Literal['OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2'] | None
-    EVTimeout: bool | None
+    EVReadyToCharge = property(_ig(0), _set(0))
+    EVImmobilizationRequest = property(_ig(1), _set(1))
+    EVImmobilized = property(_ig(2), _set(2))
+    EVWLANStrength = property(_ig(3), _set(3))
+    EVCPStatus = property(_ig(4), _set(4))
+    EVSOC = property(_ig(5), _set(5))
+    EVErrorCode = property(_ig(6), _set(6))
+    EVTimeout = property(_ig(7), _set(7))
 
-    def __init__(self, *, EVReadyToCharge: bool, EVImmobilizationRequest: bool, EVImmobilized: bool | None = None, EVWLANStrength: RationalNumberType | None = None, EVCPStatus: Literal['StateA', 'StateB', 'StateC', 'StateD', 'StateE'] | None = None, EVSOC: int | None = None, EVErrorCode: Literal['OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2'] | None = None, EVTimeout: bool | None = None) -> None:
-        self.EVReadyToCharge = EVReadyToCharge
-        self.EVImmobilizationRequest = EVImmobilizationRequest
-        self.EVImmobilized = EVImmobilized
-        self.EVWLANStrength = EVWLANStrength
-        self.EVCPStatus = EVCPStatus
-        self.EVSOC = EVSOC
-        self.EVErrorCode = EVErrorCode
-        self.EVTimeout = EVTimeout
+    def __init__(self, *, EVReadyToCharge, EVImmobilizationRequest, EVImmobilized=None, EVWLANStrength=None, EVCPStatus=None, EVSOC=None, EVErrorCode=None, EVTimeout=None):
+        list.__init__(self, (EVReadyToCharge, EVImmobilizationRequest, EVImmobilized, EVWLANStrength, EVCPStatus, EVSOC, EVErrorCode, EVTimeout,))
 
 class KeyInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyInfoType."""
 
-    __slots__ = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
-    _fields = __slots__
-    _repeated = frozenset({'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData'})
+    __slots__ = ()
+    _fields = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
+    _repeated = frozenset(('KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', ))
     _schema = 'iso20_acdp'
     _type_index = 22
-    Id: str | None
-    KeyName: list[str]
-    KeyValue: list[KeyValueType]
-    RetrievalMethod: list[RetrievalMethodType]
-    X509Data: list[X509DataType]
-    PGPData: list[PGPDataType]
-    SPKIData: list[SPKIDataType]
-    MgmtData: list[str]
+    Id = property(_ig(0), _set(0))
+    KeyName = property(_ig(1), _set(1))
+    KeyValue = property(_ig(2), _set(2))
+    RetrievalMethod = property(_ig(3), _set(3))
+    X509Data = property(_ig(4), _set(4))
+    PGPData = property(_ig(5), _set(5))
+    SPKIData = property(_ig(6), _set(6))
+    MgmtData = property(_ig(7), _set(7))
 
-    def __init__(self, *, Id: str | None = None, KeyName: list[str] | None = None, KeyValue: list[KeyValueType] | None = None, RetrievalMethod: list[RetrievalMethodType] | None = None, X509Data: list[X509DataType] | None = None, PGPData: list[PGPDataType] | None = None, SPKIData: list[SPKIDataType] | None = None, MgmtData: list[str] | None = None) -> None:
-        self.Id = Id
-        self.KeyName = [] if KeyName is None else KeyName
-        self.KeyValue = [] if KeyValue is None else KeyValue
-        self.RetrievalMethod = [] if RetrievalMethod is None else RetrievalMethod
-        self.X509Data = [] if X509Data is None else X509Data
-        self.PGPData = [] if PGPData is None else PGPData
-        self.SPKIData = [] if SPKIData is None else SPKIData
-        self.MgmtData = [] if MgmtData is None else MgmtData
+    def __init__(self, *, Id=None, KeyName=None, KeyValue=None, RetrievalMethod=None, X509Data=None, PGPData=None, SPKIData=None, MgmtData=None):
+        list.__init__(self, (Id, [] if KeyName is None else KeyName, [] if KeyValue is None else KeyValue, [] if RetrievalMethod is None else RetrievalMethod, [] if X509Data is None else X509Data, [] if PGPData is None else PGPData, [] if SPKIData is None else SPKIData, [] if MgmtData is None else MgmtData,))
 
 class KeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyValueType."""
 
-    __slots__ = ('DSAKeyValue', 'RSAKeyValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DSAKeyValue', 'RSAKeyValue', )
     _schema = 'iso20_acdp'
     _type_index = 23
-    DSAKeyValue: DSAKeyValueType | None
-    RSAKeyValue: RSAKeyValueType | None
+    DSAKeyValue = property(_ig(0), _set(0))
+    RSAKeyValue = property(_ig(1), _set(1))
 
-    def __init__(self, *, DSAKeyValue: DSAKeyValueType | None = None, RSAKeyValue: RSAKeyValueType | None = None) -> None:
-        self.DSAKeyValue = DSAKeyValue
-        self.RSAKeyValue = RSAKeyValue
+    def __init__(self, *, DSAKeyValue=None, RSAKeyValue=None):
+        list.__init__(self, (DSAKeyValue, RSAKeyValue,))
 
 class ListOfRootCertificateIDsType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType."""
 
-    __slots__ = ('RootCertificateID', )
-    _fields = __slots__
-    _repeated = frozenset({'RootCertificateID'})
+    __slots__ = ()
+    _fields = ('RootCertificateID', )
+    _repeated = frozenset(('RootCertificateID', ))
     _schema = 'iso20_acdp'
     _type_index = 24
-    RootCertificateID: list[X509IssuerSerialType]
+    RootCertificateID = property(_ig(0), _set(0))
 
-    def __init__(self, *, RootCertificateID: list[X509IssuerSerialType] | None = None) -> None:
-        self.RootCertificateID = [] if RootCertificateID is None else RootCertificateID
+    def __init__(self, *, RootCertificateID=None):
+        list.__init__(self, ([] if RootCertificateID is None else RootCertificateID,))
 
 class ManifestType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ManifestType."""
 
-    __slots__ = ('Id', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso20_acdp'
     _type_index = 25
-    Id: str | None
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    Reference = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, Reference=None):
+        list.__init__(self, (Id, [] if Reference is None else Reference,))
 
 class MessageHeaderType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType."""
 
-    __slots__ = ('SessionID', 'TimeStamp', 'Signature', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SessionID', 'TimeStamp', 'Signature', )
     _schema = 'iso20_acdp'
     _type_index = 26
-    SessionID: bytes
-    TimeStamp: int
-    Signature: SignatureType | None
+    SessionID = property(_ig(0), _set(0))
+    TimeStamp = property(_ig(1), _set(1))
+    Signature = property(_ig(2), _set(2))
 
-    def __init__(self, *, SessionID: bytes, TimeStamp: int, Signature: SignatureType | None = None) -> None:
-        self.SessionID = SessionID
-        self.TimeStamp = TimeStamp
-        self.Signature = Signature
+    def __init__(self, *, SessionID, TimeStamp, Signature=None):
+        list.__init__(self, (SessionID, TimeStamp, Signature,))
 
 class MeterInfoType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType."""
 
-    __slots__ = ('MeterID', 'ChargedEnergyReadingWh', 'BPT_DischargedEnergyReadingWh', 'CapacitiveEnergyReadingVARh', 'BPT_InductiveEnergyReadingVARh', 'MeterSignature', 'MeterStatus', 'MeterTimestamp', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('MeterID', 'ChargedEnergyReadingWh', 'BPT_DischargedEnergyReadingWh', 'CapacitiveEnergyReadingVARh', 'BPT_InductiveEnergyReadingVARh', 'MeterSignature', 'MeterStatus', 'MeterTimestamp', )
     _schema = 'iso20_acdp'
     _type_index = 27
-    MeterID: str
-    ChargedEnergyReadingWh: int
-    BPT_DischargedEnergyReadingWh: int | None
-    CapacitiveEnergyReadingVARh: int | None
-    BPT_InductiveEnergyReadingVARh: int | None
-    MeterSignature: bytes | None
-    MeterStatus: int | None
-    MeterTimestamp: int | None
+    MeterID = property(_ig(0), _set(0))
+    ChargedEnergyReadingWh = property(_ig(1), _set(1))
+    BPT_DischargedEnergyReadingWh = property(_ig(2), _set(2))
+    CapacitiveEnergyReadingVARh = property(_ig(3), _set(3))
+    BPT_InductiveEnergyReadingVARh = property(_ig(4), _set(4))
+    MeterSignature = property(_ig(5), _set(5))
+    MeterStatus = property(_ig(6), _set(6))
+    MeterTimestamp = property(_ig(7), _set(7))
 
-    def __init__(self, *, MeterID: str, ChargedEnergyReadingWh: int, BPT_DischargedEnergyReadingWh: int | None = None, CapacitiveEnergyReadingVARh: int | None = None, BPT_InductiveEnergyReadingVARh: int | None = None, MeterSignature: bytes | None = None, MeterStatus: int | None = None, MeterTimestamp: int | None = None) -> None:
-        self.MeterID = MeterID
-        self.ChargedEnergyReadingWh = ChargedEnergyReadingWh
-        self.BPT_DischargedEnergyReadingWh = BPT_DischargedEnergyReadingWh
-        self.CapacitiveEnergyReadingVARh = CapacitiveEnergyReadingVARh
-        self.BPT_InductiveEnergyReadingVARh = BPT_InductiveEnergyReadingVARh
-        self.MeterSignature = MeterSignature
-        self.MeterStatus = MeterStatus
-        self.MeterTimestamp = MeterTimestamp
+    def __init__(self, *, MeterID, ChargedEnergyReadingWh, BPT_DischargedEnergyReadingWh=None, CapacitiveEnergyReadingVARh=None, BPT_InductiveEnergyReadingVARh=None, MeterSignature=None, MeterStatus=None, MeterTimestamp=None):
+        list.__init__(self, (MeterID, ChargedEnergyReadingWh, BPT_DischargedEnergyReadingWh, CapacitiveEnergyReadingVARh, BPT_InductiveEnergyReadingVARh, MeterSignature, MeterStatus, MeterTimestamp,))
 
 class ObjectType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ObjectType."""
 
-    __slots__ = ('Id', 'MimeType', 'Encoding', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'MimeType', 'Encoding', )
     _schema = 'iso20_acdp'
     _type_index = 28
-    Id: str | None
-    MimeType: str | None
-    Encoding: str | None
+    Id = property(_ig(0), _set(0))
+    MimeType = property(_ig(1), _set(1))
+    Encoding = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str | None = None, MimeType: str | None = None, Encoding: str | None = None) -> None:
-        self.Id = Id
-        self.MimeType = MimeType
-        self.Encoding = Encoding
+    def __init__(self, *, Id=None, MimeType=None, Encoding=None):
+        list.__init__(self, (Id, MimeType, Encoding,))
 
 class PGPDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}PGPDataType."""
 
-    __slots__ = ('PGPKeyID', 'PGPKeyPacket', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PGPKeyID', 'PGPKeyPacket', )
     _schema = 'iso20_acdp'
     _type_index = 29
-    PGPKeyID: bytes | None
-    PGPKeyPacket: bytes | None
+    PGPKeyID = property(_ig(0), _set(0))
+    PGPKeyPacket = property(_ig(1), _set(1))
 
-    def __init__(self, *, PGPKeyID: bytes | None = None, PGPKeyPacket: bytes | None = None) -> None:
-        self.PGPKeyID = PGPKeyID
-        self.PGPKeyPacket = PGPKeyPacket
+    def __init__(self, *, PGPKeyID=None, PGPKeyPacket=None):
+        list.__init__(self, (PGPKeyID, PGPKeyPacket,))
 
 class RSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType."""
 
-    __slots__ = ('Modulus', 'Exponent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Modulus', 'Exponent', )
     _schema = 'iso20_acdp'
     _type_index = 30
-    Modulus: bytes
-    Exponent: bytes
+    Modulus = property(_ig(0), _set(0))
+    Exponent = property(_ig(1), _set(1))
 
-    def __init__(self, *, Modulus: bytes, Exponent: bytes) -> None:
-        self.Modulus = Modulus
-        self.Exponent = Exponent
+    def __init__(self, *, Modulus, Exponent):
+        list.__init__(self, (Modulus, Exponent,))
 
 class RationalNumberType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType."""
 
-    __slots__ = ('Exponent', 'Value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Exponent', 'Value', )
     _schema = 'iso20_acdp'
     _type_index = 31
-    Exponent: int
-    Value: int
+    Exponent = property(_ig(0), _set(0))
+    Value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Exponent: int, Value: int) -> None:
-        self.Exponent = Exponent
-        self.Value = Value
+    def __init__(self, *, Exponent, Value):
+        list.__init__(self, (Exponent, Value,))
 
 class ReceiptType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType."""
 
-    __slots__ = ('TimeAnchor', 'EnergyCosts', 'OccupancyCosts', 'AdditionalServicesCosts', 'OverstayCosts', 'TaxCosts', )
-    _fields = __slots__
-    _repeated = frozenset({'TaxCosts'})
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'EnergyCosts', 'OccupancyCosts', 'AdditionalServicesCosts', 'OverstayCosts', 'TaxCosts', )
+    _repeated = frozenset(('TaxCosts', ))
     _schema = 'iso20_acdp'
     _type_index = 32
-    TimeAnchor: int
-    EnergyCosts: DetailedCostType | None
-    OccupancyCosts: DetailedCostType | None
-    AdditionalServicesCosts: DetailedCostType | None
-    OverstayCosts: DetailedCostType | None
-    TaxCosts: list[DetailedTaxType]
+    TimeAnchor = property(_ig(0), _set(0))
+    EnergyCosts = property(_ig(1), _set(1))
+    OccupancyCosts = property(_ig(2), _set(2))
+    AdditionalServicesCosts = property(_ig(3), _set(3))
+    OverstayCosts = property(_ig(4), _set(4))
+    TaxCosts = property(_ig(5), _set(5))
 
-    def __init__(self, *, TimeAnchor: int, EnergyCosts: DetailedCostType | None = None, OccupancyCosts: DetailedCostType | None = None, AdditionalServicesCosts: DetailedCostType | None = None, OverstayCosts: DetailedCostType | None = None, TaxCosts: list[DetailedTaxType] | None = None) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.EnergyCosts = EnergyCosts
-        self.OccupancyCosts = OccupancyCosts
-        self.AdditionalServicesCosts = AdditionalServicesCosts
-        self.OverstayCosts = OverstayCosts
-        self.TaxCosts = [] if TaxCosts is None else TaxCosts
+    def __init__(self, *, TimeAnchor, EnergyCosts=None, OccupancyCosts=None, AdditionalServicesCosts=None, OverstayCosts=None, TaxCosts=None):
+        list.__init__(self, (TimeAnchor, EnergyCosts, OccupancyCosts, AdditionalServicesCosts, OverstayCosts, [] if TaxCosts is None else TaxCosts,))
 
 class ReferenceType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ReferenceType."""
 
-    __slots__ = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
     _schema = 'iso20_acdp'
     _type_index = 33
-    Id: str | None
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
-    DigestMethod: DigestMethodType
-    DigestValue: bytes
+    Id = property(_ig(0), _set(0))
+    URI = property(_ig(1), _set(1))
+    Type = property(_ig(2), _set(2))
+    Transforms = property(_ig(3), _set(3))
+    DigestMethod = property(_ig(4), _set(4))
+    DigestValue = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str | None = None, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None, DigestMethod: DigestMethodType, DigestValue: bytes) -> None:
-        self.Id = Id
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
-        self.DigestMethod = DigestMethod
-        self.DigestValue = DigestValue
+    def __init__(self, *, Id=None, URI=None, Type=None, Transforms=None, DigestMethod, DigestValue):
+        list.__init__(self, (Id, URI, Type, Transforms, DigestMethod, DigestValue,))
 
 class RetrievalMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType."""
 
-    __slots__ = ('URI', 'Type', 'Transforms', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('URI', 'Type', 'Transforms', )
     _schema = 'iso20_acdp'
     _type_index = 34
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
+    URI = property(_ig(0), _set(0))
+    Type = property(_ig(1), _set(1))
+    Transforms = property(_ig(2), _set(2))
 
-    def __init__(self, *, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None) -> None:
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
+    def __init__(self, *, URI=None, Type=None, Transforms=None):
+        list.__init__(self, (URI, Type, Transforms,))
 
 class SPKIDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SPKIDataType."""
 
-    __slots__ = ('SPKISexp', )
-    _fields = __slots__
-    _repeated = frozenset({'SPKISexp'})
+    __slots__ = ()
+    _fields = ('SPKISexp', )
+    _repeated = frozenset(('SPKISexp', ))
     _schema = 'iso20_acdp'
     _type_index = 35
-    SPKISexp: list[bytes]
+    SPKISexp = property(_ig(0), _set(0))
 
-    def __init__(self, *, SPKISexp: list[bytes] | None = None) -> None:
-        self.SPKISexp = [] if SPKISexp is None else SPKISexp
+    def __init__(self, *, SPKISexp=None):
+        list.__init__(self, ([] if SPKISexp is None else SPKISexp,))
 
 class Scheduled_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType."""
 
-    __slots__ = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
     _schema = 'iso20_acdp'
     _type_index = 36
-    EVTargetEnergyRequest: RationalNumberType | None
-    EVMaximumEnergyRequest: RationalNumberType | None
-    EVMinimumEnergyRequest: RationalNumberType | None
+    EVTargetEnergyRequest = property(_ig(0), _set(0))
+    EVMaximumEnergyRequest = property(_ig(1), _set(1))
+    EVMinimumEnergyRequest = property(_ig(2), _set(2))
 
-    def __init__(self, *, EVTargetEnergyRequest: RationalNumberType | None = None, EVMaximumEnergyRequest: RationalNumberType | None = None, EVMinimumEnergyRequest: RationalNumberType | None = None) -> None:
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
+    def __init__(self, *, EVTargetEnergyRequest=None, EVMaximumEnergyRequest=None, EVMinimumEnergyRequest=None):
+        list.__init__(self, (EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest,))
 
 class Scheduled_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_acdp'
     _type_index = 37
 
 class SignatureMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureMethodType."""
 
-    __slots__ = ('Algorithm', 'HMACOutputLength', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', 'HMACOutputLength', )
     _schema = 'iso20_acdp'
     _type_index = 38
-    Algorithm: str
-    HMACOutputLength: int | None
+    Algorithm = property(_ig(0), _set(0))
+    HMACOutputLength = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, HMACOutputLength: int | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.HMACOutputLength = HMACOutputLength
+    def __init__(self, *, Algorithm, HMACOutputLength=None):
+        list.__init__(self, (Algorithm, HMACOutputLength,))
 
 class SignaturePropertiesType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType."""
 
-    __slots__ = ('Id', 'SignatureProperty', )
-    _fields = __slots__
-    _repeated = frozenset({'SignatureProperty'})
+    __slots__ = ()
+    _fields = ('Id', 'SignatureProperty', )
+    _repeated = frozenset(('SignatureProperty', ))
     _schema = 'iso20_acdp'
     _type_index = 39
-    Id: str | None
-    SignatureProperty: list[SignaturePropertyType]
+    Id = property(_ig(0), _set(0))
+    SignatureProperty = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, SignatureProperty: list[SignaturePropertyType] | None = None) -> None:
-        self.Id = Id
-        self.SignatureProperty = [] if SignatureProperty is None else SignatureProperty
+    def __init__(self, *, Id=None, SignatureProperty=None):
+        list.__init__(self, (Id, [] if SignatureProperty is None else SignatureProperty,))
 
 class SignaturePropertyType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType."""
 
-    __slots__ = ('Target', 'Id', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Target', 'Id', )
     _schema = 'iso20_acdp'
     _type_index = 40
-    Target: str
-    Id: str | None
+    Target = property(_ig(0), _set(0))
+    Id = property(_ig(1), _set(1))
 
-    def __init__(self, *, Target: str, Id: str | None = None) -> None:
-        self.Target = Target
-        self.Id = Id
+    def __init__(self, *, Target, Id=None):
+        list.__init__(self, (Target, Id,))
 
 class SignatureType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureType."""
 
-    __slots__ = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
-    _fields = __slots__
-    _repeated = frozenset({'Object'})
+    __slots__ = ()
+    _fields = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
+    _repeated = frozenset(('Object', ))
     _schema = 'iso20_acdp'
     _type_index = 41
-    Id: str | None
-    SignedInfo: SignedInfoType
-    SignatureValue: SignatureValueType
-    KeyInfo: KeyInfoType | None
-    Object: list[ObjectType]
+    Id = property(_ig(0), _set(0))
+    SignedInfo = property(_ig(1), _set(1))
+    SignatureValue = property(_ig(2), _set(2))
+    KeyInfo = property(_ig(3), _set(3))
+    Object = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str | None = None, SignedInfo: SignedInfoType, SignatureValue: SignatureValueType, KeyInfo: KeyInfoType | None = None, Object: list[ObjectType] | None = None) -> None:
-        self.Id = Id
-        self.SignedInfo = SignedInfo
-        self.SignatureValue = SignatureValue
-        self.KeyInfo = KeyInfo
-        self.Object = [] if Object is None else Object
+    def __init__(self, *, Id=None, SignedInfo, SignatureValue, KeyInfo=None, Object=None):
+        list.__init__(self, (Id, SignedInfo, SignatureValue, KeyInfo, [] if Object is None else Object,))
 
 class SignatureValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureValueType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso20_acdp'
     _type_index = 42
-    Id: str | None
-    value: bytes
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, value: bytes) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id=None, value):
+        list.__init__(self, (Id, value,))
 
 class SignedInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignedInfoType."""
 
-    __slots__ = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso20_acdp'
     _type_index = 43
-    Id: str | None
-    CanonicalizationMethod: CanonicalizationMethodType
-    SignatureMethod: SignatureMethodType
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    CanonicalizationMethod = property(_ig(1), _set(1))
+    SignatureMethod = property(_ig(2), _set(2))
+    Reference = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, CanonicalizationMethod: CanonicalizationMethodType, SignatureMethod: SignatureMethodType, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.CanonicalizationMethod = CanonicalizationMethod
-        self.SignatureMethod = SignatureMethod
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, CanonicalizationMethod, SignatureMethod, Reference=None):
+        list.__init__(self, (Id, CanonicalizationMethod, SignatureMethod, [] if Reference is None else Reference,))
 
 class TransformType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformType."""
 
-    __slots__ = ('Algorithm', 'XPath', )
-    _fields = __slots__
-    _repeated = frozenset({'XPath'})
+    __slots__ = ()
+    _fields = ('Algorithm', 'XPath', )
+    _repeated = frozenset(('XPath', ))
     _schema = 'iso20_acdp'
     _type_index = 44
-    Algorithm: str
-    XPath: list[str]
+    Algorithm = property(_ig(0), _set(0))
+    XPath = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, XPath: list[str] | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.XPath = [] if XPath is None else XPath
+    def __init__(self, *, Algorithm, XPath=None):
+        list.__init__(self, (Algorithm, [] if XPath is None else XPath,))
 
 class TransformsType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformsType."""
 
-    __slots__ = ('Transform', )
-    _fields = __slots__
-    _repeated = frozenset({'Transform'})
+    __slots__ = ()
+    _fields = ('Transform', )
+    _repeated = frozenset(('Transform', ))
     _schema = 'iso20_acdp'
     _type_index = 45
-    Transform: list[TransformType]
+    Transform = property(_ig(0), _set(0))
 
-    def __init__(self, *, Transform: list[TransformType] | None = None) -> None:
-        self.Transform = [] if Transform is None else Transform
+    def __init__(self, *, Transform=None):
+        list.__init__(self, ([] if Transform is None else Transform,))
 
 class V2GMessageType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_acdp'
     _type_index = 46
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class V2GRequestType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_acdp'
     _type_index = 47
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class V2GResponseType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_acdp'
     _type_index = 48
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class X509DataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509DataType."""
 
-    __slots__ = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
-    _fields = __slots__
-    _repeated = frozenset({'X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL'})
+    __slots__ = ()
+    _fields = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
+    _repeated = frozenset(('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', ))
     _schema = 'iso20_acdp'
     _type_index = 49
-    X509IssuerSerial: list[X509IssuerSerialType]
-    X509SKI: list[bytes]
-    X509SubjectName: list[str]
-    X509Certificate: list[bytes]
-    X509CRL: list[bytes]
+    X509IssuerSerial = property(_ig(0), _set(0))
+    X509SKI = property(_ig(1), _set(1))
+    X509SubjectName = property(_ig(2), _set(2))
+    X509Certificate = property(_ig(3), _set(3))
+    X509CRL = property(_ig(4), _set(4))
 
-    def __init__(self, *, X509IssuerSerial: list[X509IssuerSerialType] | None = None, X509SKI: list[bytes] | None = None, X509SubjectName: list[str] | None = None, X509Certificate: list[bytes] | None = None, X509CRL: list[bytes] | None = None) -> None:
-        self.X509IssuerSerial = [] if X509IssuerSerial is None else X509IssuerSerial
-        self.X509SKI = [] if X509SKI is None else X509SKI
-        self.X509SubjectName = [] if X509SubjectName is None else X509SubjectName
-        self.X509Certificate = [] if X509Certificate is None else X509Certificate
-        self.X509CRL = [] if X509CRL is None else X509CRL
+    def __init__(self, *, X509IssuerSerial=None, X509SKI=None, X509SubjectName=None, X509Certificate=None, X509CRL=None):
+        list.__init__(self, ([] if X509IssuerSerial is None else X509IssuerSerial, [] if X509SKI is None else X509SKI, [] if X509SubjectName is None else X509SubjectName, [] if X509Certificate is None else X509Certificate, [] if X509CRL is None else X509CRL,))
 
 class X509IssuerSerialType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType."""
 
-    __slots__ = ('X509IssuerName', 'X509SerialNumber', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('X509IssuerName', 'X509SerialNumber', )
     _schema = 'iso20_acdp'
     _type_index = 50
-    X509IssuerName: str
-    X509SerialNumber: int
+    X509IssuerName = property(_ig(0), _set(0))
+    X509SerialNumber = property(_ig(1), _set(1))
 
-    def __init__(self, *, X509IssuerName: str, X509SerialNumber: int) -> None:
-        self.X509IssuerName = X509IssuerName
-        self.X509SerialNumber = X509SerialNumber
+    def __init__(self, *, X509IssuerName, X509SerialNumber):
+        list.__init__(self, (X509IssuerName, X509SerialNumber,))
 
 
 # Index = the type's index in the Rust tables.
-CLASSES: tuple[type[Message], ...] = (
+CLASSES = (
     ACDP_ConnectReqType,
     ACDP_ConnectResType,
     ACDP_SystemStatusReqType,
@@ -962,7 +801,7 @@ CLASSES: tuple[type[Message], ...] = (
     X509IssuerSerialType,
 )
 # Global elements (document grammar) and their classes (None for simple-typed elements).
-DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
+DOCUMENT = (
     ('ACDP_ConnectReq', ACDP_ConnectReqType),
     ('ACDP_ConnectRes', ACDP_ConnectResType),
     ('ACDP_DisconnectReq', ACDP_ConnectReqType),
@@ -999,5 +838,5 @@ DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
     ('X509Data', X509DataType),
 )
 # Unique element names of the fragment grammar.
-FRAGMENT: tuple[tuple[str, type[Message] | None], ...] = (
+FRAGMENT = (
 )

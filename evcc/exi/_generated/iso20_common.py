@@ -8,158 +8,127 @@
 #   iso15118_20/V2G_CI_DC.xsd 050b1393bd70c5b0f0408801c4963741e9553c34b6435070017f76dfcc708a63
 #   iso15118_20/V2G_CI_WPT.xsd cae7b9d323b6ea6e69b949fa502c23b65bc43a3a54fea85c855a491817c5beec
 #   iso15118_20/xmldsig-core-schema.xsd 7a64b9cad8fdfb3c9f9fccebe0948f17f68bca028f9ef8bb35047e2d79f5c4ec
-"""Typed messages of the iso20_common schema set (grammars: iso20-common, iso20-common-fragment)."""
+"""Typed messages of the iso20_common schema set (grammars: iso20-common, iso20-common-fragment). Types: see iso20_common.pyi."""
 
-from __future__ import annotations
+from operator import itemgetter as _ig
 
-from typing import Literal
-
-from evcc.exi._base import Message
+from evcc.exi._base import Message, setter as _set
 
 
 class AbsolutePriceScheduleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}AbsolutePriceScheduleType."""
 
-    __slots__ = ('Id', 'TimeAnchor', 'PriceScheduleID', 'PriceScheduleDescription', 'Currency', 'Language', 'PriceAlgorithm', 'MinimumCost', 'MaximumCost', 'TaxRules', 'PriceRuleStacks', 'OverstayRules', 'AdditionalSelectedServices', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'TimeAnchor', 'PriceScheduleID', 'PriceScheduleDescription', 'Currency', 'Language', 'PriceAlgorithm', 'MinimumCost', 'MaximumCost', 'TaxRules', 'PriceRuleStacks', 'OverstayRules', 'AdditionalSelectedServices', )
     _schema = 'iso20_common'
     _type_index = 0
-    Id: str | None
-    TimeAnchor: int
-    PriceScheduleID: int
-    PriceScheduleDescription: str | None
-    Currency: str
-    Language: str
-    PriceAlgorithm: str
-    MinimumCost: RationalNumberType | None
-    MaximumCost: RationalNumberType | None
-    TaxRules: TaxRuleListType | None
-    PriceRuleStacks: PriceRuleStackListType
-    OverstayRules: OverstayRuleListType | None
-    AdditionalSelectedServices: AdditionalServiceListType | None
+    Id = property(_ig(0), _set(0))
+    TimeAnchor = property(_ig(1), _set(1))
+    PriceScheduleID = property(_ig(2), _set(2))
+    PriceScheduleDescription = property(_ig(3), _set(3))
+    Currency = property(_ig(4), _set(4))
+    Language = property(_ig(5), _set(5))
+    PriceAlgorithm = property(_ig(6), _set(6))
+    MinimumCost = property(_ig(7), _set(7))
+    MaximumCost = property(_ig(8), _set(8))
+    TaxRules = property(_ig(9), _set(9))
+    PriceRuleStacks = property(_ig(10), _set(10))
+    OverstayRules = property(_ig(11), _set(11))
+    AdditionalSelectedServices = property(_ig(12), _set(12))
 
-    def __init__(self, *, Id: str | None = None, TimeAnchor: int, PriceScheduleID: int, PriceScheduleDescription: str | None = None, Currency: str, Language: str, PriceAlgorithm: str, MinimumCost: RationalNumberType | None = None, MaximumCost: RationalNumberType | None = None, TaxRules: TaxRuleListType | None = None, PriceRuleStacks: PriceRuleStackListType, OverstayRules: OverstayRuleListType | None = None, AdditionalSelectedServices: AdditionalServiceListType | None = None) -> None:
-        self.Id = Id
-        self.TimeAnchor = TimeAnchor
-        self.PriceScheduleID = PriceScheduleID
-        self.PriceScheduleDescription = PriceScheduleDescription
-        self.Currency = Currency
-        self.Language = Language
-        self.PriceAlgorithm = PriceAlgorithm
-        self.MinimumCost = MinimumCost
-        self.MaximumCost = MaximumCost
-        self.TaxRules = TaxRules
-        self.PriceRuleStacks = PriceRuleStacks
-        self.OverstayRules = OverstayRules
-        self.AdditionalSelectedServices = AdditionalSelectedServices
+    def __init__(self, *, Id=None, TimeAnchor, PriceScheduleID, PriceScheduleDescription=None, Currency, Language, PriceAlgorithm, MinimumCost=None, MaximumCost=None, TaxRules=None, PriceRuleStacks, OverstayRules=None, AdditionalSelectedServices=None):
+        list.__init__(self, (Id, TimeAnchor, PriceScheduleID, PriceScheduleDescription, Currency, Language, PriceAlgorithm, MinimumCost, MaximumCost, TaxRules, PriceRuleStacks, OverstayRules, AdditionalSelectedServices,))
 
 class AdditionalServiceListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}AdditionalServiceListType."""
 
-    __slots__ = ('AdditionalService', )
-    _fields = __slots__
-    _repeated = frozenset({'AdditionalService'})
+    __slots__ = ()
+    _fields = ('AdditionalService', )
+    _repeated = frozenset(('AdditionalService', ))
     _schema = 'iso20_common'
     _type_index = 1
-    AdditionalService: list[AdditionalServiceType]
+    AdditionalService = property(_ig(0), _set(0))
 
-    def __init__(self, *, AdditionalService: list[AdditionalServiceType] | None = None) -> None:
-        self.AdditionalService = [] if AdditionalService is None else AdditionalService
+    def __init__(self, *, AdditionalService=None):
+        list.__init__(self, ([] if AdditionalService is None else AdditionalService,))
 
 class AdditionalServiceType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}AdditionalServiceType."""
 
-    __slots__ = ('ServiceName', 'ServiceFee', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceName', 'ServiceFee', )
     _schema = 'iso20_common'
     _type_index = 2
-    ServiceName: str
-    ServiceFee: RationalNumberType
+    ServiceName = property(_ig(0), _set(0))
+    ServiceFee = property(_ig(1), _set(1))
 
-    def __init__(self, *, ServiceName: str, ServiceFee: RationalNumberType) -> None:
-        self.ServiceName = ServiceName
-        self.ServiceFee = ServiceFee
+    def __init__(self, *, ServiceName, ServiceFee):
+        list.__init__(self, (ServiceName, ServiceFee,))
 
 class AuthorizationReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationReqType."""
 
-    __slots__ = ('Header', 'SelectedAuthorizationService', 'EIM_AReqAuthorizationMode', 'PnC_AReqAuthorizationMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'SelectedAuthorizationService', 'EIM_AReqAuthorizationMode', 'PnC_AReqAuthorizationMode', )
     _schema = 'iso20_common'
     _type_index = 3
-    Header: MessageHeaderType
-    SelectedAuthorizationService: Literal['EIM', 'PnC']
-    EIM_AReqAuthorizationMode: EIM_AReqAuthorizationModeType | None
-    PnC_AReqAuthorizationMode: PnC_AReqAuthorizationModeType | None
+    Header = property(_ig(0), _set(0))
+    SelectedAuthorizationService = property(_ig(1), _set(1))
+    EIM_AReqAuthorizationMode = property(_ig(2), _set(2))
+    PnC_AReqAuthorizationMode = property(_ig(3), _set(3))
 
-    def __init__(self, *, Header: MessageHeaderType, SelectedAuthorizationService: Literal['EIM', 'PnC'], EIM_AReqAuthorizationMode: EIM_AReqAuthorizationModeType | None = None, PnC_AReqAuthorizationMode: PnC_AReqAuthorizationModeType | None = None) -> None:
-        self.Header = Header
-        self.SelectedAuthorizationService = SelectedAuthorizationService
-        self.EIM_AReqAuthorizationMode = EIM_AReqAuthorizationMode
-        self.PnC_AReqAuthorizationMode = PnC_AReqAuthorizationMode
+    def __init__(self, *, Header, SelectedAuthorizationService, EIM_AReqAuthorizationMode=None, PnC_AReqAuthorizationMode=None):
+        list.__init__(self, (Header, SelectedAuthorizationService, EIM_AReqAuthorizationMode, PnC_AReqAuthorizationMode,))
 
 class AuthorizationResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEProcessing', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEProcessing', )
     _schema = 'iso20_common'
     _type_index = 4
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
+    def __init__(self, *, Header, ResponseCode, EVSEProcessing):
+        list.__init__(self, (Header, ResponseCode, EVSEProcessing,))
 
 class AuthorizationSetupReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationSetupReqType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_common'
     _type_index = 5
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class AuthorizationSetupResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationSetupResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'AuthorizationServices', 'CertificateInstallationService', 'EIM_ASResAuthorizationMode', 'PnC_ASResAuthorizationMode', )
-    _fields = __slots__
-    _repeated = frozenset({'AuthorizationServices'})
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'AuthorizationServices', 'CertificateInstallationService', 'EIM_ASResAuthorizationMode', 'PnC_ASResAuthorizationMode', )
+    _repeated = frozenset(('AuthorizationServices', ))
     _schema = 'iso20_common'
     _type_index = 6
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    AuthorizationServices: list[Literal['EIM', 'PnC']]
-    CertificateInstallationService: bool
-    EIM_ASResAuthorizationMode: EIM_ASResAuthorizationModeType | None
-    PnC_ASResAuthorizationMode: PnC_ASResAuthorizationModeType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    AuthorizationServices = property(_ig(2), _set(2))
+    CertificateInstallationService = property(_ig(3), _set(3))
+    EIM_ASResAuthorizationMode = property(_ig(4), _set(4))
+    PnC_ASResAuthorizationMode = property(_ig(5), _set(5))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], AuthorizationServices: list[Literal['EIM', 'PnC']] | None = None, CertificateInstallationService: bool, EIM_ASResAuthorizationMode: EIM_ASResAuthorizationModeType | None = None, PnC_ASResAuthorizationMode: PnC_ASResAuthorizationModeType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.AuthorizationServices = [] if AuthorizationServices is None else AuthorizationServices
-        self.CertificateInstallationService = CertificateInstallationService
-        self.EIM_ASResAuthorizationMode = EIM_ASResAuthorizationMode
-        self.PnC_ASResAuthorizationMode = PnC_ASResAuthorizationMode
+    def __init__(self, *, Header, ResponseCode, AuthorizationServices=None, CertificateInstallationService, EIM_ASResAuthorizationMode=None, PnC_ASResAuthorizationMode=None):
+        list.__init__(self, (Header, ResponseCode, [] if AuthorizationServices is None else AuthorizationServices, CertificateInstallationService, EIM_ASResAuthorizationMode, PnC_ASResAuthorizationMode,))
 
 class CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_common'
     _type_index = 7
 
@@ -167,381 +136,305 @@ class CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_common'
     _type_index = 8
 
 class CanonicalizationMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso20_common'
     _type_index = 9
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class CertificateChainType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}CertificateChainType."""
 
-    __slots__ = ('Certificate', 'SubCertificates', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Certificate', 'SubCertificates', )
     _schema = 'iso20_common'
     _type_index = 10
-    Certificate: bytes
-    SubCertificates: SubCertificatesType | None
+    Certificate = property(_ig(0), _set(0))
+    SubCertificates = property(_ig(1), _set(1))
 
-    def __init__(self, *, Certificate: bytes, SubCertificates: SubCertificatesType | None = None) -> None:
-        self.Certificate = Certificate
-        self.SubCertificates = SubCertificates
+    def __init__(self, *, Certificate, SubCertificates=None):
+        list.__init__(self, (Certificate, SubCertificates,))
 
 class CertificateInstallationReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}CertificateInstallationReqType."""
 
-    __slots__ = ('Header', 'OEMProvisioningCertificateChain', 'ListOfRootCertificateIDs', 'MaximumContractCertificateChains', 'PrioritizedEMAIDs', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'OEMProvisioningCertificateChain', 'ListOfRootCertificateIDs', 'MaximumContractCertificateChains', 'PrioritizedEMAIDs', )
     _schema = 'iso20_common'
     _type_index = 11
-    Header: MessageHeaderType
-    OEMProvisioningCertificateChain: SignedCertificateChainType
-    ListOfRootCertificateIDs: ListOfRootCertificateIDsType
-    MaximumContractCertificateChains: int
-    PrioritizedEMAIDs: EMAIDListType | None
+    Header = property(_ig(0), _set(0))
+    OEMProvisioningCertificateChain = property(_ig(1), _set(1))
+    ListOfRootCertificateIDs = property(_ig(2), _set(2))
+    MaximumContractCertificateChains = property(_ig(3), _set(3))
+    PrioritizedEMAIDs = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, OEMProvisioningCertificateChain: SignedCertificateChainType, ListOfRootCertificateIDs: ListOfRootCertificateIDsType, MaximumContractCertificateChains: int, PrioritizedEMAIDs: EMAIDListType | None = None) -> None:
-        self.Header = Header
-        self.OEMProvisioningCertificateChain = OEMProvisioningCertificateChain
-        self.ListOfRootCertificateIDs = ListOfRootCertificateIDs
-        self.MaximumContractCertificateChains = MaximumContractCertificateChains
-        self.PrioritizedEMAIDs = PrioritizedEMAIDs
+    def __init__(self, *, Header, OEMProvisioningCertificateChain, ListOfRootCertificateIDs, MaximumContractCertificateChains, PrioritizedEMAIDs=None):
+        list.__init__(self, (Header, OEMProvisioningCertificateChain, ListOfRootCertificateIDs, MaximumContractCertificateChains, PrioritizedEMAIDs,))
 
 class CertificateInstallationResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}CertificateInstallationResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEProcessing', 'CPSCertificateChain', 'SignedInstallationData', 'RemainingContractCertificateChains', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEProcessing', 'CPSCertificateChain', 'SignedInstallationData', 'RemainingContractCertificateChains', )
     _schema = 'iso20_common'
     _type_index = 12
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    CPSCertificateChain: CertificateChainType
-    SignedInstallationData: SignedInstallationDataType
-    RemainingContractCertificateChains: int
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
+    CPSCertificateChain = property(_ig(3), _set(3))
+    SignedInstallationData = property(_ig(4), _set(4))
+    RemainingContractCertificateChains = property(_ig(5), _set(5))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], CPSCertificateChain: CertificateChainType, SignedInstallationData: SignedInstallationDataType, RemainingContractCertificateChains: int) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.CPSCertificateChain = CPSCertificateChain
-        self.SignedInstallationData = SignedInstallationData
-        self.RemainingContractCertificateChains = RemainingContractCertificateChains
+    def __init__(self, *, Header, ResponseCode, EVSEProcessing, CPSCertificateChain, SignedInstallationData, RemainingContractCertificateChains):
+        list.__init__(self, (Header, ResponseCode, EVSEProcessing, CPSCertificateChain, SignedInstallationData, RemainingContractCertificateChains,))
 
 class ChargeLoopReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType."""
 
-    __slots__ = ('Header', 'DisplayParameters', 'MeterInfoRequested', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'DisplayParameters', 'MeterInfoRequested', )
     _schema = 'iso20_common'
     _type_index = 13
-    Header: MessageHeaderType
-    DisplayParameters: DisplayParametersType | None
-    MeterInfoRequested: bool
+    Header = property(_ig(0), _set(0))
+    DisplayParameters = property(_ig(1), _set(1))
+    MeterInfoRequested = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, DisplayParameters: DisplayParametersType | None = None, MeterInfoRequested: bool) -> None:
-        self.Header = Header
-        self.DisplayParameters = DisplayParameters
-        self.MeterInfoRequested = MeterInfoRequested
+    def __init__(self, *, Header, DisplayParameters=None, MeterInfoRequested):
+        list.__init__(self, (Header, DisplayParameters, MeterInfoRequested,))
 
 class ChargeLoopResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', )
     _schema = 'iso20_common'
     _type_index = 14
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEStatus: EVSEStatusType | None
-    MeterInfo: MeterInfoType | None
-    Receipt: ReceiptType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEStatus = property(_ig(2), _set(2))
+    MeterInfo = property(_ig(3), _set(3))
+    Receipt = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEStatus: EVSEStatusType | None = None, MeterInfo: MeterInfoType | None = None, Receipt: ReceiptType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEStatus = EVSEStatus
-        self.MeterInfo = MeterInfo
-        self.Receipt = Receipt
+    def __init__(self, *, Header, ResponseCode, EVSEStatus=None, MeterInfo=None, Receipt=None):
+        list.__init__(self, (Header, ResponseCode, EVSEStatus, MeterInfo, Receipt,))
 
 class ChargeParameterDiscoveryReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_common'
     _type_index = 15
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class ChargeParameterDiscoveryResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_common'
     _type_index = 16
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class ChargingScheduleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ChargingScheduleType."""
 
-    __slots__ = ('PowerSchedule', 'AbsolutePriceSchedule', 'PriceLevelSchedule', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PowerSchedule', 'AbsolutePriceSchedule', 'PriceLevelSchedule', )
     _schema = 'iso20_common'
     _type_index = 17
-    PowerSchedule: PowerScheduleType
-    AbsolutePriceSchedule: AbsolutePriceScheduleType | None
-    PriceLevelSchedule: PriceLevelScheduleType | None
+    PowerSchedule = property(_ig(0), _set(0))
+    AbsolutePriceSchedule = property(_ig(1), _set(1))
+    PriceLevelSchedule = property(_ig(2), _set(2))
 
-    def __init__(self, *, PowerSchedule: PowerScheduleType, AbsolutePriceSchedule: AbsolutePriceScheduleType | None = None, PriceLevelSchedule: PriceLevelScheduleType | None = None) -> None:
-        self.PowerSchedule = PowerSchedule
-        self.AbsolutePriceSchedule = AbsolutePriceSchedule
-        self.PriceLevelSchedule = PriceLevelSchedule
+    def __init__(self, *, PowerSchedule, AbsolutePriceSchedule=None, PriceLevelSchedule=None):
+        list.__init__(self, (PowerSchedule, AbsolutePriceSchedule, PriceLevelSchedule,))
 
 class ContractCertificateChainType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ContractCertificateChainType."""
 
-    __slots__ = ('Certificate', 'SubCertificates', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Certificate', 'SubCertificates', )
     _schema = 'iso20_common'
     _type_index = 18
-    Certificate: bytes
-    SubCertificates: SubCertificatesType
+    Certificate = property(_ig(0), _set(0))
+    SubCertificates = property(_ig(1), _set(1))
 
-    def __init__(self, *, Certificate: bytes, SubCertificates: SubCertificatesType) -> None:
-        self.Certificate = Certificate
-        self.SubCertificates = SubCertificates
+    def __init__(self, *, Certificate, SubCertificates):
+        list.__init__(self, (Certificate, SubCertificates,))
 
 class DSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType."""
 
-    __slots__ = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
     _schema = 'iso20_common'
     _type_index = 19
-    P: bytes | None
-    Q: bytes | None
-    G: bytes | None
-    Y: bytes
-    J: bytes | None
-    Seed: bytes | None
-    PgenCounter: bytes | None
+    P = property(_ig(0), _set(0))
+    Q = property(_ig(1), _set(1))
+    G = property(_ig(2), _set(2))
+    Y = property(_ig(3), _set(3))
+    J = property(_ig(4), _set(4))
+    Seed = property(_ig(5), _set(5))
+    PgenCounter = property(_ig(6), _set(6))
 
-    def __init__(self, *, P: bytes | None = None, Q: bytes | None = None, G: bytes | None = None, Y: bytes, J: bytes | None = None, Seed: bytes | None = None, PgenCounter: bytes | None = None) -> None:
-        self.P = P
-        self.Q = Q
-        self.G = G
-        self.Y = Y
-        self.J = J
-        self.Seed = Seed
-        self.PgenCounter = PgenCounter
+    def __init__(self, *, P=None, Q=None, G=None, Y, J=None, Seed=None, PgenCounter=None):
+        list.__init__(self, (P, Q, G, Y, J, Seed, PgenCounter,))
 
 class DetailedCostType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType."""
 
-    __slots__ = ('Amount', 'CostPerUnit', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Amount', 'CostPerUnit', )
     _schema = 'iso20_common'
     _type_index = 20
-    Amount: RationalNumberType
-    CostPerUnit: RationalNumberType
+    Amount = property(_ig(0), _set(0))
+    CostPerUnit = property(_ig(1), _set(1))
 
-    def __init__(self, *, Amount: RationalNumberType, CostPerUnit: RationalNumberType) -> None:
-        self.Amount = Amount
-        self.CostPerUnit = CostPerUnit
+    def __init__(self, *, Amount, CostPerUnit):
+        list.__init__(self, (Amount, CostPerUnit,))
 
 class DetailedTaxType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType."""
 
-    __slots__ = ('TaxRuleID', 'Amount', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TaxRuleID', 'Amount', )
     _schema = 'iso20_common'
     _type_index = 21
-    TaxRuleID: int
-    Amount: RationalNumberType
+    TaxRuleID = property(_ig(0), _set(0))
+    Amount = property(_ig(1), _set(1))
 
-    def __init__(self, *, TaxRuleID: int, Amount: RationalNumberType) -> None:
-        self.TaxRuleID = TaxRuleID
-        self.Amount = Amount
+    def __init__(self, *, TaxRuleID, Amount):
+        list.__init__(self, (TaxRuleID, Amount,))
 
 class DigestMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DigestMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso20_common'
     _type_index = 22
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class DisplayParametersType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType."""
 
-    __slots__ = ('PresentSOC', 'MinimumSOC', 'TargetSOC', 'MaximumSOC', 'RemainingTimeToMinimumSOC', 'RemainingTimeToTargetSOC', 'RemainingTimeToMaximumSOC', 'ChargingComplete', 'BatteryEnergyCapacity', 'InletHot', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PresentSOC', 'MinimumSOC', 'TargetSOC', 'MaximumSOC', 'RemainingTimeToMinimumSOC', 'RemainingTimeToTargetSOC', 'RemainingTimeToMaximumSOC', 'ChargingComplete', 'BatteryEnergyCapacity', 'InletHot', )
     _schema = 'iso20_common'
     _type_index = 23
-    PresentSOC: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    MaximumSOC: int | None
-    RemainingTimeToMinimumSOC: int | None
-    RemainingTimeToTargetSOC: int | None
-    RemainingTimeToMaximumSOC: int | None
-    ChargingComplete: bool | None
-    BatteryEnergyCapacity: RationalNumberType | None
-    InletHot: bool | None
+    PresentSOC = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    MaximumSOC = property(_ig(3), _set(3))
+    RemainingTimeToMinimumSOC = property(_ig(4), _set(4))
+    RemainingTimeToTargetSOC = property(_ig(5), _set(5))
+    RemainingTimeToMaximumSOC = property(_ig(6), _set(6))
+    ChargingComplete = property(_ig(7), _set(7))
+    BatteryEnergyCapacity = property(_ig(8), _set(8))
+    InletHot = property(_ig(9), _set(9))
 
-    def __init__(self, *, PresentSOC: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, MaximumSOC: int | None = None, RemainingTimeToMinimumSOC: int | None = None, RemainingTimeToTargetSOC: int | None = None, RemainingTimeToMaximumSOC: int | None = None, ChargingComplete: bool | None = None, BatteryEnergyCapacity: RationalNumberType | None = None, InletHot: bool | None = None) -> None:
-        self.PresentSOC = PresentSOC
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.MaximumSOC = MaximumSOC
-        self.RemainingTimeToMinimumSOC = RemainingTimeToMinimumSOC
-        self.RemainingTimeToTargetSOC = RemainingTimeToTargetSOC
-        self.RemainingTimeToMaximumSOC = RemainingTimeToMaximumSOC
-        self.ChargingComplete = ChargingComplete
-        self.BatteryEnergyCapacity = BatteryEnergyCapacity
-        self.InletHot = InletHot
+    def __init__(self, *, PresentSOC=None, MinimumSOC=None, TargetSOC=None, MaximumSOC=None, RemainingTimeToMinimumSOC=None, RemainingTimeToTargetSOC=None, RemainingTimeToMaximumSOC=None, ChargingComplete=None, BatteryEnergyCapacity=None, InletHot=None):
+        list.__init__(self, (PresentSOC, MinimumSOC, TargetSOC, MaximumSOC, RemainingTimeToMinimumSOC, RemainingTimeToTargetSOC, RemainingTimeToMaximumSOC, ChargingComplete, BatteryEnergyCapacity, InletHot,))
 
 class Dynamic_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType."""
 
-    __slots__ = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
     _schema = 'iso20_common'
     _type_index = 24
-    DepartureTime: int | None
-    EVTargetEnergyRequest: RationalNumberType
-    EVMaximumEnergyRequest: RationalNumberType
-    EVMinimumEnergyRequest: RationalNumberType
+    DepartureTime = property(_ig(0), _set(0))
+    EVTargetEnergyRequest = property(_ig(1), _set(1))
+    EVMaximumEnergyRequest = property(_ig(2), _set(2))
+    EVMinimumEnergyRequest = property(_ig(3), _set(3))
 
-    def __init__(self, *, DepartureTime: int | None = None, EVTargetEnergyRequest: RationalNumberType, EVMaximumEnergyRequest: RationalNumberType, EVMinimumEnergyRequest: RationalNumberType) -> None:
-        self.DepartureTime = DepartureTime
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
+    def __init__(self, *, DepartureTime=None, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest):
+        list.__init__(self, (DepartureTime, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest,))
 
 class Dynamic_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType."""
 
-    __slots__ = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', )
     _schema = 'iso20_common'
     _type_index = 25
-    DepartureTime: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    AckMaxDelay: int | None
+    DepartureTime = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    AckMaxDelay = property(_ig(3), _set(3))
 
-    def __init__(self, *, DepartureTime: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, AckMaxDelay: int | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.AckMaxDelay = AckMaxDelay
+    def __init__(self, *, DepartureTime=None, MinimumSOC=None, TargetSOC=None, AckMaxDelay=None):
+        list.__init__(self, (DepartureTime, MinimumSOC, TargetSOC, AckMaxDelay,))
 
 class Dynamic_EVPPTControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_EVPPTControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_common'
     _type_index = 26
 
 class Dynamic_SEReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SEReqControlModeType."""
 
-    __slots__ = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumV2XEnergyRequest', 'EVMinimumV2XEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVMaximumV2XEnergyRequest', 'EVMinimumV2XEnergyRequest', )
     _schema = 'iso20_common'
     _type_index = 27
-    DepartureTime: int
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    EVTargetEnergyRequest: RationalNumberType
-    EVMaximumEnergyRequest: RationalNumberType
-    EVMinimumEnergyRequest: RationalNumberType
-    EVMaximumV2XEnergyRequest: RationalNumberType | None
-    EVMinimumV2XEnergyRequest: RationalNumberType | None
+    DepartureTime = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    EVTargetEnergyRequest = property(_ig(3), _set(3))
+    EVMaximumEnergyRequest = property(_ig(4), _set(4))
+    EVMinimumEnergyRequest = property(_ig(5), _set(5))
+    EVMaximumV2XEnergyRequest = property(_ig(6), _set(6))
+    EVMinimumV2XEnergyRequest = property(_ig(7), _set(7))
 
-    def __init__(self, *, DepartureTime: int, MinimumSOC: int | None = None, TargetSOC: int | None = None, EVTargetEnergyRequest: RationalNumberType, EVMaximumEnergyRequest: RationalNumberType, EVMinimumEnergyRequest: RationalNumberType, EVMaximumV2XEnergyRequest: RationalNumberType | None = None, EVMinimumV2XEnergyRequest: RationalNumberType | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
-        self.EVMaximumV2XEnergyRequest = EVMaximumV2XEnergyRequest
-        self.EVMinimumV2XEnergyRequest = EVMinimumV2XEnergyRequest
+    def __init__(self, *, DepartureTime, MinimumSOC=None, TargetSOC=None, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVMaximumV2XEnergyRequest=None, EVMinimumV2XEnergyRequest=None):
+        list.__init__(self, (DepartureTime, MinimumSOC, TargetSOC, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVMaximumV2XEnergyRequest, EVMinimumV2XEnergyRequest,))
 
 class Dynamic_SEResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SEResControlModeType."""
 
-    __slots__ = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AbsolutePriceSchedule', 'PriceLevelSchedule', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AbsolutePriceSchedule', 'PriceLevelSchedule', )
     _schema = 'iso20_common'
     _type_index = 28
-    DepartureTime: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    AbsolutePriceSchedule: AbsolutePriceScheduleType | None
-    PriceLevelSchedule: PriceLevelScheduleType | None
+    DepartureTime = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    AbsolutePriceSchedule = property(_ig(3), _set(3))
+    PriceLevelSchedule = property(_ig(4), _set(4))
 
-    def __init__(self, *, DepartureTime: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, AbsolutePriceSchedule: AbsolutePriceScheduleType | None = None, PriceLevelSchedule: PriceLevelScheduleType | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.AbsolutePriceSchedule = AbsolutePriceSchedule
-        self.PriceLevelSchedule = PriceLevelSchedule
+    def __init__(self, *, DepartureTime=None, MinimumSOC=None, TargetSOC=None, AbsolutePriceSchedule=None, PriceLevelSchedule=None):
+        list.__init__(self, (DepartureTime, MinimumSOC, TargetSOC, AbsolutePriceSchedule, PriceLevelSchedule,))
 
 class Dynamic_SMDTControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}Dynamic_SMDTControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_common'
     _type_index = 29
 
@@ -549,8 +442,7 @@ class EIM_AReqAuthorizationModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EIM_AReqAuthorizationModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_common'
     _type_index = 30
 
@@ -558,1618 +450,1371 @@ class EIM_ASResAuthorizationModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EIM_ASResAuthorizationModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_common'
     _type_index = 31
 
 class EMAIDListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EMAIDListType."""
 
-    __slots__ = ('EMAID', )
-    _fields = __slots__
-    _repeated = frozenset({'EMAID'})
+    __slots__ = ()
+    _fields = ('EMAID', )
+    _repeated = frozenset(('EMAID', ))
     _schema = 'iso20_common'
     _type_index = 32
-    EMAID: list[str]
+    EMAID = property(_ig(0), _set(0))
 
-    def __init__(self, *, EMAID: list[str] | None = None) -> None:
-        self.EMAID = [] if EMAID is None else EMAID
+    def __init__(self, *, EMAID=None):
+        list.__init__(self, ([] if EMAID is None else EMAID,))
 
 class EVAbsolutePriceScheduleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVAbsolutePriceScheduleType."""
 
-    __slots__ = ('TimeAnchor', 'Currency', 'PriceAlgorithm', 'EVPriceRuleStacks', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'Currency', 'PriceAlgorithm', 'EVPriceRuleStacks', )
     _schema = 'iso20_common'
     _type_index = 33
-    TimeAnchor: int
-    Currency: str
-    PriceAlgorithm: str
-    EVPriceRuleStacks: EVPriceRuleStackListType
+    TimeAnchor = property(_ig(0), _set(0))
+    Currency = property(_ig(1), _set(1))
+    PriceAlgorithm = property(_ig(2), _set(2))
+    EVPriceRuleStacks = property(_ig(3), _set(3))
 
-    def __init__(self, *, TimeAnchor: int, Currency: str, PriceAlgorithm: str, EVPriceRuleStacks: EVPriceRuleStackListType) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.Currency = Currency
-        self.PriceAlgorithm = PriceAlgorithm
-        self.EVPriceRuleStacks = EVPriceRuleStacks
+    def __init__(self, *, TimeAnchor, Currency, PriceAlgorithm, EVPriceRuleStacks):
+        list.__init__(self, (TimeAnchor, Currency, PriceAlgorithm, EVPriceRuleStacks,))
 
 class EVEnergyOfferType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVEnergyOfferType."""
 
-    __slots__ = ('EVPowerSchedule', 'EVAbsolutePriceSchedule', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVPowerSchedule', 'EVAbsolutePriceSchedule', )
     _schema = 'iso20_common'
     _type_index = 34
-    EVPowerSchedule: EVPowerScheduleType
-    EVAbsolutePriceSchedule: EVAbsolutePriceScheduleType
+    EVPowerSchedule = property(_ig(0), _set(0))
+    EVAbsolutePriceSchedule = property(_ig(1), _set(1))
 
-    def __init__(self, *, EVPowerSchedule: EVPowerScheduleType, EVAbsolutePriceSchedule: EVAbsolutePriceScheduleType) -> None:
-        self.EVPowerSchedule = EVPowerSchedule
-        self.EVAbsolutePriceSchedule = EVAbsolutePriceSchedule
+    def __init__(self, *, EVPowerSchedule, EVAbsolutePriceSchedule):
+        list.__init__(self, (EVPowerSchedule, EVAbsolutePriceSchedule,))
 
 class EVPowerProfileEntryListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVPowerProfileEntryListType."""
 
-    __slots__ = ('EVPowerProfileEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'EVPowerProfileEntry'})
+    __slots__ = ()
+    _fields = ('EVPowerProfileEntry', )
+    _repeated = frozenset(('EVPowerProfileEntry', ))
     _schema = 'iso20_common'
     _type_index = 35
-    EVPowerProfileEntry: list[PowerScheduleEntryType]
+    EVPowerProfileEntry = property(_ig(0), _set(0))
 
-    def __init__(self, *, EVPowerProfileEntry: list[PowerScheduleEntryType] | None = None) -> None:
-        self.EVPowerProfileEntry = [] if EVPowerProfileEntry is None else EVPowerProfileEntry
+    def __init__(self, *, EVPowerProfileEntry=None):
+        list.__init__(self, ([] if EVPowerProfileEntry is None else EVPowerProfileEntry,))
 
 class EVPowerProfileType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVPowerProfileType."""
 
-    __slots__ = ('TimeAnchor', 'Dynamic_EVPPTControlMode', 'Scheduled_EVPPTControlMode', 'EVPowerProfileEntries', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'Dynamic_EVPPTControlMode', 'Scheduled_EVPPTControlMode', 'EVPowerProfileEntries', )
     _schema = 'iso20_common'
     _type_index = 36
-    TimeAnchor: int
-    Dynamic_EVPPTControlMode: Dynamic_EVPPTControlModeType | None
-    Scheduled_EVPPTControlMode: Scheduled_EVPPTControlModeType | None
-    EVPowerProfileEntries: EVPowerProfileEntryListType
+    TimeAnchor = property(_ig(0), _set(0))
+    Dynamic_EVPPTControlMode = property(_ig(1), _set(1))
+    Scheduled_EVPPTControlMode = property(_ig(2), _set(2))
+    EVPowerProfileEntries = property(_ig(3), _set(3))
 
-    def __init__(self, *, TimeAnchor: int, Dynamic_EVPPTControlMode: Dynamic_EVPPTControlModeType | None = None, Scheduled_EVPPTControlMode: Scheduled_EVPPTControlModeType | None = None, EVPowerProfileEntries: EVPowerProfileEntryListType) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.Dynamic_EVPPTControlMode = Dynamic_EVPPTControlMode
-        self.Scheduled_EVPPTControlMode = Scheduled_EVPPTControlMode
-        self.EVPowerProfileEntries = EVPowerProfileEntries
+    def __init__(self, *, TimeAnchor, Dynamic_EVPPTControlMode=None, Scheduled_EVPPTControlMode=None, EVPowerProfileEntries):
+        list.__init__(self, (TimeAnchor, Dynamic_EVPPTControlMode, Scheduled_EVPPTControlMode, EVPowerProfileEntries,))
 
 class EVPowerScheduleEntryListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleEntryListType."""
 
-    __slots__ = ('EVPowerScheduleEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'EVPowerScheduleEntry'})
+    __slots__ = ()
+    _fields = ('EVPowerScheduleEntry', )
+    _repeated = frozenset(('EVPowerScheduleEntry', ))
     _schema = 'iso20_common'
     _type_index = 37
-    EVPowerScheduleEntry: list[EVPowerScheduleEntryType]
+    EVPowerScheduleEntry = property(_ig(0), _set(0))
 
-    def __init__(self, *, EVPowerScheduleEntry: list[EVPowerScheduleEntryType] | None = None) -> None:
-        self.EVPowerScheduleEntry = [] if EVPowerScheduleEntry is None else EVPowerScheduleEntry
+    def __init__(self, *, EVPowerScheduleEntry=None):
+        list.__init__(self, ([] if EVPowerScheduleEntry is None else EVPowerScheduleEntry,))
 
 class EVPowerScheduleEntryType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleEntryType."""
 
-    __slots__ = ('Duration', 'Power', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Duration', 'Power', )
     _schema = 'iso20_common'
     _type_index = 38
-    Duration: int
-    Power: RationalNumberType
+    Duration = property(_ig(0), _set(0))
+    Power = property(_ig(1), _set(1))
 
-    def __init__(self, *, Duration: int, Power: RationalNumberType) -> None:
-        self.Duration = Duration
-        self.Power = Power
+    def __init__(self, *, Duration, Power):
+        list.__init__(self, (Duration, Power,))
 
 class EVPowerScheduleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVPowerScheduleType."""
 
-    __slots__ = ('TimeAnchor', 'EVPowerScheduleEntries', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'EVPowerScheduleEntries', )
     _schema = 'iso20_common'
     _type_index = 39
-    TimeAnchor: int
-    EVPowerScheduleEntries: EVPowerScheduleEntryListType
+    TimeAnchor = property(_ig(0), _set(0))
+    EVPowerScheduleEntries = property(_ig(1), _set(1))
 
-    def __init__(self, *, TimeAnchor: int, EVPowerScheduleEntries: EVPowerScheduleEntryListType) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.EVPowerScheduleEntries = EVPowerScheduleEntries
+    def __init__(self, *, TimeAnchor, EVPowerScheduleEntries):
+        list.__init__(self, (TimeAnchor, EVPowerScheduleEntries,))
 
 class EVPriceRuleStackListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleStackListType."""
 
-    __slots__ = ('EVPriceRuleStack', )
-    _fields = __slots__
-    _repeated = frozenset({'EVPriceRuleStack'})
+    __slots__ = ()
+    _fields = ('EVPriceRuleStack', )
+    _repeated = frozenset(('EVPriceRuleStack', ))
     _schema = 'iso20_common'
     _type_index = 40
-    EVPriceRuleStack: list[EVPriceRuleStackType]
+    EVPriceRuleStack = property(_ig(0), _set(0))
 
-    def __init__(self, *, EVPriceRuleStack: list[EVPriceRuleStackType] | None = None) -> None:
-        self.EVPriceRuleStack = [] if EVPriceRuleStack is None else EVPriceRuleStack
+    def __init__(self, *, EVPriceRuleStack=None):
+        list.__init__(self, ([] if EVPriceRuleStack is None else EVPriceRuleStack,))
 
 class EVPriceRuleStackType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleStackType."""
 
-    __slots__ = ('Duration', 'EVPriceRule', )
-    _fields = __slots__
-    _repeated = frozenset({'EVPriceRule'})
+    __slots__ = ()
+    _fields = ('Duration', 'EVPriceRule', )
+    _repeated = frozenset(('EVPriceRule', ))
     _schema = 'iso20_common'
     _type_index = 41
-    Duration: int
-    EVPriceRule: list[EVPriceRuleType]
+    Duration = property(_ig(0), _set(0))
+    EVPriceRule = property(_ig(1), _set(1))
 
-    def __init__(self, *, Duration: int, EVPriceRule: list[EVPriceRuleType] | None = None) -> None:
-        self.Duration = Duration
-        self.EVPriceRule = [] if EVPriceRule is None else EVPriceRule
+    def __init__(self, *, Duration, EVPriceRule=None):
+        list.__init__(self, (Duration, [] if EVPriceRule is None else EVPriceRule,))
 
 class EVPriceRuleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}EVPriceRuleType."""
 
-    __slots__ = ('EnergyFee', 'PowerRangeStart', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EnergyFee', 'PowerRangeStart', )
     _schema = 'iso20_common'
     _type_index = 42
-    EnergyFee: RationalNumberType
-    PowerRangeStart: RationalNumberType
+    EnergyFee = property(_ig(0), _set(0))
+    PowerRangeStart = property(_ig(1), _set(1))
 
-    def __init__(self, *, EnergyFee: RationalNumberType, PowerRangeStart: RationalNumberType) -> None:
-        self.EnergyFee = EnergyFee
-        self.PowerRangeStart = PowerRangeStart
+    def __init__(self, *, EnergyFee, PowerRangeStart):
+        list.__init__(self, (EnergyFee, PowerRangeStart,))
 
 class EVSEStatusType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType."""
 
-    __slots__ = ('NotificationMaxDelay', 'EVSENotification', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('NotificationMaxDelay', 'EVSENotification', )
     _schema = 'iso20_common'
     _type_index = 43
-    NotificationMaxDelay: int
-    EVSENotification: Literal['Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation']
+    NotificationMaxDelay = property(_ig(0), _set(0))
+    EVSENotification = property(_ig(1), _set(1))
 
-    def __init__(self, *, NotificationMaxDelay: int, EVSENotification: Literal['Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation']) -> None:
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
+    def __init__(self, *, NotificationMaxDelay, EVSENotification):
+        list.__init__(self, (NotificationMaxDelay, EVSENotification,))
 
 class KeyInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyInfoType."""
 
-    __slots__ = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
-    _fields = __slots__
-    _repeated = frozenset({'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData'})
+    __slots__ = ()
+    _fields = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
+    _repeated = frozenset(('KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', ))
     _schema = 'iso20_common'
     _type_index = 44
-    Id: str | None
-    KeyName: list[str]
-    KeyValue: list[KeyValueType]
-    RetrievalMethod: list[RetrievalMethodType]
-    X509Data: list[X509DataType]
-    PGPData: list[PGPDataType]
-    SPKIData: list[SPKIDataType]
-    MgmtData: list[str]
+    Id = property(_ig(0), _set(0))
+    KeyName = property(_ig(1), _set(1))
+    KeyValue = property(_ig(2), _set(2))
+    RetrievalMethod = property(_ig(3), _set(3))
+    X509Data = property(_ig(4), _set(4))
+    PGPData = property(_ig(5), _set(5))
+    SPKIData = property(_ig(6), _set(6))
+    MgmtData = property(_ig(7), _set(7))
 
-    def __init__(self, *, Id: str | None = None, KeyName: list[str] | None = None, KeyValue: list[KeyValueType] | None = None, RetrievalMethod: list[RetrievalMethodType] | None = None, X509Data: list[X509DataType] | None = None, PGPData: list[PGPDataType] | None = None, SPKIData: list[SPKIDataType] | None = None, MgmtData: list[str] | None = None) -> None:
-        self.Id = Id
-        self.KeyName = [] if KeyName is None else KeyName
-        self.KeyValue = [] if KeyValue is None else KeyValue
-        self.RetrievalMethod = [] if RetrievalMethod is None else RetrievalMethod
-        self.X509Data = [] if X509Data is None else X509Data
-        self.PGPData = [] if PGPData is None else PGPData
-        self.SPKIData = [] if SPKIData is None else SPKIData
-        self.MgmtData = [] if MgmtData is None else MgmtData
+    def __init__(self, *, Id=None, KeyName=None, KeyValue=None, RetrievalMethod=None, X509Data=None, PGPData=None, SPKIData=None, MgmtData=None):
+        list.__init__(self, (Id, [] if KeyName is None else KeyName, [] if KeyValue is None else KeyValue, [] if RetrievalMethod is None else RetrievalMethod, [] if X509Data is None else X509Data, [] if PGPData is None else PGPData, [] if SPKIData is None else SPKIData, [] if MgmtData is None else MgmtData,))
 
 class KeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyValueType."""
 
-    __slots__ = ('DSAKeyValue', 'RSAKeyValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DSAKeyValue', 'RSAKeyValue', )
     _schema = 'iso20_common'
     _type_index = 45
-    DSAKeyValue: DSAKeyValueType | None
-    RSAKeyValue: RSAKeyValueType | None
+    DSAKeyValue = property(_ig(0), _set(0))
+    RSAKeyValue = property(_ig(1), _set(1))
 
-    def __init__(self, *, DSAKeyValue: DSAKeyValueType | None = None, RSAKeyValue: RSAKeyValueType | None = None) -> None:
-        self.DSAKeyValue = DSAKeyValue
-        self.RSAKeyValue = RSAKeyValue
+    def __init__(self, *, DSAKeyValue=None, RSAKeyValue=None):
+        list.__init__(self, (DSAKeyValue, RSAKeyValue,))
 
 class ListOfRootCertificateIDsType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType."""
 
-    __slots__ = ('RootCertificateID', )
-    _fields = __slots__
-    _repeated = frozenset({'RootCertificateID'})
+    __slots__ = ()
+    _fields = ('RootCertificateID', )
+    _repeated = frozenset(('RootCertificateID', ))
     _schema = 'iso20_common'
     _type_index = 46
-    RootCertificateID: list[X509IssuerSerialType]
+    RootCertificateID = property(_ig(0), _set(0))
 
-    def __init__(self, *, RootCertificateID: list[X509IssuerSerialType] | None = None) -> None:
-        self.RootCertificateID = [] if RootCertificateID is None else RootCertificateID
+    def __init__(self, *, RootCertificateID=None):
+        list.__init__(self, ([] if RootCertificateID is None else RootCertificateID,))
 
 class ManifestType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ManifestType."""
 
-    __slots__ = ('Id', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso20_common'
     _type_index = 47
-    Id: str | None
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    Reference = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, Reference=None):
+        list.__init__(self, (Id, [] if Reference is None else Reference,))
 
 class MessageHeaderType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType."""
 
-    __slots__ = ('SessionID', 'TimeStamp', 'Signature', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SessionID', 'TimeStamp', 'Signature', )
     _schema = 'iso20_common'
     _type_index = 48
-    SessionID: bytes
-    TimeStamp: int
-    Signature: SignatureType | None
+    SessionID = property(_ig(0), _set(0))
+    TimeStamp = property(_ig(1), _set(1))
+    Signature = property(_ig(2), _set(2))
 
-    def __init__(self, *, SessionID: bytes, TimeStamp: int, Signature: SignatureType | None = None) -> None:
-        self.SessionID = SessionID
-        self.TimeStamp = TimeStamp
-        self.Signature = Signature
+    def __init__(self, *, SessionID, TimeStamp, Signature=None):
+        list.__init__(self, (SessionID, TimeStamp, Signature,))
 
 class MeterInfoType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType."""
 
-    __slots__ = ('MeterID', 'ChargedEnergyReadingWh', 'BPT_DischargedEnergyReadingWh', 'CapacitiveEnergyReadingVARh', 'BPT_InductiveEnergyReadingVARh', 'MeterSignature', 'MeterStatus', 'MeterTimestamp', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('MeterID', 'ChargedEnergyReadingWh', 'BPT_DischargedEnergyReadingWh', 'CapacitiveEnergyReadingVARh', 'BPT_InductiveEnergyReadingVARh', 'MeterSignature', 'MeterStatus', 'MeterTimestamp', )
     _schema = 'iso20_common'
     _type_index = 49
-    MeterID: str
-    ChargedEnergyReadingWh: int
-    BPT_DischargedEnergyReadingWh: int | None
-    CapacitiveEnergyReadingVARh: int | None
-    BPT_InductiveEnergyReadingVARh: int | None
-    MeterSignature: bytes | None
-    MeterStatus: int | None
-    MeterTimestamp: int | None
+    MeterID = property(_ig(0), _set(0))
+    ChargedEnergyReadingWh = property(_ig(1), _set(1))
+    BPT_DischargedEnergyReadingWh = property(_ig(2), _set(2))
+    CapacitiveEnergyReadingVARh = property(_ig(3), _set(3))
+    BPT_InductiveEnergyReadingVARh = property(_ig(4), _set(4))
+    MeterSignature = property(_ig(5), _set(5))
+    MeterStatus = property(_ig(6), _set(6))
+    MeterTimestamp = property(_ig(7), _set(7))
 
-    def __init__(self, *, MeterID: str, ChargedEnergyReadingWh: int, BPT_DischargedEnergyReadingWh: int | None = None, CapacitiveEnergyReadingVARh: int | None = None, BPT_InductiveEnergyReadingVARh: int | None = None, MeterSignature: bytes | None = None, MeterStatus: int | None = None, MeterTimestamp: int | None = None) -> None:
-        self.MeterID = MeterID
-        self.ChargedEnergyReadingWh = ChargedEnergyReadingWh
-        self.BPT_DischargedEnergyReadingWh = BPT_DischargedEnergyReadingWh
-        self.CapacitiveEnergyReadingVARh = CapacitiveEnergyReadingVARh
-        self.BPT_InductiveEnergyReadingVARh = BPT_InductiveEnergyReadingVARh
-        self.MeterSignature = MeterSignature
-        self.MeterStatus = MeterStatus
-        self.MeterTimestamp = MeterTimestamp
+    def __init__(self, *, MeterID, ChargedEnergyReadingWh, BPT_DischargedEnergyReadingWh=None, CapacitiveEnergyReadingVARh=None, BPT_InductiveEnergyReadingVARh=None, MeterSignature=None, MeterStatus=None, MeterTimestamp=None):
+        list.__init__(self, (MeterID, ChargedEnergyReadingWh, BPT_DischargedEnergyReadingWh, CapacitiveEnergyReadingVARh, BPT_InductiveEnergyReadingVARh, MeterSignature, MeterStatus, MeterTimestamp,))
 
 class MeteringConfirmationReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}MeteringConfirmationReqType."""
 
-    __slots__ = ('Header', 'SignedMeteringData', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'SignedMeteringData', )
     _schema = 'iso20_common'
     _type_index = 50
-    Header: MessageHeaderType
-    SignedMeteringData: SignedMeteringDataType
+    Header = property(_ig(0), _set(0))
+    SignedMeteringData = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, SignedMeteringData: SignedMeteringDataType) -> None:
-        self.Header = Header
-        self.SignedMeteringData = SignedMeteringData
+    def __init__(self, *, Header, SignedMeteringData):
+        list.__init__(self, (Header, SignedMeteringData,))
 
 class MeteringConfirmationResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}MeteringConfirmationResType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_common'
     _type_index = 51
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class ObjectType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ObjectType."""
 
-    __slots__ = ('Id', 'MimeType', 'Encoding', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'MimeType', 'Encoding', )
     _schema = 'iso20_common'
     _type_index = 52
-    Id: str | None
-    MimeType: str | None
-    Encoding: str | None
+    Id = property(_ig(0), _set(0))
+    MimeType = property(_ig(1), _set(1))
+    Encoding = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str | None = None, MimeType: str | None = None, Encoding: str | None = None) -> None:
-        self.Id = Id
-        self.MimeType = MimeType
-        self.Encoding = Encoding
+    def __init__(self, *, Id=None, MimeType=None, Encoding=None):
+        list.__init__(self, (Id, MimeType, Encoding,))
 
 class OverstayRuleListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}OverstayRuleListType."""
 
-    __slots__ = ('OverstayTimeThreshold', 'OverstayPowerThreshold', 'OverstayRule', )
-    _fields = __slots__
-    _repeated = frozenset({'OverstayRule'})
+    __slots__ = ()
+    _fields = ('OverstayTimeThreshold', 'OverstayPowerThreshold', 'OverstayRule', )
+    _repeated = frozenset(('OverstayRule', ))
     _schema = 'iso20_common'
     _type_index = 53
-    OverstayTimeThreshold: int | None
-    OverstayPowerThreshold: RationalNumberType | None
-    OverstayRule: list[OverstayRuleType]
+    OverstayTimeThreshold = property(_ig(0), _set(0))
+    OverstayPowerThreshold = property(_ig(1), _set(1))
+    OverstayRule = property(_ig(2), _set(2))
 
-    def __init__(self, *, OverstayTimeThreshold: int | None = None, OverstayPowerThreshold: RationalNumberType | None = None, OverstayRule: list[OverstayRuleType] | None = None) -> None:
-        self.OverstayTimeThreshold = OverstayTimeThreshold
-        self.OverstayPowerThreshold = OverstayPowerThreshold
-        self.OverstayRule = [] if OverstayRule is None else OverstayRule
+    def __init__(self, *, OverstayTimeThreshold=None, OverstayPowerThreshold=None, OverstayRule=None):
+        list.__init__(self, (OverstayTimeThreshold, OverstayPowerThreshold, [] if OverstayRule is None else OverstayRule,))
 
 class OverstayRuleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}OverstayRuleType."""
 
-    __slots__ = ('OverstayRuleDescription', 'StartTime', 'OverstayFee', 'OverstayFeePeriod', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('OverstayRuleDescription', 'StartTime', 'OverstayFee', 'OverstayFeePeriod', )
     _schema = 'iso20_common'
     _type_index = 54
-    OverstayRuleDescription: str | None
-    StartTime: int
-    OverstayFee: RationalNumberType
-    OverstayFeePeriod: int
+    OverstayRuleDescription = property(_ig(0), _set(0))
+    StartTime = property(_ig(1), _set(1))
+    OverstayFee = property(_ig(2), _set(2))
+    OverstayFeePeriod = property(_ig(3), _set(3))
 
-    def __init__(self, *, OverstayRuleDescription: str | None = None, StartTime: int, OverstayFee: RationalNumberType, OverstayFeePeriod: int) -> None:
-        self.OverstayRuleDescription = OverstayRuleDescription
-        self.StartTime = StartTime
-        self.OverstayFee = OverstayFee
-        self.OverstayFeePeriod = OverstayFeePeriod
+    def __init__(self, *, OverstayRuleDescription=None, StartTime, OverstayFee, OverstayFeePeriod):
+        list.__init__(self, (OverstayRuleDescription, StartTime, OverstayFee, OverstayFeePeriod,))
 
 class PGPDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}PGPDataType."""
 
-    __slots__ = ('PGPKeyID', 'PGPKeyPacket', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PGPKeyID', 'PGPKeyPacket', )
     _schema = 'iso20_common'
     _type_index = 55
-    PGPKeyID: bytes | None
-    PGPKeyPacket: bytes | None
+    PGPKeyID = property(_ig(0), _set(0))
+    PGPKeyPacket = property(_ig(1), _set(1))
 
-    def __init__(self, *, PGPKeyID: bytes | None = None, PGPKeyPacket: bytes | None = None) -> None:
-        self.PGPKeyID = PGPKeyID
-        self.PGPKeyPacket = PGPKeyPacket
+    def __init__(self, *, PGPKeyID=None, PGPKeyPacket=None):
+        list.__init__(self, (PGPKeyID, PGPKeyPacket,))
 
 class ParameterSetType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ParameterSetType."""
 
-    __slots__ = ('ParameterSetID', 'Parameter', )
-    _fields = __slots__
-    _repeated = frozenset({'Parameter'})
+    __slots__ = ()
+    _fields = ('ParameterSetID', 'Parameter', )
+    _repeated = frozenset(('Parameter', ))
     _schema = 'iso20_common'
     _type_index = 56
-    ParameterSetID: int
-    Parameter: list[ParameterType]
+    ParameterSetID = property(_ig(0), _set(0))
+    Parameter = property(_ig(1), _set(1))
 
-    def __init__(self, *, ParameterSetID: int, Parameter: list[ParameterType] | None = None) -> None:
-        self.ParameterSetID = ParameterSetID
-        self.Parameter = [] if Parameter is None else Parameter
+    def __init__(self, *, ParameterSetID, Parameter=None):
+        list.__init__(self, (ParameterSetID, [] if Parameter is None else Parameter,))
 
 class ParameterType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ParameterType."""
 
-    __slots__ = ('Name', 'boolValue', 'byteValue', 'shortValue', 'intValue', 'rationalNumber', 'finiteString', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Name', 'boolValue', 'byteValue', 'shortValue', 'intValue', 'rationalNumber', 'finiteString', )
     _schema = 'iso20_common'
     _type_index = 57
-    Name: str
-    boolValue: bool | None
-    byteValue: int | None
-    shortValue: int | None
-    intValue: int | None
-    rationalNumber: RationalNumberType | None
-    finiteString: str | None
+    Name = property(_ig(0), _set(0))
+    boolValue = property(_ig(1), _set(1))
+    byteValue = property(_ig(2), _set(2))
+    shortValue = property(_ig(3), _set(3))
+    intValue = property(_ig(4), _set(4))
+    rationalNumber = property(_ig(5), _set(5))
+    finiteString = property(_ig(6), _set(6))
 
-    def __init__(self, *, Name: str, boolValue: bool | None = None, byteValue: int | None = None, shortValue: int | None = None, intValue: int | None = None, rationalNumber: RationalNumberType | None = None, finiteString: str | None = None) -> None:
-        self.Name = Name
-        self.boolValue = boolValue
-        self.byteValue = byteValue
-        self.shortValue = shortValue
-        self.intValue = intValue
-        self.rationalNumber = rationalNumber
-        self.finiteString = finiteString
+    def __init__(self, *, Name, boolValue=None, byteValue=None, shortValue=None, intValue=None, rationalNumber=None, finiteString=None):
+        list.__init__(self, (Name, boolValue, byteValue, shortValue, intValue, rationalNumber, finiteString,))
 
 class PnC_AReqAuthorizationModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PnC_AReqAuthorizationModeType."""
 
-    __slots__ = ('Id', 'GenChallenge', 'ContractCertificateChain', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'GenChallenge', 'ContractCertificateChain', )
     _schema = 'iso20_common'
     _type_index = 58
-    Id: str
-    GenChallenge: bytes
-    ContractCertificateChain: ContractCertificateChainType
+    Id = property(_ig(0), _set(0))
+    GenChallenge = property(_ig(1), _set(1))
+    ContractCertificateChain = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str, GenChallenge: bytes, ContractCertificateChain: ContractCertificateChainType) -> None:
-        self.Id = Id
-        self.GenChallenge = GenChallenge
-        self.ContractCertificateChain = ContractCertificateChain
+    def __init__(self, *, Id, GenChallenge, ContractCertificateChain):
+        list.__init__(self, (Id, GenChallenge, ContractCertificateChain,))
 
 class PnC_ASResAuthorizationModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PnC_ASResAuthorizationModeType."""
 
-    __slots__ = ('GenChallenge', 'SupportedProviders', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('GenChallenge', 'SupportedProviders', )
     _schema = 'iso20_common'
     _type_index = 59
-    GenChallenge: bytes
-    SupportedProviders: SupportedProvidersListType | None
+    GenChallenge = property(_ig(0), _set(0))
+    SupportedProviders = property(_ig(1), _set(1))
 
-    def __init__(self, *, GenChallenge: bytes, SupportedProviders: SupportedProvidersListType | None = None) -> None:
-        self.GenChallenge = GenChallenge
-        self.SupportedProviders = SupportedProviders
+    def __init__(self, *, GenChallenge, SupportedProviders=None):
+        list.__init__(self, (GenChallenge, SupportedProviders,))
 
 class PowerDeliveryReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PowerDeliveryReqType."""
 
-    __slots__ = ('Header', 'EVProcessing', 'ChargeProgress', 'EVPowerProfile', 'BPT_ChannelSelection', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'EVProcessing', 'ChargeProgress', 'EVPowerProfile', 'BPT_ChannelSelection', )
     _schema = 'iso20_common'
     _type_index = 60
-    Header: MessageHeaderType
-    EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    ChargeProgress: Literal['Start', 'Stop', 'Standby', 'ScheduleRenegotiation']
-    EVPowerProfile: EVPowerProfileType | None
-    BPT_ChannelSelection: Literal['Charge', 'Discharge'] | None
+    Header = property(_ig(0), _set(0))
+    EVProcessing = property(_ig(1), _set(1))
+    ChargeProgress = property(_ig(2), _set(2))
+    EVPowerProfile = property(_ig(3), _set(3))
+    BPT_ChannelSelection = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], ChargeProgress: Literal['Start', 'Stop', 'Standby', 'ScheduleRenegotiation'], EVPowerProfile: EVPowerProfileType | None = None, BPT_ChannelSelection: Literal['Charge', 'Discharge'] | None = None) -> None:
-        self.Header = Header
-        self.EVProcessing = EVProcessing
-        self.ChargeProgress = ChargeProgress
-        self.EVPowerProfile = EVPowerProfile
-        self.BPT_ChannelSelection = BPT_ChannelSelection
+    def __init__(self, *, Header, EVProcessing, ChargeProgress, EVPowerProfile=None, BPT_ChannelSelection=None):
+        list.__init__(self, (Header, EVProcessing, ChargeProgress, EVPowerProfile, BPT_ChannelSelection,))
 
 class PowerDeliveryResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PowerDeliveryResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEStatus', )
     _schema = 'iso20_common'
     _type_index = 61
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEStatus: EVSEStatusType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEStatus = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEStatus: EVSEStatusType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEStatus = EVSEStatus
+    def __init__(self, *, Header, ResponseCode, EVSEStatus=None):
+        list.__init__(self, (Header, ResponseCode, EVSEStatus,))
 
 class PowerScheduleEntryListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleEntryListType."""
 
-    __slots__ = ('PowerScheduleEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'PowerScheduleEntry'})
+    __slots__ = ()
+    _fields = ('PowerScheduleEntry', )
+    _repeated = frozenset(('PowerScheduleEntry', ))
     _schema = 'iso20_common'
     _type_index = 62
-    PowerScheduleEntry: list[PowerScheduleEntryType]
+    PowerScheduleEntry = property(_ig(0), _set(0))
 
-    def __init__(self, *, PowerScheduleEntry: list[PowerScheduleEntryType] | None = None) -> None:
-        self.PowerScheduleEntry = [] if PowerScheduleEntry is None else PowerScheduleEntry
+    def __init__(self, *, PowerScheduleEntry=None):
+        list.__init__(self, ([] if PowerScheduleEntry is None else PowerScheduleEntry,))
 
 class PowerScheduleEntryType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleEntryType."""
 
-    __slots__ = ('Duration', 'Power', 'Power_L2', 'Power_L3', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Duration', 'Power', 'Power_L2', 'Power_L3', )
     _schema = 'iso20_common'
     _type_index = 63
-    Duration: int
-    Power: RationalNumberType
-    Power_L2: RationalNumberType | None
-    Power_L3: RationalNumberType | None
+    Duration = property(_ig(0), _set(0))
+    Power = property(_ig(1), _set(1))
+    Power_L2 = property(_ig(2), _set(2))
+    Power_L3 = property(_ig(3), _set(3))
 
-    def __init__(self, *, Duration: int, Power: RationalNumberType, Power_L2: RationalNumberType | None = None, Power_L3: RationalNumberType | None = None) -> None:
-        self.Duration = Duration
-        self.Power = Power
-        self.Power_L2 = Power_L2
-        self.Power_L3 = Power_L3
+    def __init__(self, *, Duration, Power, Power_L2=None, Power_L3=None):
+        list.__init__(self, (Duration, Power, Power_L2, Power_L3,))
 
 class PowerScheduleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PowerScheduleType."""
 
-    __slots__ = ('TimeAnchor', 'AvailableEnergy', 'PowerTolerance', 'PowerScheduleEntries', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'AvailableEnergy', 'PowerTolerance', 'PowerScheduleEntries', )
     _schema = 'iso20_common'
     _type_index = 64
-    TimeAnchor: int
-    AvailableEnergy: RationalNumberType | None
-    PowerTolerance: RationalNumberType | None
-    PowerScheduleEntries: PowerScheduleEntryListType
+    TimeAnchor = property(_ig(0), _set(0))
+    AvailableEnergy = property(_ig(1), _set(1))
+    PowerTolerance = property(_ig(2), _set(2))
+    PowerScheduleEntries = property(_ig(3), _set(3))
 
-    def __init__(self, *, TimeAnchor: int, AvailableEnergy: RationalNumberType | None = None, PowerTolerance: RationalNumberType | None = None, PowerScheduleEntries: PowerScheduleEntryListType) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.AvailableEnergy = AvailableEnergy
-        self.PowerTolerance = PowerTolerance
-        self.PowerScheduleEntries = PowerScheduleEntries
+    def __init__(self, *, TimeAnchor, AvailableEnergy=None, PowerTolerance=None, PowerScheduleEntries):
+        list.__init__(self, (TimeAnchor, AvailableEnergy, PowerTolerance, PowerScheduleEntries,))
 
 class PriceLevelScheduleEntryListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleEntryListType."""
 
-    __slots__ = ('PriceLevelScheduleEntry', )
-    _fields = __slots__
-    _repeated = frozenset({'PriceLevelScheduleEntry'})
+    __slots__ = ()
+    _fields = ('PriceLevelScheduleEntry', )
+    _repeated = frozenset(('PriceLevelScheduleEntry', ))
     _schema = 'iso20_common'
     _type_index = 65
-    PriceLevelScheduleEntry: list[PriceLevelScheduleEntryType]
+    PriceLevelScheduleEntry = property(_ig(0), _set(0))
 
-    def __init__(self, *, PriceLevelScheduleEntry: list[PriceLevelScheduleEntryType] | None = None) -> None:
-        self.PriceLevelScheduleEntry = [] if PriceLevelScheduleEntry is None else PriceLevelScheduleEntry
+    def __init__(self, *, PriceLevelScheduleEntry=None):
+        list.__init__(self, ([] if PriceLevelScheduleEntry is None else PriceLevelScheduleEntry,))
 
 class PriceLevelScheduleEntryType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleEntryType."""
 
-    __slots__ = ('Duration', 'PriceLevel', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Duration', 'PriceLevel', )
     _schema = 'iso20_common'
     _type_index = 66
-    Duration: int
-    PriceLevel: int
+    Duration = property(_ig(0), _set(0))
+    PriceLevel = property(_ig(1), _set(1))
 
-    def __init__(self, *, Duration: int, PriceLevel: int) -> None:
-        self.Duration = Duration
-        self.PriceLevel = PriceLevel
+    def __init__(self, *, Duration, PriceLevel):
+        list.__init__(self, (Duration, PriceLevel,))
 
 class PriceLevelScheduleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PriceLevelScheduleType."""
 
-    __slots__ = ('Id', 'TimeAnchor', 'PriceScheduleID', 'PriceScheduleDescription', 'NumberOfPriceLevels', 'PriceLevelScheduleEntries', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'TimeAnchor', 'PriceScheduleID', 'PriceScheduleDescription', 'NumberOfPriceLevels', 'PriceLevelScheduleEntries', )
     _schema = 'iso20_common'
     _type_index = 67
-    Id: str | None
-    TimeAnchor: int
-    PriceScheduleID: int
-    PriceScheduleDescription: str | None
-    NumberOfPriceLevels: int
-    PriceLevelScheduleEntries: PriceLevelScheduleEntryListType
+    Id = property(_ig(0), _set(0))
+    TimeAnchor = property(_ig(1), _set(1))
+    PriceScheduleID = property(_ig(2), _set(2))
+    PriceScheduleDescription = property(_ig(3), _set(3))
+    NumberOfPriceLevels = property(_ig(4), _set(4))
+    PriceLevelScheduleEntries = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str | None = None, TimeAnchor: int, PriceScheduleID: int, PriceScheduleDescription: str | None = None, NumberOfPriceLevels: int, PriceLevelScheduleEntries: PriceLevelScheduleEntryListType) -> None:
-        self.Id = Id
-        self.TimeAnchor = TimeAnchor
-        self.PriceScheduleID = PriceScheduleID
-        self.PriceScheduleDescription = PriceScheduleDescription
-        self.NumberOfPriceLevels = NumberOfPriceLevels
-        self.PriceLevelScheduleEntries = PriceLevelScheduleEntries
+    def __init__(self, *, Id=None, TimeAnchor, PriceScheduleID, PriceScheduleDescription=None, NumberOfPriceLevels, PriceLevelScheduleEntries):
+        list.__init__(self, (Id, TimeAnchor, PriceScheduleID, PriceScheduleDescription, NumberOfPriceLevels, PriceLevelScheduleEntries,))
 
 class PriceRuleStackListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleStackListType."""
 
-    __slots__ = ('PriceRuleStack', )
-    _fields = __slots__
-    _repeated = frozenset({'PriceRuleStack'})
+    __slots__ = ()
+    _fields = ('PriceRuleStack', )
+    _repeated = frozenset(('PriceRuleStack', ))
     _schema = 'iso20_common'
     _type_index = 68
-    PriceRuleStack: list[PriceRuleStackType]
+    PriceRuleStack = property(_ig(0), _set(0))
 
-    def __init__(self, *, PriceRuleStack: list[PriceRuleStackType] | None = None) -> None:
-        self.PriceRuleStack = [] if PriceRuleStack is None else PriceRuleStack
+    def __init__(self, *, PriceRuleStack=None):
+        list.__init__(self, ([] if PriceRuleStack is None else PriceRuleStack,))
 
 class PriceRuleStackType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleStackType."""
 
-    __slots__ = ('Duration', 'PriceRule', )
-    _fields = __slots__
-    _repeated = frozenset({'PriceRule'})
+    __slots__ = ()
+    _fields = ('Duration', 'PriceRule', )
+    _repeated = frozenset(('PriceRule', ))
     _schema = 'iso20_common'
     _type_index = 69
-    Duration: int
-    PriceRule: list[PriceRuleType]
+    Duration = property(_ig(0), _set(0))
+    PriceRule = property(_ig(1), _set(1))
 
-    def __init__(self, *, Duration: int, PriceRule: list[PriceRuleType] | None = None) -> None:
-        self.Duration = Duration
-        self.PriceRule = [] if PriceRule is None else PriceRule
+    def __init__(self, *, Duration, PriceRule=None):
+        list.__init__(self, (Duration, [] if PriceRule is None else PriceRule,))
 
 class PriceRuleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PriceRuleType."""
 
-    __slots__ = ('EnergyFee', 'ParkingFee', 'ParkingFeePeriod', 'CarbonDioxideEmission', 'RenewableGenerationPercentage', 'PowerRangeStart', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EnergyFee', 'ParkingFee', 'ParkingFeePeriod', 'CarbonDioxideEmission', 'RenewableGenerationPercentage', 'PowerRangeStart', )
     _schema = 'iso20_common'
     _type_index = 70
-    EnergyFee: RationalNumberType
-    ParkingFee: RationalNumberType | None
-    ParkingFeePeriod: int | None
-    CarbonDioxideEmission: int | None
-    RenewableGenerationPercentage: int | None
-    PowerRangeStart: RationalNumberType
+    EnergyFee = property(_ig(0), _set(0))
+    ParkingFee = property(_ig(1), _set(1))
+    ParkingFeePeriod = property(_ig(2), _set(2))
+    CarbonDioxideEmission = property(_ig(3), _set(3))
+    RenewableGenerationPercentage = property(_ig(4), _set(4))
+    PowerRangeStart = property(_ig(5), _set(5))
 
-    def __init__(self, *, EnergyFee: RationalNumberType, ParkingFee: RationalNumberType | None = None, ParkingFeePeriod: int | None = None, CarbonDioxideEmission: int | None = None, RenewableGenerationPercentage: int | None = None, PowerRangeStart: RationalNumberType) -> None:
-        self.EnergyFee = EnergyFee
-        self.ParkingFee = ParkingFee
-        self.ParkingFeePeriod = ParkingFeePeriod
-        self.CarbonDioxideEmission = CarbonDioxideEmission
-        self.RenewableGenerationPercentage = RenewableGenerationPercentage
-        self.PowerRangeStart = PowerRangeStart
+    def __init__(self, *, EnergyFee, ParkingFee=None, ParkingFeePeriod=None, CarbonDioxideEmission=None, RenewableGenerationPercentage=None, PowerRangeStart):
+        list.__init__(self, (EnergyFee, ParkingFee, ParkingFeePeriod, CarbonDioxideEmission, RenewableGenerationPercentage, PowerRangeStart,))
 
 class PriceScheduleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}PriceScheduleType."""
 
-    __slots__ = ('TimeAnchor', 'PriceScheduleID', 'PriceScheduleDescription', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'PriceScheduleID', 'PriceScheduleDescription', )
     _schema = 'iso20_common'
     _type_index = 71
-    TimeAnchor: int
-    PriceScheduleID: int
-    PriceScheduleDescription: str | None
+    TimeAnchor = property(_ig(0), _set(0))
+    PriceScheduleID = property(_ig(1), _set(1))
+    PriceScheduleDescription = property(_ig(2), _set(2))
 
-    def __init__(self, *, TimeAnchor: int, PriceScheduleID: int, PriceScheduleDescription: str | None = None) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.PriceScheduleID = PriceScheduleID
-        self.PriceScheduleDescription = PriceScheduleDescription
+    def __init__(self, *, TimeAnchor, PriceScheduleID, PriceScheduleDescription=None):
+        list.__init__(self, (TimeAnchor, PriceScheduleID, PriceScheduleDescription,))
 
 class RSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType."""
 
-    __slots__ = ('Modulus', 'Exponent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Modulus', 'Exponent', )
     _schema = 'iso20_common'
     _type_index = 72
-    Modulus: bytes
-    Exponent: bytes
+    Modulus = property(_ig(0), _set(0))
+    Exponent = property(_ig(1), _set(1))
 
-    def __init__(self, *, Modulus: bytes, Exponent: bytes) -> None:
-        self.Modulus = Modulus
-        self.Exponent = Exponent
+    def __init__(self, *, Modulus, Exponent):
+        list.__init__(self, (Modulus, Exponent,))
 
 class RationalNumberType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType."""
 
-    __slots__ = ('Exponent', 'Value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Exponent', 'Value', )
     _schema = 'iso20_common'
     _type_index = 73
-    Exponent: int
-    Value: int
+    Exponent = property(_ig(0), _set(0))
+    Value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Exponent: int, Value: int) -> None:
-        self.Exponent = Exponent
-        self.Value = Value
+    def __init__(self, *, Exponent, Value):
+        list.__init__(self, (Exponent, Value,))
 
 class ReceiptType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType."""
 
-    __slots__ = ('TimeAnchor', 'EnergyCosts', 'OccupancyCosts', 'AdditionalServicesCosts', 'OverstayCosts', 'TaxCosts', )
-    _fields = __slots__
-    _repeated = frozenset({'TaxCosts'})
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'EnergyCosts', 'OccupancyCosts', 'AdditionalServicesCosts', 'OverstayCosts', 'TaxCosts', )
+    _repeated = frozenset(('TaxCosts', ))
     _schema = 'iso20_common'
     _type_index = 74
-    TimeAnchor: int
-    EnergyCosts: DetailedCostType | None
-    OccupancyCosts: DetailedCostType | None
-    AdditionalServicesCosts: DetailedCostType | None
-    OverstayCosts: DetailedCostType | None
-    TaxCosts: list[DetailedTaxType]
+    TimeAnchor = property(_ig(0), _set(0))
+    EnergyCosts = property(_ig(1), _set(1))
+    OccupancyCosts = property(_ig(2), _set(2))
+    AdditionalServicesCosts = property(_ig(3), _set(3))
+    OverstayCosts = property(_ig(4), _set(4))
+    TaxCosts = property(_ig(5), _set(5))
 
-    def __init__(self, *, TimeAnchor: int, EnergyCosts: DetailedCostType | None = None, OccupancyCosts: DetailedCostType | None = None, AdditionalServicesCosts: DetailedCostType | None = None, OverstayCosts: DetailedCostType | None = None, TaxCosts: list[DetailedTaxType] | None = None) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.EnergyCosts = EnergyCosts
-        self.OccupancyCosts = OccupancyCosts
-        self.AdditionalServicesCosts = AdditionalServicesCosts
-        self.OverstayCosts = OverstayCosts
-        self.TaxCosts = [] if TaxCosts is None else TaxCosts
+    def __init__(self, *, TimeAnchor, EnergyCosts=None, OccupancyCosts=None, AdditionalServicesCosts=None, OverstayCosts=None, TaxCosts=None):
+        list.__init__(self, (TimeAnchor, EnergyCosts, OccupancyCosts, AdditionalServicesCosts, OverstayCosts, [] if TaxCosts is None else TaxCosts,))
 
 class ReferenceType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ReferenceType."""
 
-    __slots__ = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
     _schema = 'iso20_common'
     _type_index = 75
-    Id: str | None
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
-    DigestMethod: DigestMethodType
-    DigestValue: bytes
+    Id = property(_ig(0), _set(0))
+    URI = property(_ig(1), _set(1))
+    Type = property(_ig(2), _set(2))
+    Transforms = property(_ig(3), _set(3))
+    DigestMethod = property(_ig(4), _set(4))
+    DigestValue = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str | None = None, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None, DigestMethod: DigestMethodType, DigestValue: bytes) -> None:
-        self.Id = Id
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
-        self.DigestMethod = DigestMethod
-        self.DigestValue = DigestValue
+    def __init__(self, *, Id=None, URI=None, Type=None, Transforms=None, DigestMethod, DigestValue):
+        list.__init__(self, (Id, URI, Type, Transforms, DigestMethod, DigestValue,))
 
 class RetrievalMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType."""
 
-    __slots__ = ('URI', 'Type', 'Transforms', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('URI', 'Type', 'Transforms', )
     _schema = 'iso20_common'
     _type_index = 76
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
+    URI = property(_ig(0), _set(0))
+    Type = property(_ig(1), _set(1))
+    Transforms = property(_ig(2), _set(2))
 
-    def __init__(self, *, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None) -> None:
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
+    def __init__(self, *, URI=None, Type=None, Transforms=None):
+        list.__init__(self, (URI, Type, Transforms,))
 
 class SPKIDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SPKIDataType."""
 
-    __slots__ = ('SPKISexp', )
-    _fields = __slots__
-    _repeated = frozenset({'SPKISexp'})
+    __slots__ = ()
+    _fields = ('SPKISexp', )
+    _repeated = frozenset(('SPKISexp', ))
     _schema = 'iso20_common'
     _type_index = 77
-    SPKISexp: list[bytes]
+    SPKISexp = property(_ig(0), _set(0))
 
-    def __init__(self, *, SPKISexp: list[bytes] | None = None) -> None:
-        self.SPKISexp = [] if SPKISexp is None else SPKISexp
+    def __init__(self, *, SPKISexp=None):
+        list.__init__(self, ([] if SPKISexp is None else SPKISexp,))
 
 class ScheduleExchangeReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ScheduleExchangeReqType."""
 
-    __slots__ = ('Header', 'MaximumSupportingPoints', 'Dynamic_SEReqControlMode', 'Scheduled_SEReqControlMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'MaximumSupportingPoints', 'Dynamic_SEReqControlMode', 'Scheduled_SEReqControlMode', )
     _schema = 'iso20_common'
     _type_index = 78
-    Header: MessageHeaderType
-    MaximumSupportingPoints: int
-    Dynamic_SEReqControlMode: Dynamic_SEReqControlModeType | None
-    Scheduled_SEReqControlMode: Scheduled_SEReqControlModeType | None
+    Header = property(_ig(0), _set(0))
+    MaximumSupportingPoints = property(_ig(1), _set(1))
+    Dynamic_SEReqControlMode = property(_ig(2), _set(2))
+    Scheduled_SEReqControlMode = property(_ig(3), _set(3))
 
-    def __init__(self, *, Header: MessageHeaderType, MaximumSupportingPoints: int, Dynamic_SEReqControlMode: Dynamic_SEReqControlModeType | None = None, Scheduled_SEReqControlMode: Scheduled_SEReqControlModeType | None = None) -> None:
-        self.Header = Header
-        self.MaximumSupportingPoints = MaximumSupportingPoints
-        self.Dynamic_SEReqControlMode = Dynamic_SEReqControlMode
-        self.Scheduled_SEReqControlMode = Scheduled_SEReqControlMode
+    def __init__(self, *, Header, MaximumSupportingPoints, Dynamic_SEReqControlMode=None, Scheduled_SEReqControlMode=None):
+        list.__init__(self, (Header, MaximumSupportingPoints, Dynamic_SEReqControlMode, Scheduled_SEReqControlMode,))
 
 class ScheduleExchangeResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ScheduleExchangeResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEProcessing', 'GoToPause', 'Dynamic_SEResControlMode', 'Scheduled_SEResControlMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEProcessing', 'GoToPause', 'Dynamic_SEResControlMode', 'Scheduled_SEResControlMode', )
     _schema = 'iso20_common'
     _type_index = 79
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    GoToPause: bool | None
-    Dynamic_SEResControlMode: Dynamic_SEResControlModeType | None
-    Scheduled_SEResControlMode: Scheduled_SEResControlModeType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
+    GoToPause = property(_ig(3), _set(3))
+    Dynamic_SEResControlMode = property(_ig(4), _set(4))
+    Scheduled_SEResControlMode = property(_ig(5), _set(5))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], GoToPause: bool | None = None, Dynamic_SEResControlMode: Dynamic_SEResControlModeType | None = None, Scheduled_SEResControlMode: Scheduled_SEResControlModeType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.GoToPause = GoToPause
-        self.Dynamic_SEResControlMode = Dynamic_SEResControlMode
-        self.Scheduled_SEResControlMode = Scheduled_SEResControlMode
+    def __init__(self, *, Header, ResponseCode, EVSEProcessing, GoToPause=None, Dynamic_SEResControlMode=None, Scheduled_SEResControlMode=None):
+        list.__init__(self, (Header, ResponseCode, EVSEProcessing, GoToPause, Dynamic_SEResControlMode, Scheduled_SEResControlMode,))
 
 class ScheduleTupleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ScheduleTupleType."""
 
-    __slots__ = ('ScheduleTupleID', 'ChargingSchedule', 'DischargingSchedule', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ScheduleTupleID', 'ChargingSchedule', 'DischargingSchedule', )
     _schema = 'iso20_common'
     _type_index = 80
-    ScheduleTupleID: int
-    ChargingSchedule: ChargingScheduleType
-    DischargingSchedule: ChargingScheduleType | None
+    ScheduleTupleID = property(_ig(0), _set(0))
+    ChargingSchedule = property(_ig(1), _set(1))
+    DischargingSchedule = property(_ig(2), _set(2))
 
-    def __init__(self, *, ScheduleTupleID: int, ChargingSchedule: ChargingScheduleType, DischargingSchedule: ChargingScheduleType | None = None) -> None:
-        self.ScheduleTupleID = ScheduleTupleID
-        self.ChargingSchedule = ChargingSchedule
-        self.DischargingSchedule = DischargingSchedule
+    def __init__(self, *, ScheduleTupleID, ChargingSchedule, DischargingSchedule=None):
+        list.__init__(self, (ScheduleTupleID, ChargingSchedule, DischargingSchedule,))
 
 class Scheduled_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType."""
 
-    __slots__ = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
     _schema = 'iso20_common'
     _type_index = 81
-    EVTargetEnergyRequest: RationalNumberType | None
-    EVMaximumEnergyRequest: RationalNumberType | None
-    EVMinimumEnergyRequest: RationalNumberType | None
+    EVTargetEnergyRequest = property(_ig(0), _set(0))
+    EVMaximumEnergyRequest = property(_ig(1), _set(1))
+    EVMinimumEnergyRequest = property(_ig(2), _set(2))
 
-    def __init__(self, *, EVTargetEnergyRequest: RationalNumberType | None = None, EVMaximumEnergyRequest: RationalNumberType | None = None, EVMinimumEnergyRequest: RationalNumberType | None = None) -> None:
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
+    def __init__(self, *, EVTargetEnergyRequest=None, EVMaximumEnergyRequest=None, EVMinimumEnergyRequest=None):
+        list.__init__(self, (EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest,))
 
 class Scheduled_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_common'
     _type_index = 82
 
 class Scheduled_EVPPTControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_EVPPTControlModeType."""
 
-    __slots__ = ('SelectedScheduleTupleID', 'PowerToleranceAcceptance', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SelectedScheduleTupleID', 'PowerToleranceAcceptance', )
     _schema = 'iso20_common'
     _type_index = 83
-    SelectedScheduleTupleID: int
-    PowerToleranceAcceptance: Literal['PowerToleranceNotConfirmed', 'PowerToleranceConfirmed'] | None
+    SelectedScheduleTupleID = property(_ig(0), _set(0))
+    PowerToleranceAcceptance = property(_ig(1), _set(1))
 
-    def __init__(self, *, SelectedScheduleTupleID: int, PowerToleranceAcceptance: Literal['PowerToleranceNotConfirmed', 'PowerToleranceConfirmed'] | None = None) -> None:
-        self.SelectedScheduleTupleID = SelectedScheduleTupleID
-        self.PowerToleranceAcceptance = PowerToleranceAcceptance
+    def __init__(self, *, SelectedScheduleTupleID, PowerToleranceAcceptance=None):
+        list.__init__(self, (SelectedScheduleTupleID, PowerToleranceAcceptance,))
 
 class Scheduled_SEReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SEReqControlModeType."""
 
-    __slots__ = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVEnergyOffer', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', 'EVEnergyOffer', )
     _schema = 'iso20_common'
     _type_index = 84
-    DepartureTime: int | None
-    EVTargetEnergyRequest: RationalNumberType | None
-    EVMaximumEnergyRequest: RationalNumberType | None
-    EVMinimumEnergyRequest: RationalNumberType | None
-    EVEnergyOffer: EVEnergyOfferType | None
+    DepartureTime = property(_ig(0), _set(0))
+    EVTargetEnergyRequest = property(_ig(1), _set(1))
+    EVMaximumEnergyRequest = property(_ig(2), _set(2))
+    EVMinimumEnergyRequest = property(_ig(3), _set(3))
+    EVEnergyOffer = property(_ig(4), _set(4))
 
-    def __init__(self, *, DepartureTime: int | None = None, EVTargetEnergyRequest: RationalNumberType | None = None, EVMaximumEnergyRequest: RationalNumberType | None = None, EVMinimumEnergyRequest: RationalNumberType | None = None, EVEnergyOffer: EVEnergyOfferType | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
-        self.EVEnergyOffer = EVEnergyOffer
+    def __init__(self, *, DepartureTime=None, EVTargetEnergyRequest=None, EVMaximumEnergyRequest=None, EVMinimumEnergyRequest=None, EVEnergyOffer=None):
+        list.__init__(self, (DepartureTime, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest, EVEnergyOffer,))
 
 class Scheduled_SEResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SEResControlModeType."""
 
-    __slots__ = ('ScheduleTuple', )
-    _fields = __slots__
-    _repeated = frozenset({'ScheduleTuple'})
+    __slots__ = ()
+    _fields = ('ScheduleTuple', )
+    _repeated = frozenset(('ScheduleTuple', ))
     _schema = 'iso20_common'
     _type_index = 85
-    ScheduleTuple: list[ScheduleTupleType]
+    ScheduleTuple = property(_ig(0), _set(0))
 
-    def __init__(self, *, ScheduleTuple: list[ScheduleTupleType] | None = None) -> None:
-        self.ScheduleTuple = [] if ScheduleTuple is None else ScheduleTuple
+    def __init__(self, *, ScheduleTuple=None):
+        list.__init__(self, ([] if ScheduleTuple is None else ScheduleTuple,))
 
 class Scheduled_SMDTControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}Scheduled_SMDTControlModeType."""
 
-    __slots__ = ('SelectedScheduleTupleID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SelectedScheduleTupleID', )
     _schema = 'iso20_common'
     _type_index = 86
-    SelectedScheduleTupleID: int
+    SelectedScheduleTupleID = property(_ig(0), _set(0))
 
-    def __init__(self, *, SelectedScheduleTupleID: int) -> None:
-        self.SelectedScheduleTupleID = SelectedScheduleTupleID
+    def __init__(self, *, SelectedScheduleTupleID):
+        list.__init__(self, (SelectedScheduleTupleID,))
 
 class SelectedServiceListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SelectedServiceListType."""
 
-    __slots__ = ('SelectedService', )
-    _fields = __slots__
-    _repeated = frozenset({'SelectedService'})
+    __slots__ = ()
+    _fields = ('SelectedService', )
+    _repeated = frozenset(('SelectedService', ))
     _schema = 'iso20_common'
     _type_index = 87
-    SelectedService: list[SelectedServiceType]
+    SelectedService = property(_ig(0), _set(0))
 
-    def __init__(self, *, SelectedService: list[SelectedServiceType] | None = None) -> None:
-        self.SelectedService = [] if SelectedService is None else SelectedService
+    def __init__(self, *, SelectedService=None):
+        list.__init__(self, ([] if SelectedService is None else SelectedService,))
 
 class SelectedServiceType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SelectedServiceType."""
 
-    __slots__ = ('ServiceID', 'ParameterSetID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', 'ParameterSetID', )
     _schema = 'iso20_common'
     _type_index = 88
-    ServiceID: int
-    ParameterSetID: int
+    ServiceID = property(_ig(0), _set(0))
+    ParameterSetID = property(_ig(1), _set(1))
 
-    def __init__(self, *, ServiceID: int, ParameterSetID: int) -> None:
-        self.ServiceID = ServiceID
-        self.ParameterSetID = ParameterSetID
+    def __init__(self, *, ServiceID, ParameterSetID):
+        list.__init__(self, (ServiceID, ParameterSetID,))
 
 class ServiceDetailReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceDetailReqType."""
 
-    __slots__ = ('Header', 'ServiceID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ServiceID', )
     _schema = 'iso20_common'
     _type_index = 89
-    Header: MessageHeaderType
-    ServiceID: int
+    Header = property(_ig(0), _set(0))
+    ServiceID = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ServiceID: int) -> None:
-        self.Header = Header
-        self.ServiceID = ServiceID
+    def __init__(self, *, Header, ServiceID):
+        list.__init__(self, (Header, ServiceID,))
 
 class ServiceDetailResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceDetailResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'ServiceID', 'ServiceParameterList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'ServiceID', 'ServiceParameterList', )
     _schema = 'iso20_common'
     _type_index = 90
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    ServiceID: int
-    ServiceParameterList: ServiceParameterListType
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    ServiceID = property(_ig(2), _set(2))
+    ServiceParameterList = property(_ig(3), _set(3))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], ServiceID: int, ServiceParameterList: ServiceParameterListType) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.ServiceID = ServiceID
-        self.ServiceParameterList = ServiceParameterList
+    def __init__(self, *, Header, ResponseCode, ServiceID, ServiceParameterList):
+        list.__init__(self, (Header, ResponseCode, ServiceID, ServiceParameterList,))
 
 class ServiceDiscoveryReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceDiscoveryReqType."""
 
-    __slots__ = ('Header', 'SupportedServiceIDs', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'SupportedServiceIDs', )
     _schema = 'iso20_common'
     _type_index = 91
-    Header: MessageHeaderType
-    SupportedServiceIDs: ServiceIDListType | None
+    Header = property(_ig(0), _set(0))
+    SupportedServiceIDs = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, SupportedServiceIDs: ServiceIDListType | None = None) -> None:
-        self.Header = Header
-        self.SupportedServiceIDs = SupportedServiceIDs
+    def __init__(self, *, Header, SupportedServiceIDs=None):
+        list.__init__(self, (Header, SupportedServiceIDs,))
 
 class ServiceDiscoveryResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceDiscoveryResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'ServiceRenegotiationSupported', 'EnergyTransferServiceList', 'VASList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'ServiceRenegotiationSupported', 'EnergyTransferServiceList', 'VASList', )
     _schema = 'iso20_common'
     _type_index = 92
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    ServiceRenegotiationSupported: bool
-    EnergyTransferServiceList: ServiceListType
-    VASList: ServiceListType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    ServiceRenegotiationSupported = property(_ig(2), _set(2))
+    EnergyTransferServiceList = property(_ig(3), _set(3))
+    VASList = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], ServiceRenegotiationSupported: bool, EnergyTransferServiceList: ServiceListType, VASList: ServiceListType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.ServiceRenegotiationSupported = ServiceRenegotiationSupported
-        self.EnergyTransferServiceList = EnergyTransferServiceList
-        self.VASList = VASList
+    def __init__(self, *, Header, ResponseCode, ServiceRenegotiationSupported, EnergyTransferServiceList, VASList=None):
+        list.__init__(self, (Header, ResponseCode, ServiceRenegotiationSupported, EnergyTransferServiceList, VASList,))
 
 class ServiceIDListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceIDListType."""
 
-    __slots__ = ('ServiceID', )
-    _fields = __slots__
-    _repeated = frozenset({'ServiceID'})
+    __slots__ = ()
+    _fields = ('ServiceID', )
+    _repeated = frozenset(('ServiceID', ))
     _schema = 'iso20_common'
     _type_index = 93
-    ServiceID: list[int]
+    ServiceID = property(_ig(0), _set(0))
 
-    def __init__(self, *, ServiceID: list[int] | None = None) -> None:
-        self.ServiceID = [] if ServiceID is None else ServiceID
+    def __init__(self, *, ServiceID=None):
+        list.__init__(self, ([] if ServiceID is None else ServiceID,))
 
 class ServiceListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceListType."""
 
-    __slots__ = ('Service', )
-    _fields = __slots__
-    _repeated = frozenset({'Service'})
+    __slots__ = ()
+    _fields = ('Service', )
+    _repeated = frozenset(('Service', ))
     _schema = 'iso20_common'
     _type_index = 94
-    Service: list[ServiceType]
+    Service = property(_ig(0), _set(0))
 
-    def __init__(self, *, Service: list[ServiceType] | None = None) -> None:
-        self.Service = [] if Service is None else Service
+    def __init__(self, *, Service=None):
+        list.__init__(self, ([] if Service is None else Service,))
 
 class ServiceParameterListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceParameterListType."""
 
-    __slots__ = ('ParameterSet', )
-    _fields = __slots__
-    _repeated = frozenset({'ParameterSet'})
+    __slots__ = ()
+    _fields = ('ParameterSet', )
+    _repeated = frozenset(('ParameterSet', ))
     _schema = 'iso20_common'
     _type_index = 95
-    ParameterSet: list[ParameterSetType]
+    ParameterSet = property(_ig(0), _set(0))
 
-    def __init__(self, *, ParameterSet: list[ParameterSetType] | None = None) -> None:
-        self.ParameterSet = [] if ParameterSet is None else ParameterSet
+    def __init__(self, *, ParameterSet=None):
+        list.__init__(self, ([] if ParameterSet is None else ParameterSet,))
 
 class ServiceSelectionReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceSelectionReqType."""
 
-    __slots__ = ('Header', 'SelectedEnergyTransferService', 'SelectedVASList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'SelectedEnergyTransferService', 'SelectedVASList', )
     _schema = 'iso20_common'
     _type_index = 96
-    Header: MessageHeaderType
-    SelectedEnergyTransferService: SelectedServiceType
-    SelectedVASList: SelectedServiceListType | None
+    Header = property(_ig(0), _set(0))
+    SelectedEnergyTransferService = property(_ig(1), _set(1))
+    SelectedVASList = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, SelectedEnergyTransferService: SelectedServiceType, SelectedVASList: SelectedServiceListType | None = None) -> None:
-        self.Header = Header
-        self.SelectedEnergyTransferService = SelectedEnergyTransferService
-        self.SelectedVASList = SelectedVASList
+    def __init__(self, *, Header, SelectedEnergyTransferService, SelectedVASList=None):
+        list.__init__(self, (Header, SelectedEnergyTransferService, SelectedVASList,))
 
 class ServiceSelectionResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceSelectionResType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_common'
     _type_index = 97
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class ServiceType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}ServiceType."""
 
-    __slots__ = ('ServiceID', 'FreeService', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ServiceID', 'FreeService', )
     _schema = 'iso20_common'
     _type_index = 98
-    ServiceID: int
-    FreeService: bool
+    ServiceID = property(_ig(0), _set(0))
+    FreeService = property(_ig(1), _set(1))
 
-    def __init__(self, *, ServiceID: int, FreeService: bool) -> None:
-        self.ServiceID = ServiceID
-        self.FreeService = FreeService
+    def __init__(self, *, ServiceID, FreeService):
+        list.__init__(self, (ServiceID, FreeService,))
 
 class SessionSetupReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SessionSetupReqType."""
 
-    __slots__ = ('Header', 'EVCCID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'EVCCID', )
     _schema = 'iso20_common'
     _type_index = 99
-    Header: MessageHeaderType
-    EVCCID: str
+    Header = property(_ig(0), _set(0))
+    EVCCID = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, EVCCID: str) -> None:
-        self.Header = Header
-        self.EVCCID = EVCCID
+    def __init__(self, *, Header, EVCCID):
+        list.__init__(self, (Header, EVCCID,))
 
 class SessionSetupResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SessionSetupResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEID', )
     _schema = 'iso20_common'
     _type_index = 100
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEID: str
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEID = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEID: str) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEID = EVSEID
+    def __init__(self, *, Header, ResponseCode, EVSEID):
+        list.__init__(self, (Header, ResponseCode, EVSEID,))
 
 class SessionStopReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SessionStopReqType."""
 
-    __slots__ = ('Header', 'ChargingSession', 'EVTerminationCode', 'EVTerminationExplanation', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ChargingSession', 'EVTerminationCode', 'EVTerminationExplanation', )
     _schema = 'iso20_common'
     _type_index = 101
-    Header: MessageHeaderType
-    ChargingSession: Literal['Pause', 'Terminate', 'ServiceRenegotiation']
-    EVTerminationCode: str | None
-    EVTerminationExplanation: str | None
+    Header = property(_ig(0), _set(0))
+    ChargingSession = property(_ig(1), _set(1))
+    EVTerminationCode = property(_ig(2), _set(2))
+    EVTerminationExplanation = property(_ig(3), _set(3))
 
-    def __init__(self, *, Header: MessageHeaderType, ChargingSession: Literal['Pause', 'Terminate', 'ServiceRenegotiation'], EVTerminationCode: str | None = None, EVTerminationExplanation: str | None = None) -> None:
-        self.Header = Header
-        self.ChargingSession = ChargingSession
-        self.EVTerminationCode = EVTerminationCode
-        self.EVTerminationExplanation = EVTerminationExplanation
+    def __init__(self, *, Header, ChargingSession, EVTerminationCode=None, EVTerminationExplanation=None):
+        list.__init__(self, (Header, ChargingSession, EVTerminationCode, EVTerminationExplanation,))
 
 class SessionStopResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SessionStopResType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_common'
     _type_index = 102
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class SignatureMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureMethodType."""
 
-    __slots__ = ('Algorithm', 'HMACOutputLength', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', 'HMACOutputLength', )
     _schema = 'iso20_common'
     _type_index = 103
-    Algorithm: str
-    HMACOutputLength: int | None
+    Algorithm = property(_ig(0), _set(0))
+    HMACOutputLength = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, HMACOutputLength: int | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.HMACOutputLength = HMACOutputLength
+    def __init__(self, *, Algorithm, HMACOutputLength=None):
+        list.__init__(self, (Algorithm, HMACOutputLength,))
 
 class SignaturePropertiesType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType."""
 
-    __slots__ = ('Id', 'SignatureProperty', )
-    _fields = __slots__
-    _repeated = frozenset({'SignatureProperty'})
+    __slots__ = ()
+    _fields = ('Id', 'SignatureProperty', )
+    _repeated = frozenset(('SignatureProperty', ))
     _schema = 'iso20_common'
     _type_index = 104
-    Id: str | None
-    SignatureProperty: list[SignaturePropertyType]
+    Id = property(_ig(0), _set(0))
+    SignatureProperty = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, SignatureProperty: list[SignaturePropertyType] | None = None) -> None:
-        self.Id = Id
-        self.SignatureProperty = [] if SignatureProperty is None else SignatureProperty
+    def __init__(self, *, Id=None, SignatureProperty=None):
+        list.__init__(self, (Id, [] if SignatureProperty is None else SignatureProperty,))
 
 class SignaturePropertyType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType."""
 
-    __slots__ = ('Target', 'Id', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Target', 'Id', )
     _schema = 'iso20_common'
     _type_index = 105
-    Target: str
-    Id: str | None
+    Target = property(_ig(0), _set(0))
+    Id = property(_ig(1), _set(1))
 
-    def __init__(self, *, Target: str, Id: str | None = None) -> None:
-        self.Target = Target
-        self.Id = Id
+    def __init__(self, *, Target, Id=None):
+        list.__init__(self, (Target, Id,))
 
 class SignatureType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureType."""
 
-    __slots__ = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
-    _fields = __slots__
-    _repeated = frozenset({'Object'})
+    __slots__ = ()
+    _fields = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
+    _repeated = frozenset(('Object', ))
     _schema = 'iso20_common'
     _type_index = 106
-    Id: str | None
-    SignedInfo: SignedInfoType
-    SignatureValue: SignatureValueType
-    KeyInfo: KeyInfoType | None
-    Object: list[ObjectType]
+    Id = property(_ig(0), _set(0))
+    SignedInfo = property(_ig(1), _set(1))
+    SignatureValue = property(_ig(2), _set(2))
+    KeyInfo = property(_ig(3), _set(3))
+    Object = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str | None = None, SignedInfo: SignedInfoType, SignatureValue: SignatureValueType, KeyInfo: KeyInfoType | None = None, Object: list[ObjectType] | None = None) -> None:
-        self.Id = Id
-        self.SignedInfo = SignedInfo
-        self.SignatureValue = SignatureValue
-        self.KeyInfo = KeyInfo
-        self.Object = [] if Object is None else Object
+    def __init__(self, *, Id=None, SignedInfo, SignatureValue, KeyInfo=None, Object=None):
+        list.__init__(self, (Id, SignedInfo, SignatureValue, KeyInfo, [] if Object is None else Object,))
 
 class SignatureValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureValueType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso20_common'
     _type_index = 107
-    Id: str | None
-    value: bytes
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, value: bytes) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id=None, value):
+        list.__init__(self, (Id, value,))
 
 class SignedCertificateChainType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SignedCertificateChainType."""
 
-    __slots__ = ('Id', 'Certificate', 'SubCertificates', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'Certificate', 'SubCertificates', )
     _schema = 'iso20_common'
     _type_index = 108
-    Id: str
-    Certificate: bytes
-    SubCertificates: SubCertificatesType | None
+    Id = property(_ig(0), _set(0))
+    Certificate = property(_ig(1), _set(1))
+    SubCertificates = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str, Certificate: bytes, SubCertificates: SubCertificatesType | None = None) -> None:
-        self.Id = Id
-        self.Certificate = Certificate
-        self.SubCertificates = SubCertificates
+    def __init__(self, *, Id, Certificate, SubCertificates=None):
+        list.__init__(self, (Id, Certificate, SubCertificates,))
 
 class SignedInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignedInfoType."""
 
-    __slots__ = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso20_common'
     _type_index = 109
-    Id: str | None
-    CanonicalizationMethod: CanonicalizationMethodType
-    SignatureMethod: SignatureMethodType
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    CanonicalizationMethod = property(_ig(1), _set(1))
+    SignatureMethod = property(_ig(2), _set(2))
+    Reference = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, CanonicalizationMethod: CanonicalizationMethodType, SignatureMethod: SignatureMethodType, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.CanonicalizationMethod = CanonicalizationMethod
-        self.SignatureMethod = SignatureMethod
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, CanonicalizationMethod, SignatureMethod, Reference=None):
+        list.__init__(self, (Id, CanonicalizationMethod, SignatureMethod, [] if Reference is None else Reference,))
 
 class SignedInstallationDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SignedInstallationDataType."""
 
-    __slots__ = ('Id', 'ContractCertificateChain', 'ECDHCurve', 'DHPublicKey', 'SECP521_EncryptedPrivateKey', 'X448_EncryptedPrivateKey', 'TPM_EncryptedPrivateKey', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'ContractCertificateChain', 'ECDHCurve', 'DHPublicKey', 'SECP521_EncryptedPrivateKey', 'X448_EncryptedPrivateKey', 'TPM_EncryptedPrivateKey', )
     _schema = 'iso20_common'
     _type_index = 110
-    Id: str
-    ContractCertificateChain: ContractCertificateChainType
-    ECDHCurve: Literal['SECP521', 'X448']
-    DHPublicKey: bytes
-    SECP521_EncryptedPrivateKey: bytes | None
-    X448_EncryptedPrivateKey: bytes | None
-    TPM_EncryptedPrivateKey: bytes | None
+    Id = property(_ig(0), _set(0))
+    ContractCertificateChain = property(_ig(1), _set(1))
+    ECDHCurve = property(_ig(2), _set(2))
+    DHPublicKey = property(_ig(3), _set(3))
+    SECP521_EncryptedPrivateKey = property(_ig(4), _set(4))
+    X448_EncryptedPrivateKey = property(_ig(5), _set(5))
+    TPM_EncryptedPrivateKey = property(_ig(6), _set(6))
 
-    def __init__(self, *, Id: str, ContractCertificateChain: ContractCertificateChainType, ECDHCurve: Literal['SECP521', 'X448'], DHPublicKey: bytes, SECP521_EncryptedPrivateKey: bytes | None = None, X448_EncryptedPrivateKey: bytes | None = None, TPM_EncryptedPrivateKey: bytes | None = None) -> None:
-        self.Id = Id
-        self.ContractCertificateChain = ContractCertificateChain
-        self.ECDHCurve = ECDHCurve
-        self.DHPublicKey = DHPublicKey
-        self.SECP521_EncryptedPrivateKey = SECP521_EncryptedPrivateKey
-        self.X448_EncryptedPrivateKey = X448_EncryptedPrivateKey
-        self.TPM_EncryptedPrivateKey = TPM_EncryptedPrivateKey
+    def __init__(self, *, Id, ContractCertificateChain, ECDHCurve, DHPublicKey, SECP521_EncryptedPrivateKey=None, X448_EncryptedPrivateKey=None, TPM_EncryptedPrivateKey=None):
+        list.__init__(self, (Id, ContractCertificateChain, ECDHCurve, DHPublicKey, SECP521_EncryptedPrivateKey, X448_EncryptedPrivateKey, TPM_EncryptedPrivateKey,))
 
 class SignedMeteringDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SignedMeteringDataType."""
 
-    __slots__ = ('Id', 'SessionID', 'MeterInfo', 'Receipt', 'Dynamic_SMDTControlMode', 'Scheduled_SMDTControlMode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'SessionID', 'MeterInfo', 'Receipt', 'Dynamic_SMDTControlMode', 'Scheduled_SMDTControlMode', )
     _schema = 'iso20_common'
     _type_index = 111
-    Id: str
-    SessionID: bytes
-    MeterInfo: MeterInfoType
-    Receipt: ReceiptType | None
-    Dynamic_SMDTControlMode: Dynamic_SMDTControlModeType | None
-    Scheduled_SMDTControlMode: Scheduled_SMDTControlModeType | None
+    Id = property(_ig(0), _set(0))
+    SessionID = property(_ig(1), _set(1))
+    MeterInfo = property(_ig(2), _set(2))
+    Receipt = property(_ig(3), _set(3))
+    Dynamic_SMDTControlMode = property(_ig(4), _set(4))
+    Scheduled_SMDTControlMode = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str, SessionID: bytes, MeterInfo: MeterInfoType, Receipt: ReceiptType | None = None, Dynamic_SMDTControlMode: Dynamic_SMDTControlModeType | None = None, Scheduled_SMDTControlMode: Scheduled_SMDTControlModeType | None = None) -> None:
-        self.Id = Id
-        self.SessionID = SessionID
-        self.MeterInfo = MeterInfo
-        self.Receipt = Receipt
-        self.Dynamic_SMDTControlMode = Dynamic_SMDTControlMode
-        self.Scheduled_SMDTControlMode = Scheduled_SMDTControlMode
+    def __init__(self, *, Id, SessionID, MeterInfo, Receipt=None, Dynamic_SMDTControlMode=None, Scheduled_SMDTControlMode=None):
+        list.__init__(self, (Id, SessionID, MeterInfo, Receipt, Dynamic_SMDTControlMode, Scheduled_SMDTControlMode,))
 
 class SubCertificatesType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SubCertificatesType."""
 
-    __slots__ = ('Certificate', )
-    _fields = __slots__
-    _repeated = frozenset({'Certificate'})
+    __slots__ = ()
+    _fields = ('Certificate', )
+    _repeated = frozenset(('Certificate', ))
     _schema = 'iso20_common'
     _type_index = 112
-    Certificate: list[bytes]
+    Certificate = property(_ig(0), _set(0))
 
-    def __init__(self, *, Certificate: list[bytes] | None = None) -> None:
-        self.Certificate = [] if Certificate is None else Certificate
+    def __init__(self, *, Certificate=None):
+        list.__init__(self, ([] if Certificate is None else Certificate,))
 
 class SupportedProvidersListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}SupportedProvidersListType."""
 
-    __slots__ = ('ProviderID', )
-    _fields = __slots__
-    _repeated = frozenset({'ProviderID'})
+    __slots__ = ()
+    _fields = ('ProviderID', )
+    _repeated = frozenset(('ProviderID', ))
     _schema = 'iso20_common'
     _type_index = 113
-    ProviderID: list[str]
+    ProviderID = property(_ig(0), _set(0))
 
-    def __init__(self, *, ProviderID: list[str] | None = None) -> None:
-        self.ProviderID = [] if ProviderID is None else ProviderID
+    def __init__(self, *, ProviderID=None):
+        list.__init__(self, ([] if ProviderID is None else ProviderID,))
 
 class TargetPositionType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}TargetPositionType."""
 
-    __slots__ = ('TargetOffsetX', 'TargetOffsetY', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TargetOffsetX', 'TargetOffsetY', )
     _schema = 'iso20_common'
     _type_index = 114
-    TargetOffsetX: int
-    TargetOffsetY: int
+    TargetOffsetX = property(_ig(0), _set(0))
+    TargetOffsetY = property(_ig(1), _set(1))
 
-    def __init__(self, *, TargetOffsetX: int, TargetOffsetY: int) -> None:
-        self.TargetOffsetX = TargetOffsetX
-        self.TargetOffsetY = TargetOffsetY
+    def __init__(self, *, TargetOffsetX, TargetOffsetY):
+        list.__init__(self, (TargetOffsetX, TargetOffsetY,))
 
 class TaxRuleListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}TaxRuleListType."""
 
-    __slots__ = ('TaxRule', )
-    _fields = __slots__
-    _repeated = frozenset({'TaxRule'})
+    __slots__ = ()
+    _fields = ('TaxRule', )
+    _repeated = frozenset(('TaxRule', ))
     _schema = 'iso20_common'
     _type_index = 115
-    TaxRule: list[TaxRuleType]
+    TaxRule = property(_ig(0), _set(0))
 
-    def __init__(self, *, TaxRule: list[TaxRuleType] | None = None) -> None:
-        self.TaxRule = [] if TaxRule is None else TaxRule
+    def __init__(self, *, TaxRule=None):
+        list.__init__(self, ([] if TaxRule is None else TaxRule,))
 
 class TaxRuleType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}TaxRuleType."""
 
-    __slots__ = ('TaxRuleID', 'TaxRuleName', 'TaxRate', 'TaxIncludedInPrice', 'AppliesToEnergyFee', 'AppliesToParkingFee', 'AppliesToOverstayFee', 'AppliesMinimumMaximumCost', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TaxRuleID', 'TaxRuleName', 'TaxRate', 'TaxIncludedInPrice', 'AppliesToEnergyFee', 'AppliesToParkingFee', 'AppliesToOverstayFee', 'AppliesMinimumMaximumCost', )
     _schema = 'iso20_common'
     _type_index = 116
-    TaxRuleID: int
-    TaxRuleName: str | None
-    TaxRate: RationalNumberType
-    TaxIncludedInPrice: bool | None
-    AppliesToEnergyFee: bool
-    AppliesToParkingFee: bool
-    AppliesToOverstayFee: bool
-    AppliesMinimumMaximumCost: bool
+    TaxRuleID = property(_ig(0), _set(0))
+    TaxRuleName = property(_ig(1), _set(1))
+    TaxRate = property(_ig(2), _set(2))
+    TaxIncludedInPrice = property(_ig(3), _set(3))
+    AppliesToEnergyFee = property(_ig(4), _set(4))
+    AppliesToParkingFee = property(_ig(5), _set(5))
+    AppliesToOverstayFee = property(_ig(6), _set(6))
+    AppliesMinimumMaximumCost = property(_ig(7), _set(7))
 
-    def __init__(self, *, TaxRuleID: int, TaxRuleName: str | None = None, TaxRate: RationalNumberType, TaxIncludedInPrice: bool | None = None, AppliesToEnergyFee: bool, AppliesToParkingFee: bool, AppliesToOverstayFee: bool, AppliesMinimumMaximumCost: bool) -> None:
-        self.TaxRuleID = TaxRuleID
-        self.TaxRuleName = TaxRuleName
-        self.TaxRate = TaxRate
-        self.TaxIncludedInPrice = TaxIncludedInPrice
-        self.AppliesToEnergyFee = AppliesToEnergyFee
-        self.AppliesToParkingFee = AppliesToParkingFee
-        self.AppliesToOverstayFee = AppliesToOverstayFee
-        self.AppliesMinimumMaximumCost = AppliesMinimumMaximumCost
+    def __init__(self, *, TaxRuleID, TaxRuleName=None, TaxRate, TaxIncludedInPrice=None, AppliesToEnergyFee, AppliesToParkingFee, AppliesToOverstayFee, AppliesMinimumMaximumCost):
+        list.__init__(self, (TaxRuleID, TaxRuleName, TaxRate, TaxIncludedInPrice, AppliesToEnergyFee, AppliesToParkingFee, AppliesToOverstayFee, AppliesMinimumMaximumCost,))
 
 class TransformType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformType."""
 
-    __slots__ = ('Algorithm', 'XPath', )
-    _fields = __slots__
-    _repeated = frozenset({'XPath'})
+    __slots__ = ()
+    _fields = ('Algorithm', 'XPath', )
+    _repeated = frozenset(('XPath', ))
     _schema = 'iso20_common'
     _type_index = 117
-    Algorithm: str
-    XPath: list[str]
+    Algorithm = property(_ig(0), _set(0))
+    XPath = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, XPath: list[str] | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.XPath = [] if XPath is None else XPath
+    def __init__(self, *, Algorithm, XPath=None):
+        list.__init__(self, (Algorithm, [] if XPath is None else XPath,))
 
 class TransformsType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformsType."""
 
-    __slots__ = ('Transform', )
-    _fields = __slots__
-    _repeated = frozenset({'Transform'})
+    __slots__ = ()
+    _fields = ('Transform', )
+    _repeated = frozenset(('Transform', ))
     _schema = 'iso20_common'
     _type_index = 118
-    Transform: list[TransformType]
+    Transform = property(_ig(0), _set(0))
 
-    def __init__(self, *, Transform: list[TransformType] | None = None) -> None:
-        self.Transform = [] if Transform is None else Transform
+    def __init__(self, *, Transform=None):
+        list.__init__(self, ([] if Transform is None else Transform,))
 
 class V2GMessageType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_common'
     _type_index = 119
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class V2GRequestType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_common'
     _type_index = 120
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class V2GResponseType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_common'
     _type_index = 121
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class VehicleCheckInReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckInReqType."""
 
-    __slots__ = ('Header', 'EVCheckInStatus', 'ParkingMethod', 'VehicleFrame', 'DeviceOffset', 'VehicleTravel', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'EVCheckInStatus', 'ParkingMethod', 'VehicleFrame', 'DeviceOffset', 'VehicleTravel', )
     _schema = 'iso20_common'
     _type_index = 122
-    Header: MessageHeaderType
-    EVCheckInStatus: Literal['CheckIn', 'Processing', 'Completed']
-    ParkingMethod: Literal['AutoParking', 'MVGuideManual', 'Manual']
-    VehicleFrame: int | None
-    DeviceOffset: int | None
-    VehicleTravel: int | None
+    Header = property(_ig(0), _set(0))
+    EVCheckInStatus = property(_ig(1), _set(1))
+    ParkingMethod = property(_ig(2), _set(2))
+    VehicleFrame = property(_ig(3), _set(3))
+    DeviceOffset = property(_ig(4), _set(4))
+    VehicleTravel = property(_ig(5), _set(5))
 
-    def __init__(self, *, Header: MessageHeaderType, EVCheckInStatus: Literal['CheckIn', 'Processing', 'Completed'], ParkingMethod: Literal['AutoParking', 'MVGuideManual', 'Manual'], VehicleFrame: int | None = None, DeviceOffset: int | None = None, VehicleTravel: int | None = None) -> None:
-        self.Header = Header
-        self.EVCheckInStatus = EVCheckInStatus
-        self.ParkingMethod = ParkingMethod
-        self.VehicleFrame = VehicleFrame
-        self.DeviceOffset = DeviceOffset
-        self.VehicleTravel = VehicleTravel
+    def __init__(self, *, Header, EVCheckInStatus, ParkingMethod, VehicleFrame=None, DeviceOffset=None, VehicleTravel=None):
+        list.__init__(self, (Header, EVCheckInStatus, ParkingMethod, VehicleFrame, DeviceOffset, VehicleTravel,))
 
 class VehicleCheckInResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckInResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'ParkingSpace', 'DeviceLocation', 'TargetDistance', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'ParkingSpace', 'DeviceLocation', 'TargetDistance', )
     _schema = 'iso20_common'
     _type_index = 123
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    ParkingSpace: int | None
-    DeviceLocation: int | None
-    TargetDistance: int | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    ParkingSpace = property(_ig(2), _set(2))
+    DeviceLocation = property(_ig(3), _set(3))
+    TargetDistance = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], ParkingSpace: int | None = None, DeviceLocation: int | None = None, TargetDistance: int | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.ParkingSpace = ParkingSpace
-        self.DeviceLocation = DeviceLocation
-        self.TargetDistance = TargetDistance
+    def __init__(self, *, Header, ResponseCode, ParkingSpace=None, DeviceLocation=None, TargetDistance=None):
+        list.__init__(self, (Header, ResponseCode, ParkingSpace, DeviceLocation, TargetDistance,))
 
 class VehicleCheckOutReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckOutReqType."""
 
-    __slots__ = ('Header', 'EVCheckOutStatus', 'CheckOutTime', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'EVCheckOutStatus', 'CheckOutTime', )
     _schema = 'iso20_common'
     _type_index = 124
-    Header: MessageHeaderType
-    EVCheckOutStatus: Literal['CheckOut', 'Processing', 'Completed']
-    CheckOutTime: int
+    Header = property(_ig(0), _set(0))
+    EVCheckOutStatus = property(_ig(1), _set(1))
+    CheckOutTime = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, EVCheckOutStatus: Literal['CheckOut', 'Processing', 'Completed'], CheckOutTime: int) -> None:
-        self.Header = Header
-        self.EVCheckOutStatus = EVCheckOutStatus
-        self.CheckOutTime = CheckOutTime
+    def __init__(self, *, Header, EVCheckOutStatus, CheckOutTime):
+        list.__init__(self, (Header, EVCheckOutStatus, CheckOutTime,))
 
 class VehicleCheckOutResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonMessages}VehicleCheckOutResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSECheckOutStatus', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSECheckOutStatus', )
     _schema = 'iso20_common'
     _type_index = 125
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSECheckOutStatus: Literal['Scheduled', 'Completed']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSECheckOutStatus = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSECheckOutStatus: Literal['Scheduled', 'Completed']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSECheckOutStatus = EVSECheckOutStatus
+    def __init__(self, *, Header, ResponseCode, EVSECheckOutStatus):
+        list.__init__(self, (Header, ResponseCode, EVSECheckOutStatus,))
 
 class X509DataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509DataType."""
 
-    __slots__ = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
-    _fields = __slots__
-    _repeated = frozenset({'X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL'})
+    __slots__ = ()
+    _fields = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
+    _repeated = frozenset(('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', ))
     _schema = 'iso20_common'
     _type_index = 126
-    X509IssuerSerial: list[X509IssuerSerialType]
-    X509SKI: list[bytes]
-    X509SubjectName: list[str]
-    X509Certificate: list[bytes]
-    X509CRL: list[bytes]
+    X509IssuerSerial = property(_ig(0), _set(0))
+    X509SKI = property(_ig(1), _set(1))
+    X509SubjectName = property(_ig(2), _set(2))
+    X509Certificate = property(_ig(3), _set(3))
+    X509CRL = property(_ig(4), _set(4))
 
-    def __init__(self, *, X509IssuerSerial: list[X509IssuerSerialType] | None = None, X509SKI: list[bytes] | None = None, X509SubjectName: list[str] | None = None, X509Certificate: list[bytes] | None = None, X509CRL: list[bytes] | None = None) -> None:
-        self.X509IssuerSerial = [] if X509IssuerSerial is None else X509IssuerSerial
-        self.X509SKI = [] if X509SKI is None else X509SKI
-        self.X509SubjectName = [] if X509SubjectName is None else X509SubjectName
-        self.X509Certificate = [] if X509Certificate is None else X509Certificate
-        self.X509CRL = [] if X509CRL is None else X509CRL
+    def __init__(self, *, X509IssuerSerial=None, X509SKI=None, X509SubjectName=None, X509Certificate=None, X509CRL=None):
+        list.__init__(self, ([] if X509IssuerSerial is None else X509IssuerSerial, [] if X509SKI is None else X509SKI, [] if X509SubjectName is None else X509SubjectName, [] if X509Certificate is None else X509Certificate, [] if X509CRL is None else X509CRL,))
 
 class X509IssuerSerialType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType."""
 
-    __slots__ = ('X509IssuerName', 'X509SerialNumber', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('X509IssuerName', 'X509SerialNumber', )
     _schema = 'iso20_common'
     _type_index = 127
-    X509IssuerName: str
-    X509SerialNumber: int
+    X509IssuerName = property(_ig(0), _set(0))
+    X509SerialNumber = property(_ig(1), _set(1))
 
-    def __init__(self, *, X509IssuerName: str, X509SerialNumber: int) -> None:
-        self.X509IssuerName = X509IssuerName
-        self.X509SerialNumber = X509SerialNumber
+    def __init__(self, *, X509IssuerName, X509SerialNumber):
+        list.__init__(self, (X509IssuerName, X509SerialNumber,))
 
 
 # Index = the type's index in the Rust tables.
-CLASSES: tuple[type[Message], ...] = (
+CLASSES = (
     AbsolutePriceScheduleType,
     AdditionalServiceListType,
     AdditionalServiceType,
@@ -2300,7 +1945,7 @@ CLASSES: tuple[type[Message], ...] = (
     X509IssuerSerialType,
 )
 # Global elements (document grammar) and their classes (None for simple-typed elements).
-DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
+DOCUMENT = (
     ('AuthorizationReq', AuthorizationReqType),
     ('AuthorizationRes', AuthorizationResType),
     ('AuthorizationSetupReq', AuthorizationSetupReqType),
@@ -2357,7 +2002,7 @@ DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
     ('X509Data', X509DataType),
 )
 # Unique element names of the fragment grammar.
-FRAGMENT: tuple[tuple[str, type[Message] | None], ...] = (
+FRAGMENT = (
     ('AbsolutePriceSchedule', AbsolutePriceScheduleType),
     ('AckMaxDelay', None),
     ('AdditionalSelectedServices', AdditionalServiceListType),

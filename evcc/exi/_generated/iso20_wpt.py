@@ -8,53 +8,46 @@
 #   iso15118_20/V2G_CI_DC.xsd 050b1393bd70c5b0f0408801c4963741e9553c34b6435070017f76dfcc708a63
 #   iso15118_20/V2G_CI_WPT.xsd cae7b9d323b6ea6e69b949fa502c23b65bc43a3a54fea85c855a491817c5beec
 #   iso15118_20/xmldsig-core-schema.xsd 7a64b9cad8fdfb3c9f9fccebe0948f17f68bca028f9ef8bb35047e2d79f5c4ec
-"""Typed messages of the iso20_wpt schema set (grammars: iso20-wpt)."""
+"""Typed messages of the iso20_wpt schema set (grammars: iso20-wpt). Types: see iso20_wpt.pyi."""
 
-from __future__ import annotations
+from operator import itemgetter as _ig
 
-from typing import Literal
-
-from evcc.exi._base import Message
+from evcc.exi._base import Message, setter as _set
 
 
 class AlternativeSECCListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}AlternativeSECCListType."""
 
-    __slots__ = ('AlternativeSECC', )
-    _fields = __slots__
-    _repeated = frozenset({'AlternativeSECC'})
+    __slots__ = ()
+    _fields = ('AlternativeSECC', )
+    _repeated = frozenset(('AlternativeSECC', ))
     _schema = 'iso20_wpt'
     _type_index = 0
-    AlternativeSECC: list[AlternativeSECCType]
+    AlternativeSECC = property(_ig(0), _set(0))
 
-    def __init__(self, *, AlternativeSECC: list[AlternativeSECCType] | None = None) -> None:
-        self.AlternativeSECC = [] if AlternativeSECC is None else AlternativeSECC
+    def __init__(self, *, AlternativeSECC=None):
+        list.__init__(self, ([] if AlternativeSECC is None else AlternativeSECC,))
 
 class AlternativeSECCType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}AlternativeSECCType."""
 
-    __slots__ = ('SSID', 'BSSID', 'IPAddress', 'Port', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SSID', 'BSSID', 'IPAddress', 'Port', )
     _schema = 'iso20_wpt'
     _type_index = 1
-    SSID: str | None
-    BSSID: str | None
-    IPAddress: str | None
-    Port: int | None
+    SSID = property(_ig(0), _set(0))
+    BSSID = property(_ig(1), _set(1))
+    IPAddress = property(_ig(2), _set(2))
+    Port = property(_ig(3), _set(3))
 
-    def __init__(self, *, SSID: str | None = None, BSSID: str | None = None, IPAddress: str | None = None, Port: int | None = None) -> None:
-        self.SSID = SSID
-        self.BSSID = BSSID
-        self.IPAddress = IPAddress
-        self.Port = Port
+    def __init__(self, *, SSID=None, BSSID=None, IPAddress=None, Port=None):
+        list.__init__(self, (SSID, BSSID, IPAddress, Port,))
 
 class CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}CLReqControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_wpt'
     _type_index = 2
 
@@ -62,1338 +55,1109 @@ class CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}CLResControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_wpt'
     _type_index = 3
 
 class CanonicalizationMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso20_wpt'
     _type_index = 4
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class ChargeLoopReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopReqType."""
 
-    __slots__ = ('Header', 'DisplayParameters', 'MeterInfoRequested', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'DisplayParameters', 'MeterInfoRequested', )
     _schema = 'iso20_wpt'
     _type_index = 5
-    Header: MessageHeaderType
-    DisplayParameters: DisplayParametersType | None
-    MeterInfoRequested: bool
+    Header = property(_ig(0), _set(0))
+    DisplayParameters = property(_ig(1), _set(1))
+    MeterInfoRequested = property(_ig(2), _set(2))
 
-    def __init__(self, *, Header: MessageHeaderType, DisplayParameters: DisplayParametersType | None = None, MeterInfoRequested: bool) -> None:
-        self.Header = Header
-        self.DisplayParameters = DisplayParameters
-        self.MeterInfoRequested = MeterInfoRequested
+    def __init__(self, *, Header, DisplayParameters=None, MeterInfoRequested):
+        list.__init__(self, (Header, DisplayParameters, MeterInfoRequested,))
 
 class ChargeLoopResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeLoopResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', )
     _schema = 'iso20_wpt'
     _type_index = 6
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEStatus: EVSEStatusType | None
-    MeterInfo: MeterInfoType | None
-    Receipt: ReceiptType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEStatus = property(_ig(2), _set(2))
+    MeterInfo = property(_ig(3), _set(3))
+    Receipt = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEStatus: EVSEStatusType | None = None, MeterInfo: MeterInfoType | None = None, Receipt: ReceiptType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEStatus = EVSEStatus
-        self.MeterInfo = MeterInfo
-        self.Receipt = Receipt
+    def __init__(self, *, Header, ResponseCode, EVSEStatus=None, MeterInfo=None, Receipt=None):
+        list.__init__(self, (Header, ResponseCode, EVSEStatus, MeterInfo, Receipt,))
 
 class ChargeParameterDiscoveryReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_wpt'
     _type_index = 7
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class ChargeParameterDiscoveryResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_wpt'
     _type_index = 8
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class DSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType."""
 
-    __slots__ = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('P', 'Q', 'G', 'Y', 'J', 'Seed', 'PgenCounter', )
     _schema = 'iso20_wpt'
     _type_index = 9
-    P: bytes | None
-    Q: bytes | None
-    G: bytes | None
-    Y: bytes
-    J: bytes | None
-    Seed: bytes | None
-    PgenCounter: bytes | None
+    P = property(_ig(0), _set(0))
+    Q = property(_ig(1), _set(1))
+    G = property(_ig(2), _set(2))
+    Y = property(_ig(3), _set(3))
+    J = property(_ig(4), _set(4))
+    Seed = property(_ig(5), _set(5))
+    PgenCounter = property(_ig(6), _set(6))
 
-    def __init__(self, *, P: bytes | None = None, Q: bytes | None = None, G: bytes | None = None, Y: bytes, J: bytes | None = None, Seed: bytes | None = None, PgenCounter: bytes | None = None) -> None:
-        self.P = P
-        self.Q = Q
-        self.G = G
-        self.Y = Y
-        self.J = J
-        self.Seed = Seed
-        self.PgenCounter = PgenCounter
+    def __init__(self, *, P=None, Q=None, G=None, Y, J=None, Seed=None, PgenCounter=None):
+        list.__init__(self, (P, Q, G, Y, J, Seed, PgenCounter,))
 
 class DetailedCostType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DetailedCostType."""
 
-    __slots__ = ('Amount', 'CostPerUnit', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Amount', 'CostPerUnit', )
     _schema = 'iso20_wpt'
     _type_index = 10
-    Amount: RationalNumberType
-    CostPerUnit: RationalNumberType
+    Amount = property(_ig(0), _set(0))
+    CostPerUnit = property(_ig(1), _set(1))
 
-    def __init__(self, *, Amount: RationalNumberType, CostPerUnit: RationalNumberType) -> None:
-        self.Amount = Amount
-        self.CostPerUnit = CostPerUnit
+    def __init__(self, *, Amount, CostPerUnit):
+        list.__init__(self, (Amount, CostPerUnit,))
 
 class DetailedTaxType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DetailedTaxType."""
 
-    __slots__ = ('TaxRuleID', 'Amount', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TaxRuleID', 'Amount', )
     _schema = 'iso20_wpt'
     _type_index = 11
-    TaxRuleID: int
-    Amount: RationalNumberType
+    TaxRuleID = property(_ig(0), _set(0))
+    Amount = property(_ig(1), _set(1))
 
-    def __init__(self, *, TaxRuleID: int, Amount: RationalNumberType) -> None:
-        self.TaxRuleID = TaxRuleID
-        self.Amount = Amount
+    def __init__(self, *, TaxRuleID, Amount):
+        list.__init__(self, (TaxRuleID, Amount,))
 
 class DigestMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}DigestMethodType."""
 
-    __slots__ = ('Algorithm', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', )
     _schema = 'iso20_wpt'
     _type_index = 12
-    Algorithm: str
+    Algorithm = property(_ig(0), _set(0))
 
-    def __init__(self, *, Algorithm: str) -> None:
-        self.Algorithm = Algorithm
+    def __init__(self, *, Algorithm):
+        list.__init__(self, (Algorithm,))
 
 class DisplayParametersType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}DisplayParametersType."""
 
-    __slots__ = ('PresentSOC', 'MinimumSOC', 'TargetSOC', 'MaximumSOC', 'RemainingTimeToMinimumSOC', 'RemainingTimeToTargetSOC', 'RemainingTimeToMaximumSOC', 'ChargingComplete', 'BatteryEnergyCapacity', 'InletHot', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PresentSOC', 'MinimumSOC', 'TargetSOC', 'MaximumSOC', 'RemainingTimeToMinimumSOC', 'RemainingTimeToTargetSOC', 'RemainingTimeToMaximumSOC', 'ChargingComplete', 'BatteryEnergyCapacity', 'InletHot', )
     _schema = 'iso20_wpt'
     _type_index = 13
-    PresentSOC: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    MaximumSOC: int | None
-    RemainingTimeToMinimumSOC: int | None
-    RemainingTimeToTargetSOC: int | None
-    RemainingTimeToMaximumSOC: int | None
-    ChargingComplete: bool | None
-    BatteryEnergyCapacity: RationalNumberType | None
-    InletHot: bool | None
+    PresentSOC = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    MaximumSOC = property(_ig(3), _set(3))
+    RemainingTimeToMinimumSOC = property(_ig(4), _set(4))
+    RemainingTimeToTargetSOC = property(_ig(5), _set(5))
+    RemainingTimeToMaximumSOC = property(_ig(6), _set(6))
+    ChargingComplete = property(_ig(7), _set(7))
+    BatteryEnergyCapacity = property(_ig(8), _set(8))
+    InletHot = property(_ig(9), _set(9))
 
-    def __init__(self, *, PresentSOC: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, MaximumSOC: int | None = None, RemainingTimeToMinimumSOC: int | None = None, RemainingTimeToTargetSOC: int | None = None, RemainingTimeToMaximumSOC: int | None = None, ChargingComplete: bool | None = None, BatteryEnergyCapacity: RationalNumberType | None = None, InletHot: bool | None = None) -> None:
-        self.PresentSOC = PresentSOC
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.MaximumSOC = MaximumSOC
-        self.RemainingTimeToMinimumSOC = RemainingTimeToMinimumSOC
-        self.RemainingTimeToTargetSOC = RemainingTimeToTargetSOC
-        self.RemainingTimeToMaximumSOC = RemainingTimeToMaximumSOC
-        self.ChargingComplete = ChargingComplete
-        self.BatteryEnergyCapacity = BatteryEnergyCapacity
-        self.InletHot = InletHot
+    def __init__(self, *, PresentSOC=None, MinimumSOC=None, TargetSOC=None, MaximumSOC=None, RemainingTimeToMinimumSOC=None, RemainingTimeToTargetSOC=None, RemainingTimeToMaximumSOC=None, ChargingComplete=None, BatteryEnergyCapacity=None, InletHot=None):
+        list.__init__(self, (PresentSOC, MinimumSOC, TargetSOC, MaximumSOC, RemainingTimeToMinimumSOC, RemainingTimeToTargetSOC, RemainingTimeToMaximumSOC, ChargingComplete, BatteryEnergyCapacity, InletHot,))
 
 class Dynamic_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLReqControlModeType."""
 
-    __slots__ = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
     _schema = 'iso20_wpt'
     _type_index = 14
-    DepartureTime: int | None
-    EVTargetEnergyRequest: RationalNumberType
-    EVMaximumEnergyRequest: RationalNumberType
-    EVMinimumEnergyRequest: RationalNumberType
+    DepartureTime = property(_ig(0), _set(0))
+    EVTargetEnergyRequest = property(_ig(1), _set(1))
+    EVMaximumEnergyRequest = property(_ig(2), _set(2))
+    EVMinimumEnergyRequest = property(_ig(3), _set(3))
 
-    def __init__(self, *, DepartureTime: int | None = None, EVTargetEnergyRequest: RationalNumberType, EVMaximumEnergyRequest: RationalNumberType, EVMinimumEnergyRequest: RationalNumberType) -> None:
-        self.DepartureTime = DepartureTime
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
+    def __init__(self, *, DepartureTime=None, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest):
+        list.__init__(self, (DepartureTime, EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest,))
 
 class Dynamic_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Dynamic_CLResControlModeType."""
 
-    __slots__ = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DepartureTime', 'MinimumSOC', 'TargetSOC', 'AckMaxDelay', )
     _schema = 'iso20_wpt'
     _type_index = 15
-    DepartureTime: int | None
-    MinimumSOC: int | None
-    TargetSOC: int | None
-    AckMaxDelay: int | None
+    DepartureTime = property(_ig(0), _set(0))
+    MinimumSOC = property(_ig(1), _set(1))
+    TargetSOC = property(_ig(2), _set(2))
+    AckMaxDelay = property(_ig(3), _set(3))
 
-    def __init__(self, *, DepartureTime: int | None = None, MinimumSOC: int | None = None, TargetSOC: int | None = None, AckMaxDelay: int | None = None) -> None:
-        self.DepartureTime = DepartureTime
-        self.MinimumSOC = MinimumSOC
-        self.TargetSOC = TargetSOC
-        self.AckMaxDelay = AckMaxDelay
+    def __init__(self, *, DepartureTime=None, MinimumSOC=None, TargetSOC=None, AckMaxDelay=None):
+        list.__init__(self, (DepartureTime, MinimumSOC, TargetSOC, AckMaxDelay,))
 
 class EVSEStatusType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}EVSEStatusType."""
 
-    __slots__ = ('NotificationMaxDelay', 'EVSENotification', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('NotificationMaxDelay', 'EVSENotification', )
     _schema = 'iso20_wpt'
     _type_index = 16
-    NotificationMaxDelay: int
-    EVSENotification: Literal['Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation']
+    NotificationMaxDelay = property(_ig(0), _set(0))
+    EVSENotification = property(_ig(1), _set(1))
 
-    def __init__(self, *, NotificationMaxDelay: int, EVSENotification: Literal['Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation']) -> None:
-        self.NotificationMaxDelay = NotificationMaxDelay
-        self.EVSENotification = EVSENotification
+    def __init__(self, *, NotificationMaxDelay, EVSENotification):
+        list.__init__(self, (NotificationMaxDelay, EVSENotification,))
 
 class KeyInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyInfoType."""
 
-    __slots__ = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
-    _fields = __slots__
-    _repeated = frozenset({'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData'})
+    __slots__ = ()
+    _fields = ('Id', 'KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', )
+    _repeated = frozenset(('KeyName', 'KeyValue', 'RetrievalMethod', 'X509Data', 'PGPData', 'SPKIData', 'MgmtData', ))
     _schema = 'iso20_wpt'
     _type_index = 17
-    Id: str | None
-    KeyName: list[str]
-    KeyValue: list[KeyValueType]
-    RetrievalMethod: list[RetrievalMethodType]
-    X509Data: list[X509DataType]
-    PGPData: list[PGPDataType]
-    SPKIData: list[SPKIDataType]
-    MgmtData: list[str]
+    Id = property(_ig(0), _set(0))
+    KeyName = property(_ig(1), _set(1))
+    KeyValue = property(_ig(2), _set(2))
+    RetrievalMethod = property(_ig(3), _set(3))
+    X509Data = property(_ig(4), _set(4))
+    PGPData = property(_ig(5), _set(5))
+    SPKIData = property(_ig(6), _set(6))
+    MgmtData = property(_ig(7), _set(7))
 
-    def __init__(self, *, Id: str | None = None, KeyName: list[str] | None = None, KeyValue: list[KeyValueType] | None = None, RetrievalMethod: list[RetrievalMethodType] | None = None, X509Data: list[X509DataType] | None = None, PGPData: list[PGPDataType] | None = None, SPKIData: list[SPKIDataType] | None = None, MgmtData: list[str] | None = None) -> None:
-        self.Id = Id
-        self.KeyName = [] if KeyName is None else KeyName
-        self.KeyValue = [] if KeyValue is None else KeyValue
-        self.RetrievalMethod = [] if RetrievalMethod is None else RetrievalMethod
-        self.X509Data = [] if X509Data is None else X509Data
-        self.PGPData = [] if PGPData is None else PGPData
-        self.SPKIData = [] if SPKIData is None else SPKIData
-        self.MgmtData = [] if MgmtData is None else MgmtData
+    def __init__(self, *, Id=None, KeyName=None, KeyValue=None, RetrievalMethod=None, X509Data=None, PGPData=None, SPKIData=None, MgmtData=None):
+        list.__init__(self, (Id, [] if KeyName is None else KeyName, [] if KeyValue is None else KeyValue, [] if RetrievalMethod is None else RetrievalMethod, [] if X509Data is None else X509Data, [] if PGPData is None else PGPData, [] if SPKIData is None else SPKIData, [] if MgmtData is None else MgmtData,))
 
 class KeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}KeyValueType."""
 
-    __slots__ = ('DSAKeyValue', 'RSAKeyValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('DSAKeyValue', 'RSAKeyValue', )
     _schema = 'iso20_wpt'
     _type_index = 18
-    DSAKeyValue: DSAKeyValueType | None
-    RSAKeyValue: RSAKeyValueType | None
+    DSAKeyValue = property(_ig(0), _set(0))
+    RSAKeyValue = property(_ig(1), _set(1))
 
-    def __init__(self, *, DSAKeyValue: DSAKeyValueType | None = None, RSAKeyValue: RSAKeyValueType | None = None) -> None:
-        self.DSAKeyValue = DSAKeyValue
-        self.RSAKeyValue = RSAKeyValue
+    def __init__(self, *, DSAKeyValue=None, RSAKeyValue=None):
+        list.__init__(self, (DSAKeyValue, RSAKeyValue,))
 
 class ListOfRootCertificateIDsType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ListOfRootCertificateIDsType."""
 
-    __slots__ = ('RootCertificateID', )
-    _fields = __slots__
-    _repeated = frozenset({'RootCertificateID'})
+    __slots__ = ()
+    _fields = ('RootCertificateID', )
+    _repeated = frozenset(('RootCertificateID', ))
     _schema = 'iso20_wpt'
     _type_index = 19
-    RootCertificateID: list[X509IssuerSerialType]
+    RootCertificateID = property(_ig(0), _set(0))
 
-    def __init__(self, *, RootCertificateID: list[X509IssuerSerialType] | None = None) -> None:
-        self.RootCertificateID = [] if RootCertificateID is None else RootCertificateID
+    def __init__(self, *, RootCertificateID=None):
+        list.__init__(self, ([] if RootCertificateID is None else RootCertificateID,))
 
 class ManifestType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ManifestType."""
 
-    __slots__ = ('Id', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso20_wpt'
     _type_index = 20
-    Id: str | None
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    Reference = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, Reference=None):
+        list.__init__(self, (Id, [] if Reference is None else Reference,))
 
 class MessageHeaderType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}MessageHeaderType."""
 
-    __slots__ = ('SessionID', 'TimeStamp', 'Signature', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SessionID', 'TimeStamp', 'Signature', )
     _schema = 'iso20_wpt'
     _type_index = 21
-    SessionID: bytes
-    TimeStamp: int
-    Signature: SignatureType | None
+    SessionID = property(_ig(0), _set(0))
+    TimeStamp = property(_ig(1), _set(1))
+    Signature = property(_ig(2), _set(2))
 
-    def __init__(self, *, SessionID: bytes, TimeStamp: int, Signature: SignatureType | None = None) -> None:
-        self.SessionID = SessionID
-        self.TimeStamp = TimeStamp
-        self.Signature = Signature
+    def __init__(self, *, SessionID, TimeStamp, Signature=None):
+        list.__init__(self, (SessionID, TimeStamp, Signature,))
 
 class MeterInfoType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}MeterInfoType."""
 
-    __slots__ = ('MeterID', 'ChargedEnergyReadingWh', 'BPT_DischargedEnergyReadingWh', 'CapacitiveEnergyReadingVARh', 'BPT_InductiveEnergyReadingVARh', 'MeterSignature', 'MeterStatus', 'MeterTimestamp', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('MeterID', 'ChargedEnergyReadingWh', 'BPT_DischargedEnergyReadingWh', 'CapacitiveEnergyReadingVARh', 'BPT_InductiveEnergyReadingVARh', 'MeterSignature', 'MeterStatus', 'MeterTimestamp', )
     _schema = 'iso20_wpt'
     _type_index = 22
-    MeterID: str
-    ChargedEnergyReadingWh: int
-    BPT_DischargedEnergyReadingWh: int | None
-    CapacitiveEnergyReadingVARh: int | None
-    BPT_InductiveEnergyReadingVARh: int | None
-    MeterSignature: bytes | None
-    MeterStatus: int | None
-    MeterTimestamp: int | None
+    MeterID = property(_ig(0), _set(0))
+    ChargedEnergyReadingWh = property(_ig(1), _set(1))
+    BPT_DischargedEnergyReadingWh = property(_ig(2), _set(2))
+    CapacitiveEnergyReadingVARh = property(_ig(3), _set(3))
+    BPT_InductiveEnergyReadingVARh = property(_ig(4), _set(4))
+    MeterSignature = property(_ig(5), _set(5))
+    MeterStatus = property(_ig(6), _set(6))
+    MeterTimestamp = property(_ig(7), _set(7))
 
-    def __init__(self, *, MeterID: str, ChargedEnergyReadingWh: int, BPT_DischargedEnergyReadingWh: int | None = None, CapacitiveEnergyReadingVARh: int | None = None, BPT_InductiveEnergyReadingVARh: int | None = None, MeterSignature: bytes | None = None, MeterStatus: int | None = None, MeterTimestamp: int | None = None) -> None:
-        self.MeterID = MeterID
-        self.ChargedEnergyReadingWh = ChargedEnergyReadingWh
-        self.BPT_DischargedEnergyReadingWh = BPT_DischargedEnergyReadingWh
-        self.CapacitiveEnergyReadingVARh = CapacitiveEnergyReadingVARh
-        self.BPT_InductiveEnergyReadingVARh = BPT_InductiveEnergyReadingVARh
-        self.MeterSignature = MeterSignature
-        self.MeterStatus = MeterStatus
-        self.MeterTimestamp = MeterTimestamp
+    def __init__(self, *, MeterID, ChargedEnergyReadingWh, BPT_DischargedEnergyReadingWh=None, CapacitiveEnergyReadingVARh=None, BPT_InductiveEnergyReadingVARh=None, MeterSignature=None, MeterStatus=None, MeterTimestamp=None):
+        list.__init__(self, (MeterID, ChargedEnergyReadingWh, BPT_DischargedEnergyReadingWh, CapacitiveEnergyReadingVARh, BPT_InductiveEnergyReadingVARh, MeterSignature, MeterStatus, MeterTimestamp,))
 
 class ObjectType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ObjectType."""
 
-    __slots__ = ('Id', 'MimeType', 'Encoding', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'MimeType', 'Encoding', )
     _schema = 'iso20_wpt'
     _type_index = 23
-    Id: str | None
-    MimeType: str | None
-    Encoding: str | None
+    Id = property(_ig(0), _set(0))
+    MimeType = property(_ig(1), _set(1))
+    Encoding = property(_ig(2), _set(2))
 
-    def __init__(self, *, Id: str | None = None, MimeType: str | None = None, Encoding: str | None = None) -> None:
-        self.Id = Id
-        self.MimeType = MimeType
-        self.Encoding = Encoding
+    def __init__(self, *, Id=None, MimeType=None, Encoding=None):
+        list.__init__(self, (Id, MimeType, Encoding,))
 
 class PGPDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}PGPDataType."""
 
-    __slots__ = ('PGPKeyID', 'PGPKeyPacket', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PGPKeyID', 'PGPKeyPacket', )
     _schema = 'iso20_wpt'
     _type_index = 24
-    PGPKeyID: bytes | None
-    PGPKeyPacket: bytes | None
+    PGPKeyID = property(_ig(0), _set(0))
+    PGPKeyPacket = property(_ig(1), _set(1))
 
-    def __init__(self, *, PGPKeyID: bytes | None = None, PGPKeyPacket: bytes | None = None) -> None:
-        self.PGPKeyID = PGPKeyID
-        self.PGPKeyPacket = PGPKeyPacket
+    def __init__(self, *, PGPKeyID=None, PGPKeyPacket=None):
+        list.__init__(self, (PGPKeyID, PGPKeyPacket,))
 
 class RSAKeyValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RSAKeyValueType."""
 
-    __slots__ = ('Modulus', 'Exponent', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Modulus', 'Exponent', )
     _schema = 'iso20_wpt'
     _type_index = 25
-    Modulus: bytes
-    Exponent: bytes
+    Modulus = property(_ig(0), _set(0))
+    Exponent = property(_ig(1), _set(1))
 
-    def __init__(self, *, Modulus: bytes, Exponent: bytes) -> None:
-        self.Modulus = Modulus
-        self.Exponent = Exponent
+    def __init__(self, *, Modulus, Exponent):
+        list.__init__(self, (Modulus, Exponent,))
 
 class RationalNumberType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}RationalNumberType."""
 
-    __slots__ = ('Exponent', 'Value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Exponent', 'Value', )
     _schema = 'iso20_wpt'
     _type_index = 26
-    Exponent: int
-    Value: int
+    Exponent = property(_ig(0), _set(0))
+    Value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Exponent: int, Value: int) -> None:
-        self.Exponent = Exponent
-        self.Value = Value
+    def __init__(self, *, Exponent, Value):
+        list.__init__(self, (Exponent, Value,))
 
 class ReceiptType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}ReceiptType."""
 
-    __slots__ = ('TimeAnchor', 'EnergyCosts', 'OccupancyCosts', 'AdditionalServicesCosts', 'OverstayCosts', 'TaxCosts', )
-    _fields = __slots__
-    _repeated = frozenset({'TaxCosts'})
+    __slots__ = ()
+    _fields = ('TimeAnchor', 'EnergyCosts', 'OccupancyCosts', 'AdditionalServicesCosts', 'OverstayCosts', 'TaxCosts', )
+    _repeated = frozenset(('TaxCosts', ))
     _schema = 'iso20_wpt'
     _type_index = 27
-    TimeAnchor: int
-    EnergyCosts: DetailedCostType | None
-    OccupancyCosts: DetailedCostType | None
-    AdditionalServicesCosts: DetailedCostType | None
-    OverstayCosts: DetailedCostType | None
-    TaxCosts: list[DetailedTaxType]
+    TimeAnchor = property(_ig(0), _set(0))
+    EnergyCosts = property(_ig(1), _set(1))
+    OccupancyCosts = property(_ig(2), _set(2))
+    AdditionalServicesCosts = property(_ig(3), _set(3))
+    OverstayCosts = property(_ig(4), _set(4))
+    TaxCosts = property(_ig(5), _set(5))
 
-    def __init__(self, *, TimeAnchor: int, EnergyCosts: DetailedCostType | None = None, OccupancyCosts: DetailedCostType | None = None, AdditionalServicesCosts: DetailedCostType | None = None, OverstayCosts: DetailedCostType | None = None, TaxCosts: list[DetailedTaxType] | None = None) -> None:
-        self.TimeAnchor = TimeAnchor
-        self.EnergyCosts = EnergyCosts
-        self.OccupancyCosts = OccupancyCosts
-        self.AdditionalServicesCosts = AdditionalServicesCosts
-        self.OverstayCosts = OverstayCosts
-        self.TaxCosts = [] if TaxCosts is None else TaxCosts
+    def __init__(self, *, TimeAnchor, EnergyCosts=None, OccupancyCosts=None, AdditionalServicesCosts=None, OverstayCosts=None, TaxCosts=None):
+        list.__init__(self, (TimeAnchor, EnergyCosts, OccupancyCosts, AdditionalServicesCosts, OverstayCosts, [] if TaxCosts is None else TaxCosts,))
 
 class ReferenceType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}ReferenceType."""
 
-    __slots__ = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'URI', 'Type', 'Transforms', 'DigestMethod', 'DigestValue', )
     _schema = 'iso20_wpt'
     _type_index = 28
-    Id: str | None
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
-    DigestMethod: DigestMethodType
-    DigestValue: bytes
+    Id = property(_ig(0), _set(0))
+    URI = property(_ig(1), _set(1))
+    Type = property(_ig(2), _set(2))
+    Transforms = property(_ig(3), _set(3))
+    DigestMethod = property(_ig(4), _set(4))
+    DigestValue = property(_ig(5), _set(5))
 
-    def __init__(self, *, Id: str | None = None, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None, DigestMethod: DigestMethodType, DigestValue: bytes) -> None:
-        self.Id = Id
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
-        self.DigestMethod = DigestMethod
-        self.DigestValue = DigestValue
+    def __init__(self, *, Id=None, URI=None, Type=None, Transforms=None, DigestMethod, DigestValue):
+        list.__init__(self, (Id, URI, Type, Transforms, DigestMethod, DigestValue,))
 
 class RetrievalMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}RetrievalMethodType."""
 
-    __slots__ = ('URI', 'Type', 'Transforms', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('URI', 'Type', 'Transforms', )
     _schema = 'iso20_wpt'
     _type_index = 29
-    URI: str | None
-    Type: str | None
-    Transforms: TransformsType | None
+    URI = property(_ig(0), _set(0))
+    Type = property(_ig(1), _set(1))
+    Transforms = property(_ig(2), _set(2))
 
-    def __init__(self, *, URI: str | None = None, Type: str | None = None, Transforms: TransformsType | None = None) -> None:
-        self.URI = URI
-        self.Type = Type
-        self.Transforms = Transforms
+    def __init__(self, *, URI=None, Type=None, Transforms=None):
+        list.__init__(self, (URI, Type, Transforms,))
 
 class SPKIDataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SPKIDataType."""
 
-    __slots__ = ('SPKISexp', )
-    _fields = __slots__
-    _repeated = frozenset({'SPKISexp'})
+    __slots__ = ()
+    _fields = ('SPKISexp', )
+    _repeated = frozenset(('SPKISexp', ))
     _schema = 'iso20_wpt'
     _type_index = 30
-    SPKISexp: list[bytes]
+    SPKISexp = property(_ig(0), _set(0))
 
-    def __init__(self, *, SPKISexp: list[bytes] | None = None) -> None:
-        self.SPKISexp = [] if SPKISexp is None else SPKISexp
+    def __init__(self, *, SPKISexp=None):
+        list.__init__(self, ([] if SPKISexp is None else SPKISexp,))
 
 class Scheduled_CLReqControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLReqControlModeType."""
 
-    __slots__ = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVTargetEnergyRequest', 'EVMaximumEnergyRequest', 'EVMinimumEnergyRequest', )
     _schema = 'iso20_wpt'
     _type_index = 31
-    EVTargetEnergyRequest: RationalNumberType | None
-    EVMaximumEnergyRequest: RationalNumberType | None
-    EVMinimumEnergyRequest: RationalNumberType | None
+    EVTargetEnergyRequest = property(_ig(0), _set(0))
+    EVMaximumEnergyRequest = property(_ig(1), _set(1))
+    EVMinimumEnergyRequest = property(_ig(2), _set(2))
 
-    def __init__(self, *, EVTargetEnergyRequest: RationalNumberType | None = None, EVMaximumEnergyRequest: RationalNumberType | None = None, EVMinimumEnergyRequest: RationalNumberType | None = None) -> None:
-        self.EVTargetEnergyRequest = EVTargetEnergyRequest
-        self.EVMaximumEnergyRequest = EVMaximumEnergyRequest
-        self.EVMinimumEnergyRequest = EVMinimumEnergyRequest
+    def __init__(self, *, EVTargetEnergyRequest=None, EVMaximumEnergyRequest=None, EVMinimumEnergyRequest=None):
+        list.__init__(self, (EVTargetEnergyRequest, EVMaximumEnergyRequest, EVMinimumEnergyRequest,))
 
 class Scheduled_CLResControlModeType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}Scheduled_CLResControlModeType."""
 
     __slots__ = ()
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    _fields = ()
     _schema = 'iso20_wpt'
     _type_index = 32
 
 class SignatureMethodType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureMethodType."""
 
-    __slots__ = ('Algorithm', 'HMACOutputLength', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Algorithm', 'HMACOutputLength', )
     _schema = 'iso20_wpt'
     _type_index = 33
-    Algorithm: str
-    HMACOutputLength: int | None
+    Algorithm = property(_ig(0), _set(0))
+    HMACOutputLength = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, HMACOutputLength: int | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.HMACOutputLength = HMACOutputLength
+    def __init__(self, *, Algorithm, HMACOutputLength=None):
+        list.__init__(self, (Algorithm, HMACOutputLength,))
 
 class SignaturePropertiesType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertiesType."""
 
-    __slots__ = ('Id', 'SignatureProperty', )
-    _fields = __slots__
-    _repeated = frozenset({'SignatureProperty'})
+    __slots__ = ()
+    _fields = ('Id', 'SignatureProperty', )
+    _repeated = frozenset(('SignatureProperty', ))
     _schema = 'iso20_wpt'
     _type_index = 34
-    Id: str | None
-    SignatureProperty: list[SignaturePropertyType]
+    Id = property(_ig(0), _set(0))
+    SignatureProperty = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, SignatureProperty: list[SignaturePropertyType] | None = None) -> None:
-        self.Id = Id
-        self.SignatureProperty = [] if SignatureProperty is None else SignatureProperty
+    def __init__(self, *, Id=None, SignatureProperty=None):
+        list.__init__(self, (Id, [] if SignatureProperty is None else SignatureProperty,))
 
 class SignaturePropertyType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignaturePropertyType."""
 
-    __slots__ = ('Target', 'Id', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Target', 'Id', )
     _schema = 'iso20_wpt'
     _type_index = 35
-    Target: str
-    Id: str | None
+    Target = property(_ig(0), _set(0))
+    Id = property(_ig(1), _set(1))
 
-    def __init__(self, *, Target: str, Id: str | None = None) -> None:
-        self.Target = Target
-        self.Id = Id
+    def __init__(self, *, Target, Id=None):
+        list.__init__(self, (Target, Id,))
 
 class SignatureType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureType."""
 
-    __slots__ = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
-    _fields = __slots__
-    _repeated = frozenset({'Object'})
+    __slots__ = ()
+    _fields = ('Id', 'SignedInfo', 'SignatureValue', 'KeyInfo', 'Object', )
+    _repeated = frozenset(('Object', ))
     _schema = 'iso20_wpt'
     _type_index = 36
-    Id: str | None
-    SignedInfo: SignedInfoType
-    SignatureValue: SignatureValueType
-    KeyInfo: KeyInfoType | None
-    Object: list[ObjectType]
+    Id = property(_ig(0), _set(0))
+    SignedInfo = property(_ig(1), _set(1))
+    SignatureValue = property(_ig(2), _set(2))
+    KeyInfo = property(_ig(3), _set(3))
+    Object = property(_ig(4), _set(4))
 
-    def __init__(self, *, Id: str | None = None, SignedInfo: SignedInfoType, SignatureValue: SignatureValueType, KeyInfo: KeyInfoType | None = None, Object: list[ObjectType] | None = None) -> None:
-        self.Id = Id
-        self.SignedInfo = SignedInfo
-        self.SignatureValue = SignatureValue
-        self.KeyInfo = KeyInfo
-        self.Object = [] if Object is None else Object
+    def __init__(self, *, Id=None, SignedInfo, SignatureValue, KeyInfo=None, Object=None):
+        list.__init__(self, (Id, SignedInfo, SignatureValue, KeyInfo, [] if Object is None else Object,))
 
 class SignatureValueType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignatureValueType."""
 
-    __slots__ = ('Id', 'value', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Id', 'value', )
     _schema = 'iso20_wpt'
     _type_index = 37
-    Id: str | None
-    value: bytes
+    Id = property(_ig(0), _set(0))
+    value = property(_ig(1), _set(1))
 
-    def __init__(self, *, Id: str | None = None, value: bytes) -> None:
-        self.Id = Id
-        self.value = value
+    def __init__(self, *, Id=None, value):
+        list.__init__(self, (Id, value,))
 
 class SignedInfoType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}SignedInfoType."""
 
-    __slots__ = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
-    _fields = __slots__
-    _repeated = frozenset({'Reference'})
+    __slots__ = ()
+    _fields = ('Id', 'CanonicalizationMethod', 'SignatureMethod', 'Reference', )
+    _repeated = frozenset(('Reference', ))
     _schema = 'iso20_wpt'
     _type_index = 38
-    Id: str | None
-    CanonicalizationMethod: CanonicalizationMethodType
-    SignatureMethod: SignatureMethodType
-    Reference: list[ReferenceType]
+    Id = property(_ig(0), _set(0))
+    CanonicalizationMethod = property(_ig(1), _set(1))
+    SignatureMethod = property(_ig(2), _set(2))
+    Reference = property(_ig(3), _set(3))
 
-    def __init__(self, *, Id: str | None = None, CanonicalizationMethod: CanonicalizationMethodType, SignatureMethod: SignatureMethodType, Reference: list[ReferenceType] | None = None) -> None:
-        self.Id = Id
-        self.CanonicalizationMethod = CanonicalizationMethod
-        self.SignatureMethod = SignatureMethod
-        self.Reference = [] if Reference is None else Reference
+    def __init__(self, *, Id=None, CanonicalizationMethod, SignatureMethod, Reference=None):
+        list.__init__(self, (Id, CanonicalizationMethod, SignatureMethod, [] if Reference is None else Reference,))
 
 class TransformType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformType."""
 
-    __slots__ = ('Algorithm', 'XPath', )
-    _fields = __slots__
-    _repeated = frozenset({'XPath'})
+    __slots__ = ()
+    _fields = ('Algorithm', 'XPath', )
+    _repeated = frozenset(('XPath', ))
     _schema = 'iso20_wpt'
     _type_index = 39
-    Algorithm: str
-    XPath: list[str]
+    Algorithm = property(_ig(0), _set(0))
+    XPath = property(_ig(1), _set(1))
 
-    def __init__(self, *, Algorithm: str, XPath: list[str] | None = None) -> None:
-        self.Algorithm = Algorithm
-        self.XPath = [] if XPath is None else XPath
+    def __init__(self, *, Algorithm, XPath=None):
+        list.__init__(self, (Algorithm, [] if XPath is None else XPath,))
 
 class TransformsType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}TransformsType."""
 
-    __slots__ = ('Transform', )
-    _fields = __slots__
-    _repeated = frozenset({'Transform'})
+    __slots__ = ()
+    _fields = ('Transform', )
+    _repeated = frozenset(('Transform', ))
     _schema = 'iso20_wpt'
     _type_index = 40
-    Transform: list[TransformType]
+    Transform = property(_ig(0), _set(0))
 
-    def __init__(self, *, Transform: list[TransformType] | None = None) -> None:
-        self.Transform = [] if Transform is None else Transform
+    def __init__(self, *, Transform=None):
+        list.__init__(self, ([] if Transform is None else Transform,))
 
 class V2GMessageType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GMessageType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_wpt'
     _type_index = 41
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class V2GRequestType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType."""
 
-    __slots__ = ('Header', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', )
     _schema = 'iso20_wpt'
     _type_index = 42
-    Header: MessageHeaderType
+    Header = property(_ig(0), _set(0))
 
-    def __init__(self, *, Header: MessageHeaderType) -> None:
-        self.Header = Header
+    def __init__(self, *, Header):
+        list.__init__(self, (Header,))
 
 class V2GResponseType(Message):
     """XSD {urn:iso:std:iso:15118:-20:CommonTypes}V2GResponseType."""
 
-    __slots__ = ('Header', 'ResponseCode', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', )
     _schema = 'iso20_wpt'
     _type_index = 43
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
+    def __init__(self, *, Header, ResponseCode):
+        list.__init__(self, (Header, ResponseCode,))
 
 class WPT_AlignmentCheckMethodListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckMethodListType."""
 
-    __slots__ = ('WPT_AlignmentCheckMethod', )
-    _fields = __slots__
-    _repeated = frozenset({'WPT_AlignmentCheckMethod'})
+    __slots__ = ()
+    _fields = ('WPT_AlignmentCheckMethod', )
+    _repeated = frozenset(('WPT_AlignmentCheckMethod', ))
     _schema = 'iso20_wpt'
     _type_index = 44
-    WPT_AlignmentCheckMethod: list[Literal['PowerCheck', 'LPE', 'Proprietary']]
+    WPT_AlignmentCheckMethod = property(_ig(0), _set(0))
 
-    def __init__(self, *, WPT_AlignmentCheckMethod: list[Literal['PowerCheck', 'LPE', 'Proprietary']] | None = None) -> None:
-        self.WPT_AlignmentCheckMethod = [] if WPT_AlignmentCheckMethod is None else WPT_AlignmentCheckMethod
+    def __init__(self, *, WPT_AlignmentCheckMethod=None):
+        list.__init__(self, ([] if WPT_AlignmentCheckMethod is None else WPT_AlignmentCheckMethod,))
 
 class WPT_AlignmentCheckReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckReqType."""
 
-    __slots__ = ('Header', 'EVProcessing', 'TargetCoilCurrent', 'EVResultCode', 'VendorSpecificDataContainer', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'EVProcessing', 'TargetCoilCurrent', 'EVResultCode', 'VendorSpecificDataContainer', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 45
-    Header: MessageHeaderType
-    EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    TargetCoilCurrent: RationalNumberType | None
-    EVResultCode: Literal['EVResultUnknown', 'EVResultSuccess', 'EVResultFailed']
-    VendorSpecificDataContainer: list[bytes]
+    Header = property(_ig(0), _set(0))
+    EVProcessing = property(_ig(1), _set(1))
+    TargetCoilCurrent = property(_ig(2), _set(2))
+    EVResultCode = property(_ig(3), _set(3))
+    VendorSpecificDataContainer = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], TargetCoilCurrent: RationalNumberType | None = None, EVResultCode: Literal['EVResultUnknown', 'EVResultSuccess', 'EVResultFailed'], VendorSpecificDataContainer: list[bytes] | None = None) -> None:
-        self.Header = Header
-        self.EVProcessing = EVProcessing
-        self.TargetCoilCurrent = TargetCoilCurrent
-        self.EVResultCode = EVResultCode
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
+    def __init__(self, *, Header, EVProcessing, TargetCoilCurrent=None, EVResultCode, VendorSpecificDataContainer=None):
+        list.__init__(self, (Header, EVProcessing, TargetCoilCurrent, EVResultCode, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer,))
 
 class WPT_AlignmentCheckResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_AlignmentCheckResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEProcessing', 'PowerTransmitted', 'SupplyDeviceCurrent', 'VendorSpecificDataContainer', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEProcessing', 'PowerTransmitted', 'SupplyDeviceCurrent', 'VendorSpecificDataContainer', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 46
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    PowerTransmitted: RationalNumberType | None
-    SupplyDeviceCurrent: RationalNumberType | None
-    VendorSpecificDataContainer: list[bytes]
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
+    PowerTransmitted = property(_ig(3), _set(3))
+    SupplyDeviceCurrent = property(_ig(4), _set(4))
+    VendorSpecificDataContainer = property(_ig(5), _set(5))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], PowerTransmitted: RationalNumberType | None = None, SupplyDeviceCurrent: RationalNumberType | None = None, VendorSpecificDataContainer: list[bytes] | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.PowerTransmitted = PowerTransmitted
-        self.SupplyDeviceCurrent = SupplyDeviceCurrent
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
+    def __init__(self, *, Header, ResponseCode, EVSEProcessing, PowerTransmitted=None, SupplyDeviceCurrent=None, VendorSpecificDataContainer=None):
+        list.__init__(self, (Header, ResponseCode, EVSEProcessing, PowerTransmitted, SupplyDeviceCurrent, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer,))
 
 class WPT_ChargeLoopReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_ChargeLoopReqType."""
 
-    __slots__ = ('Header', 'DisplayParameters', 'MeterInfoRequested', 'EVPCPowerRequest', 'EVPCPowerOutput', 'EVPCChargeDiagnostics', 'EVPCOperatingFrequency', 'EVPCPowerControlParameter', 'ManufacturerSpecificDataContainer', )
-    _fields = __slots__
-    _repeated = frozenset({'ManufacturerSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'DisplayParameters', 'MeterInfoRequested', 'EVPCPowerRequest', 'EVPCPowerOutput', 'EVPCChargeDiagnostics', 'EVPCOperatingFrequency', 'EVPCPowerControlParameter', 'ManufacturerSpecificDataContainer', )
+    _repeated = frozenset(('ManufacturerSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 47
-    Header: MessageHeaderType
-    DisplayParameters: DisplayParametersType | None
-    MeterInfoRequested: bool
-    EVPCPowerRequest: RationalNumberType
-    EVPCPowerOutput: RationalNumberType
-    EVPCChargeDiagnostics: Literal['EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected']
-    EVPCOperatingFrequency: RationalNumberType | None
-    EVPCPowerControlParameter: WPT_EVPCPowerControlParameterType | None
-    ManufacturerSpecificDataContainer: list[bytes]
+    Header = property(_ig(0), _set(0))
+    DisplayParameters = property(_ig(1), _set(1))
+    MeterInfoRequested = property(_ig(2), _set(2))
+    EVPCPowerRequest = property(_ig(3), _set(3))
+    EVPCPowerOutput = property(_ig(4), _set(4))
+    EVPCChargeDiagnostics = property(_ig(5), _set(5))
+    EVPCOperatingFrequency = property(_ig(6), _set(6))
+    EVPCPowerControlParameter = property(_ig(7), _set(7))
+    ManufacturerSpecificDataContainer = property(_ig(8), _set(8))
 
-    def __init__(self, *, Header: MessageHeaderType, DisplayParameters: DisplayParametersType | None = None, MeterInfoRequested: bool, EVPCPowerRequest: RationalNumberType, EVPCPowerOutput: RationalNumberType, EVPCChargeDiagnostics: Literal['EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected'], EVPCOperatingFrequency: RationalNumberType | None = None, EVPCPowerControlParameter: WPT_EVPCPowerControlParameterType | None = None, ManufacturerSpecificDataContainer: list[bytes] | None = None) -> None:
-        self.Header = Header
-        self.DisplayParameters = DisplayParameters
-        self.MeterInfoRequested = MeterInfoRequested
-        self.EVPCPowerRequest = EVPCPowerRequest
-        self.EVPCPowerOutput = EVPCPowerOutput
-        self.EVPCChargeDiagnostics = EVPCChargeDiagnostics
-        self.EVPCOperatingFrequency = EVPCOperatingFrequency
-        self.EVPCPowerControlParameter = EVPCPowerControlParameter
-        self.ManufacturerSpecificDataContainer = [] if ManufacturerSpecificDataContainer is None else ManufacturerSpecificDataContainer
+    def __init__(self, *, Header, DisplayParameters=None, MeterInfoRequested, EVPCPowerRequest, EVPCPowerOutput, EVPCChargeDiagnostics, EVPCOperatingFrequency=None, EVPCPowerControlParameter=None, ManufacturerSpecificDataContainer=None):
+        list.__init__(self, (Header, DisplayParameters, MeterInfoRequested, EVPCPowerRequest, EVPCPowerOutput, EVPCChargeDiagnostics, EVPCOperatingFrequency, EVPCPowerControlParameter, [] if ManufacturerSpecificDataContainer is None else ManufacturerSpecificDataContainer,))
 
 class WPT_ChargeLoopResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_ChargeLoopResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', 'EVPCPowerRequest', 'SDPowerInput', 'SPCMaxOutputPowerLimit', 'SPCMinOutputPowerLimit', 'SPCChargeDiagnostics', 'SPCOperatingFrequency', 'SPCPowerControlParameter', 'ManufacturerSpecificDataContainer', )
-    _fields = __slots__
-    _repeated = frozenset({'ManufacturerSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEStatus', 'MeterInfo', 'Receipt', 'EVPCPowerRequest', 'SDPowerInput', 'SPCMaxOutputPowerLimit', 'SPCMinOutputPowerLimit', 'SPCChargeDiagnostics', 'SPCOperatingFrequency', 'SPCPowerControlParameter', 'ManufacturerSpecificDataContainer', )
+    _repeated = frozenset(('ManufacturerSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 48
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEStatus: EVSEStatusType | None
-    MeterInfo: MeterInfoType | None
-    Receipt: ReceiptType | None
-    EVPCPowerRequest: RationalNumberType
-    SDPowerInput: RationalNumberType | None
-    SPCMaxOutputPowerLimit: RationalNumberType
-    SPCMinOutputPowerLimit: RationalNumberType
-    SPCChargeDiagnostics: Literal['SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected']
-    SPCOperatingFrequency: RationalNumberType | None
-    SPCPowerControlParameter: WPT_SPCPowerControlParameterType | None
-    ManufacturerSpecificDataContainer: list[bytes]
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEStatus = property(_ig(2), _set(2))
+    MeterInfo = property(_ig(3), _set(3))
+    Receipt = property(_ig(4), _set(4))
+    EVPCPowerRequest = property(_ig(5), _set(5))
+    SDPowerInput = property(_ig(6), _set(6))
+    SPCMaxOutputPowerLimit = property(_ig(7), _set(7))
+    SPCMinOutputPowerLimit = property(_ig(8), _set(8))
+    SPCChargeDiagnostics = property(_ig(9), _set(9))
+    SPCOperatingFrequency = property(_ig(10), _set(10))
+    SPCPowerControlParameter = property(_ig(11), _set(11))
+    ManufacturerSpecificDataContainer = property(_ig(12), _set(12))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEStatus: EVSEStatusType | None = None, MeterInfo: MeterInfoType | None = None, Receipt: ReceiptType | None = None, EVPCPowerRequest: RationalNumberType, SDPowerInput: RationalNumberType | None = None, SPCMaxOutputPowerLimit: RationalNumberType, SPCMinOutputPowerLimit: RationalNumberType, SPCChargeDiagnostics: Literal['SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected'], SPCOperatingFrequency: RationalNumberType | None = None, SPCPowerControlParameter: WPT_SPCPowerControlParameterType | None = None, ManufacturerSpecificDataContainer: list[bytes] | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEStatus = EVSEStatus
-        self.MeterInfo = MeterInfo
-        self.Receipt = Receipt
-        self.EVPCPowerRequest = EVPCPowerRequest
-        self.SDPowerInput = SDPowerInput
-        self.SPCMaxOutputPowerLimit = SPCMaxOutputPowerLimit
-        self.SPCMinOutputPowerLimit = SPCMinOutputPowerLimit
-        self.SPCChargeDiagnostics = SPCChargeDiagnostics
-        self.SPCOperatingFrequency = SPCOperatingFrequency
-        self.SPCPowerControlParameter = SPCPowerControlParameter
-        self.ManufacturerSpecificDataContainer = [] if ManufacturerSpecificDataContainer is None else ManufacturerSpecificDataContainer
+    def __init__(self, *, Header, ResponseCode, EVSEStatus=None, MeterInfo=None, Receipt=None, EVPCPowerRequest, SDPowerInput=None, SPCMaxOutputPowerLimit, SPCMinOutputPowerLimit, SPCChargeDiagnostics, SPCOperatingFrequency=None, SPCPowerControlParameter=None, ManufacturerSpecificDataContainer=None):
+        list.__init__(self, (Header, ResponseCode, EVSEStatus, MeterInfo, Receipt, EVPCPowerRequest, SDPowerInput, SPCMaxOutputPowerLimit, SPCMinOutputPowerLimit, SPCChargeDiagnostics, SPCOperatingFrequency, SPCPowerControlParameter, [] if ManufacturerSpecificDataContainer is None else ManufacturerSpecificDataContainer,))
 
 class WPT_ChargeParameterDiscoveryReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_ChargeParameterDiscoveryReqType."""
 
-    __slots__ = ('Header', 'EVPCMaxReceivablePower', 'SDMaxGroundClearence', 'SDMinGroundClearence', 'EVPCNaturalFrequency', 'EVPCDeviceLocalControl', 'VendorSpecificDataContainer', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'EVPCMaxReceivablePower', 'SDMaxGroundClearence', 'SDMinGroundClearence', 'EVPCNaturalFrequency', 'EVPCDeviceLocalControl', 'VendorSpecificDataContainer', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 49
-    Header: MessageHeaderType
-    EVPCMaxReceivablePower: RationalNumberType
-    SDMaxGroundClearence: int
-    SDMinGroundClearence: int
-    EVPCNaturalFrequency: RationalNumberType
-    EVPCDeviceLocalControl: bool
-    VendorSpecificDataContainer: list[bytes]
+    Header = property(_ig(0), _set(0))
+    EVPCMaxReceivablePower = property(_ig(1), _set(1))
+    SDMaxGroundClearence = property(_ig(2), _set(2))
+    SDMinGroundClearence = property(_ig(3), _set(3))
+    EVPCNaturalFrequency = property(_ig(4), _set(4))
+    EVPCDeviceLocalControl = property(_ig(5), _set(5))
+    VendorSpecificDataContainer = property(_ig(6), _set(6))
 
-    def __init__(self, *, Header: MessageHeaderType, EVPCMaxReceivablePower: RationalNumberType, SDMaxGroundClearence: int, SDMinGroundClearence: int, EVPCNaturalFrequency: RationalNumberType, EVPCDeviceLocalControl: bool, VendorSpecificDataContainer: list[bytes] | None = None) -> None:
-        self.Header = Header
-        self.EVPCMaxReceivablePower = EVPCMaxReceivablePower
-        self.SDMaxGroundClearence = SDMaxGroundClearence
-        self.SDMinGroundClearence = SDMinGroundClearence
-        self.EVPCNaturalFrequency = EVPCNaturalFrequency
-        self.EVPCDeviceLocalControl = EVPCDeviceLocalControl
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
+    def __init__(self, *, Header, EVPCMaxReceivablePower, SDMaxGroundClearence, SDMinGroundClearence, EVPCNaturalFrequency, EVPCDeviceLocalControl, VendorSpecificDataContainer=None):
+        list.__init__(self, (Header, EVPCMaxReceivablePower, SDMaxGroundClearence, SDMinGroundClearence, EVPCNaturalFrequency, EVPCDeviceLocalControl, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer,))
 
 class WPT_ChargeParameterDiscoveryResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_ChargeParameterDiscoveryResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'PDInputPowerClass', 'SDMinOutputPower', 'SDMaxOutputPower', 'SDMaxGroundClearanceSupport', 'SDMinGroundClearanceSupport', 'PDMinCoilCurrent', 'PDMaxCoilCurrent', 'SDManufacturerSpecificDataContainer', )
-    _fields = __slots__
-    _repeated = frozenset({'SDManufacturerSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'PDInputPowerClass', 'SDMinOutputPower', 'SDMaxOutputPower', 'SDMaxGroundClearanceSupport', 'SDMinGroundClearanceSupport', 'PDMinCoilCurrent', 'PDMaxCoilCurrent', 'SDManufacturerSpecificDataContainer', )
+    _repeated = frozenset(('SDManufacturerSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 50
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    PDInputPowerClass: Literal['MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4']
-    SDMinOutputPower: RationalNumberType
-    SDMaxOutputPower: RationalNumberType
-    SDMaxGroundClearanceSupport: int
-    SDMinGroundClearanceSupport: int
-    PDMinCoilCurrent: RationalNumberType
-    PDMaxCoilCurrent: RationalNumberType
-    SDManufacturerSpecificDataContainer: list[bytes]
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    PDInputPowerClass = property(_ig(2), _set(2))
+    SDMinOutputPower = property(_ig(3), _set(3))
+    SDMaxOutputPower = property(_ig(4), _set(4))
+    SDMaxGroundClearanceSupport = property(_ig(5), _set(5))
+    SDMinGroundClearanceSupport = property(_ig(6), _set(6))
+    PDMinCoilCurrent = property(_ig(7), _set(7))
+    PDMaxCoilCurrent = property(_ig(8), _set(8))
+    SDManufacturerSpecificDataContainer = property(_ig(9), _set(9))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], PDInputPowerClass: Literal['MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4'], SDMinOutputPower: RationalNumberType, SDMaxOutputPower: RationalNumberType, SDMaxGroundClearanceSupport: int, SDMinGroundClearanceSupport: int, PDMinCoilCurrent: RationalNumberType, PDMaxCoilCurrent: RationalNumberType, SDManufacturerSpecificDataContainer: list[bytes] | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.PDInputPowerClass = PDInputPowerClass
-        self.SDMinOutputPower = SDMinOutputPower
-        self.SDMaxOutputPower = SDMaxOutputPower
-        self.SDMaxGroundClearanceSupport = SDMaxGroundClearanceSupport
-        self.SDMinGroundClearanceSupport = SDMinGroundClearanceSupport
-        self.PDMinCoilCurrent = PDMinCoilCurrent
-        self.PDMaxCoilCurrent = PDMaxCoilCurrent
-        self.SDManufacturerSpecificDataContainer = [] if SDManufacturerSpecificDataContainer is None else SDManufacturerSpecificDataContainer
+    def __init__(self, *, Header, ResponseCode, PDInputPowerClass, SDMinOutputPower, SDMaxOutputPower, SDMaxGroundClearanceSupport, SDMinGroundClearanceSupport, PDMinCoilCurrent, PDMaxCoilCurrent, SDManufacturerSpecificDataContainer=None):
+        list.__init__(self, (Header, ResponseCode, PDInputPowerClass, SDMinOutputPower, SDMaxOutputPower, SDMaxGroundClearanceSupport, SDMinGroundClearanceSupport, PDMinCoilCurrent, PDMaxCoilCurrent, [] if SDManufacturerSpecificDataContainer is None else SDManufacturerSpecificDataContainer,))
 
 class WPT_CoordinateXYZType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_CoordinateXYZType."""
 
-    __slots__ = ('Coord_X', 'Coord_Y', 'Coord_Z', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('Coord_X', 'Coord_Y', 'Coord_Z', )
     _schema = 'iso20_wpt'
     _type_index = 51
-    Coord_X: int
-    Coord_Y: int
-    Coord_Z: int
+    Coord_X = property(_ig(0), _set(0))
+    Coord_Y = property(_ig(1), _set(1))
+    Coord_Z = property(_ig(2), _set(2))
 
-    def __init__(self, *, Coord_X: int, Coord_Y: int, Coord_Z: int) -> None:
-        self.Coord_X = Coord_X
-        self.Coord_Y = Coord_Y
-        self.Coord_Z = Coord_Z
+    def __init__(self, *, Coord_X, Coord_Y, Coord_Z):
+        list.__init__(self, (Coord_X, Coord_Y, Coord_Z,))
 
 class WPT_EVPCPowerControlParameterType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_EVPCPowerControlParameterType."""
 
-    __slots__ = ('EVPCCoilCurrentRequest', 'EVPCCoilCurrentInformation', 'EVPCCurrentOutputInformation', 'EVPCVoltageOutputInformation', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('EVPCCoilCurrentRequest', 'EVPCCoilCurrentInformation', 'EVPCCurrentOutputInformation', 'EVPCVoltageOutputInformation', )
     _schema = 'iso20_wpt'
     _type_index = 52
-    EVPCCoilCurrentRequest: RationalNumberType
-    EVPCCoilCurrentInformation: RationalNumberType
-    EVPCCurrentOutputInformation: RationalNumberType
-    EVPCVoltageOutputInformation: RationalNumberType
+    EVPCCoilCurrentRequest = property(_ig(0), _set(0))
+    EVPCCoilCurrentInformation = property(_ig(1), _set(1))
+    EVPCCurrentOutputInformation = property(_ig(2), _set(2))
+    EVPCVoltageOutputInformation = property(_ig(3), _set(3))
 
-    def __init__(self, *, EVPCCoilCurrentRequest: RationalNumberType, EVPCCoilCurrentInformation: RationalNumberType, EVPCCurrentOutputInformation: RationalNumberType, EVPCVoltageOutputInformation: RationalNumberType) -> None:
-        self.EVPCCoilCurrentRequest = EVPCCoilCurrentRequest
-        self.EVPCCoilCurrentInformation = EVPCCoilCurrentInformation
-        self.EVPCCurrentOutputInformation = EVPCCurrentOutputInformation
-        self.EVPCVoltageOutputInformation = EVPCVoltageOutputInformation
+    def __init__(self, *, EVPCCoilCurrentRequest, EVPCCoilCurrentInformation, EVPCCurrentOutputInformation, EVPCVoltageOutputInformation):
+        list.__init__(self, (EVPCCoilCurrentRequest, EVPCCoilCurrentInformation, EVPCCurrentOutputInformation, EVPCVoltageOutputInformation,))
 
 class WPT_FinePositioningMethodListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningMethodListType."""
 
-    __slots__ = ('WPT_FinePositioningMethod', )
-    _fields = __slots__
-    _repeated = frozenset({'WPT_FinePositioningMethod'})
+    __slots__ = ()
+    _fields = ('WPT_FinePositioningMethod', )
+    _repeated = frozenset(('WPT_FinePositioningMethod', ))
     _schema = 'iso20_wpt'
     _type_index = 53
-    WPT_FinePositioningMethod: list[Literal['Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary']]
+    WPT_FinePositioningMethod = property(_ig(0), _set(0))
 
-    def __init__(self, *, WPT_FinePositioningMethod: list[Literal['Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary']] | None = None) -> None:
-        self.WPT_FinePositioningMethod = [] if WPT_FinePositioningMethod is None else WPT_FinePositioningMethod
+    def __init__(self, *, WPT_FinePositioningMethod=None):
+        list.__init__(self, ([] if WPT_FinePositioningMethod is None else WPT_FinePositioningMethod,))
 
 class WPT_FinePositioningReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningReqType."""
 
-    __slots__ = ('Header', 'EVProcessing', 'EVResultCode', 'VendorSpecificDataContainer', 'WPT_LF_DataPackageList', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'EVProcessing', 'EVResultCode', 'VendorSpecificDataContainer', 'WPT_LF_DataPackageList', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 54
-    Header: MessageHeaderType
-    EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    EVResultCode: Literal['EVResultUnknown', 'EVResultSuccess', 'EVResultFailed']
-    VendorSpecificDataContainer: list[bytes]
-    WPT_LF_DataPackageList: WPT_LF_DataPackageListType | None
+    Header = property(_ig(0), _set(0))
+    EVProcessing = property(_ig(1), _set(1))
+    EVResultCode = property(_ig(2), _set(2))
+    VendorSpecificDataContainer = property(_ig(3), _set(3))
+    WPT_LF_DataPackageList = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], EVResultCode: Literal['EVResultUnknown', 'EVResultSuccess', 'EVResultFailed'], VendorSpecificDataContainer: list[bytes] | None = None, WPT_LF_DataPackageList: WPT_LF_DataPackageListType | None = None) -> None:
-        self.Header = Header
-        self.EVProcessing = EVProcessing
-        self.EVResultCode = EVResultCode
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
-        self.WPT_LF_DataPackageList = WPT_LF_DataPackageList
+    def __init__(self, *, Header, EVProcessing, EVResultCode, VendorSpecificDataContainer=None, WPT_LF_DataPackageList=None):
+        list.__init__(self, (Header, EVProcessing, EVResultCode, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer, WPT_LF_DataPackageList,))
 
 class WPT_FinePositioningResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEProcessing', 'VendorSpecificDataContainer', 'WPT_LF_DataPackageList', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEProcessing', 'VendorSpecificDataContainer', 'WPT_LF_DataPackageList', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 55
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    VendorSpecificDataContainer: list[bytes]
-    WPT_LF_DataPackageList: WPT_LF_DataPackageListType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
+    VendorSpecificDataContainer = property(_ig(3), _set(3))
+    WPT_LF_DataPackageList = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], VendorSpecificDataContainer: list[bytes] | None = None, WPT_LF_DataPackageList: WPT_LF_DataPackageListType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
-        self.WPT_LF_DataPackageList = WPT_LF_DataPackageList
+    def __init__(self, *, Header, ResponseCode, EVSEProcessing, VendorSpecificDataContainer=None, WPT_LF_DataPackageList=None):
+        list.__init__(self, (Header, ResponseCode, EVSEProcessing, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer, WPT_LF_DataPackageList,))
 
 class WPT_FinePositioningSetupReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningSetupReqType."""
 
-    __slots__ = ('Header', 'EVProcessing', 'EVDeviceFinePositioningMethodList', 'EVDevicePairingMethodList', 'EVDeviceAlignmentCheckMethodList', 'NaturalOffset', 'VendorSpecificDataContainer', 'LF_SystemSetupData', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'EVProcessing', 'EVDeviceFinePositioningMethodList', 'EVDevicePairingMethodList', 'EVDeviceAlignmentCheckMethodList', 'NaturalOffset', 'VendorSpecificDataContainer', 'LF_SystemSetupData', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 56
-    Header: MessageHeaderType
-    EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    EVDeviceFinePositioningMethodList: WPT_FinePositioningMethodListType
-    EVDevicePairingMethodList: WPT_PairingMethodListType
-    EVDeviceAlignmentCheckMethodList: WPT_AlignmentCheckMethodListType
-    NaturalOffset: int
-    VendorSpecificDataContainer: list[bytes]
-    LF_SystemSetupData: WPT_LF_SystemSetupDataType | None
+    Header = property(_ig(0), _set(0))
+    EVProcessing = property(_ig(1), _set(1))
+    EVDeviceFinePositioningMethodList = property(_ig(2), _set(2))
+    EVDevicePairingMethodList = property(_ig(3), _set(3))
+    EVDeviceAlignmentCheckMethodList = property(_ig(4), _set(4))
+    NaturalOffset = property(_ig(5), _set(5))
+    VendorSpecificDataContainer = property(_ig(6), _set(6))
+    LF_SystemSetupData = property(_ig(7), _set(7))
 
-    def __init__(self, *, Header: MessageHeaderType, EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], EVDeviceFinePositioningMethodList: WPT_FinePositioningMethodListType, EVDevicePairingMethodList: WPT_PairingMethodListType, EVDeviceAlignmentCheckMethodList: WPT_AlignmentCheckMethodListType, NaturalOffset: int, VendorSpecificDataContainer: list[bytes] | None = None, LF_SystemSetupData: WPT_LF_SystemSetupDataType | None = None) -> None:
-        self.Header = Header
-        self.EVProcessing = EVProcessing
-        self.EVDeviceFinePositioningMethodList = EVDeviceFinePositioningMethodList
-        self.EVDevicePairingMethodList = EVDevicePairingMethodList
-        self.EVDeviceAlignmentCheckMethodList = EVDeviceAlignmentCheckMethodList
-        self.NaturalOffset = NaturalOffset
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
-        self.LF_SystemSetupData = LF_SystemSetupData
+    def __init__(self, *, Header, EVProcessing, EVDeviceFinePositioningMethodList, EVDevicePairingMethodList, EVDeviceAlignmentCheckMethodList, NaturalOffset, VendorSpecificDataContainer=None, LF_SystemSetupData=None):
+        list.__init__(self, (Header, EVProcessing, EVDeviceFinePositioningMethodList, EVDevicePairingMethodList, EVDeviceAlignmentCheckMethodList, NaturalOffset, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer, LF_SystemSetupData,))
 
 class WPT_FinePositioningSetupResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_FinePositioningSetupResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'PrimaryDeviceFinePositioningMethodList', 'PrimaryDevicePairingMethodList', 'PrimaryDeviceAlignmentCheckMethodList', 'NaturalOffset', 'VendorSpecificDataContainer', 'LF_SystemSetupData', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'PrimaryDeviceFinePositioningMethodList', 'PrimaryDevicePairingMethodList', 'PrimaryDeviceAlignmentCheckMethodList', 'NaturalOffset', 'VendorSpecificDataContainer', 'LF_SystemSetupData', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 57
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    PrimaryDeviceFinePositioningMethodList: WPT_FinePositioningMethodListType
-    PrimaryDevicePairingMethodList: WPT_PairingMethodListType
-    PrimaryDeviceAlignmentCheckMethodList: WPT_AlignmentCheckMethodListType
-    NaturalOffset: int
-    VendorSpecificDataContainer: list[bytes]
-    LF_SystemSetupData: WPT_LF_SystemSetupDataType | None
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    PrimaryDeviceFinePositioningMethodList = property(_ig(2), _set(2))
+    PrimaryDevicePairingMethodList = property(_ig(3), _set(3))
+    PrimaryDeviceAlignmentCheckMethodList = property(_ig(4), _set(4))
+    NaturalOffset = property(_ig(5), _set(5))
+    VendorSpecificDataContainer = property(_ig(6), _set(6))
+    LF_SystemSetupData = property(_ig(7), _set(7))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], PrimaryDeviceFinePositioningMethodList: WPT_FinePositioningMethodListType, PrimaryDevicePairingMethodList: WPT_PairingMethodListType, PrimaryDeviceAlignmentCheckMethodList: WPT_AlignmentCheckMethodListType, NaturalOffset: int, VendorSpecificDataContainer: list[bytes] | None = None, LF_SystemSetupData: WPT_LF_SystemSetupDataType | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.PrimaryDeviceFinePositioningMethodList = PrimaryDeviceFinePositioningMethodList
-        self.PrimaryDevicePairingMethodList = PrimaryDevicePairingMethodList
-        self.PrimaryDeviceAlignmentCheckMethodList = PrimaryDeviceAlignmentCheckMethodList
-        self.NaturalOffset = NaturalOffset
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
-        self.LF_SystemSetupData = LF_SystemSetupData
+    def __init__(self, *, Header, ResponseCode, PrimaryDeviceFinePositioningMethodList, PrimaryDevicePairingMethodList, PrimaryDeviceAlignmentCheckMethodList, NaturalOffset, VendorSpecificDataContainer=None, LF_SystemSetupData=None):
+        list.__init__(self, (Header, ResponseCode, PrimaryDeviceFinePositioningMethodList, PrimaryDevicePairingMethodList, PrimaryDeviceAlignmentCheckMethodList, NaturalOffset, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer, LF_SystemSetupData,))
 
 class WPT_LF_DataPackageListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_DataPackageListType."""
 
-    __slots__ = ('NumPackages', 'WPT_LF_DataPackage', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('NumPackages', 'WPT_LF_DataPackage', )
     _schema = 'iso20_wpt'
     _type_index = 58
-    NumPackages: int
-    WPT_LF_DataPackage: WPT_LF_DataPackageType
+    NumPackages = property(_ig(0), _set(0))
+    WPT_LF_DataPackage = property(_ig(1), _set(1))
 
-    def __init__(self, *, NumPackages: int, WPT_LF_DataPackage: WPT_LF_DataPackageType) -> None:
-        self.NumPackages = NumPackages
-        self.WPT_LF_DataPackage = WPT_LF_DataPackage
+    def __init__(self, *, NumPackages, WPT_LF_DataPackage):
+        list.__init__(self, (NumPackages, WPT_LF_DataPackage,))
 
 class WPT_LF_DataPackageType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_DataPackageType."""
 
-    __slots__ = ('PackageIndex', 'LF_TxData', 'LF_RxData', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('PackageIndex', 'LF_TxData', 'LF_RxData', )
     _schema = 'iso20_wpt'
     _type_index = 59
-    PackageIndex: int
-    LF_TxData: WPT_LF_TxDataListType | None
-    LF_RxData: WPT_LF_RxDataListType | None
+    PackageIndex = property(_ig(0), _set(0))
+    LF_TxData = property(_ig(1), _set(1))
+    LF_RxData = property(_ig(2), _set(2))
 
-    def __init__(self, *, PackageIndex: int, LF_TxData: WPT_LF_TxDataListType | None = None, LF_RxData: WPT_LF_RxDataListType | None = None) -> None:
-        self.PackageIndex = PackageIndex
-        self.LF_TxData = LF_TxData
-        self.LF_RxData = LF_RxData
+    def __init__(self, *, PackageIndex, LF_TxData=None, LF_RxData=None):
+        list.__init__(self, (PackageIndex, LF_TxData, LF_RxData,))
 
 class WPT_LF_ReceiverDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_ReceiverDataType."""
 
-    __slots__ = ('NumberOfReceivers', 'RxSpecData', )
-    _fields = __slots__
-    _repeated = frozenset({'RxSpecData'})
+    __slots__ = ()
+    _fields = ('NumberOfReceivers', 'RxSpecData', )
+    _repeated = frozenset(('RxSpecData', ))
     _schema = 'iso20_wpt'
     _type_index = 60
-    NumberOfReceivers: int
-    RxSpecData: list[WPT_TxRxSpecDataType]
+    NumberOfReceivers = property(_ig(0), _set(0))
+    RxSpecData = property(_ig(1), _set(1))
 
-    def __init__(self, *, NumberOfReceivers: int, RxSpecData: list[WPT_TxRxSpecDataType] | None = None) -> None:
-        self.NumberOfReceivers = NumberOfReceivers
-        self.RxSpecData = [] if RxSpecData is None else RxSpecData
+    def __init__(self, *, NumberOfReceivers, RxSpecData=None):
+        list.__init__(self, (NumberOfReceivers, [] if RxSpecData is None else RxSpecData,))
 
 class WPT_LF_RxDataListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxDataListType."""
 
-    __slots__ = ('WPT_LF_RxDataList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('WPT_LF_RxDataList', )
     _schema = 'iso20_wpt'
     _type_index = 61
-    WPT_LF_RxDataList: WPT_LF_RxDataType
+    WPT_LF_RxDataList = property(_ig(0), _set(0))
 
-    def __init__(self, *, WPT_LF_RxDataList: WPT_LF_RxDataType) -> None:
-        self.WPT_LF_RxDataList = WPT_LF_RxDataList
+    def __init__(self, *, WPT_LF_RxDataList):
+        list.__init__(self, (WPT_LF_RxDataList,))
 
 class WPT_LF_RxDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxDataType."""
 
-    __slots__ = ('RxIdentifier', 'RSSIData', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('RxIdentifier', 'RSSIData', )
     _schema = 'iso20_wpt'
     _type_index = 62
-    RxIdentifier: int
-    RSSIData: WPT_LF_RxRSSIListType
+    RxIdentifier = property(_ig(0), _set(0))
+    RSSIData = property(_ig(1), _set(1))
 
-    def __init__(self, *, RxIdentifier: int, RSSIData: WPT_LF_RxRSSIListType) -> None:
-        self.RxIdentifier = RxIdentifier
-        self.RSSIData = RSSIData
+    def __init__(self, *, RxIdentifier, RSSIData):
+        list.__init__(self, (RxIdentifier, RSSIData,))
 
 class WPT_LF_RxRSSIListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxRSSIListType."""
 
-    __slots__ = ('RSSIDataList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('RSSIDataList', )
     _schema = 'iso20_wpt'
     _type_index = 63
-    RSSIDataList: WPT_LF_RxRSSIType
+    RSSIDataList = property(_ig(0), _set(0))
 
-    def __init__(self, *, RSSIDataList: WPT_LF_RxRSSIType) -> None:
-        self.RSSIDataList = RSSIDataList
+    def __init__(self, *, RSSIDataList):
+        list.__init__(self, (RSSIDataList,))
 
 class WPT_LF_RxRSSIType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_RxRSSIType."""
 
-    __slots__ = ('TxIdentifier', 'RSSI', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TxIdentifier', 'RSSI', )
     _schema = 'iso20_wpt'
     _type_index = 64
-    TxIdentifier: int
-    RSSI: RationalNumberType
+    TxIdentifier = property(_ig(0), _set(0))
+    RSSI = property(_ig(1), _set(1))
 
-    def __init__(self, *, TxIdentifier: int, RSSI: RationalNumberType) -> None:
-        self.TxIdentifier = TxIdentifier
-        self.RSSI = RSSI
+    def __init__(self, *, TxIdentifier, RSSI):
+        list.__init__(self, (TxIdentifier, RSSI,))
 
 class WPT_LF_SystemSetupDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_SystemSetupDataType."""
 
-    __slots__ = ('LF_TransmitterSetupData', 'LF_ReceiverSetupData', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('LF_TransmitterSetupData', 'LF_ReceiverSetupData', )
     _schema = 'iso20_wpt'
     _type_index = 65
-    LF_TransmitterSetupData: WPT_LF_TransmitterDataType | None
-    LF_ReceiverSetupData: WPT_LF_ReceiverDataType | None
+    LF_TransmitterSetupData = property(_ig(0), _set(0))
+    LF_ReceiverSetupData = property(_ig(1), _set(1))
 
-    def __init__(self, *, LF_TransmitterSetupData: WPT_LF_TransmitterDataType | None = None, LF_ReceiverSetupData: WPT_LF_ReceiverDataType | None = None) -> None:
-        self.LF_TransmitterSetupData = LF_TransmitterSetupData
-        self.LF_ReceiverSetupData = LF_ReceiverSetupData
+    def __init__(self, *, LF_TransmitterSetupData=None, LF_ReceiverSetupData=None):
+        list.__init__(self, (LF_TransmitterSetupData, LF_ReceiverSetupData,))
 
 class WPT_LF_TransmitterDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_TransmitterDataType."""
 
-    __slots__ = ('NumberOfTransmitters', 'SignalFrequency', 'TxSpecData', 'TxPackageSpecData', )
-    _fields = __slots__
-    _repeated = frozenset({'TxSpecData'})
+    __slots__ = ()
+    _fields = ('NumberOfTransmitters', 'SignalFrequency', 'TxSpecData', 'TxPackageSpecData', )
+    _repeated = frozenset(('TxSpecData', ))
     _schema = 'iso20_wpt'
     _type_index = 66
-    NumberOfTransmitters: int
-    SignalFrequency: RationalNumberType
-    TxSpecData: list[WPT_TxRxSpecDataType]
-    TxPackageSpecData: WPT_TxRxPackageSpecDataType | None
+    NumberOfTransmitters = property(_ig(0), _set(0))
+    SignalFrequency = property(_ig(1), _set(1))
+    TxSpecData = property(_ig(2), _set(2))
+    TxPackageSpecData = property(_ig(3), _set(3))
 
-    def __init__(self, *, NumberOfTransmitters: int, SignalFrequency: RationalNumberType, TxSpecData: list[WPT_TxRxSpecDataType] | None = None, TxPackageSpecData: WPT_TxRxPackageSpecDataType | None = None) -> None:
-        self.NumberOfTransmitters = NumberOfTransmitters
-        self.SignalFrequency = SignalFrequency
-        self.TxSpecData = [] if TxSpecData is None else TxSpecData
-        self.TxPackageSpecData = TxPackageSpecData
+    def __init__(self, *, NumberOfTransmitters, SignalFrequency, TxSpecData=None, TxPackageSpecData=None):
+        list.__init__(self, (NumberOfTransmitters, SignalFrequency, [] if TxSpecData is None else TxSpecData, TxPackageSpecData,))
 
 class WPT_LF_TxDataListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_TxDataListType."""
 
-    __slots__ = ('WPT_LF_TxDataList', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('WPT_LF_TxDataList', )
     _schema = 'iso20_wpt'
     _type_index = 67
-    WPT_LF_TxDataList: WPT_LF_TxDataType
+    WPT_LF_TxDataList = property(_ig(0), _set(0))
 
-    def __init__(self, *, WPT_LF_TxDataList: WPT_LF_TxDataType) -> None:
-        self.WPT_LF_TxDataList = WPT_LF_TxDataList
+    def __init__(self, *, WPT_LF_TxDataList):
+        list.__init__(self, (WPT_LF_TxDataList,))
 
 class WPT_LF_TxDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_LF_TxDataType."""
 
-    __slots__ = ('TxIdentifier', 'EIRP', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TxIdentifier', 'EIRP', )
     _schema = 'iso20_wpt'
     _type_index = 68
-    TxIdentifier: int
-    EIRP: RationalNumberType
+    TxIdentifier = property(_ig(0), _set(0))
+    EIRP = property(_ig(1), _set(1))
 
-    def __init__(self, *, TxIdentifier: int, EIRP: RationalNumberType) -> None:
-        self.TxIdentifier = TxIdentifier
-        self.EIRP = EIRP
+    def __init__(self, *, TxIdentifier, EIRP):
+        list.__init__(self, (TxIdentifier, EIRP,))
 
 class WPT_PairingMethodListType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_PairingMethodListType."""
 
-    __slots__ = ('WPT_PairingMethod', )
-    _fields = __slots__
-    _repeated = frozenset({'WPT_PairingMethod'})
+    __slots__ = ()
+    _fields = ('WPT_PairingMethod', )
+    _repeated = frozenset(('WPT_PairingMethod', ))
     _schema = 'iso20_wpt'
     _type_index = 69
-    WPT_PairingMethod: list[Literal['External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary']]
+    WPT_PairingMethod = property(_ig(0), _set(0))
 
-    def __init__(self, *, WPT_PairingMethod: list[Literal['External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary']] | None = None) -> None:
-        self.WPT_PairingMethod = [] if WPT_PairingMethod is None else WPT_PairingMethod
+    def __init__(self, *, WPT_PairingMethod=None):
+        list.__init__(self, ([] if WPT_PairingMethod is None else WPT_PairingMethod,))
 
 class WPT_PairingReqType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_PairingReqType."""
 
-    __slots__ = ('Header', 'EVProcessing', 'ObservedIDCode', 'EVResultCode', 'VendorSpecificDataContainer', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'EVProcessing', 'ObservedIDCode', 'EVResultCode', 'VendorSpecificDataContainer', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 70
-    Header: MessageHeaderType
-    EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    ObservedIDCode: int | None
-    EVResultCode: Literal['EVResultUnknown', 'EVResultSuccess', 'EVResultFailed']
-    VendorSpecificDataContainer: list[bytes]
+    Header = property(_ig(0), _set(0))
+    EVProcessing = property(_ig(1), _set(1))
+    ObservedIDCode = property(_ig(2), _set(2))
+    EVResultCode = property(_ig(3), _set(3))
+    VendorSpecificDataContainer = property(_ig(4), _set(4))
 
-    def __init__(self, *, Header: MessageHeaderType, EVProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], ObservedIDCode: int | None = None, EVResultCode: Literal['EVResultUnknown', 'EVResultSuccess', 'EVResultFailed'], VendorSpecificDataContainer: list[bytes] | None = None) -> None:
-        self.Header = Header
-        self.EVProcessing = EVProcessing
-        self.ObservedIDCode = ObservedIDCode
-        self.EVResultCode = EVResultCode
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
+    def __init__(self, *, Header, EVProcessing, ObservedIDCode=None, EVResultCode, VendorSpecificDataContainer=None):
+        list.__init__(self, (Header, EVProcessing, ObservedIDCode, EVResultCode, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer,))
 
 class WPT_PairingResType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_PairingResType."""
 
-    __slots__ = ('Header', 'ResponseCode', 'EVSEProcessing', 'ObservedIDCode', 'AlternativeSECCList', 'VendorSpecificDataContainer', )
-    _fields = __slots__
-    _repeated = frozenset({'VendorSpecificDataContainer'})
+    __slots__ = ()
+    _fields = ('Header', 'ResponseCode', 'EVSEProcessing', 'ObservedIDCode', 'AlternativeSECCList', 'VendorSpecificDataContainer', )
+    _repeated = frozenset(('VendorSpecificDataContainer', ))
     _schema = 'iso20_wpt'
     _type_index = 71
-    Header: MessageHeaderType
-    ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter']
-    EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction']
-    ObservedIDCode: int | None
-    AlternativeSECCList: AlternativeSECCListType | None
-    VendorSpecificDataContainer: list[bytes]
+    Header = property(_ig(0), _set(0))
+    ResponseCode = property(_ig(1), _set(1))
+    EVSEProcessing = property(_ig(2), _set(2))
+    ObservedIDCode = property(_ig(3), _set(3))
+    AlternativeSECCList = property(_ig(4), _set(4))
+    VendorSpecificDataContainer = property(_ig(5), _set(5))
 
-    def __init__(self, *, Header: MessageHeaderType, ResponseCode: Literal['OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'], EVSEProcessing: Literal['Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'], ObservedIDCode: int | None = None, AlternativeSECCList: AlternativeSECCListType | None = None, VendorSpecificDataContainer: list[bytes] | None = None) -> None:
-        self.Header = Header
-        self.ResponseCode = ResponseCode
-        self.EVSEProcessing = EVSEProcessing
-        self.ObservedIDCode = ObservedIDCode
-        self.AlternativeSECCList = AlternativeSECCList
-        self.VendorSpecificDataContainer = [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer
+    def __init__(self, *, Header, ResponseCode, EVSEProcessing, ObservedIDCode=None, AlternativeSECCList=None, VendorSpecificDataContainer=None):
+        list.__init__(self, (Header, ResponseCode, EVSEProcessing, ObservedIDCode, AlternativeSECCList, [] if VendorSpecificDataContainer is None else VendorSpecificDataContainer,))
 
 class WPT_SPCPowerControlParameterType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_SPCPowerControlParameterType."""
 
-    __slots__ = ('SPCPrimaryDeviceCoilCurrentInformation', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('SPCPrimaryDeviceCoilCurrentInformation', )
     _schema = 'iso20_wpt'
     _type_index = 72
-    SPCPrimaryDeviceCoilCurrentInformation: RationalNumberType
+    SPCPrimaryDeviceCoilCurrentInformation = property(_ig(0), _set(0))
 
-    def __init__(self, *, SPCPrimaryDeviceCoilCurrentInformation: RationalNumberType) -> None:
-        self.SPCPrimaryDeviceCoilCurrentInformation = SPCPrimaryDeviceCoilCurrentInformation
+    def __init__(self, *, SPCPrimaryDeviceCoilCurrentInformation):
+        list.__init__(self, (SPCPrimaryDeviceCoilCurrentInformation,))
 
 class WPT_TxRxPackageSpecDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_TxRxPackageSpecDataType."""
 
-    __slots__ = ('PulseSequenceOrder', 'PulseSeparationTime', 'PulseDuration', 'PackageSeparationTime', )
-    _fields = __slots__
-    _repeated = frozenset({'PulseSequenceOrder'})
+    __slots__ = ()
+    _fields = ('PulseSequenceOrder', 'PulseSeparationTime', 'PulseDuration', 'PackageSeparationTime', )
+    _repeated = frozenset(('PulseSequenceOrder', ))
     _schema = 'iso20_wpt'
     _type_index = 73
-    PulseSequenceOrder: list[WPT_TxRxPulseOrderType]
-    PulseSeparationTime: int
-    PulseDuration: int
-    PackageSeparationTime: int
+    PulseSequenceOrder = property(_ig(0), _set(0))
+    PulseSeparationTime = property(_ig(1), _set(1))
+    PulseDuration = property(_ig(2), _set(2))
+    PackageSeparationTime = property(_ig(3), _set(3))
 
-    def __init__(self, *, PulseSequenceOrder: list[WPT_TxRxPulseOrderType] | None = None, PulseSeparationTime: int, PulseDuration: int, PackageSeparationTime: int) -> None:
-        self.PulseSequenceOrder = [] if PulseSequenceOrder is None else PulseSequenceOrder
-        self.PulseSeparationTime = PulseSeparationTime
-        self.PulseDuration = PulseDuration
-        self.PackageSeparationTime = PackageSeparationTime
+    def __init__(self, *, PulseSequenceOrder=None, PulseSeparationTime, PulseDuration, PackageSeparationTime):
+        list.__init__(self, ([] if PulseSequenceOrder is None else PulseSequenceOrder, PulseSeparationTime, PulseDuration, PackageSeparationTime,))
 
 class WPT_TxRxPulseOrderType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_TxRxPulseOrderType."""
 
-    __slots__ = ('IndexNumber', 'TxRxIdentifier', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('IndexNumber', 'TxRxIdentifier', )
     _schema = 'iso20_wpt'
     _type_index = 74
-    IndexNumber: int
-    TxRxIdentifier: int
+    IndexNumber = property(_ig(0), _set(0))
+    TxRxIdentifier = property(_ig(1), _set(1))
 
-    def __init__(self, *, IndexNumber: int, TxRxIdentifier: int) -> None:
-        self.IndexNumber = IndexNumber
-        self.TxRxIdentifier = TxRxIdentifier
+    def __init__(self, *, IndexNumber, TxRxIdentifier):
+        list.__init__(self, (IndexNumber, TxRxIdentifier,))
 
 class WPT_TxRxSpecDataType(Message):
     """XSD {urn:iso:std:iso:15118:-20:WPT}WPT_TxRxSpecDataType."""
 
-    __slots__ = ('TxRxIdentifier', 'TxRxPosition', 'TxRxOrientation', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('TxRxIdentifier', 'TxRxPosition', 'TxRxOrientation', )
     _schema = 'iso20_wpt'
     _type_index = 75
-    TxRxIdentifier: int
-    TxRxPosition: WPT_CoordinateXYZType
-    TxRxOrientation: WPT_CoordinateXYZType
+    TxRxIdentifier = property(_ig(0), _set(0))
+    TxRxPosition = property(_ig(1), _set(1))
+    TxRxOrientation = property(_ig(2), _set(2))
 
-    def __init__(self, *, TxRxIdentifier: int, TxRxPosition: WPT_CoordinateXYZType, TxRxOrientation: WPT_CoordinateXYZType) -> None:
-        self.TxRxIdentifier = TxRxIdentifier
-        self.TxRxPosition = TxRxPosition
-        self.TxRxOrientation = TxRxOrientation
+    def __init__(self, *, TxRxIdentifier, TxRxPosition, TxRxOrientation):
+        list.__init__(self, (TxRxIdentifier, TxRxPosition, TxRxOrientation,))
 
 class X509DataType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509DataType."""
 
-    __slots__ = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
-    _fields = __slots__
-    _repeated = frozenset({'X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL'})
+    __slots__ = ()
+    _fields = ('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', )
+    _repeated = frozenset(('X509IssuerSerial', 'X509SKI', 'X509SubjectName', 'X509Certificate', 'X509CRL', ))
     _schema = 'iso20_wpt'
     _type_index = 76
-    X509IssuerSerial: list[X509IssuerSerialType]
-    X509SKI: list[bytes]
-    X509SubjectName: list[str]
-    X509Certificate: list[bytes]
-    X509CRL: list[bytes]
+    X509IssuerSerial = property(_ig(0), _set(0))
+    X509SKI = property(_ig(1), _set(1))
+    X509SubjectName = property(_ig(2), _set(2))
+    X509Certificate = property(_ig(3), _set(3))
+    X509CRL = property(_ig(4), _set(4))
 
-    def __init__(self, *, X509IssuerSerial: list[X509IssuerSerialType] | None = None, X509SKI: list[bytes] | None = None, X509SubjectName: list[str] | None = None, X509Certificate: list[bytes] | None = None, X509CRL: list[bytes] | None = None) -> None:
-        self.X509IssuerSerial = [] if X509IssuerSerial is None else X509IssuerSerial
-        self.X509SKI = [] if X509SKI is None else X509SKI
-        self.X509SubjectName = [] if X509SubjectName is None else X509SubjectName
-        self.X509Certificate = [] if X509Certificate is None else X509Certificate
-        self.X509CRL = [] if X509CRL is None else X509CRL
+    def __init__(self, *, X509IssuerSerial=None, X509SKI=None, X509SubjectName=None, X509Certificate=None, X509CRL=None):
+        list.__init__(self, ([] if X509IssuerSerial is None else X509IssuerSerial, [] if X509SKI is None else X509SKI, [] if X509SubjectName is None else X509SubjectName, [] if X509Certificate is None else X509Certificate, [] if X509CRL is None else X509CRL,))
 
 class X509IssuerSerialType(Message):
     """XSD {http://www.w3.org/2000/09/xmldsig#}X509IssuerSerialType."""
 
-    __slots__ = ('X509IssuerName', 'X509SerialNumber', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('X509IssuerName', 'X509SerialNumber', )
     _schema = 'iso20_wpt'
     _type_index = 77
-    X509IssuerName: str
-    X509SerialNumber: int
+    X509IssuerName = property(_ig(0), _set(0))
+    X509SerialNumber = property(_ig(1), _set(1))
 
-    def __init__(self, *, X509IssuerName: str, X509SerialNumber: int) -> None:
-        self.X509IssuerName = X509IssuerName
-        self.X509SerialNumber = X509SerialNumber
+    def __init__(self, *, X509IssuerName, X509SerialNumber):
+        list.__init__(self, (X509IssuerName, X509SerialNumber,))
 
 
 # Index = the type's index in the Rust tables.
-CLASSES: tuple[type[Message], ...] = (
+CLASSES = (
     AlternativeSECCListType,
     AlternativeSECCType,
     CLReqControlModeType,
@@ -1474,7 +1238,7 @@ CLASSES: tuple[type[Message], ...] = (
     X509IssuerSerialType,
 )
 # Global elements (document grammar) and their classes (None for simple-typed elements).
-DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
+DOCUMENT = (
     ('CLReqControlMode', CLReqControlModeType),
     ('CLResControlMode', CLResControlModeType),
     ('CanonicalizationMethod', CanonicalizationMethodType),
@@ -1515,5 +1279,5 @@ DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
     ('X509Data', X509DataType),
 )
 # Unique element names of the fragment grammar.
-FRAGMENT: tuple[tuple[str, type[Message] | None], ...] = (
+FRAGMENT = (
 )

@@ -2,76 +2,67 @@
 # Grammars: sap
 # Schemas (SHA-256):
 #   app_protocol/V2G_CI_AppProtocol.xsd 3e39837970d16a4476ecae85835e9a8d053a05d3bedef2876d5223ccf9e4ddaf
-"""Typed messages of the sap schema set (grammars: sap)."""
+"""Typed messages of the sap schema set (grammars: sap). Types: see sap.pyi."""
 
-from __future__ import annotations
+from operator import itemgetter as _ig
 
-from typing import Literal
-
-from evcc.exi._base import Message
+from evcc.exi._base import Message, setter as _set
 
 
 class AppProtocolType(Message):
     """XSD {urn:iso:15118:2:2010:AppProtocol}AppProtocolType."""
 
-    __slots__ = ('ProtocolNamespace', 'VersionNumberMajor', 'VersionNumberMinor', 'SchemaID', 'Priority', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ProtocolNamespace', 'VersionNumberMajor', 'VersionNumberMinor', 'SchemaID', 'Priority', )
     _schema = 'sap'
     _type_index = 0
-    ProtocolNamespace: str
-    VersionNumberMajor: int
-    VersionNumberMinor: int
-    SchemaID: int
-    Priority: int
+    ProtocolNamespace = property(_ig(0), _set(0))
+    VersionNumberMajor = property(_ig(1), _set(1))
+    VersionNumberMinor = property(_ig(2), _set(2))
+    SchemaID = property(_ig(3), _set(3))
+    Priority = property(_ig(4), _set(4))
 
-    def __init__(self, *, ProtocolNamespace: str, VersionNumberMajor: int, VersionNumberMinor: int, SchemaID: int, Priority: int) -> None:
-        self.ProtocolNamespace = ProtocolNamespace
-        self.VersionNumberMajor = VersionNumberMajor
-        self.VersionNumberMinor = VersionNumberMinor
-        self.SchemaID = SchemaID
-        self.Priority = Priority
+    def __init__(self, *, ProtocolNamespace, VersionNumberMajor, VersionNumberMinor, SchemaID, Priority):
+        list.__init__(self, (ProtocolNamespace, VersionNumberMajor, VersionNumberMinor, SchemaID, Priority,))
 
 class supportedAppProtocolReq(Message):
     """XSD anonymous type of {urn:iso:15118:2:2010:AppProtocol}supportedAppProtocolReq."""
 
-    __slots__ = ('AppProtocol', )
-    _fields = __slots__
-    _repeated = frozenset({'AppProtocol'})
+    __slots__ = ()
+    _fields = ('AppProtocol', )
+    _repeated = frozenset(('AppProtocol', ))
     _schema = 'sap'
     _type_index = 1
-    AppProtocol: list[AppProtocolType]
+    AppProtocol = property(_ig(0), _set(0))
 
-    def __init__(self, *, AppProtocol: list[AppProtocolType] | None = None) -> None:
-        self.AppProtocol = [] if AppProtocol is None else AppProtocol
+    def __init__(self, *, AppProtocol=None):
+        list.__init__(self, ([] if AppProtocol is None else AppProtocol,))
 
 class supportedAppProtocolRes(Message):
     """XSD anonymous type of {urn:iso:15118:2:2010:AppProtocol}supportedAppProtocolRes."""
 
-    __slots__ = ('ResponseCode', 'SchemaID', )
-    _fields = __slots__
-    _repeated: frozenset[str] = frozenset()
+    __slots__ = ()
+    _fields = ('ResponseCode', 'SchemaID', )
     _schema = 'sap'
     _type_index = 2
-    ResponseCode: Literal['OK_SuccessfulNegotiation', 'OK_SuccessfulNegotiationWithMinorDeviation', 'Failed_NoNegotiation']
-    SchemaID: int | None
+    ResponseCode = property(_ig(0), _set(0))
+    SchemaID = property(_ig(1), _set(1))
 
-    def __init__(self, *, ResponseCode: Literal['OK_SuccessfulNegotiation', 'OK_SuccessfulNegotiationWithMinorDeviation', 'Failed_NoNegotiation'], SchemaID: int | None = None) -> None:
-        self.ResponseCode = ResponseCode
-        self.SchemaID = SchemaID
+    def __init__(self, *, ResponseCode, SchemaID=None):
+        list.__init__(self, (ResponseCode, SchemaID,))
 
 
 # Index = the type's index in the Rust tables.
-CLASSES: tuple[type[Message], ...] = (
+CLASSES = (
     AppProtocolType,
     supportedAppProtocolReq,
     supportedAppProtocolRes,
 )
 # Global elements (document grammar) and their classes (None for simple-typed elements).
-DOCUMENT: tuple[tuple[str, type[Message] | None], ...] = (
+DOCUMENT = (
     ('supportedAppProtocolReq', supportedAppProtocolReq),
     ('supportedAppProtocolRes', supportedAppProtocolRes),
 )
 # Unique element names of the fragment grammar.
-FRAGMENT: tuple[tuple[str, type[Message] | None], ...] = (
+FRAGMENT = (
 )

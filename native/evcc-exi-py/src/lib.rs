@@ -1,1 +1,307 @@
+//! `evcc._exi`: the thin PyO3 face of the EXI core. A `Codec` per schema set converts between the core's value
+//! tree and the generated Python message classes; errors become the Python-side `ExiError` given at
+//! construction, with the element path and bit offset.
+#![deny(unsafe_code)]
 
+use exi_core::tables::{Child, Datatype, Schema};
+use exi_core::{BigInt, Kind, Limits, Node, Slot, Value};
+use pyo3::exceptions::{PyKeyError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple, PyType};
+
+/// Encoding errors raised while reading Python objects: the core error type, built with a path.
+type CoreResult<T> = Result<T, exi_core::Error>;
+
+#[pyclass(frozen, module = "evcc._exi")]
+struct Codec {
+    schema: &'static Schema,
+    classes: Vec<Py<PyType>>,
+    enum_values: Vec<Vec<Py<PyString>>>,
+    object_new: PyObject,
+    int_from_bytes: PyObject,
+    error: Py<PyType>,
+    limits: Limits,
+}
+
+fn kind_of(fragment: bool) -> Kind {
+    if fragment {
+        Kind::Fragment
+    } else {
+        Kind::Document
+    }
+}
+
+#[pymethods]
+impl Codec {
+    /// `Codec(schema_id, classes, error_type, max_input=1 MiB, max_depth=48)`; `classes[i]` is type i.
+    #[new]
+    #[pyo3(signature = (schema_id, classes, error_type, max_input=1 << 20, max_depth=48))]
+    fn new(
+        py: Python<'_>,
+        schema_id: &str,
+        classes: Vec<Bound<'_, PyType>>,
+        error_type: Bound<'_, PyType>,
+        max_input: usize,
+        max_depth: usize,
+    ) -> PyResult<Codec> {
+        let schema = schema_by_module(schema_id).ok_or_else(|| PyKeyError::new_err(format!("no schema set {schema_id}")))?;
+        if classes.len() != schema.types.len() {
+            return Err(PyTypeError::new_err(format!(
+                "{schema_id}: {} classes given, the tables have {} types",
+                classes.len(),
+                schema.types.len()
+            )));
+        }
+        let enum_values = schema
+            .datatypes
+            .iter()
+            .map(|d| match d {
+                Datatype::Enum { values, .. } => values.iter().map(|v| PyString::intern(py, v).unbind()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let builtins = py.import("builtins")?;
+        Ok(Codec {
+            schema,
+            classes: classes.into_iter().map(Bound::unbind).collect(),
+            enum_values,
+            object_new: builtins.getattr("list")?.getattr("__new__")?.unbind(),
+            int_from_bytes: builtins.getattr("int")?.getattr("from_bytes")?.unbind(),
+            error: error_type.unbind(),
+            limits: Limits { max_input, max_depth },
+        })
+    }
+
+    /// Decode a document (`fragment=False`) or a one-element fragment: returns `(element name, value)`.
+    #[pyo3(signature = (data, fragment=false))]
+    fn decode<'py>(&self, py: Python<'py>, data: &[u8], fragment: bool) -> PyResult<(Py<PyString>, PyObject)> {
+        let kind = kind_of(fragment);
+        let (index, value) = exi_core::decode(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
+        let decl = &kind.decls(self.schema)[index];
+        let obj = self.to_py(py, decl.c, &value)?;
+        let name = PyString::intern(py, self.schema.qnames[decl.q as usize].local).unbind();
+        Ok((name, obj))
+    }
+
+    /// Encode `value` as the element `name` of the document or fragment grammar.
+    #[pyo3(signature = (name, value, fragment=false))]
+    fn encode<'py>(&self, py: Python<'py>, name: &str, value: &Bound<'py, PyAny>, fragment: bool) -> PyResult<Bound<'py, PyBytes>> {
+        let kind = kind_of(fragment);
+        let decls = kind.decls(self.schema);
+        let index = decls
+            .iter()
+            .position(|d| self.schema.qnames[d.q as usize].local == name)
+            .ok_or_else(|| self.err(py, exi_core::Error::new(format!("{name} is not an element of this grammar"), 0)))?;
+        let decl = &decls[index];
+        let v = self.from_py(decl.c, value).map_err(|e| self.err(py, e.within(self.schema.qnames[decl.q as usize].local)))?;
+        let bytes = exi_core::encode(self.schema, kind, index, &v).map_err(|e| self.err(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The canonical JSON view of a stream.
+    #[pyo3(signature = (data, fragment=false))]
+    fn to_json(&self, py: Python<'_>, data: &[u8], fragment: bool) -> PyResult<String> {
+        exi_core::to_json(self.schema, kind_of(fragment), data, self.limits).map_err(|e| self.err(py, e))
+    }
+
+    /// Encode from the canonical JSON view.
+    #[pyo3(signature = (text, fragment=false))]
+    fn from_json<'py>(&self, py: Python<'py>, text: &str, fragment: bool) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = exi_core::from_json(self.schema, kind_of(fragment), text).map_err(|e| self.err(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Names of the global elements (document grammar) in code order.
+    fn document_elements(&self) -> Vec<&'static str> {
+        self.schema.document.iter().map(|d| self.schema.qnames[d.q as usize].local).collect()
+    }
+
+    /// Names of the fragment grammar's elements in code order.
+    fn fragment_elements(&self) -> Vec<&'static str> {
+        self.schema.fragment.iter().map(|d| self.schema.qnames[d.q as usize].local).collect()
+    }
+}
+
+impl Codec {
+    fn err(&self, py: Python<'_>, e: exi_core::Error) -> PyErr {
+        let args = (e.to_string(), e.path_text(), e.bit);
+        match self.error.bind(py).call1(args) {
+            Ok(obj) => PyErr::from_value(obj),
+            Err(other) => other,
+        }
+    }
+
+    fn to_py(&self, py: Python<'_>, c: Child, v: &Value) -> PyResult<PyObject> {
+        Ok(match v {
+            Value::Node(n) => self.node_to_py(py, n)?,
+            Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any().unbind(),
+            Value::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+            Value::Big(b) => {
+                let mag = PyBytes::new(py, &b.magnitude);
+                let n = self.int_from_bytes.call1(py, (mag, "big"))?;
+                if b.negative {
+                    n.call_method0(py, "__neg__")?
+                } else {
+                    n
+                }
+            }
+            Value::Str(s) => PyString::new(py, s).into_any().unbind(),
+            Value::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
+            Value::Enum(i) => match c {
+                Child::Simple(d) => self.enum_values[d as usize][*i as usize].clone_ref(py).into_any(),
+                Child::Complex(_) => py.None(),
+            },
+        })
+    }
+
+    fn node_to_py(&self, py: Python<'_>, n: &Node) -> PyResult<PyObject> {
+        let ty = n.ty as usize;
+        let obj = self.object_new.call1(py, (self.classes[ty].clone_ref(py),))?;
+        let list = obj.bind(py).downcast::<PyList>()?;
+        let td = &self.schema.types[ty];
+        for (fd, slot) in td.fields.iter().zip(&n.fields) {
+            match slot {
+                Slot::Absent if fd.repeated => list.append(PyList::empty(py))?,
+                Slot::Absent => list.append(py.None())?,
+                Slot::One(v) => {
+                    let o = self.to_py(py, fd.child, v)?;
+                    if fd.repeated {
+                        list.append(PyList::new(py, [o])?)?
+                    } else {
+                        list.append(o)?
+                    }
+                }
+                Slot::Many(vs) => {
+                    let items: Vec<PyObject> = vs.iter().map(|v| self.to_py(py, fd.child, v)).collect::<PyResult<_>>()?;
+                    list.append(PyList::new(py, items)?)?
+                }
+            }
+        }
+        Ok(obj)
+    }
+
+    fn from_py(&self, c: Child, obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
+        match c {
+            Child::Complex(t) => self.node_from_py(t, obj).map(|n| Value::Node(Box::new(n))),
+            Child::Simple(d) => self.simple_from_py(d, obj),
+        }
+    }
+
+    fn node_from_py(&self, t: u16, obj: &Bound<'_, PyAny>) -> CoreResult<Node> {
+        let py = obj.py();
+        let ty = t as usize;
+        let cls = self.classes[ty].bind(py);
+        let td = &self.schema.types[ty];
+        if !obj.get_type().is(cls) && !obj.is_instance(cls).unwrap_or(false) {
+            let got = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            return Err(exi_core::Error::new(format!("expected a {} object, got {got}", td.name), 0));
+        }
+        let list = obj
+            .downcast::<PyList>()
+            .map_err(|_| exi_core::Error::new(format!("{} object is not a generated message", td.name), 0))?;
+        if list.len() != td.fields.len() {
+            return Err(exi_core::Error::new(format!("{} object has {} fields, expected {}", td.name, list.len(), td.fields.len()), 0));
+        }
+        let mut node = Node::new(t, td.fields.len());
+        for (i, fd) in td.fields.iter().enumerate() {
+            let attr = list.get_item(i).map_err(|_| exi_core::Error::new("field vanished", 0))?;
+            if attr.is_none() {
+                continue;
+            }
+            let wrap = |e: exi_core::Error| e.within(fd.name);
+            node.fields[i] = if fd.repeated {
+                let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = attr.downcast::<PyList>() {
+                    l.iter().collect()
+                } else if let Ok(tuple) = attr.downcast::<PyTuple>() {
+                    tuple.iter().collect()
+                } else {
+                    return Err(wrap(exi_core::Error::new("a repeated element needs a list", 0)));
+                };
+                if items.is_empty() {
+                    Slot::Absent
+                } else {
+                    Slot::Many(items.iter().map(|it| self.from_py(fd.child, it)).collect::<CoreResult<_>>().map_err(wrap)?)
+                }
+            } else {
+                Slot::One(self.from_py(fd.child, &attr).map_err(wrap)?)
+            };
+        }
+        Ok(node)
+    }
+
+    fn simple_from_py(&self, d: u16, obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
+        let bad = |what: &str| {
+            let got = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            exi_core::Error::new(format!("expected {what}, got {got}"), 0)
+        };
+        match &self.schema.datatypes[d as usize] {
+            Datatype::Boolean => obj.downcast::<PyBool>().map(|b| Value::Bool(b.is_true())).map_err(|_| bad("a bool")),
+            Datatype::String { .. } => obj.extract::<String>().map(Value::Str).map_err(|_| bad("a str")),
+            Datatype::Binary { .. } => {
+                if let Ok(b) = obj.downcast::<PyBytes>() {
+                    Ok(Value::Bytes(b.as_bytes().to_vec()))
+                } else if let Ok(b) = obj.downcast::<PyByteArray>() {
+                    Ok(Value::Bytes(b.to_vec()))
+                } else {
+                    Err(bad("bytes"))
+                }
+            }
+            Datatype::NBitInt { .. } | Datatype::UnsignedInt { .. } | Datatype::SignedInt { .. } => {
+                if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+                    return Err(bad("an int"));
+                }
+                if let Ok(i) = obj.extract::<i128>() {
+                    return Ok(Value::Int(i));
+                }
+                big_from_py(obj).ok_or_else(|| bad("an int"))
+            }
+            Datatype::Enum { values, .. } => {
+                let text: String = obj.extract().map_err(|_| bad("an enumeration value (str)"))?;
+                values
+                    .iter()
+                    .position(|v| *v == text)
+                    .map(|i| Value::Enum(i as u16))
+                    .ok_or_else(|| exi_core::Error::new(format!("{text:?} is not one of {values:?}"), 0))
+            }
+        }
+    }
+}
+
+fn big_from_py(obj: &Bound<'_, PyAny>) -> Option<Value> {
+    let negative = obj.lt(0).ok()?;
+    let abs = obj.call_method0("__abs__").ok()?;
+    let nbits: usize = abs.call_method0("bit_length").ok()?.extract().ok()?;
+    let kwargs = PyDict::new(obj.py());
+    let bytes = abs.call_method("to_bytes", ((nbits + 7) / 8, "big"), Some(&kwargs)).ok()?;
+    let magnitude = bytes.downcast::<PyBytes>().ok()?.as_bytes().to_vec();
+    Some(Value::Big(BigInt { negative, magnitude }))
+}
+
+fn schema_by_module(id: &str) -> Option<&'static Schema> {
+    use exi_core::generated::*;
+    Some(match id {
+        "sap" => &sap::SCHEMA,
+        "din" => &din::SCHEMA,
+        "iso2" => &iso2::SCHEMA,
+        "xmldsig" => &xmldsig::SCHEMA,
+        "iso20_common" => &iso20_common::SCHEMA,
+        "iso20_ac" => &iso20_ac::SCHEMA,
+        "iso20_dc" => &iso20_dc::SCHEMA,
+        "iso20_wpt" => &iso20_wpt::SCHEMA,
+        "iso20_acdp" => &iso20_acdp::SCHEMA,
+        _ => return None,
+    })
+}
+
+/// Names of the generated schema sets.
+#[pyfunction]
+fn schema_sets() -> Vec<&'static str> {
+    vec!["sap", "din", "iso2", "xmldsig", "iso20_common", "iso20_ac", "iso20_dc", "iso20_wpt", "iso20_acdp"]
+}
+
+#[pymodule]
+fn _exi(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Codec>()?;
+    m.add_function(wrap_pyfunction!(schema_sets, m)?)?;
+    Ok(())
+}
