@@ -46,7 +46,7 @@ class ModemPort:
     confirm_set_key: bool = True
     set_key_result: int = 0x01
     nmk: bytes | None = None
-    restart_until: float = 0.0
+    restart_until: float = float("-inf")
     host_macs: set[bytes] = field(default_factory=set)
 
     def restarting(self, now: float) -> bool:
