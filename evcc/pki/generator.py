@@ -156,7 +156,8 @@ def _profiles(suite: Suite) -> dict[str, Profile]:
     return table
 
 
-def _alt_key_extension(key: x448.X448PublicKey) -> x509.UnrecognizedExtension:
+def alt_key_extension(key: x448.X448PublicKey) -> x509.UnrecognizedExtension:
+    """subjectAltPublicKeyInfo (2.5.29.72) carrying an X448 key for ECDH (ISO 15118-20 OEM certificate)."""
     spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return x509.UnrecognizedExtension(OID_SUBJECT_ALT_PUBLIC_KEY_INFO, spki)
 
@@ -176,7 +177,7 @@ def build_pki(suite: Suite, now: datetime) -> TestPki:
         if p.name == "oem_prov_leaf" and suite is Suite.ISO20_ED448:
             alt = x448.X448PrivateKey.generate()
             pki.keys[X448_ALT_KEY_NAME] = alt
-            extra = (_alt_key_extension(alt.public_key()),)
+            extra = (alt_key_extension(alt.public_key()),)
         issuer = None if p.issuer is None else (pki.certs[p.issuer], pki.signing_key(p.issuer))
         signer = issuer[1] if issuer else _as_signing_key(subject)
         pki.certs[p.name] = issue_certificate(p, subject.public_key(), issuer, signer, suite, now, extra)
