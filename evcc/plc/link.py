@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from pyroute2 import AsyncIPRoute
+from pyroute2 import AsyncIPRoute  # type: ignore[import-untyped]
 
 from evcc.errors import PlatformError
 

@@ -121,6 +121,10 @@ class EvSlac:
 
     def receive_frame(self, frame: bytes, now: float) -> None:
         """Feed one received Ethernet frame. Never raises: bad or foreign frames become Dropped events."""
+        dst = frame[0:6]
+        if dst != self.config.host_mac and dst != BROADCAST:  # cheap first: neighbours' unicast traffic
+            self._events.append(Dropped(f"frame for {dst.hex(':')}, not this EV"))
+            return
         try:
             mme, msg = decode_frame(frame)
         except FrameError as exc:

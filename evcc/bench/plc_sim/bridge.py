@@ -70,8 +70,8 @@ async def run_evse(ifname: str, netns: str | None = None, *, stop_after_match: b
     try:
         evse.start()
         while True:
-            for frame in evse.frames_to_send():
-                sock.send(frame)
+            for out in evse.frames_to_send():
+                sock.send(out)
             if stop_after_match and evse.matched_ev is not None:
                 return evse
             deadline = evse.get_timer()

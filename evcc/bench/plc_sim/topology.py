@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pyroute2.netns import popns, pushns
+from pyroute2.netns import popns, pushns  # type: ignore[import-untyped]
 
 from evcc.errors import PlatformError
 
