@@ -280,14 +280,16 @@ class EvSlac:
 
     def _on_atten_results(self, now: float) -> None:
         if not self.candidates:
-            self._fail(Phase.ATTEN_CHAR, f"no CM_ATTEN_CHAR.IND within TT_EV_atten_results ({self.t.TT_EV_atten_results} s)")
+            window = self.t.TT_EV_atten_results
+            self._fail(Phase.ATTEN_CHAR, f"no CM_ATTEN_CHAR.IND within TT_EV_atten_results ({window} s)")
             return
         ranked = sorted(self.candidates.items(), key=lambda item: item[1].average)
         best_mac, best = ranked[0]
         if best.average > self.config.max_attenuation_db:
             self._fail(
                 Phase.SELECTION,
-                f"lowest attenuation {best.average:.1f} dB ({mac_str(best_mac)}) above {self.config.max_attenuation_db} dB",
+                f"lowest attenuation {best.average:.1f} dB ({mac_str(best_mac)})"
+                f" above {self.config.max_attenuation_db} dB",
             )
             return
         self.chosen = best_mac
@@ -392,7 +394,8 @@ class EvSlac:
 
     def _on_join_timeout(self, now: float) -> None:
         if self.state is State.WAIT_FOR_SET_KEY_CNF:
-            self._fail(Phase.SET_KEY, f"local modem never confirmed CM_SET_KEY within TT_match_join ({self.t.TT_match_join} s)")
+            self._fail(Phase.SET_KEY,
+                       f"local modem never confirmed CM_SET_KEY within TT_match_join ({self.t.TT_match_join} s)")
         else:
             self._fail(Phase.LINK, f"no link to the EVSE within TT_match_join ({self.t.TT_match_join} s)")
 

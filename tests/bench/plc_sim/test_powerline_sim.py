@@ -41,7 +41,8 @@ def test_ip_crosses_once_nmks_match_and_modems_are_back() -> None:
 def test_mnbc_sound_adds_attenuation_profile_on_the_evse_side() -> None:
     pl = line()
     pl.receive(1, set_key_frame(EVSE, b"\x01" * 16), -5.0)  # EVSE host MAC learned
-    sound = encode_frame(BROADCAST, EV, mmtype(MMType.CM_MNBC_SOUND, Mode.IND), sm.CmMnbcSoundInd(b"R" * 8, 9, bytes(16)))
+    ind = sm.CmMnbcSoundInd(b"R" * 8, 9, bytes(16))
+    sound = encode_frame(BROADCAST, EV, mmtype(MMType.CM_MNBC_SOUND, Mode.IND), ind)
     out = pl.receive(0, sound, 0.0)
     assert out[0] == (1, sound)
     port, profile = out[1]
