@@ -147,6 +147,9 @@ impl Encoder {
                     _ => None,
                 })
                 .collect();
+            if expected.is_empty() {
+                return Err(Error::new("content can only continue with wildcard or mixed content, which V2G forbids", self.w.position()));
+            }
             return Err(Error::new(format!("missing required {}", expected.join(" or ")), self.w.position()));
         }
         self.depth -= 1;

@@ -3,6 +3,7 @@
 //! (`native/codegen`) into declarative tables (`generated/`); this crate interprets them.
 #![forbid(unsafe_code)]
 
+pub mod arbitrary;
 pub mod bits;
 pub mod decode;
 pub mod encode;
