@@ -92,12 +92,6 @@ def _unwrap_octet_string(der: bytes) -> bytes:
     return der[2 + n:2 + n + length]
 
 
-def _octet_string(raw: bytes) -> bytes:
-    n = len(raw)
-    header = bytes([0x04, n]) if n < 0x80 else bytes([0x04, 0x81, n])
-    return header + raw
-
-
 class Pkcs11KeyStore:
     """A :class:`evcc.hsm.keystore.KeyStore` on one PKCS#11 token; one session, calls serialised by a lock."""
 
@@ -189,23 +183,25 @@ class Pkcs11KeyStore:
         with self._lock:
             if self._find(ObjectClass.PRIVATE_KEY, label) is not None:
                 raise KeyExists(f"a key labelled {label!r} exists")
+            # One token object only (token writes dominate the installation time): the public point goes into
+            # the private key's CKA_ID, whose content PKCS#11 leaves to the application.
             self._session.create_object({
                 Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: key_type, Attribute.LABEL: label,
-                Attribute.EC_PARAMS: EC_PARAMS[algorithm], Attribute.VALUE: bytes(private),
+                Attribute.ID: public, Attribute.EC_PARAMS: EC_PARAMS[algorithm], Attribute.VALUE: bytes(private),
                 Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
                 Attribute.EXTRACTABLE: False, Attribute.SIGN: True, Attribute.DERIVE: not edwards})
-            self._session.create_object({
-                Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: key_type, Attribute.LABEL: label,
-                Attribute.EC_PARAMS: EC_PARAMS[algorithm], Attribute.EC_POINT: _octet_string(public),
-                Attribute.TOKEN: True, Attribute.VERIFY: True})
         return KeyInfo(label, algorithm, public)
+
+    def _public_of(self, private: Any, label: str) -> bytes:
+        """Generated keys have a public object; imported ones carry the point in CKA_ID."""
+        pub = self._find(ObjectClass.PUBLIC_KEY, label)
+        if pub is not None:
+            return _unwrap_octet_string(bytes(pub[Attribute.EC_POINT]))
+        return bytes(private[Attribute.ID])
 
     def public_key(self, label: str) -> bytes:
         with self._lock:
-            obj = self._find(ObjectClass.PUBLIC_KEY, label)
-            if obj is None:
-                raise KeyNotFound(f"no public key labelled {label!r} in {self.description}")
-            return _unwrap_octet_string(bytes(obj[Attribute.EC_POINT]))
+            return self._public_of(self._private(label), label)
 
     def sign(self, label: str, message: bytes) -> bytes:
         with self._lock:
@@ -259,7 +255,5 @@ class Pkcs11KeyStore:
             for obj in list(self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})):
                 label = str(obj[Attribute.LABEL])
                 if label.startswith(prefix):
-                    pub = self._find(ObjectClass.PUBLIC_KEY, label)
-                    point = _unwrap_octet_string(bytes(pub[Attribute.EC_POINT])) if pub is not None else b""
-                    out.append(KeyInfo(label, self._algorithm(obj), point))
+                    out.append(KeyInfo(label, self._algorithm(obj), self._public_of(obj, label)))
             return sorted(out, key=lambda k: k.label)
