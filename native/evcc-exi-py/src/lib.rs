@@ -111,6 +111,22 @@ impl Codec {
         Ok(PyBytes::new(py, &bytes))
     }
 
+    /// A random valid value of element `name` (a seeded walk over the grammar), for property tests; `None` when
+    /// the element can only hold wildcard content.
+    #[pyo3(signature = (name, seed, fragment=false))]
+    fn sample(&self, py: Python<'_>, name: &str, seed: u64, fragment: bool) -> PyResult<PyObject> {
+        let kind = kind_of(fragment);
+        let decls = kind.decls(self.schema);
+        let index = decls
+            .iter()
+            .position(|d| self.schema.qnames[d.q as usize].local == name)
+            .ok_or_else(|| PyKeyError::new_err(name.to_string()))?;
+        match exi_core::arbitrary::generate(self.schema, fragment, index, seed) {
+            Some(v) => self.to_py(py, decls[index].c, &v),
+            None => Ok(py.None()),
+        }
+    }
+
     /// Names of the global elements (document grammar) in code order.
     fn document_elements(&self) -> Vec<&'static str> {
         self.schema.document.iter().map(|d| self.schema.qnames[d.q as usize].local).collect()
