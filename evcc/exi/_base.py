@@ -20,13 +20,11 @@ class Message(list):  # type: ignore[type-arg]
     _type_index: ClassVar[int] = -1
 
     def __eq__(self, other: object) -> bool:
-        if type(self) is not type(other):
-            return NotImplemented
-        return list.__eq__(self, other)  # type: ignore[arg-type]
+        # Never NotImplemented: a plain list must not compare equal through list.__eq__.
+        return type(self) is type(other) and list.__eq__(self, other)  # type: ignore[arg-type]
 
     def __ne__(self, other: object) -> bool:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
+        return not self.__eq__(other)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 

@@ -165,8 +165,12 @@ impl<'a> Decoder<'a> {
                 }
                 Event::Ee => break,
                 Event::Unsupported { q: uq, what } => {
-                    let name = if what.contains("wildcard") || what.contains("mixed") { "" } else { s.qnames[uq as usize].local };
-                    return Err(Error::new(format!("{what} {name} is not allowed in V2G messages ([V2G2-771])").trim_end().to_string(), at));
+                    let text = if what.contains("wildcard") || what.contains("mixed") {
+                        format!("{what} is not allowed in V2G messages ([V2G2-771])")
+                    } else {
+                        format!("{what} {} is not allowed here", s.qnames[uq as usize].local)
+                    };
+                    return Err(Error::new(text, at));
                 }
             }
             st = prod.n as usize;
