@@ -21,26 +21,31 @@ impl<'a> BitReader<'a> {
         self.data.len() * 8 - self.pos
     }
 
+    /// Read `n` ≤ 32 bits, most significant first.
+    #[inline]
     pub fn read_bits(&mut self, n: u8) -> Result<u32> {
         if n == 0 {
             return Ok(0);
         }
-        if (n as usize) > self.remaining_bits() {
+        if n > 32 || (n as usize) > self.remaining_bits() {
             return Err(Error::new(format!("stream ends inside a {n}-bit field"), self.pos));
         }
-        let mut value: u32 = 0;
-        let mut left = n as usize;
-        while left > 0 {
-            let byte = *self.data.get(self.pos >> 3).ok_or_else(|| Error::new("stream ends", self.pos))?;
-            let offset = self.pos & 7;
-            let avail = 8 - offset;
-            let take = avail.min(left);
-            let bits = (u32::from(byte) >> (avail - take)) & ((1u32 << take) - 1);
-            value = (value << take) | bits;
-            self.pos += take;
-            left -= take;
-        }
-        Ok(value)
+        let byte = self.pos >> 3;
+        let off = (self.pos & 7) as u32;
+        // A 64-bit big-endian window holds off (≤ 7) + n (≤ 32) bits.
+        let window: u64 = match self.data.get(byte..byte + 8) {
+            Some(w) => u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+            None => {
+                let mut w = 0u64;
+                for k in 0..8 {
+                    w = (w << 8) | u64::from(self.data.get(byte + k).copied().unwrap_or(0));
+                }
+                w
+            }
+        };
+        let value = (window << off) >> (64 - u32::from(n));
+        self.pos += n as usize;
+        Ok(value as u32)
     }
 
     pub fn read_bit(&mut self) -> Result<bool> {
@@ -48,7 +53,34 @@ impl<'a> BitReader<'a> {
     }
 
     pub fn read_byte(&mut self) -> Result<u8> {
+        if self.pos & 7 == 0 {
+            let b = *self.data.get(self.pos >> 3).ok_or_else(|| Error::new("stream ends inside a byte", self.pos))?;
+            self.pos += 8;
+            return Ok(b);
+        }
         Ok(self.read_bits(8)? as u8)
+    }
+
+    /// `n` octets in a row (binary values), bounds-checked first.
+    pub fn read_bytes(&mut self, n: usize) -> Result<Vec<u8>> {
+        if n > self.remaining_bits() / 8 {
+            return Err(Error::new(format!("{n} octets exceed the remaining input"), self.pos));
+        }
+        let start = self.pos >> 3;
+        if self.pos & 7 == 0 {
+            let out = self.data.get(start..start + n).map(<[u8]>::to_vec);
+            self.pos += n * 8;
+            return out.ok_or_else(|| Error::new("stream ends", self.pos));
+        }
+        let shift = (self.pos & 7) as u32;
+        let mut out = Vec::with_capacity(n);
+        for k in 0..n {
+            let hi = u16::from(*self.data.get(start + k).unwrap_or(&0));
+            let lo = u16::from(*self.data.get(start + k + 1).unwrap_or(&0));
+            out.push((((hi << 8) | lo) >> (8 - shift)) as u8);
+        }
+        self.pos += n * 8;
+        Ok(out)
     }
 
     /// EXI Unsigned Integer (§7.1.6) that must fit in `u64`.
@@ -125,8 +157,9 @@ fn groups_to_be_bytes(groups: &[u8]) -> Vec<u8> {
 
 pub struct BitWriter {
     buf: Vec<u8>,
-    /// Bits used in the last byte of `buf` (0 means the last byte is full or there is none).
-    used: u8,
+    /// Pending bits, right-aligned in `acc`; fewer than 8 after every call.
+    acc: u64,
+    nbits: u32,
 }
 
 impl Default for BitWriter {
@@ -137,36 +170,48 @@ impl Default for BitWriter {
 
 impl BitWriter {
     pub fn new() -> BitWriter {
-        BitWriter { buf: Vec::with_capacity(64), used: 0 }
+        BitWriter { buf: Vec::with_capacity(64), acc: 0, nbits: 0 }
     }
 
     pub fn position(&self) -> usize {
-        if self.used == 0 {
-            self.buf.len() * 8
-        } else {
-            (self.buf.len() - 1) * 8 + self.used as usize
-        }
+        self.buf.len() * 8 + self.nbits as usize
     }
 
+    /// Write the low `n` ≤ 32 bits of `value`, most significant first.
+    #[inline]
     pub fn write_bits(&mut self, value: u32, n: u8) {
-        let mut left = n;
-        while left > 0 {
-            if self.used == 0 {
-                self.buf.push(0);
-            }
-            let free = 8 - self.used;
-            let take = free.min(left);
-            let bits = ((value >> (left - take)) & ((1u32 << take) - 1)) as u8;
-            if let Some(last) = self.buf.last_mut() {
-                *last |= bits << (free - take);
-            }
-            self.used = (self.used + take) % 8;
-            left -= take;
+        if n == 0 {
+            return;
         }
+        let n = u32::from(n.min(32));
+        let mask = if n == 32 { u64::from(u32::MAX) } else { (1u64 << n) - 1 };
+        self.acc = (self.acc << n) | (u64::from(value) & mask);
+        self.nbits += n;
+        while self.nbits >= 8 {
+            self.nbits -= 8;
+            self.buf.push((self.acc >> self.nbits) as u8);
+        }
+        self.acc &= (1u64 << self.nbits) - 1;
     }
 
     pub fn write_byte(&mut self, b: u8) {
-        self.write_bits(u32::from(b), 8);
+        if self.nbits == 0 {
+            self.buf.push(b);
+        } else {
+            self.write_bits(u32::from(b), 8);
+        }
+    }
+
+    /// Octets in a row (binary values): a copy when aligned.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        if self.nbits == 0 {
+            self.buf.extend_from_slice(bytes);
+        } else {
+            self.buf.reserve(bytes.len());
+            for b in bytes {
+                self.write_bits(u32::from(*b), 8);
+            }
+        }
     }
 
     pub fn write_uint(&mut self, mut v: u128) {
@@ -214,7 +259,11 @@ impl BitWriter {
         }
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    /// The stream, zero-padded to a byte.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.nbits > 0 {
+            self.buf.push((self.acc << (8 - self.nbits)) as u8);
+        }
         self.buf
     }
 }

@@ -208,11 +208,7 @@ impl<'a> Decoder<'a> {
                 if len > (self.r.remaining_bits() / 8) as u64 {
                     return Err(Error::new(format!("binary length {len} exceeds the remaining input"), at));
                 }
-                let mut out = Vec::with_capacity(len as usize);
-                for _ in 0..len {
-                    out.push(self.r.read_byte()?);
-                }
-                Ok(Value::Bytes(out))
+                Ok(Value::Bytes(self.r.read_bytes(len as usize)?))
             }
             // Any offset the n bits can hold is accepted (a multiplier of 4 in a -3..3 type occurs in the field).
             Datatype::NBitInt { min, bits, .. } => Ok(Value::Int(i128::from(min) + i128::from(self.r.read_bits(bits)?))),

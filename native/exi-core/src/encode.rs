@@ -170,9 +170,7 @@ impl Encoder {
             }
             (Datatype::Binary { .. }, Value::Bytes(b)) => {
                 self.w.write_uint(b.len() as u128);
-                for byte in b {
-                    self.w.write_byte(*byte);
-                }
+                self.w.write_bytes(b);
             }
             (Datatype::NBitInt { min, bits, .. }, Value::Int(i)) => {
                 let top = i128::from(*min) + (1i128 << *bits) - 1;

@@ -54,8 +54,6 @@ pub struct Node {
 
 impl Node {
     pub fn new(ty: u16, n: usize) -> Node {
-        let mut fields = Vec::with_capacity(n);
-        fields.resize(n, Slot::Absent);
-        Node { ty, fields }
+        Node { ty, fields: (0..n).map(|_| Slot::Absent).collect() }
     }
 }

@@ -1,0 +1,41 @@
+//! The Rust core alone: reads `name<TAB>grammar<TAB>hex` lines on stdin, prints `name decode_ns encode_ns`
+//! (medians of timed batches). Driven by benchmarks/exi_bench.py.
+
+use std::io::BufRead;
+use std::time::Instant;
+
+use exi_core::{decode, encode, grammar, json::decode_hex, Limits};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines().map_while(Result::ok) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() != 3 {
+            continue;
+        }
+        let (s, kind) = grammar(cols[1]).expect("grammar");
+        let data = decode_hex(cols[2]).expect("hex");
+        let (index, value) = decode(s, kind, &data, Limits::default()).expect("decodes");
+        let batch = 2000;
+        let mut dec = Vec::new();
+        let mut enc = Vec::new();
+        for _ in 0..std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(31) {
+            let t = Instant::now();
+            for _ in 0..batch {
+                std::hint::black_box(decode(s, kind, std::hint::black_box(&data), Limits::default()).ok());
+            }
+            dec.push(t.elapsed().as_nanos() as f64 / f64::from(batch));
+            let t = Instant::now();
+            for _ in 0..batch {
+                std::hint::black_box(encode(s, kind, index, std::hint::black_box(&value)).ok());
+            }
+            enc.push(t.elapsed().as_nanos() as f64 / f64::from(batch));
+        }
+        println!("{}\t{:.0}\t{:.0}", cols[0], median(dec), median(enc));
+    }
+}
