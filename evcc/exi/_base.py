@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 
-class Message(list):  # type: ignore[type-arg]
+class Message(list[Any]):
     """A typed EXI element value; subclasses are generated, one per XSD complex type.
 
     The fields are the list's items in schema order, read and written through generated properties, so that the
@@ -21,12 +21,12 @@ class Message(list):  # type: ignore[type-arg]
 
     def __eq__(self, other: object) -> bool:
         # Never NotImplemented: a plain list must not compare equal through list.__eq__.
-        return type(self) is type(other) and list.__eq__(self, other)  # type: ignore[arg-type]
+        return type(self) is type(other) and list.__eq__(self, other)  # type: ignore[operator,unused-ignore]
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable
+    __hash__ = None  # type: ignore[assignment,unused-ignore]  # mutable
 
     def __repr__(self) -> str:
         parts = []

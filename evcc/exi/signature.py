@@ -70,7 +70,7 @@ def digest(grammar: str, element: str, value: Any, algorithm: Algorithm = ECDSA_
     return algorithm.digest(fragment_bytes(grammar, element, value))
 
 
-def signed_info(references: Sequence[tuple[str, bytes]], algorithm: Algorithm = ECDSA_SHA256) -> Message:
+def signed_info(references: Sequence[tuple[str, bytes]], algorithm: Algorithm = ECDSA_SHA256) -> Any:
     """SignedInfo (xmldsig-only classes) with one Reference per ``(Id, DigestValue)`` (step 3)."""
     ds = schema_module("xmldsig")
     refs = [ds.ReferenceType(
@@ -94,7 +94,7 @@ def signed_info_bytes(info: Message) -> bytes:
 
 
 def sign_elements(grammar: str, elements: Sequence[tuple[str, Message]], sign: Signer,
-                  algorithm: Algorithm = ECDSA_SHA256) -> Message:
+                  algorithm: Algorithm = ECDSA_SHA256) -> Any:
     """A complete Signature (in the classes of `grammar`'s schema set) over elements that carry an ``Id``."""
     refs = []
     for name, value in elements:
@@ -103,11 +103,11 @@ def sign_elements(grammar: str, elements: Sequence[tuple[str, Message]], sign: S
             raise ExiError(f"{name} has no Id attribute to reference")
         refs.append((ident, digest(grammar, name, value, algorithm)))
     info = signed_info(refs, algorithm)
-    value = sign(signed_info_bytes(info))
+    signature_value = sign(signed_info_bytes(info))
     module = GRAMMARS[grammar][0]
     m = schema_module(module)
     return m.SignatureType(SignedInfo=rebind(info, module, m.SignedInfoType),
-                           SignatureValue=m.SignatureValueType(value=value))
+                           SignatureValue=m.SignatureValueType(value=signature_value))
 
 
 def find_by_id(message: Message, ident: str) -> tuple[str, Message] | None:
@@ -118,7 +118,7 @@ def find_by_id(message: Message, ident: str) -> tuple[str, Message] | None:
     return None
 
 
-def verify_signature(grammar: str, signature: Message, message: Message, verify: Verifier,
+def verify_signature(grammar: str, signature: Any, message: Message, verify: Verifier,
                      allowed: Sequence[str] | None = None) -> list[str]:
     """Check a received Signature: every Reference's digest over the re-encoded element, then the signature value
     over SignedInfo. Returns the names of the signed elements; raises SignatureError on any mismatch.
@@ -165,10 +165,10 @@ class SignatureError(ExiError):
 def rebind(value: Message, module: str, target: type[Message] | None = None) -> Message:
     """The same value in another schema set's classes (matched by class name, or `target`, and field names)."""
     m = schema_module(module)
-    cls = target or getattr(m, type(value).__name__, None)
+    cls: type[Message] | None = target or getattr(m, type(value).__name__, None)
     if cls is None:
         raise ExiError(f"schema set {module} has no class {type(value).__name__}")
-    out = list.__new__(cls)
+    out: Message = list.__new__(cls)
     source = dict(zip(value._fields, value))
     for f in cls._fields:
         v = source.get(f)
