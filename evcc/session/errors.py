@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evcc.errors import PeerTimeout, ProtocolError, SecurityError
+from evcc.errors import PeerError, PeerTimeout, ProtocolError, SecurityError
 
 
 class V2gtpError(ProtocolError):
@@ -30,3 +30,7 @@ class TlsError(SecurityError):
 
 class SapError(ProtocolError):
     """SupportedAppProtocol failed: no common protocol, or the SECC's answer names nothing we offered."""
+
+
+class ConnectionFailed(PeerError):
+    """The TCP connection to the SECC could not be opened, or it closed while a message was expected."""
