@@ -13,23 +13,30 @@ use crate::value::{Node, Value};
 const MAX_DEPTH: usize = 48;
 
 pub fn encode_document(s: &'static Schema, index: usize, value: &Value) -> Result<Vec<u8>> {
+    encode_document_with(s, index, value, false)
+}
+
+/// As `encode_document`; with `string_table_hits` a repeated string is written as a string-table hit (EXI
+/// §7.3.3) the way general-purpose EXI encoders do. The V2G profile never writes hits: this exists so that
+/// the decoder's acceptance of hits can be tested against real hit-bearing streams.
+pub fn encode_document_with(s: &'static Schema, index: usize, value: &Value, string_table_hits: bool) -> Result<Vec<u8>> {
     let decl = s.document.get(index).ok_or_else(|| Error::new("no such global element", 0))?;
-    let mut e = Encoder { w: BitWriter::new(), s, depth: 0 };
+    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: string_table_hits, strings: Vec::new() };
     e.w.write_byte(0x80);
     e.w.write_bits(index as u32, bits_for(s.document.len() + 1));
     let name = s.qnames[decl.q as usize].local;
-    e.element(decl.c, value).map_err(|err| err.within(name))?;
+    e.element(decl.c, decl.q, value).map_err(|err| err.within(name))?;
     Ok(e.w.finish())
 }
 
 pub fn encode_fragment(s: &'static Schema, index: usize, value: &Value) -> Result<Vec<u8>> {
     let decl = s.fragment.get(index).ok_or_else(|| Error::new("no such fragment element", 0))?;
-    let mut e = Encoder { w: BitWriter::new(), s, depth: 0 };
+    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: false, strings: Vec::new() };
     let width = bits_for(s.fragment.len() + 2);
     e.w.write_byte(0x80);
     e.w.write_bits(index as u32, width);
     let name = s.qnames[decl.q as usize].local;
-    e.element(decl.c, value).map_err(|err| err.within(name))?;
+    e.element(decl.c, decl.q, value).map_err(|err| err.within(name))?;
     e.w.write_bits((s.fragment.len() + 1) as u32, width); // ED
     Ok(e.w.finish())
 }
@@ -38,19 +45,22 @@ struct Encoder {
     w: BitWriter,
     s: &'static Schema,
     depth: usize,
+    hits: bool,
+    /// Literal strings written so far with their qname (only kept when `hits`).
+    strings: Vec<(u16, String)>,
 }
 
 impl Encoder {
-    fn element(&mut self, c: Child, v: &Value) -> Result<()> {
+    fn element(&mut self, c: Child, q: u16, v: &Value) -> Result<()> {
         match c {
             Child::Simple(d) => {
                 self.w.write_bits(0, 1); // CH
-                self.value(d, v)?;
+                self.value(d, q, v)?;
                 self.w.write_bits(0, 1); // EE
                 Ok(())
             }
             Child::Complex(t) => match v {
-                Value::Node(n) if n.ty == t => self.complex(n),
+                Value::Node(n) if n.ty == t => self.complex(n, q),
                 Value::Node(n) => Err(Error::new(
                     format!(
                         "expected a {} but got a {}",
@@ -64,7 +74,7 @@ impl Encoder {
         }
     }
 
-    fn complex(&mut self, node: &Node) -> Result<()> {
+    fn complex(&mut self, node: &Node, q: u16) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(Error::new("nesting too deep", self.w.position()));
@@ -105,21 +115,21 @@ impl Encoder {
                 let p = &state.prods[code];
                 self.w.write_bits(code as u32, state.width);
                 match p.e {
-                    Event::At { d, f, .. } => {
+                    Event::At { d, f, q: aq } => {
                         let v = node.fields[f as usize].get(used[f as usize] as usize);
                         let name = td.fields[f as usize].name;
-                        self.value(d, v.ok_or_else(|| Error::new("missing value", 0))?).map_err(|e| e.within(name))?;
+                        self.value(d, aq, v.ok_or_else(|| Error::new("missing value", 0))?).map_err(|e| e.within(name))?;
                         used[f as usize] += 1;
                     }
-                    Event::Se { c, f, .. } => {
+                    Event::Se { c, f, q: eq } => {
                         let v = node.fields[f as usize].get(used[f as usize] as usize);
                         let name = td.fields[f as usize].name;
-                        self.element(c, v.ok_or_else(|| Error::new("missing value", 0))?).map_err(|e| e.within(name))?;
+                        self.element(c, eq, v.ok_or_else(|| Error::new("missing value", 0))?).map_err(|e| e.within(name))?;
                         used[f as usize] += 1;
                     }
                     Event::Ch { d, f } => {
                         let v = node.fields[f as usize].get(used[f as usize] as usize);
-                        self.value(d, v.ok_or_else(|| Error::new("missing value", 0))?)?;
+                        self.value(d, q, v.ok_or_else(|| Error::new("missing value", 0))?)?;
                         used[f as usize] += 1;
                     }
                     _ => {}
@@ -156,12 +166,16 @@ impl Encoder {
         Ok(())
     }
 
-    fn value(&mut self, d: u16, v: &Value) -> Result<()> {
+    fn value(&mut self, d: u16, q: u16, v: &Value) -> Result<()> {
         let at = self.w.position();
         let dt = &self.s.datatypes[d as usize];
         match (dt, v) {
             (Datatype::Boolean, Value::Bool(b)) => self.w.write_bits(u32::from(*b), 1),
+            (Datatype::String { .. }, Value::Str(text)) if self.hits && self.string_hit(q, text) => {}
             (Datatype::String { .. }, Value::Str(text)) => {
+                if self.hits && !text.is_empty() {
+                    self.strings.push((q, text.clone()));
+                }
                 let n = text.chars().count();
                 self.w.write_uint(n as u128 + 2);
                 for ch in text.chars() {
@@ -212,6 +226,24 @@ impl Encoder {
             }
         }
         Ok(())
+    }
+}
+
+impl Encoder {
+    /// Write a local hit (same qname) or a global hit for a string already in the table (EXI §7.3.3).
+    fn string_hit(&mut self, q: u16, text: &str) -> bool {
+        let local: Vec<usize> = self.strings.iter().enumerate().filter(|(_, (sq, _))| *sq == q).map(|(i, _)| i).collect();
+        if let Some(pos) = local.iter().position(|i| self.strings[*i].1 == text) {
+            self.w.write_uint(0);
+            self.w.write_bits(pos as u32, bits_for(local.len()));
+            return true;
+        }
+        if let Some(pos) = self.strings.iter().position(|(_, s)| s == text) {
+            self.w.write_uint(1);
+            self.w.write_bits(pos as u32, bits_for(self.strings.len()));
+            return true;
+        }
+        false
     }
 }
 

@@ -98,3 +98,39 @@ fn limits_and_header_are_enforced() {
     let err = decode(s, kind, &bytes, shallow).unwrap_err();
     assert!(err.message.contains("nesting deeper"), "{err}");
 }
+
+/// Decoders accept string-table hits (EXI.md §1) even though V2G encoders never write them: local hits (same
+/// qname) and global hits (another qname) decode to the original strings.
+#[test]
+fn string_table_hits_are_accepted_on_decode() {
+    use exi_core::encode::encode_document_with;
+    use exi_core::{Node, Slot, Value};
+    let (s, kind) = grammar("sap").unwrap();
+    let index = s.document_index("supportedAppProtocolReq").unwrap();
+    let proto_ty = s.type_by_name("AppProtocolType").unwrap();
+    let req_ty = s.type_by_name("supportedAppProtocolReq").unwrap();
+    let proto = |ns: &str, id: i128| {
+        let mut n = Node::new(proto_ty, 5);
+        n.fields[0] = Slot::One(Value::Str(ns.to_string()));
+        n.fields[1] = Slot::One(Value::Int(2));
+        n.fields[2] = Slot::One(Value::Int(0));
+        n.fields[3] = Slot::One(Value::Int(id));
+        n.fields[4] = Slot::One(Value::Int(id + 1));
+        Value::Node(Box::new(n))
+    };
+    let mut req = Node::new(req_ty, 1);
+    req.fields[0] = Slot::Many(vec![proto("urn:din:70121:2012:MsgDef", 1), proto("urn:iso:15118:2:2013:MsgDef", 2),
+                                    proto("urn:din:70121:2012:MsgDef", 3)]);
+    let value = Value::Node(Box::new(req));
+    let literal = encode(s, kind, index, &value).unwrap();
+    let with_hits = encode_document_with(s, index, &value, true).unwrap();
+    assert!(with_hits.len() < literal.len(), "the hit form must be shorter");
+    let (i, decoded) = decode(s, kind, &with_hits, Limits::default()).unwrap();
+    assert_eq!((i, &decoded), (index, &value));
+    assert_eq!(encode(s, kind, i, &decoded).unwrap(), literal, "re-encoding writes literals");
+    // a hit beyond the table is an error, not a panic
+    let mut bad = with_hits.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let _ = decode(s, kind, &bad, Limits::default());
+}
