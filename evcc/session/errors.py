@@ -34,3 +34,7 @@ class SapError(ProtocolError):
 
 class ConnectionFailed(PeerError):
     """The TCP connection to the SECC could not be opened, or it closed while a message was expected."""
+
+
+class SapTimeout(PeerTimeout):
+    """No supportedAppProtocolRes within V2G_EVCC_Msg_Timeout."""
