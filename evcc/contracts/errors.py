@@ -54,6 +54,34 @@ class SignatureRejected(InstallationRejected):
     """The CPS signature over the message's references did not verify [V2G2-771]."""
 
 
+class SignatureValueInvalid(SignatureRejected):
+    """The SignatureValue does not verify over SignedInfo with the CPS leaf key (or its method is not allowed)."""
+
+
+class DigestMismatch(SignatureRejected):
+    """A referenced element's digest differs from its DigestValue: it was changed after signing."""
+
+
+class MissingReference(SignatureRejected):
+    """An element that must be signed is not referenced (or the message has no Signature at all)."""
+
+
+class UnexpectedReference(SignatureRejected):
+    """The signature references something else, twice, or an Id that is not unique in the message."""
+
+
+class MalformedResponse(InstallationRejected):
+    """The response cannot be decoded or lacks the expected body element."""
+
+
+class ResponseNotOk(InstallationRejected):
+    """The charger answered with a failure ResponseCode; nothing of the response is used."""
+
+    def __init__(self, message: str, response_code: str) -> None:
+        super().__init__(message)
+        self.response_code = response_code
+
+
 class DhPublicKeyInvalid(InstallationRejected):
     """DHpublickey has the wrong length or is not a point on the curve."""
 
