@@ -1,44 +1,66 @@
-"""Helpers shared by the contracts tests (time, signature stand-in, installation context)."""
+"""Helpers shared by the contracts tests (time, the CPS signature through the real EXI layer, installation
+context)."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
+from evcc import exi
+from evcc.contracts.install2 import ContractResponse2
 from evcc.contracts.install_common import InstallContext
+from evcc.contracts.messages20 import response_values_20
+from evcc.contracts.provisioning_service import response_body_2, signed_response_2
+from evcc.contracts.provisioning_service20 import GRAMMAR as GRAMMAR_20, response_20
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
+from evcc.contracts.response2 import response_values
+from evcc.contracts.signed import algorithm_of_certificate
 from evcc.contracts.store import ContractStore
-from evcc.hsm.hostcrypto import verify_raw
+from evcc.exi.signature import sign_elements
 from evcc.hsm.keystore import KeyAlgorithm, KeyStore
 from evcc.pki.generator import TestPki
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+SESSION_ID = bytes.fromhex("0102030405060708")
 
 
-def references(values: Any) -> bytes:
-    """Stand-in for the EXI-encoded references until evcc.exi exists: a digest over every decoded field.
-    The signature and its verification are real ECDSA/EdDSA with the CPS key."""
-    h = hashlib.sha256()
-    for f in fields(values):
-        v = getattr(values, f.name)
-        for part in (v if isinstance(v, tuple) else (v,)):
-            h.update(part if isinstance(part, bytes) else str(getattr(part, "value", part)).encode())
-    return h.digest()
+def response_message(sim: ProvisioningSimulator, values: Any, signed: Any | None = None,
+                     signature_value: bytes | None = None) -> Any:
+    """The CPS-signed response message carrying ``values`` (a -2 CertificateInstallationRes for
+    ContractResponse2, a -20 CertificateInstallationRes otherwise), passed through EXI bytes.
+
+    ``signed``: the values the CPS signed, when the message was changed in transit afterwards.
+    ``signature_value``: replaces the SignatureValue (a forged or damaged signature)."""
+    if isinstance(values, ContractResponse2):
+        msg = signed_response_2(signed or values, "CertificateInstallationRes", SESSION_ID, sim.sign)
+        msg.Body.CertificateInstallationRes = response_body_2(values, "CertificateInstallationRes")
+        header = msg.Header
+    else:
+        msg = response_20(signed or values, SESSION_ID, NOW)
+        cps = sim.pki.certs[sim.cps_leaf]
+        msg.Header.Signature = sign_elements(GRAMMAR_20, [("SignedInstallationData", msg.SignedInstallationData)],
+                                             sim.sign, algorithm_of_certificate(cps))
+        msg.SignedInstallationData = response_20(values, SESSION_ID, NOW).SignedInstallationData
+        header = msg.Header
+    if signature_value is not None:
+        header.Signature.SignatureValue.value = signature_value
+    grammar = "iso2" if isinstance(values, ContractResponse2) else "iso20-common"
+    return exi.decode(grammar, exi.encode(msg))
 
 
-def cps_verifier(sim: ProvisioningSimulator, values: Any, signature: bytes | None = None
-                 ) -> Callable[[x509.Certificate], bool]:
-    """The verify callable the EXI layer will provide: checks the CPS signature with the validated CPS leaf."""
-    data = references(values)
-    sig = sim.sign(data) if signature is None else signature
-    return lambda leaf: verify_raw(leaf.public_key(), data, sig)  # type: ignore[arg-type]
+def cps_verifier(sim: ProvisioningSimulator, values: Any, signed: Any | None = None,
+                 signature_value: bytes | None = None) -> Callable[[x509.Certificate], bool]:
+    """The verify callable the EXI layer provides for ``values``: the real CPS signature over the EXI
+    fragments of the response message (see :func:`response_message`), checked with the validated CPS leaf."""
+    msg = response_message(sim, values, signed, signature_value)
+    if isinstance(values, ContractResponse2):
+        return response_values(msg, "CertificateInstallationRes")[1]
+    return response_values_20(msg)[1]
 
 
 def make_context(tmp: Path, keystore: KeyStore, pki: TestPki, now: datetime = NOW) -> InstallContext:
