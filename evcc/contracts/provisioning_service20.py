@@ -34,7 +34,8 @@ CODES_20 = {"FAILED_CertChainError": "WARNING_CertificateValidationError",
 
 
 def _chain(m: Any, cls: Any, ders: tuple[bytes, ...]) -> Any:
-    return cls(Certificate=ders[0], SubCertificates=m.SubCertificatesType(Certificate=list(ders[1:])))
+    subs = m.SubCertificatesType(Certificate=list(ders[1:])) if len(ders) > 1 else None
+    return cls(Certificate=ders[0], SubCertificates=subs)
 
 
 def response_20(values: SignedInstallationData20, session_id: bytes, now: datetime, response_code: str = "OK"
@@ -61,7 +62,7 @@ def answer_20(service: ProvisioningService, request: Any, now: datetime) -> Any:
         values = _values(service, request, now)
     except RequestRefused as exc:
         service.last_refusal = str(exc)
-        empty = SignedInstallationData20((b"",), EcdhCurve.SECP521, b"", b"", (b"",))
+        empty = SignedInstallationData20((b"", b""), EcdhCurve.SECP521, b"", b"", (b"",))  # schema minimum
         return response_20(empty, request.Header.SessionID, now, CODES_20[exc.response_code])
     res = response_20(values, request.Header.SessionID, now)
     cps_leaf = service.sim.pki.certs[service.sim.cps_leaf]
