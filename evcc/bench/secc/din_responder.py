@@ -1,0 +1,235 @@
+"""A sans-IO DIN SPEC 70121 DC EIM SECC for the bench and the tests, with fault injection.
+
+``receive_message(req, now)`` queues the answer; ``messages_to_send(now)`` returns those whose time has come
+(``get_timer()`` says when the next one is due), so a delay is just a later due time and silence is no answer.
+The charger side is modelled coarsely: Ongoing rounds for authorization, charge parameters and cable check,
+a PreCharge voltage ramp, current delivered up to its limits, a falling voltage during WeldingDetection.
+The SECC checks the order (FAILED_SequenceError) and the SessionID (FAILED_UnknownSession) like a real one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evcc import exi
+from evcc.exi import din
+from evcc.session.din.values import body_element, message, pv, value_of
+
+ALLOWED_NEXT: dict[str, frozenset[str]] = {
+    "": frozenset({"SessionSetupReq"}),
+    "SessionSetupReq": frozenset({"ServiceDiscoveryReq", "SessionStopReq"}),
+    "ServiceDiscoveryReq": frozenset({"ServicePaymentSelectionReq", "SessionStopReq"}),
+    "ServicePaymentSelectionReq": frozenset({"ContractAuthenticationReq", "SessionStopReq"}),
+    "ContractAuthenticationReq": frozenset({"ContractAuthenticationReq", "ChargeParameterDiscoveryReq", "SessionStopReq"}),
+    "ChargeParameterDiscoveryReq": frozenset({"ChargeParameterDiscoveryReq", "CableCheckReq", "SessionStopReq"}),
+    "CableCheckReq": frozenset({"CableCheckReq", "PreChargeReq", "SessionStopReq"}),
+    "PreChargeReq": frozenset({"PreChargeReq", "PowerDeliveryReq", "SessionStopReq"}),
+    "PowerDeliveryReq": frozenset({"CurrentDemandReq", "WeldingDetectionReq", "SessionStopReq"}),
+    "CurrentDemandReq": frozenset({"CurrentDemandReq", "PowerDeliveryReq"}),
+    "WeldingDetectionReq": frozenset({"WeldingDetectionReq", "SessionStopReq"}),
+    "SessionStopReq": frozenset(),
+}
+
+
+@dataclass
+class DinFaults:
+    """What to break. Keys are response element names (``"CableCheckRes"``)."""
+
+    response_code: dict[str, str] = field(default_factory=dict)  # answer with this ResponseCode
+    wrong_session_id: set[str] = field(default_factory=set)  # answer with a different SessionID
+    delay: dict[str, float] = field(default_factory=dict)  # answer this many seconds late
+    silent_from: str | None = None  # from this response on, never answer
+    ongoing_forever: set[str] = field(default_factory=set)  # EVSEProcessing stays Ongoing
+    answer_with: dict[str, str] = field(default_factory=dict)  # send that response element instead
+    stop_after_current_demands: int | None = None  # then EVSENotification=StopCharging
+
+
+@dataclass
+class DinSeccConfig:
+    evse_id: bytes = b"\x00"  # DIN EVSEID (hexBinary); 0x00 when not known
+    max_voltage: float = 500.0
+    max_current: float = 200.0
+    max_power: float = 100_000.0
+    ongoing_rounds: int = 1  # Ongoing answers before Finished (authorization, charge parameters)
+    cable_check_rounds: int = 2
+    precharge_step: float = 150.0  # V per PreChargeReq
+    response_time: float = 0.005  # s from request to response (within V2G_SECC_Msg_Performance_Time)
+
+
+@dataclass
+class DinSecc:
+    config: DinSeccConfig = field(default_factory=DinSeccConfig)
+    faults: DinFaults = field(default_factory=DinFaults)
+    session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
+    received: list[str] = field(default_factory=list)
+    present_voltage: float = 0.0
+    present_current: float = 0.0
+    _last: str = ""
+    _rounds: dict[str, int] = field(default_factory=dict)
+    _queue: list[tuple[float, din.V2G_Message]] = field(default_factory=list)
+    _silent: bool = False
+
+    def receive_payload(self, data: bytes, now: float) -> None:
+        msg = exi.decode("din", data)
+        assert isinstance(msg, din.V2G_Message)
+        self.receive_message(msg, now)
+
+    def receive_message(self, req: din.V2G_Message, now: float) -> None:
+        name, value = body_element(req.Body)
+        self.received.append(name)
+        res_name = name.replace("Req", "Res")
+        if self._silent or res_name == self.faults.silent_from:
+            self._silent = True
+            return
+        build = _BUILDERS.get(self.faults.answer_with.get(res_name, res_name))
+        if build is None:
+            return  # not a DIN DC EIM request: a real SECC would close; the EV times out
+        code = self._check(name, req.Header.SessionID)
+        self._last = name if code == "OK" else self._last
+        body_name, body = build(self, value, self.faults.response_code.get(res_name, code))
+        sid = self.session_id if res_name not in self.faults.wrong_session_id else bytes(x ^ 0xFF for x in self.session_id)
+        due = now + self.config.response_time + self.faults.delay.get(res_name, 0.0)
+        self._queue.append((due, message(sid, body_name, body)))
+
+    def messages_to_send(self, now: float) -> list[din.V2G_Message]:
+        due = [m for t, m in self._queue if t <= now]
+        self._queue = [(t, m) for t, m in self._queue if t > now]
+        return due
+
+    def get_timer(self) -> float | None:
+        return min((t for t, _ in self._queue), default=None)
+
+    def _check(self, name: str, session_id: bytes) -> str:
+        if name not in ALLOWED_NEXT.get(self._last, frozenset()):
+            return "FAILED_SequenceError"
+        if name != "SessionSetupReq" and session_id != self.session_id:
+            return "FAILED_UnknownSession"
+        return "OK"
+
+    def _round(self, res_name: str, rounds: int) -> str:
+        if res_name in self.faults.ongoing_forever:
+            return "Ongoing"
+        n = self._rounds.get(res_name, 0)
+        self._rounds[res_name] = n + 1
+        return "Ongoing" if n < rounds else "Finished"
+
+    def status(self, notification: str = "None") -> din.DC_EVSEStatusType:
+        return din.DC_EVSEStatusType(
+            EVSEIsolationStatus="Valid", EVSEStatusCode="EVSE_Ready", NotificationMaxDelay=0,
+            EVSENotification=notification,  # type: ignore[arg-type]
+        )
+
+
+Built = tuple[str, Any]
+
+
+def _session_setup(s: DinSecc, req: Any, code: str) -> Built:
+    code = "OK_NewSessionEstablished" if code == "OK" else code
+    return "SessionSetupRes", din.SessionSetupResType(ResponseCode=code, EVSEID=s.config.evse_id)  # type: ignore[arg-type]
+
+
+def _service_discovery(s: DinSecc, req: Any, code: str) -> Built:
+    tag = din.ServiceTagType(ServiceID=1, ServiceCategory="EVCharging")
+    return "ServiceDiscoveryRes", din.ServiceDiscoveryResType(
+        ResponseCode=code,  # type: ignore[arg-type]
+        PaymentOptions=din.PaymentOptionsType(PaymentOption=["ExternalPayment"]),
+        ChargeService=din.ServiceChargeType(ServiceTag=tag, FreeService=False, EnergyTransferType="DC_extended"),
+    )
+
+
+def _simple(name: str, cls: Callable[..., Any]) -> Callable[[DinSecc, Any, str], Built]:
+    def build(s: DinSecc, req: Any, code: str) -> Built:
+        return name, cls(ResponseCode=code)
+
+    return build
+
+
+def _contract_authentication(s: DinSecc, req: Any, code: str) -> Built:
+    processing = s._round("ContractAuthenticationRes", s.config.ongoing_rounds)
+    return "ContractAuthenticationRes", din.ContractAuthenticationResType(ResponseCode=code, EVSEProcessing=processing)  # type: ignore[arg-type]
+
+
+def _charge_parameter_discovery(s: DinSecc, req: Any, code: str) -> Built:
+    processing = s._round("ChargeParameterDiscoveryRes", s.config.ongoing_rounds)
+    c = s.config
+    param = din.DC_EVSEChargeParameterType(
+        DC_EVSEStatus=s.status(), EVSEMaximumCurrentLimit=pv(c.max_current, "A"),
+        EVSEMaximumPowerLimit=pv(c.max_power, "W"), EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"),
+        EVSEMinimumCurrentLimit=pv(0, "A"), EVSEMinimumVoltageLimit=pv(50, "V"), EVSEPeakCurrentRipple=pv(1, "A"),
+    )
+    tuple_ = din.SAScheduleTupleType(
+        SAScheduleTupleID=1,
+        PMaxSchedule=din.PMaxScheduleType(
+            PMaxScheduleID=1,
+            PMaxScheduleEntry=[din.PMaxScheduleEntryType(
+                RelativeTimeInterval=din.RelativeTimeIntervalType(start=0, duration=86400), PMax=int(c.max_power / 10))],
+        ),
+    )
+    return "ChargeParameterDiscoveryRes", din.ChargeParameterDiscoveryResType(
+        ResponseCode=code, EVSEProcessing=processing,  # type: ignore[arg-type]
+        SAScheduleList=din.SAScheduleListType(SAScheduleTuple=[tuple_]),  # the schema requires it, also when Ongoing
+        DC_EVSEChargeParameter=param,
+    )
+
+
+def _cable_check(s: DinSecc, req: Any, code: str) -> Built:
+    processing = s._round("CableCheckRes", s.config.cable_check_rounds)
+    return "CableCheckRes", din.CableCheckResType(ResponseCode=code, DC_EVSEStatus=s.status(), EVSEProcessing=processing)  # type: ignore[arg-type]
+
+
+def _pre_charge(s: DinSecc, req: Any, code: str) -> Built:
+    target = value_of(req.EVTargetVoltage) if isinstance(req, din.PreChargeReqType) else 0.0
+    step = s.config.precharge_step
+    s.present_voltage = min(target or 0.0, s.present_voltage + step)
+    return "PreChargeRes", din.PreChargeResType(
+        ResponseCode=code, DC_EVSEStatus=s.status(), EVSEPresentVoltage=pv(s.present_voltage, "V"),  # type: ignore[arg-type]
+    )
+
+
+def _power_delivery(s: DinSecc, req: Any, code: str) -> Built:
+    if isinstance(req, din.PowerDeliveryReqType) and not req.ReadyToChargeState:
+        s.present_current = 0.0
+    return "PowerDeliveryRes", din.PowerDeliveryResType(ResponseCode=code, DC_EVSEStatus=s.status())  # type: ignore[arg-type]
+
+
+def _current_demand(s: DinSecc, req: Any, code: str) -> Built:
+    c = s.config
+    if isinstance(req, din.CurrentDemandReqType):
+        s.present_voltage = min(c.max_voltage, value_of(req.EVTargetVoltage) or 0.0)
+        limit = min(c.max_current, c.max_power / max(s.present_voltage, 1.0))
+        s.present_current = max(0.0, min(limit, value_of(req.EVTargetCurrent) or 0.0))
+    n = s.received.count("CurrentDemandReq")
+    stop = s.faults.stop_after_current_demands is not None and n >= s.faults.stop_after_current_demands
+    return "CurrentDemandRes", din.CurrentDemandResType(
+        ResponseCode=code, DC_EVSEStatus=s.status("StopCharging" if stop else "None"),  # type: ignore[arg-type]
+        EVSEPresentVoltage=pv(s.present_voltage, "V"), EVSEPresentCurrent=pv(s.present_current, "A"),
+        EVSECurrentLimitAchieved=s.present_current >= c.max_current, EVSEVoltageLimitAchieved=False,
+        EVSEPowerLimitAchieved=s.present_current * s.present_voltage >= c.max_power,
+        EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"), EVSEMaximumCurrentLimit=pv(c.max_current, "A"),
+        EVSEMaximumPowerLimit=pv(c.max_power, "W"),
+    )
+
+
+def _welding_detection(s: DinSecc, req: Any, code: str) -> Built:
+    s.present_voltage = s.present_voltage / 2 if s.present_voltage > 10 else 0.0
+    return "WeldingDetectionRes", din.WeldingDetectionResType(
+        ResponseCode=code, DC_EVSEStatus=s.status(), EVSEPresentVoltage=pv(s.present_voltage, "V"),  # type: ignore[arg-type]
+    )
+
+
+_BUILDERS: dict[str, Callable[[DinSecc, Any, str], Built]] = {
+    "SessionSetupRes": _session_setup,
+    "ServiceDiscoveryRes": _service_discovery,
+    "ServicePaymentSelectionRes": _simple("ServicePaymentSelectionRes", din.ServicePaymentSelectionResType),
+    "ContractAuthenticationRes": _contract_authentication,
+    "ChargeParameterDiscoveryRes": _charge_parameter_discovery,
+    "CableCheckRes": _cable_check,
+    "PreChargeRes": _pre_charge,
+    "PowerDeliveryRes": _power_delivery,
+    "CurrentDemandRes": _current_demand,
+    "WeldingDetectionRes": _welding_detection,
+    "SessionStopRes": _simple("SessionStopRes", din.SessionStopResType),
+}
