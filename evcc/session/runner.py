@@ -1,0 +1,110 @@
+"""asyncio adapter of one V2G communication session over an open connection: SupportedAppProtocol, then the
+negotiated protocol's machine until it ends. The only code here that awaits or reads the clock.
+
+A transport failure (peer closed, broken V2GTP framing) ends the session like any other protocol error: the
+report says why, no exception escapes. ``V2G_EVCC_CommunicationSetup_Timeout`` runs from ``setup_started``
+(link up, by default the call) until SessionSetupRes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from evcc import exi
+from evcc.errors import ConfigError, PeerError, PeerTimeout
+from evcc.session.connection import V2gConnection
+from evcc.session.events import EndKind, SessionEnded, SessionEvent
+from evcc.session.machine import EvccMachine
+from evcc.session.sap import Negotiated, ProtocolOffer, SapClient
+from evcc.session.timeouts import EvccTimers
+from evcc.session.v2gtp import EXI_ENCODED
+
+log = logging.getLogger(__name__)
+
+MachineFactory = Callable[[Negotiated], EvccMachine]
+
+
+@dataclass
+class SessionReport:
+    ended: SessionEnded
+    protocol: str | None = None
+    events: list[SessionEvent] = field(default_factory=list)
+    started: float = 0.0
+    finished: float = 0.0
+
+
+async def run_session(
+    conn: V2gConnection,
+    offers: Sequence[ProtocolOffer],
+    machines: Mapping[str, MachineFactory],
+    sap_timers: EvccTimers,
+    clock: Callable[[], float] = time.monotonic,
+    setup_started: float | None = None,
+) -> SessionReport:
+    """Negotiate, then run the machine ``machines[offer.protocol]``; always returns a report."""
+    missing = [o.protocol for o in offers if o.protocol not in machines]
+    if missing:
+        raise ConfigError(f"offered protocols without a machine: {missing}")
+    start = clock() if setup_started is None else setup_started
+    report = SessionReport(SessionEnded(EndKind.PROTOCOL_ERROR, "not started", "idle"), started=start)
+    try:
+        negotiated = await _negotiate(conn, offers, sap_timers, clock)
+        report.protocol = negotiated.offer.protocol
+        machine = machines[negotiated.offer.protocol](negotiated)
+        machine.start(clock(), setup_deadline=start + sap_timers.V2G_EVCC_CommunicationSetup_Timeout)
+        report.ended = await _drive(conn, machine, report.events, clock)
+    except PeerError as exc:
+        kind = EndKind.TIMEOUT if isinstance(exc, PeerTimeout) else EndKind.PROTOCOL_ERROR
+        report.ended = SessionEnded(kind, str(exc), "transport" if report.protocol else "SupportedAppProtocol")
+    finally:
+        conn.close()
+        report.finished = clock()
+    return report
+
+
+async def _negotiate(
+    conn: V2gConnection, offers: Sequence[ProtocolOffer], timers: EvccTimers, clock: Callable[[], float]
+) -> Negotiated:
+    sap = SapClient(offers, timers)
+    sap.start(clock())
+    for payload in sap.payloads_to_send():
+        conn.send(EXI_ENCODED, payload)
+    while sap.result is None and sap.error is None:
+        deadline = sap.get_timer()
+        msg = await conn.receive(None if deadline is None else max(0.0, deadline - clock()))
+        if msg is None:
+            sap.handle_timer(clock())
+        else:
+            sap.receive_payload(msg.payload, clock())
+    if sap.error is not None:
+        raise sap.error
+    assert sap.result is not None
+    return sap.result
+
+
+async def _drive(
+    conn: V2gConnection, machine: EvccMachine, events: list[SessionEvent], clock: Callable[[], float]
+) -> SessionEnded:
+    while True:
+        for msg in machine.messages_to_send():
+            conn.send(machine.payload_type, exi.encode(msg))
+        events.extend(machine.events())
+        if machine.ended is not None:
+            return machine.ended
+        deadline = machine.get_timer()
+        try:
+            received = await conn.receive(None if deadline is None else max(0.0, deadline - clock()))
+        except PeerError as exc:
+            return SessionEnded(EndKind.PROTOCOL_ERROR, f"transport: {exc}", "transport")
+        now = clock()
+        if received is not None:
+            if received.payload_type != machine.payload_type:
+                return SessionEnded(
+                    EndKind.PROTOCOL_ERROR, f"V2GTP payload type {received.payload_type:#06x} in a {machine.grammar} session",
+                    "transport",
+                )
+            machine.receive_payload(received.payload, now)
+        machine.handle_timer(now)
