@@ -102,32 +102,32 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    /// EXI Unsigned Integer of any size: `Ok(Ok(small))` or `Ok(Err(big magnitude))`.
+    /// EXI Unsigned Integer of any size: `Ok(Ok(small))` or `Ok(Err(big-endian magnitude))`.
     pub fn read_big_uint(&mut self) -> Result<std::result::Result<u128, Vec<u8>>> {
-        let mut groups: Vec<u8> = Vec::new();
+        let start = self.pos;
         let mut value: u128 = 0;
         let mut shift = 0u32;
-        let mut big = false;
         loop {
             let b = self.read_byte()?;
-            let group = b & 0x7f;
-            if !big {
-                if shift < 128 && (shift <= 121 || (u128::from(group) >> (128 - shift)) == 0) {
-                    value |= u128::from(group) << shift;
-                } else {
-                    big = true;
-                }
+            let group = u128::from(b & 0x7f);
+            if shift >= 128 || (shift > 121 && group >> (128 - shift) != 0) {
+                break; // too large for u128: read again, keeping every group
             }
-            groups.push(group);
+            value |= group << shift;
             if b & 0x80 == 0 {
-                break;
+                return Ok(Ok(value));
             }
             shift += 7;
         }
-        if !big {
-            return Ok(Ok(value));
+        self.pos = start;
+        let mut groups: Vec<u8> = Vec::new();
+        loop {
+            let b = self.read_byte()?;
+            groups.push(b & 0x7f);
+            if b & 0x80 == 0 {
+                return Ok(Err(groups_to_be_bytes(&groups)));
+            }
         }
-        Ok(Err(groups_to_be_bytes(&groups)))
     }
 }
 
