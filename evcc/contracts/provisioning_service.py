@@ -30,6 +30,7 @@ from evcc.contracts.install2 import ContractResponse2
 from evcc.contracts.install20 import SkiEncoding
 from evcc.contracts.messages2 import certificate_chain, chain_ders, check_signed_request
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
+from evcc.errors import SecurityError
 from evcc.exi import schema_module
 from evcc.exi.signature import ECDSA_SHA256, Signer, sign_elements
 
@@ -69,7 +70,7 @@ def failed_response_2(element: str, session_id: bytes, response_code: str) -> An
                          Body=m.BodyType(**{element: response_body_2(empty, element, response_code)}))
 
 
-class RequestRefused(Exception):
+class RequestRefused(SecurityError):
     """Internal: the request fails a check; ``response_code`` is what the service answers."""
 
     def __init__(self, response_code: str, reason: str) -> None:

@@ -3,8 +3,8 @@
 It answers an EV's CertificateInstallationReq/CertificateUpdateReq the way a backend behind the charger does
 (ISO 15118-2 [V2G2-818..823]; ISO 15118-20 [V2G20-2491..2502]): it generates a contract key, issues a contract
 certificate under MO Sub-CA 2, encrypts the key for the EV's static key and returns the values the response
-carries. The EXI wrapping and the XML signature over the four references belong to the EXI layer: it encodes
-the referenced fragments and calls :meth:`ProvisioningSimulator.sign` (raw r||s, or raw Ed448) with the CPS key.
+carries. The message level (request checks, EXI messages, the XML signature over the four references made with
+:meth:`ProvisioningSimulator.sign`: raw r||s, or raw Ed448) is :mod:`evcc.contracts.provisioning_service`.
 
 Never use it outside tests and benches: it holds every private key of the test PKI in memory.
 """
