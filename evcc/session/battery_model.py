@@ -54,7 +54,7 @@ class BatteryModel:
         return self.voltage_empty + (self.voltage_full - self.voltage_empty) * self.soc / 100.0
 
     def evse_output(self, voltage: float, current: float, now: float) -> None:
-        if self._last is not None and now > self._last and current > 0:
+        if self._last is not None and now > self._last and current > 0 and voltage > 0:
             wh = voltage * current * (now - self._last) / 3600.0
             self.delivered_wh += wh
             self.soc = min(100.0, self.soc + wh / self.capacity_wh * 100.0)

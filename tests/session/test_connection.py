@@ -4,6 +4,7 @@ against the V2G roots, untrusted chains refused with a clear error, key log for 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from evcc.bench.secc.tls import server_context
 from evcc.errors import ConfigError
 from evcc.session import v2gtp
-from evcc.session.connection import TlsConfig, open_connection
+from evcc.session.connection import RootSource, TlsConfig, open_connection
 from evcc.session.errors import ConnectionFailed, TlsError, V2gtpError
 
 from tests.session.tls_pki import SeccPki, make_pki
@@ -21,8 +22,8 @@ from tests.session.tls_pki import SeccPki, make_pki
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def _serve(handler: Handler, ssl_ctx: object = None) -> tuple[asyncio.Server, int]:
-    server = await asyncio.start_server(handler, "::1", 0, ssl=ssl_ctx)  # type: ignore[arg-type]
+async def _serve(handler: Handler, ssl_ctx: ssl.SSLContext | None = None) -> tuple[asyncio.Server, int]:
+    server = await asyncio.start_server(handler, "::1", 0, ssl=ssl_ctx)
     return server, server.sockets[0].getsockname()[1]
 
 
@@ -86,7 +87,8 @@ def test_tls12_with_the_v2g_cipher_and_trusted_chain(pki: SeccPki, tmp_path: Pat
 def test_root_forms(pki: SeccPki, tmp_path: Path, form: str) -> None:
     der = tmp_path / "root.der"
     der.write_bytes(pki.root.public_bytes(Encoding.DER))
-    root = {"der-path": der, "pem-bytes": pki.root_pem.read_bytes(), "object": pki.root}[form]
+    roots: dict[str, RootSource] = {"der-path": der, "pem-bytes": pki.root_pem.read_bytes(), "object": pki.root}
+    root = roots[form]
 
     async def main() -> None:
         server, port = await _serve(_echo, server_context(pki.chain_pem, pki.key_pem))

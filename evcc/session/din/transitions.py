@@ -163,10 +163,24 @@ def _send_current_demand(m: DinEvcc, now: float) -> None:
     m.state = State.WAIT_CURRENT_DEMAND_RES
 
 
+def _output_out_of_range(m: DinEvcc, voltage: float, current: float) -> str | None:
+    """The charger's reported output against the vehicle's limits (10 % margin): never trust it blindly."""
+    lim = m.vehicle.dc_limits()
+    if voltage < 0 or voltage > lim.max_voltage * 1.1:
+        return f"EVSEPresentVoltage {voltage:.1f} V is outside 0..{lim.max_voltage:.0f} V"
+    if current < 0 or current > lim.max_current * 1.1:
+        return f"EVSEPresentCurrent {current:.1f} A is outside 0..{lim.max_current:.0f} A"
+    return None
+
+
 def on_current_demand(m: DinEvcc, res: din.CurrentDemandResType, now: float) -> None:
-    m.evse_present_voltage = value_of(res.EVSEPresentVoltage)
-    m.vehicle.evse_output(m.evse_present_voltage or 0.0, value_of(res.EVSEPresentCurrent) or 0.0, now)
-    reason = _evse_stop(res.DC_EVSEStatus) or _vehicle_stop(m, now)
+    voltage = value_of(res.EVSEPresentVoltage) or 0.0
+    current = value_of(res.EVSEPresentCurrent) or 0.0
+    m.evse_present_voltage = voltage
+    reason = _output_out_of_range(m, voltage, current)
+    if reason is None:
+        m.vehicle.evse_output(voltage, current, now)
+    reason = reason or _evse_stop(res.DC_EVSEStatus) or _vehicle_stop(m, now)
     if reason is not None:
         m.begin_stop(EndKind.STOPPED, reason, now)
     elif m.vehicle.dc_targets(now).charging_complete:

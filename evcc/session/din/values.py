@@ -11,12 +11,15 @@ _SHORT = 32767
 
 
 def pv(value: float, unit: Unit) -> din.PhysicalValueType:
-    """The finest multiplier (from 10^-1) whose Value still fits a short."""
+    """The finest multiplier (from 10^-1) whose Value still fits a short; saturates at +-32767 x 10^3 (a value
+    that large is already nonsense, but building a request must never raise)."""
+    if value != value:  # NaN
+        value = 0.0
     for multiplier in (-1, 0, 1, 2, 3):
-        scaled = round(value / 10**multiplier)
+        scaled = round(value / 10**multiplier) if abs(value) < 1e12 else _SHORT * 10
         if -_SHORT - 1 <= scaled <= _SHORT:
             return din.PhysicalValueType(Multiplier=multiplier, Unit=unit, Value=scaled)
-    raise ValueError(f"{value} {unit} does not fit a DIN PhysicalValueType")
+    return din.PhysicalValueType(Multiplier=3, Unit=unit, Value=_SHORT if value > 0 else -_SHORT - 1)
 
 
 def value_of(v: din.PhysicalValueType | None) -> float | None:
