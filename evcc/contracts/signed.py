@@ -101,9 +101,12 @@ def check_signature(grammar: str, signature: Any, message: Message,
             raise DigestMismatch(f"digest of {name} (#{element.Id}) does not match its reference: "
                                  "changed after signing")
     public = signer.public_key()
+
+    def verify(data: bytes, sig: bytes) -> bool:
+        return verify_raw(public, data, sig)  # type: ignore[arg-type]  # other key types fail in verify_raw
+
     try:
-        verify_signature(grammar, signature, message, lambda data, sig: verify_raw(public, data, sig),  # type: ignore[arg-type]
-                         allowed=[n for n, _ in signed])
+        verify_signature(grammar, signature, message, verify, allowed=[n for n, _ in signed])
     except SignatureError as exc:
         raise SignatureValueInvalid(f"signature by {signer.subject.rfc4514_string()} does not verify: {exc}") \
             from exc
