@@ -1,10 +1,13 @@
 # SLAC (evcc/plc, evcc/slac, evcc/bench/plc_sim): netns/veth tooling for the tests, pyslac as interop peer.
-APT_PACKAGES+=(iproute2 ethtool)
+APT_PACKAGES+=(iproute2 ethtool python3-venv)
 # pyslac 0.8.3 (EVSE side of SLAC, the independent peer of tests/slac/test_slac_interop.py) lives in its own
 # virtual environment: it pins old dependencies and needs marshmallow<4.
 PYSLAC_VENV="${EVCC_PYSLAC_VENV:-/opt/evcc-test/pyslac-venv}"
-if ! "$PYSLAC_VENV/bin/python" -c "import pyslac, marshmallow" 2>/dev/null; then
-    echo "setup: pyslac venv in $PYSLAC_VENV"
-    python3 -m venv "$PYSLAC_VENV"
-    "$PYSLAC_VENV/bin/python" -m pip install -q --disable-pip-version-check "pyslac==0.8.3" "marshmallow<4"
-fi
+setup_pyslac_venv() {
+    if ! "$PYSLAC_VENV/bin/python" -c "import pyslac, marshmallow" 2>/dev/null; then
+        echo "setup: pyslac venv in $PYSLAC_VENV"
+        python3 -m venv "$PYSLAC_VENV"
+        "$PYSLAC_VENV/bin/python" -m pip install -q --disable-pip-version-check "pyslac==0.8.3" "marshmallow<4"
+    fi
+}
+POST_INSTALL+=(setup_pyslac_venv)
