@@ -5,11 +5,23 @@ in-process link."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from evcc import exi
 from evcc.bench.secc.din_responder import DinSecc
 from evcc.session.din.machine import DinEvcc
 from evcc.session.events import SessionEnded, SessionEvent
+from evcc.session.machine import EvccMachine
+
+
+class SeccResponder(Protocol):
+    """What the in-memory pairing and the server need of a sans-IO SECC responder (DIN, ISO 15118-2)."""
+
+    def receive_payload(self, data: bytes, now: float) -> None: ...
+
+    def messages_to_send(self, now: float) -> list[Any]: ...
+
+    def get_timer(self) -> float | None: ...
 
 
 @dataclass
@@ -21,6 +33,11 @@ class PairResult:
 
 
 def run_din_in_memory(ev: DinEvcc, secc: DinSecc, now: float = 0.0, max_steps: int = 1_000_000) -> PairResult:
+    return run_in_memory(ev, secc, now, max_steps)
+
+
+def run_in_memory(ev: EvccMachine, secc: SeccResponder, now: float = 0.0, max_steps: int = 1_000_000) -> PairResult:
+    """Any EV machine against any responder of the same protocol, until the EV machine ends."""
     events: list[SessionEvent] = []
     sent = 0
     ev.start(now)

@@ -1,0 +1,181 @@
+"""A sans-IO ISO 15118-2 SECC (AC and DC, EIM; Plug & Charge through ``pnc``) for the bench and the tests, with the
+same fault injection as the DIN responder.
+
+``receive_payload(exi, now)`` queues the answer; ``messages_to_send(now)`` returns those whose time has come
+(``get_timer()`` says when the next one is due): a delay is a later due time, silence is no answer. The SECC
+checks the order (FAILED_SequenceError), the SessionID (FAILED_UnknownSession), the selected payment option and
+energy transfer mode, the SAScheduleTupleID (FAILED_TariffSelectionInvalid) and the ChargingProfile against the
+PMax schedule (FAILED_ChargingProfileInvalid) like a real one. Paused sessions ([V2G2-741]) are remembered in the
+``paused`` set shared by the responders of one server: SessionSetupReq with such a SessionID is answered
+OK_OldSessionJoined.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from evcc import exi
+from evcc.bench.secc.iso2_builders import BUILDERS
+from evcc.exi import iso2
+from evcc.session.iso2.values import body_element, message
+
+ALLOWED_NEXT: dict[str, frozenset[str]] = {
+    "": frozenset({"SessionSetupReq"}),
+    "SessionSetupReq": frozenset({"ServiceDiscoveryReq", "SessionStopReq"}),
+    "ServiceDiscoveryReq": frozenset({"ServiceDetailReq", "PaymentServiceSelectionReq", "SessionStopReq"}),
+    "ServiceDetailReq": frozenset({"ServiceDetailReq", "PaymentServiceSelectionReq", "SessionStopReq"}),
+    "PaymentServiceSelectionReq": frozenset({
+        "CertificateInstallationReq", "CertificateUpdateReq", "PaymentDetailsReq", "AuthorizationReq", "SessionStopReq"}),
+    "CertificateInstallationReq": frozenset({"PaymentDetailsReq", "SessionStopReq"}),
+    "CertificateUpdateReq": frozenset({"PaymentDetailsReq", "SessionStopReq"}),
+    "PaymentDetailsReq": frozenset({"AuthorizationReq", "SessionStopReq"}),
+    "AuthorizationReq": frozenset({"AuthorizationReq", "ChargeParameterDiscoveryReq", "SessionStopReq"}),
+    "ChargeParameterDiscoveryReq": frozenset({
+        "ChargeParameterDiscoveryReq", "CableCheckReq", "PowerDeliveryReq", "SessionStopReq"}),
+    "CableCheckReq": frozenset({"CableCheckReq", "PreChargeReq", "SessionStopReq"}),
+    "PreChargeReq": frozenset({"PreChargeReq", "PowerDeliveryReq", "SessionStopReq"}),
+    "PowerDeliveryReq": frozenset({
+        "CurrentDemandReq", "ChargingStatusReq", "WeldingDetectionReq", "ChargeParameterDiscoveryReq", "SessionStopReq"}),
+    "CurrentDemandReq": frozenset({"CurrentDemandReq", "PowerDeliveryReq", "MeteringReceiptReq"}),
+    "ChargingStatusReq": frozenset({"ChargingStatusReq", "PowerDeliveryReq", "MeteringReceiptReq"}),
+    "MeteringReceiptReq": frozenset({"CurrentDemandReq", "ChargingStatusReq", "PowerDeliveryReq"}),
+    "WeldingDetectionReq": frozenset({"WeldingDetectionReq", "SessionStopReq"}),
+    "SessionStopReq": frozenset(),
+}
+
+
+@dataclass
+class Iso2Faults:
+    """What to break. Keys are response element names (``"CableCheckRes"``)."""
+
+    response_code: dict[str, str] = field(default_factory=dict)  # answer with this ResponseCode
+    wrong_session_id: set[str] = field(default_factory=set)  # answer with a different SessionID
+    delay: dict[str, float] = field(default_factory=dict)  # answer this many seconds late
+    silent_from: str | None = None  # from this response on, never answer
+    ongoing_forever: set[str] = field(default_factory=set)  # EVSEProcessing stays Ongoing
+    answer_with: dict[str, str] = field(default_factory=dict)  # send that response element instead
+    stop_after_loop: int | None = None  # after this many CurrentDemand/ChargingStatus: StopCharging
+
+
+@dataclass
+class Iso2SeccConfig:
+    evse_id: str = "DE*EVC*E12345"
+    energy_modes: tuple[str, ...] = ("DC_extended", "DC_core", "AC_single_phase_core", "AC_three_phase_core")
+    payment_options: tuple[str, ...] = ("ExternalPayment", "Contract")
+    max_voltage: float = 500.0
+    max_current: float = 200.0
+    max_power: float = 100_000.0
+    ac_nominal_voltage: float = 230.0
+    ac_max_current: float = 32.0
+    sa_schedules: tuple[float, ...] = (100_000.0,)  # PMax (W) of SAScheduleTuple 1, 2, ...
+    value_added_services: tuple[int, ...] = ()  # ServiceIDs offered in ServiceList (category Internet)
+    ongoing_rounds: int = 1  # Ongoing answers before Finished (authorization, charge parameters)
+    cable_check_rounds: int = 2
+    precharge_step: float = 150.0  # V per PreChargeReq
+    response_time: float = 0.005  # s from request to response (within V2G_SECC_Msg_Performance_Time)
+
+
+class SeccPnc(Protocol):
+    """The Plug & Charge part of the SECC (bench/secc/iso2_pnc.py): builds and checks the contract messages."""
+
+    def respond(self, secc: Iso2Secc, name: str, req: iso2.V2G_Message, code: str) -> tuple[str, Any]: ...
+
+    def sign_sales_tariff(self, tuples: list[iso2.SAScheduleTupleType]) -> Any: ...
+
+    def receipt_required(self, secc: Iso2Secc) -> bool: ...
+
+
+@dataclass
+class Iso2Secc:
+    config: Iso2SeccConfig = field(default_factory=Iso2SeccConfig)
+    faults: Iso2Faults = field(default_factory=Iso2Faults)
+    paused: set[bytes] = field(default_factory=set)  # shared across sessions of one charger
+    pnc: SeccPnc | None = None
+    session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
+    received: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    joined_old_session: bool = False
+    selected_payment: str | None = None
+    energy_mode: str | None = None
+    sa_schedule_tuple_id: int | None = None
+    present_voltage: float = 0.0
+    present_current: float = 0.0
+    energy_wh: float = 0.0  # what the meter counted
+    now: float = 0.0  # time of the request being answered
+    metered_at: float | None = None
+    charging_session: str | None = None  # ChargingSession of the SessionStopReq
+    _last: str = ""
+    _rounds: dict[str, int] = field(default_factory=dict)
+    _queue: list[tuple[float, iso2.V2G_Message]] = field(default_factory=list)
+    _silent: bool = False
+
+    def receive_payload(self, data: bytes, now: float) -> None:
+        try:
+            msg = exi.decode("iso2", data)
+        except exi.ExiError as exc:
+            self.errors.append(f"undecodable request: {exc}")
+            self._silent = True  # a real SECC closes the connection; the EV times out
+            return
+        if not isinstance(msg, iso2.V2G_Message):
+            self.errors.append(f"{type(msg).__name__} is not a V2G_Message")
+            self._silent = True
+            return
+        self.receive_message(msg, now)
+
+    def receive_message(self, req: iso2.V2G_Message, now: float) -> None:
+        name, value = body_element(req.Body)
+        self.received.append(name)
+        res_name = name.replace("Req", "Res")
+        if self._silent or res_name == self.faults.silent_from:
+            self._silent = True
+            return
+        answer = self.faults.answer_with.get(res_name, res_name)
+        pnc = self.pnc if self.pnc is not None and self.selected_payment == "Contract" else None
+        if answer not in BUILDERS and not (pnc is not None and answer in PNC_RESPONSES):
+            self.errors.append(f"no answer for {name}")
+            return  # a real SECC would close; the EV times out
+        checked = self._check(name, req.Header.SessionID)
+        code = self.faults.response_code.get(res_name, checked)
+        self.now = now
+        if pnc is not None and answer in PNC_RESPONSES:
+            body_name, body = pnc.respond(self, answer, req, code)
+        else:
+            body_name, body = BUILDERS[answer](self, value, code)
+        if checked == "OK":
+            self._last = name
+        sid = self.session_id if res_name not in self.faults.wrong_session_id else bytes(x ^ 0xFF for x in self.session_id)
+        due = now + self.config.response_time + self.faults.delay.get(res_name, 0.0)
+        self._queue.append((due, message(sid, body_name, body)))
+
+    def messages_to_send(self, now: float) -> list[iso2.V2G_Message]:
+        due = [m for t, m in self._queue if t <= now]
+        self._queue = [(t, m) for t, m in self._queue if t > now]
+        return due
+
+    def get_timer(self) -> float | None:
+        return min((t for t, _ in self._queue), default=None)
+
+    def _check(self, name: str, session_id: bytes) -> str:
+        if name not in ALLOWED_NEXT.get(self._last, frozenset()):
+            return "FAILED_SequenceError"
+        if name != "SessionSetupReq" and session_id != self.session_id:
+            return "FAILED_UnknownSession"
+        if name == "SessionSetupReq" and session_id in self.paused:
+            self.paused.discard(session_id)
+            self.session_id = session_id
+            self.joined_old_session = True
+        return "OK"
+
+    def round(self, res_name: str, rounds: int) -> str:
+        if res_name in self.faults.ongoing_forever:
+            return "Ongoing"
+        n = self._rounds.get(res_name, 0)
+        self._rounds[res_name] = n + 1
+        return "Ongoing" if n < rounds else "Finished"
+
+
+PNC_RESPONSES = frozenset({"CertificateInstallationRes", "CertificateUpdateRes", "PaymentDetailsRes",
+                           "AuthorizationRes", "MeteringReceiptRes"})
+"""Responses the Plug & Charge part builds when the SECC has one (AuthorizationRes: signature check)."""

@@ -1,0 +1,56 @@
+"""SAScheduleTuple selection and the EV's ChargingProfile (ISO 15118-2 §8.5.2.13-14, §8.5.2.9).
+
+The SECC offers 1..3 tuples ([V2G2-296]: at most MaxEntriesSAScheduleTuple when the EV set it), each with a
+PMaxSchedule starting at relative time 0. The EV picks one and answers in PowerDeliveryReq(Start) with that
+SAScheduleTupleID and a ChargingProfile that never exceeds the PMax in force ([V2G2-294]). Policy here: the
+tuple with the highest PMax now (ties: the lowest ID). A tuple list that breaks the schema's rules is the
+charger's error and is reported, never repaired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from evcc.exi import iso2
+from evcc.session.iso2.values import pv, value_of
+
+MAX_PROFILE_ENTRIES = 24  # ChargingProfileType: ProfileEntry maxOccurs 24
+
+
+def check_tuples(tuples: Sequence[iso2.SAScheduleTupleType], max_entries: int | None) -> str | None:
+    """A reason the offered tuples are unusable, or None."""
+    if not tuples:
+        return "SAScheduleList without an SAScheduleTuple"
+    if max_entries is not None and len(tuples) > max_entries:
+        return f"{len(tuples)} SAScheduleTuples offered, MaxEntriesSAScheduleTuple was {max_entries}"
+    ids = [t.SAScheduleTupleID for t in tuples]
+    if len(set(ids)) != len(ids):
+        return f"SAScheduleTupleIDs are not unique: {ids}"
+    for t in tuples:
+        entries = t.PMaxSchedule.PMaxScheduleEntry
+        if not entries or entries[0].RelativeTimeInterval is None:
+            return f"SAScheduleTuple {t.SAScheduleTupleID}: PMaxSchedule has no RelativeTimeInterval entry"
+        if entries[0].RelativeTimeInterval.start != 0:
+            return f"SAScheduleTuple {t.SAScheduleTupleID}: PMaxSchedule does not start at 0"
+        if any((value_of(e.PMax) or 0.0) < 0 for e in entries):
+            return f"SAScheduleTuple {t.SAScheduleTupleID}: negative PMax"
+    return None
+
+
+def pmax_now(t: iso2.SAScheduleTupleType) -> float:
+    return value_of(t.PMaxSchedule.PMaxScheduleEntry[0].PMax) or 0.0
+
+
+def select_tuple(tuples: Sequence[iso2.SAScheduleTupleType]) -> iso2.SAScheduleTupleType:
+    """The tuple with the highest PMax at the start (ties: the lowest SAScheduleTupleID)."""
+    return min(tuples, key=lambda t: (-pmax_now(t), t.SAScheduleTupleID))
+
+
+def charging_profile(t: iso2.SAScheduleTupleType, ev_max_power: float) -> iso2.ChargingProfileType:
+    """One ProfileEntry per PMaxScheduleEntry (first 24), each capped at the vehicle's maximum power."""
+    entries = []
+    for e in t.PMaxSchedule.PMaxScheduleEntry[:MAX_PROFILE_ENTRIES]:
+        start = e.RelativeTimeInterval.start if e.RelativeTimeInterval is not None else 0
+        power = min(value_of(e.PMax) or 0.0, ev_max_power)
+        entries.append(iso2.ProfileEntryType(ChargingProfileEntryStart=start, ChargingProfileEntryMaxPower=pv(power, "W")))
+    return iso2.ChargingProfileType(ProfileEntry=entries)

@@ -1,0 +1,105 @@
+"""Everything that moves the ISO 15118-2 EVCC from one state to the next lives here: the transition table
+``(state, response element) -> handler``. A response not in the table is an unexpected message; the machine
+(machine.py) has checked timer, SessionID and ResponseCode before a handler runs. Handlers: setup.py (shared
+set-up), dc.py, ac.py; the charge loop, stopping and SessionStop below.
+
+Sequence (§8.8.2, EIM)::
+
+    SessionSetup -> ServiceDiscovery -> [ServiceDetail]* -> PaymentServiceSelection -> Authorization (Ongoing)
+    -> ChargeParameterDiscovery (Ongoing) -> DC: CableCheck (Ongoing) -> PreCharge (voltage)
+    -> PowerDelivery(Start) -> DC: CurrentDemand | AC: ChargingStatus (until target SoC / stop)
+    -> PowerDelivery(Stop) -> DC: WeldingDetection (voltage) -> SessionStop(Terminate | Pause)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from evcc.exi import iso2
+from evcc.session.events import EndKind
+from evcc.session.iso2 import ac, dc, setup
+from evcc.session.iso2.config import State
+
+if TYPE_CHECKING:
+    from evcc.session.iso2.machine import Iso2Evcc
+
+Handler = Callable[["Iso2Evcc", Any, float], None]
+
+
+def on_charge_parameter_discovery(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResType, now: float) -> None:
+    """Ongoing: ask again within V2G_EVCC_Ongoing_Timeout. Finished: the schedules, then AC or DC."""
+    if res.EVSEProcessing != "Finished":
+        m.arm("V2G_EVCC_Ongoing_Timeout", now)
+        setup.send_charge_parameter_discovery(m, now)
+        return
+    m.disarm("V2G_EVCC_Ongoing_Timeout")
+    if not setup.accept_schedules(m, res):
+        return
+    (dc.after_charge_parameters if m.dc else ac.after_charge_parameters)(m, res, now)
+
+
+def _continue_loop(m: Iso2Evcc, reason: str | None, complete: bool, now: float) -> None:
+    """One charge-loop answer handled: stop in order, finish, or ask again. ReceiptRequired is only
+    meaningful with a contract ([V2G2-691]); in EIM the EV has no key to sign a receipt with."""
+    if reason is not None:
+        m.begin_stop(EndKind.STOPPED, reason, now)
+    elif complete:
+        m.begin_stop(EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
+    elif m.dc:
+        dc.send_current_demand(m, now)
+    else:
+        ac.send_charging_status(m, now)
+
+
+def on_current_demand(m: Iso2Evcc, res: iso2.CurrentDemandResType, now: float) -> None:
+    reason = dc.current_demand_stop(m, res, now)
+    _continue_loop(m, reason, m.vehicle.dc_targets(now).charging_complete, now)
+
+
+def on_charging_status(m: Iso2Evcc, res: iso2.ChargingStatusResType, now: float) -> None:
+    reason = ac.charging_status_stop(m, res, now)
+    _continue_loop(m, reason, ac.charging_complete(m, now), now)
+
+
+def on_power_delivery_stop(m: Iso2Evcc, res: iso2.PowerDeliveryResType, now: float) -> None:
+    if m.dc:
+        dc.on_power_delivery_stop(m, res, now)
+    else:
+        m.send_session_stop(now)
+
+
+def on_power_delivery_start(m: Iso2Evcc, res: iso2.PowerDeliveryResType, now: float) -> None:
+    (dc.on_power_delivery_start if m.dc else ac.on_power_delivery_start)(m, res, now)
+
+
+def on_session_stop(m: Iso2Evcc, res: iso2.SessionStopResType, now: float) -> None:
+    kind, reason = m.stop_reason or (EndKind.COMPLETED, "session stopped")
+    m.paused = m.charging_session == "Pause"
+    m.end(kind, reason)
+
+
+ON_RESPONSE: dict[tuple[State, str], Handler] = {
+    (State.WAIT_SESSION_SETUP_RES, "SessionSetupRes"): setup.on_session_setup,
+    (State.WAIT_SERVICE_DISCOVERY_RES, "ServiceDiscoveryRes"): setup.on_service_discovery,
+    (State.WAIT_SERVICE_DETAIL_RES, "ServiceDetailRes"): setup.on_service_detail,
+    (State.WAIT_PAYMENT_SERVICE_SELECTION_RES, "PaymentServiceSelectionRes"): setup.on_payment_service_selection,
+    (State.WAIT_AUTHORIZATION_RES, "AuthorizationRes"): setup.on_authorization,
+    (State.WAIT_CHARGE_PARAMETER_DISCOVERY_RES, "ChargeParameterDiscoveryRes"): on_charge_parameter_discovery,
+    (State.WAIT_CABLE_CHECK_RES, "CableCheckRes"): dc.on_cable_check,
+    (State.WAIT_PRE_CHARGE_RES, "PreChargeRes"): dc.on_pre_charge,
+    (State.WAIT_POWER_DELIVERY_START_RES, "PowerDeliveryRes"): on_power_delivery_start,
+    (State.WAIT_CURRENT_DEMAND_RES, "CurrentDemandRes"): on_current_demand,
+    (State.WAIT_CHARGING_STATUS_RES, "ChargingStatusRes"): on_charging_status,
+    (State.WAIT_POWER_DELIVERY_STOP_RES, "PowerDeliveryRes"): on_power_delivery_stop,
+    (State.WAIT_WELDING_DETECTION_RES, "WeldingDetectionRes"): dc.on_welding_detection,
+    (State.WAIT_SESSION_STOP_RES, "SessionStopRes"): on_session_stop,
+}
+"""Anything not in this table is an unexpected message and ends the session."""
+
+FORWARD_STATES = frozenset(
+    s for s in State
+    if s not in (State.IDLE, State.ENDED, State.WAIT_POWER_DELIVERY_STOP_RES, State.WAIT_WELDING_DETECTION_RES,
+                 State.WAIT_SESSION_STOP_RES)
+)
+"""States in which a stop the EV asked for (Iso2Evcc.stop) turns the next response into the orderly stop."""
