@@ -33,6 +33,9 @@ def on_session_setup(m: Iso2Evcc, res: iso2.SessionSetupResType, now: float) -> 
         return
     m.session_id = sid
     m.evse_id = res.EVSEID
+    if m.stop_reason is not None:  # the EV asked to stop before the session existed
+        m.begin_stop(*m.stop_reason, now)
+        return
     m.send("ServiceDiscoveryReq", iso2.ServiceDiscoveryReqType(), now)
     m.state = State.WAIT_SERVICE_DISCOVERY_RES
 

@@ -99,7 +99,8 @@ ON_RESPONSE: dict[tuple[State, str], Handler] = {
 
 FORWARD_STATES = frozenset(
     s for s in State
-    if s not in (State.IDLE, State.ENDED, State.WAIT_POWER_DELIVERY_STOP_RES, State.WAIT_WELDING_DETECTION_RES,
-                 State.WAIT_SESSION_STOP_RES)
+    if s not in (State.IDLE, State.ENDED, State.WAIT_SESSION_SETUP_RES, State.WAIT_POWER_DELIVERY_STOP_RES,
+                 State.WAIT_WELDING_DETECTION_RES, State.WAIT_SESSION_STOP_RES)
 )
-"""States in which a stop the EV asked for (Iso2Evcc.stop) turns the next response into the orderly stop."""
+"""States in which a stop the EV asked for (Iso2Evcc.stop) turns the next response into the orderly stop.
+SessionSetupRes is handled first (it assigns the SessionID the SessionStopReq must carry), then the stop."""
