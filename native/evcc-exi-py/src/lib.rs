@@ -198,7 +198,7 @@ impl Codec {
 
     fn from_py(&self, c: Child, obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
         match c {
-            Child::Complex(t) => self.node_from_py(t, obj).map(|n| Value::Node(Box::new(n))),
+            Child::Complex(t) => self.node_from_py(t, obj).map(|n| Value::Node(n)),
             Child::Simple(d) => self.simple_from_py(d, obj),
         }
     }

@@ -42,7 +42,7 @@ pub fn generate(s: &'static Schema, fragment: bool, index: usize, seed: u64) -> 
 fn child(s: &'static Schema, c: Child, rng: &mut Rng, depth: usize) -> Option<Value> {
     match c {
         Child::Simple(d) => Some(simple(&s.datatypes[d as usize], rng)),
-        Child::Complex(t) => node(s, t, rng, depth).map(|n| Value::Node(Box::new(n))),
+        Child::Complex(t) => node(s, t, rng, depth).map(|n| Value::Node(n)),
     }
 }
 

@@ -22,7 +22,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Read `n` ≤ 32 bits, most significant first.
-    #[inline]
+    #[inline(always)]
     pub fn read_bits(&mut self, n: u8) -> Result<u32> {
         if n == 0 {
             return Ok(0);

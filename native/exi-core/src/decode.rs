@@ -131,7 +131,7 @@ impl<'a> Decoder<'a> {
                 }
                 Ok(v)
             }
-            Child::Complex(t) => self.complex(t, q).map(|n| Value::Node(Box::new(n))),
+            Child::Complex(t) => self.complex(t, q).map(|n| Value::Node(n)),
         }
     }
 

@@ -159,7 +159,7 @@ pub fn from_json(s: &'static Schema, decls: &'static [crate::tables::Decl], text
 
 fn read_child(s: &'static Schema, c: Child, j: &J) -> Result<Value> {
     match c {
-        Child::Complex(t) => read_node(s, t, j).map(|n| Value::Node(Box::new(n))),
+        Child::Complex(t) => read_node(s, t, j).map(|n| Value::Node(n)),
         Child::Simple(d) => read_simple(&s.datatypes[d as usize], j),
     }
 }

@@ -16,7 +16,7 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// Index into the enumeration's values.
     Enum(u16),
-    Node(Box<Node>),
+    Node(Node),
 }
 
 /// One field of a node: absent, one value, or the values of a repeated field.

@@ -116,12 +116,12 @@ fn string_table_hits_are_accepted_on_decode() {
         n.fields[2] = Slot::One(Value::Int(0));
         n.fields[3] = Slot::One(Value::Int(id));
         n.fields[4] = Slot::One(Value::Int(id + 1));
-        Value::Node(Box::new(n))
+        Value::Node(n)
     };
     let mut req = Node::new(req_ty, 1);
     req.fields[0] = Slot::Many(vec![proto("urn:din:70121:2012:MsgDef", 1), proto("urn:iso:15118:2:2013:MsgDef", 2),
                                     proto("urn:din:70121:2012:MsgDef", 3)]);
-    let value = Value::Node(Box::new(req));
+    let value = Value::Node(req);
     let literal = encode(s, kind, index, &value).unwrap();
     let with_hits = encode_document_with(s, index, &value, true).unwrap();
     assert!(with_hits.len() < literal.len(), "the hit form must be shorter");
