@@ -1,0 +1,231 @@
+"""The D-Bus service: connection, exported objects, contract actions, session publishing (SERVICE.md).
+
+The only module here that touches the bus or the clock. Contract objects mirror the store: after every change
+(and on :meth:`HmiService.sync_contracts`) new contracts are exported (ObjectManager sends InterfacesAdded),
+removed ones unexported (InterfacesRemoved), changed ones emit PropertiesChanged. READY for systemd only after
+:meth:`start` returned: the name is owned then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from dbus_fast import BusType, NameFlag, RequestNameReply
+from dbus_fast.aio import MessageBus
+from dbus_fast.errors import DBusError
+
+from evcc.contracts.errors import ContractNotFound, InvalidIdentifier
+from evcc.contracts.store import Contract, ContractStore
+from evcc.errors import EvccError, PlatformError, StoreError
+from evcc.hmi.errors import IMPORT_FAILED, INVALID_ARGUMENTS, NOT_SUPPORTED, STORE_FAILED, UNKNOWN_CONTRACT, HmiError
+from evcc.hmi.interfaces import ContractInterface, ContractValues, ManagerInterface, SessionInterface, SessionValues
+from evcc.hmi.names import BUS_NAME, ROOT_PATH, SESSION_PATH, SessionState, contract_path
+from evcc.hmi.ordering import priorities_for, selected_first
+from evcc.hmi.throttle import PropertyThrottle
+
+LOG = logging.getLogger(__name__)
+MAX_IMPORT_BYTES = 64 * 1024
+Importer = Callable[[Path, Path, int], Contract]
+
+
+@dataclass(frozen=True)
+class HmiConfig:
+    bus_address: str | None = None  # None: the system bus
+    expiry_window: timedelta = timedelta(days=30)
+    throttle_interval: float = 0.1  # s between PropertiesChanged of fast values (SoC, power, energy)
+
+
+def _read_fd(fd: int, what: str) -> bytearray:
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise HmiError(INVALID_ARGUMENTS, f"{what}: not a regular file or pipe")
+    data = bytearray()
+    while len(data) <= MAX_IMPORT_BYTES:
+        chunk = os.read(fd, 16384)
+        if not chunk:
+            return data
+        data += chunk
+    raise HmiError(INVALID_ARGUMENTS, f"{what}: more than {MAX_IMPORT_BYTES} bytes")
+
+
+class HmiService:
+    def __init__(self, config: HmiConfig, store: ContractStore, *, importer: Importer | None = None,
+                 delete_key: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.config, self.store = config, store
+        self._importer, self._delete_key = importer, delete_key
+        self._clock, self._wall = clock, wall_clock
+        self._bus: MessageBus | None = None
+        self._contracts: dict[str, ContractInterface] = {}  # object path -> interface
+        self._ids: dict[str, str] = {}  # object path -> contract id
+        self.session = SessionInterface()
+        self._throttle = PropertyThrottle(config.throttle_interval, frozenset({"State", "Errors", "Reason"}))
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, export, own the bus name (:class:`PlatformError` if the bus or the name is not ours)."""
+        try:
+            if self.config.bus_address is None:
+                bus = MessageBus(bus_type=BusType.SYSTEM, negotiate_unix_fd=True)
+            else:
+                bus = MessageBus(bus_address=self.config.bus_address, negotiate_unix_fd=True)
+            self._bus = await bus.connect()
+        except (OSError, DBusError, ValueError) as exc:
+            raise PlatformError(f"D-Bus: cannot connect to {self.config.bus_address or 'the system bus'}: {exc}") \
+                from exc
+        self._bus.export(ROOT_PATH, ManagerInterface(self))
+        self._bus.export(SESSION_PATH, self.session)
+        self.sync_contracts()
+        try:
+            reply = await self._bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
+        except DBusError as exc:
+            raise PlatformError(f"D-Bus: may not own {BUS_NAME}: {exc.text}") from exc
+        if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
+            raise PlatformError(f"D-Bus: {BUS_NAME} is owned by another process")
+
+    def stop(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        if self._bus is not None:
+            self._bus.disconnect()
+            self._bus = None
+
+    # --- contracts ----------------------------------------------------------------------------------------
+    def sync_contracts(self) -> None:
+        """Make the exported Contract objects match the store."""
+        assert self._bus is not None
+        now = self._wall()
+        present = {contract_path(c.contract_id): c for c in self.store.list()}
+        for path in [p for p in self._contracts if p not in present]:
+            self._bus.unexport(path, self._contracts.pop(path))
+            self._ids.pop(path, None)
+        for path, c in present.items():
+            values = ContractValues.of(c, now, self.config.expiry_window)
+            if path in self._contracts:
+                self._contracts[path].update(values)
+            else:
+                self._contracts[path] = ContractInterface(values)
+                self._ids[path] = c.contract_id
+                self._bus.export(path, self._contracts[path])
+
+    def _id_of(self, path: str) -> str:
+        try:
+            return self._ids[path]
+        except KeyError:
+            raise HmiError(UNKNOWN_CONTRACT, f"no contract at {path}") from None
+
+    def _apply_order(self, order: list[str]) -> None:
+        contracts = self.store.list()
+        for cid, priority in priorities_for(order, contracts).items():
+            if self.store.get(cid).priority != priority:
+                self._store_call(functools.partial(self.store.set_priority, cid, priority))
+        self.sync_contracts()
+
+    def _store_call(self, action: Callable[[], Contract]) -> Contract:
+        try:
+            return action()
+        except ContractNotFound as exc:
+            raise HmiError(UNKNOWN_CONTRACT, str(exc)) from None
+        except InvalidIdentifier as exc:
+            raise HmiError(INVALID_ARGUMENTS, str(exc)) from None
+        except StoreError as exc:
+            raise HmiError(STORE_FAILED, str(exc)) from None
+
+    def select(self, path: str) -> None:
+        self._apply_order(selected_first(self._id_of(path), self.store.list()))
+
+    def set_priorities(self, paths: list[str]) -> None:
+        self._apply_order([self._id_of(p) for p in paths])
+
+    def request_installation(self, emaid: str, priority: int) -> str:
+        contract = self._store_call(lambda: self.store.add_pending(emaid, priority))
+        self.sync_contracts()
+        return contract_path(contract.contract_id)
+
+    def remove(self, path: str) -> None:
+        contract = self._store_call(lambda: self.store.remove(self._id_of(path)))
+        self.sync_contracts()
+        if contract.key_label and self._delete_key is not None:
+            try:
+                self._delete_key(contract.key_label)
+            except EvccError as exc:  # the store no longer references it: orphan clean-up will find it
+                LOG.warning("contract %s removed, its key %s not deleted: %s", contract.contract_id,
+                            contract.key_label, exc)
+
+    def import_files(self, chain_fd: int, key_fd: int, priority: int) -> str:
+        try:
+            if self._importer is None:
+                raise HmiError(NOT_SUPPORTED, "this service has no contract importer (no key store configured)")
+            return self._import(_read_fd(chain_fd, "chain"), _read_fd(key_fd, "key"), priority)
+        finally:
+            for fd in {chain_fd, key_fd}:
+                os.close(fd)
+
+    def _import(self, chain: bytearray, key: bytearray, priority: int) -> str:
+        assert self._importer is not None
+        fds = [os.memfd_create("evcc-import-chain"), os.memfd_create("evcc-import-key")]
+        try:
+            for fd, data in zip(fds, (chain, key)):
+                os.write(fd, data)
+                os.lseek(fd, 0, os.SEEK_SET)
+            paths = [Path(f"/proc/self/fd/{fd}") for fd in fds]
+            try:
+                contract = self._importer(paths[0], paths[1], priority)
+            except EvccError as exc:
+                text = str(exc).replace(str(paths[0]), "chain").replace(str(paths[1]), "key")
+                raise HmiError(IMPORT_FAILED, f"{type(exc).__name__}: {text}") from None
+        finally:
+            key[:] = bytes(len(key))
+            os.ftruncate(fds[1], 0)
+            for fd in fds:
+                os.close(fd)
+        self.sync_contracts()
+        return contract_path(contract.contract_id)
+
+    # --- session ------------------------------------------------------------------------------------------
+    def set_state(self, new: SessionState, reason: str) -> None:
+        """A session state change: StateChanged(old, new, reason) and the properties at once."""
+        old = self.session.values.state
+        self.session.values = replace(self.session.values, state=new, reason=reason)
+        if old != new:
+            self.session.StateChanged(int(old), int(new), reason)
+        self._publish()
+
+    def update_session(self, *, protocol: str | None = None, soc: float | None = None, power: float | None = None,
+                       energy: float | None = None, errors: tuple[str, ...] | None = None) -> None:
+        """New session values; PropertiesChanged at most every ``throttle_interval`` (errors at once)."""
+        v = self.session.values
+        self.session.values = SessionValues(
+            v.state, v.protocol if protocol is None else protocol, v.soc if soc is None else soc,
+            v.power if power is None else power, v.energy if energy is None else energy,
+            v.errors if errors is None else errors, v.reason)
+        self._publish()
+
+    def _publish(self) -> None:
+        out = self._throttle.update(self.session.values.properties(), self._clock())
+        if out:
+            self._emit(out)
+        deadline = self._throttle.deadline()
+        if deadline is not None and self._flush_handle is None and self._bus is not None:
+            delay = max(0.0, deadline - self._clock())
+            self._flush_handle = asyncio.get_running_loop().call_later(delay, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        out = self._throttle.flush(self._clock())
+        if out:
+            self._emit(out)
+
+    def _emit(self, changed: dict[str, object]) -> None:
+        if self._bus is not None:
+            self.session.emit_properties_changed(changed)
