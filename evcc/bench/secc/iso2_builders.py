@@ -89,7 +89,7 @@ def _tuples(s: Iso2Secc) -> list[iso2.SAScheduleTupleType]:
         for i, pmax in enumerate(s.config.sa_schedules)
     ]
     if s.pnc is not None and s.selected_payment == "Contract":
-        s.pnc.sign_sales_tariff(tuples)
+        s.pnc.sign_sales_tariff(s, tuples)
     return tuples
 
 

@@ -80,9 +80,11 @@ class Iso2SeccConfig:
 class SeccPnc(Protocol):
     """The Plug & Charge part of the SECC (bench/secc/iso2_pnc.py): builds and checks the contract messages."""
 
-    def respond(self, secc: Iso2Secc, name: str, req: iso2.V2G_Message, code: str) -> tuple[str, Any]: ...
+    def respond(self, secc: Iso2Secc, name: str, req: iso2.V2G_Message, code: str) -> tuple[str, Any]:
+        """The response body; a signature for the header goes into ``secc.header_signature``."""
+        ...
 
-    def sign_sales_tariff(self, tuples: list[iso2.SAScheduleTupleType]) -> Any: ...
+    def sign_sales_tariff(self, secc: Iso2Secc, tuples: list[iso2.SAScheduleTupleType]) -> None: ...
 
     def receipt_required(self, secc: Iso2Secc) -> bool: ...
 
@@ -104,6 +106,7 @@ class Iso2Secc:
     present_current: float = 0.0
     energy_wh: float = 0.0  # what the meter counted
     now: float = 0.0  # time of the request being answered
+    header_signature: Any = None  # set by the Plug & Charge part for the response being built
     metered_at: float | None = None
     charging_session: str | None = None  # ChargingSession of the SessionStopReq
     _last: str = ""
@@ -147,7 +150,8 @@ class Iso2Secc:
             self._last = name
         sid = self.session_id if res_name not in self.faults.wrong_session_id else bytes(x ^ 0xFF for x in self.session_id)
         due = now + self.config.response_time + self.faults.delay.get(res_name, 0.0)
-        self._queue.append((due, message(sid, body_name, body)))
+        signature, self.header_signature = self.header_signature, None
+        self._queue.append((due, message(sid, body_name, body, signature)))
 
     def messages_to_send(self, now: float) -> list[iso2.V2G_Message]:
         due = [m for t, m in self._queue if t <= now]

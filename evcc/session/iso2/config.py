@@ -4,10 +4,13 @@ charging-session flows): AC and DC, External Identification Means and Plug & Cha
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from evcc.session.timeouts import ISO_15118_2, EvccTimers
+
+if TYPE_CHECKING:
+    from evcc.session.iso2.pnc import ContractPort
 
 EnergyTransferMode = Literal[
     "AC_single_phase_core", "AC_three_phase_core", "DC_core", "DC_extended", "DC_combo_core", "DC_unique"
@@ -36,12 +39,15 @@ class Iso2Config:
     welding_safe_voltage: float = 60.0  # V; WeldingDetection ends below this
     welding_max_requests: int = 20  # then SessionStop regardless
     timers: EvccTimers = ISO_15118_2
+    contracts: ContractPort | None = field(default=None, compare=False)  # Plug & Charge (payment Contract)
 
     def __post_init__(self) -> None:
         if len(self.evcc_id) != 6:
             raise ValueError(f"EVCCID must be the 6-byte MAC address, got {len(self.evcc_id)} bytes")
         if self.resume_session_id is not None and len(self.resume_session_id) != 8:
             raise ValueError(f"a SessionID is 8 bytes, got {len(self.resume_session_id)}")
+        if self.payment == "Contract" and self.contracts is None:
+            raise ValueError("PaymentOption Contract needs the contract port (contracts)")
         if not 0 < self.precharge_current <= 2.0:
             raise ValueError("PreCharge target current must be within (0, 2] A")
 

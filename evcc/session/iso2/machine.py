@@ -14,7 +14,7 @@ WeldingDetection when power flowed, then SessionStop with ChargingSession Termin
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from evcc import exi
 from evcc.errors import ConfigError
@@ -27,6 +27,9 @@ from evcc.session.iso2.config import Iso2Config, State
 from evcc.session.iso2.transitions import FORWARD_STATES, ON_RESPONSE
 from evcc.session.iso2.values import body_element, message
 from evcc.session.vehicle import VehiclePort
+
+if TYPE_CHECKING:
+    from evcc.contracts.store import Contract
 
 SESSION_ID_NEW = bytes(8)  # SessionSetupReq of a new session carries SessionID 0 [V2G2-756]
 ChargingSession = Literal["Terminate", "Pause"]
@@ -50,6 +53,9 @@ class Iso2Evcc:
         self.paused = False  # SessionStopRes answered a SessionStopReq(Pause): resume with ``session_id``
         self.last_message: iso2.V2G_Message | None = None  # the response being handled (signatures)
         self.selected_services: list[iso2.SelectedServiceType] = []
+        self.contract: Contract | None = None  # Plug & Charge: the contract in use
+        self.gen_challenge: bytes | None = None  # PaymentDetailsRes
+        self.receipts = 0  # MeteringReceiptReq sent
         self.evse_id = ""
         self.ended: SessionEnded | None = None
         self.power_stage = False  # PowerDeliveryReq(Start) sent: stops go through PowerDelivery(Stop)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from evcc.exi import iso2
 from evcc.session.events import EndKind
+from evcc.session.iso2 import contract_flow
 from evcc.session.iso2 import requests as rq
 from evcc.session.iso2 import schedules
 from evcc.session.iso2.config import State
@@ -83,11 +84,17 @@ def on_service_detail(m: Iso2Evcc, res: iso2.ServiceDetailResType, now: float) -
 
 
 def on_payment_service_selection(m: Iso2Evcc, res: iso2.PaymentServiceSelectionResType, now: float) -> None:
-    send_authorization(m, now)
+    if m.config.payment == "Contract":
+        contract_flow.after_payment_selection(m, now)
+    else:
+        send_authorization(m, now)
 
 
 def send_authorization(m: Iso2Evcc, now: float) -> None:
-    """EIM: AuthorizationReq without Id and GenChallenge ([V2G2-685])."""
+    """EIM: AuthorizationReq without Id and GenChallenge ([V2G2-685]); Plug & Charge: signed (contract_flow)."""
+    if m.config.payment == "Contract":
+        contract_flow.send_signed_authorization(m, now)
+        return
     m.send("AuthorizationReq", iso2.AuthorizationReqType(), now)
     m.state = State.WAIT_AUTHORIZATION_RES
 
@@ -109,12 +116,15 @@ def send_charge_parameter_discovery(m: Iso2Evcc, now: float) -> None:
     m.state = State.WAIT_CHARGE_PARAMETER_DISCOVERY_RES
 
 
-def accept_schedules(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResType) -> bool:
-    """Pick the SAScheduleTuple and build the ChargingProfile; False (session ended) when the list is unusable."""
+def accept_schedules(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResType, now: float) -> bool:
+    """Check the SalesTariff signatures (Plug & Charge), pick the SAScheduleTuple and build the ChargingProfile;
+    False (session ended or stopping) when the list is unusable."""
     tuples = res.SAScheduleList.SAScheduleTuple if res.SAScheduleList is not None else []
     reason = schedules.check_tuples(tuples, m.config.max_entries_sa_schedule_tuple)
     if reason is not None:
         m.end(EndKind.PROTOCOL_ERROR, f"ChargeParameterDiscoveryRes: {reason}")
+        return False
+    if contract_flow.sales_tariffs_rejected(m, tuples, now):
         return False
     chosen = schedules.select_tuple(tuples)
     m.sa_schedule_tuple_id = chosen.SAScheduleTupleID

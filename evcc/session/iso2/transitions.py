@@ -3,11 +3,13 @@
 (machine.py) has checked timer, SessionID and ResponseCode before a handler runs. Handlers: setup.py (shared
 set-up), dc.py, ac.py; the charge loop, stopping and SessionStop below.
 
-Sequence (§8.8.2, EIM)::
+Sequence (§8.8.2; Plug & Charge steps in brackets, contract_flow.py)::
 
-    SessionSetup -> ServiceDiscovery -> [ServiceDetail]* -> PaymentServiceSelection -> Authorization (Ongoing)
+    SessionSetup -> ServiceDiscovery -> [ServiceDetail]* -> PaymentServiceSelection
+    -> [CertificateInstallation] -> [PaymentDetails] -> Authorization (Ongoing; [signed GenChallenge])
     -> ChargeParameterDiscovery (Ongoing) -> DC: CableCheck (Ongoing) -> PreCharge (voltage)
     -> PowerDelivery(Start) -> DC: CurrentDemand | AC: ChargingStatus (until target SoC / stop)
+       [-> MeteringReceipt when ReceiptRequired -> back to the loop]
     -> PowerDelivery(Stop) -> DC: WeldingDetection (voltage) -> SessionStop(Terminate | Pause)
 """
 
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from evcc.exi import iso2
 from evcc.session.events import EndKind
-from evcc.session.iso2 import ac, dc, setup
+from evcc.session.iso2 import ac, contract_flow, dc, setup
 from evcc.session.iso2.config import State
 
 if TYPE_CHECKING:
@@ -34,15 +36,17 @@ def on_charge_parameter_discovery(m: Iso2Evcc, res: iso2.ChargeParameterDiscover
         setup.send_charge_parameter_discovery(m, now)
         return
     m.disarm("V2G_EVCC_Ongoing_Timeout")
-    if not setup.accept_schedules(m, res):
+    if not setup.accept_schedules(m, res, now):
         return
     (dc.after_charge_parameters if m.dc else ac.after_charge_parameters)(m, res, now)
 
 
-def _continue_loop(m: Iso2Evcc, reason: str | None, complete: bool, now: float) -> None:
-    """One charge-loop answer handled: stop in order, finish, or ask again. ReceiptRequired is only
-    meaningful with a contract ([V2G2-691]); in EIM the EV has no key to sign a receipt with."""
-    if reason is not None:
+def _continue_loop(m: Iso2Evcc, reason: str | None, complete: bool, now: float, res: Any = None) -> None:
+    """One charge-loop answer handled: stop in order, sign the receipt the SECC asks for (Plug & Charge), finish,
+    or ask again."""
+    if reason is None and res is not None and contract_flow.receipt_needed(m, res.ReceiptRequired):
+        contract_flow.send_metering_receipt(m, res.MeterInfo, now)
+    elif reason is not None:
         m.begin_stop(EndKind.STOPPED, reason, now)
     elif complete:
         m.begin_stop(EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
@@ -54,12 +58,17 @@ def _continue_loop(m: Iso2Evcc, reason: str | None, complete: bool, now: float) 
 
 def on_current_demand(m: Iso2Evcc, res: iso2.CurrentDemandResType, now: float) -> None:
     reason = dc.current_demand_stop(m, res, now)
-    _continue_loop(m, reason, m.vehicle.dc_targets(now).charging_complete, now)
+    _continue_loop(m, reason, m.vehicle.dc_targets(now).charging_complete, now, res)
 
 
 def on_charging_status(m: Iso2Evcc, res: iso2.ChargingStatusResType, now: float) -> None:
     reason = ac.charging_status_stop(m, res, now)
-    _continue_loop(m, reason, ac.charging_complete(m, now), now)
+    _continue_loop(m, reason, ac.charging_complete(m, now), now, res)
+
+
+def on_metering_receipt(m: Iso2Evcc, res: iso2.MeteringReceiptResType, now: float) -> None:
+    complete = m.vehicle.dc_targets(now).charging_complete if m.dc else ac.charging_complete(m, now)
+    _continue_loop(m, None, complete, now)
 
 
 def on_power_delivery_stop(m: Iso2Evcc, res: iso2.PowerDeliveryResType, now: float) -> None:
@@ -84,6 +93,8 @@ ON_RESPONSE: dict[tuple[State, str], Handler] = {
     (State.WAIT_SERVICE_DISCOVERY_RES, "ServiceDiscoveryRes"): setup.on_service_discovery,
     (State.WAIT_SERVICE_DETAIL_RES, "ServiceDetailRes"): setup.on_service_detail,
     (State.WAIT_PAYMENT_SERVICE_SELECTION_RES, "PaymentServiceSelectionRes"): setup.on_payment_service_selection,
+    (State.WAIT_CERTIFICATE_INSTALLATION_RES, "CertificateInstallationRes"): contract_flow.on_certificate_installation,
+    (State.WAIT_PAYMENT_DETAILS_RES, "PaymentDetailsRes"): contract_flow.on_payment_details,
     (State.WAIT_AUTHORIZATION_RES, "AuthorizationRes"): setup.on_authorization,
     (State.WAIT_CHARGE_PARAMETER_DISCOVERY_RES, "ChargeParameterDiscoveryRes"): on_charge_parameter_discovery,
     (State.WAIT_CABLE_CHECK_RES, "CableCheckRes"): dc.on_cable_check,
@@ -91,6 +102,7 @@ ON_RESPONSE: dict[tuple[State, str], Handler] = {
     (State.WAIT_POWER_DELIVERY_START_RES, "PowerDeliveryRes"): on_power_delivery_start,
     (State.WAIT_CURRENT_DEMAND_RES, "CurrentDemandRes"): on_current_demand,
     (State.WAIT_CHARGING_STATUS_RES, "ChargingStatusRes"): on_charging_status,
+    (State.WAIT_METERING_RECEIPT_RES, "MeteringReceiptRes"): on_metering_receipt,
     (State.WAIT_POWER_DELIVERY_STOP_RES, "PowerDeliveryRes"): on_power_delivery_stop,
     (State.WAIT_WELDING_DETECTION_RES, "WeldingDetectionRes"): dc.on_welding_detection,
     (State.WAIT_SESSION_STOP_RES, "SessionStopRes"): on_session_stop,
