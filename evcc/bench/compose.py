@@ -1,0 +1,242 @@
+"""Composition root of `evcc bench` on real sockets: one complete simulated charging session from plug-in.
+
+    EV netns             sim netns                   EVSE netns (one per EVSE)
+    ev0 ──veth── pl0 ─┐                          ┌─ pl1 ──veth── evse0: EVSE SLAC, SDP, SECC
+                      └─ PowerlineSim (modems) ──┴─ pl2 ──veth── evse0: ...
+
+1. ISO 15118-3: the powerline simulator bridges the veth ends; each EVSE runs its SLAC simulator; the EV runs
+   :class:`~evcc.slac.runner.SlacRunner` on ``ev0`` until the match (its modem then holds the EVSE's NMK).
+2. ISO 15118-2 §7.10.1: SDP multicast from ``ev0``. IPv6 frames cross the simulated powerline only between
+   modems sharing an NMK, so only the matched EVSE's SDP server can answer.
+3. TCP or TLS 1.2 to the announced address, then SupportedAppProtocol and the protocol machine
+   (:func:`~evcc.session.runner.run_session`) against the simulated SECC until SessionStop.
+
+Everything here is adapter code: it only wires the existing parts and records what they did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from evcc.bench.display import Display
+from evcc.bench.plc_sim.bridge import PowerlineSim, bench_ports, run_evse
+from evcc.bench.plc_sim.topology import Endpoint, Topology, in_netns
+from evcc.bench.report import BenchReport
+from evcc.bench.runtime_pki import BenchTls, bench_tls
+from evcc.bench.scenario import PROTOCOLS, ProtocolPlan, Scenario
+from evcc.bench.secc.din_responder import DinSecc
+from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp
+from evcc.bench.secc.server import serve_secc
+from evcc.bench.vehicle_sim import ScaledVehicle, make_vehicle
+from evcc.errors import PeerError, PlatformError
+from evcc.plc.rawsock import RawSocket
+from evcc.session.connection import open_connection
+from evcc.session.machine import EvccMachine
+from evcc.session.runner import run_session
+from evcc.session.sap import Negotiated
+from evcc.session.sdp import SdpClient, SdpResponse, Security, Transport
+from evcc.session.sdp_aio import discover, interface_index, sdp_socket
+from evcc.slac.config import SlacConfig
+from evcc.slac.machine import EvSlac
+from evcc.slac.runner import SlacFailed, SlacRunner, system_rng
+
+
+def link_local(netns: str, ifname: str) -> str:
+    """The fe80:: address of ``ifname`` in ``netns`` (DAD is off on the bench, so it is usable at once)."""
+    try:
+        out = subprocess.run(["ip", "-j", "-n", netns, "-6", "addr", "show", "dev", ifname, "scope", "link"],
+                             check=True, capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PlatformError(f"cannot read the link-local address of {ifname} in {netns}: {exc}") from exc
+    for link in json.loads(out or "[]"):
+        for info in link.get("addr_info", []):
+            if not info.get("tentative"):
+                return str(info["local"])
+    raise PlatformError(f"{ifname} in {netns} has no link-local IPv6 address")
+
+
+@dataclass
+class _Secc:
+    evse: Endpoint
+    sdp: SdpResponder
+
+
+class NetnsBench:
+    """One run on a created :class:`Topology`; results go into ``report`` as they happen."""
+
+    def __init__(self, scenario: Scenario, topo: Topology, display: Display, report: BenchReport,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sc = scenario
+        self.plan: ProtocolPlan = PROTOCOLS[scenario.protocol]
+        self.topo = topo
+        self.display = display
+        self.report = report
+        self.clock = clock
+        self.origin = clock()
+        self.machine: EvccMachine | None = None
+        self.vehicle: ScaledVehicle = make_vehicle(scenario.start_soc, scenario.target_soc, scenario.capacity_kwh,
+                                                   scenario.time_scale, display.progress)
+        display.phase = self.phase
+
+    def phase(self) -> str:
+        state = getattr(self.machine, "state", None)
+        value = getattr(state, "value", None)
+        return f"{self.plan.key}: {value}" if isinstance(value, str) else ""
+
+    def mark(self, what: str) -> None:
+        self.report.mark(self.clock() - self.origin, what)
+
+    async def run(self) -> None:
+        ports = bench_ports(self.topo.sim_ifnames, list(self.sc.attenuations), self.sc.modem_restart_s)
+        with contextlib.ExitStack() as sync_stack:
+            tls = sync_stack.enter_context(bench_tls()) if self.sc.tls else None
+            async with contextlib.AsyncExitStack() as stack:
+                sim = await stack.enter_async_context(PowerlineSim(ports, self.topo.sim_netns))
+                seccs = [] if self.sc.no_secc else [await self._start_secc(e, tls, stack) for e in self.topo.evses]
+                if not self.sc.evse_silent:
+                    tasks = [asyncio.create_task(run_evse(e.ifname, e.netns)) for e in self.topo.evses]
+                    stack.push_async_callback(_cancel, tasks)
+                await self._session(seccs, tls)
+                self.report.ip_frames_over_powerline = sim.line.delivered_ip
+
+    async def _start_secc(self, evse: Endpoint, tls: BenchTls | None, stack: contextlib.AsyncExitStack) -> _Secc:
+        address = link_local(evse.netns, evse.ifname)
+        plan, silent = self.plan, self.sc.secc_silent_from
+        responders = {plan.key: lambda: plan.make_responder(silent)}
+        with in_netns(evse.netns):
+            server, _record = await serve_secc(f"{address}%{evse.ifname}", 0, [plan.supported], DinSecc,
+                                               ssl_context=tls.server if tls else None, responders=responders)
+            stack.push_async_callback(_close_server, server)
+            port = server.sockets[0].getsockname()[1]
+            security = Security.TLS if tls else Security.NO_TLS
+            responder = SdpResponder(SdpResponse(ipaddress.IPv6Address(address), port, security, Transport.TCP))
+            transport = await serve_sdp(responder, evse.ifname)
+            stack.callback(transport.close)
+        return _Secc(evse, responder)
+
+    async def _session(self, seccs: list[_Secc], tls: BenchTls | None) -> None:
+        ev = self.topo.ev
+        assert ev is not None
+        with in_netns(ev.netns):
+            raw = RawSocket.open(ev.ifname)
+        raw.start()
+        try:
+            if not await self._slac(raw):
+                return
+        finally:
+            raw.close()
+        if not await self._sdp(ev, seccs, tls):
+            return
+        await self._v2g(ev, raw.mac, tls)
+
+    async def _slac(self, raw: RawSocket) -> bool:
+        self.display.note(f"SLAC: EV {raw.mac.hex(':')} plugged in, {len(self.topo.evses)} EVSE(s) on the line")
+        self.mark("SLAC started")
+        config = SlacConfig(raw.mac, parm_retries=self.sc.slac_parm_retries)
+        try:
+            matched = await SlacRunner(EvSlac(config, system_rng), raw, self.clock).match()
+        except SlacFailed as exc:
+            self.mark("SLAC failed")
+            self.report.slac.failure = str(exc)
+            self.report.fail(str(exc))
+            return False
+        self.mark("SLAC matched")
+        s = self.report.slac
+        s.matched, s.time_s = True, round(matched.link_up - matched.started, 6)
+        s.evse_mac, s.attenuation_db, s.nid = matched.evse_mac.hex(":"), matched.attenuation_db, matched.nid.hex()
+        self.display.note(f"SLAC: {matched.describe()}")
+        return True
+
+    async def _sdp(self, ev: Endpoint, seccs: list[_Secc], tls: BenchTls | None) -> bool:
+        with in_netns(ev.netns):
+            sock = sdp_socket(ev.ifname)
+        self.mark("SDP started")
+        started = self.clock()
+        try:
+            found = await discover(SdpClient(Security.TLS if tls else Security.NO_TLS), sock, self.clock)
+        except PeerError as exc:
+            self.mark("SDP failed")
+            self.report.sdp.failure = str(exc)
+            self.report.fail(f"SDP: {exc}")
+            return False
+        finally:
+            sock.close()
+        self.mark("SECC found")
+        d = self.report.sdp
+        d.found, d.address, d.port, d.security = True, str(found.address), found.port, found.security.name
+        d.time_s = round(self.clock() - started, 6)
+        answered = [s.evse for s in seccs if s.sdp.requests]
+        d.evse = ", ".join(f"{e.role} ({e.mac.hex(':')})" for e in answered) or None
+        self.display.note(f"SDP: SECC at [{found.address}]:{found.port} ({found.security.name})")
+        return True
+
+    async def _v2g(self, ev: Endpoint, mac: bytes, tls: BenchTls | None) -> None:
+        d = self.report.sdp
+        assert d.address is not None and d.port is not None
+        try:
+            with in_netns(ev.netns):  # the TCP socket belongs to the EV's namespace
+                index = interface_index(ev.ifname)
+                conn = await open_connection(d.address, d.port, tls=tls.client if tls else None, scope_id=index)
+        except PeerError as exc:
+            self.mark("connection failed")
+            self.report.fail(f"connection to the SECC: {exc}")
+            return
+        self.mark("connected")
+        self.report.tls_cipher = conn.cipher[0] if conn.cipher else None
+        self.display.note(f"V2G: {'TLS 1.2 ' + str(self.report.tls_cipher) if tls else 'TCP'} connected,"
+                          f" {self.plan.title}")
+
+        def make(negotiated: Negotiated) -> EvccMachine:
+            self.machine = self.plan.make_machine(mac, self.vehicle)
+            return self.machine
+
+        session = await run_session(conn, [self.plan.offer], {self.plan.key: make}, self.plan.timers, self.clock)
+        self.mark("session ended")
+        self.report.take_session(session, self.origin)
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[object]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _close_server(server: asyncio.Server) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+@contextlib.contextmanager
+def _sigterm_cancels(task: asyncio.Task[None]) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def run_netns(scenario: Scenario, topo: Topology, display: Display, report: BenchReport) -> None:
+    """Run the bench on ``topo`` (created by the caller, who also removes it). Ctrl-C and SIGTERM cancel the
+    run; every socket, server and task is closed on the way out."""
+    bench = NetnsBench(scenario, topo, display, report)
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        with _sigterm_cancels(task):
+            await bench.run()
+
+    try:
+        asyncio.run(main())
+    finally:
+        report.end_soc = bench.vehicle.battery.soc
+        report.delivered_wh = bench.vehicle.battery.delivered_wh

@@ -1,0 +1,140 @@
+"""The result of one `evcc bench` run: what each layer did (ISO 15118-3 SLAC, ISO 15118-2 §7.10.1 SDP, TCP/TLS,
+SupportedAppProtocol and the protocol machine), the per-message timing table and the verdict, as a plain
+dataclass and as JSON (written atomically)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evcc.errors import ConfigError
+from evcc.session.events import EndKind, Exchange, LateResponse, SessionEvent
+from evcc.session.runner import SessionReport
+
+
+@dataclass
+class SlacResult:
+    matched: bool = False
+    time_s: float | None = None
+    evse_mac: str | None = None
+    attenuation_db: float | None = None
+    nid: str | None = None
+    failure: str | None = None
+
+
+@dataclass
+class SdpResult:
+    found: bool = False
+    address: str | None = None
+    port: int | None = None
+    security: str | None = None
+    time_s: float | None = None
+    evse: str | None = None  # which EVSE's SECC answered
+    failure: str | None = None
+
+
+@dataclass
+class MessageTiming:
+    request: str
+    count: int
+    median_ms: float
+    max_ms: float
+
+
+@dataclass
+class BenchReport:
+    """``timeline``: (seconds since the run started, event) in order; ``clock`` says whether the times are
+    wall clock (netns) or the in-process link's virtual clock."""
+
+    link: str
+    clock: str
+    fallback_reason: str | None = None
+    protocol: str | None = None
+    tls: bool = False
+    tls_cipher: str | None = None
+    slac: SlacResult = field(default_factory=SlacResult)
+    sdp: SdpResult = field(default_factory=SdpResult)
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    timings: list[MessageTiming] = field(default_factory=list)
+    late_responses: int = 0
+    ip_frames_over_powerline: int | None = None  # IPv6 frames the simulated powerline carried (netns only)
+    end_kind: str | None = None
+    end_reason: str = "not started"
+    end_state: str | None = None
+    end_timer: str | None = None
+    session_stopped: bool = False
+    start_soc: float = 0.0
+    end_soc: float = 0.0
+    target_soc: float = 0.0
+    delivered_wh: float = 0.0
+    time_scale: float = 1.0
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """The session ended with SessionStopReq/Res (completed or stopped in order)."""
+        return self.session_stopped
+
+    def mark(self, t: float, what: str) -> None:
+        self.timeline.append((round(t, 6), what))
+
+    def fail(self, reason: str) -> None:
+        self.end_reason = reason
+
+    def take_session(self, session: SessionReport, origin: float) -> None:
+        self.protocol = session.protocol
+        self.take_events(session.events, origin)
+        ended = session.ended
+        self.end_kind, self.end_reason, self.end_state, self.end_timer = (
+            ended.kind.value, ended.reason, ended.state, ended.timer)
+        last = self.messages[-1]["request"] if self.messages else None
+        self.session_stopped = last == "SessionStopReq" and ended.kind in (EndKind.COMPLETED, EndKind.STOPPED)
+
+    def take_events(self, events: list[SessionEvent], origin: float) -> None:
+        by_type: dict[str, list[float]] = {}
+        for event in events:
+            if isinstance(event, Exchange):
+                ms = event.latency * 1000.0
+                self.messages.append({"request": event.request, "t": round(event.sent_at - origin, 6),
+                                      "rtt_ms": round(ms, 3)})
+                by_type.setdefault(event.request, []).append(ms)
+            elif isinstance(event, LateResponse):
+                self.late_responses += 1
+        self.timings = [MessageTiming(name, len(v), round(statistics.median(v), 3), round(max(v), 3))
+                        for name, v in by_type.items()]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = self.ok
+        out["timeline"] = [{"t": t, "event": what} for t, what in self.timeline]
+        return out
+
+
+def write_json(report: BenchReport, path: Path) -> None:
+    """Atomically: temp file in the same folder, fsync, rename, fsync the folder."""
+    data = json.dumps(report.as_dict(), indent=2) + "\n"
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise ConfigError(f"--json {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,41 @@
+"""A throw-away V2G test PKI for one bench run (ISO 15118-2 §7.7 TLS 1.2: V2G root -> CPO Sub-CAs -> SECC leaf,
+P-256), made with :mod:`evcc.pki.generator` into a private temporary folder that is removed afterwards.
+Test use only: the keys never leave the run."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from evcc.bench.secc.tls import server_context
+from evcc.pki.generator import build_pki
+from evcc.pki.profiles import Suite
+from evcc.session.connection import TlsConfig
+
+
+@dataclass(frozen=True, slots=True)
+class BenchTls:
+    server: ssl.SSLContext  # the SECC's
+    client: TlsConfig  # the EV's: the run's V2G root only
+
+
+@contextlib.contextmanager
+def bench_tls() -> Iterator[BenchTls]:
+    pki = build_pki(Suite.ISO2, datetime.now(timezone.utc))
+    pem = serialization.Encoding.PEM
+    key = pki.keys["secc_leaf"].private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption())
+    with tempfile.TemporaryDirectory(prefix="evcc-bench-pki-") as folder:
+        chain, key_path = Path(folder) / "secc_chain.pem", Path(folder) / "secc.key"
+        chain.write_bytes(b"".join(c.public_bytes(pem) for c in pki.chain("secc_leaf")))
+        key_path.touch(mode=0o600)
+        key_path.write_bytes(key)
+        context = server_context(chain, key_path)
+    yield BenchTls(context, TlsConfig(v2g_roots=(pki.root_of("secc_leaf"),)))
