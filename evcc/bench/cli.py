@@ -116,6 +116,8 @@ def bench(scenario: Scenario, out: TextIO, json_path: Path | None = None) -> tup
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.json is not None and not args.json.parent.is_dir():
+            raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist")
         status, _report = bench(scenario_from(args), sys.stdout, args.json)
     except (PlatformError, ConfigError) as exc:
         print(f"evcc bench: {exc}", file=sys.stderr)

@@ -149,3 +149,5 @@ def test_netns_required_but_refused_is_a_platform_error() -> None:
 def test_bad_scenario_is_a_configuration_error(capsys: pytest.CaptureFixture[str]) -> None:
     status, out = _run(["--start-soc", "90", "--target-soc", "80"], capsys)
     assert status == cli.EXIT_PLATFORM and "start (90.0) < target (80.0)" in out
+    status, out = _run(["--link", "memory", "--json", "/nonexistent-evcc/r.json"], capsys)
+    assert status == cli.EXIT_PLATFORM and "folder /nonexistent-evcc does not exist" in out
