@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Modules that provide `register(subparsers) -> None`. Each adds its sub-commands with a `func` default that
 # takes the parsed namespace and returns the exit status.
-COMMAND_MODULES: tuple[str, ...] = ("evcc.exi.cli", "evcc.slac.cli", "evcc.pki.cli")
+COMMAND_MODULES: tuple[str, ...] = ("evcc.exi.cli", "evcc.slac.cli", "evcc.pki.cli", "evcc.bench.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
