@@ -51,6 +51,9 @@ def _vehicle_stop(m: DinEvcc, now: float) -> str | None:
 def on_session_setup(m: DinEvcc, res: din.SessionSetupResType, now: float) -> None:
     m.disarm("V2G_EVCC_CommunicationSetup_Timeout")
     m.session_id = m.last_header_session_id
+    if m.stop_reason is not None:  # the EV asked to stop before the session existed: stop with the new SessionID
+        m.begin_stop(*m.stop_reason, now)
+        return
     m.send("ServiceDiscoveryReq", din.ServiceDiscoveryReqType(ServiceCategory="EVCharging"), now)
     m.state = State.WAIT_SERVICE_DISCOVERY_RES
 
@@ -232,7 +235,8 @@ ON_RESPONSE: dict[tuple[State, str], Handler] = {
 
 FORWARD_STATES = frozenset(
     s for s in State
-    if s not in (State.IDLE, State.ENDED, State.WAIT_POWER_DELIVERY_STOP_RES, State.WAIT_WELDING_DETECTION_RES,
-                 State.WAIT_SESSION_STOP_RES)
+    if s not in (State.IDLE, State.ENDED, State.WAIT_SESSION_SETUP_RES, State.WAIT_POWER_DELIVERY_STOP_RES,
+                 State.WAIT_WELDING_DETECTION_RES, State.WAIT_SESSION_STOP_RES)
 )
-"""States in which a stop the EV asked for (DinEvcc.stop) turns the next response into the orderly stop."""
+"""States in which a stop the EV asked for (DinEvcc.stop) turns the next response into the orderly stop.
+SessionSetupRes is handled first (it assigns the SessionID the SessionStopReq must carry), then the stop."""

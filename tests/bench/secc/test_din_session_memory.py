@@ -200,3 +200,14 @@ def test_garbage_from_the_secc_is_an_orderly_protocol_stop() -> None:
     assert ev.ended is not None and ev.ended.kind is EndKind.PROTOCOL_ERROR
     assert ev.ended.reason.startswith("undecodable DIN message while waiting for SessionSetupRes")
     assert ev.messages_to_send()[1:] == []
+
+
+def test_stop_before_session_setup_res_uses_the_assigned_session_id() -> None:
+    """A stop asked for before SessionSetupRes waits for the SessionID, then SessionStopReq carries it."""
+    secc = DinSecc()
+    ev = DinEvcc(DinConfig(evcc_id=MAC), battery())
+    ev.stop(0.0, "unplugged at once")
+    result = run_din_in_memory(ev, secc)
+    assert result.ended.kind is EndKind.STOPPED and result.ended.reason == "unplugged at once"
+    assert secc.received == ["SessionSetupReq", "SessionStopReq"]
+    assert ev.session_id != bytes(8)
