@@ -1,6 +1,9 @@
-"""A real SoftHSM2 token with a private SOFTHSM2_CONF for this test session (one token per process)."""
+"""Fixtures every test folder may use: a real SoftHSM2 token with a private SOFTHSM2_CONF (one token per test
+process)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,7 +19,7 @@ def softhsm_config(tmp_path_factory: pytest.TempPathFactory) -> Pkcs11Config:
 
 
 @pytest.fixture()
-def token(softhsm_config: Pkcs11Config):  # type: ignore[no-untyped-def]
+def token(softhsm_config: Pkcs11Config) -> Iterator[Pkcs11KeyStore]:
     store = Pkcs11KeyStore(softhsm_config)
     yield store
     store.close()
