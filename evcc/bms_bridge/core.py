@@ -178,6 +178,11 @@ class BridgeCore:
     def evse_output(self, voltage: float, current: float) -> None:
         self._evse_present = (voltage, current)
 
+    @property
+    def evse_present(self) -> tuple[float, float]:
+        """The charger's last reported present voltage and current (V, A)."""
+        return self._evse_present
+
     def contactor_request(self) -> bool:
         wanted = self.session.contactors_wanted and self._latched is None and self.is_fresh()
         if not wanted:

@@ -1,0 +1,112 @@
+"""One charging session on the link (asyncio adapter; ARCHITECTURE.md "the path of one charging session"):
+
+    [slac] enabled: ISO 15118-3 matching (evcc.slac.runner over a raw AF_PACKET socket on the modem interface)
+    ISO 15118-2 §7.10.1 SDP on the interface -> SECC address, port, TLS or not
+    TCP or TLS to the SECC -> evcc.session.runner.run_session: SupportedAppProtocol, then the machine
+
+The machine is wrapped in :class:`~evcc.app.progress.ObservedMachine`, so every state change reaches the
+daemon (D-Bus, BMS stage, STATUS=). :meth:`Attempt.stop` asks for the orderly end (PowerDelivery stop,
+SessionStop) once a machine runs; before that there is nothing to end in order and the caller cancels.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from evcc.app.compose import Parts
+from evcc.app.progress import ObservedMachine
+from evcc.errors import PeerError
+from evcc.plc.rawsock import RawSocket
+from evcc.session.connection import open_connection
+from evcc.session.machine import EvccMachine
+from evcc.session.runner import SessionReport, run_session
+from evcc.session.sap import Negotiated
+from evcc.session.sdp import SdpClient, Security
+from evcc.session.sdp_aio import discover, interface_index, sdp_socket
+from evcc.slac.config import SlacConfig
+from evcc.slac.machine import EvSlac
+from evcc.slac.runner import SlacRunner, system_rng
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended: ``report`` when a V2G session ran, else ``reason`` (no match, no SECC, ...)."""
+
+    report: SessionReport | None
+    reason: str
+    phase: str  # "slac", "sdp", "connect", "session"
+
+
+class Attempt:
+    def __init__(self, parts: Parts, on_phase: Callable[[str], None], on_state: Callable[[str, str], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.parts = parts
+        self.on_phase = on_phase  # "slac", "sdp", "connect"
+        self.on_state = on_state  # (protocol, machine state)
+        self.clock = clock
+        self.machine: ObservedMachine | None = None
+        self.protocol = ""
+        self._stop_reason: str | None = None
+
+    def stop(self, reason: str) -> bool:
+        """Ask the running machine to end in order; False when no machine runs yet."""
+        self._stop_reason = reason
+        if self.machine is None:
+            return False
+        self.machine.stop(self.clock(), reason)
+        return True
+
+    async def run(self) -> Outcome:
+        ifname = self.parts.config.plc.interface
+        if self.parts.config.slac.enabled:
+            self.on_phase("slac")
+            try:
+                await self._slac(ifname)
+            except PeerError as exc:
+                return Outcome(None, f"SLAC: {exc}", "slac")
+        self.on_phase("sdp")
+        tls = self.parts.tls
+        sock = sdp_socket(ifname)
+        try:
+            found = await discover(SdpClient(Security.TLS if tls else Security.NO_TLS), sock, self.clock)
+        except PeerError as exc:
+            return Outcome(None, f"SDP: {exc}", "sdp")
+        finally:
+            sock.close()
+        self.on_phase("connect")
+        LOG.info("SECC found", extra={"fields": {"address": str(found.address), "port": found.port,
+                                                 "security": found.security.name}})
+        try:
+            conn = await open_connection(str(found.address), found.port, tls=tls, scope_id=interface_index(ifname))
+        except PeerError as exc:
+            return Outcome(None, f"connection to the SECC: {exc}", "connect")
+        started = self.clock()
+        makers = {offer.protocol: self._factory(offer.protocol) for offer in self.parts.offers}
+        report = await run_session(conn, list(self.parts.offers), makers, self.parts.sap_timers, self.clock, started)
+        return Outcome(report, report.ended.reason, "session")
+
+    async def _slac(self, ifname: str) -> None:
+        raw = RawSocket.open(ifname)
+        raw.start()
+        try:
+            config = SlacConfig(raw.mac, parm_retries=self.parts.config.slac.parm_retries)
+            matched = await SlacRunner(EvSlac(config, system_rng), raw, self.clock).match()
+        finally:
+            raw.close()
+        LOG.info("SLAC matched", extra={"fields": {"evse": matched.evse_mac.hex(":"), "nid": matched.nid.hex()}})
+
+    def _factory(self, protocol: str) -> Callable[[Negotiated], EvccMachine]:
+        def make(negotiated: Negotiated) -> EvccMachine:
+            contracts = self.parts.contract_port() if protocol == "iso2" else None
+            inner = self.parts.machines[protocol](self.parts.mac, self.parts.bridge.vehicle, contracts)
+            self.protocol = protocol
+            self.machine = ObservedMachine(inner, lambda state: self.on_state(protocol, state))
+            if self._stop_reason is not None:  # a stop asked for while negotiating
+                self.machine.stop(self.clock(), self._stop_reason)
+            return self.machine
+        return make

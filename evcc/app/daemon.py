@@ -1,0 +1,195 @@
+"""The daemon loop (SERVICE.md "systemd"), the asyncio adapter around the composed parts:
+
+    D-Bus name owned -> READY=1
+    loop: wait for fresh BMS data -> one attempt (SLAC, SDP, session) -> publish -> rest -> again
+    BMS StopRequested during a session -> the machine stops in order (PowerDelivery stop, SessionStop)
+    SIGTERM/SIGINT -> STOPPING=1, the active session stops in order (cut after [session] stop_timeout_s), exit 0
+    WATCHDOG=1 every half WatchdogSec while the event loop runs
+
+Session state goes to D-Bus (Session.State with StateChanged(old, new, reason), SoC, power, energy) and to the
+BMS (EVCC_SessionStage, contactor close wish) as the machine moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+
+from evcc.app.attempt import Attempt, Outcome
+from evcc.app.compose import Parts
+from evcc.app.notify import Notifier
+from evcc.app.progress import CONTACTOR_STAGES, PROTOCOL_CODES, EnergyMeter, classify, end_state
+from evcc.bms_bridge.codec import ChargeMode
+from evcc.bms_bridge.state import (
+    BridgeEvent, FrameRejected, Protocol as BmsProtocol, InputFresh, InputStale, SessionStage, SessionStatus, StopRequested,
+)
+from evcc.hmi.names import SessionState
+
+LOG = logging.getLogger(__name__)
+BMS_WAIT_POLL_S = 0.05
+VALUES_PERIOD_S = 0.25  # SoC, power, energy to D-Bus while a session runs (the service throttles further)
+PHASES = {"slac": (SessionState.SLAC, SessionStage.SLAC, "SLAC: matching with the charger"),
+          "sdp": (SessionState.SETUP, SessionStage.SETUP, "looking for the charger (SDP)"),
+          "connect": (SessionState.SETUP, SessionStage.SETUP, "connecting to the charger")}
+
+
+class Daemon:
+    def __init__(self, parts: Parts, notifier: Notifier, watchdog_s: float | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.parts = parts
+        self.notifier = notifier
+        self.watchdog_s = watchdog_s
+        self.clock = clock
+        self.stopping = asyncio.Event()
+        self.attempt: Attempt | None = None
+        self.session_task: asyncio.Task[Outcome] | None = None
+        self.sessions = 0
+        self._meter = EnergyMeter()
+
+    # --- events from the parts ----------------------------------------------------------------------------
+    def on_bridge_event(self, event: BridgeEvent) -> None:
+        if isinstance(event, StopRequested):
+            LOG.warning("BMS asks to stop", extra={"fields": {"reason": event.reason.name, "detail": event.detail}})
+            if self.attempt is not None and self.attempt.stop(f"BMS: {event.reason.name}: {event.detail}"):
+                self.parts.hmi.update_session(errors=(f"BMS: {event.detail}",))
+        elif isinstance(event, InputStale):
+            LOG.warning("BMS frame stale", extra={"fields": {"frame": event.frame, "age_s": event.age}})
+        elif isinstance(event, InputFresh):
+            LOG.info("BMS frame fresh again", extra={"fields": {"frame": event.frame}})
+        elif isinstance(event, FrameRejected):
+            LOG.debug("BMS frame rejected", extra={"fields": {"frame": event.frame, "reason": event.reason}})
+
+    def _phase(self, phase: str) -> None:
+        state, stage, text = PHASES[phase]
+        self._publish(state, stage, text, "")
+        self.notifier.status(text)
+
+    def _state(self, protocol: str, machine_state: str) -> None:
+        known = classify(machine_state)
+        if known is None:
+            return
+        state, stage = known
+        self._publish(state, stage, f"waiting for {machine_state}", protocol)
+        self.notifier.status(f"session ({protocol}): {state.name.lower()}")
+
+    def _publish(self, state: SessionState, stage: SessionStage, reason: str, protocol: str) -> None:
+        self.parts.hmi.set_state(state, reason)
+        if protocol:
+            self.parts.hmi.update_session(protocol=protocol)
+        self.parts.bridge.core.set_session(SessionStatus(
+            stage=stage, protocol=PROTOCOL_CODES.get(protocol, BmsProtocol.NONE),
+            energy_transfer=ChargeMode.DC if protocol else ChargeMode.NONE,
+            contactors_wanted=stage in CONTACTOR_STAGES))
+        self._values()
+
+    def _values(self) -> None:
+        now = self.clock()
+        voltage, current = self.parts.bridge.core.evse_present
+        soc = self.parts.bridge.vehicle.dc_status(now).soc
+        self.parts.hmi.update_session(soc=float(soc), power=voltage * current,
+                                      energy=self._meter.sample(voltage, current, now))
+
+    # --- stopping -----------------------------------------------------------------------------------------
+    def request_stop(self, why: str) -> None:
+        if self.stopping.is_set():
+            return
+        LOG.info("stopping", extra={"fields": {"why": why}})
+        self.notifier.stopping(f"stopping ({why})")
+        self.stopping.set()
+        task = self.session_task
+        if task is None or task.done():
+            return
+        if self.attempt is not None and self.attempt.stop(f"service stopping ({why})"):
+            asyncio.get_running_loop().call_later(self.parts.config.session.stop_timeout_s, task.cancel)
+        else:
+            task.cancel()  # SLAC, SDP or connecting: nothing to end in order
+
+    # --- the loop -----------------------------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
+            loop.add_signal_handler(sig, self.request_stop, name)
+        helpers = [asyncio.create_task(self.parts.bridge.run(), name="bms-bridge")]
+        if self.watchdog_s is not None:
+            helpers.append(asyncio.create_task(self._watchdog(), name="watchdog"))
+        try:
+            await self.parts.hmi.start()
+            self.parts.hmi.set_state(SessionState.IDLE, "started")
+            self.notifier.ready("waiting for BMS data")
+            LOG.info("ready", extra={"fields": {"interface": self.parts.config.plc.interface,
+                                                "protocols": ",".join(self.parts.config.session.protocols)}})
+            while not self.stopping.is_set():
+                if await self._wait_for_bms():
+                    await self._one_session()
+                    await self._rest(self.parts.config.session.restart_delay_s)
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        LOG.info("stopped", extra={"fields": {"sessions": self.sessions}})
+        return 0
+
+    async def _wait_for_bms(self) -> bool:
+        announced = False
+        while not self.stopping.is_set():
+            if self.parts.bridge.core.is_fresh() and self.parts.bridge.core.stop is None:
+                return True
+            if not announced:
+                self.notifier.status("waiting for BMS data")
+                announced = True
+            await self._rest(BMS_WAIT_POLL_S)
+        return False
+
+    async def _rest(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def _one_session(self) -> None:
+        self._meter = EnergyMeter()
+        self.attempt = Attempt(self.parts, self._phase, self._state, self.clock)
+        self.session_task = asyncio.create_task(self.attempt.run(), name="session")
+        ticker = asyncio.create_task(self._tick(), name="session-values")
+        try:
+            outcome = await self.session_task
+        except asyncio.CancelledError:
+            if not self.stopping.is_set():
+                raise
+            outcome = Outcome(None, "cut by the service stopping", "stopping")
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+        self._finish(outcome)
+        self.attempt, self.session_task = None, None
+
+    def _finish(self, outcome: Outcome) -> None:
+        report = outcome.report
+        if report is None:
+            LOG.info("no session", extra={"fields": {"phase": outcome.phase, "reason": outcome.reason}})
+            self._publish(SessionState.IDLE, SessionStage.IDLE, outcome.reason, "")
+            return
+        self.sessions += 1
+        state, stage = end_state(report.ended)
+        level = logging.INFO if state is SessionState.STOPPED else logging.WARNING
+        LOG.log(level, "session ended", extra={"fields": {
+            "protocol": report.protocol, "kind": report.ended.kind.value, "reason": report.ended.reason,
+            "state": report.ended.state, "duration_s": round(report.finished - report.started, 3)}})
+        self._publish(state, stage, f"{report.ended.kind.value}: {report.ended.reason}", report.protocol or "")
+        self.parts.bridge.core.set_session(SessionStatus(stage=SessionStage.IDLE))
+        self.notifier.status(f"session ended ({report.ended.kind.value}); waiting for the next one")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(VALUES_PERIOD_S)
+            self._values()
+
+    async def _watchdog(self) -> None:
+        assert self.watchdog_s is not None
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(self.watchdog_s)

@@ -1,0 +1,67 @@
+"""systemd's notification protocol (sd_notify(3)): one datagram per message to ``$NOTIFY_SOCKET``.
+
+``READY=1`` once the D-Bus name is owned, ``STATUS=...`` lines, ``WATCHDOG=1`` at half of ``$WATCHDOG_USEC``,
+``STOPPING=1`` on SIGTERM. Without ``$NOTIFY_SOCKET`` (not started by systemd) every call does nothing.
+An abstract socket is written ``@name``. A send that fails is logged once and otherwise ignored: the
+service must not stop because its supervisor went away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping
+
+LOG = logging.getLogger(__name__)
+
+
+def watchdog_interval(env: Mapping[str, str]) -> float | None:
+    """Half of ``WATCHDOG_USEC`` in seconds (sd_watchdog_enabled(3)), or None when there is no watchdog or
+    ``WATCHDOG_PID`` names another process."""
+    usec = env.get("WATCHDOG_USEC", "")
+    pid = env.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 1e6 / 2
+
+
+class Notifier:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        path = env.get("NOTIFY_SOCKET", "")
+        self._address = "\0" + path[1:] if path.startswith("@") else path
+        self._sock: socket.socket | None = None
+        self._warned = False
+        if self._address:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    def send(self, *fields: str) -> None:
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendto("\n".join(fields).encode(), self._address)
+        except OSError as exc:
+            if not self._warned:
+                LOG.warning("sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)
+                self._warned = True
+
+    def ready(self, status: str) -> None:
+        self.send("READY=1", f"STATUS={status}")
+
+    def status(self, text: str) -> None:
+        self.send(f"STATUS={text}")
+
+    def watchdog(self) -> None:
+        self.send("WATCHDOG=1")
+
+    def stopping(self, status: str) -> None:
+        self.send("STOPPING=1", f"STATUS={status}")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
