@@ -56,4 +56,41 @@ class SessionEnded:
         return self.kind is EndKind.COMPLETED
 
 
-SessionEvent = Exchange | LateResponse | ChargingStarted | SessionEnded
+@dataclass(frozen=True, slots=True)
+class Renegotiated:
+    """ISO 15118-2 renegotiation finished: PowerDeliveryRes(Start) for the newly selected SAScheduleTuple.
+    ``trigger``: "EVSE" (EVSENotification=ReNegotiation) or "EV" (the vehicle asked for new schedules)."""
+
+    trigger: str
+    sa_schedule_tuple_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseNote:
+    """A response code that is not a failure but means something (OK_CertificateExpiresSoon)."""
+
+    response: str
+    response_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContractUpdated:
+    """CertificateUpdate in the session: ``new_contract_id`` replaced ``old_contract_id`` in the store."""
+
+    old_contract_id: str
+    new_contract_id: str
+    emaid: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContractUpdateRejected:
+    """The EV refused a CertificateUpdateRes (its checks failed); the session goes on with the old contract."""
+
+    contract_id: str
+    reason: str
+
+
+SessionEvent = (
+    Exchange | LateResponse | ChargingStarted | SessionEnded | Renegotiated | ResponseNote | ContractUpdated
+    | ContractUpdateRejected
+)

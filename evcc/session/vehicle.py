@@ -9,7 +9,7 @@ standards' PhysicalValueType.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 EVErrorCode = Literal[
     "NO_ERROR", "FAILED_RESSTemperatureInhibit", "FAILED_EVShiftPosition", "FAILED_ChargerConnectorLockFault",
@@ -67,4 +67,15 @@ class VehiclePort(Protocol):
 
     def evse_output(self, voltage: float, current: float, now: float) -> None:
         """What the charger reports it delivers (CurrentDemandRes/PreChargeRes/WeldingDetectionRes)."""
+        ...
+
+
+@runtime_checkable
+class ScheduleRenegotiationPort(Protocol):
+    """Optional part of the vehicle port (ISO 15118-2 §8.4.3.9, EV-triggered renegotiation): a vehicle that
+    implements it is asked in the charge loop whether it wants new SASchedules (new departure time, energy
+    request, ...). The machine checks once, at construction, whether the port has it."""
+
+    def wants_renegotiation(self, now: float) -> bool:
+        """True once per wish: the machine starts a renegotiation and does not ask again until it is done."""
         ...

@@ -86,7 +86,7 @@ def _tuples(s: Iso2Secc) -> list[iso2.SAScheduleTupleType]:
             PMaxSchedule=iso2.PMaxScheduleType(PMaxScheduleEntry=[iso2.PMaxScheduleEntryType(
                 RelativeTimeInterval=iso2.RelativeTimeIntervalType(start=0, duration=86400), PMax=pv(pmax, "W"))]),
         )
-        for i, pmax in enumerate(s.config.sa_schedules)
+        for i, pmax in enumerate(s.offered())
     ]
     if s.pnc is not None and s.selected_payment == "Contract":
         s.pnc.sign_sales_tariff(s, tuples)
@@ -132,7 +132,7 @@ def _pre_charge(s: Iso2Secc, req: Any, code: str) -> Built:
 
 def _profile_error(s: Iso2Secc, req: iso2.PowerDeliveryReqType) -> str | None:
     """FAILED_TariffSelectionInvalid / FAILED_ChargingProfileInvalid ([V2G2-225], [V2G2-226]) or None."""
-    pmax = s.config.sa_schedules
+    pmax = s.offered()
     if not 1 <= req.SAScheduleTupleID <= len(pmax):
         return "FAILED_TariffSelectionInvalid"
     limit = pmax[req.SAScheduleTupleID - 1]
@@ -144,11 +144,16 @@ def _profile_error(s: Iso2Secc, req: iso2.PowerDeliveryReqType) -> str | None:
 
 def _power_delivery(s: Iso2Secc, req: Any, code: str) -> Built:
     if isinstance(req, iso2.PowerDeliveryReqType):
+        s.charge_progress = req.ChargeProgress
         if req.ChargeProgress == "Start":
             code = _ok(code, _profile_error(s, req) or "OK")
             s.sa_schedule_tuple_id = req.SAScheduleTupleID
         else:
             s.present_current = 0.0
+        if req.ChargeProgress == "Renegotiate" and code == "OK":
+            s.renegotiations += 1
+            s.schedules = s.config.renegotiated_schedules
+            s.reset_round("ChargeParameterDiscoveryRes")  # a new Ongoing loop
     res = iso2.PowerDeliveryResType(ResponseCode=code)  # type: ignore[arg-type]
     if (s.energy_mode or "DC").startswith("AC"):
         res.AC_EVSEStatus = ac_status(s)
@@ -160,6 +165,17 @@ def _power_delivery(s: Iso2Secc, req: Any, code: str) -> Built:
 def _stop_now(s: Iso2Secc, request: str) -> bool:
     n = s.faults.stop_after_loop
     return n is not None and s.received.count(request) >= n
+
+
+def _notification(s: Iso2Secc, request: str) -> str:
+    """StopCharging (fault), ReNegotiation once at ``renegotiate_after`` loop messages, else None."""
+    if _stop_now(s, request):
+        return "StopCharging"
+    n = s.config.renegotiate_after
+    if n is not None and not s.renegotiation_asked and s.received.count(request) >= n:
+        s.renegotiation_asked = True
+        return "ReNegotiation"
+    return "None"
 
 
 def _meter(s: Iso2Secc, power: float) -> iso2.MeterInfoType:
@@ -180,9 +196,8 @@ def _current_demand(s: Iso2Secc, req: Any, code: str) -> Built:
         s.present_voltage = min(c.max_voltage, value_of(req.EVTargetVoltage) or 0.0)
         limit = min(c.max_current, c.max_power / max(s.present_voltage, 1.0))
         s.present_current = max(0.0, min(limit, value_of(req.EVTargetCurrent) or 0.0))
-    stop = _stop_now(s, "CurrentDemandReq")
     return "CurrentDemandRes", iso2.CurrentDemandResType(
-        ResponseCode=code, DC_EVSEStatus=dc_status(s, "StopCharging" if stop else "None"),  # type: ignore[arg-type]
+        ResponseCode=code, DC_EVSEStatus=dc_status(s, _notification(s, "CurrentDemandReq")),  # type: ignore[arg-type]
         EVSEPresentVoltage=pv(s.present_voltage, "V"), EVSEPresentCurrent=pv(s.present_current, "A"),
         EVSECurrentLimitAchieved=s.present_current >= c.max_current, EVSEVoltageLimitAchieved=False,
         EVSEPowerLimitAchieved=s.present_current * s.present_voltage >= c.max_power,
@@ -194,14 +209,14 @@ def _current_demand(s: Iso2Secc, req: Any, code: str) -> Built:
 
 def _charging_status(s: Iso2Secc, req: Any, code: str) -> Built:
     c = s.config
-    stop = _stop_now(s, "ChargingStatusReq")
+    notification = _notification(s, "ChargingStatusReq")
     phases = 3 if s.energy_mode == "AC_three_phase_core" else 1
     # the simulator has no current sensor: its meter counts the full offered current
     power = c.ac_nominal_voltage * c.ac_max_current * phases
     return "ChargingStatusRes", iso2.ChargingStatusResType(
         ResponseCode=code, EVSEID=c.evse_id, SAScheduleTupleID=s.sa_schedule_tuple_id or 1,  # type: ignore[arg-type]
         EVSEMaxCurrent=pv(c.ac_max_current, "A"), MeterInfo=_meter(s, power), ReceiptRequired=_receipt(s),
-        AC_EVSEStatus=ac_status(s, "StopCharging" if stop else "None"),
+        AC_EVSEStatus=ac_status(s, notification),
     )
 
 

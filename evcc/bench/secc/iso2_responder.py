@@ -3,11 +3,14 @@ same fault injection as the DIN responder.
 
 ``receive_payload(exi, now)`` queues the answer; ``messages_to_send(now)`` returns those whose time has come
 (``get_timer()`` says when the next one is due): a delay is a later due time, silence is no answer. The SECC
-checks the order (FAILED_SequenceError), the SessionID (FAILED_UnknownSession), the selected payment option and
+checks the order (FAILED_SequenceError; PowerDelivery(Renegotiate) must be followed by ChargeParameterDiscovery),
+the SessionID (FAILED_UnknownSession), the selected payment option and
 energy transfer mode, the SAScheduleTupleID (FAILED_TariffSelectionInvalid) and the ChargingProfile against the
 PMax schedule (FAILED_ChargingProfileInvalid) like a real one. Paused sessions ([V2G2-741]) are remembered in the
 ``paused`` set shared by the responders of one server: SessionSetupReq with such a SessionID is answered
-OK_OldSessionJoined.
+OK_OldSessionJoined. ``renegotiate_after`` makes it ask for a renegotiation (EVSENotification=ReNegotiation) in
+the charge loop; after any PowerDelivery(Renegotiate) it offers ``renegotiated_schedules`` with a new Ongoing
+round.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ class Iso2SeccConfig:
     cable_check_rounds: int = 2
     precharge_step: float = 150.0  # V per PreChargeReq
     response_time: float = 0.005  # s from request to response (within V2G_SECC_Msg_Performance_Time)
+    renegotiate_after: int | None = None  # EVSENotification=ReNegotiation on this charge-loop message (1-based)
+    renegotiated_schedules: tuple[float, ...] = (20_000.0, 40_000.0)  # PMax offered after a renegotiation
 
 
 class SeccPnc(Protocol):
@@ -109,6 +114,10 @@ class Iso2Secc:
     header_signature: Any = None  # set by the Plug & Charge part for the response being built
     metered_at: float | None = None
     charging_session: str | None = None  # ChargingSession of the SessionStopReq
+    schedules: tuple[float, ...] | None = None  # PMax of the tuples on offer now (None: config.sa_schedules)
+    renegotiation_asked: bool = False  # EVSENotification=ReNegotiation sent
+    renegotiations: int = 0  # PowerDeliveryReq(Renegotiate) received
+    charge_progress: str | None = None  # ChargeProgress of the last PowerDeliveryReq
     _last: str = ""
     _rounds: dict[str, int] = field(default_factory=dict)
     _queue: list[tuple[float, iso2.V2G_Message]] = field(default_factory=list)
@@ -161,9 +170,15 @@ class Iso2Secc:
     def get_timer(self) -> float | None:
         return min((t for t, _ in self._queue), default=None)
 
+    def offered(self) -> tuple[float, ...]:
+        return self.schedules if self.schedules is not None else self.config.sa_schedules
+
     def _check(self, name: str, session_id: bytes) -> str:
         if name not in ALLOWED_NEXT.get(self._last, frozenset()):
             return "FAILED_SequenceError"
+        if self._last == "PowerDeliveryReq" and (name == "ChargeParameterDiscoveryReq") != (
+                self.charge_progress == "Renegotiate") and name != "SessionStopReq":
+            return "FAILED_SequenceError"  # only Renegotiate leads back to ChargeParameterDiscovery [V2G2-812]
         if name != "SessionSetupReq" and session_id != self.session_id:
             return "FAILED_UnknownSession"
         if name == "SessionSetupReq" and session_id in self.paused:
@@ -171,6 +186,9 @@ class Iso2Secc:
             self.session_id = session_id
             self.joined_old_session = True
         return "OK"
+
+    def reset_round(self, res_name: str) -> None:
+        self._rounds.pop(res_name, None)
 
     def round(self, res_name: str, rounds: int) -> str:
         if res_name in self.faults.ongoing_forever:

@@ -75,6 +75,7 @@ class State(enum.Enum):
     WAIT_CURRENT_DEMAND_RES = "CurrentDemandRes"
     WAIT_CHARGING_STATUS_RES = "ChargingStatusRes"
     WAIT_METERING_RECEIPT_RES = "MeteringReceiptRes"
+    WAIT_POWER_DELIVERY_RENEGOTIATE_RES = "PowerDeliveryRes (Renegotiate)"
     WAIT_POWER_DELIVERY_STOP_RES = "PowerDeliveryRes (Stop)"
     WAIT_WELDING_DETECTION_RES = "WeldingDetectionRes"
     WAIT_SESSION_STOP_RES = "SessionStopRes"

@@ -26,7 +26,7 @@ from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso2.config import Iso2Config, State
 from evcc.session.iso2.transitions import FORWARD_STATES, ON_RESPONSE
 from evcc.session.iso2.values import body_element, message
-from evcc.session.vehicle import VehiclePort
+from evcc.session.vehicle import ScheduleRenegotiationPort, VehiclePort
 
 if TYPE_CHECKING:
     from evcc.contracts.store import Contract
@@ -71,6 +71,10 @@ class Iso2Evcc:
         self.ac_max_current: float | None = None
         self.welding_requests = 0
         self.loop_count = 0  # CurrentDemandReq / ChargingStatusReq sent
+        self.schedule_port = vehicle if isinstance(vehicle, ScheduleRenegotiationPort) else None
+        self.renegotiation_wanted: str | None = None  # "EVSE" / "EV": renegotiate at the next loop turn
+        self.renegotiation: str | None = None  # who asked for the renegotiation under way
+        self.renegotiations = 0  # renegotiations completed
         self._out: list[iso2.V2G_Message] = []
         self._events: list[SessionEvent] = []
         self._timers: dict[str, float] = {}

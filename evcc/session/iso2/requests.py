@@ -69,7 +69,7 @@ def power_delivery(
         t = vehicle.dc_targets(now)
         param = iso2.DC_EVPowerDeliveryParameterType(
             DC_EVStatus=dc_ev_status(vehicle, now), BulkChargingComplete=t.bulk_complete,
-            ChargingComplete=progress != "Start" or t.charging_complete,
+            ChargingComplete=progress == "Stop" or t.charging_complete,
         )
     return iso2.PowerDeliveryReqType(
         ChargeProgress=progress,  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ Sequence (§8.8.2; Plug & Charge steps in brackets, contract_flow.py)::
     -> ChargeParameterDiscovery (Ongoing) -> DC: CableCheck (Ongoing) -> PreCharge (voltage)
     -> PowerDelivery(Start) -> DC: CurrentDemand | AC: ChargingStatus (until target SoC / stop)
        [-> MeteringReceipt when ReceiptRequired -> back to the loop]
+       [-> PowerDelivery(Renegotiate) -> ChargeParameterDiscovery -> PowerDelivery(Start) -> back to the loop;
+           renegotiation.py]
     -> PowerDelivery(Stop) -> DC: WeldingDetection (voltage) -> SessionStop(Terminate | Pause)
 """
 
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from evcc.exi import iso2
 from evcc.session.events import EndKind
-from evcc.session.iso2 import ac, contract_flow, dc, setup
+from evcc.session.iso2 import ac, contract_flow, dc, renegotiation, setup
 from evcc.session.iso2.config import State
 
 if TYPE_CHECKING:
@@ -38,18 +40,26 @@ def on_charge_parameter_discovery(m: Iso2Evcc, res: iso2.ChargeParameterDiscover
     m.disarm("V2G_EVCC_Ongoing_Timeout")
     if not setup.accept_schedules(m, res, now):
         return
-    (dc.after_charge_parameters if m.dc else ac.after_charge_parameters)(m, res, now)
+    if m.renegotiation is not None:
+        renegotiation.after_charge_parameters(m, res, now)
+    else:
+        (dc.after_charge_parameters if m.dc else ac.after_charge_parameters)(m, res, now)
 
 
-def _continue_loop(m: Iso2Evcc, reason: str | None, complete: bool, now: float, res: Any = None) -> None:
+def _continue_loop(m: Iso2Evcc, reason: str | None, complete: bool, now: float, res: Any = None,
+                   status: renegotiation.EvseStatus = None) -> None:
     """One charge-loop answer handled: stop in order, sign the receipt the SECC asks for (Plug & Charge), finish,
-    or ask again."""
+    renegotiate (the EVSE's notification or the vehicle's wish), or ask again."""
+    if reason is None and m.renegotiation_wanted is None:
+        m.renegotiation_wanted = renegotiation.requested(m, status, now)
     if reason is None and res is not None and contract_flow.receipt_needed(m, res.ReceiptRequired):
         contract_flow.send_metering_receipt(m, res.MeterInfo, now)
     elif reason is not None:
         m.begin_stop(EndKind.STOPPED, reason, now)
     elif complete:
         m.begin_stop(EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
+    elif m.renegotiation_wanted is not None:
+        renegotiation.begin(m, m.renegotiation_wanted, now)
     elif m.dc:
         dc.send_current_demand(m, now)
     else:
@@ -58,17 +68,17 @@ def _continue_loop(m: Iso2Evcc, reason: str | None, complete: bool, now: float, 
 
 def on_current_demand(m: Iso2Evcc, res: iso2.CurrentDemandResType, now: float) -> None:
     reason = dc.current_demand_stop(m, res, now)
-    _continue_loop(m, reason, m.vehicle.dc_targets(now).charging_complete, now, res)
+    _continue_loop(m, reason, m.vehicle.dc_targets(now).charging_complete, now, res, res.DC_EVSEStatus)
 
 
 def on_charging_status(m: Iso2Evcc, res: iso2.ChargingStatusResType, now: float) -> None:
     reason = ac.charging_status_stop(m, res, now)
-    _continue_loop(m, reason, ac.charging_complete(m, now), now, res)
+    _continue_loop(m, reason, ac.charging_complete(m, now), now, res, res.AC_EVSEStatus)
 
 
 def on_metering_receipt(m: Iso2Evcc, res: iso2.MeteringReceiptResType, now: float) -> None:
     complete = m.vehicle.dc_targets(now).charging_complete if m.dc else ac.charging_complete(m, now)
-    _continue_loop(m, None, complete, now)
+    _continue_loop(m, None, complete, now, status=res.DC_EVSEStatus or res.AC_EVSEStatus)
 
 
 def on_power_delivery_stop(m: Iso2Evcc, res: iso2.PowerDeliveryResType, now: float) -> None:
@@ -79,7 +89,11 @@ def on_power_delivery_stop(m: Iso2Evcc, res: iso2.PowerDeliveryResType, now: flo
 
 
 def on_power_delivery_start(m: Iso2Evcc, res: iso2.PowerDeliveryResType, now: float) -> None:
-    (dc.on_power_delivery_start if m.dc else ac.on_power_delivery_start)(m, res, now)
+    if m.renegotiation is None:
+        (dc.on_power_delivery_start if m.dc else ac.on_power_delivery_start)(m, res, now)
+        return
+    renegotiation.finished(m)
+    (dc.send_current_demand if m.dc else ac.send_charging_status)(m, now)
 
 
 def on_session_stop(m: Iso2Evcc, res: iso2.SessionStopResType, now: float) -> None:
@@ -103,6 +117,7 @@ ON_RESPONSE: dict[tuple[State, str], Handler] = {
     (State.WAIT_CURRENT_DEMAND_RES, "CurrentDemandRes"): on_current_demand,
     (State.WAIT_CHARGING_STATUS_RES, "ChargingStatusRes"): on_charging_status,
     (State.WAIT_METERING_RECEIPT_RES, "MeteringReceiptRes"): on_metering_receipt,
+    (State.WAIT_POWER_DELIVERY_RENEGOTIATE_RES, "PowerDeliveryRes"): renegotiation.on_power_delivery_renegotiate,
     (State.WAIT_POWER_DELIVERY_STOP_RES, "PowerDeliveryRes"): on_power_delivery_stop,
     (State.WAIT_WELDING_DETECTION_RES, "WeldingDetectionRes"): dc.on_welding_detection,
     (State.WAIT_SESSION_STOP_RES, "SessionStopRes"): on_session_stop,
