@@ -1,0 +1,141 @@
+"""`evcc session --iface IF`: one charging session against whatever SECC answers SDP on that interface (a lab
+with a cable to a charger, or a test peer): ISO 15118-2 §7.10.1 SDP, TCP or TLS 1.2 (§7.7), SupportedAppProtocol,
+then DIN SPEC 70121 or ISO 15118-2 (AC or DC, EIM or Plug & Charge) until SessionStop. The vehicle is the
+battery model (evcc.session.attach_vehicle).
+
+Exit status: 0 when the session ended with SessionStopReq/Res; 1 when SDP, the connection or the session
+failed (the reason is printed and in the JSON report); 2 for a configuration or platform error (unknown
+interface, unreadable certificate, key store not found ...), with a one-line message and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from evcc.errors import ConfigError, EvccError, PlatformError, StoreError
+from evcc.session.attach import PROTOCOLS, AttachConfig, attach
+from evcc.session.attach_contracts import SOFTHSM_MODULE, PncOptions, contract_port
+from evcc.session.attach_vehicle import VehicleConfig
+from evcc.session.connection import TlsConfig
+from evcc.session.iso2.pnc import ContractPort
+from evcc.session.report import SessionJsonReport, write_json
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser("session", help="one charging session against the SECC that answers SDP on an interface",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iface", required=True, help="the PLC (or lab Ethernet) interface")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="iso2", help="protocol to offer (default iso2)")
+    p.add_argument("--auth", choices=("eim", "pnc"), default="eim", help="EIM or Plug & Charge (needs --tls)")
+    p.add_argument("--tls", action="store_true", help="TLS 1.2 (SDP asks for a secured SECC)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--ac", dest="energy", action="store_const", const="ac", help="AC charging (three-phase)")
+    mode.add_argument("--dc", dest="energy", action="store_const", const="dc", help="DC charging (default)")
+    p.set_defaults(energy="dc")
+    car = p.add_argument_group("battery model")
+    car.add_argument("--start-soc", type=float, default=40.0, help="state of charge at start, percent")
+    car.add_argument("--target-soc", type=float, default=80.0, help="charge until this SoC, percent")
+    car.add_argument("--capacity-kwh", type=float, default=50.0, help="battery capacity")
+    car.add_argument("--time-scale", type=float, default=1.0, help="battery seconds per real second")
+    car.add_argument("--charge-seconds", type=float, default=None,
+                     help="the vehicle declares charging complete this long after the charge loop began")
+    car.add_argument("--precharge-tolerance", type=float, default=None,
+                     help="V: accepted |EVSEPresentVoltage - battery voltage| that ends PreCharge (default 10)")
+    p.add_argument("--json", type=Path, help="write the report (messages, timings, outcome) here")
+    sec = p.add_argument_group("TLS and Plug & Charge")
+    sec.add_argument("--v2g-root", type=Path, action="append", default=[], help="trusted V2G root (PEM or DER)")
+    sec.add_argument("--keylog", type=Path, help="BENCH TRACES ONLY: write TLS secrets (NSS key log)")
+    sec.add_argument("--contracts", type=Path, help="contract store folder")
+    sec.add_argument("--token", help="PKCS#11 token label of the key store")
+    sec.add_argument("--pin-file", type=Path, help="user PIN of --token")
+    sec.add_argument("--pkcs11-module", default=SOFTHSM_MODULE, help=f"PKCS#11 module (default {SOFTHSM_MODULE})")
+    sec.add_argument("--soft-keys", type=Path, help="software key store folder (bench only)")
+    sec.add_argument("--kek-file", type=Path, help="KEK of --soft-keys")
+    sec.add_argument("--oem-key", help="key label of the OEM provisioning key (CertificateInstallation)")
+    sec.add_argument("--oem-cert", type=Path, help="OEM provisioning certificate (PEM or DER)")
+    sec.add_argument("--mo-root", type=Path, action="append", default=[], help="trusted MO root (PEM or DER)")
+    p.set_defaults(func=run)
+
+
+def _tls(args: argparse.Namespace) -> TlsConfig | None:
+    if args.keylog is not None and not args.tls:
+        raise ConfigError("--keylog needs --tls")
+    if not args.tls:
+        return None
+    if not args.v2g_root:
+        raise ConfigError("--tls needs at least one --v2g-root")
+    return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog)
+
+
+@contextlib.contextmanager
+def _contracts(args: argparse.Namespace) -> Iterator[ContractPort | None]:
+    if args.auth != "pnc":
+        yield None
+        return
+    if args.contracts is None:
+        raise ConfigError("--auth pnc needs --contracts DIR")
+    opts = PncOptions(args.contracts, tuple(args.v2g_root), args.token, args.pin_file, args.pkcs11_module,
+                      args.soft_keys, args.kek_file, args.oem_key, args.oem_cert, tuple(args.mo_root))
+    with contract_port(opts) as port:
+        yield port
+
+
+def _config(args: argparse.Namespace, contracts: ContractPort | None) -> AttachConfig:
+    vehicle = VehicleConfig(args.start_soc, args.target_soc, args.capacity_kwh, args.time_scale, args.charge_seconds)
+    if args.json is not None and not args.json.parent.resolve().is_dir():
+        raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist")
+    return AttachConfig(args.iface, args.protocol, args.energy, args.auth, _tls(args), vehicle,
+                        args.precharge_tolerance, contracts=contracts)
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    try:
+        with _contracts(args) as contracts:
+            report = asyncio.run(attach(_config(args, contracts)))
+    except (ConfigError, PlatformError, StoreError) as exc:
+        print(f"evcc session: {exc}", file=err)
+        return EXIT_CONFIG
+    except EvccError as exc:  # a peer or security failure outside the session's own reporting
+        print(f"evcc session: failed: {exc}", file=err)
+        return EXIT_FAILED
+    _print(report, out)
+    if args.json is not None:
+        try:
+            write_json(report, args.json)
+        except ConfigError as exc:
+            print(f"evcc session: {exc}", file=err)
+            return EXIT_CONFIG
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _print(report: SessionJsonReport, out: TextIO) -> None:
+    if report.secc:
+        s = report.secc
+        print(f"SECC [{s['address']}]:{s['port']} ({s['security']})"
+              f"{', ' + report.tls_cipher if report.tls_cipher else ''}", file=out)
+    for t in report.timings:
+        print(f"  {t.type:36} {t.count:5d}  median {t.median_ms:8.2f} ms  max {t.max_ms:8.2f} ms", file=out)
+    verdict = "session ended with SessionStop" if report.ok else "session FAILED"
+    print(f"{verdict}: {report.outcome}: {report.reason}", file=out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="evcc")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["session", *(sys.argv[1:] if argv is None else argv)])
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
