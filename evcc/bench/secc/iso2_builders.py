@@ -17,6 +17,8 @@ from evcc.session.iso2.values import pv, value_of
 if TYPE_CHECKING:
     from evcc.bench.secc.iso2_responder import Iso2Secc
 
+CERTIFICATE_SERVICE_ID = 2  # ISO 15118-2 Table 105: ServiceName "Certificate", category ContractCertificate
+CERTIFICATE_PARAMETER_SETS = {"Installation": 1, "Update": 2}  # Table 106: Parameter Name="Service"
 Built = tuple[str, Any]
 Builder = Callable[["Iso2Secc", Any, str], Built]
 
@@ -45,6 +47,9 @@ def _session_setup(s: Iso2Secc, req: Any, code: str) -> Built:
 def _service_discovery(s: Iso2Secc, req: Any, code: str) -> Built:
     c = s.config
     services = [iso2.ServiceType(ServiceID=i, ServiceCategory="Internet", FreeService=True) for i in c.value_added_services]
+    if c.certificate_service and "Contract" in c.payment_options:
+        services.insert(0, iso2.ServiceType(ServiceID=CERTIFICATE_SERVICE_ID, ServiceName="Certificate",
+                                            ServiceCategory="ContractCertificate", FreeService=True))
     return "ServiceDiscoveryRes", iso2.ServiceDiscoveryResType(
         ResponseCode=code,  # type: ignore[arg-type]
         PaymentOptionList=iso2.PaymentOptionListType(PaymentOption=list(c.payment_options)),  # type: ignore[arg-type]
@@ -60,6 +65,10 @@ def _service_detail(s: Iso2Secc, req: Any, code: str) -> Built:
     sid = req.ServiceID if isinstance(req, iso2.ServiceDetailReqType) else 0
     params = iso2.ServiceParameterListType(ParameterSet=[iso2.ParameterSetType(
         ParameterSetID=3, Parameter=[iso2.ParameterType(Name="Protocol", intValue=1)])])
+    if sid == CERTIFICATE_SERVICE_ID and s.config.certificate_service:
+        params = iso2.ServiceParameterListType(ParameterSet=[iso2.ParameterSetType(
+            ParameterSetID=CERTIFICATE_PARAMETER_SETS[name], Parameter=[iso2.ParameterType(Name="Service", stringValue=name)])
+            for name in s.config.certificate_service])
     return "ServiceDetailRes", iso2.ServiceDetailResType(ResponseCode=code, ServiceID=sid, ServiceParameterList=params)  # type: ignore[arg-type]
 
 
@@ -67,6 +76,7 @@ def _payment_service_selection(s: Iso2Secc, req: Any, code: str) -> Built:
     if isinstance(req, iso2.PaymentServiceSelectionReqType):
         s.selected_payment = req.SelectedPaymentOption
         ids = {x.ServiceID for x in req.SelectedServiceList.SelectedService}
+        s.selected_services = [(x.ServiceID, x.ParameterSetID) for x in req.SelectedServiceList.SelectedService]
         if req.SelectedPaymentOption not in s.config.payment_options:
             code = _ok(code, "FAILED_PaymentSelectionInvalid")
         elif 1 not in ids:

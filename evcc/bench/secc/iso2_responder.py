@@ -74,6 +74,7 @@ class Iso2SeccConfig:
     ac_max_current: float = 32.0
     sa_schedules: tuple[float, ...] = (100_000.0,)  # PMax (W) of SAScheduleTuple 1, 2, ...
     value_added_services: tuple[int, ...] = ()  # ServiceIDs offered in ServiceList (category Internet)
+    certificate_service: tuple[str, ...] = ()  # parameter sets of the Certificate service: "Installation", "Update"
     ongoing_rounds: int = 1  # Ongoing answers before Finished (authorization, charge parameters)
     cable_check_rounds: int = 2
     precharge_step: float = 150.0  # V per PreChargeReq
@@ -118,6 +119,7 @@ class Iso2Secc:
     renegotiation_asked: bool = False  # EVSENotification=ReNegotiation sent
     renegotiations: int = 0  # PowerDeliveryReq(Renegotiate) received
     charge_progress: str | None = None  # ChargeProgress of the last PowerDeliveryReq
+    selected_services: list[tuple[int, int | None]] = field(default_factory=list)  # (ServiceID, ParameterSetID)
     _last: str = ""
     _rounds: dict[str, int] = field(default_factory=dict)
     _queue: list[tuple[float, iso2.V2G_Message]] = field(default_factory=list)

@@ -1,5 +1,6 @@
 """ISO 15118-2 Plug & Charge handlers of the EVCC (§8.4.3, §8.8.3.3): after PaymentServiceSelection(Contract)
-either CertificateInstallation (no usable contract) then PaymentDetails, or PaymentDetails at once; the signed
+either CertificateInstallation (no usable contract) then PaymentDetails, CertificateUpdate (certificate_update.py)
+then PaymentDetails, or PaymentDetails at once; the signed
 AuthorizationReq over the GenChallenge; the SalesTariff signature check; the signed MeteringReceipt.
 
 The contract port (pnc.py) signs and installs; its errors (evcc.errors tree) end the session in order with the
@@ -28,17 +29,19 @@ def _port(m: Iso2Evcc) -> ContractPort:
     return m.config.contracts
 
 
-def after_payment_selection(m: Iso2Evcc, now: float) -> None:
+def choose_contract(m: Iso2Evcc, now: float) -> bool:
+    """After PaymentServiceSelection(Contract): True with ``m.contract`` set; False when CertificateInstallation
+    was sent (no usable contract) or the session stops (nothing to install with)."""
     try:
         m.contract = _port(m).contract()
         if m.contract is None:
             m.send_message("CertificateInstallationReq", _port(m).certificate_installation_req(m.session_id), now)
             m.state = State.WAIT_CERTIFICATE_INSTALLATION_RES
-            return
+            return False
     except EvccError as exc:
         m.begin_stop(EndKind.STOPPED, f"no contract to charge with: {exc}", now)
-        return
-    send_payment_details(m, now)
+        return False
+    return True
 
 
 def on_certificate_installation(m: Iso2Evcc, res: iso2.CertificateInstallationResType, now: float) -> None:

@@ -55,6 +55,8 @@ class Iso2Evcc:
         self.selected_services: list[iso2.SelectedServiceType] = []
         self.contract: Contract | None = None  # Plug & Charge: the contract in use
         self.gen_challenge: bytes | None = None  # PaymentDetailsRes
+        self.certificate_service_id: int | None = None  # the SECC's certificate service (ServiceDetail asked)
+        self.certificate_update = False  # the certificate service with "Update" was selected
         self.receipts = 0  # MeteringReceiptReq sent
         self.evse_id = ""
         self.ended: SessionEnded | None = None

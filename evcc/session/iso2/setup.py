@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from evcc.exi import iso2
 from evcc.session.events import EndKind
-from evcc.session.iso2 import contract_flow
+from evcc.session.iso2 import certificate_update, contract_flow
 from evcc.session.iso2 import requests as rq
 from evcc.session.iso2 import schedules
 from evcc.session.iso2.config import State
@@ -52,8 +52,12 @@ def on_service_discovery(m: Iso2Evcc, res: iso2.ServiceDiscoveryResType, now: fl
         return
     m.service_id = res.ChargeService.ServiceID
     m.selected_services = [iso2.SelectedServiceType(ServiceID=m.service_id)]
-    offered = {s.ServiceID for s in res.ServiceList.Service} if res.ServiceList is not None else set()
+    services = res.ServiceList.Service if res.ServiceList is not None else []
+    offered = {s.ServiceID for s in services}
     m.detail_queue = [i for i in m.config.service_detail_ids if i in offered]
+    certificate_service = certificate_update.service_to_ask(m, services)
+    if certificate_service is not None and certificate_service not in m.detail_queue:
+        m.detail_queue.insert(0, certificate_service)
     _next_detail_or_selection(m, now)
 
 
@@ -76,6 +80,12 @@ def on_service_detail(m: Iso2Evcc, res: iso2.ServiceDetailResType, now: float) -
     if res.ServiceID != asked:
         m.end(EndKind.PROTOCOL_ERROR, f"ServiceDetailRes for ServiceID {res.ServiceID}, the EV asked for {asked}")
         return
+    if asked == m.certificate_service_id:
+        chosen = certificate_update.selected_service(m, res)
+        if chosen is not None:
+            m.selected_services.append(chosen)
+        _next_detail_or_selection(m, now)
+        return
     sets = res.ServiceParameterList.ParameterSet if res.ServiceParameterList is not None else []
     m.selected_services.append(
         iso2.SelectedServiceType(ServiceID=asked, ParameterSetID=sets[0].ParameterSetID if sets else None)
@@ -84,10 +94,13 @@ def on_service_detail(m: Iso2Evcc, res: iso2.ServiceDetailResType, now: float) -
 
 
 def on_payment_service_selection(m: Iso2Evcc, res: iso2.PaymentServiceSelectionResType, now: float) -> None:
-    if m.config.payment == "Contract":
-        contract_flow.after_payment_selection(m, now)
-    else:
+    if m.config.payment != "Contract":
         send_authorization(m, now)
+    elif contract_flow.choose_contract(m, now):
+        if m.certificate_update:
+            certificate_update.send_certificate_update(m, now)
+        else:
+            contract_flow.send_payment_details(m, now)
 
 
 def send_authorization(m: Iso2Evcc, now: float) -> None:

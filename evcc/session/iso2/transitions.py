@@ -6,7 +6,7 @@ set-up), dc.py, ac.py; the charge loop, stopping and SessionStop below.
 Sequence (§8.8.2; Plug & Charge steps in brackets, contract_flow.py)::
 
     SessionSetup -> ServiceDiscovery -> [ServiceDetail]* -> PaymentServiceSelection
-    -> [CertificateInstallation] -> [PaymentDetails] -> Authorization (Ongoing; [signed GenChallenge])
+    -> [CertificateInstallation | CertificateUpdate] -> [PaymentDetails] -> Authorization (Ongoing; [signed GenChallenge])
     -> ChargeParameterDiscovery (Ongoing) -> DC: CableCheck (Ongoing) -> PreCharge (voltage)
     -> PowerDelivery(Start) -> DC: CurrentDemand | AC: ChargingStatus (until target SoC / stop)
        [-> MeteringReceipt when ReceiptRequired -> back to the loop]
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from evcc.exi import iso2
 from evcc.session.events import EndKind
-from evcc.session.iso2 import ac, contract_flow, dc, renegotiation, setup
+from evcc.session.iso2 import ac, certificate_update, contract_flow, dc, renegotiation, setup
 from evcc.session.iso2.config import State
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ ON_RESPONSE: dict[tuple[State, str], Handler] = {
     (State.WAIT_SERVICE_DETAIL_RES, "ServiceDetailRes"): setup.on_service_detail,
     (State.WAIT_PAYMENT_SERVICE_SELECTION_RES, "PaymentServiceSelectionRes"): setup.on_payment_service_selection,
     (State.WAIT_CERTIFICATE_INSTALLATION_RES, "CertificateInstallationRes"): contract_flow.on_certificate_installation,
+    (State.WAIT_CERTIFICATE_UPDATE_RES, "CertificateUpdateRes"): certificate_update.on_certificate_update,
     (State.WAIT_PAYMENT_DETAILS_RES, "PaymentDetailsRes"): contract_flow.on_payment_details,
     (State.WAIT_AUTHORIZATION_RES, "AuthorizationRes"): setup.on_authorization,
     (State.WAIT_CHARGE_PARAMETER_DISCOVERY_RES, "ChargeParameterDiscoveryRes"): on_charge_parameter_discovery,

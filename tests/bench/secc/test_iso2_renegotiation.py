@@ -5,6 +5,7 @@ new tuple in PowerDelivery(Start) -> the loop again, DC without a second CableCh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -50,7 +51,7 @@ class RenegotiatingAcBattery(AcBatteryModel, RenegotiatingBattery):
     pass
 
 
-def _renegotiated(events: list[object]) -> list[Renegotiated]:
+def _renegotiated(events: Sequence[object]) -> list[Renegotiated]:
     return [e for e in events if isinstance(e, Renegotiated)]
 
 
