@@ -11,7 +11,7 @@ Text form, for ``parse_fault``::
     KIND[:TARGET[#OCCURRENCE]][=VALUE]
 
     code:PowerDeliveryRes=FAILED       delay:CurrentDemandRes        delay:CableCheckRes=3.5
-    session-id:ServiceDiscoveryRes     silence:CurrentDemandRes#5    stall:CableCheckRes
+    session-id:ServiceDiscoveryRes     silence:CurrentDemandRes#5    stall:CableCheckRes    stall:PreChargeRes=1
     unexpected:PreChargeRes=SessionSetupRes                          garbage-exi:ChargeParameterDiscoveryRes
     disconnect:CableCheckRes           oversized      oversized:2=70000      truncated:CurrentDemandRes
     wrong-version:SessionSetupRes=0x02 wrong-payload-type:ServiceDiscoveryRes=0x8004
@@ -19,9 +19,9 @@ Text form, for ``parse_fault``::
 
 TARGET defaults to index 0 (SessionSetupRes). VALUE is the kind's parameter: the ResponseCode (code, default
 FAILED), the delay in seconds (delay, default: the request's V2G_EVCC_Msg_Timeout plus ``margin``), the response
-to send instead (unexpected, default: an earlier response of another type), the announced payload length
-(oversized, default 0xFFFFFFFF), the version byte (wrong-version, default 0x02) or the payload type
-(wrong-payload-type, default: one the session does not use).
+to send instead (unexpected, default: an earlier response of another type), the pace of the repeats (stall,
+seconds, default none), the announced payload length (oversized, default 0xFFFFFFFF), the version byte
+(wrong-version, default 0x02) or the payload type (wrong-payload-type, default: one the session does not use).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class FaultKind(enum.Enum):
     SESSION_ID = "session-id"  # the response carries another SessionID
     DELAY = "delay"  # the response comes after the EVCC's V2G_EVCC_Msg_Timeout
     SILENCE = "silence"  # no response from this one on
-    STALL = "stall"  # from this one on, this response repeats its first answer (Ongoing, PreCharge voltage)
+    STALL = "stall"  # from this one on, this response repeats its first answer (Ongoing, PreCharge voltage),
+    # each repeat ``delay`` seconds late when given (a slow loop: fewer rounds until the sequence timer)
     UNEXPECTED = "unexpected"  # a response of another type instead of this one
     GARBAGE_EXI = "garbage-exi"  # undecodable EXI in a correct V2GTP frame
     # frame and connection level: these need a transport (TCP or TLS)
@@ -73,7 +74,7 @@ class Fault:
     at: str | int = 0  # response element name, or index of the response in the session (0 = SessionSetupRes)
     occurrence: int = 1  # with a name: the n-th response of that name
     response_code: str = "FAILED"  # CODE
-    delay: float | None = None  # DELAY: seconds; None = the request's V2G_EVCC_Msg_Timeout + margin
+    delay: float | None = None  # DELAY: seconds, None = the request's V2G_EVCC_Msg_Timeout + margin; STALL: pace
     margin: float = 0.5  # DELAY: how far past the timeout
     replacement: str | None = None  # UNEXPECTED: the earlier response to send instead
     length: int = 0xFFFF_FFFF  # OVERSIZED: the payload length the header announces
@@ -167,7 +168,7 @@ def _with_value(spec: str, fault: Fault, value: str) -> Fault:
         return fault
     if kind is FaultKind.CODE:
         return replace(fault, response_code=value)
-    if kind is FaultKind.DELAY:
+    if kind in (FaultKind.DELAY, FaultKind.STALL):
         try:
             seconds = float(value)
         except ValueError:

@@ -100,7 +100,7 @@ class FaultySecc:
         if name != SAP_RESPONSE:
             self._first.setdefault(name, msg)
         if self._stalled is not None and name == response_name(self._stalled):
-            return [(now, copy.deepcopy(self._stalled))]
+            return [(now + (self.fault.delay or 0.0), copy.deepcopy(self._stalled))]
         if not hit:
             return [(now, msg)]
         kind = self.fault.kind
