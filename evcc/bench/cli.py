@@ -1,7 +1,8 @@
-"""`evcc bench`: a complete simulated DC charging session from plug-in (ISO 15118-3 SLAC, then ISO 15118-2
+"""`evcc bench`: a complete simulated charging session from plug-in (ISO 15118-3 SLAC, then ISO 15118-2
 §7.10.1 SDP through the matched powerline, TCP or TLS 1.2, SupportedAppProtocol and the DIN SPEC 70121 or
-ISO 15118-2 DC EIM machine) against the bench's EVSE and SECC simulators, charging the battery model to a
-target SoC and ending with SessionStop.
+ISO 15118-2 machine, AC or DC, External Identification Means or Plug & Charge with CertificateInstallation)
+against the bench's EVSE and SECC simulators, charging the battery model to a target SoC and ending with
+SessionStop. With ``--scenario FILE...`` it runs scenario files and prints a PASS/FAIL verdict for each.
 
 With permission to create network namespaces (root) every part runs on real sockets: veth pairs, the
 powerline simulator, raw SLAC frames, UDP multicast, TCP. Otherwise (or with ``--link memory``) the same
@@ -10,40 +11,48 @@ sans-IO parts are paired in process on a virtual clock, and the output says so.
 The battery's clock runs ``--time-scale`` times faster than the protocol's (default 300: a 40 -> 80 % charge
 of 50 kWh takes seconds); protocol timers always run at the standard's values.
 
-Exit status: 0 when the session ended with SessionStop, 1 when SLAC, SDP, the connection or the session
-failed (the reason is printed and in the JSON report), 2 for a platform or configuration error, 130 when
-interrupted.
+Test-only outputs: ``--trace DIR`` writes the EV side's pcap and the TLS key log (the key log decrypts the
+session: never on a vehicle). The session state is served on a private D-Bus (org.evcc.Evcc1) when
+dbus-daemon is installed.
+
+Exit status: 0 when the session ended with SessionStop (with --scenario: every verdict PASS), 1 when SLAC,
+SDP, the connection or the session failed (or a verdict is FAIL), 2 for a platform or configuration error,
+130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
-from evcc.bench.compose import run_netns
-from evcc.bench.display import Display
-from evcc.bench.memory_link import run_memory
-from evcc.bench.plc_sim.topology import Topology
-from evcc.bench.report import BenchReport, write_json
-from evcc.bench.scenario import LINK_MODES, PROTOCOLS, Scenario
+from evcc.bench.report import write_atomic
+from evcc.bench.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PLATFORM, Outputs, bench
+from evcc.bench.scenario import AUTH_MODES, CURRENT_TYPES, LINK_MODES, PROTOCOLS, Scenario
+from evcc.bench.scenario_faults import FORMS, parse_faults
+from evcc.bench.scenario_file import ScenarioFile, load_scenario
+from evcc.bench.verdict import judge
 from evcc.errors import ConfigError, PlatformError
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_PLATFORM = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PLATFORM", "main", "register", "run"]
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("bench", help="simulated charging session from plug-in (SLAC, SDP, TCP/TLS, DC session)",
+    p = sub.add_parser("bench", help="simulated charging session from plug-in (SLAC, SDP, TCP/TLS, DC/AC, EIM/PnC)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", type=Path, nargs="+", metavar="FILE",
+                   help="run these scenario files (TOML) and print a verdict each; the options below that"
+                        " describe the EV and charger are then taken from the files")
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="din",
                    help="protocol the EV offers and the SECC supports (default din)")
     p.add_argument("--tls", action="store_true", help="TLS 1.2 with a test PKI generated for this run")
+    p.add_argument("--auth", choices=AUTH_MODES, default=None,
+                   help="eim: external identification; pnc: Plug & Charge (contract certificate; default with"
+                        " --protocol iso2 --tls)")
+    p.add_argument("--current", choices=CURRENT_TYPES, default="dc", help="DC (default) or AC charging (iso2)")
+    p.add_argument("--contract-installed", action="store_true",
+                   help="PnC: install the contract before the session (default: CertificateInstallation in it)")
     p.add_argument("--start-soc", type=float, default=40.0, help="state of charge at plug-in, percent")
     p.add_argument("--target-soc", type=float, default=80.0, help="charge until this SoC, percent")
     p.add_argument("--capacity-kwh", type=float, default=50.0, help="battery capacity")
@@ -51,74 +60,81 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="battery seconds per protocol second (the protocol timers are not scaled)")
     p.add_argument("--evse-attenuation", type=int, action="append", metavar="DB",
                    help="add an EVSE with this attenuation (repeatable; default one EVSE at 24 dB)")
-    p.add_argument("--link", choices=LINK_MODES, default="auto",
+    p.add_argument("--link", choices=LINK_MODES, default=None,
                    help="netns: sockets in network namespaces (root); memory: in-process link;"
                         " auto: netns when possible (default)")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="a fault to inject (repeatable): " + ", ".join(FORMS))
     p.add_argument("--evse-silent", action="store_true", help="fault: the EVSEs never answer SLAC")
     p.add_argument("--no-secc", action="store_true", help="fault: no SECC behind the EVSE (SDP unanswered)")
     p.add_argument("--secc-silent-from", metavar="RES", help="fault: the SECC stops answering at this response")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the machine-readable report here")
+    p.add_argument("--plot", type=Path, metavar="FILE", help="write an SVG plot of SoC, voltage, current, power")
+    p.add_argument("--trace", type=Path, metavar="DIR",
+                   help="TEST ONLY: write the EV side's pcap and the TLS key log into this folder")
+    p.add_argument("--no-dbus", action="store_true", help="do not serve the session state on a private D-Bus")
+    p.add_argument("--no-softhsm", action="store_true", help="PnC: software key store even with SoftHSM2")
     p.set_defaults(func=run)
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:
+    specs = list(args.fault)
+    specs += ["evse-silent"] if args.evse_silent else []
+    specs += ["no-secc"] if args.no_secc else []
+    specs += [f"silent-from:{args.secc_silent_from}"] if args.secc_silent_from else []
+    faults = parse_faults(specs)
+    auth = args.auth or ("pnc" if args.protocol == "iso2" and args.tls else "eim")
     return Scenario(
-        protocol=args.protocol, tls=args.tls, start_soc=args.start_soc, target_soc=args.target_soc,
+        protocol=args.protocol, tls=args.tls, auth=auth, current=args.current,
+        install_contract=not args.contract_installed, start_soc=args.start_soc, target_soc=args.target_soc,
         capacity_kwh=args.capacity_kwh, time_scale=args.time_scale,
-        attenuations=tuple(args.evse_attenuation or (24,)), link=args.link, evse_silent=args.evse_silent,
-        no_secc=args.no_secc, secc_silent_from=args.secc_silent_from,
+        attenuations=tuple(args.evse_attenuation or (24,)), link=args.link or "auto",
+        evse_silent=faults.evse_silent, no_secc=faults.no_secc, faults=faults.secc,
     )
 
 
-def _topology(scenario: Scenario) -> tuple[Topology | None, str | None]:
-    """Namespaces and veth pairs, or why not (then the in-process link is used, unless ``--link netns``)."""
-    if scenario.link == "memory":
-        return None, None
-    try:
-        return Topology(n_evse=len(scenario.attenuations)).create(), None
-    except PlatformError as exc:
-        if scenario.link == "netns":
-            raise
-        return None, f"cannot create network namespaces ({exc})"
+def _outputs(args: argparse.Namespace) -> Outputs:
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(f"{option} {path}: folder {path.parent} does not exist")
+    if args.trace is not None:
+        try:
+            args.trace.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--trace {args.trace}: {exc.strerror or exc}") from exc
+    return Outputs(args.json, args.plot, args.trace, dbus=not args.no_dbus, softhsm=not args.no_softhsm)
 
 
-def bench(scenario: Scenario, out: TextIO, json_path: Path | None = None) -> tuple[int, BenchReport]:
-    display = Display(out)
-    topo, fallback = _topology(scenario)
-    report = BenchReport(
-        link="netns" if topo else "memory", clock="wall" if topo else "virtual", fallback_reason=fallback,
-        protocol=scenario.protocol, tls=scenario.tls and topo is not None, start_soc=scenario.start_soc,
-        end_soc=scenario.start_soc, target_soc=scenario.target_soc, time_scale=scenario.time_scale,
-    )
-    if fallback:
-        display.note(f"evcc bench: {fallback}: using the in-process link")
-    started = time.monotonic()
-    status = EXIT_FAILED
-    try:
-        if topo is not None:
-            display.note(f"evcc bench: namespaces {topo.prefix}-* (EV, {len(topo.evses)} EVSE, powerline)")
-            run_netns(scenario, topo, display, report)
-        else:
-            run_memory(scenario, display, report)
-        status = EXIT_OK if report.ok else EXIT_FAILED
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        report.fail("interrupted")
-        status = EXIT_INTERRUPTED
-    finally:
-        if topo is not None:
-            topo.close()
-        report.duration_s = round(time.monotonic() - started, 3)
-    display.final(report)
-    if json_path is not None:
-        write_json(report, json_path)
-    return status, report
+def run_scenarios(files: list[ScenarioFile], outputs: Outputs) -> int:
+    results = []
+    for f in files:
+        print(f"=== scenario {f.name} ({f.path})" + (f": {f.description}" if f.description else ""), flush=True)
+        status, report = bench(f.scenario, sys.stdout, Outputs(None, outputs.plot, outputs.trace,
+                                                               outputs.dbus, outputs.softhsm))
+        if status == EXIT_INTERRUPTED:
+            return status
+        verdict = judge(f.expect, report)
+        print(f"verdict {verdict.word}: {f.name}: {verdict.why} (end: {verdict.reason})", flush=True)
+        results.append({"file": str(f.path), "name": f.name, "verdict": verdict.word, "why": verdict.why,
+                        "outcome": verdict.outcome, "stage": verdict.stage, "report": report.as_dict()})
+    passed = sum(r["verdict"] == "PASS" for r in results)
+    print(f"scenarios: {passed} of {len(results)} passed")
+    for r in results:
+        print(f"  {r['verdict']}  {r['name']}: {r['why']}")
+    if outputs.json is not None:
+        write_atomic(outputs.json, (json.dumps({"scenarios": results}, indent=2) + "\n").encode(), "--json")
+    return EXIT_OK if passed == len(results) else EXIT_FAILED
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        if args.json is not None and not args.json.parent.is_dir():
-            raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist")
-        status, _report = bench(scenario_from(args), sys.stdout, args.json)
+        outputs = _outputs(args)
+        if args.scenario:
+            files = [load_scenario(path, args.link) for path in args.scenario]
+            if len(files) > 1 and (args.plot or args.trace):
+                raise ConfigError("--plot and --trace take one scenario at a time")
+            return run_scenarios(files, outputs)
+        status, _report = bench(scenario_from(args), sys.stdout, outputs)
     except (PlatformError, ConfigError) as exc:
         print(f"evcc bench: {exc}", file=sys.stderr)
         return EXIT_PLATFORM

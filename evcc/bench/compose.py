@@ -18,30 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
-import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from evcc.bench.display import Display
+from evcc.bench.parts import RunParts
 from evcc.bench.plc_sim.bridge import PowerlineSim, bench_ports, run_evse
 from evcc.bench.plc_sim.topology import Endpoint, Topology, in_netns
-from evcc.bench.report import BenchReport
-from evcc.bench.runtime_pki import BenchTls, bench_tls
-from evcc.bench.scenario import PROTOCOLS, ProtocolPlan, Scenario
+from evcc.bench.runtime_pki import BenchTls
+from evcc.bench.scenario import PROTOCOLS
 from evcc.bench.secc.din_responder import DinSecc
 from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp
 from evcc.bench.secc.server import serve_secc
-from evcc.bench.vehicle_sim import ScaledVehicle, make_vehicle
+from evcc.bench.trace import Capture
 from evcc.errors import PeerError, PlatformError
 from evcc.plc.rawsock import RawSocket
 from evcc.session.connection import open_connection
-from evcc.session.machine import EvccMachine
 from evcc.session.runner import run_session
-from evcc.session.sap import Negotiated
 from evcc.session.sdp import SdpClient, SdpResponse, Security, Transport
 from evcc.session.sdp_aio import discover, interface_index, sdp_socket
 from evcc.slac.config import SlacConfig
@@ -70,61 +67,60 @@ class _Secc:
 
 
 class NetnsBench:
-    """One run on a created :class:`Topology`; results go into ``report`` as they happen."""
+    """One run on a created :class:`Topology`; results go into ``report`` as they happen. ``tls``: the run's
+    TLS contexts (None: plain TCP); ``capture``: the EV side's packet capture to start at plug-in."""
 
-    def __init__(self, scenario: Scenario, topo: Topology, display: Display, report: BenchReport,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.sc = scenario
-        self.plan: ProtocolPlan = PROTOCOLS[scenario.protocol]
+    def __init__(self, parts: RunParts, topo: Topology, tls: BenchTls | None = None,
+                 capture: Capture | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.parts = parts
+        self.sc = parts.sc
         self.topo = topo
-        self.display = display
-        self.report = report
+        self.tls = tls
+        self.capture = capture
+        self.display = parts.display
+        self.report = parts.report
         self.clock = clock
         self.origin = clock()
-        self.machine: EvccMachine | None = None
-        self.vehicle: ScaledVehicle = make_vehicle(scenario.start_soc, scenario.target_soc, scenario.capacity_kwh,
-                                                   scenario.time_scale, display.progress)
-        display.phase = self.phase
-
-    def phase(self) -> str:
-        state = getattr(self.machine, "state", None)
-        value = getattr(state, "value", None)
-        return f"{self.plan.key}: {value}" if isinstance(value, str) else ""
 
     def mark(self, what: str) -> None:
         self.report.mark(self.clock() - self.origin, what)
 
     async def run(self) -> None:
         ports = bench_ports(self.topo.sim_ifnames, list(self.sc.attenuations), self.sc.modem_restart_s)
-        with contextlib.ExitStack() as sync_stack:
-            tls = sync_stack.enter_context(bench_tls()) if self.sc.tls else None
+        try:
             async with contextlib.AsyncExitStack() as stack:
                 sim = await stack.enter_async_context(PowerlineSim(ports, self.topo.sim_netns))
-                seccs = [] if self.sc.no_secc else [await self._start_secc(e, tls, stack) for e in self.topo.evses]
+                seccs = [] if self.sc.no_secc else [await self._start_secc(e, stack) for e in self.topo.evses]
                 if not self.sc.evse_silent:
                     tasks = [asyncio.create_task(run_evse(e.ifname, e.netns)) for e in self.topo.evses]
                     stack.push_async_callback(_cancel, tasks)
-                await self._session(seccs, tls)
+                await self._session(seccs)
                 self.report.ip_frames_over_powerline = sim.line.delivered_ip
+        finally:
+            self.parts.finish(self.origin)
 
-    async def _start_secc(self, evse: Endpoint, tls: BenchTls | None, stack: contextlib.AsyncExitStack) -> _Secc:
+    async def _start_secc(self, evse: Endpoint, stack: contextlib.AsyncExitStack) -> _Secc:
         address = link_local(evse.netns, evse.ifname)
-        plan, silent = self.plan, self.sc.secc_silent_from
-        responders = {plan.key: lambda: plan.make_responder(silent)}
+        options = self.parts.secc
+        responders = {key: functools.partial(PROTOCOLS[key].make_responder, options) for key in self.sc.supported}
         with in_netns(evse.netns):
-            server, _record = await serve_secc(f"{address}%{evse.ifname}", 0, [plan.supported], DinSecc,
-                                               ssl_context=tls.server if tls else None, responders=responders)
+            server, _record = await serve_secc(f"{address}%{evse.ifname}", 0, self.parts.supported(),
+                                               functools.partial(DinSecc, faults=options.faults.din()),
+                                               ssl_context=self.tls.server if self.tls else None,
+                                               responders=responders)
             stack.push_async_callback(_close_server, server)
             port = server.sockets[0].getsockname()[1]
-            security = Security.TLS if tls else Security.NO_TLS
+            security = Security.TLS if self.tls else Security.NO_TLS
             responder = SdpResponder(SdpResponse(ipaddress.IPv6Address(address), port, security, Transport.TCP))
             transport = await serve_sdp(responder, evse.ifname)
             stack.callback(transport.close)
         return _Secc(evse, responder)
 
-    async def _session(self, seccs: list[_Secc], tls: BenchTls | None) -> None:
+    async def _session(self, seccs: list[_Secc]) -> None:
         ev = self.topo.ev
         assert ev is not None
+        if self.capture is not None:
+            self.capture.start(ev.netns, ev.ifname)
         with in_netns(ev.netns):
             raw = RawSocket.open(ev.ifname)
         raw.start()
@@ -133,9 +129,18 @@ class NetnsBench:
                 return
         finally:
             raw.close()
-        if not await self._sdp(ev, seccs, tls):
+        if not await self._sdp(ev, seccs):
             return
-        await self._v2g(ev, raw.mac, tls)
+        self.parts.preinstall()
+        resume: bytes | None = None
+        while await self._v2g(ev, raw.mac, resume):
+            resume = self.parts.paused_session()
+            delay = self.parts.steps.resume_after() if resume is not None else None
+            if resume is None or delay is None:
+                return
+            self.display.note(f"V2G: resuming the paused session {resume.hex()} after {delay:g} s")
+            await asyncio.sleep(delay)
+            self.mark("resume")
 
     async def _slac(self, raw: RawSocket) -> bool:
         self.display.note(f"SLAC: EV {raw.mac.hex(':')} plugged in, {len(self.topo.evses)} EVSE(s) on the line")
@@ -155,13 +160,13 @@ class NetnsBench:
         self.display.note(f"SLAC: {matched.describe()}")
         return True
 
-    async def _sdp(self, ev: Endpoint, seccs: list[_Secc], tls: BenchTls | None) -> bool:
+    async def _sdp(self, ev: Endpoint, seccs: list[_Secc]) -> bool:
         with in_netns(ev.netns):
             sock = sdp_socket(ev.ifname)
         self.mark("SDP started")
         started = self.clock()
         try:
-            found = await discover(SdpClient(Security.TLS if tls else Security.NO_TLS), sock, self.clock)
+            found = await discover(SdpClient(Security.TLS if self.tls else Security.NO_TLS), sock, self.clock)
         except PeerError as exc:
             self.mark("SDP failed")
             self.report.sdp.failure = str(exc)
@@ -178,8 +183,9 @@ class NetnsBench:
         self.display.note(f"SDP: SECC at [{found.address}]:{found.port} ({found.security.name})")
         return True
 
-    async def _v2g(self, ev: Endpoint, mac: bytes, tls: BenchTls | None) -> None:
-        d = self.report.sdp
+    async def _v2g(self, ev: Endpoint, mac: bytes, resume: bytes | None) -> bool:
+        """One V2G session on a new connection; False when the connection failed."""
+        d, tls = self.report.sdp, self.tls
         assert d.address is not None and d.port is not None
         try:
             with in_netns(ev.netns):  # the TCP socket belongs to the EV's namespace
@@ -188,19 +194,17 @@ class NetnsBench:
         except PeerError as exc:
             self.mark("connection failed")
             self.report.fail(f"connection to the SECC: {exc}")
-            return
+            return False
         self.mark("connected")
         self.report.tls_cipher = conn.cipher[0] if conn.cipher else None
-        self.display.note(f"V2G: {'TLS 1.2 ' + str(self.report.tls_cipher) if tls else 'TCP'} connected,"
-                          f" {self.plan.title}")
-
-        def make(negotiated: Negotiated) -> EvccMachine:
-            self.machine = self.plan.make_machine(mac, self.vehicle)
-            return self.machine
-
-        session = await run_session(conn, [self.plan.offer], {self.plan.key: make}, self.plan.timers, self.clock)
+        link = f"TLS 1.2 {self.report.tls_cipher}" if tls else "TCP"
+        self.display.note(f"V2G: {link} connected, offering {', '.join(self.sc.offered)}")
+        timers = PROTOCOLS[self.sc.protocol].timers
+        session = await run_session(conn, self.parts.offers(), self.parts.factories(mac, resume), timers, self.clock)
         self.mark("session ended")
         self.report.take_session(session, self.origin)
+        self.parts.session_done()
+        return True
 
 
 async def _cancel(tasks: Sequence[asyncio.Task[object]]) -> None:
@@ -214,29 +218,3 @@ async def _close_server(server: asyncio.Server) -> None:
     await server.wait_closed()
 
 
-@contextlib.contextmanager
-def _sigterm_cancels(task: asyncio.Task[None]) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
-def run_netns(scenario: Scenario, topo: Topology, display: Display, report: BenchReport) -> None:
-    """Run the bench on ``topo`` (created by the caller, who also removes it). Ctrl-C and SIGTERM cancel the
-    run; every socket, server and task is closed on the way out."""
-    bench = NetnsBench(scenario, topo, display, report)
-
-    async def main() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        with _sigterm_cancels(task):
-            await bench.run()
-
-    try:
-        asyncio.run(main())
-    finally:
-        report.end_soc = bench.vehicle.battery.soc
-        report.delivered_wh = bench.vehicle.battery.delivered_wh

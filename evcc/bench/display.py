@@ -84,11 +84,27 @@ def render_summary(report: BenchReport) -> str:
     else:
         tls = f"TLS 1.2 {report.tls_cipher}" if report.tls else "TCP (no TLS)"
     lines.append(f"transport:   {tls}")
-    lines.append(f"protocol:    {report.protocol or '-'}")
+    kind = f"{report.current.upper()} {'Plug & Charge' if report.auth == 'pnc' else 'EIM'}"
+    sessions = f", {report.sessions} sessions" if report.sessions > 1 else ""
+    lines.append(f"protocol:    {report.protocol or '-'} {kind}{sessions}")
+    if report.pnc is not None:
+        p = report.pnc
+        how = ("installed in this session (CertificateInstallation)" if p.installed
+               else "installed before the session" if p.preinstalled else "already installed")
+        used = f"contract {p.emaid}, {how}" if p.emaid else "no contract"
+        lines.append(f"contract:    {used}; {'authorized' if p.authorized else 'not authorized'};"
+                     f" keys in the {p.keystore}")
+    if report.steps_done:
+        lines.append(f"steps:       {'; '.join(report.steps_done)}")
     count = len(report.messages)
     lines.append(f"messages:    {count} exchanges, {report.late_responses} later than the SECC's performance time")
     lines.append(f"battery:     SoC {report.start_soc:.1f} -> {report.end_soc:.1f} % (target {report.target_soc:.0f})"
                  f", {report.delivered_wh / 1000:.2f} kWh at time scale x{report.time_scale:g}")
+    lines.append(f"series:      {len(report.series)} samples (t, SoC, EV target V/A, EVSE present V/A, power)")
+    if report.dbus:
+        lines.append(f"D-Bus:       {report.dbus}")
+    for what, where in report.trace.items():
+        lines.append(f"trace:       {what} (TEST ONLY): {where}")
     lines.append(f"end:         {report.end_kind or 'no session'}: {report.end_reason}")
     lines.append(f"verdict:     {'PASS (SessionStop)' if report.ok else 'FAIL'} in {report.duration_s:.2f} s")
     return "\n".join(lines)

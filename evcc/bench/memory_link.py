@@ -16,19 +16,16 @@ import os
 from ipaddress import IPv6Address
 
 from evcc import exi
-from evcc.bench.display import Display
 from evcc.bench.plc_sim.evse import EvseConfig, EvseSlac
 from evcc.bench.plc_sim.memory import Host, MemoryBench
 from evcc.bench.plc_sim.powerline import ModemPort, Powerline
-from evcc.bench.report import BenchReport
-from evcc.bench.scenario import PROTOCOLS, Scenario
+from evcc.bench.parts import RunParts
+from evcc.bench.scenario import PROTOCOLS
 from evcc.bench.secc.memory import run_in_memory
 from evcc.bench.secc.sap_responder import respond
 from evcc.bench.secc.sdp_server import SdpResponder
-from evcc.bench.vehicle_sim import make_vehicle
 from evcc.exi import sap as sap_msgs
 from evcc.session.events import EndKind, SessionEnded
-from evcc.session.machine import EvccMachine
 from evcc.session.runner import SessionReport
 from evcc.session.sap import SapClient
 from evcc.session.sdp import SdpClient, SdpFailed, SdpResponse, SeccFound, Security, Transport
@@ -50,15 +47,11 @@ def secc_address(i: int) -> str:
 
 
 class MemoryRun:
-    def __init__(self, scenario: Scenario, display: Display, report: BenchReport) -> None:
-        self.sc = scenario
-        self.plan = PROTOCOLS[scenario.protocol]
-        self.display = display
-        self.report = report
-        self.machine: EvccMachine | None = None
-        self.vehicle = make_vehicle(scenario.start_soc, scenario.target_soc, scenario.capacity_kwh,
-                                    scenario.time_scale, display.progress)
-        display.phase = self.phase
+    def __init__(self, parts: RunParts) -> None:
+        self.parts = parts
+        scenario = self.sc = parts.sc
+        self.display = parts.display
+        self.report = parts.report
         restart = scenario.modem_restart_s
         ports = [ModemPort("ev", bytes.fromhex("00b052ee0000"), restart_s=restart)]
         ports += [ModemPort(f"evse{i}", bytes.fromhex(f"00b052ee00{i:02x}"), evse=True, attenuation_db=a,
@@ -72,10 +65,6 @@ class MemoryRun:
         self.sdp = [SdpResponder(SdpResponse(IPv6Address(secc_address(i)), 1, Security.NO_TLS, Transport.TCP))
                     for i in range(1, len(ports))]
 
-    def phase(self) -> str:
-        value = getattr(getattr(self.machine, "state", None), "value", None)
-        return f"{self.plan.key}: {value}" if isinstance(value, str) else ""
-
     def run(self) -> None:
         if self.sc.tls:
             self.display.note("in-process link: no sockets, so no TLS; the session runs without it")
@@ -85,7 +74,17 @@ class MemoryRun:
         now = self._sdp(matched)
         if now is None:
             return
-        self._v2g(now)
+        self.parts.preinstall()
+        resume: bytes | None = None
+        while True:
+            now = self._v2g(now, resume)
+            resume = self.parts.paused_session()
+            delay = self.parts.steps.resume_after() if resume is not None else None
+            if resume is None or delay is None:
+                return
+            now += delay
+            self.display.note(f"V2G: resuming the paused session {resume.hex()} after {delay:g} s")
+            self.report.mark(now, "resume")
 
     def _slac(self) -> Matched | None:
         if not self.sc.evse_silent:
@@ -155,42 +154,45 @@ class MemoryRun:
         self.display.note(f"SDP: SECC at [{response.address}] on the in-process link")
         return now
 
-    def _v2g(self, now: float) -> None:
-        sap_client = SapClient([self.plan.offer], self.plan.timers)
+    def _v2g(self, now: float, resume: bytes | None) -> float:
+        offers = self.parts.offers()
+        sap_client = SapClient(offers, PROTOCOLS[self.sc.protocol].timers)
         sap_client.start(now)
+        chosen = None
         for payload in sap_client.payloads_to_send():
             req = exi.decode("sap", payload)
             assert isinstance(req, sap_msgs.supportedAppProtocolReq)
-            res, _chosen = respond(req, [self.plan.supported])
+            res, chosen = respond(req, self.parts.supported())
             sap_client.receive_payload(exi.encode(res), now + 2 * LATENCY)
         session = SessionReport(_ended("SupportedAppProtocol: no answer", "SupportedAppProtocol"), started=now)
-        if sap_client.result is None:
+        if sap_client.result is None or chosen is None:
             session.ended = _ended(str(sap_client.error), "SupportedAppProtocol")
             self.report.take_session(session, 0.0)
-            return
-        self.display.note(f"V2G: {self.plan.title} on the in-process link (virtual clock)")
-        machine = self.plan.make_machine(EV_MAC, self.vehicle)
-        self.machine = machine
-        session.protocol = sap_client.result.offer.protocol
+            return now
+        key = sap_client.result.offer.protocol
+        self.display.note(f"V2G: {self.parts.describe(key)} on the in-process link (virtual clock)")
+        machine = self.parts.make_machine(key, EV_MAC, resume)
+        session.protocol = key
         try:
-            result = run_in_memory(machine, self.plan.make_responder(self.sc.secc_silent_from), now + 2 * LATENCY)
+            result = run_in_memory(machine, PROTOCOLS[key].make_responder(self.parts.secc), now + 2 * LATENCY)
         except RuntimeError as exc:  # the pairing found nobody with anything to do
-            session.ended = _ended(f"in-process link: {exc}", self.phase())
+            session.ended = _ended(f"in-process link: {exc}", self.parts.phase())
         else:
             session.ended, session.events, session.finished = result.ended, result.events, result.end_time
+            now = result.end_time
             self.report.mark(result.end_time, "session ended")
         self.report.take_session(session, 0.0)
+        self.parts.session_done()
+        return now
 
 
 def _ended(reason: str, state: str) -> SessionEnded:
     return SessionEnded(EndKind.PROTOCOL_ERROR, reason, state)
 
 
-def run_memory(scenario: Scenario, display: Display, report: BenchReport) -> None:
-    run = MemoryRun(scenario, display, report)
+def run_memory(parts: RunParts) -> None:
+    run = MemoryRun(parts)
     try:
         run.run()
     finally:
-        report.end_soc = run.vehicle.battery.soc
-        report.delivered_wh = run.vehicle.battery.delivered_wh
-
+        parts.finish(0.0)

@@ -1,6 +1,7 @@
 """The result of one `evcc bench` run: what each layer did (ISO 15118-3 SLAC, ISO 15118-2 §7.10.1 SDP, TCP/TLS,
-SupportedAppProtocol and the protocol machine), the per-message timing table and the verdict, as a plain
-dataclass and as JSON (written atomically)."""
+SupportedAppProtocol and the protocol machine), Plug & Charge (contract used, installed or not), the
+per-message timing table, the time series of the charge (SoC, EV targets, EVSE output, power) and the verdict,
+as a plain dataclass and as JSON (written atomically)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import json
 import os
 import statistics
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from evcc.bench.vehicle_sim import Sample
 from evcc.errors import ConfigError
 from evcc.session.events import EndKind, Exchange, LateResponse, SessionEvent
 from evcc.session.runner import SessionReport
@@ -47,6 +49,17 @@ class MessageTiming:
 
 
 @dataclass
+class PncResult:
+    """ISO 15118-2 Plug & Charge: the contract (eMAID) used, whether this run installed it, the key store."""
+
+    emaid: str | None = None
+    installed: bool = False  # CertificateInstallation in this run's session
+    preinstalled: bool = False  # installed before the session (scenario install_contract = false)
+    keystore: str = ""
+    authorized: bool = False  # AuthorizationReq answered
+
+
+@dataclass
 class BenchReport:
     """``timeline``: (seconds since the run started, event) in order; ``clock`` says whether the times are
     wall clock (netns) or the in-process link's virtual clock."""
@@ -57,6 +70,14 @@ class BenchReport:
     protocol: str | None = None
     tls: bool = False
     tls_cipher: str | None = None
+    auth: str = "eim"
+    current: str = "dc"
+    pnc: PncResult | None = None
+    sessions: int = 0  # V2G sessions run (2 after a pause and resume)
+    steps_done: list[str] = field(default_factory=list)
+    series: list[Sample] = field(default_factory=list)
+    trace: dict[str, str] = field(default_factory=dict)  # what was written (TEST-ONLY files) or why not
+    dbus: str | None = None  # what the D-Bus state reader saw last, or why there is none
     slac: SlacResult = field(default_factory=SlacResult)
     sdp: SdpResult = field(default_factory=SdpResult)
     timeline: list[tuple[float, str]] = field(default_factory=list)
@@ -89,6 +110,7 @@ class BenchReport:
 
     def take_session(self, session: SessionReport, origin: float) -> None:
         self.protocol = session.protocol
+        self.sessions += 1
         self.take_events(session.events, origin)
         ended = session.ended
         self.end_kind, self.end_reason, self.end_state, self.end_timer = (
@@ -97,17 +119,22 @@ class BenchReport:
         self.session_stopped = last == "SessionStopReq" and ended.kind in (EndKind.COMPLETED, EndKind.STOPPED)
 
     def take_events(self, events: list[SessionEvent], origin: float) -> None:
-        by_type: dict[str, list[float]] = {}
         for event in events:
             if isinstance(event, Exchange):
                 ms = event.latency * 1000.0
                 self.messages.append({"request": event.request, "t": round(event.sent_at - origin, 6),
-                                      "rtt_ms": round(ms, 3)})
-                by_type.setdefault(event.request, []).append(ms)
+                                      "rtt_ms": round(ms, 3), "session": self.sessions})
             elif isinstance(event, LateResponse):
                 self.late_responses += 1
+        by_type: dict[str, list[float]] = {}
+        for m in self.messages:
+            by_type.setdefault(m["request"], []).append(m["rtt_ms"])
         self.timings = [MessageTiming(name, len(v), round(statistics.median(v), 3), round(max(v), 3))
                         for name, v in by_type.items()]
+
+    def take_series(self, samples: list[Sample], origin: float) -> None:
+        """The vehicle's samples, times relative to the run's start (``origin`` on the protocol clock)."""
+        self.series = [replace(s, t=round(s.t - origin, 4)) for s in samples]
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -117,13 +144,16 @@ class BenchReport:
 
 
 def write_json(report: BenchReport, path: Path) -> None:
+    write_atomic(path, (json.dumps(report.as_dict(), indent=2) + "\n").encode(), "--json")
+
+
+def write_atomic(path: Path, data: bytes, option: str) -> None:
     """Atomically: temp file in the same folder, fsync, rename, fsync the folder."""
-    data = json.dumps(report.as_dict(), indent=2) + "\n"
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
         try:
-            with os.fdopen(fd, "w") as handle:
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -137,4 +167,4 @@ def write_json(report: BenchReport, path: Path) -> None:
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        raise ConfigError(f"--json {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from exc

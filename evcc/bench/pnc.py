@@ -1,0 +1,129 @@
+"""Plug & Charge on the bench (ISO 15118-2 §8.4.3, test PKI only): the EV's contract side and the SECC's.
+
+EV side: the contract store in the run's temporary folder and the key store that holds the OEM provisioning
+key and the contract keys: a SoftHSM2 token when SoftHSM2 is installed (a private SOFTHSM2_CONF, see
+:mod:`evcc.hsm.softhsm`), else the software key store (bench only) with a random key-encryption key. The OEM
+provisioning key is generated inside that store and certified by the run's OEM Sub-CA 2, as a production line
+would. Without a contract the first session does CertificateInstallation through the SECC's test provisioning
+service; ``install_before`` installs one ahead of the session instead (same service, no V2G messages).
+
+SECC side: a fresh :class:`~evcc.bench.secc.iso2_pnc.SeccPncSim` per session over one provisioning service.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from evcc.bench.secc.iso2_pnc import SeccPncSim
+from evcc.contracts.install_common import InstallContext
+from evcc.contracts.provisioning_service import ProvisioningService
+from evcc.contracts.provisioning_sim import ProvisioningSimulator
+from evcc.contracts.store import Contract, ContractStore
+from evcc.errors import EvccError, PlatformError
+from evcc.hsm.hostcrypto import CURVES
+from evcc.hsm.keystore import KeyAlgorithm, KeyStore
+from evcc.hsm.pkcs11_store import Pkcs11KeyStore
+from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
+from evcc.hsm.softhsm import init_softhsm, softhsm_available
+from evcc.pki.generator import TestPki, issue_certificate
+from evcc.pki.profiles import profile_table
+from evcc.session.iso2.pnc import KeyStoreContracts
+
+BENCH_EMAID = "DE8AA0012345670"  # the contract the test provisioning service issues (valid check character)
+
+
+@dataclass
+class BenchPnc:
+    pki: TestPki
+    contracts: KeyStoreContracts
+    service: ProvisioningService
+    keystore_kind: str  # what holds the keys, for the output
+    wall_clock: datetime
+
+    def secc_pnc(self) -> SeccPncSim:
+        return SeccPncSim(self.service, self.wall_clock)
+
+    def contract(self) -> Contract | None:
+        return self.contracts.contract()
+
+    def install_before(self) -> Contract:
+        """Install a contract outside any session (the scenario "contract already installed")."""
+        request = self.contracts.certificate_installation_req(secrets.token_bytes(8))
+        return self.contracts.install(self.service.answer(request, self.wall_clock))
+
+
+def _softhsm_token(folder: Path) -> Pkcs11KeyStore:
+    """The process's SoftHSM2 token. SoftHSM scans its token folder once per process, so a token made here stays
+    for the process (removed at exit); later runs reuse it and keep apart by key label."""
+    if os.environ.get("SOFTHSM2_CONF"):
+        return Pkcs11KeyStore(init_softhsm(folder))
+    base = Path(tempfile.mkdtemp(prefix="evcc-bench-softhsm-"))
+    atexit.register(shutil.rmtree, base, True)
+    return Pkcs11KeyStore(init_softhsm(base, label="evcc-bench"))
+
+
+def _keystore(folder: Path, use_softhsm: bool) -> tuple[KeyStore, str]:
+    if use_softhsm and softhsm_available():
+        try:
+            token = _softhsm_token(folder)
+        except PlatformError as exc:
+            reason = f"SoftHSM2 unusable ({exc})"
+        else:
+            conf = os.environ.get("SOFTHSM2_CONF", "?")
+            return token, f"SoftHSM2 token (PKCS#11, private SOFTHSM2_CONF={conf})"
+    else:
+        reason = "SoftHSM2 not installed" if use_softhsm else "SoftHSM2 not wanted"
+    kek = folder / "kek.bin"
+    kek.write_bytes(secrets.token_bytes(32))
+    kek.chmod(0o600)
+    store = SoftKeyStore(SoftKeyStoreConfig(folder / "keys", kek_file=kek))
+    return store, f"software key store (bench only; {reason})"
+
+
+def _oem_key(pki: TestPki, keystore: KeyStore) -> tuple[str, x509.Certificate]:
+    label = f"bench-oem/{uuid.uuid4().hex[:10]}"
+    info = keystore.generate(label, KeyAlgorithm.EC_P256)
+    public = ec.EllipticCurvePublicKey.from_encoded_point(CURVES[KeyAlgorithm.EC_P256], info.public)
+    issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
+    cert = issue_certificate(profile_table()["oem_prov_leaf"], public, issuer, issuer[1], pki.suite, pki.now)
+    return label, cert
+
+
+@contextlib.contextmanager
+def bench_pnc(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc]:
+    """The run's Plug & Charge parts; the keys made for the run are deleted again afterwards."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with tempfile.TemporaryDirectory(prefix="evcc-bench-pnc-") as tmp:
+        folder = Path(tmp)
+        keystore, kind = _keystore(folder, use_softhsm)
+        store = ContractStore(folder / "contracts")
+        labels: list[str] = []
+        try:
+            label, cert = _oem_key(pki, keystore)
+            labels.append(label)
+            ctx = InstallContext(store=store, keystore=keystore, v2g_roots=(pki.certs["v2g_root"],), now=now,
+                                 mo_roots=(pki.certs["mo_root"],))
+            contracts = KeyStoreContracts(ctx, oem_key_label=label, oem_cert=cert)
+            service = ProvisioningService(ProvisioningSimulator(pki), BENCH_EMAID)
+            yield BenchPnc(pki, contracts, service, kind, now)
+        finally:
+            labels += [c.key_label for c in store.list() if c.key_label]
+            for key in labels:
+                with contextlib.suppress(EvccError):
+                    keystore.delete(key)
+            close = getattr(keystore, "close", None)
+            if close is not None:
+                close()
