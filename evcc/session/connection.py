@@ -1,39 +1,57 @@
-"""TCP and TLS 1.2 client to the SECC, ISO 15118-2 §7.7 (TLS profile) and §7.8 (V2GTP over TCP).
+"""TCP and TLS client to the SECC, ISO 15118-2 §7.7 (TLS profile) and §7.8 (V2GTP over TCP), and ISO 15118-20's
+TLS 1.3 with mutual authentication (the profile and the vehicle certificate: :mod:`evcc.session.tls13`).
 
-TLS (-2 and DIN with TLS): version 1.2 only, cipher ``ECDHE-ECDSA-AES128-SHA256``;
-the SECC's chain is validated against the installed V2G root certificates; no hostname check (the SECC is
-reached by a link-local address, its certificate names the charger, not a host). No client certificate in -2.
-TLS 1.3 arrives with ISO 15118-20.
+=========  ========  ===================================================  ==============================
+protocol   version   cipher suites                                        client certificate
+=========  ========  ===================================================  ==============================
+DIN, -2    TLS 1.2   ``ECDHE-ECDSA-AES128-SHA256``                        none
+-20        TLS 1.3   ``TLS_AES_256_GCM_SHA384``, ``TLS_CHACHA20_POLY1305``  vehicle certificate chain + key
+=========  ========  ===================================================  ==============================
+
+Both: the SECC's chain is validated against the installed V2G root certificates; no hostname check (the SECC is
+reached by a link-local address, its certificate names the charger, not a host).
 
 :class:`V2gConnection` is the asyncio adapter: every read goes through the V2GTP
 :class:`~evcc.session.v2gtp.Reassembler`, so a message split over reads, or several messages in one read,
-arrive whole and in order.
+arrive whole and in order. In TLS 1.3 the SECC checks the vehicle certificate after the EV's side of the
+handshake has finished: its refusal arrives as an alert on the first read and is raised there as
+:class:`TlsError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from evcc.errors import ConfigError
 from evcc.session import v2gtp
 from evcc.session.errors import ConnectionFailed, TlsError, V2gtpError
+from evcc.session.tls13 import ISO20_TLS13, CertSource, ClientCertificate, Tls13Profile, apply_profile
+from evcc.session.tls13 import certificates_pem, load_client_certificate
 
 V2G_TLS12_CIPHER = "ECDHE-ECDSA-AES128-SHA256"
 
-RootSource = Path | str | bytes | x509.Certificate
+RootSource = CertSource
+
+
+class TlsVersion(enum.Enum):
+    """TLS 1.2 for DIN 70121 and ISO 15118-2, TLS 1.3 for ISO 15118-20."""
+
+    TLS12 = "TLSv1.2"
+    TLS13 = "TLSv1.3"
 
 
 @dataclass(frozen=True, slots=True)
 class TlsConfig:
     """``v2g_roots``: V2G root certificates (PEM/DER file paths, PEM/DER bytes or cryptography objects).
+
+    ``cipher``: the TLS 1.2 cipher. ``version`` TLS13 (ISO 15118-20): ``tls13`` gives the suites, groups and
+    signature algorithms, ``client_certificate`` the vehicle certificate chain and where its key is.
 
     ``keylog_file``: BENCH TRACES ONLY. Writes the TLS session secrets (NSS key log format) so that Wireshark
     can decrypt a capture. Never set it in a vehicle: anyone with the file reads the session.
@@ -42,52 +60,54 @@ class TlsConfig:
     v2g_roots: tuple[RootSource, ...]
     cipher: str = V2G_TLS12_CIPHER
     keylog_file: Path | None = None
+    version: TlsVersion = TlsVersion.TLS12
+    client_certificate: ClientCertificate | None = None
+    tls13: Tls13Profile = ISO20_TLS13
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTls:
+    """A client context built once from a :class:`TlsConfig`, reusable for many connections."""
+
+    context: ssl.SSLContext
+    client_key_source: str | None  # where the vehicle key is (TLS 1.3 with a client certificate), else None
 
 
 def _root_pem(source: RootSource) -> str:
-    if isinstance(source, x509.Certificate):
-        return source.public_bytes(Encoding.PEM).decode()
-    data = source if isinstance(source, bytes) else _read(Path(source))
-    try:
-        if b"-----BEGIN" in data:
-            certs = x509.load_pem_x509_certificates(data)
-        else:
-            certs = [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise ConfigError(f"V2G root certificate {_describe(source)}: not a PEM or DER certificate ({exc})") from exc
-    return "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
+    return certificates_pem(source, "V2G root certificate")
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"V2G root certificate {path}: {exc.strerror}") from exc
-
-
-def _describe(source: RootSource) -> str:
-    if isinstance(source, (str, Path)):
-        return str(source)
-    return f"({len(source)} bytes)" if isinstance(source, bytes) else "(certificate object)"
-
-
-def client_context(config: TlsConfig) -> ssl.SSLContext:
-    """The EVCC's TLS 1.2 context: V2G roots only, the V2G cipher only, no hostname check."""
+def prepare(config: TlsConfig) -> PreparedTls:
+    """The EVCC's context: V2G roots only, no hostname check; TLS 1.2 with the V2G cipher, or TLS 1.3 with the
+    -20 profile and, when configured, the vehicle certificate."""
     if not config.v2g_roots:
         raise ConfigError("TLS needs at least one V2G root certificate (session.tls.v2g_roots)")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.set_ciphers(config.cipher)
-    except ssl.SSLError as exc:
-        raise ConfigError(f"TLS cipher {config.cipher!r} is not available: {exc}") from exc
+    source = None
+    if config.version is TlsVersion.TLS13:
+        apply_profile(ctx, config.tls13)
+        if config.client_certificate is not None:
+            source = load_client_certificate(ctx, config.client_certificate)
+    else:
+        if config.client_certificate is not None:
+            raise ConfigError("a client certificate is a TLS 1.3 (ISO 15118-20) setting; -2 uses none")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.set_ciphers(config.cipher)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"TLS cipher {config.cipher!r} is not available: {exc}") from exc
     ctx.check_hostname = False  # the SECC has no host name; its chain is what is checked
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata="".join(_root_pem(r) for r in config.v2g_roots))
     if config.keylog_file is not None:
         ctx.keylog_filename = str(config.keylog_file)  # bench traces only, see TlsConfig
-    return ctx
+    return PreparedTls(ctx, source)
+
+
+def client_context(config: TlsConfig) -> ssl.SSLContext:
+    """The EVCC's context for ``config`` (see :func:`prepare`)."""
+    return prepare(config).context
 
 
 class V2gConnection(asyncio.Protocol):
@@ -100,6 +120,10 @@ class V2gConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self.cipher: tuple[str, str, int] | None = None
         self.peer_certificate: bytes | None = None
+        self.tls_version: str | None = None
+        self.client_key_source: str | None = None  # set by open_connection (TLS 1.3 with a client certificate)
+        self._lost: TlsError | ConnectionFailed | None = None
+        self._received = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
@@ -107,10 +131,12 @@ class V2gConnection(asyncio.Protocol):
         if isinstance(sslobj, ssl.SSLObject):
             self.cipher = sslobj.cipher()
             self.peer_certificate = sslobj.getpeercert(binary_form=True)
+            self.tls_version = sslobj.version()
 
     def data_received(self, data: bytes) -> None:
         try:
             for msg in self.reassembler.feed(data):
+                self._received = True
                 self._queue.put_nowait(msg)
         except V2gtpError as exc:
             for msg in exc.complete:
@@ -119,10 +145,18 @@ class V2gConnection(asyncio.Protocol):
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        reason = f": {exc}" if exc is not None else ""
-        self._queue.put_nowait(ConnectionFailed(f"the SECC closed the connection{reason}"))
+        if isinstance(exc, ssl.SSLError):  # e.g. TLS 1.3: the SECC refused the vehicle certificate
+            self._lost = TlsError(f"the SECC ended the TLS session: {exc.reason or exc}")
+        elif exc is None and self.tls_version == "TLSv1.3" and not self._received:
+            self._lost = ConnectionFailed("the SECC closed the TLS 1.3 connection before its first message (an SECC "
+                                          "that refuses the vehicle certificate without an alert closes like this)")
+        else:
+            self._lost = ConnectionFailed(f"the SECC closed the connection{f': {exc}' if exc else ''}")
+        self._queue.put_nowait(self._lost)
 
     def send(self, payload_type: int, payload: bytes) -> None:
+        if self._lost is not None:
+            raise type(self._lost)(str(self._lost))
         if self._transport is None or self._transport.is_closing():
             raise ConnectionFailed("the connection to the SECC is closed")
         self._transport.write(v2gtp.encode(payload_type, payload))
@@ -147,7 +181,7 @@ async def open_connection(
     host: str,
     port: int,
     *,
-    tls: TlsConfig | None = None,
+    tls: TlsConfig | PreparedTls | None = None,
     scope_id: int | None = None,
     accepted: Iterable[int] = v2gtp.SESSION_PAYLOAD_TYPES,
     max_payload: int = v2gtp.DEFAULT_MAX_PAYLOAD,
@@ -155,10 +189,12 @@ async def open_connection(
 ) -> V2gConnection:
     """Connect to the SECC (``scope_id``: the interface index for a link-local address). TLS failures raise
     :class:`TlsError` naming the reason (untrusted chain, no shared cipher); TCP failures :class:`ConnectionFailed`.
+    Pass a :class:`PreparedTls` to reuse one context (and one key load) for many connections.
     """
     loop = asyncio.get_running_loop()
     target = f"{host}%{scope_id}" if scope_id is not None and "%" not in host else host
-    ctx = client_context(tls) if tls is not None else None
+    prepared = prepare(tls) if isinstance(tls, TlsConfig) else tls
+    ctx = prepared.context if prepared is not None else None
     try:
         _, proto = await asyncio.wait_for(
             loop.create_connection(
@@ -178,4 +214,5 @@ async def open_connection(
         raise ConnectionFailed(f"no connection to [{target}]:{port} within {timeout} s") from exc
     except OSError as exc:
         raise ConnectionFailed(f"TCP connection to [{target}]:{port} failed: {exc.strerror or exc}") from exc
+    proto.client_key_source = prepared.client_key_source if prepared is not None else None
     return proto

@@ -1,4 +1,5 @@
-"""A tiny test PKI made at run time: V2G root -> Sub-CA -> SECC leaf, all P-256 (ECDSA with SHA-256)."""
+"""Test PKIs made at run time. ISO 15118-2: V2G root -> Sub-CA -> SECC leaf, all P-256 (ECDSA with SHA-256).
+ISO 15118-20: evcc.pki's P-521 or Ed448 tree plus a vehicle certificate for a key in a key store."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448
 from cryptography.x509.oid import NameOID
+
+from evcc.hsm.keystore import KeyAlgorithm
+from evcc.pki.generator import PublicKey, TestPki, build_pki, issue_certificate
+from evcc.pki.profiles import YEAR, KeyUsage, Profile, Suite
 
 
 def _name(cn: str) -> x509.Name:
@@ -65,3 +70,51 @@ def make_pki(folder: Path, tag: str = "V2GRootCA") -> SeccPki:
     root_path = folder / "root.pem"
     root_path.write_bytes(root.public_bytes(pem))
     return SeccPki(root, chain, key, root_path)
+
+
+# ---- ISO 15118-20 (TLS 1.3 mutual): evcc.pki's -20 suites plus a vehicle certificate ----------------------------
+# evcc.pki.profiles has no vehicle (TLS client) certificate profile; this one follows its OEM rows: issued by
+# OEM Sub-CA 2, not a CA, digitalSignature (it signs the TLS 1.3 CertificateVerify), OEM domain component.
+VEHICLE_PROFILE = Profile("vehicle_leaf", "oem_sub_ca_2", "WMIEVCCTESTVEHICLE", "evcc test OEM", "OEM", False, None,
+                          frozenset({KeyUsage.DIGITAL_SIGNATURE}), 4 * YEAR)
+
+
+@dataclass
+class Iso20Pki:
+    """One -20 suite's tree: the SECC's chain and key as files, the V2G and OEM roots, and vehicle leaves on demand."""
+
+    pki: TestPki
+    secc_chain_pem: Path
+    secc_key_pem: Path
+
+    @property
+    def v2g_root(self) -> x509.Certificate:
+        return self.pki.root_of("secc_leaf")
+
+    @property
+    def oem_root(self) -> x509.Certificate:
+        return self.pki.root_of("oem_prov_leaf")
+
+    def vehicle_chain(self, public: bytes, algorithm: KeyAlgorithm) -> tuple[x509.Certificate, ...]:
+        """A vehicle certificate for the key-store public key ``public``, then OEM Sub-CA 2 and 1."""
+        key: PublicKey
+        if algorithm is KeyAlgorithm.ED448:
+            key = ed448.Ed448PublicKey.from_public_bytes(public)
+        else:
+            key = ec.EllipticCurvePublicKey.from_encoded_point(
+                ec.SECP521R1() if algorithm is KeyAlgorithm.EC_P521 else ec.SECP256R1(), public)
+        issuer = (self.pki.certs["oem_sub_ca_2"], self.pki.signing_key("oem_sub_ca_2"))
+        leaf = issue_certificate(VEHICLE_PROFILE, key, issuer, issuer[1], self.pki.suite, self.pki.now)
+        return (leaf, *self.pki.chain("oem_sub_ca_2"))
+
+
+def make_iso20_pki(folder: Path, suite: Suite = Suite.ISO20_P521) -> Iso20Pki:
+    folder.mkdir(parents=True, exist_ok=True)
+    pki = build_pki(suite, datetime.datetime.now(datetime.timezone.utc))
+    pem = serialization.Encoding.PEM
+    chain = folder / "secc_chain.pem"
+    chain.write_bytes(b"".join(c.public_bytes(pem) for c in pki.chain("secc_leaf")))
+    key = folder / "secc.key"
+    key.write_bytes(pki.keys["secc_leaf"].private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return Iso20Pki(pki, chain, key)

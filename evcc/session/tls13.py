@@ -1,0 +1,174 @@
+"""ISO 15118-20 TLS 1.3 with mutual authentication, EVCC side: the -20 profile and the vehicle's certificate.
+
+Profile (ISO 15118-20 TLS requirements; PKI.md §5; the EVCC offers every -20 suite, [V2G20-2459]):
+
+=====================  ===================================================  ================================
+item                   -20 values                                           set through
+=====================  ===================================================  ================================
+version                TLS 1.3 only                                         ``SSLContext.minimum/maximum_version``
+cipher suites          TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256  ``SSL_CTX_set_ciphersuites``
+groups (key shares)    secp521r1, x448                                      ``SSL_CTX_set1_groups_list``
+signature algorithms   ecdsa_secp521r1_sha512, ed448                        ``SSL_CTX_set1_sigalgs_list``
+server authentication  SECC chain validated against the V2G roots; no host name check
+client authentication  vehicle certificate chain (OEM PKI) and its private key
+=====================  ===================================================  ================================
+
+Python 3.11's ``ssl`` sets none of the three lists: :mod:`evcc.session.tls_openssl` sets them on the context.
+
+The vehicle's private key is either in a PKCS#11 token, used by OpenSSL 3 through ``pkcs11-provider`` (the key
+never leaves the token; :mod:`evcc.session.tls_token`), or, on benches without the provider, in the software key
+store (:class:`evcc.hsm.soft_store.SoftKeyStore`), handed to OpenSSL through an anonymous memory file (never
+written to disk). Which one was used is reported as the connection's ``client_key_source``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from evcc.errors import ConfigError
+from evcc.hsm.pkcs11_store import Pkcs11Config
+from evcc.hsm.soft_store import SoftKeyStore
+from evcc.session import tls_openssl, tls_token
+
+CertSource = Path | str | bytes | x509.Certificate
+
+ISO20_TLS13_SUITES = ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+ISO20_GROUPS = ("secp521r1", "x448")
+ISO20_SIGNATURE_ALGORITHMS = ("ecdsa_secp521r1_sha512", "ed448")
+
+
+@dataclass(frozen=True, slots=True)
+class Tls13Profile:
+    """What a TLS 1.3 endpoint offers and accepts (OpenSSL names, in preference order)."""
+
+    suites: tuple[str, ...] = ISO20_TLS13_SUITES
+    groups: tuple[str, ...] = ISO20_GROUPS
+    signature_algorithms: tuple[str, ...] = ISO20_SIGNATURE_ALGORITHMS
+
+
+ISO20_TLS13 = Tls13Profile()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKey:
+    """The vehicle key ``label`` in a PKCS#11 token (linked once with :func:`tls_token.link_for_provider`)."""
+
+    pkcs11: Pkcs11Config
+    label: str
+
+    def describe(self) -> str:
+        return f"PKCS#11 token {self.pkcs11.token_label!r} through OpenSSL pkcs11-provider (key {self.label!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class SoftStoreKey:
+    """The vehicle key ``label`` in the software key store (bench only)."""
+
+    store: SoftKeyStore
+    label: str
+
+    def describe(self) -> str:
+        return f"{self.store.description} (key {self.label!r})"
+
+
+VehicleKey = TokenKey | SoftStoreKey
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """The EV's TLS 1.3 identity: the vehicle certificate first, then its Sub-CAs (no root), and its key."""
+
+    chain: tuple[CertSource, ...]
+    key: VehicleKey
+
+
+def choose_vehicle_key(label: str, token: Pkcs11Config | None, soft: SoftKeyStore | None) -> VehicleKey:
+    """The token through pkcs11-provider where both are available, else the software key store."""
+    if token is not None and tls_openssl.pkcs11_provider_installed():
+        return TokenKey(token, label)
+    if soft is not None:
+        return SoftStoreKey(soft, label)
+    if token is not None:
+        raise ConfigError("the vehicle key is in a PKCS#11 token but OpenSSL's pkcs11-provider is not installed "
+                          "(Debian package pkcs11-provider); configure the software key store instead")
+    raise ConfigError("TLS 1.3 client authentication needs a PKCS#11 token or a software key store")
+
+
+def certificates_pem(source: CertSource, what: str) -> str:
+    """PEM text of the certificate(s) in ``source`` (PEM/DER path or bytes, or a certificate object)."""
+    if isinstance(source, x509.Certificate):
+        return source.public_bytes(Encoding.PEM).decode()
+    if isinstance(source, bytes):
+        data, name = source, f"({len(source)} bytes)"
+    else:
+        name = str(source)
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{what} {name}: {exc.strerror}") from exc
+    try:
+        certs = (x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data
+                 else [x509.load_der_x509_certificate(data)])
+    except ValueError as exc:
+        raise ConfigError(f"{what} {name}: not a PEM or DER certificate ({exc})") from exc
+    return "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
+
+
+def apply_profile(ctx: ssl.SSLContext, profile: Tls13Profile) -> None:
+    """TLS 1.3 only, with the profile's suites, groups and signature algorithms."""
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    tls_openssl.restrict_tls13(ctx, profile.suites, profile.groups, profile.signature_algorithms)
+
+
+@contextlib.contextmanager
+def _memory_files(*contents: bytes) -> Iterator[list[str]]:
+    """Anonymous memory files (memfd) as paths OpenSSL can open; closed on exit, never on disk."""
+    fds: list[int] = []
+    try:
+        for data in contents:
+            fd = os.memfd_create("evcc-tls")
+            fds.append(fd)
+            os.write(fd, data)
+        yield [f"/proc/self/fd/{fd}" for fd in fds]
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _key_pem(key: VehicleKey) -> bytes:
+    if isinstance(key, TokenKey):
+        tls_openssl.load_pkcs11_provider(key.pkcs11.module)
+        return tls_token.uri_pem(tls_token.key_uri(key.pkcs11, key.label))
+    private, _ = key.store._load(key.label)  # the store's reader; the PEM goes to a memfd only
+    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+
+def load_client_certificate(ctx: ssl.SSLContext, cert: ClientCertificate) -> str:
+    """Put the vehicle chain and key into ``ctx``; returns where the key is (for the connection report)."""
+    if not cert.chain:
+        raise ConfigError("the vehicle certificate chain is empty")
+    chain = "".join(certificates_pem(c, "vehicle certificate") for c in cert.chain).encode()
+    key = bytearray(_key_pem(cert.key))
+    try:
+        with _memory_files(chain, bytes(key)) as (chain_path, key_path):
+            ctx.load_cert_chain(chain_path, key_path)
+    except ssl.SSLError as exc:
+        hint = ""
+        if isinstance(cert.key, TokenKey) and exc.reason == "KEY_VALUES_MISMATCH":
+            hint = " (for a token key, its public half must carry the same CKA_ID: tls_token.link_for_provider)"
+        raise ConfigError(f"vehicle certificate and {cert.key.describe()} cannot be used for TLS: "
+                          f"{exc.reason or exc}{hint}") from exc
+    finally:
+        key[:] = bytes(len(key))
+    return cert.key.describe()

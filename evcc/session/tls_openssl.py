@@ -1,0 +1,148 @@
+"""What Python's ``ssl`` module cannot set, set through the OpenSSL library it is linked with (ctypes).
+
+Python 3.11 has no API for the TLS 1.3 cipher suites, for a list of key-exchange groups (``set_ecdh_curve`` sets
+one group) or for the signature algorithms, and cannot load an OpenSSL provider. ISO 15118-20's TLS 1.3 profile
+needs all four (PKI.md §5), so this module calls, on the very ``libssl``/``libcrypto`` that ``_ssl`` uses:
+
+==============================  =====================================================================
+SSL_CTX_set_ciphersuites        TLS 1.3 suites (``TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256``)
+SSL_CTX_ctrl(SET_GROUPS_LIST)   supported_groups / key shares (``secp521r1:x448``)
+SSL_CTX_ctrl(SET_SIGALGS_LIST)  signature_algorithms (``ecdsa_secp521r1_sha512:ed448``)
+OSSL_LIB_CTX_load_config        loads OpenSSL 3's ``pkcs11`` provider (Debian package ``pkcs11-provider``)
+                                into the default library context, the one ``ssl.SSLContext`` uses
+==============================  =====================================================================
+
+The ``SSL_CTX *`` of an ``ssl.SSLContext`` is the first field after the object header in CPython's
+``PySSLContext``; :func:`_ssl_ctx` reads it there and proves it by comparing ``SSL_CTX_get_options`` with
+``SSLContext.options`` before anything is set. On another interpreter the functions raise ``PlatformError``.
+
+The provider configuration is the equivalent of this openssl.cnf (given to OpenSSL through a memfd)::
+
+    openssl_conf = evcc_init
+    [evcc_init]       providers = evcc_providers
+    [evcc_providers]  default = evcc_default / pkcs11 = evcc_pkcs11
+    [evcc_default]    activate = 1
+    [evcc_pkcs11]     module = <MODULESDIR>/pkcs11.so, pkcs11-module-path = <PKCS#11 module>,
+                      pkcs11-module-quirks = no-deinit, activate = 1
+
+``no-deinit``: SoftHSM (and python-pkcs11 in the same process) must not see C_Finalize from the provider.
+The default library context is process-wide state owned by OpenSSL: the provider, once loaded, stays loaded
+for the life of the process, with the PKCS#11 module it was first given.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import ssl
+import sys
+from pathlib import Path
+
+from evcc.errors import ConfigError, PlatformError
+
+_SSL_CTRL_SET_GROUPS_LIST = 92  # openssl/ssl.h
+_SSL_CTRL_SET_SIGALGS_LIST = 98
+_OPENSSL_MODULES_DIR = 8  # OpenSSL_version() selector OPENSSL_MODULES_DIR: "MODULESDIR: \"...\""
+PROVIDER_NAME = b"pkcs11"
+
+
+def _library() -> ctypes.CDLL:
+    """The ``_ssl`` extension itself: dlsym through its handle resolves to the libssl/libcrypto it links."""
+    import _ssl
+
+    path = getattr(_ssl, "__file__", None)
+    lib = ctypes.CDLL(path) if path else ctypes.pythonapi
+    lib.OpenSSL_version_num.restype = ctypes.c_ulong
+    if lib.OpenSSL_version_num() != ssl.OPENSSL_VERSION_NUMBER:
+        raise PlatformError("the OpenSSL found through ctypes is not the one Python's ssl module uses")
+    lib.SSL_CTX_get_options.argtypes = [ctypes.c_void_p]
+    lib.SSL_CTX_get_options.restype = ctypes.c_uint64
+    lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_char_p]
+    lib.SSL_CTX_ctrl.restype = ctypes.c_long
+    lib.SSL_CTX_set_ciphersuites.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.SSL_CTX_set_ciphersuites.restype = ctypes.c_int
+    lib.OSSL_LIB_CTX_load_config.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.OSSL_LIB_CTX_load_config.restype = ctypes.c_int
+    lib.OSSL_PROVIDER_available.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.OSSL_PROVIDER_available.restype = ctypes.c_int
+    lib.OpenSSL_version.argtypes = [ctypes.c_int]
+    lib.OpenSSL_version.restype = ctypes.c_char_p
+    lib.ERR_clear_error.restype = None
+    return lib
+
+
+def _ssl_ctx(lib: ctypes.CDLL, ctx: ssl.SSLContext) -> int:
+    if platform.python_implementation() != "CPython" or hasattr(sys, "getobjects"):  # trace-refs: other header
+        raise PlatformError("TLS 1.3 profile settings need CPython's ssl.SSLContext layout")
+    pointer = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+    if not pointer or lib.SSL_CTX_get_options(pointer) != ctx.options:
+        raise PlatformError("cannot reach the SSL_CTX of an ssl.SSLContext on this Python build")
+    return int(pointer)
+
+
+def restrict_tls13(ctx: ssl.SSLContext, suites: tuple[str, ...], groups: tuple[str, ...],
+                   signature_algorithms: tuple[str, ...]) -> None:
+    """Offer/accept only ``suites`` (TLS 1.3), ``groups`` and ``signature_algorithms`` on ``ctx``.
+
+    Raises :class:`ConfigError` naming the list OpenSSL refused (an unknown or unsupported name).
+    """
+    lib = _library()
+    pointer = _ssl_ctx(lib, ctx)
+    _check(lib, "TLS 1.3 cipher suites", suites, lib.SSL_CTX_set_ciphersuites(pointer, _joined(suites)))
+    _check(lib, "TLS groups", groups, lib.SSL_CTX_ctrl(pointer, _SSL_CTRL_SET_GROUPS_LIST, 0, _joined(groups)))
+    _check(lib, "TLS signature algorithms", signature_algorithms,
+           lib.SSL_CTX_ctrl(pointer, _SSL_CTRL_SET_SIGALGS_LIST, 0, _joined(signature_algorithms)))
+
+
+def _joined(names: tuple[str, ...]) -> bytes:
+    return ":".join(names).encode()
+
+
+def _check(lib: ctypes.CDLL, what: str, names: tuple[str, ...], result: int) -> None:
+    if not names or result != 1:
+        lib.ERR_clear_error()
+        raise ConfigError(f"{what} {':'.join(names)!r} refused by {ssl.OPENSSL_VERSION}")
+
+
+def modules_dir() -> Path:
+    """OpenSSL's provider folder (MODULESDIR), where Debian's ``pkcs11-provider`` puts ``pkcs11.so``."""
+    text = (_library().OpenSSL_version(_OPENSSL_MODULES_DIR) or b"").decode()
+    return Path(text.partition('"')[2].rstrip('"')) if '"' in text else Path("/nonexistent")
+
+
+def pkcs11_provider_installed() -> bool:
+    """Whether OpenSSL 3's pkcs11-provider is installed for the OpenSSL Python uses."""
+    return (modules_dir() / "pkcs11.so").is_file()
+
+
+def pkcs11_provider_loaded() -> bool:
+    return bool(_library().OSSL_PROVIDER_available(None, PROVIDER_NAME))
+
+
+def load_pkcs11_provider(pkcs11_module: str) -> None:
+    """Load and activate the pkcs11 provider for ``pkcs11_module`` in the default library context (once)."""
+    lib = _library()
+    if lib.OSSL_PROVIDER_available(None, PROVIDER_NAME):
+        return
+    provider = modules_dir() / "pkcs11.so"
+    if not provider.is_file():
+        raise PlatformError(f"OpenSSL's pkcs11-provider is not installed ({provider} missing; Debian package "
+                            "pkcs11-provider from bookworm-backports)")
+    if not Path(pkcs11_module).is_file():
+        raise ConfigError(f"PKCS#11 module {pkcs11_module} does not exist")
+    config = (
+        "openssl_conf = evcc_init\n[evcc_init]\nproviders = evcc_providers\n"
+        "[evcc_providers]\ndefault = evcc_default\npkcs11 = evcc_pkcs11\n[evcc_default]\nactivate = 1\n"
+        f"[evcc_pkcs11]\nmodule = {provider}\npkcs11-module-path = {pkcs11_module}\n"
+        "pkcs11-module-quirks = no-deinit\nactivate = 1\n"
+    )
+    fd = os.memfd_create("evcc-openssl-cnf")
+    try:
+        os.write(fd, config.encode())
+        ok = lib.OSSL_LIB_CTX_load_config(None, f"/proc/self/fd/{fd}".encode())
+    finally:
+        os.close(fd)
+    if ok != 1 or not lib.OSSL_PROVIDER_available(None, PROVIDER_NAME):
+        lib.ERR_clear_error()
+        raise PlatformError(f"OpenSSL could not load the pkcs11 provider {provider} for {pkcs11_module}")
