@@ -195,6 +195,14 @@ class Iso20Secc:
         due = now + self.config.response_time + self.faults.delay.get(res_name, 0.0)
         self._queue.append((due, res))
 
+    def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
+        """A request with its V2GTP payload type (the server and the fault layer call this)."""
+        self.receive_payload(data, now, payload_type)
+
+    @property
+    def accepted_payload_types(self) -> frozenset[int]:
+        return frozenset({PAYLOAD_TYPES["iso20_common"], PAYLOAD_TYPES["iso20_dc" if self.kind == "DC" else "iso20_ac"]})
+
     def messages_to_send(self, now: float) -> list[Message]:
         due = [m for t, m in self._queue if t <= now]
         self._queue = [(t, m) for t, m in self._queue if t > now]

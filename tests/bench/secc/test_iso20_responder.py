@@ -12,7 +12,7 @@ import pytest
 
 from evcc import exi
 from evcc.bench.secc.iso20_responder import Iso20Faults, Iso20Secc, Iso20SeccConfig, ac_secc, dc_secc
-from evcc.bench.secc.iso20_values import GRAMMAR_OF_PAYLOAD, SUPPORTED_ISO20, number
+from evcc.bench.secc.iso20_values import GRAMMAR_OF_PAYLOAD, SUPPORTED_ISO20, number, payload_type_of
 from evcc.bench.secc.sap_responder import respond
 from evcc.exi import sap
 from tests.bench.secc import test_iso20_requests as q
@@ -30,7 +30,7 @@ class Peer:
         self.sid = bytes(8)
 
     def send(self, req: Any, payload_type: bool = True) -> Any:
-        self.secc.receive_payload(exi.encode(req), self.now, q.payload_type_of(req) if payload_type else None)
+        self.secc.receive_payload(exi.encode(req), self.now, payload_type_of(req) if payload_type else None)
         due = self.secc.get_timer()
         assert due is not None, self.secc.record.errors
         self.now = due
