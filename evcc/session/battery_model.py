@@ -2,7 +2,9 @@
 
 Open-circuit voltage rises linearly with the state of charge; the charge current follows the limits and tapers
 over the last 5 % before the target; the energy the charger reports (voltage x current x elapsed time) raises
-the state of charge. Not a cell model: enough to drive a session to its target and back.
+the state of charge, and a negative current (ISO 15118-20 BPT discharging) lowers it. Not a cell model: enough
+to drive a session to its target and back. ``bpt_limits`` and ``energy_request`` are the ISO 15118-20 part of
+the port (evcc.session.iso20.vehicle.Iso20VehiclePort).
 """
 
 from __future__ import annotations
@@ -10,6 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evcc.session.vehicle import DcLimits, DcStatus, DcTargets, EVErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class BptLimits:
+    """ISO 15118-20 BPT limits (positive numbers; discharging is a negative current)."""
+
+    max_discharge_current: float
+    max_discharge_power: float
+    min_discharge_soc: int
+    min_voltage: float
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyRequest:
+    """ISO 15118-20 EVTargetEnergyRequest / EVMinimumEnergyRequest / EVMaximumEnergyRequest (Wh)."""
+
+    target: float
+    minimum: float
+    maximum: float
+    departure_time: float | None
 
 
 @dataclass
@@ -24,7 +46,12 @@ class BatteryModel:
     max_power: float = 80_000.0
     ready: bool = True
     error: EVErrorCode = "NO_ERROR"
-    delivered_wh: float = 0.0
+    delivered_wh: float = 0.0  # net energy into the battery
+    discharged_wh: float = 0.0  # energy given back (BPT)
+    max_discharge_current: float = 100.0
+    max_discharge_power: float = 30_000.0
+    min_discharge_soc: int = 20
+    departure_time: float | None = None  # s from the session start, None: not known
     _last: float | None = field(default=None, repr=False)
 
     def dc_status(self, now: float) -> DcStatus:
@@ -54,11 +81,24 @@ class BatteryModel:
         return self.voltage_empty + (self.voltage_full - self.voltage_empty) * self.soc / 100.0
 
     def evse_output(self, voltage: float, current: float, now: float) -> None:
-        if self._last is not None and now > self._last and current > 0 and voltage > 0:
+        if self._last is not None and now > self._last and current != 0 and voltage > 0:
             wh = voltage * current * (now - self._last) / 3600.0
             self.delivered_wh += wh
-            self.soc = min(100.0, self.soc + wh / self.capacity_wh * 100.0)
+            if wh < 0:
+                self.discharged_wh -= wh
+            self.soc = max(0.0, min(100.0, self.soc + wh / self.capacity_wh * 100.0))
         self._last = now
+
+    def bpt_limits(self, now: float) -> BptLimits:
+        return BptLimits(self.max_discharge_current, self.max_discharge_power, self.min_discharge_soc,
+                         self.voltage_empty)
+
+    def energy_request(self, now: float) -> EnergyRequest:
+        """Target: up to ``target_soc``; minimum: what may be given back down to ``min_discharge_soc``."""
+        down_to = (self.min_discharge_soc - self.soc) / 100.0 * self.capacity_wh
+        full = (100.0 - self.soc) / 100.0 * self.capacity_wh
+        return EnergyRequest(target=self._energy_to_target(), minimum=min(0.0, down_to), maximum=max(0.0, full),
+                             departure_time=self.departure_time)
 
     def _energy_to_target(self) -> float:
         return max(0.0, (self.target_soc - self.soc) / 100.0 * self.capacity_wh)

@@ -1,0 +1,124 @@
+"""ISO 15118-20 AC and AC_BPT handlers (§8.3.5.2, §8.8.x AC sequence): AC_ChargeParameterDiscovery ->
+ScheduleExchange (setup.py) -> PowerDelivery(Start) -> AC_ChargeLoop -> PowerDelivery(Stop) -> SessionStop.
+
+AC power is set per phase by the on-board charger: the EV reports EVPresentActivePower (W, < 0 while it feeds
+the grid) and its limits; the EVSE answers with EVSETargetActivePower (mandatory in Dynamic mode, optional in
+Scheduled mode, where the schedule in force applies otherwise). The vehicle draws min(target, its maximum, the
+EVSE's maximum); a negative target discharges only in an AC_BPT session, above the vehicle's minimum SoC.
+Nominal voltage and phases come from the ServiceDetail parameters EVSENominalVoltage and Connector
+(1 single-phase, 2 three-phase)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from evcc.session.events import EndKind
+from evcc.session.iso2.ac_vehicle import AcVehiclePort
+from evcc.session.iso20 import contract_flow
+from evcc.session.iso20 import requests as rq
+from evcc.session.iso20.config import State
+from evcc.session.iso20.stopping import begin_stop, evse_notification
+from evcc.session.iso20.values import ac as ac_module
+from evcc.session.iso20.values import number
+
+if TYPE_CHECKING:
+    from evcc.session.iso20.machine import Iso20Evcc
+
+DEFAULT_NOMINAL_VOLTAGE = 230.0
+CONNECTOR_THREE_PHASE = 2
+_TARGET_MODES = ("Dynamic_AC_CLResControlMode", "BPT_Dynamic_AC_CLResControlMode", "Scheduled_AC_CLResControlMode",
+                 "BPT_Scheduled_AC_CLResControlMode")
+
+
+def nominal_voltage(m: Iso20Evcc) -> float:
+    value = m.parameters.get("EVSENominalVoltage")
+    return float(value) if isinstance(value, (int, float)) and 0 < value <= 1000 else DEFAULT_NOMINAL_VOLTAGE
+
+
+def phases(m: Iso20Evcc) -> int:
+    return 3 if m.parameters.get("Connector") == CONNECTOR_THREE_PHASE else 1
+
+
+def send_charge_parameter_discovery(m: Iso20Evcc, now: float) -> None:
+    fields = rq.ac_charge_parameters(ac_module(), m.vehicle, m.config, now, nominal_voltage(m), phases(m))
+    m.send("AC_ChargeParameterDiscoveryReq", now, **fields)
+    m.state = State.WAIT_AC_CHARGE_PARAMETER_DISCOVERY_RES
+
+
+def on_charge_parameter_discovery(m: Iso20Evcc, res: Any, now: float) -> bool:
+    mode = res.BPT_AC_CPDResEnergyTransferMode if m.config.bpt else res.AC_CPDResEnergyTransferMode
+    if mode is None:
+        wanted = "BPT_AC_CPDResEnergyTransferMode" if m.config.bpt else "AC_CPDResEnergyTransferMode"
+        m.end(EndKind.PROTOCOL_ERROR, f"AC_ChargeParameterDiscoveryRes without {wanted}")
+        return False
+    m.evse_limits = {"EVSEMaximumChargePower": number(mode.EVSEMaximumChargePower) or 0.0,
+                     "EVSEMaximumDischargePower": number(getattr(mode, "EVSEMaximumDischargePower", None)) or 0.0}
+    return True
+
+
+def max_power(m: Iso20Evcc) -> float:
+    vehicle = rq.ac_max_power(m.vehicle, nominal_voltage(m), phases(m))
+    evse = m.evse_limits.get("EVSEMaximumChargePower") or vehicle
+    return max(0.0, min(vehicle, evse))
+
+
+def send_charge_loop(m: Iso20Evcc, now: float) -> None:
+    a = ac_module()
+    m.loop_count += 1
+    mode = rq.ac_loop(a, m.vehicle, m.config, now, m.ac_power, max_power(m))
+    m.send("AC_ChargeLoopReq", now, DisplayParameters=rq.display(a, m.vehicle, now),
+           MeterInfoRequested=m.config.meter_info_requested, **mode)
+    m.state = State.WAIT_AC_CHARGE_LOOP_RES
+
+
+def evse_target(m: Iso20Evcc, res: Any, now: float) -> float | None:
+    """EVSETargetActivePower of the response's control mode, else (Scheduled) the schedule in force; None
+    when a Dynamic response carries no control mode."""
+    for name in _TARGET_MODES:
+        mode = getattr(res, name, None)
+        if mode is not None and mode.EVSETargetActivePower is not None:
+            return number(mode.EVSETargetActivePower)
+    if m.config.control_mode == "Scheduled":
+        return m.schedule.power_at(m.timestamp(now)) if m.schedule is not None else max_power(m)
+    return None
+
+
+def draw(m: Iso20Evcc, target: float, now: float) -> float:
+    """Apply the EVSE's target to the on-board charger; the power actually drawn (W, < 0 discharging)."""
+    vehicle = cast(AcVehiclePort, m.vehicle)
+    voltage, n = nominal_voltage(m), phases(m)
+    if target < 0:
+        d = rq.discharge(m.vehicle, m.config, now)
+        back = min(-target, d.power, m.evse_limits.get("EVSEMaximumDischargePower") or d.power)
+        if back > 0:
+            m.vehicle.evse_output(voltage * n, -back / (voltage * n), now)
+            return -back
+        target = 0.0
+    power = 0.0 if vehicle.ac_charging_complete(now) else min(target, max_power(m))
+    vehicle.ac_supply(voltage, power / (voltage * n), n, now)
+    return power
+
+
+def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
+    note = evse_notification(m, res.EVSEStatus, now)
+    if note == "stop":
+        return
+    target = evse_target(m, res, now)
+    if target is None:
+        begin_stop(m, EndKind.PROTOCOL_ERROR, "AC_ChargeLoopRes (Dynamic) without EVSETargetActivePower", now)
+        return
+    m.ac_power = draw(m, target, now)
+    error = m.vehicle.dc_status(now).error
+    if error != "NO_ERROR":
+        begin_stop(m, EndKind.STOPPED, f"the vehicle reports {error}", now)
+    elif note == "confirm":
+        contract_flow.send_metering_confirmation(m, res, now)
+    else:
+        continue_loop(m, now)
+
+
+def continue_loop(m: Iso20Evcc, now: float) -> None:
+    if cast(AcVehiclePort, m.vehicle).ac_charging_complete(now):
+        begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
+    else:
+        send_charge_loop(m, now)

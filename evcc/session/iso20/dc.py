@@ -1,0 +1,162 @@
+"""ISO 15118-20 DC and DC_BPT handlers (§8.3.5.3, §8.8.x DC sequence): DC_ChargeParameterDiscovery ->
+ScheduleExchange (setup.py) -> DC_CableCheck (loop: Ongoing, V2G_EVCC_CableCheck_Timeout) -> DC_PreCharge (loop
+until the EVSE's voltage matches the battery, then one request with EVProcessing=Finished;
+V2G_EVCC_PreCharge_Timeout) -> PowerDelivery(Start) -> DC_ChargeLoop (Scheduled: the EV sets EVTargetCurrent from
+the schedule in force, negative while the schedule discharges; Dynamic: the EVSE sets the current within the
+EV's limits) -> PowerDelivery(Stop) -> DC_WeldingDetection -> SessionStop (stopping.py).
+
+The charger's reported output is checked against the vehicle's limits before the vehicle hears of it; a
+discharge current is only plausible in a BPT session, within the vehicle's discharge limit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from evcc.session.events import EndKind
+from evcc.session.iso20 import contract_flow
+from evcc.session.iso20 import requests as rq
+from evcc.session.iso20.config import State
+from evcc.session.iso20.stopping import begin_stop, evse_notification
+from evcc.session.iso20.values import dc as dc_module
+from evcc.session.iso20.values import number, rational
+
+if TYPE_CHECKING:
+    from evcc.session.iso20.machine import Iso20Evcc
+
+_EVSE_LIMITS = ("EVSEMaximumChargePower", "EVSEMaximumChargeCurrent", "EVSEMaximumVoltage", "EVSEMinimumVoltage",
+                "EVSEMaximumDischargePower", "EVSEMaximumDischargeCurrent")
+
+
+def vehicle_stop(m: Iso20Evcc, now: float) -> str | None:
+    s = m.vehicle.dc_status(now)
+    return f"the vehicle reports {s.error}" if s.error != "NO_ERROR" else None
+
+
+def send_charge_parameter_discovery(m: Iso20Evcc, now: float) -> None:
+    fields = rq.dc_charge_parameters(dc_module(), m.vehicle, m.config, now)
+    m.send("DC_ChargeParameterDiscoveryReq", now, **fields)
+    m.state = State.WAIT_DC_CHARGE_PARAMETER_DISCOVERY_RES
+
+
+def on_charge_parameter_discovery(m: Iso20Evcc, res: Any, now: float) -> bool:
+    """Keep the EVSE's limits; False (session ended or stopping) when they do not fit the battery."""
+    mode = res.BPT_DC_CPDResEnergyTransferMode if m.config.bpt else res.DC_CPDResEnergyTransferMode
+    if mode is None:
+        wanted = "BPT_DC_CPDResEnergyTransferMode" if m.config.bpt else "DC_CPDResEnergyTransferMode"
+        m.end(EndKind.PROTOCOL_ERROR, f"DC_ChargeParameterDiscoveryRes without {wanted}")
+        return False
+    m.evse_limits = {k: number(getattr(mode, k, None)) or 0.0 for k in _EVSE_LIMITS}
+    battery = m.vehicle.battery_voltage(now)
+    if m.evse_limits["EVSEMaximumVoltage"] < battery:
+        begin_stop(m, EndKind.STOPPED, f"EVSE maximum {m.evse_limits['EVSEMaximumVoltage']:.0f} V is below the "
+                                       f"battery {battery:.0f} V", now)
+        return False
+    return True
+
+
+def send_cable_check(m: Iso20Evcc, now: float) -> None:
+    m.arm("V2G_EVCC_CableCheck_Timeout", now)
+    m.send("DC_CableCheckReq", now)
+    m.state = State.WAIT_DC_CABLE_CHECK_RES
+
+
+def on_cable_check(m: Iso20Evcc, res: Any, now: float) -> None:
+    reason = vehicle_stop(m, now)
+    if reason is not None:
+        begin_stop(m, EndKind.STOPPED, reason, now)
+    elif res.EVSEProcessing != "Finished":
+        send_cable_check(m, now)
+    else:
+        m.disarm("V2G_EVCC_CableCheck_Timeout")
+        m.precharge_finished = False
+        send_pre_charge(m, now)
+
+
+def send_pre_charge(m: Iso20Evcc, now: float) -> None:
+    d = dc_module()
+    battery = m.vehicle.battery_voltage(now)
+    m.arm("V2G_EVCC_PreCharge_Timeout", now)
+    m.send("DC_PreChargeReq", now, EVProcessing="Finished" if m.precharge_finished else "Ongoing",
+           EVPresentVoltage=rational(d, battery), EVTargetVoltage=rational(d, battery))
+    m.state = State.WAIT_DC_PRE_CHARGE_RES
+
+
+def on_pre_charge(m: Iso20Evcc, res: Any, now: float) -> bool:
+    """True when pre-charge is over (the Finished request was answered): PowerDelivery(Start) comes next."""
+    reason = vehicle_stop(m, now)
+    if reason is not None:
+        begin_stop(m, EndKind.STOPPED, reason, now)
+        return False
+    present = number(res.EVSEPresentVoltage) or 0.0
+    m.evse_present_voltage = present
+    if m.precharge_finished:
+        m.disarm("V2G_EVCC_PreCharge_Timeout")
+        return True
+    m.precharge_finished = abs(present - m.vehicle.battery_voltage(now)) <= m.config.precharge_tolerance
+    send_pre_charge(m, now)
+    return False
+
+
+def target_current(m: Iso20Evcc, now: float) -> float:
+    """Scheduled mode: the vehicle's wish capped by the schedule in force and the EVSE's limits; negative while
+    a BPT schedule discharges (never below the vehicle's discharge limits or its minimum SoC)."""
+    t = m.vehicle.dc_targets(now)
+    voltage = max(1.0, m.vehicle.battery_voltage(now))
+    power = m.schedule.power_at(m.timestamp(now)) if m.schedule is not None else rq.max_charge_power(m.vehicle)
+    lim = m.evse_limits
+    if power >= 0:
+        current = 0.0 if t.charging_complete else min(t.current, power / voltage)
+        return max(0.0, min(current, lim.get("EVSEMaximumChargeCurrent") or current))
+    d = rq.discharge(m.vehicle, m.config, now)
+    evse_max = lim.get("EVSEMaximumDischargeCurrent") or d.current
+    return -max(0.0, min(d.current, -power / voltage, d.power / voltage, evse_max))
+
+
+def send_charge_loop(m: Iso20Evcc, now: float) -> None:
+    d = dc_module()
+    m.loop_count += 1
+    if m.config.control_mode == "Dynamic":
+        mode = rq.dc_dynamic_loop(d, m.vehicle, m.config, now)
+    else:
+        mode = rq.dc_scheduled_loop(d, m.vehicle, m.config, now, target_current(m, now))
+    m.send("DC_ChargeLoopReq", now, DisplayParameters=rq.display(d, m.vehicle, now),
+           MeterInfoRequested=m.config.meter_info_requested,
+           EVPresentVoltage=rational(d, m.vehicle.battery_voltage(now)), **mode)
+    m.state = State.WAIT_DC_CHARGE_LOOP_RES
+
+
+def _output_out_of_range(m: Iso20Evcc, voltage: float, current: float, now: float) -> str | None:
+    """The charger's reported output against the vehicle's limits (10 % margin): never trusted blindly."""
+    lim = m.vehicle.dc_limits()
+    back = m.vehicle.bpt_limits(now).max_discharge_current if m.config.bpt else 0.0
+    if not 0 <= voltage <= lim.max_voltage * 1.1:
+        return f"EVSEPresentVoltage {voltage:.1f} V is outside 0..{lim.max_voltage:.0f} V"
+    if not -back * 1.1 <= current <= lim.max_current * 1.1:
+        return f"EVSEPresentCurrent {current:.1f} A is outside {-back:.0f}..{lim.max_current:.0f} A"
+    return None
+
+
+def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
+    note = evse_notification(m, res.EVSEStatus, now)
+    if note == "stop":
+        return
+    voltage = number(res.EVSEPresentVoltage) or 0.0
+    current = number(res.EVSEPresentCurrent) or 0.0
+    m.evse_present_voltage = voltage
+    reason = _output_out_of_range(m, voltage, current, now)
+    if reason is None:
+        m.vehicle.evse_output(voltage, current, now)
+        reason = vehicle_stop(m, now)
+    if reason is not None:
+        begin_stop(m, EndKind.STOPPED, reason, now)
+    elif note == "confirm":
+        contract_flow.send_metering_confirmation(m, res, now)
+    else:
+        continue_loop(m, now)
+
+
+def continue_loop(m: Iso20Evcc, now: float) -> None:
+    if m.vehicle.dc_targets(now).charging_complete:
+        begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
+    else:
+        send_charge_loop(m, now)

@@ -1,0 +1,235 @@
+"""The ISO 15118-20 EVCC (DC, AC, DC_BPT, AC_BPT; Scheduled and Dynamic control; EIM and Plug & Charge) as a
+sans-IO state machine: §8.3 messages, §8.8 sequences, the timer table in config.py, pause and resume.
+
+API as the other EVCC machines (evcc.session.machine): ``start(now)``, ``receive_payload(exi, now,
+payload_type=None)`` or ``receive_message(name, msg, now)``, ``handle_timer(now)``; ``messages_to_send()``
+(-20 message objects; ``payload_type_of(msg)`` names their V2GTP payload type 0x8002/0x8003/0x8004), ``events()``,
+``get_timer()``. No clock, no socket, no waiting for the vehicle.
+
+Every response passes the same checks before its handler (transitions.py) runs: known in the current state
+(else an unexpected message), V2G_EVCC_Msg_Timeout cancelled, SessionID equal to the session's (SessionSetupRes:
+see setup.on_session_setup), ResponseCode not FAILED*. A failure ends the session with a stated reason. Stops go
+the orderly way: PowerDelivery(Stop), DC_WeldingDetection when power flowed, SessionStop(Terminate | Pause).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from evcc import exi
+from evcc.errors import ConfigError
+from evcc.exi import Message
+from evcc.session.events import EndKind, Exchange, LateResponse, SessionEnded, SessionEvent
+from evcc.session.iso2.ac_vehicle import AcVehiclePort
+from evcc.session.iso20 import values as v
+from evcc.session.iso20.config import Iso20Config, State
+from evcc.session.iso20.schedule import Schedule
+from evcc.session.iso20.stopping import begin_stop
+from evcc.session.iso20.transitions import FORWARD_STATES, ON_RESPONSE
+from evcc.session.iso20.vehicle import Iso20VehiclePort
+
+if TYPE_CHECKING:
+    from evcc.contracts.store import Contract
+
+SESSION_ID_NEW = bytes(8)  # SessionSetupReq of a new session carries SessionID 0
+ChargingSession = Literal["Terminate", "Pause"]
+_MODULE_OF = {"iso20-common": v.common, "iso20-dc": v.dc, "iso20-ac": v.ac}
+
+
+class Iso20Evcc:
+    grammar = "iso20-common"
+    payload_type = v.PAYLOAD_COMMON
+
+    def __init__(self, config: Iso20Config, vehicle: Iso20VehiclePort) -> None:
+        if not config.dc and not isinstance(vehicle, AcVehiclePort):
+            raise ConfigError(f"{config.service} needs a vehicle port with AC limits (AcVehiclePort)")
+        self.config = config
+        self.timers = config.timers
+        self.vehicle = vehicle
+        self.energy_grammar = "iso20-dc" if config.dc else "iso20-ac"
+        self.payload_types = frozenset({v.PAYLOAD_COMMON, v.PAYLOAD_DC if config.dc else v.PAYLOAD_AC})
+        self.state = State.IDLE
+        self.session_id = config.resume_session_id or SESSION_ID_NEW
+        self.last_header_session_id = self.session_id
+        self.resumed = False  # SessionSetupRes OK_OldSessionJoined
+        self.paused = False  # SessionStopRes answered SessionStopReq(Pause): resume with ``session_id``
+        self.evse_id = ""
+        self.authorization: str = config.authorization  # EIM or PnC as used (fallback may change it)
+        self.gen_challenge: bytes | None = None
+        self.certificate_installation_offered = False
+        self.contract_queue: list[Contract] = []  # PnC: contracts still to try, best first
+        self.contract: Contract | None = None
+        self.refused_contracts: list[str] = []  # eMAIDs the charger refused
+        self.installed = 0  # contracts installed in this session
+        self.parameter_set_id: int | None = None
+        self.parameters: dict[str, Any] = {}  # ServiceDetail parameters of the chosen set
+        self.schedule: Schedule | None = None  # Scheduled mode: the chosen ScheduleTuple
+        self.evse_limits: dict[str, float] = {}  # from ChargeParameterDiscoveryRes
+        self.evse_present_voltage: float | None = None
+        self.precharge_finished = False  # DC_PreChargeReq with EVProcessing=Finished sent
+        self.ac_power = 0.0  # W the on-board charger draws now (< 0: feeding the grid)
+        self.power_stage = False  # PowerDeliveryReq(Start) sent: stops go through PowerDelivery(Stop)
+        self.stop_reason: tuple[EndKind, str] | None = None
+        self.charging_session: ChargingSession = "Terminate"
+        self.loop_count = 0
+        self.confirmations = 0  # MeteringConfirmationReq sent
+        self.welding_requests = 0
+        self.last_message: Any = None
+        self.ended: SessionEnded | None = None
+        self._out: list[Message] = []
+        self._events: list[SessionEvent] = []
+        self._timers: dict[str, float] = {}
+        self._pending: tuple[str, float] | None = None
+
+    # ------------------------------------------------------------------ API
+    def start(self, now: float, setup_deadline: float | None = None) -> None:
+        """Send SessionSetupReq (with the stored SessionID when resuming). ``setup_deadline``: when
+        V2G_EVCC_CommunicationSetup_Timeout (started by the adapter at link set-up) expires."""
+        if self.state is not State.IDLE:
+            raise RuntimeError("Iso20Evcc.start() called twice")
+        if setup_deadline is not None:
+            self._timers["V2G_EVCC_CommunicationSetup_Timeout"] = setup_deadline
+        self.send("SessionSetupReq", now, EVCCID=self.config.evcc_id)
+        self.state = State.WAIT_SESSION_SETUP_RES
+
+    def messages_to_send(self) -> list[Message]:
+        out, self._out = self._out, []
+        return out
+
+    def events(self) -> list[SessionEvent]:
+        out, self._events = self._events, []
+        return out
+
+    def get_timer(self) -> float | None:
+        return min(self._timers.values()) if self._timers else None
+
+    def payload_type_of(self, msg: Message) -> int:
+        return v.payload_type_of(msg)
+
+    @property
+    def done(self) -> bool:
+        return self.state is State.ENDED
+
+    def receive_payload(self, data: bytes, now: float, payload_type: int | None = None) -> None:
+        """Decode and handle one payload; undecodable input ends the session, it never raises. Without a payload
+        type (in memory) the awaited response's grammar is tried first, then the others of this session."""
+        if self.done:
+            return
+        if payload_type is not None and payload_type not in self.payload_types:
+            self.end(EndKind.PROTOCOL_ERROR, f"V2GTP payload type {payload_type:#06x} in an ISO 15118-20 "
+                                             f"{self.config.service} session")
+            return
+        expected = v.grammar_of(self.state.response)
+        grammars = [v.GRAMMAR_OF_PAYLOAD[payload_type]] if payload_type is not None else (
+            [expected] + [g for g in ("iso20-common", self.energy_grammar) if g != expected])
+        error: exi.ExiError | None = None
+        for grammar in grammars:
+            try:
+                named = exi.decode_named(grammar, data)
+            except exi.ExiError as exc:
+                error = error or exc
+                continue
+            self.receive_message(named.name, named.value, now)
+            return
+        self.end(EndKind.PROTOCOL_ERROR, f"undecodable ISO 15118-20 message while waiting for "
+                                         f"{self.state.value}: {error}")
+
+    def receive_message(self, name: str, res: Any, now: float) -> None:
+        if self.done:
+            return
+        handler = ON_RESPONSE.get((self.state, name))
+        if handler is None:
+            self.end(EndKind.PROTOCOL_ERROR, f"unexpected {name or 'message'} while waiting for {self.state.value}")
+            return
+        self._answered(name, now)
+        sid = res.Header.SessionID
+        if self.state is not State.WAIT_SESSION_SETUP_RES and sid != self.session_id:
+            self.end(EndKind.PROTOCOL_ERROR, f"{name} carries SessionID {sid.hex()}, the session is "
+                                             f"{self.session_id.hex()}")
+            return
+        code = str(res.ResponseCode)
+        if code.startswith("FAILED"):
+            self.end(EndKind.FAILED_RESPONSE, f"{name}: {code}", response_code=code)
+            return
+        self.last_header_session_id = sid
+        self.last_message = res
+        if self.stop_reason is not None and self.state in FORWARD_STATES:
+            begin_stop(self, *self.stop_reason, now)
+            return
+        handler(self, res, now)
+
+    def handle_timer(self, now: float) -> None:
+        """Every V2G_EVCC timer is fatal when it expires: the session ends at once, with the timer's name."""
+        if self.done or not self._timers:
+            return
+        name, deadline = min(self._timers.items(), key=lambda item: item[1])
+        if deadline > now:
+            return
+        waiting = self._pending[0][:-3] + "Res" if self._pending else self.state.value
+        self.end(EndKind.TIMEOUT, f"{name} ({self._limit(name)} s) expired waiting for {waiting}", timer=name)
+
+    def stop(self, now: float, reason: str, pause: bool = False) -> None:
+        """The EV wants to end (user, BMS) or pause: PowerDelivery(Stop) when charging, then SessionStop with
+        ChargingSession Terminate or Pause. Takes effect when the pending response arrives."""
+        if not self.done and self.stop_reason is None:
+            self.charging_session = "Pause" if pause else "Terminate"
+            self.stop_reason = (EndKind.STOPPED, f"paused: {reason}" if pause else reason)
+
+    # ------------------------------------------------------- for transitions
+    def timestamp(self, now: float) -> int:
+        """Header TimeStamp: seconds since the Unix epoch (the adapter supplies the offset to ``now``)."""
+        return max(0, int(now + self.config.unix_time_offset))
+
+    def module(self, name: str) -> Any:
+        return _MODULE_OF[v.grammar_of(name)]()
+
+    def send(self, name: str, now: float, **fields: Any) -> None:
+        """Build request ``name`` in its schema set with this session's header and send it."""
+        m = self.module(name)
+        msg = getattr(m, name + "Type")(Header=v.header(m, self.session_id, self.timestamp(now)), **fields)
+        self.send_message(name, msg, now)
+
+    def send_message(self, name: str, msg: Message, now: float) -> None:
+        """A complete request (also one built and signed by the contract port)."""
+        self._out.append(msg)
+        self._timers["V2G_EVCC_Msg_Timeout"] = now + self.timers.msg_timeout(name)
+        self._pending = (name, now)
+
+    def emit(self, event: SessionEvent) -> None:
+        self._events.append(event)
+
+    def arm(self, timer: str, now: float) -> None:
+        """Start a sequence timer unless it runs already (loops keep their first start)."""
+        if timer not in self._timers:
+            self._timers[timer] = now + self._limit(timer)
+
+    def disarm(self, *timers: str) -> None:
+        for timer in timers:
+            self._timers.pop(timer, None)
+
+    def end(self, kind: EndKind, reason: str, response_code: str | None = None, timer: str | None = None) -> None:
+        state = self.state.value
+        self.state = State.ENDED
+        self._timers.clear()
+        self._pending = None
+        self.ended = SessionEnded(kind, reason, state, response_code, timer)
+        self._events.append(self.ended)
+
+    # -------------------------------------------------------------- helpers
+    def _answered(self, name: str, now: float) -> None:
+        self._timers.pop("V2G_EVCC_Msg_Timeout", None)
+        if self._pending is None:
+            return
+        request, sent_at = self._pending
+        self._pending = None
+        self._events.append(Exchange(request, sent_at, now))
+        budget = self.timers.V2G_SECC_Msg_Performance_Time.get(name)
+        if budget is not None and now - sent_at > budget:
+            self._events.append(LateResponse(name, now - sent_at, budget))
+
+    def _limit(self, timer: str) -> float:
+        if timer == "V2G_EVCC_Msg_Timeout":
+            return self.timers.msg_timeout(self._pending[0]) if self._pending else 0.0
+        value = getattr(self.timers, timer)
+        assert isinstance(value, float)
+        return value

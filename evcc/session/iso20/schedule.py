@@ -1,0 +1,102 @@
+"""ScheduleExchange on the EV side (ISO 15118-20 §8.3.4.7, §8.5.x control modes) and the EVPowerProfile of
+PowerDeliveryReq(Start).
+
+Scheduled mode: the SECC offers 1..3 ScheduleTuples, each a ChargingSchedule (PowerSchedule: TimeAnchor +
+PowerScheduleEntries of Duration/Power, negative power = discharging) and for BPT an optional
+DischargingSchedule. Policy here: the tuple with the highest charge power at its start (ties: the lowest
+ScheduleTupleID). The EV answers in PowerDeliveryReq(Start) with an EVPowerProfile naming that tuple
+(Scheduled_EVPPTControlMode) whose entries never exceed the schedule nor the vehicle's limits.
+Dynamic mode: the EV sends its energy requests and DepartureTime; the SECC sets the power in the charge loop.
+A tuple list that breaks the schema's rules is the charger's error and is reported, never repaired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evcc.session.iso20.values import common, number, rational
+
+MAX_TUPLES = 3
+MAX_PROFILE_ENTRIES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The chosen ScheduleTuple: its ID and the power over time (W; < 0 discharging) from ``time_anchor``."""
+
+    tuple_id: int
+    time_anchor: int  # Unix seconds
+    entries: tuple[tuple[int, float], ...]  # (Duration s, Power W)
+    discharge_entries: tuple[tuple[int, float], ...] = ()  # DischargingSchedule, W (stored as given)
+
+    def power_at(self, unix_time: float) -> float:
+        """The power in force at ``unix_time``; 0 before the anchor or after the last entry."""
+        t = unix_time - self.time_anchor
+        if t < 0:
+            return 0.0
+        for duration, power in self.entries:
+            if t < duration:
+                return power
+            t -= duration
+        return 0.0
+
+    def discharge_limit_at(self, unix_time: float) -> float | None:
+        """The DischargingSchedule's magnitude (W) in force, or None when the tuple has none."""
+        if not self.discharge_entries:
+            return None
+        t = unix_time - self.time_anchor
+        for duration, power in self.discharge_entries:
+            if t < duration:
+                return abs(power)
+            t -= duration
+        return 0.0
+
+
+def _entries(schedule: Any) -> tuple[tuple[int, float], ...]:
+    lst = schedule.PowerSchedule.PowerScheduleEntries.PowerScheduleEntry
+    return tuple((int(e.Duration), number(e.Power) or 0.0) for e in lst)
+
+
+def check_tuples(tuples: Sequence[Any]) -> str | None:
+    """A reason the offered tuples are unusable, or None."""
+    if not tuples:
+        return "Scheduled_SEResControlMode without a ScheduleTuple"
+    if len(tuples) > MAX_TUPLES:
+        return f"{len(tuples)} ScheduleTuples offered, at most {MAX_TUPLES} allowed"
+    ids = [t.ScheduleTupleID for t in tuples]
+    if len(set(ids)) != len(ids):
+        return f"ScheduleTupleIDs are not unique: {ids}"
+    for t in tuples:
+        if not t.ChargingSchedule.PowerSchedule.PowerScheduleEntries.PowerScheduleEntry:
+            return f"ScheduleTuple {t.ScheduleTupleID}: PowerSchedule without entries"
+    return None
+
+
+def select_tuple(tuples: Sequence[Any]) -> Schedule:
+    """The tuple with the highest power at its start (ties: the lowest ScheduleTupleID)."""
+    chosen = min(tuples, key=lambda t: (-_entries(t.ChargingSchedule)[0][1], t.ScheduleTupleID))
+    dis = _entries(chosen.DischargingSchedule) if chosen.DischargingSchedule is not None else ()
+    return Schedule(int(chosen.ScheduleTupleID), int(chosen.ChargingSchedule.PowerSchedule.TimeAnchor),
+                    _entries(chosen.ChargingSchedule), dis)
+
+
+def power_profile(schedule: Schedule | None, max_charge: float, max_discharge: float, timestamp: int,
+                  horizon: int) -> Any:
+    """EVPowerProfile for PowerDeliveryReq(Start): Scheduled: the tuple's entries capped by the vehicle's limits
+    (``max_discharge`` >= 0: the most the vehicle gives back); Dynamic: one entry of ``horizon`` s at the
+    vehicle's maximum charge power."""
+    m = common()
+    if schedule is None:
+        entries = [(horizon, max_charge)]
+        mode = {"Dynamic_EVPPTControlMode": m.Dynamic_EVPPTControlModeType()}
+        anchor = timestamp
+    else:
+        entries = [(d, max(-max_discharge, min(p, max_charge))) for d, p in schedule.entries[:MAX_PROFILE_ENTRIES]]
+        mode = {"Scheduled_EVPPTControlMode": m.Scheduled_EVPPTControlModeType(
+            SelectedScheduleTupleID=schedule.tuple_id)}
+        anchor = schedule.time_anchor
+    items = [m.PowerScheduleEntryType(Duration=d, Power=rational(m, p)) for d, p in entries]
+    return m.EVPowerProfileType(TimeAnchor=anchor, EVPowerProfileEntries=m.EVPowerProfileEntryListType(
+        EVPowerProfileEntry=items), **mode)

@@ -1,0 +1,78 @@
+"""ISO 15118-20 value helpers: RationalNumberType (§8.3.5.3: Value short × 10^Exponent, Exponent byte), the
+message header (§8.3.3: SessionID, TimeStamp, optional Signature) and which schema set, grammar and V2GTP payload
+type (§7.8.3.3 Table 14) a message belongs to::
+
+    payload type  schema set (module)   grammar        messages
+    0x8002        iso20_common          iso20-common   SessionSetup .. PowerDelivery, SessionStop, ...
+    0x8003        iso20_ac              iso20-ac       AC_ChargeParameterDiscovery, AC_ChargeLoop
+    0x8004        iso20_dc              iso20-dc       DC_ChargeParameterDiscovery .. DC_WeldingDetection
+
+Each schema set has its own classes (an ``iso20_dc.MessageHeaderType`` is not an ``iso20_common`` one): build a
+message's parts from the module of the message.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from evcc.exi import Message, schema_module
+
+PAYLOAD_COMMON = 0x8002
+PAYLOAD_AC = 0x8003
+PAYLOAD_DC = 0x8004
+PAYLOAD_OF_SCHEMA: dict[str, int] = {"iso20_common": PAYLOAD_COMMON, "iso20_ac": PAYLOAD_AC, "iso20_dc": PAYLOAD_DC}
+GRAMMAR_OF_PAYLOAD: dict[int, str] = {PAYLOAD_COMMON: "iso20-common", PAYLOAD_AC: "iso20-ac", PAYLOAD_DC: "iso20-dc"}
+
+_SHORT = 32767
+
+
+def common() -> ModuleType:
+    return schema_module("iso20_common")
+
+
+def dc() -> ModuleType:
+    return schema_module("iso20_dc")
+
+
+def ac() -> ModuleType:
+    return schema_module("iso20_ac")
+
+
+def rational(m: ModuleType, value: float) -> Any:
+    """``value`` as RationalNumberType of schema set ``m``: the smallest exponent from -3 whose Value fits a
+    short; saturates (never raises) for values beyond 32767 × 10^7 and maps NaN to 0."""
+    if value != value:
+        value = 0.0
+    for exponent in range(-3, 8):
+        scaled = round(value / 10**exponent) if abs(value) < 1e15 else _SHORT * 10
+        if -_SHORT - 1 <= scaled <= _SHORT:
+            return m.RationalNumberType(Exponent=exponent, Value=scaled)
+    return m.RationalNumberType(Exponent=7, Value=_SHORT if value > 0 else -_SHORT - 1)
+
+
+def number(r: Any) -> float | None:
+    """The float a RationalNumberType stands for; None for a missing element. Exponents are bounded by the
+    schema (byte), so this never overflows."""
+    return None if r is None else float(r.Value) * 10.0 ** int(r.Exponent)
+
+
+def header(m: ModuleType, session_id: bytes, timestamp: int, signature: Any = None) -> Any:
+    return m.MessageHeaderType(SessionID=session_id, TimeStamp=timestamp, Signature=signature)
+
+
+def payload_type_of(msg: Message) -> int:
+    """The V2GTP payload type a -20 message travels with."""
+    try:
+        return PAYLOAD_OF_SCHEMA[msg._schema]
+    except KeyError:
+        raise ValueError(f"{type(msg).__name__} is not an ISO 15118-20 common, AC or DC message") from None
+
+
+def grammar_of(element: str) -> str:
+    """The grammar of a -20 message element: DC_* and AC_* in their schema sets, the rest in CommonMessages."""
+    if element.startswith("DC_"):
+        return "iso20-dc"
+    if element.startswith("AC_"):
+        return "iso20-ac"
+    return "iso20-common"
