@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import faulthandler
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -45,6 +47,7 @@ def _fail(exc: EvccError) -> int:
 async def _serve(config_path: Path) -> int:
     cfg = load_config(config_path)
     setup_logging(cfg.log.level)
+    faulthandler.register(signal.SIGUSR2, all_threads=True)  # debugging aid: stacks to the journal
     notifier = Notifier(os.environ)
     parts: Parts | None = None
     try:

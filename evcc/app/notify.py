@@ -3,7 +3,7 @@
 ``READY=1`` once the D-Bus name is owned, ``STATUS=...`` lines, ``WATCHDOG=1`` at half of ``$WATCHDOG_USEC``,
 ``STOPPING=1`` on SIGTERM. Without ``$NOTIFY_SOCKET`` (not started by systemd) every call does nothing.
 An abstract socket is written ``@name``. A send that fails is logged once and otherwise ignored: the
-service must not stop because its supervisor went away.
+service must not stop or block because its supervisor went away or reads slowly (sends never wait).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Notifier:
         self._address = "\0" + path[1:] if path.startswith("@") else path
         self._sock: socket.socket | None = None
         self._warned = False
+        self.dropped = 0
         if self._address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
@@ -43,7 +44,9 @@ class Notifier:
         if self._sock is None:
             return
         try:
-            self._sock.sendto("\n".join(fields).encode(), self._address)
+            self._sock.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, self._address)
+        except BlockingIOError:
+            self.dropped += 1  # the supervisor is not reading: never block the service for it
         except OSError as exc:
             if not self._warned:
                 LOG.warning("sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)
