@@ -11,9 +11,10 @@ Made at run time with :mod:`evcc.pki.generator` from the same kind of throw-away
 from __future__ import annotations
 
 import contextlib
+import ssl
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -54,19 +55,31 @@ def hostile_chain(pki: TestPki, kind: FaultKind) -> tuple[list[x509.Certificate]
     raise FaultSpecError(f"fault {kind.value} is not a certificate fault")
 
 
+@dataclass(frozen=True, slots=True)
+class HostileTls(BenchTls):
+    """``server`` presents the faulty chain; ``honest`` the same PKI's valid SECC chain; ``client`` is the EVCC's
+    configuration, trusting that PKI's real V2G root only."""
+
+    honest: ssl.SSLContext
+
+
 @contextlib.contextmanager
-def hostile_tls(fault: Fault, now: datetime | None = None) -> Iterator[BenchTls]:
-    """A throw-away PKI: the SECC's context presents the faulty chain, the EVCC's trusts the real V2G root."""
+def hostile_tls(fault: Fault, now: datetime | None = None) -> Iterator[HostileTls]:
+    """A throw-away PKI with the faulty SECC chain of ``fault`` (a certificate fault) beside the valid one."""
     if fault.kind not in CERT_KINDS:
         raise FaultSpecError(f"fault {fault.describe()} is not a certificate fault")
     pki = build_pki(Suite.ISO2, now or datetime.now(timezone.utc))
     chain, key = hostile_chain(pki, fault.kind)
-    pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     with tempfile.TemporaryDirectory(prefix="evcc-hostile-pki-") as folder:
-        chain_path, key_path = Path(folder) / "secc_chain.pem", Path(folder) / "secc.key"
-        chain_path.write_bytes(b"".join(c.public_bytes(pem) for c in chain))
-        key_path.touch(mode=0o600)
-        key_path.write_bytes(key_pem)
-        context = server_context(chain_path, key_path)
-    yield BenchTls(context, TlsConfig(v2g_roots=(pki.root_of("secc_leaf"),)))
+        bad = _context(Path(folder) / "hostile", chain, key)
+        honest = _context(Path(folder) / "honest", pki.chain("secc_leaf"), pki.signing_key("secc_leaf"))
+    yield HostileTls(bad, TlsConfig(v2g_roots=(pki.root_of("secc_leaf"),)), honest)
+
+
+def _context(stem: Path, chain: list[x509.Certificate], key: SigningKey) -> ssl.SSLContext:
+    pem = serialization.Encoding.PEM
+    chain_path, key_path = stem.with_suffix(".chain.pem"), stem.with_suffix(".key")
+    chain_path.write_bytes(b"".join(c.public_bytes(pem) for c in chain))
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return server_context(chain_path, key_path)

@@ -129,7 +129,7 @@ def test_failed_response_code_is_reported(case: Case, response: str, code: str) 
     assert ended.reason == f"{response}: {code}"
 
 
-@pytest.mark.parametrize(("case", "response"), [p for p in EVERY_RESPONSE if "SessionSetupRes" not in p.id])
+@pytest.mark.parametrize(("case", "response"), [p for p in EVERY_RESPONSE if p.values[1] != "SessionSetupRes"])
 def test_wrong_session_id_is_reported(case: Case, response: str) -> None:
     ended = hostile_run(case, Fault(FaultKind.SESSION_ID, response)).result.ended
     assert ended.kind is EndKind.PROTOCOL_ERROR
