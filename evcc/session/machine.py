@@ -1,9 +1,15 @@
-"""The shape every EVCC protocol machine has (DIN 70121 now; ISO 15118-2 and -20 next), so one asyncio
-adapter drives any of them. Sans-IO: payload bytes and ``now`` in; messages, events and one deadline out."""
+"""The shape every EVCC protocol machine has (DIN 70121, ISO 15118-2, ISO 15118-20), so one asyncio adapter
+drives any of them. Sans-IO: payload bytes and ``now`` in; messages, events and one deadline out.
+
+DIN and -2 messages all travel in V2GTP payload type 0x8001 (``payload_type``). ISO 15118-20 spreads its
+messages over several payload types (§7.8.3.3 Table 14: 0x8002 CommonMessages, 0x8003 AC, 0x8004 DC): such a
+machine is also a :class:`MultiPayloadMachine` and says per message which type it travels in and takes the
+received type with the payload. :func:`payload_type_of`, :func:`accepts` and :func:`deliver` let an adapter
+treat both kinds alike."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from evcc.session.events import SessionEnded, SessionEvent
 
@@ -26,3 +32,33 @@ class EvccMachine(Protocol):
     def messages_to_send(self) -> list[Any]: ...
 
     def events(self) -> list[SessionEvent]: ...
+
+
+@runtime_checkable
+class MultiPayloadMachine(Protocol):
+    """The extra face of a machine whose messages use several V2GTP payload types (ISO 15118-20)."""
+
+    payload_types: frozenset[int]  # every payload type the machine accepts from the SECC
+
+    def payload_type_of(self, msg: Any) -> int: ...
+
+    def receive_typed(self, payload_type: int, data: bytes, now: float) -> None: ...
+
+
+def payload_type_of(machine: EvccMachine, msg: Any) -> int:
+    """The V2GTP payload type ``msg`` (sent by ``machine``) travels in."""
+    return machine.payload_type_of(msg) if isinstance(machine, MultiPayloadMachine) else machine.payload_type
+
+
+def accepts(machine: EvccMachine, payload_type: int) -> bool:
+    if isinstance(machine, MultiPayloadMachine):
+        return payload_type in machine.payload_types
+    return payload_type == machine.payload_type
+
+
+def deliver(machine: EvccMachine, payload_type: int, data: bytes, now: float) -> None:
+    """Hand a received payload to ``machine`` with its type when the machine needs it."""
+    if isinstance(machine, MultiPayloadMachine):
+        machine.receive_typed(payload_type, data, now)
+    else:
+        machine.receive_payload(data, now)

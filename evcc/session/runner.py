@@ -17,7 +17,7 @@ from evcc import exi
 from evcc.errors import ConfigError, PeerError, PeerTimeout
 from evcc.session.connection import V2gConnection
 from evcc.session.events import EndKind, SessionEnded, SessionEvent
-from evcc.session.machine import EvccMachine
+from evcc.session.machine import EvccMachine, accepts, deliver, payload_type_of
 from evcc.session.sap import Negotiated, ProtocolOffer, SapClient
 from evcc.session.timeouts import EvccTimers
 from evcc.session.v2gtp import EXI_ENCODED
@@ -90,7 +90,7 @@ async def _drive(
 ) -> SessionEnded:
     while True:
         for msg in machine.messages_to_send():
-            conn.send(machine.payload_type, exi.encode(msg))
+            conn.send(payload_type_of(machine, msg), exi.encode(msg))
         events.extend(machine.events())
         if machine.ended is not None:
             return machine.ended
@@ -101,10 +101,10 @@ async def _drive(
             return SessionEnded(EndKind.PROTOCOL_ERROR, f"transport: {exc}", "transport")
         now = clock()
         if received is not None:
-            if received.payload_type != machine.payload_type:
+            if not accepts(machine, received.payload_type):
                 return SessionEnded(
                     EndKind.PROTOCOL_ERROR, f"V2GTP payload type {received.payload_type:#06x} in a {machine.grammar} session",
                     "transport",
                 )
-            machine.receive_payload(received.payload, now)
+            deliver(machine, received.payload_type, received.payload, now)
         machine.handle_timer(now)

@@ -22,9 +22,11 @@ from evcc.session.timeouts import EvccTimers
 
 DIN_NAMESPACE = "urn:din:70121:2012:MsgDef"
 ISO2_NAMESPACE = "urn:iso:15118:2:2013:MsgDef"
-ISO20_NAMESPACES = {
+ISO20_NAMESPACES = {  # ISO 15118-20 §8.2: one namespace per energy-transfer schema set, version 1.0
     "iso20-dc": "urn:iso:std:iso:15118:-20:DC",
     "iso20-ac": "urn:iso:std:iso:15118:-20:AC",
+    "iso20-wpt": "urn:iso:std:iso:15118:-20:WPT",
+    "iso20-acdp": "urn:iso:std:iso:15118:-20:ACDP",
 }
 MAX_OFFERS = 20  # [V2G2-167]
 
@@ -43,6 +45,17 @@ class ProtocolOffer:
 
 DIN_OFFER = ProtocolOffer("din", DIN_NAMESPACE, 2, 0, schema_id=1, priority=1)
 ISO2_OFFER = ProtocolOffer("iso2", ISO2_NAMESPACE, 2, 0, schema_id=2, priority=2)
+
+
+def iso20_offer(protocol: str, schema_id: int, priority: int) -> ProtocolOffer:
+    """The offer of a -20 schema set (``iso20-dc``, ``iso20-ac``, ``iso20-wpt``, ``iso20-acdp``), version 1.0.
+    BPT is not a SupportedAppProtocol matter: DC_BPT and AC_BPT are services of the DC and AC schema sets,
+    chosen in ServiceSelection."""
+    return ProtocolOffer(protocol, ISO20_NAMESPACES[protocol], 1, 0, schema_id=schema_id, priority=priority)
+
+
+ISO20_DC_OFFER = iso20_offer("iso20-dc", schema_id=3, priority=1)
+ISO20_AC_OFFER = iso20_offer("iso20-ac", schema_id=4, priority=1)
 
 
 @dataclass(frozen=True, slots=True)

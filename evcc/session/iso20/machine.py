@@ -110,6 +110,10 @@ class Iso20Evcc:
     def done(self) -> bool:
         return self.state is State.ENDED
 
+    def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
+        """A payload with its V2GTP payload type (the runner over TCP/TLS): decoded with that type's grammar."""
+        self.receive_payload(data, now, payload_type)
+
     def receive_payload(self, data: bytes, now: float, payload_type: int | None = None) -> None:
         """Decode and handle one payload; undecodable input ends the session, it never raises. Without a payload
         type (in memory) the awaited response's grammar is tried first, then the others of this session."""
