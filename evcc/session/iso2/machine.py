@@ -5,10 +5,10 @@ API as the DIN machine's (evcc.session.machine.EvccMachine): ``start(now)``, ``r
 ``receive_message(msg, now)``, ``handle_timer(now)``; ``messages_to_send()`` (evcc.exi.iso2 messages for V2GTP
 0x8001), ``events()``, ``get_timer()``. No clock, no socket, no waiting for the vehicle.
 
-Every response passes the same checks before its handler (transitions.py) runs, in this order: known in the
-current state (else an unexpected message), V2G_EVCC_Msg_Timeout cancelled, SessionID equal to the session's
-(SessionSetupRes: see on_session_setup), ResponseCode not FAILED*. A failure ends the session with a stated
-reason (``SessionEnded``). Stops the EV or the EVSE asks for go the orderly way: PowerDelivery(Stop), DC
+Every response passes the checks shared with the DIN machine (evcc.session.checks) before its handler
+(transitions.py) runs: known in the current state, V2G_EVCC_Msg_Timeout cancelled, SessionID equal to the
+session's (SessionSetupRes: see on_session_setup), ResponseCode not FAILED*, OK_CertificateExpiresSoon noted. A
+failure ends the session with a stated reason (``SessionEnded``). Stops the EV or the EVSE asks for go the orderly way: PowerDelivery(Stop), DC
 WeldingDetection when power flowed, then SessionStop with ChargingSession Terminate or Pause.
 """
 
@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from evcc import exi
 from evcc.errors import ConfigError
 from evcc.exi import iso2
 from evcc.session import v2gtp
-from evcc.session.events import EndKind, Exchange, LateResponse, SessionEnded, SessionEvent
+from evcc.session.checks import MachineCore
+from evcc.session.events import EndKind
 from evcc.session.iso2 import requests as rq
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso2.config import Iso2Config, State
 from evcc.session.iso2.transitions import FORWARD_STATES, ON_RESPONSE
-from evcc.session.iso2.values import body_element, message
+from evcc.session.iso2.values import message
 from evcc.session.vehicle import ScheduleRenegotiationPort, VehiclePort
 
 if TYPE_CHECKING:
@@ -35,20 +35,19 @@ SESSION_ID_NEW = bytes(8)  # SessionSetupReq of a new session carries SessionID 
 ChargingSession = Literal["Terminate", "Pause"]
 
 
-class Iso2Evcc:
+class Iso2Evcc(MachineCore[State, iso2.V2G_Message]):
     grammar = "iso2"
+    protocol = "ISO 15118-2"
     payload_type = v2gtp.EXI_ENCODED
 
     def __init__(self, config: Iso2Config, vehicle: VehiclePort) -> None:
         if config.ac and not isinstance(vehicle, AcVehiclePort):
             raise ConfigError(f"{config.energy_transfer_mode} needs a vehicle port with AC limits (AcVehiclePort)")
+        super().__init__(config.timers, State.IDLE, State.WAIT_SESSION_SETUP_RES, State.ENDED,
+                         config.resume_session_id or SESSION_ID_NEW)
         self.config = config
-        self.timers = config.timers
         self.vehicle = vehicle
         self.dc = not config.ac
-        self.state = State.IDLE
-        self.session_id = config.resume_session_id or SESSION_ID_NEW
-        self.last_header_session_id = self.session_id
         self.resumed = False  # SessionSetupRes OK_OldSessionJoined
         self.paused = False  # SessionStopRes answered a SessionStopReq(Pause): resume with ``session_id``
         self.last_message: iso2.V2G_Message | None = None  # the response being handled (signatures)
@@ -59,7 +58,6 @@ class Iso2Evcc:
         self.certificate_update = False  # the certificate service with "Update" was selected
         self.receipts = 0  # MeteringReceiptReq sent
         self.evse_id = ""
-        self.ended: SessionEnded | None = None
         self.power_stage = False  # PowerDeliveryReq(Start) sent: stops go through PowerDelivery(Stop)
         self.stop_reason: tuple[EndKind, str] | None = None
         self.charging_session: ChargingSession = "Terminate"
@@ -77,10 +75,6 @@ class Iso2Evcc:
         self.renegotiation_wanted: str | None = None  # "EVSE" / "EV": renegotiate at the next loop turn
         self.renegotiation: str | None = None  # who asked for the renegotiation under way
         self.renegotiations = 0  # renegotiations completed
-        self._out: list[iso2.V2G_Message] = []
-        self._events: list[SessionEvent] = []
-        self._timers: dict[str, float] = {}
-        self._pending: tuple[str, float] | None = None
 
     # ------------------------------------------------------------------ API
     def start(self, now: float, setup_deadline: float | None = None) -> None:
@@ -93,70 +87,25 @@ class Iso2Evcc:
         self.send("SessionSetupReq", iso2.SessionSetupReqType(EVCCID=self.config.evcc_id), now)
         self.state = State.WAIT_SESSION_SETUP_RES
 
-    def messages_to_send(self) -> list[iso2.V2G_Message]:
-        out, self._out = self._out, []
-        return out
-
-    def events(self) -> list[SessionEvent]:
-        out, self._events = self._events, []
-        return out
-
-    def get_timer(self) -> float | None:
-        return min(self._timers.values()) if self._timers else None
-
-    @property
-    def done(self) -> bool:
-        return self.state is State.ENDED
-
     def receive_payload(self, data: bytes, now: float) -> None:
         """Decode and handle one V2GTP payload; undecodable input ends the session, it never raises."""
-        if self.done:
-            return
-        try:
-            msg = exi.decode(self.grammar, data)
-        except exi.ExiError as exc:
-            self.end(EndKind.PROTOCOL_ERROR, f"undecodable ISO 15118-2 message while waiting for {self.state.value}: {exc}")
-            return
-        if not isinstance(msg, iso2.V2G_Message):
-            self.end(EndKind.PROTOCOL_ERROR, f"{type(msg).__name__} is not a V2G_Message")
-            return
-        self.receive_message(msg, now)
+        if not self.done:
+            msg = self.decode(data, iso2.V2G_Message)
+            if msg is not None:
+                self.receive_message(msg, now)
 
     def receive_message(self, msg: iso2.V2G_Message, now: float) -> None:
         if self.done:
             return
-        name, res = body_element(msg.Body)
-        handler = ON_RESPONSE.get((self.state, name))
-        if handler is None:
-            self.end(EndKind.PROTOCOL_ERROR, f"unexpected {name or 'empty Body'} while waiting for {self.state.value}")
+        checked = self.checked(msg, now, ON_RESPONSE)
+        if checked is None:
             return
-        self._answered(name, now)
-        if self.state is not State.WAIT_SESSION_SETUP_RES and msg.Header.SessionID != self.session_id:
-            self.end(
-                EndKind.PROTOCOL_ERROR,
-                f"{name} carries SessionID {msg.Header.SessionID.hex()}, the session is {self.session_id.hex()}",
-            )
-            return
-        code = str(res.ResponseCode)
-        if code.startswith("FAILED"):
-            self.end(EndKind.FAILED_RESPONSE, f"{name}: {code}", response_code=code)
-            return
-        self.last_header_session_id = msg.Header.SessionID
+        handler, res = checked
         self.last_message = msg
         if self.stop_reason is not None and self.state in FORWARD_STATES:
             self.begin_stop(*self.stop_reason, now)
             return
         handler(self, res, now)
-
-    def handle_timer(self, now: float) -> None:
-        """Every V2G_EVCC timer is fatal when it expires: the session ends at once, with the timer's name."""
-        if self.done or not self._timers:
-            return
-        name, deadline = min(self._timers.items(), key=lambda item: item[1])
-        if deadline > now:
-            return
-        waiting = self._pending[0].replace("Req", "Res") if self._pending else self.state.value
-        self.end(EndKind.TIMEOUT, f"{name} ({self._limit(name)} s) expired waiting for {waiting}", timer=name)
 
     def stop(self, now: float, reason: str, pause: bool = False) -> None:
         """The EV wants to end (user, BMS) or pause: PowerDelivery(Stop) when charging, then SessionStop with
@@ -166,36 +115,12 @@ class Iso2Evcc:
             self.stop_reason = (EndKind.STOPPED, f"paused: {reason}" if pause else reason)
 
     # ------------------------------------------------------- for transitions
-    def emit(self, event: SessionEvent) -> None:
-        self._events.append(event)
-
     def send(self, name: str, value: Any, now: float, signature: Any = None) -> None:
-        self._out.append(message(self.session_id, name, value, signature))
-        self._timers["V2G_EVCC_Msg_Timeout"] = now + self.timers.msg_timeout(name)
-        self._pending = (name, now)
+        self.queue(name, message(self.session_id, name, value, signature), now)
 
     def send_message(self, name: str, msg: iso2.V2G_Message, now: float) -> None:
         """A complete message built elsewhere (signed by the contracts part)."""
-        self._out.append(msg)
-        self._timers["V2G_EVCC_Msg_Timeout"] = now + self.timers.msg_timeout(name)
-        self._pending = (name, now)
-
-    def arm(self, timer: str, now: float) -> None:
-        """Start a sequence timer unless it runs already (loops keep their first start)."""
-        if timer not in self._timers:
-            self._timers[timer] = now + self._limit(timer)
-
-    def disarm(self, *timers: str) -> None:
-        for timer in timers:
-            self._timers.pop(timer, None)
-
-    def end(self, kind: EndKind, reason: str, response_code: str | None = None, timer: str | None = None) -> None:
-        state = self.state.value
-        self.state = State.ENDED
-        self._timers.clear()
-        self._pending = None
-        self.ended = SessionEnded(kind, reason, state, response_code, timer)
-        self._events.append(self.ended)
+        self.queue(name, msg, now)
 
     def begin_stop(self, kind: EndKind, reason: str, now: float) -> None:
         """Orderly way out: PowerDelivery(Stop) if the power stage began, else SessionStop."""
@@ -213,22 +138,3 @@ class Iso2Evcc:
     def send_session_stop(self, now: float) -> None:
         self.send("SessionStopReq", iso2.SessionStopReqType(ChargingSession=self.charging_session), now)
         self.state = State.WAIT_SESSION_STOP_RES
-
-    # -------------------------------------------------------------- helpers
-    def _answered(self, name: str, now: float) -> None:
-        self._timers.pop("V2G_EVCC_Msg_Timeout", None)
-        if self._pending is None:
-            return
-        request, sent_at = self._pending
-        self._pending = None
-        self._events.append(Exchange(request, sent_at, now))
-        budget = self.timers.V2G_SECC_Msg_Performance_Time.get(name)
-        if budget is not None and now - sent_at > budget:
-            self._events.append(LateResponse(name, now - sent_at, budget))
-
-    def _limit(self, timer: str) -> float:
-        if timer == "V2G_EVCC_Msg_Timeout":
-            return self.timers.msg_timeout(self._pending[0]) if self._pending else 0.0
-        value = getattr(self.timers, timer)
-        assert isinstance(value, float)
-        return value
