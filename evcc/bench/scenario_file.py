@@ -121,12 +121,24 @@ def load_scenario(path: Path, link: str | None = None) -> ScenarioFile:
             time_scale=bench.get("time_scale", 300.0), **ev)
         verdict = Expect(expect.get("outcome", "completed"), expect.get("reason"), expect.get("stage"))
     except ConfigError as exc:
-        raise ConfigError(f"scenario {path}: {exc}") from None
+        raise ConfigError(f"scenario {path}: {_file_keys(str(exc))}") from None
     name = data.get("name", path.stem)
     description = data.get("description", "")
     if not isinstance(name, str) or not isinstance(description, str):
         raise keys.error("name", "name and description must be strings")
     return ScenarioFile(path, name, description, scenario, verdict)
+
+
+# Scenario's messages name its fields (bench.<field>); in a file they are these keys.
+_FILE_KEYS = {"bench.protocol": "ev.protocols", "bench.offer": "ev.protocols", "bench.secc_protocols":
+              "charger.protocols", "bench.attenuations": "charger.evse_attenuation", "bench SoC": "ev SoC",
+              **{f"bench.{k}": f"ev.{k}" for k in _EV if k != "protocols"}}
+
+
+def _file_keys(message: str) -> str:
+    for field_name, key in _FILE_KEYS.items():
+        message = message.replace(field_name + "=", key + "=").replace(field_name + ":", key + ":")
+    return message
 
 
 def _steps(value: Any, keys: _Keys) -> tuple[Step, ...]:
@@ -138,7 +150,7 @@ def _steps(value: Any, keys: _Keys) -> tuple[Step, ...]:
             raise keys.error(f"steps[{i}]", "expected a table")
         fields = keys.table(item, f"steps[{i}]", _STEP)
         if "action" not in fields:
-            raise keys.error(f"steps[{i}].action", f"missing (one of pause, resume, stop)")
+            raise keys.error(f"steps[{i}].action", "missing (one of pause, resume, stop)")
         try:
             out.append(Step(**fields))
         except ConfigError as exc:
