@@ -86,7 +86,10 @@ class SeccSession:
             return
         if self._sap_answer or self.protocol is not None:
             raise SeccInputError("a second supportedAppProtocolReq, or a request after Failed_NoNegotiation")
-        req = exi.decode("sap", data)
+        try:
+            req = exi.decode("sap", data)
+        except exi.ExiError as exc:
+            raise SeccInputError(f"undecodable supportedAppProtocolReq: {exc}") from exc
         if not isinstance(req, sap.supportedAppProtocolReq):
             raise SeccInputError(f"{type(req).__name__} instead of supportedAppProtocolReq")
         res, chosen = respond(req, self.supported)
