@@ -1,0 +1,49 @@
+"""Shared set-up of the ISO 15118-20 machine tests: a vehicle, a machine and the in-memory pairing with a peer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evcc import exi
+from evcc.bench.secc.memory import PairResult, run_in_memory
+from evcc.session.iso2.ac_vehicle import AcBatteryModel
+from evcc.session.iso20 import Iso20Config, Iso20Evcc
+from tests.session.iso20.peer import TIME_BASE, MiniSecc
+
+EVCC_ID = "0242AC110002"
+COMBINATIONS = [(s, c) for s in ("DC", "AC", "DC_BPT", "AC_BPT") for c in ("Scheduled", "Dynamic")]
+
+
+def car(soc: float = 75.0, target: float = 80.0, **kw: Any) -> AcBatteryModel:
+    """A small battery (400 Wh) so that a session reaches its target in a few hundred loop messages."""
+    return AcBatteryModel(capacity_wh=400.0, soc=soc, target_soc=target, **kw)
+
+
+def machine(vehicle: AcBatteryModel | None = None, **kw: Any) -> Iso20Evcc:
+    config = Iso20Config(evcc_id=EVCC_ID, unix_time_offset=TIME_BASE, **kw)
+    return Iso20Evcc(config, vehicle if vehicle is not None else car())
+
+
+def pair(ev: Iso20Evcc, secc: MiniSecc | None = None) -> tuple[PairResult, MiniSecc]:
+    peer = secc if secc is not None else MiniSecc(kind="DC" if ev.config.dc else "AC")
+    return run_in_memory(ev, peer), peer
+
+
+def drive(ev: Iso20Evcc, secc: MiniSecc, until: str, now: float = 0.0) -> float:
+    """Run the pair by hand until the EV waits for ``until`` (a response name); returns the time."""
+    ev.start(now)
+    for _ in range(10_000):
+        for msg in ev.messages_to_send():
+            secc.receive_payload(exi.encode(msg), now)
+        if ev.state.response == until or ev.done:
+            return now
+        now += 0.02
+        for msg in secc.messages_to_send(now):
+            ev.receive_payload(exi.encode(msg), now)
+    raise AssertionError(f"never reached {until}")
+
+
+def answer(ev: Iso20Evcc, secc: MiniSecc, now: float) -> None:
+    """Deliver the peer's pending answers."""
+    for msg in secc.messages_to_send(now + 1.0):
+        ev.receive_payload(exi.encode(msg), now)
