@@ -35,6 +35,7 @@ STATE_TABLE: dict[str, tuple[SessionState, SessionStage]] = {
     "CurrentDemandRes": (SessionState.CHARGING, SessionStage.CHARGING),
     "ChargingStatusRes": (SessionState.CHARGING, SessionStage.CHARGING),
     "MeteringReceiptRes": (SessionState.CHARGING, SessionStage.CHARGING),
+    "PowerDeliveryRes (renegotiate)": (SessionState.CHARGING, SessionStage.CHARGING),
     "PowerDeliveryRes (stop)": (SessionState.STOPPING, SessionStage.STOPPING),
     "WeldingDetectionRes": (SessionState.WELDING_DETECTION, SessionStage.WELDING_DETECTION),
     "SessionStopRes": (SessionState.STOPPING, SessionStage.STOPPING),
@@ -46,7 +47,8 @@ CONTACTOR_STAGES = frozenset({SessionStage.CHARGING})
 
 def classify(state: str) -> tuple[SessionState, SessionStage] | None:
     """The D-Bus state and BMS stage of a machine state (``State.value``); None for idle/ended."""
-    return STATE_TABLE.get(state) or STATE_TABLE.get(state.replace("(Start)", "(start)").replace("(Stop)", "(stop)"))
+    name, _, detail = state.partition(" (")
+    return STATE_TABLE.get(f"{name} ({detail.lower()}" if detail else name)
 
 
 def end_state(ended: SessionEnded) -> tuple[SessionState, SessionStage]:
