@@ -19,16 +19,12 @@ from dataclasses import dataclass
 from evcc.app.compose import Parts
 from evcc.app.progress import ObservedMachine
 from evcc.errors import PeerError
-from evcc.plc.rawsock import RawSocket
 from evcc.session.connection import open_connection
 from evcc.session.machine import EvccMachine
 from evcc.session.runner import SessionReport, run_session
 from evcc.session.sap import Negotiated
 from evcc.session.sdp import SdpClient, Security
 from evcc.session.sdp_aio import discover, interface_index, sdp_socket
-from evcc.slac.config import SlacConfig
-from evcc.slac.machine import EvSlac
-from evcc.slac.runner import SlacRunner, system_rng
 
 LOG = logging.getLogger(__name__)
 
@@ -91,6 +87,12 @@ class Attempt:
         return Outcome(report, report.ended.reason, "session")
 
     async def _slac(self, ifname: str) -> None:
+        # Imported here: benches on a direct link never load the SLAC stack (cold start to READY, issue 6).
+        from evcc.plc.rawsock import RawSocket
+        from evcc.slac.config import SlacConfig
+        from evcc.slac.machine import EvSlac
+        from evcc.slac.runner import SlacRunner, system_rng
+
         raw = RawSocket.open(ifname)
         raw.start()
         try:

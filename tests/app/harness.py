@@ -56,6 +56,7 @@ from evcc.pki.generator import TestPki, build_pki
 from evcc.pki.profiles import Suite
 from evcc.session import sap
 from evcc.session.battery_model import BatteryModel
+from evcc.session.iso2.values import body_element
 from evcc.session.sdp import SdpResponse, Security, Transport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +104,7 @@ class SeccSession:
     secc: Iso2Secc
     pnc: SeccPncSim
     times: list[tuple[float, str]] = field(default_factory=list)
+    sent: list[tuple[float, str]] = field(default_factory=list)  # (time, response name) as handed to TCP
 
     def receive_payload(self, data: bytes, now: float) -> None:
         before = len(self.secc.received)
@@ -111,7 +113,10 @@ class SeccSession:
             self.times.append((time.monotonic(), name))
 
     def messages_to_send(self, now: float) -> list[Any]:
-        return self.secc.messages_to_send(now)
+        out = self.secc.messages_to_send(now)
+        for msg in out:
+            self.sent.append((time.monotonic(), body_element(msg.Body)[0]))
+        return out
 
     def get_timer(self) -> float | None:
         return self.secc.get_timer()
