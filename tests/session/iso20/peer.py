@@ -92,7 +92,8 @@ class MiniSecc:
         return c.AuthorizationSetupResType(Header=self._h(c, now), ResponseCode="OK",
                                            AuthorizationServices=list(self.authorization_services),
                                            CertificateInstallationService=self.provisioning is not None,
-                                           PnC_ASResAuthorizationMode=pnc)
+                                           PnC_ASResAuthorizationMode=pnc,
+                                           EIM_ASResAuthorizationMode=None if pnc else c.EIM_ASResAuthorizationModeType())
 
     def _CertificateInstallationReq(self, req: Any, now: float) -> Any:
         assert self.provisioning is not None and self.install_now is not None
