@@ -20,22 +20,21 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
-import json
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from evcc.bench.netns import in_netns, link_local
 from evcc.bench.parts import RunParts
 from evcc.bench.plc_sim.bridge import PowerlineSim, bench_ports, run_evse
-from evcc.bench.plc_sim.topology import Endpoint, Topology, in_netns
+from evcc.bench.plc_sim.topology import Endpoint, Topology
 from evcc.bench.runtime_pki import BenchTls
 from evcc.bench.scenario import PROTOCOLS
 from evcc.bench.secc.din_responder import DinSecc
 from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp
 from evcc.bench.secc.server import serve_secc
 from evcc.bench.trace import Capture
-from evcc.errors import PeerError, PlatformError
+from evcc.errors import PeerError
 from evcc.plc.rawsock import RawSocket
 from evcc.session.connection import open_connection
 from evcc.session.runner import run_session
@@ -44,20 +43,6 @@ from evcc.session.sdp_aio import discover, interface_index, sdp_socket
 from evcc.slac.config import SlacConfig
 from evcc.slac.machine import EvSlac
 from evcc.slac.runner import SlacFailed, SlacRunner, system_rng
-
-
-def link_local(netns: str, ifname: str) -> str:
-    """The fe80:: address of ``ifname`` in ``netns`` (DAD is off on the bench, so it is usable at once)."""
-    try:
-        out = subprocess.run(["ip", "-j", "-n", netns, "-6", "addr", "show", "dev", ifname, "scope", "link"],
-                             check=True, capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PlatformError(f"cannot read the link-local address of {ifname} in {netns}: {exc}") from exc
-    for link in json.loads(out or "[]"):
-        for info in link.get("addr_info", []):
-            if not info.get("tentative"):
-                return str(info["local"])
-    raise PlatformError(f"{ifname} in {netns} has no link-local IPv6 address")
 
 
 @dataclass
@@ -100,7 +85,7 @@ class NetnsBench:
             self.parts.finish(self.origin)
 
     async def _start_secc(self, evse: Endpoint, stack: contextlib.AsyncExitStack) -> _Secc:
-        address = link_local(evse.netns, evse.ifname)
+        address = str(link_local(evse.netns, evse.ifname))
         options = self.parts.secc
         responders = {key: functools.partial(PROTOCOLS[key].make_responder, options) for key in self.sc.supported}
         with in_netns(evse.netns):

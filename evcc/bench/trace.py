@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evcc.bench.plc_sim.topology import in_netns
+from evcc.bench.netns import in_netns
 from evcc.bench.report import write_atomic
 from evcc.errors import ConfigError, PlatformError
 
@@ -157,9 +157,7 @@ class Capture:
         while True:
             try:
                 frame, _addr = self._sock.recvfrom(SNAPLEN)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # BlockingIOError: nothing more now; others: the interface went away
                 return
             if self._bytes + len(frame) > MAX_BYTES:
                 self.dropped += 1
