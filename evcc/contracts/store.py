@@ -10,7 +10,7 @@ Private keys are not here: ``key_label`` names the key in the key store (:mod:`e
 :meth:`ContractStore.orphan_key_labels` finds for clean-up, never a half-installed contract.
 
 Stable interface: ``list()``, ``get(id)``, ``add(contract)``, ``add_pending(emaid, priority)``,
-``set_priority(id, p)``, ``revoke(id)``, ``remove(id)``, ``replace(old_id, new)``, ``orphan_key_labels(labels)``.
+``set_priority(id, p)``, ``set_priorities({id: p})``, ``revoke(id)``, ``remove(id)``, ``replace(old_id, new)``, ``orphan_key_labels(labels)``.
 Effective states (active, expiring, expired, revoked, pending installation) come from :meth:`Contract.state`.
 """
 
@@ -194,6 +194,12 @@ class ContractStore:
         c = replace(self.get(contract_id), priority=priority)
         self._commit({**self._contracts, contract_id: c})
         return c
+
+    def set_priorities(self, priorities: dict[str, int]) -> builtins.list[Contract]:
+        """Several priorities in one atomic write (a reordering is never half applied after a crash)."""
+        changed = {cid: replace(self.get(cid), priority=p) for cid, p in priorities.items()}
+        self._commit({**self._contracts, **changed})
+        return [self._contracts[cid] for cid in changed]
 
     def revoke(self, contract_id: str) -> Contract:
         c = replace(self.get(contract_id), lifecycle=Lifecycle.REVOKED)

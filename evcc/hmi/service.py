@@ -9,7 +9,6 @@ removed ones unexported (InterfacesRemoved), changed ones emit PropertiesChanged
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import stat
@@ -125,10 +124,11 @@ class HmiService:
             raise HmiError(UNKNOWN_CONTRACT, f"no contract at {path}") from None
 
     def _apply_order(self, order: list[str]) -> None:
-        contracts = self.store.list()
-        for cid, priority in priorities_for(order, contracts).items():
-            if self.store.get(cid).priority != priority:
-                self._store_call(functools.partial(self.store.set_priority, cid, priority))
+        """The new priorities in one atomic store write (a crash never leaves half an order)."""
+        changed = {cid: p for cid, p in priorities_for(order, self.store.list()).items()
+                   if self.store.get(cid).priority != p}
+        if changed:
+            self._store_call(lambda: self.store.set_priorities(changed)[0])
         self.sync_contracts()
 
     def _store_call(self, action: Callable[[], Contract]) -> Contract:

@@ -217,3 +217,18 @@ def test_a_second_instance_cannot_take_the_name(private_bus: PrivateBus, store: 
                 second.stop()
 
     asyncio.run(scenario())
+
+
+def test_set_priorities_is_one_atomic_store_write(store: ContractStore) -> None:
+    """The reordering the Manager applies is one write: the file holds the old or the new order, never a mix."""
+    writes: list[bytes] = []
+    original = store._commit
+
+    def counting(contracts: dict[str, object]) -> None:
+        original(contracts)  # type: ignore[arg-type]
+        writes.append((store.directory / "contracts.json").read_bytes())
+
+    store._commit = counting  # type: ignore[method-assign]
+    ids = [c.contract_id for c in store.list()]
+    store.set_priorities({ids[0]: 1, ids[1]: 2})
+    assert len(writes) == 1 and [c.contract_id for c in ContractStore(store.directory).list()] == ids[::-1]
