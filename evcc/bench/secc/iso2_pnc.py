@@ -85,7 +85,7 @@ class SeccPncSim:
 
     def _payment_details(self, secc: Iso2Secc, name: str, req: iso2.V2G_Message, code: str) -> Any:
         details = req.Body.PaymentDetailsReq
-        if code == "OK" and details is not None:
+        if code.startswith("OK") and details is not None:
             try:
                 self.contract_leaf = self.service.signer_chain(
                     chain_ders(details.ContractSignatureCertChain), MO_SIGNER, "mo_root", self.wall_clock)
