@@ -1,6 +1,6 @@
 """ISO 15118-2 end to end over real sockets: the existing asyncio runner (SupportedAppProtocol, then the
 negotiated machine) + V2GTP + EXI against the simulated SECC server, on TCP and TLS 1.2 loopback; DC and AC;
-pause then resume in a second connection to the same server."""
+pause then resume in a second connection to the same server; a renegotiation asked by the SECC."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evcc.bench.secc.din_responder import DinSecc
-from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc
+from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc, Iso2SeccConfig
 from evcc.bench.secc.sap_responder import SupportedProtocol
 from evcc.bench.secc.server import SeccLog, serve_secc
 from evcc.bench.secc.tls import server_context
@@ -17,7 +17,7 @@ from evcc.session import sap as evsap
 from evcc.session.battery_model import BatteryModel
 from evcc.session.connection import TlsConfig, open_connection
 from evcc.session.din import DinConfig, DinEvcc
-from evcc.session.events import EndKind, Exchange
+from evcc.session.events import EndKind, Exchange, Renegotiated
 from evcc.session.iso2 import AcBatteryModel, Iso2Config, Iso2Evcc
 from evcc.session.machine import EvccMachine
 from evcc.session.runner import SessionReport, run_session
@@ -119,3 +119,25 @@ def test_silent_iso2_secc_ends_with_the_msg_timeout() -> None:
     report = asyncio.run(main())
     assert report.ended.kind is EndKind.TIMEOUT and report.ended.timer == "V2G_EVCC_Msg_Timeout"
     assert 1.9 < report.finished - report.started < 3.0
+
+
+def test_iso2_renegotiation_over_tcp_loopback() -> None:
+    """The SECC asks for a renegotiation after 3 CurrentDemand messages; the session completes on the new tuple."""
+    car = BatteryModel(capacity_wh=40.0, soc=75.0, target_soc=80.0)
+    seccs: list[Iso2Secc] = []
+
+    def renegotiating() -> Iso2Secc:
+        seccs.append(Iso2Secc(config=Iso2SeccConfig(renegotiate_after=3)))
+        return seccs[-1]
+
+    async def main() -> tuple[SessionReport, SeccLog]:
+        server, record = await serve_secc("::1", 0, BOTH, DinSecc, responders={"iso2": renegotiating})
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await _session(port, lambda n: Iso2Evcc(Iso2Config(evcc_id=MAC), car)), record
+
+    report, record = asyncio.run(main())
+    _check(report, record)
+    assert seccs[0].renegotiations == 1 and seccs[0].sa_schedule_tuple_id == 2
+    assert [e for e in report.events if isinstance(e, Renegotiated)] == [Renegotiated("EVSE", 2)]
+    assert car.soc >= car.target_soc
