@@ -67,7 +67,7 @@ def send_charge_loop(m: Iso20Evcc, now: float) -> None:
     m.loop_count += 1
     mode = rq.ac_loop(a, m.vehicle, m.config, now, m.ac_power, max_power(m))
     m.send("AC_ChargeLoopReq", now, DisplayParameters=rq.display(a, m.vehicle, now),
-           MeterInfoRequested=m.config.meter_info_requested, **mode)
+           MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted, **mode)
     m.state = State.WAIT_AC_CHARGE_LOOP_RES
 
 
@@ -111,9 +111,7 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
     error = m.vehicle.dc_status(now).error
     if error != "NO_ERROR":
         begin_stop(m, EndKind.STOPPED, f"the vehicle reports {error}", now)
-    elif note == "confirm":
-        contract_flow.send_metering_confirmation(m, res, now)
-    else:
+    elif not contract_flow.metering_step(m, note == "confirm", res, now):
         continue_loop(m, now)
 
 

@@ -120,12 +120,26 @@ def _no_contract_left(m: Iso20Evcc, reason: str, now: float) -> None:
     begin_stop(m, EndKind.STOPPED, reason, now)
 
 
-def send_metering_confirmation(m: Iso20Evcc, res: Any, now: float) -> bool:
-    """SignedMeteringData over the meter reading of ``res`` (a charge-loop response); False when the session
-    stops instead."""
-    if res.MeterInfo is None:
-        begin_stop(m, EndKind.PROTOCOL_ERROR, "MeteringConfirmation asked without MeterInfo", now)
+def metering_step(m: Iso20Evcc, asked: bool, res: Any, now: float) -> bool:
+    """The EVSE asked for a MeteringConfirmation (``asked``) or the EV waits for the MeterInfo to sign: True when
+    a MeteringConfirmationReq went out or the session stops; False: go on with the loop (the next request sets
+    MeterInfoRequested when the reading is still missing)."""
+    if not (asked or m.meter_info_wanted):
         return False
+    if res.MeterInfo is not None:
+        m.meter_info_wanted = False
+        send_metering_confirmation(m, res, now)
+        return True
+    if m.meter_info_wanted:
+        begin_stop(m, EndKind.PROTOCOL_ERROR, "MeterInfoRequested for the MeteringConfirmation, none came", now)
+        return True
+    m.meter_info_wanted = True
+    return False
+
+
+def send_metering_confirmation(m: Iso20Evcc, res: Any, now: float) -> bool:
+    """SignedMeteringData over the meter reading of ``res`` (a charge-loop response with MeterInfo); False when
+    the session stops instead."""
     assert m.contract is not None
     c = common()
     mode: dict[str, Any] = ({"Scheduled_SMDTControlMode": c.Scheduled_SMDTControlModeType(

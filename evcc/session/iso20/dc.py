@@ -120,7 +120,7 @@ def send_charge_loop(m: Iso20Evcc, now: float) -> None:
     else:
         mode = rq.dc_scheduled_loop(d, m.vehicle, m.config, now, target_current(m, now))
     m.send("DC_ChargeLoopReq", now, DisplayParameters=rq.display(d, m.vehicle, now),
-           MeterInfoRequested=m.config.meter_info_requested,
+           MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted,
            EVPresentVoltage=rational(d, m.vehicle.battery_voltage(now)), **mode)
     m.state = State.WAIT_DC_CHARGE_LOOP_RES
 
@@ -149,9 +149,7 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
         reason = vehicle_stop(m, now)
     if reason is not None:
         begin_stop(m, EndKind.STOPPED, reason, now)
-    elif note == "confirm":
-        contract_flow.send_metering_confirmation(m, res, now)
-    else:
+    elif not contract_flow.metering_step(m, note == "confirm", res, now):
         continue_loop(m, now)
 
 

@@ -73,6 +73,7 @@ class Iso20Evcc:
         self.charging_session: ChargingSession = "Terminate"
         self.loop_count = 0
         self.confirmations = 0  # MeteringConfirmationReq sent
+        self.meter_info_wanted = False  # MeteringConfirmation asked, MeterInfoRequested in the next loop request
         self.welding_requests = 0
         self.last_message: Any = None
         self.ended: SessionEnded | None = None

@@ -47,3 +47,29 @@ def answer(ev: Iso20Evcc, secc: MiniSecc, now: float) -> None:
     """Deliver the peer's pending answers."""
     for msg in secc.messages_to_send(now + 1.0):
         ev.receive_payload(exi.encode(msg), now)
+
+
+def run_typed(ev: Iso20Evcc, secc: Any, now: float = 0.0, max_steps: int = 1_000_000) -> PairResult:
+    """As evcc.bench.secc.memory.run_in_memory, but every payload carries its V2GTP payload type both ways (what
+    the TCP/TLS runner does), so a responder that decodes by payload type gets DC/AC messages right."""
+    from evcc.bench.secc.memory import deliver as to_secc
+    from evcc.bench.secc.memory import payload_type_for
+    from evcc.session.machine import deliver as to_ev
+    from evcc.session.machine import payload_type_of
+
+    events: list[Any] = []
+    sent = 0
+    ev.start(now)
+    for _ in range(max_steps):
+        for msg in ev.messages_to_send():
+            sent += 1
+            to_secc(secc, payload_type_of(ev, msg), exi.encode(msg), now)
+        events += ev.events()
+        if ev.ended is not None:
+            return PairResult(ev.ended, now, events, sent)
+        deadlines = [t for t in (ev.get_timer(), secc.get_timer()) if t is not None]
+        now = max(now, min(deadlines))
+        for out in secc.messages_to_send(now):
+            to_ev(ev, payload_type_for(secc, out), exi.encode(out), now)
+        ev.handle_timer(now)
+    raise RuntimeError(f"no end after {max_steps} steps")
