@@ -21,6 +21,7 @@ import fcntl
 import socket
 import struct
 import time
+from types import MappingProxyType
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -56,6 +57,7 @@ class MachineInputs:
     auth: Auth
     contracts: ContractPort | None
     precharge_tolerance: float | None  # V; None: the machine's default
+    timers: EvccTimers
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ class ProtocolChoice:
 
 
 def _din(m: MachineInputs) -> EvccMachine:
-    config = DinConfig(evcc_id=m.evcc_id)
+    config = DinConfig(evcc_id=m.evcc_id, timers=m.timers)
     if m.precharge_tolerance is not None:
         config = dataclasses.replace(config, precharge_tolerance=m.precharge_tolerance)
     return DinEvcc(config, m.vehicle)
@@ -80,7 +82,7 @@ def _din(m: MachineInputs) -> EvccMachine:
 def _iso2(m: MachineInputs) -> EvccMachine:
     config = Iso2Config(
         evcc_id=m.evcc_id, energy_transfer_mode="AC_three_phase_core" if m.energy == "ac" else "DC_extended",
-        payment="Contract" if m.auth == "pnc" else "ExternalPayment", contracts=m.contracts,
+        payment="Contract" if m.auth == "pnc" else "ExternalPayment", contracts=m.contracts, timers=m.timers,
     )
     if m.precharge_tolerance is not None:
         config = dataclasses.replace(config, precharge_tolerance=m.precharge_tolerance)
@@ -105,6 +107,7 @@ class AttachConfig:
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     precharge_tolerance: float | None = None
     connect_timeout: float = 20.0
+    min_msg_timeout: float | None = None  # LAB PEERS ONLY, see with_min_msg_timeout
     contracts: ContractPort | None = field(default=None, compare=False)
 
 
@@ -123,9 +126,32 @@ def check_config(config: AttachConfig, protocols: Mapping[str, ProtocolChoice]) 
         raise ConfigError("--auth pnc needs a contract store and a key store (--contracts with --token or --soft-keys)")
     if config.precharge_tolerance is not None and not 0.0 < config.precharge_tolerance <= 1000.0:
         raise ConfigError(f"--precharge-tolerance {config.precharge_tolerance} outside (0, 1000] V")
+    if config.min_msg_timeout is not None and not 0.0 < config.min_msg_timeout <= 10.0:
+        raise ConfigError(f"--min-msg-timeout {config.min_msg_timeout} outside (0, 10] s")
     if config.tls is not None:
         client_context(config.tls)  # unreadable roots or an unknown cipher: say so before anything is sent
     return choice
+
+
+def with_min_msg_timeout(timers: EvccTimers, floor: float | None) -> EvccTimers:
+    """LAB PEERS ONLY: every V2G_EVCC_Msg_Timeout below ``floor`` raised to it (a slow simulated charger, e.g.
+    Josev's JVM codec at 0.2-0.6 s per message, against CurrentDemandReq's 0.25 s). Never in a vehicle; the
+    report lists each response later than the standard's value (``over_standard_timeout``)."""
+    if floor is None:
+        return timers
+    table = MappingProxyType({name: max(value, floor) for name, value in timers.V2G_EVCC_Msg_Timeout.items()})
+    return dataclasses.replace(timers, V2G_EVCC_Msg_Timeout=table)
+
+
+def over_standard_timeout(report: SessionJsonReport, timers: EvccTimers) -> list[dict[str, object]]:
+    """Responses that arrived later than the standard's V2G_EVCC_Msg_Timeout for their request."""
+    late: list[dict[str, object]] = []
+    for row in report.messages:
+        limit = timers.V2G_EVCC_Msg_Timeout.get(row.get("request") or "")
+        if limit is not None and "latency_ms" in row and row["latency_ms"] > limit * 1000.0:
+            late.append({"t": row["t"], "type": row["type"], "latency_ms": row["latency_ms"],
+                         "timeout_ms": limit * 1000.0})
+    return late
 
 
 def interface_mac(ifname: str) -> bytes:
@@ -148,6 +174,8 @@ async def attach(config: AttachConfig, protocols: Mapping[str, ProtocolChoice] =
     mac = interface_mac(config.iface)
     vehicle = LabVehicle(config.vehicle)
     report = SessionJsonReport(config.iface, config.protocol, config.auth, config.tls is not None)
+    report.min_msg_timeout = config.min_msg_timeout
+    timers = with_min_msg_timeout(choice.timers, config.min_msg_timeout)
     origin = clock()
     try:
         sock = sdp_socket(config.iface)
@@ -173,14 +201,15 @@ async def attach(config: AttachConfig, protocols: Mapping[str, ProtocolChoice] =
 
     def make(negotiated: Negotiated) -> EvccMachine:
         machine = choice.make_machine(MachineInputs(mac, vehicle, config.energy, config.auth, config.contracts,
-                                                    config.precharge_tolerance))
+                                                    config.precharge_tolerance, timers))
         machines.append(machine)
         return machine
 
-    session = await run_session(recorder, [choice.offer], {choice.offer.protocol: make}, choice.timers, clock,
+    session = await run_session(recorder, [choice.offer], {choice.offer.protocol: make}, timers, clock,
                                 setup_started=origin)
     _fill(report, session.ended, session.events, recorder, machines, origin, session.finished)
     report.negotiated = session.protocol
+    report.over_standard_timeout = over_standard_timeout(report, choice.timers)
     report.soc = {"start": config.vehicle.start_soc, "end": round(vehicle.battery.soc, 3),
                   "delivered_wh": round(vehicle.battery.delivered_wh, 3)}
     return report

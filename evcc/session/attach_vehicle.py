@@ -2,12 +2,14 @@
 :mod:`evcc.session.battery_model` (AC through an on-board charger: :class:`~evcc.session.iso2.AcBatteryModel`)
 behind the vehicle port of :mod:`evcc.session.vehicle` and the AC port of :mod:`evcc.session.iso2.ac_vehicle`.
 
-Two lab knobs, both vehicle policy (the protocol machines and their timers are untouched):
+Three lab knobs, all vehicle policy (the protocol machines and their timers are untouched):
 
 - ``time_scale``: the battery sees ``now * time_scale``, so the energy the charger reports fills it faster;
 - ``charge_seconds``: the vehicle declares charging complete (ISO 15118-2 ``ChargingComplete``, DIN 70121
   ``ChargingComplete``, AC: the EV ends the ChargingStatus loop) that many seconds after the charge loop began,
-  whatever the state of charge: a session against a charger that delivers no real power still ends in order.
+  whatever the state of charge: a session against a charger that delivers no real power still ends in order;
+- ``pack_voltage``: the open-circuit voltage at 0 % and 100 % (default 330 .. 400 V), e.g. a low-voltage pack for
+  a lab charger whose EVSEMaximumVoltageLimit is below a traction battery's.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ class VehicleConfig:
     capacity_kwh: float = 50.0
     time_scale: float = 1.0
     charge_seconds: float | None = None
+    pack_voltage: tuple[float, float] | None = None  # V at 0 % and at 100 %
 
     def __post_init__(self) -> None:
+        if self.pack_voltage is not None and not 0.0 < self.pack_voltage[0] < self.pack_voltage[1] <= 1500.0:
+            raise ConfigError(f"--pack-voltage {self.pack_voltage}: need 0 < empty < full <= 1500 V")
         if not 0.0 <= self.start_soc < self.target_soc <= 100.0:
             raise ConfigError(f"SoC: need 0 <= start ({self.start_soc}) < target ({self.target_soc}) <= 100")
         if not 0.0 < self.capacity_kwh <= 1000.0:
@@ -45,6 +50,9 @@ class LabVehicle:
         self.config = config
         self.battery = AcBatteryModel(capacity_wh=config.capacity_kwh * 1000.0, soc=config.start_soc,
                                       target_soc=config.target_soc)
+        if config.pack_voltage is not None:
+            empty, full = config.pack_voltage
+            self.battery.voltage_empty, self.battery.voltage_full, self.battery.max_voltage = empty, full, full * 1.05
         self.loop_started: float | None = None  # machine time of the first charge-loop question
 
     def _t(self, now: float) -> float:

@@ -49,8 +49,13 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     car.add_argument("--time-scale", type=float, default=1.0, help="battery seconds per real second")
     car.add_argument("--charge-seconds", type=float, default=None,
                      help="the vehicle declares charging complete this long after the charge loop began")
+    car.add_argument("--pack-voltage", type=_voltage_range, default=None, metavar="EMPTY:FULL",
+                     help="open-circuit voltage at 0 %% and 100 %% SoC (default 330:400)")
     car.add_argument("--precharge-tolerance", type=float, default=None,
                      help="V: accepted |EVSEPresentVoltage - battery voltage| that ends PreCharge (default 10)")
+    p.add_argument("--min-msg-timeout", type=float, default=None, metavar="S",
+                   help="LAB PEERS ONLY: raise every V2G_EVCC_Msg_Timeout below S to S (a slow simulated charger); "
+                        "responses later than the standard's value are listed in the report")
     p.add_argument("--json", type=Path, help="write the report (messages, timings, outcome) here")
     sec = p.add_argument_group("TLS and Plug & Charge")
     sec.add_argument("--v2g-root", type=Path, action="append", default=[], help="trusted V2G root (PEM or DER)")
@@ -65,6 +70,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     sec.add_argument("--oem-cert", type=Path, help="OEM provisioning certificate (PEM or DER)")
     sec.add_argument("--mo-root", type=Path, action="append", default=[], help="trusted MO root (PEM or DER)")
     p.set_defaults(func=run)
+
+
+def _voltage_range(text: str) -> tuple[float, float]:
+    try:
+        empty, full = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not EMPTY:FULL in volts, e.g. 330:400") from None
+    return empty, full
 
 
 def _tls(args: argparse.Namespace) -> TlsConfig | None:
@@ -91,11 +104,12 @@ def _contracts(args: argparse.Namespace) -> Iterator[ContractPort | None]:
 
 
 def _config(args: argparse.Namespace, contracts: ContractPort | None) -> AttachConfig:
-    vehicle = VehicleConfig(args.start_soc, args.target_soc, args.capacity_kwh, args.time_scale, args.charge_seconds)
+    vehicle = VehicleConfig(args.start_soc, args.target_soc, args.capacity_kwh, args.time_scale, args.charge_seconds,
+                            args.pack_voltage)
     if args.json is not None and not args.json.parent.resolve().is_dir():
         raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist")
     return AttachConfig(args.iface, args.protocol, args.energy, args.auth, _tls(args), vehicle,
-                        args.precharge_tolerance, contracts=contracts)
+                        args.precharge_tolerance, min_msg_timeout=args.min_msg_timeout, contracts=contracts)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -125,6 +139,9 @@ def _print(report: SessionJsonReport, out: TextIO) -> None:
               f"{', ' + report.tls_cipher if report.tls_cipher else ''}", file=out)
     for t in report.timings:
         print(f"  {t.type:36} {t.count:5d}  median {t.median_ms:8.2f} ms  max {t.max_ms:8.2f} ms", file=out)
+    if report.min_msg_timeout is not None:
+        print(f"LAB: V2G_EVCC_Msg_Timeout raised to at least {report.min_msg_timeout} s; "
+              f"{len(report.over_standard_timeout)} response(s) later than the standard allows", file=out)
     verdict = "session ended with SessionStop" if report.ok else "session FAILED"
     print(f"{verdict}: {report.outcome}: {report.reason}", file=out)
 

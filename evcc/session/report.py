@@ -103,6 +103,7 @@ def message_rows(records: list[Recorded], grammar: str | None, origin: float) ->
         row: dict[str, Any] = {"t": round(rec.t - origin, 6), "direction": rec.direction, "type": name,
                                "response_code": code, "bytes": len(rec.payload)}
         if rec.direction == SECC_TO_EV and last_sent is not None:
+            row["request"] = rows[-1]["type"] if rows and rows[-1]["direction"] == EV_TO_SECC else None
             row["latency_ms"] = round((rec.t - last_sent.t) * 1000.0, 3)
             last_sent = None
         elif rec.direction == EV_TO_SECC:
@@ -148,7 +149,9 @@ class SessionJsonReport:
     times: dict[str, float] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     timings: list[MessageTiming] = field(default_factory=list)
-    late_responses: list[dict[str, Any]] = field(default_factory=list)
+    late_responses: list[dict[str, Any]] = field(default_factory=list)  # past V2G_SECC_Msg_Performance_Time
+    min_msg_timeout: float | None = None  # lab option in use (see evcc.session.attach.with_min_msg_timeout)
+    over_standard_timeout: list[dict[str, Any]] = field(default_factory=list)  # past the standard's EVCC timeout
     soc: dict[str, float] = field(default_factory=dict)
 
     def take_messages(self, records: list[Recorded], grammar: str | None, origin: float) -> None:
