@@ -54,7 +54,7 @@ def test_relative_paths_are_relative_to_the_file() -> None:
     (_doc(contracts={"oem_key_label": "oem"}), "[contracts] oem_key_label and oem_cert: give both or neither"),
     (_doc(log={"level": "verbose"}), "[log] level: 'verbose' is not one of debug, info, warning, error"),
     (_doc(modem={"x": 1}), "unknown section [modem]"),
-    (_doc(plc=["eth1"]), "[plc]: expected a table, got ['eth1']"),
+    ({**_doc(), "plc": ["eth1"]}, "[plc]: expected a table, got ['eth1']"),
 ])
 def test_errors_name_the_key(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(AppConfigError) as err:

@@ -49,7 +49,8 @@ def test_bms_silence_while_charging_stops_the_session_in_order(bench: Bench, dbu
         until(lambda: session.first("PowerDeliveryReq", silent) is not None, 3.0, "PowerDelivery(Stop)")
         until(lambda: session.stopped, 5.0, "SessionStopReq")
         stop_at = session.first("PowerDeliveryReq", silent)
-        assert stop_at is not None and stop_at - silent <= 1.5, f"orderly stop began {stop_at - silent:.3f} s after silence"
+        assert stop_at is not None
+        assert stop_at - silent <= 1.5, f"orderly stop began {stop_at - silent:.3f} s after silence"
         print(f"BMS silence -> PowerDeliveryReq(Stop) at the SECC: {stop_at - silent:.3f} s")
         assert _orderly_end(session)[0] == "PowerDeliveryReq" and _orderly_end(session)[-1] == "SessionStopReq"
         assert bench.battery is not None and not bench.battery.contactors_closed
