@@ -18,8 +18,8 @@ from tests.session.iso20.peer import MiniSecc
 MSG_TIMEOUT_CASES = [
     ("DC", "SessionSetupRes", 2.0), ("DC", "AuthorizationSetupRes", 2.0), ("DC", "AuthorizationRes", 2.0),
     ("DC", "ServiceDiscoveryRes", 2.0), ("DC", "ServiceDetailRes", 5.0), ("DC", "ServiceSelectionRes", 2.0),
-    ("DC", "DC_ChargeParameterDiscoveryRes", 2.0), ("DC", "ScheduleExchangeRes", 5.0),
-    ("DC", "DC_CableCheckRes", 2.0), ("DC", "DC_PreChargeRes", 2.0), ("DC", "PowerDeliveryRes", 5.0),
+    ("DC", "DC_ChargeParameterDiscoveryRes", 2.0), ("DC", "ScheduleExchangeRes", 2.0),
+    ("DC", "DC_CableCheckRes", 2.0), ("DC", "DC_PreChargeRes", 2.0), ("DC", "PowerDeliveryRes", 2.0),
     ("DC", "DC_ChargeLoopRes", 0.5), ("AC", "AC_ChargeParameterDiscoveryRes", 2.0), ("AC", "AC_ChargeLoopRes", 0.5),
 ]
 
@@ -29,7 +29,7 @@ def test_table_values() -> None:
     t = ISO_15118_20
     assert t.protocol == "ISO 15118-20"
     assert (t.V2G_EVCC_Ongoing_Timeout, t.V2G_EVCC_CommunicationSetup_Timeout) == (60.0, 20.0)
-    assert (t.V2G_EVCC_CableCheck_Timeout, t.V2G_EVCC_PreCharge_Timeout, t.V2G_SECC_Sequence_Timeout) == (40.0, 7.0, 60.0)
+    assert (t.V2G_EVCC_CableCheck_Timeout, t.V2G_EVCC_PreCharge_Timeout, t.V2G_SECC_Sequence_Timeout) == (40.0, 10.0, 60.0)
     assert all(t.msg_timeout(n) > t.performance_time(n[:-3] + "Res") for n in t.V2G_EVCC_Msg_Timeout)
 
 
@@ -78,7 +78,7 @@ def test_precharge_timeout_when_the_voltage_never_matches() -> None:
     result = run_in_memory(machine(), MiniSecc(override={"DC_PreChargeRes": low}, response_time=0.05))
     assert result.ended.kind is EndKind.TIMEOUT and result.ended.timer == "V2G_EVCC_PreCharge_Timeout"
     first = next(e.sent_at for e in result.events if isinstance(e, Exchange) and e.request == "DC_PreChargeReq")
-    assert result.end_time == pytest.approx(first + 7.0)
+    assert result.end_time == pytest.approx(first + 10.0)
 
 
 def test_communication_setup_timeout() -> None:
