@@ -20,6 +20,7 @@ from evcc.bench.secc.faults import Disconnect, FaultSpecError, RawFrame, RawPayl
 from evcc.session import v2gtp
 from evcc.session.din.machine import DinEvcc
 from evcc.session.events import SessionEnded, SessionEvent
+from evcc.session import machine as ev_side
 from evcc.session.machine import EvccMachine
 
 
@@ -84,14 +85,15 @@ def run_din_in_memory(ev: DinEvcc, secc: DinSecc, now: float = 0.0, max_steps: i
 
 
 def run_in_memory(ev: EvccMachine, secc: SeccResponder, now: float = 0.0, max_steps: int = 1_000_000) -> PairResult:
-    """Any EV machine against any responder of the same protocol, until the EV machine ends."""
+    """Any EV machine against any responder of the same protocol, until the EV machine ends. Payloads cross
+    with their V2GTP payload type both ways (ISO 15118-20 decodes by it)."""
     events: list[SessionEvent] = []
     sent = 0
     ev.start(now)
     for _ in range(max_steps):
         for msg in ev.messages_to_send():
             sent += 1
-            deliver(secc, ev.payload_type, exi.encode(msg), now)
+            deliver(secc, ev_side.payload_type_of(ev, msg), exi.encode(msg), now)
         events += ev.events()
         if ev.ended is not None:
             return PairResult(ev.ended, now, events, sent)
@@ -100,7 +102,8 @@ def run_in_memory(ev: EvccMachine, secc: SeccResponder, now: float = 0.0, max_st
             raise RuntimeError("deadlock: neither side has anything to do")
         now = max(now, min(deadlines))
         for out in secc.messages_to_send(now):
-            ev.receive_payload(_payload(out), now)
+            payload_type = out.payload_type if isinstance(out, RawPayload) else payload_type_for(secc, out)
+            ev_side.deliver(ev, payload_type, _payload(out), now)
         ev.handle_timer(now)
     raise RuntimeError(f"no end after {max_steps} steps")
 
