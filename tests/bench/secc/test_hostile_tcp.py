@@ -26,6 +26,7 @@ from evcc.session import sap as evsap
 from evcc.session.connection import TlsConfig, open_connection
 from evcc.session.errors import TlsError
 from evcc.session.events import EndKind
+from evcc.session.machine import EvccMachine
 from evcc.session.runner import SessionReport, run_session
 from evcc.session.sap import DIN_OFFER, ISO2_OFFER, Negotiated
 from evcc.session.timeouts import EvccTimers
@@ -41,10 +42,10 @@ async def ev_session(port: int, case: Case, tls: TlsConfig | None = None,
     conn = await open_connection("::1", port, tls=tls)
     offer, key = (DIN_OFFER, "din") if case.name == "din" else (ISO2_OFFER, "iso2")
 
-    def machine(negotiated: Negotiated) -> object:
+    def machine(negotiated: Negotiated) -> EvccMachine:
         return case.make_machine()
 
-    return await run_session(conn, [offer], {key: machine}, sap_timers or case.timers)  # type: ignore[dict-item]
+    return await run_session(conn, [offer], {key: machine}, sap_timers or case.timers)
 
 
 def hostile_tcp(case: Case, fault: Fault, sap_timers: EvccTimers | None = None) -> tuple[SessionReport, SeccLog]:
