@@ -130,17 +130,20 @@ def _service_selection(s: Iso20Secc, req: Any, code: str) -> Built:
     return C.ServiceSelectionResType(Header=s.header("iso20_common"), ResponseCode=code), "ServiceSelectionReq"
 
 
-def _power_schedule(s: Iso20Secc, power: float) -> Any:
+def _power_schedule(s: Iso20Secc, power: float, tolerance: float | None = None) -> Any:
     entry = C.PowerScheduleEntryType(Duration=s.config.schedule_duration, Power=rational(C, power))
     return C.PowerScheduleType(TimeAnchor=s.config.time_base + int(s.now),
+                               PowerTolerance=None if tolerance is None else rational(C, tolerance),
                                PowerScheduleEntries=C.PowerScheduleEntryListType(PowerScheduleEntry=[entry]))
 
 
 def schedule_tuples(s: Iso20Secc) -> list[Any]:
-    """ScheduleTuple 1..n with one PMax entry each; BPT services add a DischargingSchedule (negative power)."""
+    """ScheduleTuple 1..n with one PMax entry each (and the configured PowerTolerance); BPT services add a
+    DischargingSchedule (negative power)."""
     discharge = s.config.max_discharge_power if s.kind == "DC" else s.config.ac_max_discharge_power
     return [C.ScheduleTupleType(
-        ScheduleTupleID=i + 1, ChargingSchedule=C.ChargingScheduleType(PowerSchedule=_power_schedule(s, pmax)),
+        ScheduleTupleID=i + 1, ChargingSchedule=C.ChargingScheduleType(
+            PowerSchedule=_power_schedule(s, pmax, s.config.power_tolerance)),
         DischargingSchedule=C.ChargingScheduleType(PowerSchedule=_power_schedule(s, -discharge))
         if is_bpt(s) else None)
         for i, pmax in enumerate(s.config.schedules[:3])]
@@ -182,6 +185,19 @@ def _profile_error(s: Iso20Secc, req: Any) -> str | None:
     return None
 
 
+def _tolerance_code(s: Iso20Secc, req: Any) -> str:
+    """The answer to PowerToleranceAcceptance when the offered tuples carried a PowerTolerance: Confirmed ->
+    OK_PowerToleranceConfirmed, NotConfirmed -> WARNING_PowerToleranceNotConfirmed, absent ->
+    FAILED_PowerToleranceNotConfirmed (this simulator is as strict as chargers that require it)."""
+    mode = req.EVPowerProfile.Scheduled_EVPPTControlMode if req.EVPowerProfile is not None else None
+    if s.config.power_tolerance is None or mode is None:
+        return "OK"
+    s.record.power_tolerance_acceptance = mode.PowerToleranceAcceptance
+    return {"PowerToleranceConfirmed": "OK_PowerToleranceConfirmed",
+            "PowerToleranceNotConfirmed": "WARNING_PowerToleranceNotConfirmed"}.get(
+        str(mode.PowerToleranceAcceptance), "FAILED_PowerToleranceNotConfirmed")
+
+
 def _power_delivery(s: Iso20Secc, req: Any, code: str) -> Built:
     progress = req.ChargeProgress
     if progress == "Start" and code == "OK":
@@ -190,6 +206,8 @@ def _power_delivery(s: Iso20Secc, req: Any, code: str) -> Built:
         if channel == "Discharge" and not is_bpt(s):
             code = refine(code, "FAILED_WrongChargeParameter")
         if code == "OK":
+            code = _tolerance_code(s, req)
+        if not code.startswith("FAILED"):
             s.record.channel = channel
     elif progress in ("Stop", "Standby"):
         s.present_power = 0.0

@@ -89,6 +89,7 @@ class Iso20SeccConfig:
     authorization_services: tuple[str, ...] = ("EIM", "PnC")  # PnC only with a Plug & Charge part
     schedules: tuple[float, ...] = (100_000.0,)  # PMax (W) of ScheduleTuple 1, 2, 3 (at most 3)
     schedule_duration: int = 86_400  # s of the one PowerScheduleEntry
+    power_tolerance: float | None = None  # W; PowerTolerance of each ChargingSchedule (PowerToleranceAcceptance due)
     max_voltage: float = 500.0
     min_voltage: float = 50.0
     max_charge_current: float = 200.0
@@ -123,6 +124,7 @@ class Iso20Record:
     control_mode: str | None = None  # Scheduled or Dynamic
     schedule_tuple_id: int | None = None
     channel: str | None = None  # BPT_ChannelSelection of the last PowerDelivery Start
+    power_tolerance_acceptance: str | None = None  # PowerToleranceAcceptance of the last Scheduled Start
     energy_delivered_wh: float = 0.0  # to the EV
     energy_returned_wh: float = 0.0  # from the EV (BPT)
     min_power_w: float = 0.0  # the most negative power seen (discharge)

@@ -79,6 +79,8 @@ class Iso20Config:
     ``resume_session_id``: the SessionID of a paused session to resume (OK_OldSessionJoined expected).
     ``unix_time_offset``: Header TimeStamp = int(now + offset); the adapter passes wall clock - monotonic.
     ``departure_time``: s from now used when the vehicle port gives none (Dynamic_SEReqControlMode needs one).
+    ``confirm_power_tolerance``: Scheduled mode, a selected ScheduleTuple with PowerTolerance: the vehicle follows
+    the schedule within that tolerance (PowerToleranceConfirmed) or cannot (PowerToleranceNotConfirmed).
     """
 
     evcc_id: str
@@ -95,6 +97,7 @@ class Iso20Config:
     welding_safe_voltage: float = 60.0  # V; DC_WeldingDetection ends below this
     welding_max_requests: int = 20
     meter_info_requested: bool = False
+    confirm_power_tolerance: bool = True
     timers: EvccTimers = ISO_15118_20
     contracts: ContractPort20 | None = field(default=None, compare=False)
 

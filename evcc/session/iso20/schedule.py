@@ -6,6 +6,12 @@ PowerScheduleEntries of Duration/Power, negative power = discharging) and for BP
 DischargingSchedule. Policy here: the tuple with the highest charge power at its start (ties: the lowest
 ScheduleTupleID). The EV answers in PowerDeliveryReq(Start) with an EVPowerProfile naming that tuple
 (Scheduled_EVPPTControlMode) whose entries never exceed the schedule nor the vehicle's limits.
+A tuple whose PowerSchedule carries a PowerTolerance (W the EV may deviate from the schedule) is answered with
+PowerToleranceAcceptance in Scheduled_EVPPTControlMode (optional in the schema, absent when the tuple has no
+tolerance): PowerToleranceConfirmed when the vehicle follows the schedule within that tolerance (our charge loops
+target the schedule in force and the profile never exceeds it, so this is the default), PowerToleranceNotConfirmed
+when the configuration says the vehicle cannot; the SECC answers OK_PowerToleranceConfirmed,
+WARNING_PowerToleranceNotConfirmed or FAILED_PowerToleranceNotConfirmed.
 Dynamic mode: the EV sends its energy requests and DepartureTime; the SECC sets the power in the charge loop.
 A tuple list that breaks the schema's rules is the charger's error and is reported, never repaired.
 """
@@ -30,6 +36,7 @@ class Schedule:
     time_anchor: int  # Unix seconds
     entries: tuple[tuple[int, float], ...]  # (Duration s, Power W)
     discharge_entries: tuple[tuple[int, float], ...] = ()  # DischargingSchedule, W (stored as given)
+    power_tolerance: float | None = None  # PowerTolerance (W) of the ChargingSchedule's PowerSchedule, if any
 
     def power_at(self, unix_time: float) -> float:
         """The power in force at ``unix_time``; 0 before the anchor or after the last entry."""
@@ -78,15 +85,25 @@ def select_tuple(tuples: Sequence[Any]) -> Schedule:
     """The tuple with the highest power at its start (ties: the lowest ScheduleTupleID)."""
     chosen = min(tuples, key=lambda t: (-_entries(t.ChargingSchedule)[0][1], t.ScheduleTupleID))
     dis = _entries(chosen.DischargingSchedule) if chosen.DischargingSchedule is not None else ()
-    return Schedule(int(chosen.ScheduleTupleID), int(chosen.ChargingSchedule.PowerSchedule.TimeAnchor),
-                    _entries(chosen.ChargingSchedule), dis)
+    power = chosen.ChargingSchedule.PowerSchedule
+    tolerance = number(power.PowerTolerance) if power.PowerTolerance is not None else None
+    return Schedule(int(chosen.ScheduleTupleID), int(power.TimeAnchor), _entries(chosen.ChargingSchedule), dis,
+                    tolerance)
+
+
+def tolerance_acceptance(schedule: Schedule, confirm: bool) -> str | None:
+    """PowerToleranceAcceptance for the selected tuple: None (element absent) when it has no PowerTolerance."""
+    if schedule.power_tolerance is None:
+        return None
+    return "PowerToleranceConfirmed" if confirm else "PowerToleranceNotConfirmed"
 
 
 def power_profile(schedule: Schedule | None, max_charge: float, max_discharge: float, timestamp: int,
-                  horizon: int) -> Any:
+                  horizon: int, confirm_tolerance: bool = True) -> Any:
     """EVPowerProfile for PowerDeliveryReq(Start): Scheduled: the tuple's entries capped by the vehicle's limits
-    (``max_discharge`` >= 0: the most the vehicle gives back); Dynamic: one entry of ``horizon`` s at the
-    vehicle's maximum charge power."""
+    (``max_discharge`` >= 0: the most the vehicle gives back) and, when the tuple carries a PowerTolerance, the
+    PowerToleranceAcceptance ``confirm_tolerance`` gives; Dynamic: one entry of ``horizon`` s at the vehicle's
+    maximum charge power."""
     m = common()
     if schedule is None:
         entries = [(horizon, max_charge)]
@@ -95,7 +112,8 @@ def power_profile(schedule: Schedule | None, max_charge: float, max_discharge: f
     else:
         entries = [(d, max(-max_discharge, min(p, max_charge))) for d, p in schedule.entries[:MAX_PROFILE_ENTRIES]]
         mode = {"Scheduled_EVPPTControlMode": m.Scheduled_EVPPTControlModeType(
-            SelectedScheduleTupleID=schedule.tuple_id)}
+            SelectedScheduleTupleID=schedule.tuple_id,
+            PowerToleranceAcceptance=tolerance_acceptance(schedule, confirm_tolerance))}
         anchor = schedule.time_anchor
     items = [m.PowerScheduleEntryType(Duration=d, Power=rational(m, p)) for d, p in entries]
     return m.EVPowerProfileType(TimeAnchor=anchor, EVPowerProfileEntries=m.EVPowerProfileEntryListType(

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from evcc.session.events import ChargingStarted
+from evcc.session.events import ChargingStarted, ResponseNote
 from evcc.session.iso20 import ac, contract_flow, dc, setup, stopping
 from evcc.session.iso20 import requests as rq
 from evcc.session.iso20 import schedule as sched
@@ -66,7 +66,8 @@ def send_power_delivery_start(m: Iso20Evcc, now: float) -> None:
         top = ac.max_power(m)
     back = rq.discharge(m.vehicle, m.config, now).power
     horizon = rq.energy(m.vehicle, m.config, now).departure
-    profile = sched.power_profile(m.schedule, top, back, m.timestamp(now), max(1, horizon))
+    profile = sched.power_profile(m.schedule, top, back, m.timestamp(now), max(1, horizon),
+                                  m.config.confirm_power_tolerance)
     separated = m.config.bpt and m.parameters.get("BPTChannel") == BPT_CHANNEL_SEPARATED
     m.power_stage = True
     m.send("PowerDeliveryReq", now, EVProcessing="Finished", ChargeProgress="Start", EVPowerProfile=profile,
@@ -74,7 +75,12 @@ def send_power_delivery_start(m: Iso20Evcc, now: float) -> None:
     m.state = State.WAIT_POWER_DELIVERY_START_RES
 
 
+TOLERANCE_CODES = frozenset({"OK_PowerToleranceConfirmed", "WARNING_PowerToleranceNotConfirmed"})
+
+
 def on_power_delivery_start(m: Iso20Evcc, res: Any, now: float) -> None:
+    if res.ResponseCode in TOLERANCE_CODES:  # the SECC's answer to PowerToleranceAcceptance: noted, not fatal
+        m.emit(ResponseNote("PowerDeliveryRes", str(res.ResponseCode)))
     m.emit(ChargingStarted())
     if evse_notification(m, res.EVSEStatus, now) == "stop":
         return

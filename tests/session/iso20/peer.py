@@ -28,6 +28,7 @@ class MiniSecc:
     install_now: datetime | None = None
     schedule_power: float = 50_000.0  # W of the one PowerScheduleEntry (< 0 discharges)
     schedule_entries: tuple[tuple[int, float], ...] | None = None  # (duration, W) instead of schedule_power
+    power_tolerance: float | None = None  # W; PowerTolerance of the PowerSchedule (Scheduled mode)
     dynamic_power: float = 50_000.0  # W the EVSE sets in Dynamic mode (< 0 discharges)
     ongoing: int = 1  # Ongoing answers before Finished (Authorization, ScheduleExchange, DC_CableCheck)
     metering_at: frozenset[int] = frozenset()  # charge-loop numbers answered with MeteringConfirmation
@@ -147,7 +148,9 @@ class MiniSecc:
             fields["Dynamic_SEResControlMode"] = c.Dynamic_SEResControlModeType()
         else:
             entries = self.schedule_entries or ((86_400, self.schedule_power),)
-            ps = c.PowerScheduleType(TimeAnchor=TIME_BASE + int(now), PowerScheduleEntries=c.PowerScheduleEntryListType(
+            tolerance = None if self.power_tolerance is None else rational(c, self.power_tolerance)
+            ps = c.PowerScheduleType(TimeAnchor=TIME_BASE + int(now), PowerTolerance=tolerance,
+                                     PowerScheduleEntries=c.PowerScheduleEntryListType(
                 PowerScheduleEntry=[c.PowerScheduleEntryType(Duration=d, Power=rational(c, p)) for d, p in entries]))
             tup = c.ScheduleTupleType(ScheduleTupleID=1, ChargingSchedule=c.ChargingScheduleType(PowerSchedule=ps))
             fields["Scheduled_SEResControlMode"] = c.Scheduled_SEResControlModeType(ScheduleTuple=[tup])
