@@ -238,14 +238,15 @@ def _iso20_dc() -> EvccMachine:
 @pytest.mark.parametrize(("fault", "kind", "reason"), [
     (Fault(FaultKind.CODE, "DC_CableCheckRes"), EndKind.FAILED_RESPONSE, "DC_CableCheckRes: FAILED"),
     (Fault(FaultKind.DELAY, "DC_CableCheckRes"), EndKind.TIMEOUT,
-     "V2G_EVCC_Msg_Timeout (2.0 s) expired waiting for DC_CableCheckRes"),
+     f"V2G_EVCC_Msg_Timeout ({ISO_15118_20.msg_timeout('DC_CableCheckReq')} s) expired waiting for DC_CableCheckRes"),
     (Fault(FaultKind.DELAY, "DC_ChargeLoopRes", occurrence=3), EndKind.TIMEOUT,
-     "V2G_EVCC_Msg_Timeout (0.5 s) expired waiting for DC_ChargeLoopRes"),
+     f"V2G_EVCC_Msg_Timeout ({ISO_15118_20.msg_timeout('DC_ChargeLoopReq')} s) expired waiting for DC_ChargeLoopRes"),
     (Fault(FaultKind.SESSION_ID, 3), EndKind.PROTOCOL_ERROR, "AuthorizationRes carries SessionID"),
     (Fault(FaultKind.UNEXPECTED, "ScheduleExchangeRes"), EndKind.PROTOCOL_ERROR,
      "unexpected SessionSetupRes while waiting for ScheduleExchangeRes"),
     (Fault(FaultKind.GARBAGE_EXI, "DC_PreChargeRes"), EndKind.PROTOCOL_ERROR, "undecodable ISO 15118-20 message"),
-    (Fault(FaultKind.STALL, "DC_CableCheckRes", delay=1.0), EndKind.TIMEOUT, "V2G_EVCC_CableCheck_Timeout (40.0 s)"),
+    (Fault(FaultKind.STALL, "DC_CableCheckRes", delay=1.0), EndKind.TIMEOUT,
+     f"V2G_EVCC_CableCheck_Timeout ({ISO_15118_20.V2G_EVCC_CableCheck_Timeout} s)"),
 ], ids=lambda v: v.describe() if isinstance(v, Fault) else "")
 def test_iso20_dc_responder_takes_the_same_faults_unchanged(fault: Fault, kind: EndKind, reason: str) -> None:
     applied: list[str] = []
