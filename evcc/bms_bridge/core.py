@@ -12,14 +12,16 @@ request raise one :class:`StopRequested` and latch: the contactor close request 
 dropped until the session goes back to Idle/SLAC. A frame is accepted only if it has the DBC length, every value
 in range, this protocol version and (BMS_Status) an alive counter that moved. The close request is raised only
 while the session wants it, every required frame is fresh, nothing is latched, and (to close) the charger's
-present voltage is within ``contactor_tolerance_v`` of the battery voltage. Never reads a clock.
+present voltage is within ``contactor_tolerance_v`` of the battery voltage (DC; in AC mode the close request is
+the on-board charger's relay and has no voltages to match). Never reads a clock: :attr:`now` is the time of the
+latest input the adapter handed in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from evcc.bms_bridge.codec import MAX_STANDARD_ID, PROTOCOL_VERSION, REQUIRED_FRAMES, BmsCodec, Values
+from evcc.bms_bridge.codec import MAX_STANDARD_ID, PROTOCOL_VERSION, REQUIRED_FRAMES, BmsCodec, ChargeMode, Values
 from evcc.bms_bridge.config import BridgeConfig
 from evcc.bms_bridge.errors import BmsFrameError
 from evcc.bms_bridge.state import (
@@ -56,6 +58,8 @@ class BridgeCore:
     _contactor_request: bool = False
     _evse_present: tuple[float, float] = (0.0, 0.0)
     _next_tx: float | None = None
+    _now: float = 0.0
+    _ac_supply: tuple[float, float] | None = None  # nominal voltage, max current per phase (AC sessions)
     _own_ids: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
@@ -88,7 +92,13 @@ class BridgeCore:
         """The latched stop, if any."""
         return self._latched
 
+    @property
+    def now(self) -> float:
+        """The time of the latest input the adapter handed in (frame, timer or transmit cycle)."""
+        return max(self._now, self.started)
+
     def receive_frame(self, frame_id: int, data: bytes, now: float, is_extended: bool = False) -> list[BridgeEvent]:
+        self._now = max(self._now, now)
         if is_extended or frame_id > MAX_STANDARD_ID or frame_id in self._own_ids:
             return []
         if frame_id not in self.codec.by_id:
@@ -121,6 +131,7 @@ class BridgeCore:
             raise BmsFrameError(f"BMS_Status.BMS_AliveCounter frozen at {int(values['BMS_AliveCounter'])}")
 
     def handle_timer(self, now: float) -> list[BridgeEvent]:
+        self._now = max(self._now, now)
         events: list[BridgeEvent] = []
         for name in self.required:
             slot = self._inputs[name]
@@ -173,7 +184,15 @@ class BridgeCore:
             self.counters.session_count += 1
         if idle and not was_idle:
             self._latched = None
+        if idle:
+            self._ac_supply = None
         self.session = status
+
+    def ac_supply(self, voltage: float, max_current: float, phases: int) -> None:
+        """What an AC EVSE offers (nominal voltage, current limit per phase): EVCC_AcNominalVoltage and
+        EVCC_AcMaxCurrent, and as the present values (the EVCC has no meter of its own on AC)."""
+        self._ac_supply = (voltage, max_current)
+        self._evse_present = (voltage, max_current)
 
     def evse_output(self, voltage: float, current: float) -> None:
         self._evse_present = (voltage, current)
@@ -188,6 +207,9 @@ class BridgeCore:
         if not wanted:
             self._contactor_request = False
         elif not self._contactor_request:
+            if self.config.mode is ChargeMode.AC:  # the on-board charger's relay: no voltages to match
+                self._contactor_request = True
+                return True
             dc = self._inputs["BMS_DcRequest"].values
             if dc is not None:
                 gap = abs(self._evse_present[0] - dc["BMS_BatteryVoltage"])
@@ -195,13 +217,17 @@ class BridgeCore:
         return self._contactor_request
 
     def frames_due(self, now: float) -> list[Frame]:
+        self._now = max(self._now, now)
         if self._next_tx is None or now < self._next_tx:
             return []
         self._next_tx += self.config.cycle_time
         if self._next_tx <= now:  # late (a busy loop): skip the missed cycles instead of bursting
             self._next_tx = now + self.config.cycle_time
         stop = self.session.stop_reason or (self._latched.reason if self._latched else StopReason.NONE)
-        return encode_evcc_frames(self.codec, self.session, self._evse_present, self.contactor_request(), stop,
+        session = self.session
+        if self._ac_supply is not None and not session.ac_nominal_voltage:
+            session = replace(session, ac_nominal_voltage=self._ac_supply[0], ac_max_current=self._ac_supply[1])
+        return encode_evcc_frames(self.codec, session, self._evse_present, self.contactor_request(), stop,
                                   self.counters)
 
     def next_deadline(self) -> float:

@@ -1,10 +1,13 @@
 """The vehicle port over the bridge (ARCHITECTURE.md "ports between parts"; BMS.md "signals the EVCC needs").
 
 DC (DIN 70121 / ISO 15118-2 DC_EVStatus, DC_EVChargeParameter, CurrentDemandReq) through
-:class:`~evcc.session.vehicle.VehiclePort`; AC (ISO 15118-2 AC_EVChargeParameter) and ISO 15118-20
-bidirectional (BPT: discharge limits, Dynamic/Scheduled energy request) as the extra calls :meth:`ac_limits`,
-:meth:`bpt_limits` and :meth:`energy_request`. Answers come at once from the core's snapshot; while BMS data is
-stale or a stop is latched the answers are the safe ones: not ready, error ``NoData``, no current asked.
+:class:`~evcc.session.vehicle.VehiclePort`; AC (ISO 15118-2 AC_EVChargeParameter, ISO 15118-20 AC charge loop)
+through :class:`~evcc.session.ac_vehicle.AcVehiclePort` (:meth:`ac_limits`, :meth:`ac_charging_complete`,
+:meth:`ac_supply`); ISO 15118-20 bidirectional (BPT: discharge limits, Dynamic/Scheduled energy request) through
+:class:`~evcc.session.iso20.vehicle.Iso20VehiclePort` (:meth:`bpt_limits`, :meth:`energy_request`). Answers come at
+once from the core's snapshot; while BMS data is stale or a stop is latched the answers are the safe ones: not
+ready, error ``NoData``, no current asked. Calls without ``now`` (the AC port's ``ac_limits()``) use the time of
+the core's latest input (:attr:`BridgeCore.now`) for the freshness of optional frames.
 """
 
 from __future__ import annotations
@@ -12,21 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evcc.bms_bridge.core import ERROR_NAMES, BridgeCore
+from evcc.session.ac_vehicle import AcLimits
 from evcc.session.vehicle import DcLimits, DcStatus, DcTargets, EVErrorCode
 
 UNKNOWN_TIME = 65535.0
-
-
-@dataclass(frozen=True, slots=True)
-class AcLimits:
-    """AC_EVChargeParameter: EAmount, EVMaxVoltage, EVMaxCurrent, EVMinCurrent, DepartureTime."""
-
-    max_voltage: float
-    max_current: float
-    min_current: float
-    energy_request: float  # Wh
-    departure_time: float | None  # s from now
-
 
 @dataclass(frozen=True, slots=True)
 class BptLimits:
@@ -105,13 +97,27 @@ class BridgeVehicle:
         self.core.evse_output(voltage, current)
 
     # --- AC and ISO 15118-20 ------------------------------------------------------------------------------
-    def ac_limits(self, now: float) -> AcLimits:
+    def ac_limits(self) -> AcLimits:
+        """AC_EVChargeParameter from BMS_AcRequest; zero current (nothing drawn) while BMS data is missing,
+        stale or a stop is latched."""
+        now = self.core.now
         ac = self.core.fresh_values("BMS_AcRequest", now)
         departure = self._departure(now)
+        when = None if departure is None else int(departure)
         if ac is None or not self._usable():
-            return AcLimits(0.0, 0.0, 0.0, 0.0, departure)
-        return AcLimits(ac["BMS_AcMaxVoltage"], ac["BMS_AcMaxCurrent"], ac["BMS_AcMinCurrent"],
-                        ac["BMS_AcEnergyRequest"], departure)
+            return AcLimits(energy_request=0.0, max_voltage=0.0, max_current=0.0, min_current=0.0,
+                            departure_time=when)
+        return AcLimits(energy_request=ac["BMS_AcEnergyRequest"], max_voltage=ac["BMS_AcMaxVoltage"],
+                        max_current=ac["BMS_AcMaxCurrent"], min_current=ac["BMS_AcMinCurrent"], departure_time=when)
+
+    def ac_charging_complete(self, now: float) -> bool:
+        """BMS_ChargingComplete (the on-board charger is done); a stale BMS ends the loop through the stop."""
+        status = self.core.values("BMS_Status")
+        return bool(status and status["BMS_ChargingComplete"])
+
+    def ac_supply(self, voltage: float, max_current: float, phases: int, now: float) -> None:
+        """What the EVSE offers: nominal voltage and current limit per phase (EVCC_EvsePresent AC part)."""
+        self.core.ac_supply(voltage, max_current, phases)
 
     def bpt_limits(self, now: float) -> BptLimits:
         """Discharge limits; all zero (no discharge) while BMS data is missing, stale or a stop is latched."""

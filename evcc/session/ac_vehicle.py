@@ -1,8 +1,9 @@
-"""The AC part of the vehicle port for ISO 15118-2 AC charging (§8.5.3 AC_EVChargeParameterType) and an AC
-variant of the bench battery model.
+"""The AC part of the vehicle port (ISO 15118-2 §8.5.3 AC_EVChargeParameterType; ISO 15118-20 AC and AC_BPT
+charge loops use the same limits) and an AC variant of the bench battery model.
 
-Kept beside the ISO 15118-2 machine until the lead folds it into ``evcc.session.vehicle``: the DC port there
-has no AC limits. Same rules: synchronous answers from the latest values, SI units.
+Beside :mod:`evcc.session.vehicle` (the DC port); ``evcc.session.iso2.ac_vehicle`` re-exports it for older
+imports. Same rules: synchronous answers from the latest values, SI units. Implementations: the battery model
+(below, bench and tests) and the BMS bridge (evcc.bms_bridge.vehicle.BridgeVehicle, the car).
 """
 
 from __future__ import annotations

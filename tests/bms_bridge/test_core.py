@@ -172,7 +172,7 @@ def test_ac_mapping() -> None:
     pair = Pair(mode=ChargeMode.AC)
     pair.bms.ac_max_current = 16.0
     pair.run_until(0.3)
-    ac = pair.vehicle.ac_limits(pair.now)
+    ac = pair.vehicle.ac_limits()
     assert (ac.max_voltage, ac.max_current, ac.min_current) == (230.0, 16.0, 6.0)
     assert ac.energy_request == pytest.approx(20_000.0, abs=10) and ac.departure_time is None
     assert pair.core.required == ("BMS_Status", "BMS_AcRequest")
