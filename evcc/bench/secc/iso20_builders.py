@@ -132,7 +132,7 @@ def _service_selection(s: Iso20Secc, req: Any, code: str) -> Built:
 
 def _power_schedule(s: Iso20Secc, power: float, tolerance: float | None = None) -> Any:
     entry = C.PowerScheduleEntryType(Duration=s.config.schedule_duration, Power=rational(C, power))
-    return C.PowerScheduleType(TimeAnchor=s.config.time_base + int(s.now),
+    return C.PowerScheduleType(TimeAnchor=s.unix_time(),
                                PowerTolerance=None if tolerance is None else rational(C, tolerance),
                                PowerScheduleEntries=C.PowerScheduleEntryListType(PowerScheduleEntry=[entry]))
 

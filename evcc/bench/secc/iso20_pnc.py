@@ -43,7 +43,7 @@ MO_ROOT = "mo_root"
 def refused_installation(secc: Iso20Secc, code: str) -> Any:
     """A refused CertificateInstallationRes: the schema's mandatory elements with empty placeholders."""
     empty = SignedInstallationData20((b"", b""), EcdhCurve.SECP521, b"", b"", (b"",))
-    when = datetime.fromtimestamp(secc.config.time_base + int(secc.now), timezone.utc)
+    when = datetime.fromtimestamp(secc.unix_time(), timezone.utc)
     return response_20(empty, secc.session_id, when, code)
 
 
@@ -104,7 +104,7 @@ class Iso20PncSim:
         if not str(res.ResponseCode).startswith("OK"):
             self.refusals.append(self.service.last_refusal)
             secc.record.refusals.append(self.service.last_refusal)
-        res.Header.TimeStamp = secc.config.time_base + int(secc.now)
+        res.Header.TimeStamp = secc.unix_time()
         res.Header.SessionID = secc.session_id
         return res
 

@@ -25,6 +25,7 @@ from evcc.bench.secc.iso20_values import GRAMMAR_OF_PAYLOAD, PAYLOAD_TYPES, head
 from evcc.exi import Message
 
 Kind = Literal["DC", "AC"]
+DEFAULT_TIME_BASE = 1_700_000_000  # Unix time at now = 0 before the vehicle's clock is known
 
 _COMMON_NEXT: dict[str, frozenset[str]] = {
     "": frozenset({"SessionSetupReq"}),
@@ -106,7 +107,7 @@ class Iso20SeccConfig:
     precharge_step: float = 150.0  # V per DC_PreChargeReq
     metering_confirmation_at: frozenset[int] = frozenset()  # charge-loop messages (1-based) asking for it
     response_time: float = 0.005  # s from request to response
-    time_base: int = 1_700_000_000  # Header TimeStamp = time_base + int(now)
+    time_base: int | None = None  # Unix time = time_base + now; None: the EV's clock (see Iso20Secc.unix_time)
 
 
 @dataclass
@@ -162,6 +163,7 @@ class Iso20Secc:
     metered_at: float | None = None
     loop_count: int = 0
     state: str = ""  # the sequence state: last accepted request (see sequence_table)
+    clock_base: float | None = None  # Unix time - now of this charger's clock, once known
     _rounds: dict[str, int] = field(default_factory=dict)
     _queue: list[tuple[float, Message]] = field(default_factory=list)
     _silent: bool = False
@@ -187,6 +189,8 @@ class Iso20Secc:
             self.record.errors.append(f"no answer for {name}")
             return  # a real SECC would close; the EV times out
         checked = self._check(name, req.Header.SessionID)
+        if name == "SessionSetupReq" and self.config.time_base is None:
+            self.clock_base = float(req.Header.TimeStamp) - now  # a charger on the vehicle's wall clock
         code = self.faults.response_code.get(res_name, checked)
         self.now = now
         res, state = builder(self, req, code)
@@ -217,8 +221,18 @@ class Iso20Secc:
         return payload_type_of(msg)
 
     # ------------------------------------------------------------ for the builders
+    def unix_time(self) -> int:
+        """The charger's clock at the request being answered (Header TimeStamp, TimeAnchor, MeterTimestamp).
+
+        With ``config.time_base`` None the charger's wall clock agrees with the vehicle's: it is set from the
+        SessionSetupReq's Header TimeStamp, as two devices on synchronised wall clocks would be (before any
+        SessionSetupReq: DEFAULT_TIME_BASE). An explicit ``time_base`` is a charger whose clock is its own
+        (Unix time = time_base + now), to pair with a vehicle clock that differs."""
+        base = self.config.time_base if self.config.time_base is not None else self.clock_base
+        return max(0, int((DEFAULT_TIME_BASE if base is None else base) + self.now))
+
     def header(self, schema: str, signature: Any = None) -> Any:
-        return header(module_of(schema), self.session_id, self.config.time_base + int(self.now), signature)
+        return header(module_of(schema), self.session_id, self.unix_time(), signature)
 
     def round(self, res_name: str, rounds: int) -> str:
         if res_name in self.faults.ongoing_forever:

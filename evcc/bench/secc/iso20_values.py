@@ -117,7 +117,7 @@ def meter(s: Iso20Secc, m: Any, power: float) -> Any:
     return m.MeterInfoType(
         MeterID="SIM-METER-1", ChargedEnergyReadingWh=int(s.record.energy_delivered_wh),
         BPT_DischargedEnergyReadingWh=int(s.record.energy_returned_wh) if is_bpt(s) else None,
-        MeterTimestamp=s.config.time_base + int(s.now))
+        MeterTimestamp=s.unix_time())
 
 
 def clamp(value: float, low: float, high: float) -> float:
