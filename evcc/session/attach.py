@@ -1,17 +1,16 @@
 """Composition of one charging session on a real interface (`evcc session --iface IF`):
 
-    interface (EVCCID = its MAC, [V2G2-879]) -> SDP (ISO 15118-2 §7.10.1) -> TCP or TLS 1.2 (§7.7)
-    -> SupportedAppProtocol (§8.2.1) -> the chosen protocol's machine (DIN 70121 / ISO 15118-2) -> SessionStop
+    interface (EVCCID = its MAC, [V2G2-879]) -> SDP (ISO 15118-2 §7.10.1) -> TCP, TLS 1.2 (§7.7) or TLS 1.3
+    with the vehicle certificate (ISO 15118-20) -> SupportedAppProtocol (§8.2.1) -> the chosen protocol's machine
+    (DIN 70121 / ISO 15118-2 / ISO 15118-20) -> SessionStop
 
 Adapter code only: it wires the sans-IO parts with their asyncio adapters (sdp_aio, connection, runner) and
 records what happened into a :class:`~evcc.session.report.SessionJsonReport`. Peer failures (no SECC, TLS
 rejected, a broken session) end up in the report; configuration and platform errors (unknown interface, a
 protocol that cannot do what was asked) are raised as ConfigError / PlatformError before anything is sent.
 
-Protocols come from a registry (:data:`PROTOCOLS`): one :class:`ProtocolChoice` per `--protocol` value, with the
-SupportedAppProtocol offer, the standard's timer table, which energy modes and identification modes it can run,
-the V2GTP payload types it carries, and a factory for the EV machine. A new protocol (ISO 15118-20 AC/DC/BPT)
-plugs in by adding an entry, or by passing an extended mapping to :func:`attach`.
+Protocols come from the registry of :mod:`evcc.session.attach_protocols` (:data:`PROTOCOLS`); another mapping
+can be passed to :func:`attach`.
 """
 
 from __future__ import annotations
@@ -24,84 +23,32 @@ import time
 from types import MappingProxyType
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from evcc.errors import ConfigError, PeerError, PlatformError, SecurityError
-from evcc.session import v2gtp
+from evcc.session.attach_protocols import PROTOCOLS, Auth, Energy, MachineInputs, ProtocolChoice
 from evcc.session.attach_vehicle import LabVehicle, VehicleConfig
-from evcc.session.connection import TlsConfig, client_context, open_connection
-from evcc.session.din import DinConfig, DinEvcc
+from evcc.session.connection import PreparedTls, TlsConfig, TlsVersion, open_connection, prepare
 from evcc.session.events import SessionEnded, SessionEvent
-from evcc.session.iso2 import Iso2Config, Iso2Evcc
 from evcc.session.iso2.pnc import ContractPort
+from evcc.session.iso20.config import ControlMode
+from evcc.session.iso20.pnc import ContractPort20
 from evcc.session.machine import EvccMachine
 from evcc.session.report import RecordingConnection, SessionJsonReport
 from evcc.session.runner import run_session
-from evcc.session.sap import DIN_OFFER, ISO2_NAMESPACE, Negotiated, ProtocolOffer
+from evcc.session.sap import Negotiated
 from evcc.session.sdp import SdpClient, Security
 from evcc.session.sdp_aio import discover, interface_index, sdp_socket
-from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
+from evcc.session.timeouts import EvccTimers
 
-Auth = Literal["eim", "pnc"]
-Energy = Literal["ac", "dc"]
+__all__ = ["PROTOCOLS", "AttachConfig", "MachineInputs", "ProtocolChoice", "attach", "check_config"]
 SIOCGIFHWADDR = 0x8927
-
-
-@dataclass(frozen=True)
-class MachineInputs:
-    """What a machine factory gets: the EVCCID, the vehicle, the chosen modes and the contract port (PnC)."""
-
-    evcc_id: bytes
-    vehicle: LabVehicle
-    energy: Energy
-    auth: Auth
-    contracts: ContractPort | None
-    precharge_tolerance: float | None  # V; None: the machine's default
-    timers: EvccTimers
-
-
-@dataclass(frozen=True, slots=True)
-class ProtocolChoice:
-    name: str  # the --protocol value
-    title: str
-    offer: ProtocolOffer  # offer.protocol is the machine key the runner negotiates
-    timers: EvccTimers
-    energy: frozenset[str]
-    auth: frozenset[str]
-    make_machine: Callable[[MachineInputs], EvccMachine]
-    payload_types: frozenset[int] = v2gtp.SESSION_PAYLOAD_TYPES
-
-
-def _din(m: MachineInputs) -> EvccMachine:
-    config = DinConfig(evcc_id=m.evcc_id, timers=m.timers)
-    if m.precharge_tolerance is not None:
-        config = dataclasses.replace(config, precharge_tolerance=m.precharge_tolerance)
-    return DinEvcc(config, m.vehicle)
-
-
-def _iso2(m: MachineInputs) -> EvccMachine:
-    config = Iso2Config(
-        evcc_id=m.evcc_id, energy_transfer_mode="AC_three_phase_core" if m.energy == "ac" else "DC_extended",
-        payment="Contract" if m.auth == "pnc" else "ExternalPayment", contracts=m.contracts, timers=m.timers,
-    )
-    if m.precharge_tolerance is not None:
-        config = dataclasses.replace(config, precharge_tolerance=m.precharge_tolerance)
-    return Iso2Evcc(config, m.vehicle)
-
-
-PROTOCOLS: Mapping[str, ProtocolChoice] = {
-    "din": ProtocolChoice("din", "DIN SPEC 70121 DC EIM", DIN_OFFER, DIN_70121, frozenset({"dc"}),
-                          frozenset({"eim"}), _din),
-    "iso2": ProtocolChoice("iso2", "ISO 15118-2", ProtocolOffer("iso2", ISO2_NAMESPACE, 2, 0, schema_id=2, priority=1),
-                           ISO_15118_2, frozenset({"ac", "dc"}), frozenset({"eim", "pnc"}), _iso2),
-}
 
 
 @dataclass(frozen=True)
 class AttachConfig:
     iface: str
     protocol: str = "iso2"
-    energy: Energy = "dc"
+    energy: Energy | None = None  # None: the protocol's (DC where it can)
     auth: Auth = "eim"
     tls: TlsConfig | None = None
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
@@ -109,6 +56,8 @@ class AttachConfig:
     connect_timeout: float = 20.0
     min_msg_timeout: float | None = None  # LAB PEERS ONLY, see with_min_msg_timeout
     contracts: ContractPort | None = field(default=None, compare=False)
+    control: ControlMode = "Scheduled"  # ISO 15118-20 control mode
+    contracts20: ContractPort20 | None = field(default=None, compare=False)
 
 
 def check_config(config: AttachConfig, protocols: Mapping[str, ProtocolChoice]) -> ProtocolChoice:
@@ -116,21 +65,32 @@ def check_config(config: AttachConfig, protocols: Mapping[str, ProtocolChoice]) 
     choice = protocols.get(config.protocol)
     if choice is None:
         raise ConfigError(f"--protocol {config.protocol!r}: one of {', '.join(sorted(protocols))}")
-    if config.energy not in choice.energy:
+    if config.energy is not None and config.energy not in choice.energy:
         raise ConfigError(f"--{config.energy}: {choice.title} supports {', '.join(sorted(choice.energy))}")
     if config.auth not in choice.auth:
         raise ConfigError(f"--auth {config.auth}: {choice.title} supports {', '.join(sorted(choice.auth))}")
+    if choice.controls and config.control not in choice.controls:
+        raise ConfigError(f"--control {config.control}: {choice.title} supports {', '.join(sorted(choice.controls))}")
     if config.auth == "pnc" and config.tls is None:
         raise ConfigError("--auth pnc needs --tls (Plug & Charge runs over TLS only, [V2G2-818])")
-    if config.auth == "pnc" and config.contracts is None:
+    contracts = config.contracts20 if choice.tls13 else config.contracts
+    if config.auth == "pnc" and contracts is None:
         raise ConfigError("--auth pnc needs a contract store and a key store (--contracts with --token or --soft-keys)")
     if config.precharge_tolerance is not None and not 0.0 < config.precharge_tolerance <= 1000.0:
         raise ConfigError(f"--precharge-tolerance {config.precharge_tolerance} outside (0, 1000] V")
     if config.min_msg_timeout is not None and not 0.0 < config.min_msg_timeout <= 10.0:
         raise ConfigError(f"--min-msg-timeout {config.min_msg_timeout} outside (0, 10] s")
     if config.tls is not None:
-        client_context(config.tls)  # unreadable roots or an unknown cipher: say so before anything is sent
+        tls13 = config.tls.version is TlsVersion.TLS13
+        if tls13 != choice.tls13:
+            raise ConfigError(f"--tls: {choice.title} runs over {'TLS 1.3' if choice.tls13 else 'TLS 1.2'}")
+        if tls13 and config.tls.client_certificate is None:
+            raise ConfigError("--tls: ISO 15118-20 needs the vehicle certificate (--vehicle-cert, --vehicle-key)")
     return choice
+
+
+def energy_of(config: AttachConfig, choice: ProtocolChoice) -> Energy:
+    return config.energy if config.energy is not None else choice.default_energy
 
 
 def with_min_msg_timeout(timers: EvccTimers, floor: float | None) -> EvccTimers:
@@ -170,11 +130,14 @@ async def attach(config: AttachConfig, protocols: Mapping[str, ProtocolChoice] =
                  clock: Callable[[], float] = time.monotonic) -> SessionJsonReport:
     """Run one session; peer failures are in the returned report, configuration and platform errors raise."""
     choice = check_config(config, protocols)
+    tls = prepare(config.tls) if config.tls is not None else None  # unreadable roots, a bad key: said now
     index = interface_index(config.iface)
     mac = interface_mac(config.iface)
     vehicle = LabVehicle(config.vehicle)
     report = SessionJsonReport(config.iface, config.protocol, config.auth, config.tls is not None)
     report.min_msg_timeout = config.min_msg_timeout
+    report.control = config.control if choice.controls else None
+    report.tls_client_key = tls.client_key_source if tls is not None else None
     timers = with_min_msg_timeout(choice.timers, config.min_msg_timeout)
     origin = clock()
     try:
@@ -189,29 +152,37 @@ async def attach(config: AttachConfig, protocols: Mapping[str, ProtocolChoice] =
     report.times["sdp_s"] = round(clock() - origin, 6)
     report.secc = {"address": str(found.address), "port": found.port, "security": found.security.name}
     try:
-        conn = await open_connection(str(found.address), found.port, tls=config.tls, scope_id=index,
+        conn = await open_connection(str(found.address), found.port, tls=tls, scope_id=index,
                                      accepted=choice.payload_types, timeout=config.connect_timeout)
     except (PeerError, SecurityError) as exc:
         report.outcome, report.reason = "connection failed", f"connection to the SECC: {exc}"
         return report
     report.times["connected_s"] = round(clock() - origin, 6)
     report.tls_cipher = conn.cipher[0] if conn.cipher else None
+    report.tls_version = conn.cipher[1] if conn.cipher else None
     recorder = RecordingConnection(conn, clock)
     machines: list[EvccMachine] = []
+    inputs = MachineInputs(mac, vehicle, energy_of(config, choice), config.auth, config.contracts,
+                           config.precharge_tolerance, timers, config.control, config.contracts20,
+                           unix_time_offset=time.time() - clock())
 
     def make(negotiated: Negotiated) -> EvccMachine:
-        machine = choice.make_machine(MachineInputs(mac, vehicle, config.energy, config.auth, config.contracts,
-                                                    config.precharge_tolerance, timers))
+        machine = choice.make_machine(inputs)
         machines.append(machine)
         return machine
 
-    session = await run_session(recorder, [choice.offer], {choice.offer.protocol: make}, timers, clock,
-                                setup_started=origin)
+    try:
+        session = await run_session(recorder, [choice.offer], {choice.offer.protocol: make}, timers, clock,
+                                    setup_started=origin)
+    except SecurityError as exc:  # TLS 1.3: the SECC refused the vehicle certificate (an alert on the first read)
+        report.outcome, report.reason = "connection failed", f"TLS: {exc}"
+        return report
     _fill(report, session.ended, session.events, recorder, machines, origin, session.finished)
     report.negotiated = session.protocol
     report.over_standard_timeout = over_standard_timeout(report, choice.timers)
     report.soc = {"start": config.vehicle.start_soc, "end": round(vehicle.battery.soc, 3),
-                  "delivered_wh": round(vehicle.battery.delivered_wh, 3)}
+                  "delivered_wh": round(vehicle.battery.delivered_wh, 3),
+                  "discharged_wh": round(vehicle.battery.discharged_wh, 3)}
     return report
 
 

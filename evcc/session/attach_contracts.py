@@ -1,6 +1,12 @@
-"""The Plug & Charge side of `evcc session` (ISO 15118-2 §8.4.3 PaymentDetails/Authorization/Certificate-
-Installation): opens the key store (a PKCS#11 token, or the bench-only software store) and the contract store
-named on the command line and builds the contract port (:class:`~evcc.session.iso2.pnc.KeyStoreContracts`).
+"""The key store and Plug & Charge side of `evcc session`: opens the key store (a PKCS#11 token, or the bench-only
+software store) and the contract store named on the command line and builds
+
+- the ISO 15118-2 contract port (§8.4.3 PaymentDetails/Authorization/CertificateInstallation,
+  :class:`~evcc.session.iso2.pnc.KeyStoreContracts`),
+- the ISO 15118-20 contract port (§8.3.4.2/§8.3.4.8, :class:`~evcc.session.iso20.pnc.KeyStoreContracts20`: the
+  OEM provisioning chain and key, the PCID from the OEM leaf's CN),
+- the ISO 15118-20 TLS 1.3 client certificate (the vehicle certificate chain and its key in the same store:
+  the token through OpenSSL's pkcs11-provider where installed, else the software store; evcc.session.tls13).
 
 Only this module (with cli.py) reads files for it: certificates (PEM or DER), the PIN file, the KEK file.
 """
@@ -15,13 +21,19 @@ from pathlib import Path
 
 from cryptography import x509
 
+from cryptography.hazmat.primitives.asymmetric import ed448
+from cryptography.x509.oid import NameOID
+
 from evcc.contracts.install_common import InstallContext
 from evcc.contracts.store import ContractStore
 from evcc.errors import ConfigError
-from evcc.hsm.keystore import KeyStore
+from evcc.hsm.keystore import KeyAlgorithm, KeyStore
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
 from evcc.session.iso2.pnc import KeyStoreContracts
+from evcc.session.iso20.pnc import KeyStoreContracts20
+from evcc.session.tls13 import ClientCertificate, TokenKey, choose_vehicle_key
+from evcc.session.tls_token import link_for_provider
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -52,7 +64,7 @@ class PncOptions:
     """``token``: PKCS#11 token label (with ``pin_file``); or ``soft_keys``: software key store folder (with
     ``kek_file``). ``oem_key``/``oem_cert``: the OEM provisioning key label and certificate (installation)."""
 
-    contracts: Path
+    contracts: Path | None
     v2g_roots: tuple[Path, ...]
     token: str | None = None
     pin_file: Path | None = None
@@ -62,41 +74,103 @@ class PncOptions:
     oem_key: str | None = None
     oem_cert: Path | None = None
     mo_roots: tuple[Path, ...] = ()
+    vehicle_key: str | None = None  # -20 TLS 1.3: key label of the vehicle certificate
+    vehicle_cert: Path | None = None  # -20 TLS 1.3: vehicle certificate, then its Sub-CAs (PEM)
 
 
-def _open_keystore(opts: PncOptions) -> KeyStore:
+@dataclass
+class OpenedKeyStore:
+    """The key store of one session; ``pkcs11`` is set for a token (TLS 1.3 may then use pkcs11-provider)."""
+
+    store: KeyStore
+    pkcs11: Pkcs11Config | None = None
+
+
+def _open_keystore(opts: PncOptions) -> OpenedKeyStore:
     if (opts.token is None) == (opts.soft_keys is None):
-        raise ConfigError("--auth pnc: give exactly one key store, --token LABEL or --soft-keys DIR")
+        raise ConfigError("the key store: give exactly one, --token LABEL or --soft-keys DIR")
     if opts.token is not None:
         if opts.pin_file is None:
             raise ConfigError("--token needs --pin-file (the user PIN, one line)")
         pin = _read_secret(opts.pin_file, "--pin-file").decode(errors="replace").strip()
-        return Pkcs11KeyStore(Pkcs11Config(opts.pkcs11_module, opts.token, pin))
+        config = Pkcs11Config(opts.pkcs11_module, opts.token, pin)
+        return OpenedKeyStore(Pkcs11KeyStore(config), config)
     assert opts.soft_keys is not None
     if opts.kek_file is None:
         raise ConfigError("--soft-keys needs --kek-file (32-byte key-encryption key)")
     _read_secret(opts.kek_file, "--kek-file")  # a clear error before the store reads it
-    return SoftKeyStore(SoftKeyStoreConfig(opts.soft_keys, kek_file=opts.kek_file))
+    return OpenedKeyStore(SoftKeyStore(SoftKeyStoreConfig(opts.soft_keys, kek_file=opts.kek_file)))
 
 
 @contextlib.contextmanager
-def contract_port(opts: PncOptions) -> Iterator[KeyStoreContracts]:
-    """The contract port for one session; the key store is closed afterwards."""
-    if (opts.oem_key is None) != (opts.oem_cert is None):
-        raise ConfigError("--oem-key and --oem-cert go together (CertificateInstallation)")
+def open_keystore(opts: PncOptions) -> Iterator[OpenedKeyStore]:
+    """The key store named on the command line, closed afterwards."""
+    opened = _open_keystore(opts)
+    try:
+        yield opened
+    finally:
+        close = getattr(opened.store, "close", None)
+        if callable(close):
+            close()
+
+
+def _context(opts: PncOptions, keystore: KeyStore) -> InstallContext:
+    if opts.contracts is None:
+        raise ConfigError("--auth pnc needs --contracts DIR")
     if not opts.v2g_roots:
         raise ConfigError("--auth pnc needs --v2g-root (the CPS chain of CertificateInstallationRes ends there)")
     roots = tuple(c for p in opts.v2g_roots for c in load_certificates(p, "--v2g-root"))
     mo_roots = tuple(c for p in opts.mo_roots for c in load_certificates(p, "--mo-root"))
+    return InstallContext(ContractStore(opts.contracts), keystore, roots, datetime.now(timezone.utc), mo_roots)
+
+
+def contract_port(opts: PncOptions, keystore: KeyStore) -> KeyStoreContracts:
+    """The ISO 15118-2 contract port for one session."""
+    if (opts.oem_key is None) != (opts.oem_cert is None):
+        raise ConfigError("--oem-key and --oem-cert go together (CertificateInstallation)")
     oem = _one(load_certificates(opts.oem_cert, "--oem-cert"), opts.oem_cert) if opts.oem_cert else None
-    keystore = _open_keystore(opts)
-    try:
-        ctx = InstallContext(ContractStore(opts.contracts), keystore, roots, datetime.now(timezone.utc), mo_roots)
-        yield KeyStoreContracts(ctx, oem_key_label=opts.oem_key, oem_cert=oem)
-    finally:
-        close = getattr(keystore, "close", None)
-        if callable(close):
-            close()
+    return KeyStoreContracts(_context(opts, keystore), oem_key_label=opts.oem_key, oem_cert=oem)
+
+
+def _algorithm(cert: x509.Certificate, what: str) -> KeyAlgorithm:
+    key = cert.public_key()
+    if isinstance(key, ed448.Ed448PublicKey):
+        return KeyAlgorithm.ED448
+    size = getattr(getattr(key, "curve", None), "key_size", None)
+    if size == 521:
+        return KeyAlgorithm.EC_P521
+    if size == 256:
+        return KeyAlgorithm.EC_P256
+    raise ConfigError(f"{what}: key type {type(key).__name__} is not an ISO 15118-20 key (P-521, Ed448)")
+
+
+def contract_port20(opts: PncOptions, keystore: KeyStore) -> KeyStoreContracts20:
+    """The ISO 15118-20 contract port: ``--oem-cert`` holds the OEM provisioning chain (leaf first); the PCID is
+    the leaf's CN (VDE-AR-E 2802-100-1, 18 characters, the AAD of the -20 key decryption)."""
+    if (opts.oem_key is None) != (opts.oem_cert is None):
+        raise ConfigError("--oem-key and --oem-cert go together (CertificateInstallation)")
+    ctx = _context(opts, keystore)
+    if opts.oem_cert is None:
+        return KeyStoreContracts20(ctx)
+    chain = tuple(load_certificates(opts.oem_cert, "--oem-cert"))
+    names = chain[0].subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    pcid = str(names[0].value) if names else ""
+    if len(pcid) != 18:
+        raise ConfigError(f"--oem-cert {opts.oem_cert}: the leaf's CN {pcid!r} is not an 18-character PCID")
+    return KeyStoreContracts20(ctx, pcid=pcid, oem_chain=chain, oem_key_label=opts.oem_key,
+                               oem_key_algorithm=_algorithm(chain[0], "--oem-cert"))
+
+
+def client_certificate(opts: PncOptions, opened: OpenedKeyStore) -> ClientCertificate:
+    """The TLS 1.3 vehicle certificate (ISO 15118-20 mutual authentication) with its key in the key store."""
+    if opts.vehicle_cert is None or opts.vehicle_key is None:
+        raise ConfigError("ISO 15118-20 --tls needs --vehicle-cert FILE and --vehicle-key LABEL")
+    chain = tuple(load_certificates(opts.vehicle_cert, "--vehicle-cert"))
+    soft = opened.store if isinstance(opened.store, SoftKeyStore) else None
+    key = choose_vehicle_key(opts.vehicle_key, opened.pkcs11, soft)
+    if isinstance(key, TokenKey):
+        link_for_provider(key.pkcs11, key.label)  # idempotent: only a key never linked is changed
+    return ClientCertificate(chain, key)
 
 
 def _one(certs: Sequence[x509.Certificate], path: Path) -> x509.Certificate:

@@ -10,6 +10,9 @@ Three lab knobs, all vehicle policy (the protocol machines and their timers are 
   whatever the state of charge: a session against a charger that delivers no real power still ends in order;
 - ``pack_voltage``: the open-circuit voltage at 0 % and 100 % (default 330 .. 400 V), e.g. a low-voltage pack for
   a lab charger whose EVSEMaximumVoltageLimit is below a traction battery's.
+
+For ISO 15118-20 it is also the -20 vehicle port (BPT discharge limits down to the model's minimum SoC, energy
+requests of ScheduleExchange and the Dynamic control mode).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 from evcc.errors import ConfigError
 from evcc.session.iso2.ac_vehicle import AcBatteryModel, AcLimits
+from evcc.session.battery_model import BptLimits, EnergyRequest
 from evcc.session.vehicle import DcLimits, DcStatus, DcTargets
 
 
@@ -44,7 +48,8 @@ class VehicleConfig:
 
 
 class LabVehicle:
-    """An :class:`~evcc.session.iso2.AcVehiclePort` (hence also a DC vehicle port) over the battery model."""
+    """An :class:`~evcc.session.iso2.AcVehiclePort` (hence also a DC vehicle port) and an ISO 15118-20 vehicle port
+    over the battery model."""
 
     def __init__(self, config: VehicleConfig) -> None:
         self.config = config
@@ -92,3 +97,10 @@ class LabVehicle:
 
     def ac_supply(self, voltage: float, max_current: float, phases: int, now: float) -> None:
         self.battery.ac_supply(voltage, max_current, phases, self._t(now))
+
+    # ISO 15118-20 port (evcc.session.iso20.vehicle.Iso20VehiclePort): BPT limits and energy requests
+    def bpt_limits(self, now: float) -> BptLimits:
+        return self.battery.bpt_limits(self._t(now))
+
+    def energy_request(self, now: float) -> EnergyRequest:
+        return self.battery.energy_request(self._t(now))

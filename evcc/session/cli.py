@@ -1,7 +1,9 @@
 """`evcc session --iface IF`: one charging session against whatever SECC answers SDP on that interface (a lab
-with a cable to a charger, or a test peer): ISO 15118-2 §7.10.1 SDP, TCP or TLS 1.2 (§7.7), SupportedAppProtocol,
-then DIN SPEC 70121 or ISO 15118-2 (AC or DC, EIM or Plug & Charge) until SessionStop. The vehicle is the
-battery model (evcc.session.attach_vehicle).
+with a cable to a charger, or a test peer): ISO 15118-2 §7.10.1 SDP, TCP or TLS, SupportedAppProtocol, then
+DIN SPEC 70121, ISO 15118-2 (AC or DC, EIM or Plug & Charge; TLS 1.2, §7.7) or ISO 15118-20 (--protocol
+iso20-dc, iso20-ac, iso20-dc-bpt, iso20-ac-bpt; --control scheduled or dynamic; EIM or Plug & Charge; TLS 1.3
+with the vehicle certificate, --vehicle-cert and --vehicle-key in the key store) until SessionStop. The vehicle
+is the battery model (evcc.session.attach_vehicle).
 
 Exit status: 0 when the session ended with SessionStopReq/Res; 1 when SDP, the connection or the session
 failed (the reason is printed and in the JSON report); 2 for a configuration or platform error (unknown
@@ -20,10 +22,10 @@ from typing import TextIO
 
 from evcc.errors import ConfigError, EvccError, PlatformError, StoreError
 from evcc.session.attach import PROTOCOLS, AttachConfig, attach
-from evcc.session.attach_contracts import SOFTHSM_MODULE, PncOptions, contract_port
+from evcc.session.attach_contracts import (SOFTHSM_MODULE, OpenedKeyStore, PncOptions, client_certificate,
+                                           contract_port, contract_port20, open_keystore)
 from evcc.session.attach_vehicle import VehicleConfig
-from evcc.session.connection import TlsConfig
-from evcc.session.iso2.pnc import ContractPort
+from evcc.session.connection import TlsConfig, TlsVersion
 from evcc.session.report import SessionJsonReport, write_json
 
 EXIT_OK = 0
@@ -37,11 +39,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--iface", required=True, help="the PLC (or lab Ethernet) interface")
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="iso2", help="protocol to offer (default iso2)")
     p.add_argument("--auth", choices=("eim", "pnc"), default="eim", help="EIM or Plug & Charge (needs --tls)")
-    p.add_argument("--tls", action="store_true", help="TLS 1.2 (SDP asks for a secured SECC)")
+    p.add_argument("--tls", action="store_true",
+                   help="TLS (SDP asks for a secured SECC): 1.2 for din/iso2, 1.3 with the vehicle certificate for -20")
+    p.add_argument("--control", choices=("scheduled", "dynamic"), default="scheduled",
+                   help="ISO 15118-20 control mode (default scheduled)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--ac", dest="energy", action="store_const", const="ac", help="AC charging (three-phase)")
     mode.add_argument("--dc", dest="energy", action="store_const", const="dc", help="DC charging (default)")
-    p.set_defaults(energy="dc")
+    p.set_defaults(energy=None)
     car = p.add_argument_group("battery model")
     car.add_argument("--start-soc", type=float, default=40.0, help="state of charge at start, percent")
     car.add_argument("--target-soc", type=float, default=80.0, help="charge until this SoC, percent")
@@ -69,6 +74,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     sec.add_argument("--oem-key", help="key label of the OEM provisioning key (CertificateInstallation)")
     sec.add_argument("--oem-cert", type=Path, help="OEM provisioning certificate (PEM or DER)")
     sec.add_argument("--mo-root", type=Path, action="append", default=[], help="trusted MO root (PEM or DER)")
+    sec.add_argument("--vehicle-cert", type=Path,
+                     help="ISO 15118-20 TLS 1.3: vehicle certificate then its Sub-CAs (PEM), for --vehicle-key")
+    sec.add_argument("--vehicle-key", help="ISO 15118-20 TLS 1.3: key label of the vehicle certificate in --token "
+                                           "(through OpenSSL pkcs11-provider) or --soft-keys")
     p.set_defaults(func=run)
 
 
@@ -80,42 +89,61 @@ def _voltage_range(text: str) -> tuple[float, float]:
     return empty, full
 
 
-def _tls(args: argparse.Namespace) -> TlsConfig | None:
+def _iso20(args: argparse.Namespace) -> bool:
+    return str(args.protocol).startswith("iso20")
+
+
+def _tls(args: argparse.Namespace, keys: OpenedKeyStore | None) -> TlsConfig | None:
     if args.keylog is not None and not args.tls:
         raise ConfigError("--keylog needs --tls")
     if not args.tls:
         return None
     if not args.v2g_root:
         raise ConfigError("--tls needs at least one --v2g-root")
-    return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog)
+    if not _iso20(args):
+        return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog)
+    assert keys is not None
+    return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog, version=TlsVersion.TLS13,
+                     client_certificate=client_certificate(_options(args), keys))
+
+
+def _options(args: argparse.Namespace) -> PncOptions:
+    return PncOptions(args.contracts, tuple(args.v2g_root), args.token, args.pin_file, args.pkcs11_module,
+                      args.soft_keys, args.kek_file, args.oem_key, args.oem_cert, tuple(args.mo_root),
+                      args.vehicle_key, args.vehicle_cert)
 
 
 @contextlib.contextmanager
-def _contracts(args: argparse.Namespace) -> Iterator[ContractPort | None]:
-    if args.auth != "pnc":
+def _keys(args: argparse.Namespace) -> Iterator[OpenedKeyStore | None]:
+    """The key store, when Plug & Charge or the -20 vehicle certificate needs one."""
+    if args.auth == "pnc" and args.contracts is None:
+        raise ConfigError("--auth pnc needs --contracts DIR")
+    if args.tls and _iso20(args) and (args.vehicle_cert is None or args.vehicle_key is None):
+        raise ConfigError("ISO 15118-20 --tls needs --vehicle-cert FILE and --vehicle-key LABEL")
+    if args.auth != "pnc" and not (args.tls and _iso20(args)):
         yield None
         return
-    if args.contracts is None:
-        raise ConfigError("--auth pnc needs --contracts DIR")
-    opts = PncOptions(args.contracts, tuple(args.v2g_root), args.token, args.pin_file, args.pkcs11_module,
-                      args.soft_keys, args.kek_file, args.oem_key, args.oem_cert, tuple(args.mo_root))
-    with contract_port(opts) as port:
-        yield port
+    with open_keystore(_options(args)) as keys:
+        yield keys
 
 
-def _config(args: argparse.Namespace, contracts: ContractPort | None) -> AttachConfig:
+def _config(args: argparse.Namespace, keys: OpenedKeyStore | None) -> AttachConfig:
     vehicle = VehicleConfig(args.start_soc, args.target_soc, args.capacity_kwh, args.time_scale, args.charge_seconds,
                             args.pack_voltage)
     if args.json is not None and not args.json.parent.resolve().is_dir():
         raise ConfigError(f"--json {args.json}: folder {args.json.parent} does not exist")
-    return AttachConfig(args.iface, args.protocol, args.energy, args.auth, _tls(args), vehicle,
-                        args.precharge_tolerance, min_msg_timeout=args.min_msg_timeout, contracts=contracts)
+    store = keys.store if keys is not None and args.auth == "pnc" else None
+    iso2 = contract_port(_options(args), store) if store is not None and not _iso20(args) else None
+    iso20 = contract_port20(_options(args), store) if store is not None and _iso20(args) else None
+    return AttachConfig(args.iface, args.protocol, args.energy, args.auth, _tls(args, keys), vehicle,
+                        args.precharge_tolerance, min_msg_timeout=args.min_msg_timeout, contracts=iso2,
+                        control="Dynamic" if args.control == "dynamic" else "Scheduled", contracts20=iso20)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     try:
-        with _contracts(args) as contracts:
-            report = asyncio.run(attach(_config(args, contracts)))
+        with _keys(args) as keys:
+            report = asyncio.run(attach(_config(args, keys)))
     except (ConfigError, PlatformError, StoreError) as exc:
         print(f"evcc session: {exc}", file=err)
         return EXIT_CONFIG
@@ -135,8 +163,10 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
 def _print(report: SessionJsonReport, out: TextIO) -> None:
     if report.secc:
         s = report.secc
-        print(f"SECC [{s['address']}]:{s['port']} ({s['security']})"
-              f"{', ' + report.tls_cipher if report.tls_cipher else ''}", file=out)
+        tls = f", {report.tls_version} {report.tls_cipher}" if report.tls_cipher else ""
+        print(f"SECC [{s['address']}]:{s['port']} ({s['security']}){tls}", file=out)
+        if report.tls_client_key:
+            print(f"  vehicle certificate key: {report.tls_client_key}", file=out)
     for t in report.timings:
         print(f"  {t.type:36} {t.count:5d}  median {t.median_ms:8.2f} ms  max {t.max_ms:8.2f} ms", file=out)
     if report.min_msg_timeout is not None:

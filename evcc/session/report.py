@@ -146,6 +146,9 @@ class SessionJsonReport:
     negotiated: str | None = None
     secc: dict[str, Any] = field(default_factory=dict)
     tls_cipher: str | None = None
+    tls_version: str | None = None  # "TLSv1.2" (DIN, -2) or "TLSv1.3" (-20)
+    tls_client_key: str | None = None  # TLS 1.3: where the vehicle certificate's key is (token or software store)
+    control: str | None = None  # ISO 15118-20 control mode asked for (Scheduled or Dynamic)
     times: dict[str, float] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     timings: list[MessageTiming] = field(default_factory=list)
