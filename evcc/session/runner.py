@@ -18,7 +18,7 @@ from evcc.errors import ConfigError, PeerError, PeerTimeout
 from evcc.session.connection import V2gConnection
 from evcc.session.events import EndKind, SessionEnded, SessionEvent
 from evcc.session.machine import EvccMachine, accepts, deliver, payload_type_of
-from evcc.session.sap import Negotiated, ProtocolOffer, SapClient
+from evcc.session.sap import Negotiated, ProtocolOffer, SapClient, SapMsgTimeout
 from evcc.session.timeouts import EvccTimers
 from evcc.session.v2gtp import EXI_ENCODED
 
@@ -58,7 +58,9 @@ async def run_session(
         report.ended = await _drive(conn, machine, report.events, clock)
     except PeerError as exc:
         kind = EndKind.TIMEOUT if isinstance(exc, PeerTimeout) else EndKind.PROTOCOL_ERROR
-        report.ended = SessionEnded(kind, str(exc), "transport" if report.protocol else "SupportedAppProtocol")
+        timer = exc.timer if isinstance(exc, SapMsgTimeout) else None
+        report.ended = SessionEnded(kind, str(exc), "transport" if report.protocol else "SupportedAppProtocol",
+                                    timer=timer)
     finally:
         conn.close()
         report.finished = clock()

@@ -29,6 +29,13 @@ ISO20_NAMESPACES = {  # ISO 15118-20 §8.2: one namespace per energy-transfer sc
     "iso20-acdp": "urn:iso:std:iso:15118:-20:ACDP",
 }
 MAX_OFFERS = 20  # [V2G2-167]
+SAP_TIMER = "V2G_EVCC_Msg_Timeout"  # the timer that guards supportedAppProtocolReq (its entry in each table)
+
+
+class SapMsgTimeout(SapTimeout):
+    """supportedAppProtocolRes did not come within the request's V2G_EVCC_Msg_Timeout; ``timer`` names it."""
+
+    timer = SAP_TIMER
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,4 +161,4 @@ class SapClient:
             return
         self._deadline = None
         limit = self.timers.msg_timeout("SupportedAppProtocolReq")
-        self.error = SapTimeout(f"SupportedAppProtocol: no response within V2G_EVCC_Msg_Timeout ({limit} s)")
+        self.error = SapMsgTimeout(f"SupportedAppProtocol: no response within {SAP_TIMER} ({limit} s)")

@@ -86,6 +86,7 @@ def test_msg_timeout_2s_din_table_75() -> None:
     assert client.error is None
     client.handle_timer(12.0)
     assert isinstance(client.error, SapTimeout) and "V2G_EVCC_Msg_Timeout (2.0 s)" in str(client.error)
+    assert isinstance(client.error, evsap.SapMsgTimeout) and client.error.timer == "V2G_EVCC_Msg_Timeout"
 
 
 def test_offer_limits() -> None:

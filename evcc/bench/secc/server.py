@@ -28,12 +28,15 @@ from evcc.bench.secc.sap_responder import SupportedProtocol, respond
 from evcc.errors import EvccError, ProtocolError
 from evcc.exi import sap
 from evcc.session import v2gtp
+from evcc.session.iso20.config import ISO_15118_20
 from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
 
 log = logging.getLogger(__name__)
 
-TIMERS: Mapping[str, EvccTimers] = {"din": DIN_70121, "iso2": ISO_15118_2}
-"""EVCC timer tables by protocol key, for delay faults (SupportedAppProtocol: DIN's; the same 2 s in both)."""
+TIMERS: Mapping[str, EvccTimers] = {"din": DIN_70121, "iso2": ISO_15118_2,
+                                     "iso20-dc": ISO_15118_20, "iso20-ac": ISO_15118_20}
+"""EVCC timer tables by protocol key (the SupportedAppProtocol keys: -20 BPT rides on the DC and AC namespaces),
+for delay faults; before a protocol is negotiated (SupportedAppProtocol) DIN's: the same 2 s in all of them."""
 
 
 class SeccInputError(ProtocolError):
