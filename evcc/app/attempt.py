@@ -2,7 +2,8 @@
 
     [slac] enabled: ISO 15118-3 matching (evcc.slac.runner over a raw AF_PACKET socket on the modem interface)
     ISO 15118-2 §7.10.1 SDP on the interface -> SECC address, port, TLS or not
-    TCP or TLS to the SECC -> evcc.session.runner.run_session: SupportedAppProtocol, then the machine
+    TCP or TLS (1.2; 1.3 mutual for -20) to the SECC -> evcc.session.runner.run_session: SupportedAppProtocol,
+    then the machine (DIN 70121, ISO 15118-2 or -20; -20 messages in their own V2GTP payload types)
 
 The machine is wrapped in :class:`~evcc.app.progress.ObservedMachine`, so every state change reaches the
 daemon (D-Bus, BMS stage, STATUS=). :meth:`Attempt.stop` asks for the orderly end (PowerDelivery stop,
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 
 from evcc.app.compose import Parts
 from evcc.app.progress import ObservedMachine
-from evcc.errors import PeerError
+from evcc.errors import PeerError, SecurityError
+from evcc.session import v2gtp
 from evcc.session.connection import open_connection
 from evcc.session.machine import EvccMachine
 from evcc.session.runner import SessionReport, run_session
@@ -77,13 +79,16 @@ class Attempt:
         self.on_phase("connect")
         LOG.info("SECC found", extra={"fields": {"address": str(found.address), "port": found.port,
                                                  "security": found.security.name}})
+        protocols = self.parts.protocols
+        accepted = v2gtp.SESSION_PAYLOAD_TYPES | (v2gtp.ISO20_PAYLOAD_TYPES if protocols.iso20 else frozenset())
         try:
-            conn = await open_connection(str(found.address), found.port, tls=tls, scope_id=interface_index(ifname))
-        except PeerError as exc:
+            conn = await open_connection(str(found.address), found.port, tls=tls, scope_id=interface_index(ifname),
+                                         accepted=accepted)
+        except (PeerError, SecurityError) as exc:  # SecurityError: the TLS handshake failed (untrusted, refused)
             return Outcome(None, f"connection to the SECC: {exc}", "connect")
         started = self.clock()
-        makers = {offer.protocol: self._factory(offer.protocol) for offer in self.parts.offers}
-        report = await run_session(conn, list(self.parts.offers), makers, self.parts.sap_timers, self.clock, started)
+        makers = {offer.protocol: self._factory(offer.protocol) for offer in protocols.offers}
+        report = await run_session(conn, list(protocols.offers), makers, protocols.sap_timers, self.clock, started)
         return Outcome(report, report.ended.reason, "session")
 
     async def _slac(self, ifname: str) -> None:
@@ -102,10 +107,11 @@ class Attempt:
             raw.close()
         LOG.info("SLAC matched", extra={"fields": {"evse": matched.evse_mac.hex(":"), "nid": matched.nid.hex()}})
 
-    def _factory(self, protocol: str) -> Callable[[Negotiated], EvccMachine]:
+    def _factory(self, key: str) -> Callable[[Negotiated], EvccMachine]:
+        protocol = self.parts.protocols.names[key]  # the configured name: iso20-dc-bpt rides on iso20-dc
+
         def make(negotiated: Negotiated) -> EvccMachine:
-            contracts = self.parts.contract_port() if protocol == "iso2" else None
-            inner = self.parts.machines[protocol](self.parts.mac, self.parts.bridge.vehicle, contracts)
+            inner = self.parts.protocols.makers[key](self.parts.mac, self.parts.bridge.vehicle, self.parts)
             self.protocol = protocol
             self.machine = ObservedMachine(inner, lambda state: self.on_state(protocol, state))
             if self._stop_reason is not None:  # a stop asked for while negotiating

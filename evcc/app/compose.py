@@ -5,7 +5,10 @@ configuration names (PIN file, certificates, D-Bus address); nothing else in the
     key store (PKCS#11 token | soft) ─► contract store + contract port (ISO 15118-2 Plug & Charge)
     CAN bus ─► bms_bridge (core, BridgeVehicle = the vehicle port)
     D-Bus: evcc.hmi.HmiService over the same contract store
-    session: SupportedAppProtocol offers + one machine factory per protocol (DIN 70121, ISO 15118-2)
+    session: SupportedAppProtocol offers + one machine factory per protocol (evcc.app.machines: DIN 70121,
+             ISO 15118-2 AC/DC, ISO 15118-20 AC/DC/BPT) and the TLS client context: TLS 1.2 when the preferred
+             protocol is DIN/-2, TLS 1.3 with the vehicle certificate (its key in the [hsm] store) when it is -20
+             (TLS comes before SupportedAppProtocol, so the preferred protocol decides)
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
 from evcc.app.config import AppConfig, HsmSettings
 from evcc.app.errors import AppConfigError, InterfaceMissing
+from evcc.app.machines import Protocols, protocols
 from evcc.bms_bridge.aio import BmsBridge
 from evcc.bms_bridge.config import BridgeConfig, CanBusConfig
 from evcc.bms_bridge.state import BridgeEvent
@@ -33,20 +38,14 @@ from evcc.hmi.service import HmiConfig, HmiService
 from evcc.hsm.keystore import KeyStore
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
-from evcc.session import sap
-from evcc.session.connection import TlsConfig
-from evcc.session.din import DinConfig, DinEvcc
-from evcc.session.iso2 import Iso2Config, Iso2Evcc
-from evcc.session.iso2.config import EnergyTransferMode, PaymentOption
+from evcc.session.connection import PreparedTls, TlsConfig, TlsVersion, prepare
 from evcc.session.iso2.pnc import KeyStoreContracts
-from evcc.session.machine import EvccMachine
-from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
-from evcc.session.vehicle import VehiclePort
+
+if TYPE_CHECKING:
+    from evcc.session.iso20.pnc import KeyStoreContracts20
 
 SIOCGIFHWADDR = 0x8927
 MAX_PIN_BYTES = 256
-OFFERS = {"iso2": (sap.ISO2_NAMESPACE, 2), "din": (sap.DIN_NAMESPACE, 1)}  # namespace, SchemaID
-MachineMaker = Callable[[bytes, VehiclePort, KeyStoreContracts | None], EvccMachine]
 
 
 def interface_mac(ifname: str) -> bytes:
@@ -82,19 +81,30 @@ def open_keystore(h: HsmSettings) -> KeyStore:
         if not h.kek_file.is_file():
             raise AppConfigError(f"[hsm] kek_file: {h.kek_file} does not exist")
         return SoftKeyStore(SoftKeyStoreConfig(h.directory, kek_file=h.kek_file))
+    return Pkcs11KeyStore(_pkcs11_config(h))
+
+
+def _pkcs11_config(h: HsmSettings) -> Pkcs11Config:
     assert h.pin_file is not None
-    return Pkcs11KeyStore(Pkcs11Config(h.module, h.token, _read_pin(h.pin_file)))
+    return Pkcs11Config(h.module, h.token, _read_pin(h.pin_file))
 
 
-def _load_cert(path: Path, key: str) -> x509.Certificate:
+def _load_certs(path: Path, key: str) -> tuple[x509.Certificate, ...]:
+    """Every certificate in a PEM file (leaf first) or the one of a DER file."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise AppConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
     try:
-        return x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+        if b"-----BEGIN" in data:
+            return tuple(x509.load_pem_x509_certificates(data))
+        return (x509.load_der_x509_certificate(data),)
     except ValueError as exc:
         raise AppConfigError(f"{key}: {path} is not a certificate: {exc}") from None
+
+
+def _load_cert(path: Path, key: str) -> x509.Certificate:
+    return _load_certs(path, key)[0]
 
 
 def _bus_address(cfg: AppConfig) -> str | None:
@@ -108,18 +118,21 @@ def _bus_address(cfg: AppConfig) -> str | None:
     return None
 
 
-def _iso2_machine(cfg: AppConfig) -> MachineMaker:
-    payment: PaymentOption = "Contract" if cfg.session.payment == "contract" else "ExternalPayment"
-    mode: EnergyTransferMode = "DC_core" if cfg.session.energy_transfer == "DC_core" else "DC_extended"
+def tls_config(cfg: AppConfig, roots: tuple[x509.Certificate, ...], keystore: KeyStore) -> PreparedTls | None:
+    """The client context, prepared once at start (a bad vehicle chain or key is a start error)."""
+    s = cfg.session
+    if not s.tls:
+        return None
+    if not s.protocols[0].startswith("iso20"):
+        return prepare(TlsConfig(v2g_roots=roots))
+    from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
 
-    def make(mac: bytes, vehicle: VehiclePort, contracts: KeyStoreContracts | None) -> EvccMachine:
-        return Iso2Evcc(Iso2Config(evcc_id=mac, energy_transfer_mode=mode, payment=payment,
-                                   contracts=contracts if payment == "Contract" else None), vehicle)
-    return make
-
-
-def _din_machine(mac: bytes, vehicle: VehiclePort, contracts: KeyStoreContracts | None) -> EvccMachine:
-    return DinEvcc(DinConfig(evcc_id=mac), vehicle)  # DIN SPEC 70121: external identification only
+    assert s.vehicle_chain is not None and s.vehicle_key_label is not None  # the config checked it
+    chain = _load_certs(s.vehicle_chain, "[session] vehicle_chain")
+    token = _pkcs11_config(cfg.hsm) if cfg.hsm.kind == "pkcs11" else None
+    soft = keystore if isinstance(keystore, SoftKeyStore) else None
+    key = choose_vehicle_key(s.vehicle_key_label, token, soft)
+    return prepare(TlsConfig(v2g_roots=roots, version=TlsVersion.TLS13, client_certificate=ClientCertificate(chain, key)))
 
 
 def install_context(store: ContractStore, keystore: KeyStore,
@@ -135,19 +148,35 @@ class Parts:
     store: ContractStore
     bridge: BmsBridge
     hmi: HmiService
-    offers: tuple[sap.ProtocolOffer, ...]
-    machines: dict[str, MachineMaker]
-    sap_timers: EvccTimers
-    tls: TlsConfig | None
+    protocols: Protocols
+    tls: PreparedTls | None
     v2g_roots: tuple[x509.Certificate, ...]
-    oem: tuple[str, x509.Certificate] | None
+    oem: tuple[str, tuple[x509.Certificate, ...]] | None  # key label, certificate chain (leaf first)
 
     def contract_port(self) -> KeyStoreContracts:
-        """The contract port for one session, at the current wall-clock time (contract validity)."""
+        """The ISO 15118-2 contract port for one session, at the current wall-clock time (contract validity)."""
         window = timedelta(days=self.config.contracts.expiry_window_days)
-        label, cert = self.oem if self.oem else (None, None)
+        label, chain = self.oem if self.oem else (None, ())
         return KeyStoreContracts(install_context(self.store, self.keystore, self.v2g_roots), oem_key_label=label,
-                                 oem_cert=cert, expiry_window=window)
+                                 oem_cert=chain[0] if chain else None, expiry_window=window)
+
+    def contract_port20(self) -> KeyStoreContracts20:
+        """The ISO 15118-20 contract port: contracts in the D-Bus priority order (PnC tries them in turn;
+        CertificateInstallationReq lists their eMAIDs as PrioritizedEMAIDs)."""
+        from cryptography.hazmat.primitives.asymmetric import ed448
+
+        from evcc.hsm.keystore import KeyAlgorithm
+        from evcc.session.iso20.pnc import KeyStoreContracts20
+
+        window = timedelta(days=self.config.contracts.expiry_window_days)
+        ctx = install_context(self.store, self.keystore, self.v2g_roots)
+        if self.oem is None:
+            return KeyStoreContracts20(ctx, expiry_window=window)
+        label, chain = self.oem
+        ed = isinstance(chain[0].public_key(), ed448.Ed448PublicKey)
+        algorithm = KeyAlgorithm.ED448 if ed else KeyAlgorithm.EC_P521
+        return KeyStoreContracts20(ctx, oem_chain=chain, oem_key_label=label, oem_key_algorithm=algorithm,
+                                   expiry_window=window)
 
     def close(self) -> None:
         self.hmi.stop()
@@ -163,18 +192,16 @@ def build(cfg: AppConfig, on_bridge_event: Callable[[BridgeEvent], None]) -> Par
     roots = tuple(_load_cert(p, "[session] v2g_roots") for p in cfg.session.v2g_roots)
     oem = None
     if cfg.contracts.oem_key_label is not None and cfg.contracts.oem_cert is not None:
-        oem = (cfg.contracts.oem_key_label, _load_cert(cfg.contracts.oem_cert, "[contracts] oem_cert"))
+        oem = (cfg.contracts.oem_key_label, _load_certs(cfg.contracts.oem_cert, "[contracts] oem_cert"))
     store = ContractStore(cfg.contracts.directory)
     keystore = open_keystore(cfg.hsm)
     try:
+        tls = tls_config(cfg, roots, keystore)
         bridge = BmsBridge.open(BridgeConfig(bus=CanBusConfig(cfg.bms.interface, cfg.bms.channel), mode=cfg.bms.mode,
                                              dbc_path=cfg.bms.dbc, freshness=cfg.bms.freshness_s), on_bridge_event)
     except BaseException:
         getattr(keystore, "close", lambda: None)()
         raise
-    offers = tuple(sap.ProtocolOffer(p, OFFERS[p][0], 2, 0, schema_id=OFFERS[p][1], priority=i + 1)
-                   for i, p in enumerate(cfg.session.protocols))
-    makers: dict[str, MachineMaker] = {"iso2": _iso2_machine(cfg), "din": _din_machine}
     window = timedelta(days=cfg.contracts.expiry_window_days)
 
     def importer(chain: Path, key: Path, priority: int) -> Contract:
@@ -182,7 +209,4 @@ def build(cfg: AppConfig, on_bridge_event: Callable[[BridgeEvent], None]) -> Par
 
     hmi = HmiService(HmiConfig(bus_address=_bus_address(cfg), expiry_window=window), store, importer=importer,
                      delete_key=keystore.delete)
-    parts = Parts(cfg, mac, keystore, store, bridge, hmi, offers, {p: makers[p] for p in cfg.session.protocols},
-                  ISO_15118_2 if cfg.session.protocols[0] == "iso2" else DIN_70121,
-                  TlsConfig(v2g_roots=roots) if cfg.session.tls else None, roots, oem)
-    return parts
+    return Parts(cfg, mac, keystore, store, bridge, hmi, protocols(cfg.session), tls, roots, oem)

@@ -19,9 +19,16 @@ from evcc.bms_bridge.codec import DEFAULT_DBC, ChargeMode
 from evcc.bms_bridge.config import INTERFACES as CAN_INTERFACES, TIMERS as BMS_TIMERS
 
 SECTIONS = ("plc", "slac", "session", "contracts", "hsm", "bms", "dbus", "log")
-PROTOCOLS = ("iso2", "din")  # SupportedAppProtocol keys the daemon can run (preference = list order)
+# Protocols the daemon can offer (preference = list order). ISO 15118-20: the energy service in the name; BPT
+# rides on the DC or AC namespace, so a list holds at most one of iso20-dc / iso20-dc-bpt (and of the AC pair).
+ISO20_PROTOCOLS = ("iso20-dc", "iso20-ac", "iso20-dc-bpt", "iso20-ac-bpt")
+PROTOCOLS = ("iso2", "din", *ISO20_PROTOCOLS)
+DEFAULT_PROTOCOLS = ("iso2", "din")
 PAYMENTS = ("contract", "external")
-ENERGY_TRANSFERS = ("DC_extended", "DC_core")
+DC_TRANSFERS = ("DC_extended", "DC_core")
+AC_TRANSFERS = ("AC_three_phase_core", "AC_single_phase_core")
+ENERGY_TRANSFERS = DC_TRANSFERS + AC_TRANSFERS  # ISO 15118-2 EnergyTransferMode
+CONTROL_MODES = ("Scheduled", "Dynamic")  # ISO 15118-20 control mode
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -39,11 +46,14 @@ class SlacSettings:
 
 @dataclass(frozen=True)
 class SessionSettings:
-    protocols: tuple[str, ...] = PROTOCOLS
+    protocols: tuple[str, ...] = DEFAULT_PROTOCOLS
     payment: str = "contract"
     energy_transfer: str = "DC_extended"
+    control_mode: str = "Scheduled"
     tls: bool = False
     v2g_roots: tuple[Path, ...] = ()
+    vehicle_chain: Path | None = None  # TLS 1.3 (-20): vehicle certificate + OEM Sub-CAs, PEM
+    vehicle_key_label: str | None = None  # its private key in the [hsm] key store
     restart_delay_s: float = 5.0  # rest after a session before the next attempt (no CP state to watch here)
     stop_timeout_s: float = 10.0  # SIGTERM: how long an orderly stop may take before the session is cut
 
@@ -103,20 +113,44 @@ def _rel(base: Path, p: Path | None) -> Path | None:
     return None if p is None else (p if p.is_absolute() else base / p)
 
 
+def is_ac(protocol: str, energy_transfer: str) -> bool:
+    """Whether a configured protocol charges over AC (ISO 15118-2: by its EnergyTransferMode)."""
+    return protocol.startswith("iso20-ac") or (protocol == "iso2" and energy_transfer in AC_TRANSFERS)
+
+
+def sap_key(protocol: str) -> str:
+    """The SupportedAppProtocol namespace key of a configured protocol (-20 BPT rides on DC or AC)."""
+    return protocol.removesuffix("-bpt")
+
+
 def _session(t: Table, base: Path) -> SessionSettings:
     roots = tuple(Path(r) for r in t.strings("v2g_roots", ()))
     s = SessionSettings(
-        protocols=t.strings("protocols", PROTOCOLS, choices=PROTOCOLS),
+        protocols=t.strings("protocols", DEFAULT_PROTOCOLS, choices=PROTOCOLS),
         payment=t.text("payment", "contract", choices=PAYMENTS),
         energy_transfer=t.text("energy_transfer", "DC_extended", choices=ENERGY_TRANSFERS),
+        control_mode=t.text("control_mode", "Scheduled", choices=CONTROL_MODES),
         tls=t.flag("tls", False), v2g_roots=tuple(r if r.is_absolute() else base / r for r in roots),
+        vehicle_chain=_rel(base, t.optional_path("vehicle_chain")),
+        vehicle_key_label=t.optional_text("vehicle_key_label"),
         restart_delay_s=t.number("restart_delay_s", 5.0, 0.0, 3600.0),
         stop_timeout_s=t.number("stop_timeout_s", 10.0, 0.0, 120.0, open_low=True),
     )
     if not s.protocols:
         raise AppConfigError(f"{t.where('protocols')}: name at least one protocol")
+    keys = [sap_key(p) for p in s.protocols]
+    if len(set(keys)) != len(keys):
+        both = " and ".join(p for p in s.protocols if keys.count(sap_key(p)) > 1)
+        raise AppConfigError(f"{t.where('protocols')}: {both} share one SupportedAppProtocol namespace: list one")
+    if len({is_ac(p, s.energy_transfer) for p in s.protocols}) > 1:
+        raise AppConfigError(f"{t.where('protocols')}: mixes AC and DC charging; one inlet kind per configuration")
     if s.tls and not s.v2g_roots:
         raise AppConfigError(f"{t.where('v2g_roots')}: TLS needs at least one V2G root certificate file")
+    if (s.vehicle_chain is None) != (s.vehicle_key_label is None):
+        raise AppConfigError(f"{t.where('vehicle_chain')} and vehicle_key_label: give both or neither")
+    if s.tls and s.protocols[0].startswith("iso20") and s.vehicle_chain is None:
+        raise AppConfigError(f"{t.where('vehicle_chain')}: ISO 15118-20 over TLS 1.3 authenticates the vehicle: "
+                             "give vehicle_chain and vehicle_key_label")
     return s
 
 
@@ -134,7 +168,7 @@ def _hsm(t: Table, base: Path) -> HsmSettings:
 
 
 def _bms(t: Table, base: Path) -> BmsSettings:
-    modes = {"dc": ChargeMode.DC, "dc_bpt": ChargeMode.DC_BPT}
+    modes = {"dc": ChargeMode.DC, "dc_bpt": ChargeMode.DC_BPT, "ac": ChargeMode.AC}
     return BmsSettings(
         interface=t.text("interface", "socketcan", choices=CAN_INTERFACES), channel=t.text("channel", "can0"),
         dbc=_rel(base, t.path("dbc", DEFAULT_DBC)) or DEFAULT_DBC,
@@ -172,7 +206,19 @@ def parse_config(doc: dict[str, Any], source: Path) -> AppConfig:
         table.done()
     if (cfg.contracts.oem_key_label is None) != (cfg.contracts.oem_cert is None):
         raise AppConfigError("[contracts] oem_key_label and oem_cert: give both or neither")
+    _check_bms_mode(cfg.session, cfg.bms.mode)
     return cfg
+
+
+def _check_bms_mode(s: SessionSettings, mode: ChargeMode) -> None:
+    """[bms] mode decides which BMS frames must stay fresh: it has to fit the protocols' energy transfer."""
+    ac = any(is_ac(p, s.energy_transfer) for p in s.protocols)
+    if ac and mode is not ChargeMode.AC:
+        raise AppConfigError(f"[bms] mode: the protocols charge over AC ({', '.join(s.protocols)}): use \"ac\"")
+    if not ac and mode is ChargeMode.AC:
+        raise AppConfigError(f"[bms] mode: \"ac\" but the protocols charge over DC ({', '.join(s.protocols)})")
+    if "iso20-dc-bpt" in s.protocols and mode is not ChargeMode.DC_BPT:
+        raise AppConfigError("[bms] mode: iso20-dc-bpt discharges with the BMS's limits: use \"dc_bpt\"")
 
 
 def load_config(path: Path) -> AppConfig:

@@ -82,7 +82,7 @@ class Daemon:
             self.parts.hmi.update_session(protocol=protocol)
         self.parts.bridge.core.set_session(SessionStatus(
             stage=stage, protocol=PROTOCOL_CODES.get(protocol, BmsProtocol.NONE),
-            energy_transfer=ChargeMode.DC if protocol else ChargeMode.NONE,
+            energy_transfer=self.parts.config.bms.mode if protocol else ChargeMode.NONE,
             contactors_wanted=stage in CONTACTOR_STAGES))
         self._values()
 

@@ -14,7 +14,7 @@ from typing import Any
 from evcc.bms_bridge.state import Protocol as BmsProtocol, SessionStage
 from evcc.hmi.names import SessionState
 from evcc.session.events import SessionEnded, SessionEvent
-from evcc.session.machine import EvccMachine
+from evcc.session.machine import EvccMachine, MultiPayloadMachine
 
 # Response the machine waits for -> (D-Bus state, BMS stage). Names are the standards' message names.
 STATE_TABLE: dict[str, tuple[SessionState, SessionStage]] = {
@@ -39,8 +39,21 @@ STATE_TABLE: dict[str, tuple[SessionState, SessionStage]] = {
     "PowerDeliveryRes (stop)": (SessionState.STOPPING, SessionStage.STOPPING),
     "WeldingDetectionRes": (SessionState.WELDING_DETECTION, SessionStage.WELDING_DETECTION),
     "SessionStopRes": (SessionState.STOPPING, SessionStage.STOPPING),
+    # ISO 15118-20 (§8.3): the names the -20 machine waits for that -2 does not have
+    "AuthorizationSetupRes": (SessionState.AUTHORIZATION, SessionStage.AUTHORIZATION),
+    "ServiceSelectionRes": (SessionState.SETUP, SessionStage.SETUP),
+    "DC_ChargeParameterDiscoveryRes": (SessionState.CHARGE_PARAMETER, SessionStage.CHARGE_PARAMETER),
+    "AC_ChargeParameterDiscoveryRes": (SessionState.CHARGE_PARAMETER, SessionStage.CHARGE_PARAMETER),
+    "ScheduleExchangeRes": (SessionState.CHARGE_PARAMETER, SessionStage.CHARGE_PARAMETER),
+    "DC_CableCheckRes": (SessionState.CABLE_CHECK, SessionStage.CABLE_CHECK),
+    "DC_PreChargeRes": (SessionState.PRE_CHARGE, SessionStage.PRE_CHARGE),
+    "DC_ChargeLoopRes": (SessionState.CHARGING, SessionStage.CHARGING),
+    "AC_ChargeLoopRes": (SessionState.CHARGING, SessionStage.CHARGING),
+    "MeteringConfirmationRes": (SessionState.CHARGING, SessionStage.CHARGING),
+    "DC_WeldingDetectionRes": (SessionState.WELDING_DETECTION, SessionStage.WELDING_DETECTION),
 }
-PROTOCOL_CODES = {"din": BmsProtocol.DIN70121, "iso2": BmsProtocol.ISO15118_2}
+PROTOCOL_CODES = {"din": BmsProtocol.DIN70121, "iso2": BmsProtocol.ISO15118_2,
+                  **{p: BmsProtocol.ISO15118_20 for p in ("iso20-dc", "iso20-ac", "iso20-dc-bpt", "iso20-ac-bpt")}}
 # Stages in which the vehicle's contactors may be closed (after PowerDelivery(Start) answered).
 CONTACTOR_STAGES = frozenset({SessionStage.CHARGING})
 
@@ -63,14 +76,29 @@ def machine_state(machine: object) -> str:
 
 
 class ObservedMachine:
-    """An :class:`EvccMachine` that calls ``on_state(state)`` whenever the inner machine's state changes."""
+    """An :class:`EvccMachine` that calls ``on_state(state)`` whenever the inner machine's state changes. It is
+    always a :class:`MultiPayloadMachine` too: ISO 15118-20 machines' payload types pass through, DIN/-2 machines
+    send and take their one type."""
 
     def __init__(self, inner: EvccMachine, on_state: Callable[[str], None]) -> None:
         self.inner = inner
         self.grammar = inner.grammar
         self.payload_type = inner.payload_type
+        multi = inner if isinstance(inner, MultiPayloadMachine) else None
+        self.payload_types = multi.payload_types if multi else frozenset({inner.payload_type})
+        self._multi = multi
         self._on_state = on_state
         self._last = ""
+
+    def payload_type_of(self, msg: Any) -> int:
+        return self._multi.payload_type_of(msg) if self._multi else self.payload_type
+
+    def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
+        if self._multi:
+            self._multi.receive_typed(payload_type, data, now)
+        else:
+            self.inner.receive_payload(data, now)
+        self._check()
 
     def _check(self) -> None:
         state = machine_state(self.inner)

@@ -17,7 +17,10 @@ from evcc.hmi.names import BUS_NAME, CONTRACT_INTERFACE, MANAGER_INTERFACE, ROOT
 from evcc.hmi.private_bus import PrivateBus
 from evcc.hsm.softhsm import init_softhsm, softhsm_available
 
+from evcc.session import tls_openssl
+
 from .harness import Bench, PeerLoop
+from .powerline import PowerlineLink
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +29,13 @@ def private_bus() -> Iterator[PrivateBus]:
         yield bus
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory, private_bus: PrivateBus) -> Iterator[Bench]:
+def _bench(tmp_path_factory: pytest.TempPathFactory, private_bus: PrivateBus, **options: Any) -> Iterator[Bench]:
     if os.geteuid() != 0:
         pytest.fail("the daemon end-to-end tests need root (network namespaces)")
     if not softhsm_available():
         pytest.fail("SoftHSM2 missing: scripts/setup installs the Debian package softhsm2")
     tmp = tmp_path_factory.mktemp("e2e")
-    b = Bench(tmp, init_softhsm(tmp_path_factory.mktemp("softhsm")), private_bus.address)
+    b = Bench(tmp, init_softhsm(tmp_path_factory.mktemp("softhsm")), private_bus.address, **options)
     try:
         b.create()
         yield b
@@ -41,6 +43,26 @@ def bench(tmp_path_factory: pytest.TempPathFactory, private_bus: PrivateBus) -> 
         b.close()
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert b.link.prefix not in left, left
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory, private_bus: PrivateBus) -> Iterator[Bench]:
+    """ISO 15118-2 SECC on a direct veth link (no SLAC)."""
+    yield from _bench(tmp_path_factory, private_bus)
+
+
+@pytest.fixture(scope="module")
+def slac_bench(tmp_path_factory: pytest.TempPathFactory, private_bus: PrivateBus) -> Iterator[Bench]:
+    """ISO 15118-2 SECC behind the simulated powerline: the daemon runs SLAC first."""
+    yield from _bench(tmp_path_factory, private_bus, link=PowerlineLink())
+
+
+@pytest.fixture(scope="module")
+def bench20(tmp_path_factory: pytest.TempPathFactory, private_bus: PrivateBus) -> Iterator[Bench]:
+    """ISO 15118-20 DC SECC with Plug & Charge over TLS 1.3 mutual (direct veth link)."""
+    if not tls_openssl.pkcs11_provider_installed():
+        pytest.fail("OpenSSL pkcs11-provider missing: scripts/setup.d/35-tls.sh installs pkcs11-provider")
+    yield from _bench(tmp_path_factory, private_bus, iso20=True)
 
 
 @dataclass
@@ -95,3 +117,9 @@ def dbus_client(bench: Bench) -> Iterator[DbusClient]:
     client = DbusClient.connect(bench.peer, bench.bus_address)
     yield client
     client.close()
+
+
+def state_changes(client: DbusClient) -> list[tuple[int, int, str]]:
+    """(old, new, reason) of every Session.StateChanged signal the client received."""
+    return [(int(m.body[0]), int(m.body[1]), str(m.body[2])) for m in list(client.signals)
+            if m.member == "StateChanged" and m.interface == SESSION_INTERFACE]

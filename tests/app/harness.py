@@ -1,5 +1,8 @@
 """End-to-end bench for the daemon: everything real except the charger and the battery, which are the bench's
-simulators. Direct Ethernet link (no SLAC: ``[slac] enabled = false``), as a bench without modems runs it.
+simulators. Direct Ethernet link (no SLAC: ``[slac] enabled = false``), as a bench without modems runs it, or
+with ``link=PowerlineLink()`` the simulated powerline with SLAC (tests/app/powerline.py). ``iso20=True``: the
+SECC speaks ISO 15118-20 DC with Plug & Charge over TLS 1.3 mutual, contracts and vehicle identity from the
+run-time -20 PKI (tests/app/bench20.py); else ISO 15118-2 with Plug & Charge over TCP.
 
     EV netns  <prefix>-ev                                  SECC netns <prefix>-secc
     ┌───────────────────────────────────────────┐          ┌──────────────────────────────┐
@@ -34,6 +37,8 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives import serialization
 
 from evcc.bench.secc.din_responder import DinSecc
+from evcc.bench.secc.iso20_responder import Iso20Secc
+from evcc.bench.secc.iso20_values import SUPPORTED_ISO20
 from evcc.bench.secc.iso2_pnc import SeccPncSim
 from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
 from evcc.bench.secc.link import VethLink, in_netns
@@ -57,7 +62,11 @@ from evcc.pki.profiles import Suite
 from evcc.session import sap
 from evcc.session.battery_model import BatteryModel
 from evcc.session.iso2.values import body_element
+from evcc.session.iso20 import ISO_15118_20
 from evcc.session.sdp import SdpResponse, Security, Transport
+
+from .bench20 import make_secc20, secc_context, vehicle_identity, write_pem
+from .powerline import PowerlineLink
 
 ROOT = Path(__file__).resolve().parents[2]
 CAN_GROUP = "239.74.163.2"
@@ -150,29 +159,38 @@ class Bench:
     tmp: Path
     token: Pkcs11Config
     bus_address: str
-    link: VethLink = field(default_factory=VethLink)
-    pki: TestPki = field(default_factory=lambda: build_pki(Suite.ISO2, NOW))
+    link: VethLink | PowerlineLink = field(default_factory=VethLink)
+    iso20: bool = False
+    pki: TestPki | None = None
     peer: PeerLoop = field(default_factory=PeerLoop)
     sessions: list[SeccSession] = field(default_factory=list)
+    sessions20: list[Iso20Secc] = field(default_factory=list)
     battery: BenchBms | None = None
     emaids: dict[str, str] = field(default_factory=dict)  # contract_1/contract_2 -> eMAID
+    tls20: dict[str, str] = field(default_factory=dict)  # [session] keys of the -20 TLS identity
 
     def create(self) -> Bench:
+        self.pki = build_pki(Suite.ISO20_P521 if self.iso20 else Suite.ISO2, NOW)
         self.link.create()
         ip("-n", self.link.ev_netns, "link", "set", "lo", "up", "multicast", "on")
         ip("-n", self.link.ev_netns, "route", "add", "224.0.0.0/4", "dev", "lo")
         self._contracts()
-        self.peer.call(self._start_secc())
+        if isinstance(self.link, PowerlineLink):
+            self.peer.call(self.link.start())
+        self.peer.call(self._start_secc20() if self.iso20 else self._start_secc())
         self.peer.call(self._start_bms())
         return self
 
     def close(self) -> None:
+        if isinstance(self.link, PowerlineLink):
+            self.peer.call(self.link.stop())
         self.peer.close()
         self.link.close()
 
     # --- set-up -------------------------------------------------------------------------------------------
     def _contracts(self) -> None:
         """contract_1 (priority 2, preferred) and contract_2 (priority 1) into the store and the token."""
+        assert self.pki is not None
         keystore = Pkcs11KeyStore(self.token)
         try:
             ctx = InstallContext(store=ContractStore(self.tmp / "contracts"), keystore=keystore,
@@ -183,8 +201,13 @@ class Bench:
         finally:
             keystore.close()
         (self.tmp / "pin").write_text(self.token.user_pin + "\n")
+        if self.iso20:
+            chain_file, label = vehicle_identity(self.token, self.pki, self.tmp)
+            root = write_pem(self.tmp / "v2g_root.pem", self.pki.certs["v2g_root"])
+            self.tls20 = {"vehicle_chain": str(chain_file), "vehicle_key_label": label, "v2g_root": str(root)}
 
     def _make_secc(self) -> SeccSession:
+        assert self.pki is not None
         pnc = SeccPncSim(ProvisioningService(ProvisioningSimulator(self.pki), self.emaids["contract_1"]), NOW)
         session = SeccSession(Iso2Secc(config=Iso2SeccConfig(response_time=0.04), pnc=pnc), pnc)
         self.sessions.append(session)
@@ -198,6 +221,25 @@ class Bench:
                                             DinSecc, responders={"iso2": self._make_secc})
             port = server.sockets[0].getsockname()[1]
             await serve_sdp(SdpResponder(SdpResponse(ipaddress.IPv6Address(address), port, Security.NO_TLS,
+                                                     Transport.TCP)), ifname)
+
+    def _make_secc20(self) -> Iso20Secc:
+        assert self.pki is not None
+        secc = make_secc20(self.pki, self.emaids["contract_1"], NOW)
+        self.sessions20.append(secc)
+        return secc
+
+    async def _start_secc20(self) -> None:
+        assert self.pki is not None
+        address = str(self.link.link_local(self.link.secc_netns, self.link.secc_ifname))
+        ifname = self.link.secc_ifname
+        with in_netns(self.link.secc_netns):
+            server, _log = await serve_secc(f"{address}%{ifname}", 0, list(SUPPORTED_ISO20), DinSecc,
+                                            ssl_context=secc_context(self.pki, self.tmp),
+                                            responders={"iso20-dc": self._make_secc20},
+                                            timers={"iso20-dc": ISO_15118_20, "iso20-ac": ISO_15118_20})
+            port = server.sockets[0].getsockname()[1]
+            await serve_sdp(SdpResponder(SdpResponse(ipaddress.IPv6Address(address), port, Security.TLS,
                                                      Transport.TCP)), ifname)
 
     async def _start_bms(self) -> None:
@@ -215,11 +257,18 @@ class Bench:
         self.peer.do(change)
 
     def config(self, name: str = "evcc.toml", *, restart_delay_s: float = 0.5, **overrides: str) -> Path:
+        slac = "true" if isinstance(self.link, PowerlineLink) else "false"
+        session = f'payment = "contract"\nrestart_delay_s = {restart_delay_s}\nstop_timeout_s = 5.0\n'
+        if self.iso20:
+            t = self.tls20
+            session += (f'protocols = ["iso20-dc"]\ntls = true\nv2g_roots = ["{t["v2g_root"]}"]\n'
+                        f'vehicle_chain = "{t["vehicle_chain"]}"\nvehicle_key_label = "{t["vehicle_key_label"]}"')
+        else:
+            session += 'protocols = ["iso2"]'
         sections = {
             "plc": f'interface = "{self.link.ev_ifname}"',
-            "slac": "enabled = false",
-            "session": f'protocols = ["iso2"]\npayment = "contract"\nrestart_delay_s = {restart_delay_s}\n'
-                       "stop_timeout_s = 5.0",
+            "slac": f"enabled = {slac}",
+            "session": session,
             "contracts": f'directory = "{self.tmp / "contracts"}"',
             "hsm": f'kind = "pkcs11"\nmodule = "{self.token.module}"\ntoken = "{self.token.token_label}"\n'
                    f'pin_file = "{self.tmp / "pin"}"',

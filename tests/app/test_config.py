@@ -39,7 +39,19 @@ def test_relative_paths_are_relative_to_the_file() -> None:
     (_doc(plc={"interface": 5}), "[plc] interface: expected a string, got 5"),
     (_doc(slac={"enabled": "no"}), "[slac] enabled: expected a boolean, got 'no'"),
     (_doc(slac={"parm_retries": 11}), "[slac] parm_retries: 11 outside [0, 10]"),
-    (_doc(session={"protocols": ["iso2", "iso20"]}), "[session] protocols: 'iso20' is not one of iso2, din"),
+    (_doc(session={"protocols": ["iso2", "iso20"]}), "[session] protocols: 'iso20' is not one of iso2, din, iso20-dc"),
+    (_doc(session={"protocols": ["iso20-dc", "iso20-dc-bpt"]}),
+     "[session] protocols: iso20-dc and iso20-dc-bpt share one SupportedAppProtocol namespace"),
+    (_doc(session={"protocols": ["iso20-ac", "din"]}, bms={"mode": "ac"}),
+     "[session] protocols: mixes AC and DC charging"),
+    (_doc(session={"protocols": ["iso2"], "energy_transfer": "AC_three_phase_core"}),
+     '[bms] mode: the protocols charge over AC (iso2): use "ac"'),
+    (_doc(session={"protocols": ["iso20-dc"]}, bms={"mode": "ac"}), '[bms] mode: "ac" but the protocols charge over DC'),
+    (_doc(session={"protocols": ["iso20-dc-bpt"]}), '[bms] mode: iso20-dc-bpt discharges with the BMS\'s limits'),
+    (_doc(session={"control_mode": "dynamic"}), "[session] control_mode: 'dynamic' is not one of Scheduled, Dynamic"),
+    (_doc(session={"vehicle_key_label": "vehicle"}), "[session] vehicle_chain and vehicle_key_label: give both"),
+    (_doc(session={"protocols": ["iso20-dc"], "tls": True, "v2g_roots": ["root.pem"]}),
+     "[session] vehicle_chain: ISO 15118-20 over TLS 1.3 authenticates the vehicle"),
     (_doc(session={"protocols": []}), "[session] protocols: name at least one protocol"),
     (_doc(session={"protocols": "iso2"}), "[session] protocols: expected a list of strings, got 'iso2'"),
     (_doc(session={"tls": True}), "[session] v2g_roots: TLS needs at least one V2G root certificate file"),
@@ -73,3 +85,19 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     big.write_text("# " + "x" * 300_000)
     with pytest.raises(AppConfigError, match="larger than"):
         load_config(big)
+
+
+def test_iso20_and_ac_protocols_become_offers_and_machines() -> None:
+    from evcc.app.machines import protocols
+    from evcc.session.iso20 import ISO_15118_20
+    from evcc.session.sap import ISO20_NAMESPACES
+
+    cfg = parse_config(_doc(session={"protocols": ["iso20-dc-bpt", "iso2", "din"], "control_mode": "Dynamic"},
+                            bms={"mode": "dc_bpt"}), SRC)
+    p = protocols(cfg.session)
+    assert [(o.protocol, o.namespace, o.priority) for o in p.offers][0] == ("iso20-dc", ISO20_NAMESPACES["iso20-dc"], 1)
+    assert [o.protocol for o in p.offers] == ["iso20-dc", "iso2", "din"] and set(p.makers) == {"iso20-dc", "iso2", "din"}
+    assert p.names["iso20-dc"] == "iso20-dc-bpt" and p.iso20 and p.sap_timers is ISO_15118_20
+    ac = parse_config(_doc(session={"protocols": ["iso2", "iso20-ac-bpt"], "energy_transfer": "AC_single_phase_core"},
+                           bms={"mode": "ac"}), SRC)
+    assert ac.bms.mode is ChargeMode.AC and protocols(ac.session).names == {"iso2": "iso2", "iso20-ac": "iso20-ac-bpt"}

@@ -67,7 +67,8 @@ class _Stepped:
 
     def messages_to_send(self, now: float) -> list[Any]:
         self.pair.run_until(now)
-        return super().messages_to_send(now)  # type: ignore[misc]
+        out: list[Any] = super().messages_to_send(now)  # type: ignore[misc]
+        return out
 
 
 class SteppedIso2Secc(_Stepped, Iso2Secc):

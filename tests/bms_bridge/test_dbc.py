@@ -46,6 +46,7 @@ def test_physical_ranges_fit_the_raw_bits() -> None:
             raw_lo = -(1 << (sig.length - 1)) if sig.is_signed else 0
             raw_hi = (1 << (sig.length - 1)) - 1 if sig.is_signed else (1 << sig.length) - 1
             lo, hi = sorted((raw_lo * sig.scale + sig.offset, raw_hi * sig.scale + sig.offset))
+            assert sig.minimum is not None and sig.maximum is not None, f"{sig.name}: no DBC range"
             assert lo <= sig.minimum and sig.maximum <= hi + 1e-9, (sig.name, lo, hi)
 
 
