@@ -1,8 +1,9 @@
 """asyncio adapter of one V2G communication session over an open connection: SupportedAppProtocol, then the
 negotiated protocol's machine until it ends. The only code here that awaits or reads the clock.
 
-A transport failure (peer closed, broken V2GTP framing) ends the session like any other protocol error: the
-report says why, no exception escapes. ``V2G_EVCC_CommunicationSetup_Timeout`` runs from ``setup_started``
+A transport failure (peer closed, broken V2GTP framing, a TLS alert such as a TLS 1.3 SECC refusing the vehicle
+certificate after the handshake) ends the session like any other protocol error: the report says why, no
+exception escapes. ``V2G_EVCC_CommunicationSetup_Timeout`` runs from ``setup_started``
 (link up, by default the call) until SessionSetupRes.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from evcc import exi
 from evcc.errors import ConfigError, PeerError, PeerTimeout
 from evcc.session.connection import V2gConnection
+from evcc.session.errors import TlsError
 from evcc.session.events import EndKind, SessionEnded, SessionEvent
 from evcc.session.machine import EvccMachine, accepts, deliver, payload_type_of
 from evcc.session.sap import Negotiated, ProtocolOffer, SapClient, SapMsgTimeout
@@ -56,7 +58,7 @@ async def run_session(
         machine = machines[negotiated.offer.protocol](negotiated)
         machine.start(clock(), setup_deadline=start + sap_timers.V2G_EVCC_CommunicationSetup_Timeout)
         report.ended = await _drive(conn, machine, report.events, clock)
-    except PeerError as exc:
+    except (PeerError, TlsError) as exc:  # TLS 1.3: the SECC's verdict on the vehicle certificate comes late
         kind = EndKind.TIMEOUT if isinstance(exc, PeerTimeout) else EndKind.PROTOCOL_ERROR
         timer = exc.timer if isinstance(exc, SapMsgTimeout) else None
         report.ended = SessionEnded(kind, str(exc), "transport" if report.protocol else "SupportedAppProtocol",

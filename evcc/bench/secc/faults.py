@@ -15,7 +15,7 @@ Text form, for ``parse_fault``::
     unexpected:PreChargeRes=SessionSetupRes                          garbage-exi:ChargeParameterDiscoveryRes
     disconnect:CableCheckRes           oversized      oversized:2=70000      truncated:CurrentDemandRes
     wrong-version:SessionSetupRes=0x02 wrong-payload-type:ServiceDiscoveryRes=0x8004
-    cert:expired                       cert:untrusted
+    cert:expired                       cert:untrusted                   cert:vehicle-refused
 
 TARGET defaults to index 0 (SessionSetupRes). VALUE is the kind's parameter: the ResponseCode (code, default
 FAILED), the delay in seconds (delay, default: the request's V2G_EVCC_Msg_Timeout plus ``margin``), the response
@@ -58,11 +58,14 @@ class FaultKind(enum.Enum):
     # TLS handshake level
     CERT_EXPIRED = "cert-expired"  # the SECC leaf has expired (chain otherwise valid)
     CERT_UNTRUSTED = "cert-untrusted"  # the SECC chain ends in a look-alike root the EVCC does not trust
+    CERT_VEHICLE_REFUSED = "cert-vehicle-refused"  # TLS 1.3 (-20): the SECC refuses the vehicle certificate
 
 
 FRAME_KINDS = frozenset({FaultKind.DISCONNECT, FaultKind.OVERSIZED, FaultKind.TRUNCATED, FaultKind.WRONG_VERSION,
                          FaultKind.WRONG_PAYLOAD_TYPE})
-CERT_KINDS = frozenset({FaultKind.CERT_EXPIRED, FaultKind.CERT_UNTRUSTED})
+CERT_KINDS = frozenset({FaultKind.CERT_EXPIRED, FaultKind.CERT_UNTRUSTED, FaultKind.CERT_VEHICLE_REFUSED})
+CERT_TEXT = {"expired": FaultKind.CERT_EXPIRED, "untrusted": FaultKind.CERT_UNTRUSTED,
+             "vehicle-refused": FaultKind.CERT_VEHICLE_REFUSED}
 
 _RESPONSE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*Res$")
 _RESPONSE_CODE = re.compile(r"^(FAILED|WARNING)(_[A-Za-z0-9]+)*$")
@@ -136,16 +139,19 @@ def parse_fault(spec: str) -> Fault:
         known = ", ".join(sorted([k.value for k in FaultKind if k not in CERT_KINDS] + ["cert"]))
         raise FaultSpecError(f"fault {spec!r}: unknown kind {kind_text!r} (known: {known})") from None
     if kind in CERT_KINDS:
-        raise FaultSpecError(f"fault {spec!r}: write cert:expired or cert:untrusted")
+        raise FaultSpecError(f"fault {spec!r}: write {_cert_forms()}")
     at, occurrence = _target(spec, target)
     return _with_value(spec, Fault(kind, at, occurrence), value)
 
 
 def _cert(spec: str, target: str, value: str) -> Fault:
-    kinds = {"expired": FaultKind.CERT_EXPIRED, "untrusted": FaultKind.CERT_UNTRUSTED}
-    if target not in kinds or value:
-        raise FaultSpecError(f"fault {spec!r}: certificate faults are cert:expired and cert:untrusted")
-    return Fault(kinds[target])
+    if target not in CERT_TEXT or value:
+        raise FaultSpecError(f"fault {spec!r}: certificate faults are {_cert_forms()}")
+    return Fault(CERT_TEXT[target])
+
+
+def _cert_forms() -> str:
+    return ", ".join(f"cert:{t}" for t in CERT_TEXT)
 
 
 def _target(spec: str, target: str) -> tuple[str | int, int]:

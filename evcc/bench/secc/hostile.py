@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from evcc import exi
-from evcc.bench.secc.faults import SAP_RESPONSE, Disconnect, Fault, FaultKind, FaultSpecError, RawFrame, RawPayload
+from evcc.bench.secc.faults import (CERT_KINDS, SAP_RESPONSE, Disconnect, Fault, FaultKind, FaultSpecError, RawFrame,
+                                    RawPayload)
 from evcc.bench.secc.memory import SeccResponder, accepted_payload_types, deliver, payload_type_for
 from evcc.session import v2gtp
 from evcc.session.timeouts import EvccTimers
@@ -121,7 +122,7 @@ class FaultySecc:
 
     def _hit(self, name: str) -> bool:
         """True once: for the response the fault targets."""
-        if self._struck or self.fault.kind in (FaultKind.CERT_EXPIRED, FaultKind.CERT_UNTRUSTED):
+        if self._struck or self.fault.kind in CERT_KINDS:
             return False
         at = self.fault.at
         if name == SAP_RESPONSE:

@@ -4,6 +4,9 @@ against the V2G roots), for the certificate faults of the hostile charger:
 - ``CERT_EXPIRED``: a SECC leaf issued by the run's real CPO Sub-CA 2 whose validity ended a day ago;
 - ``CERT_UNTRUSTED``: a look-alike chain (root with the V2G root's names and another key, CPO Sub-CAs, SECC leaf).
 
+TLS 1.3 with mutual authentication (ISO 15118-20) and the SECC refusing the vehicle certificate:
+:mod:`evcc.bench.secc.hostile_tls13`.
+
 Made at run time with :mod:`evcc.pki.generator` from the same kind of throw-away PKI as
 :mod:`evcc.bench.runtime_pki`; the EVCC side trusts only that PKI's real V2G root. Test use only.
 """
@@ -68,6 +71,9 @@ def hostile_tls(fault: Fault, now: datetime | None = None) -> Iterator[HostileTl
     """A throw-away PKI with the faulty SECC chain of ``fault`` (a certificate fault) beside the valid one."""
     if fault.kind not in CERT_KINDS:
         raise FaultSpecError(f"fault {fault.describe()} is not a certificate fault")
+    if fault.kind is FaultKind.CERT_VEHICLE_REFUSED:
+        raise FaultSpecError("fault cert-vehicle-refused needs TLS 1.3 (ISO 15118-20, hostile_tls13): the ISO 15118-2 "
+                             "TLS 1.2 handshake carries no vehicle certificate")
     pki = build_pki(Suite.ISO2, now or datetime.now(timezone.utc))
     chain, key = hostile_chain(pki, fault.kind)
     with tempfile.TemporaryDirectory(prefix="evcc-hostile-pki-") as folder:

@@ -102,8 +102,9 @@ def run_in_memory(ev: EvccMachine, secc: SeccResponder, now: float = 0.0, max_st
             raise RuntimeError("deadlock: neither side has anything to do")
         now = max(now, min(deadlines))
         for out in secc.messages_to_send(now):
+            payload = _payload(out)  # refuses frame and connection faults before anything asks for their type
             payload_type = out.payload_type if isinstance(out, RawPayload) else payload_type_for(secc, out)
-            ev_side.deliver(ev, payload_type, _payload(out), now)
+            ev_side.deliver(ev, payload_type, payload, now)
         ev.handle_timer(now)
     raise RuntimeError(f"no end after {max_steps} steps")
 

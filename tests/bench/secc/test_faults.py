@@ -33,6 +33,7 @@ from evcc.errors import ConfigError
                                                             payload_type=0x8004)),
     ("cert:expired", Fault(FaultKind.CERT_EXPIRED)),
     ("cert:untrusted", Fault(FaultKind.CERT_UNTRUSTED)),
+    ("cert:vehicle-refused", Fault(FaultKind.CERT_VEHICLE_REFUSED)),
     ("  silence:SessionStopRes  ", Fault(FaultKind.SILENCE, "SessionStopRes")),
 ])
 def test_parse_fault(spec: str, fault: Fault) -> None:
@@ -56,7 +57,8 @@ def test_parse_fault(spec: str, fault: Fault) -> None:
     ("wrong-version:0=1", "is not a wrong V2GTP version byte"),
     ("wrong-payload-type:0=0x10000", "is not a uint16"),
     ("unexpected:CableCheckRes=Hello", "'Hello' is not a response element name"),
-    ("cert:revoked", "cert:expired and cert:untrusted"),
+    ("cert:revoked", "certificate faults are cert:expired, cert:untrusted, cert:vehicle-refused"),
+    ("cert:vehicle-refused=yes", "certificate faults are"),
     ("cert-expired", "write cert:expired"),
 ])
 def test_bad_specs_are_refused_naming_the_part(spec: str, complaint: str) -> None:
@@ -68,8 +70,8 @@ def test_bad_specs_are_refused_naming_the_part(spec: str, complaint: str) -> Non
 
 def test_every_kind_has_a_text_form() -> None:
     for kind in FaultKind:
-        spec = {FaultKind.CERT_EXPIRED: "cert:expired", FaultKind.CERT_UNTRUSTED: "cert:untrusted"}.get(kind,
-                                                                                                    kind.value)
+        spec = {FaultKind.CERT_EXPIRED: "cert:expired", FaultKind.CERT_UNTRUSTED: "cert:untrusted",
+                FaultKind.CERT_VEHICLE_REFUSED: "cert:vehicle-refused"}.get(kind, kind.value)
         assert parse_fault(spec).kind is kind
 
 

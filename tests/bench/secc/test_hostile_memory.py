@@ -4,7 +4,7 @@ ISO 15118-2 DC and AC EVCC machines against their SECC responders wrapped by the
 V2G_EVCC_Msg_Timeout (DIN Table 75, ISO 15118-2 Table 109: fires at the standard's value), silence, a response
 of the wrong type and garbage EXI each end the session in order with the fault named in the report, nothing
 raises, and a normal session then completes. Stalled answers run into the sequence timers (Table 77 / 111).
-The ISO 15118-20 DC responder takes the same faults through the same layer, unchanged."""
+ISO 15118-20: test_hostile_iso20_memory.py (the same layer, the -20 responders unchanged)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,11 @@ from evcc.bench.secc.din_responder import DinSecc
 from evcc.bench.secc.faults import Fault, FaultKind, FaultSpecError
 from evcc.bench.secc.hostile import FaultySecc
 from evcc.bench.secc.iso2_responder import Iso2Secc
-from evcc.bench.secc.iso20_responder import dc_secc
 from evcc.bench.secc.memory import PairResult, SeccResponder, run_in_memory
 from evcc.session.battery_model import BatteryModel
 from evcc.session.din import DinConfig, DinEvcc
 from evcc.session.events import EndKind, Exchange
 from evcc.session.iso2 import AcBatteryModel, Iso2Config, Iso2Evcc
-from evcc.session.iso20 import ISO_15118_20, Iso20Config, Iso20Evcc
 from evcc.session.machine import EvccMachine
 from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
 
@@ -229,26 +227,3 @@ def test_delay_without_a_timer_table_or_seconds_is_refused() -> None:
     assert result.ended.kind is EndKind.COMPLETED  # 1 s is within the 2 s V2G_EVCC_Msg_Timeout
     late = [e for e in result.events if isinstance(e, Exchange) and e.request == "CableCheckReq"]
     assert late[0].latency == pytest.approx(1.005)
-
-
-def _iso20_dc() -> EvccMachine:
-    return Iso20Evcc(Iso20Config(evcc_id="0242AC110002"), AcBatteryModel(capacity_wh=400.0, soc=79.0, target_soc=80.0))
-
-
-@pytest.mark.parametrize(("fault", "kind", "reason"), [
-    (Fault(FaultKind.CODE, "DC_CableCheckRes"), EndKind.FAILED_RESPONSE, "DC_CableCheckRes: FAILED"),
-    (Fault(FaultKind.DELAY, "DC_CableCheckRes"), EndKind.TIMEOUT,
-     f"V2G_EVCC_Msg_Timeout ({ISO_15118_20.msg_timeout('DC_CableCheckReq')} s) expired waiting for DC_CableCheckRes"),
-    (Fault(FaultKind.DELAY, "DC_ChargeLoopRes", occurrence=3), EndKind.TIMEOUT,
-     f"V2G_EVCC_Msg_Timeout ({ISO_15118_20.msg_timeout('DC_ChargeLoopReq')} s) expired waiting for DC_ChargeLoopRes"),
-    (Fault(FaultKind.SESSION_ID, 3), EndKind.PROTOCOL_ERROR, "AuthorizationRes carries SessionID"),
-    (Fault(FaultKind.UNEXPECTED, "ScheduleExchangeRes"), EndKind.PROTOCOL_ERROR,
-     "unexpected SessionSetupRes while waiting for ScheduleExchangeRes"),
-    (Fault(FaultKind.GARBAGE_EXI, "DC_PreChargeRes"), EndKind.PROTOCOL_ERROR, "undecodable ISO 15118-20 message"),
-    (Fault(FaultKind.STALL, "DC_CableCheckRes", delay=1.0), EndKind.TIMEOUT,
-     f"V2G_EVCC_CableCheck_Timeout ({ISO_15118_20.V2G_EVCC_CableCheck_Timeout} s)"),
-], ids=lambda v: v.describe() if isinstance(v, Fault) else "")
-def test_iso20_dc_responder_takes_the_same_faults_unchanged(fault: Fault, kind: EndKind, reason: str) -> None:
-    applied: list[str] = []
-    result = run_in_memory(_iso20_dc(), FaultySecc(dc_secc(), fault, lambda: ISO_15118_20, applied), START)
-    assert applied and result.ended.kind is kind and reason in result.ended.reason, result.ended

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from evcc.bench.secc.iso20_responder import DEFAULT_TIME_BASE, Iso20SeccConfig, ac_secc, dc_secc
+from evcc.bench.secc.iso20_responder import DEFAULT_TIME_BASE, Iso20Secc, Iso20SeccConfig, ac_secc, dc_secc
 from evcc.bench.secc.memory import run_in_memory
 from evcc.session.events import EndKind
 from evcc.session.iso2 import AcBatteryModel
@@ -31,7 +31,7 @@ def _ev(service: str = "DC", offset: float = 0.0, **kw: Any) -> tuple[Iso20Evcc,
 class Anchors:
     """Wraps a responder: the TimeAnchor of each offered PowerSchedule and each Header TimeStamp sent."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Iso20Secc) -> None:
         self.inner = inner
         self.anchors: list[int] = []
         self.stamps: list[int] = []
@@ -39,8 +39,11 @@ class Anchors:
     def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
         self.inner.receive_typed(payload_type, data, now)
 
+    def receive_payload(self, data: bytes, now: float) -> None:
+        self.inner.receive_payload(data, now)
+
     def messages_to_send(self, now: float) -> list[Any]:
-        out = self.inner.messages_to_send(now)
+        out: list[Any] = list(self.inner.messages_to_send(now))
         for msg in out:
             self.stamps.append(int(msg.Header.TimeStamp))
             mode = getattr(msg, "Scheduled_SEResControlMode", None)
