@@ -51,7 +51,7 @@ async def _serve(config_path: Path) -> int:
     notifier = Notifier(os.environ)
     parts: Parts | None = None
     try:
-        parts = build(cfg, lambda event: daemon.on_bridge_event(event))
+        parts = build(cfg)
         daemon = Daemon(parts, notifier, watchdog_interval(os.environ))
         return await daemon.run()
     finally:

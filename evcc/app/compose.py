@@ -3,7 +3,8 @@ frozen :class:`~evcc.app.config.AppConfig` into real parts. It reads the files a
 configuration names (PIN file, certificates, D-Bus address); nothing else in the daemon does.
 
     key store (PKCS#11 token | soft) ─► contract store + contract port (ISO 15118-2 Plug & Charge)
-    CAN bus ─► bms_bridge (core, BridgeVehicle = the vehicle port)
+    CAN bus ─► bms_bridge (core, BridgeVehicle = the vehicle port): opened by :meth:`Parts.open_bridge`, after
+               READY (cantools and python-can are not needed to own the bus name; see evcc.app.daemon)
     D-Bus: evcc.hmi.HmiService over the same contract store
     session: SupportedAppProtocol offers + one machine factory per protocol (evcc.app.machines: DIN 70121,
              ISO 15118-2 AC/DC, ISO 15118-20 AC/DC/BPT) and the TLS client context: TLS 1.2 when the preferred
@@ -28,20 +29,18 @@ from cryptography import x509
 from evcc.app.config import AppConfig, HsmSettings
 from evcc.app.errors import AppConfigError, InterfaceMissing
 from evcc.app.machines import Protocols, protocols
-from evcc.bms_bridge.aio import BmsBridge
 from evcc.bms_bridge.config import BridgeConfig, CanBusConfig
 from evcc.bms_bridge.state import BridgeEvent
-from evcc.contracts.importer import import_contract_files
 from evcc.contracts.install_common import InstallContext
 from evcc.contracts.store import Contract, ContractStore
 from evcc.hmi.service import HmiConfig, HmiService
 from evcc.hsm.keystore import KeyStore
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
-from evcc.session.connection import PreparedTls, TlsConfig, TlsVersion, prepare
-from evcc.session.iso2.pnc import KeyStoreContracts
-
 if TYPE_CHECKING:
+    from evcc.bms_bridge.aio import BmsBridge
+    from evcc.session.connection import PreparedTls
+    from evcc.session.iso2.pnc import KeyStoreContracts
     from evcc.session.iso20.pnc import KeyStoreContracts20
 
 SIOCGIFHWADDR = 0x8927
@@ -123,6 +122,8 @@ def tls_config(cfg: AppConfig, roots: tuple[x509.Certificate, ...], keystore: Ke
     s = cfg.session
     if not s.tls:
         return None
+    from evcc.session.connection import TlsConfig, TlsVersion, prepare
+
     if not s.protocols[0].startswith("iso20"):
         return prepare(TlsConfig(v2g_roots=roots))
     from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
@@ -146,15 +147,32 @@ class Parts:
     mac: bytes
     keystore: KeyStore
     store: ContractStore
-    bridge: BmsBridge
     hmi: HmiService
     protocols: Protocols
     tls: PreparedTls | None
     v2g_roots: tuple[x509.Certificate, ...]
     oem: tuple[str, tuple[x509.Certificate, ...]] | None  # key label, certificate chain (leaf first)
+    _bridge: BmsBridge | None = None
+
+    @property
+    def bridge(self) -> BmsBridge:
+        if self._bridge is None:
+            raise RuntimeError("the BMS bridge is not open yet (Parts.open_bridge)")
+        return self._bridge
+
+    def open_bridge(self, on_event: Callable[[BridgeEvent], None]) -> BmsBridge:
+        """Load the DBC and open the CAN bus (:class:`ConfigError`/:class:`PlatformError` naming why)."""
+        from evcc.bms_bridge.aio import BmsBridge
+
+        b = self.config.bms
+        self._bridge = BmsBridge.open(BridgeConfig(bus=CanBusConfig(b.interface, b.channel), mode=b.mode,
+                                                   dbc_path=b.dbc, freshness=b.freshness_s), on_event)
+        return self._bridge
 
     def contract_port(self) -> KeyStoreContracts:
         """The ISO 15118-2 contract port for one session, at the current wall-clock time (contract validity)."""
+        from evcc.session.iso2.pnc import KeyStoreContracts
+
         window = timedelta(days=self.config.contracts.expiry_window_days)
         label, chain = self.oem if self.oem else (None, ())
         return KeyStoreContracts(install_context(self.store, self.keystore, self.v2g_roots), oem_key_label=label,
@@ -180,14 +198,16 @@ class Parts:
 
     def close(self) -> None:
         self.hmi.stop()
-        self.bridge.close()
+        if self._bridge is not None:
+            self._bridge.close()
         close = getattr(self.keystore, "close", None)
         if callable(close):
             close()
 
 
-def build(cfg: AppConfig, on_bridge_event: Callable[[BridgeEvent], None]) -> Parts:
-    """Every part the daemon needs, or the first :class:`EvccError` that prevents it (nothing left open)."""
+def build(cfg: AppConfig) -> Parts:
+    """Every part the daemon needs before READY, or the first :class:`EvccError` that prevents it (nothing left
+    open). The BMS bridge comes later (:meth:`Parts.open_bridge`)."""
     mac = interface_mac(cfg.plc.interface)
     roots = tuple(_load_cert(p, "[session] v2g_roots") for p in cfg.session.v2g_roots)
     oem = None
@@ -197,16 +217,16 @@ def build(cfg: AppConfig, on_bridge_event: Callable[[BridgeEvent], None]) -> Par
     keystore = open_keystore(cfg.hsm)
     try:
         tls = tls_config(cfg, roots, keystore)
-        bridge = BmsBridge.open(BridgeConfig(bus=CanBusConfig(cfg.bms.interface, cfg.bms.channel), mode=cfg.bms.mode,
-                                             dbc_path=cfg.bms.dbc, freshness=cfg.bms.freshness_s), on_bridge_event)
     except BaseException:
         getattr(keystore, "close", lambda: None)()
         raise
     window = timedelta(days=cfg.contracts.expiry_window_days)
 
     def importer(chain: Path, key: Path, priority: int) -> Contract:
+        from evcc.contracts.importer import import_contract_files  # workshops only: not at start
+
         return import_contract_files(chain, key, install_context(store, keystore, roots), priority)
 
     hmi = HmiService(HmiConfig(bus_address=_bus_address(cfg), expiry_window=window), store, importer=importer,
                      delete_key=keystore.delete)
-    return Parts(cfg, mac, keystore, store, bridge, hmi, protocols(cfg.session), tls, roots, oem)
+    return Parts(cfg, mac, keystore, store, hmi, protocols(cfg.session), tls, roots, oem)

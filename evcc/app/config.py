@@ -15,7 +15,7 @@ from typing import Any
 
 from evcc.app.errors import AppConfigError
 from evcc.app.toml_reader import Table, tables
-from evcc.bms_bridge.codec import DEFAULT_DBC, ChargeMode
+from evcc.bms_bridge.modes import DEFAULT_DBC, ChargeMode
 from evcc.bms_bridge.config import INTERFACES as CAN_INTERFACES, TIMERS as BMS_TIMERS
 
 SECTIONS = ("plc", "slac", "session", "contracts", "hsm", "bms", "dbus", "log")

@@ -1,7 +1,11 @@
 """The daemon loop (SERVICE.md "systemd"), the asyncio adapter around the composed parts:
 
-    D-Bus name owned -> READY=1
+    READY=1 = the configuration is valid, the interface exists, the key store (token) is open and logged in,
+              the TLS identity loaded, and the D-Bus name is owned: the HMI can talk to the service
+    then      the BMS bridge opens (DBC, CAN bus; cantools and python-can load here, after READY: a failure is
+              one line and exit status 3 like any start error, with STATUS= naming it)
     loop: wait for fresh BMS data -> one attempt (SLAC, SDP, session) -> publish -> rest -> again
+          (the session stack is imported at the first attempt)
     BMS StopRequested during a session -> the machine stops in order (PowerDelivery stop, SessionStop)
     SIGTERM/SIGINT -> STOPPING=1, the active session stops in order (cut after [session] stop_timeout_s), exit 0
     WATCHDOG=1 every half WatchdogSec while the event loop runs
@@ -18,16 +22,21 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from evcc.app.attempt import Attempt, Outcome
 from evcc.app.compose import Parts
 from evcc.app.notify import Notifier
 from evcc.app.progress import CONTACTOR_STAGES, PROTOCOL_CODES, EnergyMeter, classify, end_state
-from evcc.bms_bridge.codec import ChargeMode
+from evcc.bms_bridge.modes import ChargeMode
 from evcc.bms_bridge.state import (
     BridgeEvent, FrameRejected, Protocol as BmsProtocol, InputFresh, InputStale, SessionStage, SessionStatus, StopRequested,
 )
+from evcc.errors import EvccError
 from evcc.hmi.names import SessionState
+
+if TYPE_CHECKING:
+    from evcc.app.attempt import Attempt, Outcome
+    from evcc.bms_bridge.aio import BmsBridge
 
 LOG = logging.getLogger(__name__)
 BMS_WAIT_POLL_S = 0.05
@@ -113,15 +122,17 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
             loop.add_signal_handler(sig, self.request_stop, name)
-        helpers = [asyncio.create_task(self.parts.bridge.run(), name="bms-bridge")]
+        helpers: list[asyncio.Task[None]] = []
         if self.watchdog_s is not None:
             helpers.append(asyncio.create_task(self._watchdog(), name="watchdog"))
         try:
             await self.parts.hmi.start()
             self.parts.hmi.set_state(SessionState.IDLE, "started")
-            self.notifier.ready("waiting for BMS data")
+            self.notifier.ready("opening the BMS bridge")
             LOG.info("ready", extra={"fields": {"interface": self.parts.config.plc.interface,
-                                                "protocols": ",".join(self.parts.config.session.protocols)}})
+                                                "protocols": ",".join(self.parts.config.session.protocols),
+                                                "cpu_s": round(time.process_time(), 3)}})
+            helpers.append(asyncio.create_task(self._open_bridge().run(), name="bms-bridge"))
             while not self.stopping.is_set():
                 if await self._wait_for_bms():
                     await self._one_session()
@@ -134,6 +145,13 @@ class Daemon:
                 loop.remove_signal_handler(sig)
         LOG.info("stopped", extra={"fields": {"sessions": self.sessions}})
         return 0
+
+    def _open_bridge(self) -> BmsBridge:
+        try:
+            return self.parts.open_bridge(self.on_bridge_event)
+        except EvccError as exc:
+            self.notifier.status(f"BMS bridge: {exc}")
+            raise
 
     async def _wait_for_bms(self) -> bool:
         announced = False
@@ -151,6 +169,8 @@ class Daemon:
             await asyncio.wait_for(self.stopping.wait(), seconds)
 
     async def _one_session(self) -> None:
+        from evcc.app.attempt import Attempt, Outcome
+
         self._meter = EnergyMeter()
         self.attempt = Attempt(self.parts, self._phase, self._state, self.clock)
         self.session_task = asyncio.create_task(self.attempt.run(), name="session")

@@ -9,7 +9,7 @@
 
 A factory gets the EVCCID (the interface's MAC, [V2G2-879]; -20 takes it as hex text), the vehicle port (the BMS
 bridge) and a :class:`ContractSource` that hands out the contract port of the protocol for this session. The
--20 modules are imported only when a -20 protocol is configured (cold start, issue 6).
+machines' modules are imported when the first session negotiates them, not at start (cold start, issue 6).
 """
 
 from __future__ import annotations
@@ -21,19 +21,18 @@ from typing import TYPE_CHECKING, Protocol
 
 from evcc.app.config import SessionSettings, sap_key
 from evcc.session import sap
-from evcc.session.din import DinConfig, DinEvcc
-from evcc.session.iso2 import Iso2Config, Iso2Evcc
-from evcc.session.iso2.config import EnergyTransferMode, PaymentOption
 from evcc.session.machine import EvccMachine
 from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
 from evcc.session.vehicle import VehiclePort
 
 if TYPE_CHECKING:
+    from evcc.session.iso2.config import EnergyTransferMode, PaymentOption
     from evcc.session.iso2.pnc import KeyStoreContracts
     from evcc.session.iso20.pnc import KeyStoreContracts20
 
 OFFERS = {"iso2": (sap.ISO2_NAMESPACE, 2, 0, 2), "din": (sap.DIN_NAMESPACE, 2, 0, 1)}  # namespace, version, SchemaID
 ISO20_SCHEMA_IDS = {"iso20-dc": 3, "iso20-ac": 4}
+SERVICES = {"iso20-dc": "DC", "iso20-ac": "AC", "iso20-dc-bpt": "DC_BPT", "iso20-ac-bpt": "AC_BPT"}  # Table 204
 
 
 class ContractSource(Protocol):
@@ -65,25 +64,28 @@ def _iso2(s: SessionSettings) -> MachineMaker:
     mode: EnergyTransferMode = s.energy_transfer  # type: ignore[assignment]  # config checked the choices
 
     def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
+        from evcc.session.iso2 import Iso2Config, Iso2Evcc
+
         port = contracts.contract_port() if payment == "Contract" else None
         return Iso2Evcc(Iso2Config(evcc_id=mac, energy_transfer_mode=mode, payment=payment, contracts=port), vehicle)
     return make
 
 
 def _din(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
+    from evcc.session.din import DinConfig, DinEvcc
+
     return DinEvcc(DinConfig(evcc_id=mac), vehicle)  # DIN SPEC 70121: external identification only
 
 
 def _iso20(s: SessionSettings, protocol: str) -> MachineMaker:
-    from evcc.session.iso20 import Iso20Config
-    from evcc.session.iso20.factory import service_of_protocol
-    from evcc.session.iso20.machine import Iso20Evcc
-    from evcc.session.iso20.vehicle import Iso20VehiclePort
-
-    service = service_of_protocol(protocol)
+    service = SERVICES[protocol]
     pnc = s.payment == "contract"
 
     def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
+        from evcc.session.iso20 import Iso20Config
+        from evcc.session.iso20.machine import Iso20Evcc
+        from evcc.session.iso20.vehicle import Iso20VehiclePort
+
         assert isinstance(vehicle, Iso20VehiclePort)
         config = Iso20Config(
             evcc_id=mac.hex().upper(), service=service, control_mode=s.control_mode,  # type: ignore[arg-type]
@@ -110,6 +112,6 @@ def protocols(s: SessionSettings) -> Protocols:
     timers: EvccTimers = ISO_15118_2 if first == "iso2" else DIN_70121
     iso20 = any(p.startswith("iso20") for p in s.protocols)
     if first.startswith("iso20"):
-        from evcc.session.iso20 import ISO_15118_20
+        from evcc.session.iso20.config import ISO_15118_20
         timers = ISO_15118_20
     return Protocols(offers, makers, {sap_key(p): p for p in s.protocols}, timers, iso20)

@@ -8,7 +8,6 @@ charger limit the DBC cannot carry), so it never fails on a value.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,30 +17,16 @@ from cantools.database.can import Database, Message
 from cantools.database.errors import Error as CantoolsError
 
 from evcc.bms_bridge.errors import BmsFrameError, BridgeConfigError
+from evcc.bms_bridge.modes import DEFAULT_DBC, REQUIRED_FRAMES, ChargeMode
+
+__all__ = ["DEFAULT_DBC", "REQUIRED_FRAMES", "BmsCodec", "ChargeMode", "load_codec"]  # the modes re-exported
 
 PROTOCOL_VERSION = 1
 MAX_STANDARD_ID = 0x7FF
-DEFAULT_DBC = Path(__file__).resolve().parents[2] / "dbc" / "evcc_bms.dbc"
 
 Values = dict[str, float]
 
 
-class ChargeMode(enum.IntEnum):
-    """BMS_ChargeMode / EVCC_EnergyTransfer."""
-
-    NONE = 0
-    AC = 1
-    DC = 2
-    DC_BPT = 3
-
-
-# The BMS frames each charge mode needs fresh; BMS_Timing is optional everywhere (missing = unknown).
-REQUIRED_FRAMES: Mapping[ChargeMode, tuple[str, ...]] = {
-    ChargeMode.NONE: ("BMS_Status",),
-    ChargeMode.AC: ("BMS_Status", "BMS_AcRequest"),
-    ChargeMode.DC: ("BMS_Status", "BMS_DcRequest", "BMS_DcLimits", "BMS_Energy"),
-    ChargeMode.DC_BPT: ("BMS_Status", "BMS_DcRequest", "BMS_DcLimits", "BMS_Energy", "BMS_BptLimits"),
-}
 EVCC_FRAMES = ("EVCC_Status", "EVCC_EvsePresent", "EVCC_EvseMaxLimits", "EVCC_EvseMinLimits", "EVCC_Diagnostics")
 
 

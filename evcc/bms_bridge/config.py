@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from evcc.bms_bridge.codec import DEFAULT_DBC, REQUIRED_FRAMES, ChargeMode
+from evcc.bms_bridge.modes import DEFAULT_DBC, REQUIRED_FRAMES, ChargeMode
 from evcc.bms_bridge.errors import BridgeConfigError
 
 TIMERS: Mapping[str, float] = MappingProxyType({"BMS_CycleTime": 0.1, "BMS_Freshness": 1.0})

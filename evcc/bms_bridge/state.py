@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from evcc.bms_bridge.codec import ChargeMode
+from evcc.bms_bridge.modes import ChargeMode
 
 
 class SessionStage(enum.IntEnum):

@@ -61,7 +61,7 @@ def slac_bench(tmp_path_factory: pytest.TempPathFactory, private_bus: PrivateBus
 def bench20(tmp_path_factory: pytest.TempPathFactory, private_bus: PrivateBus) -> Iterator[Bench]:
     """ISO 15118-20 DC SECC with Plug & Charge over TLS 1.3 mutual (direct veth link)."""
     if not tls_openssl.pkcs11_provider_installed():
-        pytest.fail("OpenSSL pkcs11-provider missing: scripts/setup.d/35-tls.sh installs pkcs11-provider")
+        pytest.skip("OpenSSL pkcs11-provider not installed (scripts/setup.d/35-tls.sh; as the TLS 1.3 tests)")
     yield from _bench(tmp_path_factory, private_bus, iso20=True)
 
 

@@ -107,3 +107,19 @@ def test_kill_9_then_restart_keeps_the_store_and_the_next_session_works(bench: B
         assert restarted.wait(15) == 0, restarted.output()
     finally:
         restarted.stop()
+
+
+def test_a_bms_bridge_that_cannot_open_after_ready_is_one_line_and_exit_3(bench: Bench) -> None:
+    """READY means: config valid, token open, D-Bus name owned. The CAN bus opens after it; its failure is a
+    start error all the same (STATUS= names it, one line on stderr, exit 3)."""
+    config = bench.config("nocan.toml", bms='interface = "socketcan"\nchannel = "nocan7"')
+    daemon = DaemonProcess.start(bench, config, "nocan")
+    try:
+        daemon.notify.wait_for("READY=1")
+        assert daemon.wait(15) == 3
+        out = daemon.output()
+        assert "Traceback" not in out
+        assert "<3>evcc run: CAN bus socketcan:nocan7 cannot be opened" in out
+        assert any(m.startswith("STATUS=BMS bridge: CAN bus socketcan:nocan7") for _, m in daemon.notify.drain())
+    finally:
+        daemon.stop()
