@@ -120,3 +120,30 @@ def test_energy_meter_integrates_power() -> None:
     meter.sample(400.0, 100.0, 0.0)
     assert meter.sample(400.0, 100.0, 36.0) == 400.0  # 40 kW for 36 s = 400 Wh
     assert meter.sample(400.0, -10.0, 72.0) == 400.0  # discharge is not counted as delivered energy
+
+
+def test_iso20_states_are_classified_and_payload_types_pass_through_the_observer() -> None:
+    """An ISO 15118-20 machine under ObservedMachine keeps its V2GTP payload types (0x8002 common, 0x8004 DC):
+    the runner must not send every -20 message in one type."""
+    from evcc.bench.secc.iso20_responder import dc_secc
+    from evcc.bench.secc.memory import run_in_memory
+    from evcc.session.iso20 import Iso20Config
+    from evcc.session.iso20.config import State as Iso20State
+    from evcc.session.iso20.machine import Iso20Evcc
+    from evcc.session.machine import MultiPayloadMachine
+    from evcc.session.v2gtp import ISO20_COMMON, ISO20_DC
+    from tests.session.iso20.helpers import car
+
+    for state in Iso20State:
+        if state not in (Iso20State.IDLE, Iso20State.ENDED):
+            assert classify(state.value) is not None, state
+    assert classify(Iso20State.WAIT_DC_CHARGE_LOOP_RES.value) == (SessionState.CHARGING, SessionStage.CHARGING)
+    seen: list[str] = []
+    inner = Iso20Evcc(Iso20Config(evcc_id="0242AC110002", unix_time_offset=1_700_000_000.0), car(soc=79.0))
+    m = ObservedMachine(inner, seen.append)
+    assert isinstance(m, MultiPayloadMachine) and m.payload_types == inner.payload_types
+    secc = dc_secc()
+    result = run_in_memory(m, secc)  # delivers by payload type through the observer
+    assert result.ended.kind.value == "completed" and secc.record.errors == []
+    assert {ISO20_COMMON, ISO20_DC} <= m.payload_types
+    assert "DC_ChargeLoopRes" in seen and seen[-1] == "ended"
