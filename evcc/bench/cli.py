@@ -29,7 +29,7 @@ from pathlib import Path
 
 from evcc.bench.report import write_atomic
 from evcc.bench.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PLATFORM, Outputs, bench
-from evcc.bench.scenario import AUTH_MODES, CURRENT_TYPES, LINK_MODES, PROTOCOLS, Scenario
+from evcc.bench.scenario import AUTH_MODES, CONTROL_MODES, CURRENT_TYPES, LINK_MODES, PROTOCOLS, Scenario, Step
 from evcc.bench.scenario_faults import FORMS, parse_faults
 from evcc.bench.scenario_file import ScenarioFile, load_scenario
 from evcc.bench.verdict import judge
@@ -46,16 +46,24 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                         " describe the EV and charger are then taken from the files")
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="din",
                    help="protocol the EV offers and the SECC supports (default din)")
-    p.add_argument("--tls", action="store_true", help="TLS 1.2 with a test PKI generated for this run")
+    p.add_argument("--tls", action="store_true",
+                   help="TLS with a test PKI generated for this run: 1.2 (din, iso2), 1.3 with the vehicle"
+                        " certificate (iso20-*)")
     p.add_argument("--auth", choices=AUTH_MODES, default=None,
                    help="eim: external identification; pnc: Plug & Charge (contract certificate; default with"
-                        " --protocol iso2 --tls)")
+                        " --protocol iso2/iso20-* --tls)")
     p.add_argument("--current", choices=CURRENT_TYPES, default="dc", help="DC (default) or AC charging (iso2)")
+    p.add_argument("--control", choices=CONTROL_MODES, default="scheduled",
+                   help="ISO 15118-20 control mode (default scheduled)")
+    p.add_argument("--dynamic-power-kw", type=float, default=None, metavar="KW",
+                   help="ISO 15118-20 Dynamic: the power the charger's grid asks for (negative: BPT discharge)")
     p.add_argument("--contract-installed", action="store_true",
                    help="PnC: install the contract before the session (default: CertificateInstallation in it)")
     p.add_argument("--start-soc", type=float, default=40.0, help="state of charge at plug-in, percent")
     p.add_argument("--target-soc", type=float, default=80.0, help="charge until this SoC, percent")
     p.add_argument("--capacity-kwh", type=float, default=50.0, help="battery capacity")
+    p.add_argument("--stop-at-soc", type=float, default=None, metavar="PERCENT",
+                   help="the EV stops the session when its SoC reaches this (from above while discharging)")
     p.add_argument("--time-scale", type=float, default=300.0,
                    help="battery seconds per protocol second (the protocol timers are not scaled)")
     p.add_argument("--evse-attenuation", type=int, action="append", metavar="DB",
@@ -67,7 +75,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="a fault to inject (repeatable): " + ", ".join(FORMS))
     p.add_argument("--evse-silent", action="store_true", help="fault: the EVSEs never answer SLAC")
     p.add_argument("--no-secc", action="store_true", help="fault: no SECC behind the EVSE (SDP unanswered)")
-    p.add_argument("--secc-silent-from", metavar="RES", help="fault: the SECC stops answering at this response")
+    p.add_argument("--secc-silent-from", metavar="RES",
+                   help="fault: the SECC stops answering at this response (alias of --fault silence:RES)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the machine-readable report here")
     p.add_argument("--plot", type=Path, metavar="FILE", help="write an SVG plot of SoC, voltage, current, power")
     p.add_argument("--trace", type=Path, metavar="DIR",
@@ -83,13 +92,15 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
     specs += ["no-secc"] if args.no_secc else []
     specs += [f"silent-from:{args.secc_silent_from}"] if args.secc_silent_from else []
     faults = parse_faults(specs)
-    auth = args.auth or ("pnc" if args.protocol == "iso2" and args.tls else "eim")
+    auth = args.auth or ("pnc" if args.protocol != "din" and args.tls else "eim")
     return Scenario(
-        protocol=args.protocol, tls=args.tls, auth=auth, current=args.current,
+        protocol=args.protocol, tls=args.tls, auth=auth, current=args.current, control=args.control,
+        dynamic_power_kw=args.dynamic_power_kw, stop_after_loop=faults.stop_after_loop,
         install_contract=not args.contract_installed, start_soc=args.start_soc, target_soc=args.target_soc,
         capacity_kwh=args.capacity_kwh, time_scale=args.time_scale,
         attenuations=tuple(args.evse_attenuation or (24,)), link=args.link or "auto",
-        evse_silent=faults.evse_silent, no_secc=faults.no_secc, faults=faults.secc,
+        steps=(Step("stop", at_soc=args.stop_at_soc),) if args.stop_at_soc is not None else (),
+        evse_silent=faults.evse_silent, no_secc=faults.no_secc, fault=faults.secc,
     )
 
 

@@ -8,8 +8,10 @@
    :class:`~evcc.slac.runner.SlacRunner` on ``ev0`` until the match (its modem then holds the EVSE's NMK).
 2. ISO 15118-2 §7.10.1: SDP multicast from ``ev0``. IPv6 frames cross the simulated powerline only between
    modems sharing an NMK, so only the matched EVSE's SDP server can answer.
-3. TCP or TLS 1.2 to the announced address, then SupportedAppProtocol and the protocol machine
-   (:func:`~evcc.session.runner.run_session`) against the simulated SECC until SessionStop.
+3. TCP, TLS 1.2 (DIN, ISO 15118-2) or TLS 1.3 with the vehicle certificate (ISO 15118-20) to the announced
+   address, then SupportedAppProtocol and the protocol machine (:func:`~evcc.session.runner.run_session`)
+   against the simulated SECC until SessionStop. The SECC's fault, if any, is the shared fault layer's
+   (``serve_secc(fault=...)``); a refused SECC certificate is an orderly failure with the reason.
 
 Everything here is adapter code: it only wires the existing parts and records what they did.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ipaddress
 import time
 from collections.abc import Callable, Sequence
@@ -30,12 +31,13 @@ from evcc.bench.plc_sim.bridge import PowerlineSim, bench_ports, run_evse
 from evcc.bench.plc_sim.topology import Endpoint, Topology
 from evcc.bench.runtime_pki import BenchTls
 from evcc.bench.scenario import PROTOCOLS
-from evcc.bench.secc.din_responder import DinSecc
+from evcc.bench.secc.faults import CERT_KINDS
 from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp
-from evcc.bench.secc.server import serve_secc
+from evcc.bench.secc.server import TIMERS, serve_secc
 from evcc.bench.trace import Capture
-from evcc.errors import PeerError
+from evcc.errors import PeerError, SecurityError
 from evcc.plc.rawsock import RawSocket
+from evcc.session import v2gtp
 from evcc.session.connection import open_connection
 from evcc.session.runner import run_session
 from evcc.session.sdp import SdpClient, SdpResponse, Security, Transport
@@ -86,13 +88,16 @@ class NetnsBench:
 
     async def _start_secc(self, evse: Endpoint, stack: contextlib.AsyncExitStack) -> _Secc:
         address = str(link_local(evse.netns, evse.ifname))
-        options = self.parts.secc
-        responders = {key: functools.partial(PROTOCOLS[key].make_responder, options) for key in self.sc.supported}
+        responders = self.parts.responders()
+        fault = self.parts.fault
+        message_fault = fault if fault is not None and fault.kind not in CERT_KINDS else None
+        timers = {**TIMERS, **{PROTOCOLS[k].sap_key: PROTOCOLS[k].timers for k in self.sc.supported}}
         with in_netns(evse.netns):
-            server, _record = await serve_secc(f"{address}%{evse.ifname}", 0, self.parts.supported(),
-                                               functools.partial(DinSecc, faults=options.faults.din()),
-                                               ssl_context=self.tls.server if self.tls else None,
-                                               responders=responders)
+            server, record = await serve_secc(f"{address}%{evse.ifname}", 0, self.parts.supported(),
+                                              ssl_context=self.tls.server if self.tls else None,
+                                              responders=responders, fault=message_fault,
+                                              timers=timers)
+            self.report.fault_actions = record.injected
             stack.push_async_callback(_close_server, server)
             port = server.sockets[0].getsockname()[1]
             security = Security.TLS if self.tls else Security.NO_TLS
@@ -175,17 +180,24 @@ class NetnsBench:
         try:
             with in_netns(ev.netns):  # the TCP socket belongs to the EV's namespace
                 index = interface_index(ev.ifname)
-                conn = await open_connection(d.address, d.port, tls=tls.client if tls else None, scope_id=index)
-        except PeerError as exc:
+                conn = await open_connection(d.address, d.port, tls=tls.client if tls else None, scope_id=index,
+                                             accepted=v2gtp.SESSION_PAYLOAD_TYPES | v2gtp.ISO20_PAYLOAD_TYPES)
+        except (PeerError, SecurityError) as exc:  # SecurityError: the SECC's certificate was refused
             self.mark("connection failed")
             self.report.fail(f"connection to the SECC: {exc}")
             return False
         self.mark("connected")
         self.report.tls_cipher = conn.cipher[0] if conn.cipher else None
-        link = f"TLS 1.2 {self.report.tls_cipher}" if tls else "TCP"
+        link = f"{conn.cipher[1]} {conn.cipher[0]}" if conn.cipher else "TCP"
         self.display.note(f"V2G: {link} connected, offering {', '.join(self.sc.offered)}")
         timers = PROTOCOLS[self.sc.protocol].timers
-        session = await run_session(conn, self.parts.offers(), self.parts.factories(mac, resume), timers, self.clock)
+        try:
+            session = await run_session(conn, self.parts.offers(), self.parts.factories(mac, resume), timers,
+                                        self.clock)
+        except SecurityError as exc:  # TLS 1.3: the SECC refused the vehicle certificate (alert on the first read)
+            self.mark("connection failed")
+            self.report.fail(f"connection to the SECC: {exc}")
+            return False
         self.mark("session ended")
         self.report.take_session(session, self.origin)
         self.parts.session_done()

@@ -82,9 +82,11 @@ def render_summary(report: BenchReport) -> str:
     if report.link == "memory":
         tls = "in-process messages (no TCP, no TLS)"
     else:
-        tls = f"TLS 1.2 {report.tls_cipher}" if report.tls else "TCP (no TLS)"
+        version = "TLS 1.3 (mutual: vehicle certificate)" if report.protocol_family == "iso20" else "TLS 1.2"
+        tls = f"{version} {report.tls_cipher}" if report.tls else "TCP (no TLS)"
     lines.append(f"transport:   {tls}")
-    kind = f"{report.current.upper()} {'Plug & Charge' if report.auth == 'pnc' else 'EIM'}"
+    energy = report.service or report.current.upper()
+    kind = f"{energy} {'Plug & Charge' if report.auth == 'pnc' else 'EIM'}"
     sessions = f", {report.sessions} sessions" if report.sessions > 1 else ""
     lines.append(f"protocol:    {report.protocol or '-'} {kind}{sessions}")
     if report.pnc is not None:
@@ -94,12 +96,18 @@ def render_summary(report: BenchReport) -> str:
         used = f"contract {p.emaid}, {how}" if p.emaid else "no contract"
         lines.append(f"contract:    {used}; {'authorized' if p.authorized else 'not authorized'};"
                      f" keys in the {p.keystore}")
+        if p.refused:
+            lines.append(f"refused:     {', '.join(p.refused)} (the EV tried its next contract)")
     if report.steps_done:
         lines.append(f"steps:       {'; '.join(report.steps_done)}")
     count = len(report.messages)
     lines.append(f"messages:    {count} exchanges, {report.late_responses} later than the SECC's performance time")
     lines.append(f"battery:     SoC {report.start_soc:.1f} -> {report.end_soc:.1f} % (target {report.target_soc:.0f})"
                  f", {report.delivered_wh / 1000:.2f} kWh at time scale x{report.time_scale:g}")
+    if report.discharged_wh > 0:
+        low = min((p.power for p in report.series), default=0.0)
+        lines.append(f"discharge:   {report.discharged_wh / 1000:.3f} kWh given back (BPT),"
+                     f" down to {low / 1000:.1f} kW")
     lines.append(f"series:      {len(report.series)} samples (t, SoC, EV target V/A, EVSE present V/A, power)")
     if report.dbus:
         lines.append(f"D-Bus:       {report.dbus}")

@@ -7,12 +7,16 @@ The same sans-IO parts as the socket bench, paired in memory on a virtual clock:
 2. ISO 15118-2 §7.10.1 SDP: the SDP client's datagrams reach an EVSE's SDP responder only while the EV's modem
    and that EVSE's modem hold the same NMK and neither is restarting (what the powerline does with IPv6).
 3. SupportedAppProtocol (sap client and responder), then the protocol machine against the SECC responder
-   (:func:`~evcc.bench.secc.memory.run_in_memory`). No TCP and no TLS: there are no sockets.
+   (:func:`~evcc.bench.secc.memory.run_in_memory`; payloads cross with their V2GTP payload type, which
+   ISO 15118-20 decodes by), wrapped in the shared fault layer (:class:`~evcc.bench.secc.hostile.FaultySecc`)
+   when the scenario has a SECC fault. No TCP and no TLS: there are no sockets, so frame, connection and
+   certificate faults end the run with that reason.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from ipaddress import IPv6Address
 
 from evcc import exi
@@ -20,10 +24,13 @@ from evcc.bench.plc_sim.evse import EvseConfig, EvseSlac
 from evcc.bench.plc_sim.memory import Host, MemoryBench
 from evcc.bench.plc_sim.powerline import ModemPort, Powerline
 from evcc.bench.parts import RunParts
+from evcc.bench.protocols import plan_for
 from evcc.bench.scenario import PROTOCOLS
-from evcc.bench.secc.memory import run_in_memory
+from evcc.bench.secc.hostile import FaultySecc
+from evcc.bench.secc.memory import SeccResponder, run_in_memory
 from evcc.bench.secc.sap_responder import respond
 from evcc.bench.secc.sdp_server import SdpResponder
+from evcc.errors import EvccError
 from evcc.exi import sap as sap_msgs
 from evcc.session.events import EndKind, SessionEnded
 from evcc.session.runner import SessionReport
@@ -68,6 +75,12 @@ class MemoryRun:
     def run(self) -> None:
         if self.sc.tls:
             self.display.note("in-process link: no sockets, so no TLS; the session runs without it")
+        fault = self.sc.fault
+        if fault is not None and fault.needs_transport:
+            self.report.fail(f"fault {fault.describe()} needs TCP or TLS: the in-process link has no V2GTP stream"
+                             " (use --link netns)")
+            return
+        self.parts.unix_time_offset = time.time()  # the virtual clock starts at 0 now
         matched = self._slac()
         if matched is None:
             return
@@ -174,8 +187,8 @@ class MemoryRun:
         machine = self.parts.make_machine(key, EV_MAC, resume)
         session.protocol = key
         try:
-            result = run_in_memory(machine, PROTOCOLS[key].make_responder(self.parts.secc), now + 2 * LATENCY)
-        except RuntimeError as exc:  # the pairing found nobody with anything to do
+            result = run_in_memory(machine, self._responder(key), now + 2 * LATENCY)
+        except (RuntimeError, EvccError) as exc:  # nobody with anything to do; a fault that cannot apply here
             session.ended = _ended(f"in-process link: {exc}", self.parts.phase())
         else:
             session.ended, session.events, session.finished = result.ended, result.events, result.end_time
@@ -184,6 +197,15 @@ class MemoryRun:
         self.report.take_session(session, 0.0)
         self.parts.session_done()
         return now
+
+
+    def _responder(self, sap_key: str) -> SeccResponder:
+        plan = plan_for(sap_key, self.sc.supported)
+        responder = plan.make_responder(self.parts.secc)
+        fault = self.sc.fault
+        if fault is None:
+            return responder
+        return FaultySecc(responder, fault, lambda: plan.timers, self.report.fault_actions)
 
 
 def _ended(reason: str, state: str) -> SessionEnded:

@@ -35,7 +35,7 @@ from evcc.contracts.store import Contract, ContractStore
 from evcc.errors import EvccError, PlatformError
 from evcc.hsm.hostcrypto import CURVES
 from evcc.hsm.keystore import KeyAlgorithm, KeyStore
-from evcc.hsm.pkcs11_store import Pkcs11KeyStore
+from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
 from evcc.hsm.softhsm import init_softhsm, softhsm_available
 from evcc.pki.generator import TestPki, issue_certificate
@@ -65,20 +65,22 @@ class BenchPnc:
         return self.contracts.install(self.service.answer(request, self.wall_clock))
 
 
-def _softhsm_token(folder: Path) -> Pkcs11KeyStore:
+def softhsm_token_config(folder: Path) -> Pkcs11Config:
     """The process's SoftHSM2 token. SoftHSM scans its token folder once per process, so a token made here stays
     for the process (removed at exit); later runs reuse it and keep apart by key label."""
     if os.environ.get("SOFTHSM2_CONF"):
-        return Pkcs11KeyStore(init_softhsm(folder))
+        return init_softhsm(folder)
     base = Path(tempfile.mkdtemp(prefix="evcc-bench-softhsm-"))
     atexit.register(shutil.rmtree, base, True)
-    return Pkcs11KeyStore(init_softhsm(base, label="evcc-bench"))
+    return init_softhsm(base, label="evcc-bench")
 
 
-def _keystore(folder: Path, use_softhsm: bool) -> tuple[KeyStore, str]:
+def keystore_for_bench(folder: Path, use_softhsm: bool) -> tuple[KeyStore, str]:
+    """A SoftHSM2 token when installed and wanted (its Pkcs11Config is the store's ``config``), else the software
+    key store with a random KEK; and the words saying which, for the output."""
     if use_softhsm and softhsm_available():
         try:
-            token = _softhsm_token(folder)
+            token = Pkcs11KeyStore(softhsm_token_config(folder))
         except PlatformError as exc:
             reason = f"SoftHSM2 unusable ({exc})"
         else:
@@ -108,7 +110,7 @@ def bench_pnc(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc]:
     now = datetime.now(timezone.utc).replace(microsecond=0)
     with tempfile.TemporaryDirectory(prefix="evcc-bench-pnc-") as tmp:
         folder = Path(tmp)
-        keystore, kind = _keystore(folder, use_softhsm)
+        keystore, kind = keystore_for_bench(folder, use_softhsm)
         store = ContractStore(folder / "contracts")
         labels: list[str] = []
         try:

@@ -50,13 +50,15 @@ class MessageTiming:
 
 @dataclass
 class PncResult:
-    """ISO 15118-2 Plug & Charge: the contract (eMAID) used, whether this run installed it, the key store."""
+    """Plug & Charge (ISO 15118-2, -20): the contract (eMAID) used, whether this run installed it, the key store,
+    and (-20) the contracts the charger refused before it authorised one."""
 
     emaid: str | None = None
     installed: bool = False  # CertificateInstallation in this run's session
     preinstalled: bool = False  # installed before the session (scenario install_contract = false)
     keystore: str = ""
     authorized: bool = False  # AuthorizationReq answered
+    refused: list[str] = field(default_factory=list)  # "<eMAID> (<ResponseCode>)" per refused contract
 
 
 @dataclass
@@ -67,7 +69,9 @@ class BenchReport:
     link: str
     clock: str
     fallback_reason: str | None = None
-    protocol: str | None = None
+    protocol: str | None = None  # the negotiated SAP key (iso20-dc also for DC_BPT)
+    service: str | None = None  # the scenario protocol's energy service (ISO 15118-20: DC, DC_BPT, AC, AC_BPT)
+    control: str | None = None  # ISO 15118-20 control mode (Scheduled, Dynamic)
     tls: bool = False
     tls_cipher: str | None = None
     auth: str = "eim"
@@ -84,6 +88,8 @@ class BenchReport:
     messages: list[dict[str, Any]] = field(default_factory=list)
     timings: list[MessageTiming] = field(default_factory=list)
     late_responses: int = 0
+    fault: str | None = None  # the SECC fault injected (evcc.bench.secc.faults), described
+    fault_actions: list[str] = field(default_factory=list)  # what the fault layer did, as it happened
     ip_frames_over_powerline: int | None = None  # IPv6 frames the simulated powerline carried (netns only)
     end_kind: str | None = None
     end_reason: str = "not started"
@@ -93,9 +99,14 @@ class BenchReport:
     start_soc: float = 0.0
     end_soc: float = 0.0
     target_soc: float = 0.0
-    delivered_wh: float = 0.0
+    delivered_wh: float = 0.0  # net energy into the battery (negative after a net discharge)
+    discharged_wh: float = 0.0  # energy the battery gave back (ISO 15118-20 BPT)
     time_scale: float = 1.0
     duration_s: float = 0.0
+
+    @property
+    def protocol_family(self) -> str:
+        return "iso20" if (self.protocol or "").startswith("iso20") else (self.protocol or "")
 
     @property
     def ok(self) -> bool:

@@ -1,14 +1,17 @@
 """One `evcc bench` run from a :class:`Scenario`: picks the link (network namespaces or in process), makes the
-run's test PKI (TLS 1.2 and Plug & Charge), key store and contract store, the D-Bus state service, the trace,
-runs the session(s) and writes the report (JSON) and the plot (SVG). The asyncio loop lives here; the
-in-process link runs in a worker thread so the D-Bus service keeps answering.
+run's test PKI (ISO 15118-2: P-256, TLS 1.2; ISO 15118-20: P-521, TLS 1.3 with the vehicle certificate), key
+store and contract store, the D-Bus state service, the trace, runs the session(s) and writes the report (JSON)
+and the plot (SVG). A certificate fault gives the SECC a refused chain (evcc.bench.secc.hostile_tls). The
+asyncio loop lives here; the in-process link runs in a worker thread so the D-Bus service keeps answering.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,11 +26,14 @@ from evcc.bench.parts import RunParts
 from evcc.bench.plc_sim.topology import Topology
 from evcc.bench.plot import write_svg
 from evcc.bench.pnc import BenchPnc, bench_pnc
+from evcc.bench.pnc20 import BenchPnc20, bench_pnc20, run_pki20
 from evcc.bench.report import BenchReport, write_json
-from evcc.bench.runtime_pki import bench_tls, run_pki
+from evcc.bench.runtime_pki import BenchTls, bench_tls, run_pki
 from evcc.bench.scenario import Scenario
+from evcc.bench.secc.faults import CERT_KINDS
+from evcc.bench.secc.hostile_tls import hostile_tls
 from evcc.bench.trace import KEYLOG_NAME, Capture
-from evcc.errors import PlatformError
+from evcc.errors import ConfigError, PlatformError
 from evcc.hmi.names import SessionState
 from evcc.pki.generator import TestPki
 
@@ -84,13 +90,8 @@ class _Run:
         task = asyncio.current_task()
         assert task is not None
         with _sigterm_cancels(task), contextlib.ExitStack() as stack:
-            pki = run_pki() if self.sc.tls or self.sc.auth == "pnc" else None
-            pnc: BenchPnc | None = None
-            if self.sc.auth == "pnc":
-                assert pki is not None
-                pnc = stack.enter_context(bench_pnc(pki, self.outputs.softhsm))
-                self.display.note(f"PnC: EV keys in the {pnc.keystore_kind}")
-            store = pnc.contracts.ctx.store if pnc is not None else None
+            pki, pnc = self._keys(stack)
+            store = pnc.contracts.ctx.store if pnc is not None and self.sc.auth == "pnc" else None
             dbus = dbus_state(store, self.display.note) if self.outputs.dbus else _no_dbus()
             async with dbus as state:
                 parts = RunParts(self.sc, self.display, self.report, pnc, state.publish if state else None)
@@ -109,6 +110,39 @@ class _Run:
                 if state.reads == 0:
                     self.report.dbus = "no read succeeded"
 
+    def _keys(self, stack: contextlib.ExitStack) -> tuple[TestPki | None, BenchPnc | BenchPnc20 | None]:
+        """The run's PKI and the EV's keys: -2 PnC; -20 PnC or TLS 1.3 (the vehicle certificate's key)."""
+        if not (self.sc.tls or self.sc.auth == "pnc"):
+            return None, None
+        if self.sc.iso20:
+            pki = run_pki20()
+            pnc20 = stack.enter_context(bench_pnc20(pki, self.outputs.softhsm))
+            self.display.note(f"ISO 15118-20: EV keys (vehicle certificate, OEM, contracts) in the "
+                              f"{pnc20.keystore_kind}")
+            return pki, pnc20
+        pki = run_pki()
+        if self.sc.auth != "pnc":
+            return pki, None
+        pnc = stack.enter_context(bench_pnc(pki, self.outputs.softhsm))
+        self.display.note(f"PnC: EV keys in the {pnc.keystore_kind}")
+        return pki, pnc
+
+    def _tls(self, pnc: BenchPnc | BenchPnc20 | None, pki: TestPki | None, keylog: Path | None,
+             stack: contextlib.ExitStack) -> BenchTls | None:
+        fault = self.sc.fault
+        if fault is not None and fault.kind in CERT_KINDS:
+            if not self.sc.tls or self.sc.iso20:
+                raise ConfigError(f"fault {fault.describe()}: certificate faults need --tls with din or iso2 "
+                                  "(the hostile TLS chains are ISO 15118-2 TLS 1.2)")
+            hostile = stack.enter_context(hostile_tls(fault))
+            return BenchTls(hostile.server, dataclasses.replace(hostile.client, keylog_file=keylog))
+        if not self.sc.tls:
+            return None
+        if isinstance(pnc, BenchPnc20):
+            return pnc.tls(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="evcc-bench-tls13-"))),
+                           keylog)
+        return stack.enter_context(bench_tls(pki, keylog))
+
     async def _link(self, parts: RunParts, stack: contextlib.ExitStack, pki: TestPki | None) -> None:
         trace = self.outputs.trace
         if self.topo is None:
@@ -118,8 +152,9 @@ class _Run:
             await asyncio.to_thread(run_memory, parts)
             return
         keylog = trace / KEYLOG_NAME if trace is not None and self.sc.tls else None
-        tls = stack.enter_context(bench_tls(pki, keylog)) if self.sc.tls else None
+        tls = self._tls(parts.pnc, pki, keylog, stack)
         capture = Capture(trace) if trace is not None else None
+        parts.unix_time_offset = time.time() - time.monotonic()
         try:
             await NetnsBench(parts, self.topo, tls, capture).run()
         finally:

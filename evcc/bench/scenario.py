@@ -1,38 +1,25 @@
-"""What one `evcc bench` run simulates: the frozen scenario and the table of protocols the bench can run.
-
-A protocol entry bundles, for one SupportedAppProtocol key (ISO 15118-2 §8.2.1 / DIN SPEC 70121 §9.2), the
-EV's offer, the SECC's supported entry, the standard's timer table (timeouts.py), and factories for the EV
-machine and the simulated SECC responder. DIN SPEC 70121 DC EIM and ISO 15118-2 AC/DC with EIM or Plug & Charge
-(ISO 15118-2 §8.4.3: PaymentDetails, Authorization, CertificateInstallation) are wired; another protocol plugs in
-by adding one entry to :data:`PROTOCOLS`.
+"""What one `evcc bench` run simulates: the frozen scenario. The protocols it may name (DIN SPEC 70121,
+ISO 15118-2 AC/DC with EIM or Plug & Charge, ISO 15118-20 DC, DC_BPT, AC, AC_BPT in Scheduled or Dynamic control
+with EIM or Plug & Charge) are the table of :mod:`evcc.bench.protocols`, re-exported here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from evcc.bench.scenario_faults import SeccFaults
-from evcc.bench.secc.din_responder import DinSecc
-from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
-from evcc.bench.secc.memory import SeccResponder
-from evcc.bench.secc.sap_responder import SupportedProtocol
+from evcc.bench.protocols import PROTOCOLS, EvOptions, ProtocolPlan, SeccOptions, plan_for
+from evcc.bench.secc.faults import Fault
 from evcc.errors import ConfigError
-from evcc.session import sap
-from evcc.session.din import DinConfig, DinEvcc
-from evcc.session.iso2 import Iso2Config, Iso2Evcc
-from evcc.session.iso2.config import EnergyTransferMode, PaymentOption
-from evcc.session.iso2.pnc import ContractPort
-from evcc.session.machine import EvccMachine
-from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
-from evcc.session.vehicle import VehiclePort
+
+__all__ = ["AUTH_MODES", "CONTROL_MODES", "CURRENT_TYPES", "LINK_MODES", "PROTOCOLS", "EvOptions", "ProtocolPlan",
+           "Scenario", "SeccOptions", "Step", "plan_for", "title"]
 
 LINK_MODES = ("auto", "netns", "memory")
 AUTH_MODES = ("eim", "pnc")
 CURRENT_TYPES = ("dc", "ac")
 STEP_ACTIONS = ("pause", "resume", "stop")
+CONTROL_MODES = ("scheduled", "dynamic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +53,14 @@ class Scenario:
     ``pnc`` (Contract; ISO 15118-2 only); ``install_contract``: with PnC the EV starts without a contract and
     gets one by CertificateInstallation (False: a contract is installed before the session).
 
+    ``control``: the ISO 15118-20 control mode (scheduled or dynamic); ``dynamic_power_kw``: the power the
+    charger's grid asks for in Dynamic mode (negative: the EV discharges, BPT; None: the most it can);
+    ``contracts``: -20 PnC contracts installed before the session (with ``install_contract = false``), by falling
+    priority; ``reject_contracts``: the charger refuses that many contracts first (the EV tries its next).
+
     ``evse_silent``: the EVSE SLAC simulators never start (SLAC must fail). ``no_secc``: the EVSE runs SLAC
-    but no SECC listens (SDP must fail). ``faults``: what the SECC breaks (scenario_faults.py).
+    but no SECC listens (SDP must fail). ``fault``: what the SECC breaks (the shared fault layer,
+    evcc.bench.secc.faults); ``stop_after_loop``: the EVSE asks to stop after that many charge-loop messages.
     """
 
     protocol: str = "din"
@@ -87,7 +80,12 @@ class Scenario:
     link: str = "auto"
     evse_silent: bool = False
     no_secc: bool = False
-    faults: SeccFaults = dataclasses.field(default_factory=SeccFaults)
+    fault: Fault | None = None
+    stop_after_loop: int | None = None
+    control: str = "scheduled"
+    dynamic_power_kw: float | None = None
+    contracts: int = 1
+    reject_contracts: int = 0
     steps: tuple[Step, ...] = ()
     modem_restart_s: float = 0.3
     slac_parm_retries: int = 2
@@ -107,9 +105,21 @@ class Scenario:
             raise ConfigError(f"bench.auth={self.auth!r}: one of {AUTH_MODES}")
         if self.current not in CURRENT_TYPES:
             raise ConfigError(f"bench.current={self.current!r}: one of {CURRENT_TYPES}")
-        if (self.auth == "pnc" or self.current == "ac") and "iso2" not in self.offered:
-            raise ConfigError(f"bench.auth={self.auth!r} / current={self.current!r}: needs protocol iso2"
+        if self.auth == "pnc" and self.protocol == "din":
+            raise ConfigError(f"bench.auth={self.auth!r}: needs protocol iso2 or iso20-*"
                               " (DIN SPEC 70121 is DC with external identification only)")
+        if self.current == "ac" and "iso2" not in self.offered:
+            raise ConfigError(f"bench.current={self.current!r}: needs protocol iso2 (ISO 15118-20 names AC or DC"
+                              " in the protocol: iso20-ac, iso20-ac-bpt; DIN SPEC 70121 is DC only)")
+        if self.control not in CONTROL_MODES:
+            raise ConfigError(f"bench.control={self.control!r}: one of {CONTROL_MODES}")
+        if self.dynamic_power_kw is not None and not -500.0 <= self.dynamic_power_kw <= 500.0:
+            raise ConfigError(f"bench.dynamic_power_kw={self.dynamic_power_kw} outside [-500, 500] kW")
+        if not 1 <= self.contracts <= 3 or not 0 <= self.reject_contracts <= 3:
+            raise ConfigError(f"bench.contracts={self.contracts} / reject_contracts={self.reject_contracts}:"
+                              " 1..3 contracts, 0..3 refused")
+        if self.contracts > 1 and not self.iso20:
+            raise ConfigError(f"bench.contracts={self.contracts}: several contracts need ISO 15118-20")
         if not 0.0 <= self.start_soc < self.target_soc <= 100.0:
             raise ConfigError(f"bench SoC: need 0 <= start ({self.start_soc}) < target ({self.target_soc}) <= 100")
         if not 0.0 < self.capacity_kwh <= 1000.0:
@@ -127,8 +137,8 @@ class Scenario:
     def _check_steps(self) -> None:
         pausing = False
         for i, step in enumerate(self.steps):
-            if step.action == "pause" and self.protocol != "iso2":
-                raise ConfigError(f"steps[{i}].action='pause': pause and resume need protocol iso2")
+            if step.action == "pause" and self.protocol == "din":
+                raise ConfigError(f"steps[{i}].action='pause': pause and resume need ISO 15118-2 or -20")
             if step.action == "resume" and not pausing:
                 raise ConfigError(f"steps[{i}].action='resume': only after a pause step")
             pausing = step.action == "pause"
@@ -141,80 +151,22 @@ class Scenario:
     def supported(self) -> tuple[str, ...]:
         return self.secc_protocols or self.offered
 
+    @property
+    def iso20(self) -> bool:
+        return PROTOCOLS[self.protocol].iso20
 
-@dataclass(frozen=True, slots=True)
-class EvOptions:
-    """What the EV machine needs beyond the vehicle: payment and the contract port (PnC), current type, and
-    the SessionID of a paused session to resume."""
-
-    evcc_id: bytes
-    contracts: ContractPort | None = None
-    current: str = "dc"
-    resume_session_id: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SeccOptions:
-    """What the simulated SECC needs: faults, the Plug & Charge part (a fresh one per session), the paused
-    sessions it remembers (shared by its responders)."""
-
-    faults: SeccFaults
-    pnc: Callable[[], Any] | None = None
-    paused: set[bytes] = dataclasses.field(default_factory=set)
-
-
-@dataclass(frozen=True, slots=True)
-class ProtocolPlan:
-    """How the bench runs one protocol on both sides."""
-
-    key: str
-    title: str
-    offer: sap.ProtocolOffer
-    supported: SupportedProtocol
-    timers: EvccTimers
-    make_machine: Callable[[EvOptions, VehiclePort], EvccMachine]
-    make_responder: Callable[[SeccOptions], SeccResponder]
-
-    def offer_at(self, priority: int) -> sap.ProtocolOffer:
-        return dataclasses.replace(self.offer, priority=priority)
-
-
-def _din_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
-    return DinEvcc(DinConfig(evcc_id=options.evcc_id), vehicle)
-
-
-def _din_secc(options: SeccOptions) -> SeccResponder:
-    return DinSecc(faults=options.faults.din())
-
-
-def _iso2_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
-    mode: EnergyTransferMode = "AC_three_phase_core" if options.current == "ac" else "DC_extended"
-    payment: PaymentOption = "Contract" if options.contracts is not None else "ExternalPayment"
-    return Iso2Evcc(Iso2Config(evcc_id=options.evcc_id, energy_transfer_mode=mode, payment=payment,
-                               contracts=options.contracts, resume_session_id=options.resume_session_id), vehicle)
-
-
-def _iso2_secc(options: SeccOptions) -> SeccResponder:
-    pnc = options.pnc() if options.pnc is not None else None
-    config = Iso2SeccConfig(sa_schedules=(50_000.0, 100_000.0)) if pnc is not None else Iso2SeccConfig()
-    return Iso2Secc(config=config, faults=options.faults.iso2(), paused=options.paused, pnc=pnc)
-
-
-PROTOCOLS: dict[str, ProtocolPlan] = {
-    "din": ProtocolPlan(
-        "din", "DIN SPEC 70121 DC EIM", sap.DIN_OFFER,
-        SupportedProtocol("din", sap.DIN_NAMESPACE, 2, 0), DIN_70121, _din_machine, _din_secc,
-    ),
-    "iso2": ProtocolPlan(
-        "iso2", "ISO 15118-2", sap.ProtocolOffer("iso2", sap.ISO2_NAMESPACE, 2, 0, schema_id=2, priority=1),
-        SupportedProtocol("iso2", sap.ISO2_NAMESPACE, 2, 0), ISO_15118_2, _iso2_machine, _iso2_secc,
-    ),
-}
+    @property
+    def control_mode(self) -> str:
+        """The -20 control mode as the standard spells it (Scheduled, Dynamic)."""
+        return self.control.capitalize()
 
 
 def title(key: str, scenario: Scenario) -> str:
     """``ISO 15118-2 DC PnC`` and the like, for the display."""
     plan = PROTOCOLS[key]
+    auth = "PnC" if scenario.auth == "pnc" else "EIM"
     if key == "din":
         return plan.title
-    return f"{plan.title} {scenario.current.upper()} {'PnC' if scenario.auth == 'pnc' else 'EIM'}"
+    if plan.iso20:
+        return f"{plan.title} {scenario.control_mode} {auth}"
+    return f"{plan.title} {scenario.current.upper()} {auth}"

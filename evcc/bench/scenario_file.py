@@ -5,7 +5,9 @@ and the expected verdict. Every key is checked: an unknown key, a wrong type or 
     name = "ISO 15118-2 DC Plug & Charge, contract installed on the way"
     [ev]        protocols = ["iso2", "din"]  tls = true  auth = "pnc"  current = "dc"  install_contract = true
                 capacity_kwh = 50  start_soc = 40  target_soc = 80  max_current = 200  max_power_kw = 80
+                control = "dynamic"  contracts = 2            (ISO 15118-20: control mode, contracts installed)
     [charger]   protocols = ["iso2"]  evse_attenuation = [24]  faults = ["delay:CableCheckRes=3"]
+                dynamic_power_kw = -10  reject_contracts = 1  (ISO 15118-20: grid set-point, refused contracts)
     [bench]     link = "auto"  time_scale = 300
     [[steps]]   action = "pause"  at_soc = 55        [[steps]]  action = "resume"  after_s = 1
     [expect]    outcome = "completed" | "stopped" | "failed"   reason = "<regex>"   stage = "CableCheckRes"
@@ -27,8 +29,10 @@ from evcc.errors import ConfigError
 MAX_FILE_BYTES = 256 * 1024
 _TABLES = {"ev", "charger", "bench", "steps", "expect", "name", "description"}
 _EV = {"protocols": list, "tls": bool, "auth": str, "current": str, "install_contract": bool,
-       "capacity_kwh": float, "start_soc": float, "target_soc": float, "max_current": float, "max_power_kw": float}
-_CHARGER = {"protocols": list, "evse_attenuation": list, "faults": list}
+       "capacity_kwh": float, "start_soc": float, "target_soc": float, "max_current": float, "max_power_kw": float,
+       "control": str, "contracts": int}
+_CHARGER = {"protocols": list, "evse_attenuation": list, "faults": list, "dynamic_power_kw": float,
+            "reject_contracts": int}
 _BENCH = {"link": str, "time_scale": float}
 _STEP = {"action": str, "at_soc": float, "after_s": float, "reason": str}
 _EXPECT = {"outcome": str, "reason": str, "stage": str}
@@ -63,6 +67,8 @@ class _Keys:
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         if kind is list and isinstance(value, list):
+            return value
+        if kind is int and type(value) is int:
             return value
         if kind in (str, bool) and type(value) is kind:
             return value
@@ -117,7 +123,9 @@ def load_scenario(path: Path, link: str | None = None) -> ScenarioFile:
             protocol=offered[0], offer=offered, secc_protocols=keys.strings("charger.protocols",
                                                                             charger.get("protocols", [])),
             attenuations=tuple(attenuations), evse_silent=faults.evse_silent, no_secc=faults.no_secc,
-            faults=faults.secc, steps=steps, link=link or bench.get("link", "auto"),
+            fault=faults.secc, stop_after_loop=faults.stop_after_loop, steps=steps,
+            link=link or bench.get("link", "auto"),
+            dynamic_power_kw=charger.get("dynamic_power_kw"), reject_contracts=charger.get("reject_contracts", 0),
             time_scale=bench.get("time_scale", 300.0), **ev)
         verdict = Expect(expect.get("outcome", "completed"), expect.get("reason"), expect.get("stage"))
     except ConfigError as exc:
@@ -132,6 +140,8 @@ def load_scenario(path: Path, link: str | None = None) -> ScenarioFile:
 # Scenario's messages name its fields (bench.<field>); in a file they are these keys.
 _FILE_KEYS = {"bench.protocol": "ev.protocols", "bench.offer": "ev.protocols", "bench.secc_protocols":
               "charger.protocols", "bench.attenuations": "charger.evse_attenuation", "bench SoC": "ev SoC",
+              "bench.dynamic_power_kw": "charger.dynamic_power_kw",
+              "bench.reject_contracts": "charger.reject_contracts",
               **{f"bench.{k}": f"ev.{k}" for k in _EV if k != "protocols"}}
 
 

@@ -4,8 +4,9 @@ session/iso2/ac_vehicle.py) on a faster clock.
 :class:`ScaledVehicle` passes ``now * time_scale`` to the battery model, so the energy the charger reports
 raises the state of charge ``time_scale`` times faster than real time; the protocol machine's own clock and
 timers are untouched. It remembers the last targets the EV asked for and the last output the charger reported,
-records them as a time series (report.py, plot.py) and tells its observers about every call (the progress
-line, the D-Bus state, scripted steps).
+records them as a time series (report.py, plot.py; power < 0 while an ISO 15118-20 BPT session discharges)
+and tells its observers about every call (the progress line, the D-Bus state, scripted steps). It is also the
+ISO 15118-20 vehicle port (BPT limits down to the battery's minimum SoC, energy requests).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from evcc.session.battery_model import BptLimits, EnergyRequest
 from evcc.session.iso2.ac_vehicle import AcBatteryModel, AcLimits
 from evcc.session.vehicle import DcLimits, DcStatus, DcTargets
 
@@ -94,6 +96,13 @@ class ScaledVehicle:
         self.battery.evse_output(voltage, current, now * self.time_scale)
         self._record(now)
         self._seen(now)
+
+    # --- ISO 15118-20 (BPT limits, energy requests; a negative EVSEPresentCurrent discharges) -----------------
+    def bpt_limits(self, now: float) -> BptLimits:
+        return self.battery.bpt_limits(now * self.time_scale)
+
+    def energy_request(self, now: float) -> EnergyRequest:
+        return self.battery.energy_request(now * self.time_scale)
 
     # --- AC (ISO 15118-2 AC_EVChargeParameter, ChargingStatus) ---------------------------------------------
     def ac_limits(self) -> AcLimits:

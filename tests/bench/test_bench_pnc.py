@@ -41,7 +41,7 @@ def test_pnc_dc_session_over_tls_in_namespaces(tmp_path: Path, capsys: pytest.Ca
                             "ChargeParameterDiscoveryReq"], requests
     assert "CurrentDemandReq" in requests and requests[-1] == "SessionStopReq" and report["end_kind"] == "completed"
     assert report["pnc"] == {"emaid": BENCH_EMAID, "installed": True, "preinstalled": False,
-                             "keystore": report["pnc"]["keystore"], "authorized": True}
+                             "keystore": report["pnc"]["keystore"], "authorized": True, "refused": []}
     assert report["pnc"]["keystore"].startswith("SoftHSM2 token"), report["pnc"]
     assert f"contract:    contract {BENCH_EMAID}, installed in this session (CertificateInstallation)" in out
     # the D-Bus state, read back by a dbus-fast client while the session ran

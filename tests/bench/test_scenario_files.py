@@ -12,6 +12,7 @@ import pytest
 from evcc.bench import cli
 from evcc.bench.report import BenchReport, SdpResult, SlacResult
 from evcc.bench.scenario_faults import parse_faults
+from evcc.bench.secc.faults import Fault, FaultKind
 from evcc.bench.scenario_file import load_scenario
 from evcc.bench.verdict import Expect, judge
 from evcc.errors import ConfigError
@@ -61,13 +62,19 @@ def test_an_unmet_expectation_fails_with_its_reason(tmp_path: Path, capsys: pyte
 @pytest.mark.parametrize(("text", "message"), [
     ('[ev]\ncolour = "red"\n', "ev.colour: unknown key"),
     ('[ev]\ntls = "yes"\n', "ev.tls: expected bool, got str 'yes'"),
-    ('[ev]\nprotocols = ["iso3"]\n', "ev.protocols='iso3': one of ['din', 'iso2']"),
+    ('[ev]\nprotocols = ["iso3"]\n', "ev.protocols='iso3': one of ['din', 'iso2', 'iso20-ac'"),
     ('[ev]\nprotocols = ["iso2"]\n[charger]\nprotocols = ["dinn"]\n', "charger.protocols=['dinn']"),
     ('[ev]\ncapacity_kwh = 0\n', "ev.capacity_kwh=0.0 outside (0, 1000]"),
-    ('[charger]\nfaults = ["explode"]\n', "charger.faults: fault 'explode': unknown form"),
+    ('[charger]\nfaults = ["explode"]\n', "charger.faults: fault 'explode': fault 'explode': unknown kind"),
+    ('[charger]\nfaults = ["silence:CableCheckRes", "code:PreChargeRes"]\n', "one SECC fault per run"),
+    ('[ev]\ncontrol = "fuzzy"\n', "ev.control='fuzzy': one of ('scheduled', 'dynamic')"),
+    ('[ev]\ncontracts = 2.5\n', "ev.contracts: expected int, got float"),
+    ('[ev]\ncontracts = 2\n', "several contracts need ISO 15118-20"),
+    ('[charger]\ndynamic_power_kw = 900\n', "charger.dynamic_power_kw=900.0 outside [-500, 500] kW"),
     ('[charger]\nfaults = ["delay:CableCheckRes=soon"]\n', "'soon' is not a number"),
     ('[[steps]]\naction = "resume"\n', "steps[0].action='resume': only after a pause step"),
-    ('[ev]\nprotocols = ["din"]\n[[steps]]\naction = "pause"\nat_soc = 50\n', "pause and resume need protocol iso2"),
+    ('[ev]\nprotocols = ["din"]\n[[steps]]\naction = "pause"\nat_soc = 50\n',
+     "pause and resume need ISO 15118-2 or -20"),
     ('[[steps]]\naction = "stop"\n', "steps[0]: steps.at_soc: a stop step needs a SoC"),
     ('[expect]\noutcome = "great"\n', "expect.outcome='great'"),
     ('[expect]\nreason = "(("\n', "not a regular expression"),
@@ -88,17 +95,21 @@ def test_a_broken_file_is_exit_status_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert status == cli.EXIT_PLATFORM and "No such file" in out
 
 
-def test_fault_strings() -> None:
-    parsed = parse_faults(["evse-silent", "delay:CableCheckRes=2.5", "response-code:AuthorizationRes=FAILED",
-                           "wrong-session-id:PreChargeRes", "ongoing-forever:AuthorizationRes", "stop-after-loop:4",
-                           "silent-from:WeldingDetectionRes"])
-    assert parsed.evse_silent and not parsed.no_secc
-    iso2 = parsed.secc.iso2()
-    assert iso2.delay == {"CableCheckRes": 2.5} and iso2.response_code == {"AuthorizationRes": "FAILED"}
-    assert iso2.wrong_session_id == {"PreChargeRes"} and iso2.ongoing_forever == {"AuthorizationRes"}
-    assert iso2.stop_after_loop == 4 and iso2.silent_from == "WeldingDetectionRes"
-    assert parsed.secc.din().stop_after_current_demands == 4
-    for bad in ("delay:CableCheckRes=-1", "response-code:CableCheckRes=BAD", "silent-from:cablecheck", "no-secc:x"):
+def test_fault_strings_go_to_the_shared_fault_layer() -> None:
+    parsed = parse_faults(["evse-silent", "delay:CableCheckRes=2.5", "stop-after-loop:4"])
+    assert parsed.evse_silent and not parsed.no_secc and parsed.stop_after_loop == 4
+    assert parsed.secc == Fault(FaultKind.DELAY, "CableCheckRes", delay=2.5)
+    aliases = {"silent-from:WeldingDetectionRes": Fault(FaultKind.SILENCE, "WeldingDetectionRes"),
+               "response-code:AuthorizationRes=FAILED": Fault(FaultKind.CODE, "AuthorizationRes"),
+               "wrong-session-id:PreChargeRes": Fault(FaultKind.SESSION_ID, "PreChargeRes"),
+               "ongoing-forever:AuthorizationRes": Fault(FaultKind.STALL, "AuthorizationRes"),
+               "silence:CurrentDemandRes#3": Fault(FaultKind.SILENCE, "CurrentDemandRes", occurrence=3),
+               "cert:expired": Fault(FaultKind.CERT_EXPIRED), "disconnect:CableCheckRes":
+               Fault(FaultKind.DISCONNECT, "CableCheckRes")}
+    for spec, fault in aliases.items():
+        assert parse_faults([spec]).secc == fault, spec
+    for bad in ("delay:CableCheckRes=-1", "response-code:CableCheckRes=BAD", "silent-from:cablecheck", "no-secc:x",
+                "stop-after-loop:0", "stop-after-loop:x"):
         with pytest.raises(ConfigError, match="accepted: evse-silent"):
             parse_faults([bad])
 

@@ -1,0 +1,148 @@
+"""ISO 15118-20 keys and Plug & Charge on the bench (test PKI only): the run's P-521 PKI, the EV's key store with
+the OEM provisioning key and the vehicle (TLS 1.3 client) key, the -20 contract port, the SECC's Plug & Charge
+part and the TLS 1.3 contexts of both sides.
+
+- Plug & Charge (§8.3.4.2, §8.3.4.8): without a contract the session does CertificateInstallation through the
+  SECC's -20 test provisioning service (SECP521 decryption into the key store); ``install_before`` installs
+  ``n`` contracts ahead of the session (eMAIDs of the test PKI, falling priority), so that a charger refusing
+  the first sees the EV try the next (PrioritizedEMAIDs / contract priorities).
+- TLS 1.3 with mutual authentication (ISO 15118-20 TLS profile, evcc.session.tls13): the SECC presents the run's
+  P-521 SECC chain and requires a vehicle certificate under the run's OEM root; the EV presents a vehicle
+  certificate for its key in the key store (SoftHSM2 through OpenSSL's pkcs11-provider where installed, else
+  the software store). The vehicle certificate profile follows the OEM rows of PKI.md §2 (issued by OEM Sub-CA 2,
+  not a CA, digitalSignature: it signs the TLS 1.3 CertificateVerify).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from evcc.bench.pnc import keystore_for_bench, softhsm_token_config
+from evcc.bench.runtime_pki import BenchTls
+from evcc.bench.secc.iso20_pnc import Iso20PncSim
+from evcc.bench.secc.tls import server_context13
+from evcc.contracts.install_common import InstallContext
+from evcc.contracts.provisioning_service import ProvisioningService
+from evcc.contracts.provisioning_sim import ProvisioningSimulator
+from evcc.contracts.store import Contract, ContractStore
+from evcc.errors import EvccError
+from evcc.hsm.hostcrypto import CURVES
+from evcc.hsm.keystore import KeyAlgorithm, KeyStore
+from evcc.hsm.pkcs11_store import Pkcs11KeyStore
+from evcc.hsm.soft_store import SoftKeyStore
+from evcc.pki.generator import TestPki, build_pki, issue_certificate
+from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, YEAR, KeyUsage, Profile, Suite, profile_table
+from evcc.session.connection import TlsConfig, TlsVersion
+from evcc.session.iso20.pnc import KeyStoreContracts20
+from evcc.session.tls13 import ClientCertificate, TokenKey, choose_vehicle_key
+from evcc.session.tls_token import link_for_provider
+
+VEHICLE_PROFILE = Profile("bench_vehicle_leaf", "oem_sub_ca_2", "WMIEVCCBENCHVEHICL", "evcc bench OEM", "OEM",
+                          False, None, frozenset({KeyUsage.DIGITAL_SIGNATURE}), 4 * YEAR)
+ALGORITHM = KeyAlgorithm.EC_P521
+
+
+def run_pki20() -> TestPki:
+    return build_pki(Suite.ISO20_P521, datetime.now(timezone.utc).replace(microsecond=0))
+
+
+def _certify(pki: TestPki, store: KeyStore, label: str, profile: Profile) -> x509.Certificate:
+    info = store.generate(label, ALGORITHM)
+    public = ec.EllipticCurvePublicKey.from_encoded_point(CURVES[ALGORITHM], info.public)
+    issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
+    return issue_certificate(profile, public, issuer, issuer[1], pki.suite, pki.now)
+
+
+@dataclass
+class BenchPnc20:
+    pki: TestPki
+    keystore: KeyStore
+    keystore_kind: str
+    contracts: KeyStoreContracts20
+    vehicle: ClientCertificate
+    wall_clock: datetime
+    services: list[ProvisioningService] = field(default_factory=list)  # one per eMAID, the first installs
+
+    def secc_pnc(self, reject_contracts: int = 0) -> Iso20PncSim:
+        return Iso20PncSim(self.services[0], self.wall_clock, reject_contracts=reject_contracts)
+
+    def contract(self) -> Contract | None:
+        found = self.contracts.contracts()
+        return found[0] if found else None
+
+    def install_before(self, n: int = 1) -> list[Contract]:
+        """``n`` contracts installed outside any session, the first with the highest priority."""
+        made = []
+        for i, service in enumerate(self.services[:n]):
+            self.contracts.installed_priority = 10 * (n - i)
+            request = self.contracts.certificate_installation_req(secrets.token_bytes(8),
+                                                                  int(self.wall_clock.timestamp()))
+            made.append(self.contracts.install(service.answer(request, self.wall_clock)))
+        self.contracts.installed_priority = 0
+        return made
+
+    def tls(self, folder: Path, keylog: Path | None = None) -> BenchTls:
+        """The TLS 1.3 contexts: the SECC's (requiring a vehicle certificate) and the EV's."""
+        pem = serialization.Encoding.PEM
+        chain, key = folder / "secc20_chain.pem", folder / "secc20.key"
+        chain.write_bytes(b"".join(c.public_bytes(pem) for c in self.pki.chain("secc_leaf")))
+        key.touch(mode=0o600)
+        key.write_bytes(self.pki.keys["secc_leaf"].private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                                 serialization.NoEncryption()))
+        server = server_context13(chain, key, [self.pki.root_of("oem_prov_leaf")])
+        client = TlsConfig(v2g_roots=(self.pki.root_of("secc_leaf"),), keylog_file=keylog, version=TlsVersion.TLS13,
+                           client_certificate=self.vehicle)
+        return BenchTls(server, client)
+
+
+def _vehicle(pki: TestPki, store: KeyStore, folder: Path) -> ClientCertificate:
+    label = f"bench-vehicle/{uuid.uuid4().hex[:10]}"
+    leaf = _certify(pki, store, label, VEHICLE_PROFILE)
+    token = softhsm_token_config(folder) if isinstance(store, Pkcs11KeyStore) else None  # the same token
+    key = choose_vehicle_key(label, token, store if isinstance(store, SoftKeyStore) else None)
+    if isinstance(key, TokenKey):
+        link_for_provider(key.pkcs11, label)  # pkcs11-provider finds the key's public half by CKA_ID
+    return ClientCertificate((leaf, *pki.chain("oem_sub_ca_2")), key)
+
+
+@contextlib.contextmanager
+def bench_pnc20(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc20]:
+    """The run's -20 key store and Plug & Charge parts; the keys made for the run are deleted afterwards."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with tempfile.TemporaryDirectory(prefix="evcc-bench-pnc20-") as tmp:
+        folder = Path(tmp)
+        keystore, kind = keystore_for_bench(folder, use_softhsm)
+        store = ContractStore(folder / "contracts")
+        labels: list[str] = []
+        try:
+            oem_label = f"bench-oem20/{uuid.uuid4().hex[:10]}"
+            labels.append(oem_label)
+            oem = _certify(pki, keystore, oem_label, profile_table()["oem_prov_leaf"])
+            vehicle = _vehicle(pki, keystore, folder)
+            labels.append(vehicle.key.label)
+            ctx = InstallContext(store=store, keystore=keystore, v2g_roots=(pki.certs["v2g_root"],), now=now,
+                                 mo_roots=(pki.certs["mo_root"],))
+            contracts = KeyStoreContracts20(ctx, pcid=TEST_PCID, oem_chain=(oem, *pki.chain("oem_sub_ca_2")),
+                                            oem_key_label=oem_label, oem_key_algorithm=ALGORITHM, maximum_chains=3)
+            sim = ProvisioningSimulator(pki)
+            services = [ProvisioningService(sim, emaid) for emaid in TEST_EMAIDS[:3]]
+            yield BenchPnc20(pki, keystore, kind, contracts, vehicle, now, services)
+        finally:
+            labels += [c.key_label for c in store.list() if c.key_label]
+            for key in labels:
+                with contextlib.suppress(EvccError):
+                    keystore.delete(key)
+            close = getattr(keystore, "close", None)
+            if close is not None:
+                close()
