@@ -50,10 +50,15 @@ def payload_type_of(machine: EvccMachine, msg: Any) -> int:
     return machine.payload_type_of(msg) if isinstance(machine, MultiPayloadMachine) else machine.payload_type
 
 
-def accepts(machine: EvccMachine, payload_type: int) -> bool:
+def accepted_payload_types(machine: EvccMachine) -> frozenset[int]:
+    """Every V2GTP payload type ``machine`` takes from the SECC."""
     if isinstance(machine, MultiPayloadMachine):
-        return payload_type in machine.payload_types
-    return payload_type == machine.payload_type
+        return frozenset(machine.payload_types)
+    return frozenset({machine.payload_type})
+
+
+def accepts(machine: EvccMachine, payload_type: int) -> bool:
+    return payload_type in accepted_payload_types(machine)
 
 
 def deliver(machine: EvccMachine, payload_type: int, data: bytes, now: float) -> None:

@@ -19,7 +19,7 @@ from evcc.errors import ConfigError, PeerError, PeerTimeout
 from evcc.session.connection import V2gConnection
 from evcc.session.errors import TlsError
 from evcc.session.events import EndKind, SessionEnded, SessionEvent
-from evcc.session.machine import EvccMachine, accepts, deliver, payload_type_of
+from evcc.session.machine import EvccMachine, accepted_payload_types, accepts, deliver, payload_type_of
 from evcc.session.sap import Negotiated, ProtocolOffer, SapClient, SapMsgTimeout
 from evcc.session.timeouts import EvccTimers
 from evcc.session.v2gtp import EXI_ENCODED
@@ -57,7 +57,7 @@ async def run_session(
         report.protocol = negotiated.offer.protocol
         machine = machines[negotiated.offer.protocol](negotiated)
         machine.start(clock(), setup_deadline=start + sap_timers.V2G_EVCC_CommunicationSetup_Timeout)
-        report.ended = await _drive(conn, machine, report.events, clock)
+        report.ended = await _drive(conn, machine, report.events, clock, report.protocol)
     except (PeerError, TlsError) as exc:  # TLS 1.3: the SECC's verdict on the vehicle certificate comes late
         kind = EndKind.TIMEOUT if isinstance(exc, PeerTimeout) else EndKind.PROTOCOL_ERROR
         timer = exc.timer if isinstance(exc, SapMsgTimeout) else None
@@ -90,7 +90,7 @@ async def _negotiate(
 
 
 async def _drive(
-    conn: V2gConnection, machine: EvccMachine, events: list[SessionEvent], clock: Callable[[], float]
+    conn: V2gConnection, machine: EvccMachine, events: list[SessionEvent], clock: Callable[[], float], protocol: str
 ) -> SessionEnded:
     while True:
         for msg in machine.messages_to_send():
@@ -106,9 +106,14 @@ async def _drive(
         now = clock()
         if received is not None:
             if not accepts(machine, received.payload_type):
-                return SessionEnded(
-                    EndKind.PROTOCOL_ERROR, f"V2GTP payload type {received.payload_type:#06x} in a {machine.grammar} session",
-                    "transport",
-                )
+                return SessionEnded(EndKind.PROTOCOL_ERROR, _wrong_type(received.payload_type, machine, protocol),
+                                    "transport")
             deliver(machine, received.payload_type, received.payload, now)
         machine.handle_timer(now)
+
+
+def _wrong_type(payload_type: int, machine: EvccMachine, protocol: str) -> str:
+    """A payload type the connection takes but the negotiated protocol does not (ISO 15118-20 §7.8.3 Table 14:
+    a DC message in the AC type, SupportedAppProtocol's 0x8001 after negotiation)."""
+    accepted = ", ".join(f"{t:#06x}" for t in sorted(accepted_payload_types(machine)))
+    return f"transport: V2GTP payload type: {payload_type:#06x} not accepted in the {protocol} session ({accepted})"

@@ -11,6 +11,7 @@ Text form, for ``parse_fault``::
     KIND[:TARGET[#OCCURRENCE]][=VALUE]
 
     code:PowerDeliveryRes=FAILED       delay:CurrentDemandRes        delay:CableCheckRes=3.5
+    code:supportedAppProtocolRes=Failed_NoNegotiation
     session-id:ServiceDiscoveryRes     silence:CurrentDemandRes#5    stall:CableCheckRes    stall:PreChargeRes=1
     unexpected:PreChargeRes=SessionSetupRes                          garbage-exi:ChargeParameterDiscoveryRes
     disconnect:CableCheckRes           oversized      oversized:2=70000      truncated:CurrentDemandRes
@@ -68,7 +69,7 @@ CERT_TEXT = {"expired": FaultKind.CERT_EXPIRED, "untrusted": FaultKind.CERT_UNTR
              "vehicle-refused": FaultKind.CERT_VEHICLE_REFUSED}
 
 _RESPONSE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*Res$")
-_RESPONSE_CODE = re.compile(r"^(FAILED|WARNING)(_[A-Za-z0-9]+)*$")
+_RESPONSE_CODE = re.compile(r"^((FAILED|WARNING)(_[A-Za-z0-9]+)*|Failed_NoNegotiation)$")  # the last: SAP's
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,8 @@ class Fault:
         if self.occurrence < 1:
             raise FaultSpecError(f"fault {self.kind.value}: occurrence {self.occurrence} must be 1 or more")
         if not _RESPONSE_CODE.match(self.response_code):
-            raise FaultSpecError(f"fault code: {self.response_code!r} is not a FAILED*/WARNING* ResponseCode")
+            raise FaultSpecError(f"fault code: {self.response_code!r} is not a FAILED*/WARNING* ResponseCode "
+                                 "(or SupportedAppProtocol's Failed_NoNegotiation)")
         if self.delay is not None and not 0.0 <= self.delay <= 3600.0:
             raise FaultSpecError(f"fault delay: {self.delay} s outside [0, 3600]")
         if not 0.0 <= self.margin <= 60.0:

@@ -34,6 +34,8 @@ from evcc.errors import ConfigError
     ("cert:expired", Fault(FaultKind.CERT_EXPIRED)),
     ("cert:untrusted", Fault(FaultKind.CERT_UNTRUSTED)),
     ("cert:vehicle-refused", Fault(FaultKind.CERT_VEHICLE_REFUSED)),
+    ("code:supportedAppProtocolRes=Failed_NoNegotiation", Fault(FaultKind.CODE, "supportedAppProtocolRes",
+                                                               response_code="Failed_NoNegotiation")),
     ("  silence:SessionStopRes  ", Fault(FaultKind.SILENCE, "SessionStopRes")),
 ])
 def test_parse_fault(spec: str, fault: Fault) -> None:
@@ -48,6 +50,7 @@ def test_parse_fault(spec: str, fault: Fault) -> None:
     ("delay:CableCheckRes=-1", "outside [0, 3600]"),
     ("delay:CableCheckRes=nan", "outside [0, 3600]"),
     ("code:CableCheckRes=OK", "'OK' is not a FAILED*/WARNING* ResponseCode"),
+    ("code:CableCheckRes=Failed", "'Failed' is not a FAILED*/WARNING* ResponseCode"),
     ("silence:CurrentDemandRes#0", "occurrence 0 must be 1 or more"),
     ("silence:CurrentDemandRes#x", "occurrence 'x' is not an integer"),
     ("silence:3#2", "an occurrence goes with a response name"),
