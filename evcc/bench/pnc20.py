@@ -32,6 +32,7 @@ from evcc.bench.pnc import keystore_for_bench, softhsm_token_config
 from evcc.bench.runtime_pki import BenchTls
 from evcc.bench.secc.iso20_pnc import Iso20PncSim
 from evcc.bench.secc.tls import server_context13
+from evcc.contracts import messages20
 from evcc.contracts.install_common import InstallContext
 from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
@@ -82,14 +83,17 @@ class BenchPnc20:
         return found[0] if found else None
 
     def install_before(self, n: int = 1) -> list[Contract]:
-        """``n`` contracts installed outside any session, the first with the highest priority."""
-        made = []
+        """``n`` contracts installed outside any session, the first with the highest priority. Each request names
+        its eMAID in PrioritizedEMAIDs (the -20 service issues the first one named there)."""
+        port, made = self.contracts, []
+        assert port.oem_key_label is not None
         for i, service in enumerate(self.services[:n]):
-            self.contracts.installed_priority = 10 * (n - i)
-            request = self.contracts.certificate_installation_req(secrets.token_bytes(8),
-                                                                  int(self.wall_clock.timestamp()))
-            made.append(self.contracts.install(service.answer(request, self.wall_clock)))
-        self.contracts.installed_priority = 0
+            port.installed_priority = 10 * (n - i)
+            request = messages20.certificate_installation_req(
+                secrets.token_bytes(8), int(self.wall_clock.timestamp()), port.oem_chain, port.ctx.v2g_roots,
+                port.ctx.keystore, port.oem_key_label, port.oem_key_algorithm, prioritized_emaids=(service.emaid,))
+            made.append(port.install(service.answer(request, self.wall_clock)))
+        port.installed_priority = 0
         return made
 
     def tls(self, folder: Path, keylog: Path | None = None) -> BenchTls:

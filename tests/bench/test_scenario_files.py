@@ -41,6 +41,14 @@ def test_every_packaged_scenario_passes_in_process(tmp_path: Path, capsys: pytes
     assert stopped["end_kind"] == "stopped" and 60.0 <= stopped["end_soc"] < 61.0
     silent = by_file["secc_silent_cable_check"]
     assert silent["outcome"] == "failed" and silent["stage"] == "CableCheckRes"
+    two = by_file["iso20_two_contracts_first_refused"]["report"]
+    assert two["pnc"]["refused"] == ["DE8AA0012345670 (WARNING_eMSPUnknown)"]
+    assert two["pnc"]["emaid"] == "NN123ABCDEFGHIT"
+    back = by_file["iso20_dc_bpt_dynamic_discharge"]["report"]
+    assert back["service"] == "DC_BPT" and back["control"] == "Dynamic" and back["discharged_wh"] > 4000
+    assert min(p["power"] for p in back["series"]) < -15_000 and 49.9 < back["end_soc"] <= 50.0
+    ac = by_file["iso20_ac_scheduled_pnc"]["report"]
+    assert ac["protocol"] == "iso20-ac" and ac["pnc"]["installed"] and ac["end_kind"] == "completed"
 
 
 def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
