@@ -27,7 +27,7 @@ from types import TracebackType
 from evcc import exi
 from evcc.bench.secc.link import VethLink, in_netns
 from evcc.contracts.emaid import check_character
-from evcc.exi import din, iso2
+from evcc.exi import Message, din, iso2
 from evcc.session import sap
 from evcc.session.connection import TlsConfig, open_connection
 from evcc.session.sdp import SdpClient, Security
@@ -85,7 +85,7 @@ def fixed_emaid() -> str:
     return JOSEV_EMAID[:14] + check_character(JOSEV_EMAID[:14])
 
 
-def _session_setup(protocol: str) -> object:
+def _session_setup(protocol: str) -> Message:
     mac = bytes.fromhex("020000000001")
     if protocol == "din":
         return din.V2G_Message(Header=din.MessageHeaderType(SessionID=bytes(8)),

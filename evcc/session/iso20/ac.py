@@ -66,7 +66,8 @@ def send_charge_loop(m: Iso20Evcc, now: float) -> None:
     a = ac_module()
     m.loop_count += 1
     mode = rq.ac_loop(a, m.vehicle, m.config, now, m.ac_power, max_power(m))
-    m.send("AC_ChargeLoopReq", now, DisplayParameters=rq.display(a, m.vehicle, now),
+    m.send("AC_ChargeLoopReq", now, DisplayParameters=rq.display(
+        a, m.vehicle, now, cast(AcVehiclePort, m.vehicle).ac_charging_complete(now)),
            MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted, **mode)
     m.state = State.WAIT_AC_CHARGE_LOOP_RES
 

@@ -119,7 +119,8 @@ def send_charge_loop(m: Iso20Evcc, now: float) -> None:
         mode = rq.dc_dynamic_loop(d, m.vehicle, m.config, now)
     else:
         mode = rq.dc_scheduled_loop(d, m.vehicle, m.config, now, target_current(m, now))
-    m.send("DC_ChargeLoopReq", now, DisplayParameters=rq.display(d, m.vehicle, now),
+    m.send("DC_ChargeLoopReq", now, DisplayParameters=rq.display(
+        d, m.vehicle, now, m.vehicle.dc_targets(now).charging_complete),
            MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted,
            EVPresentVoltage=rational(d, m.vehicle.battery_voltage(now)), **mode)
     m.state = State.WAIT_DC_CHARGE_LOOP_RES

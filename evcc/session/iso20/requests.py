@@ -166,6 +166,8 @@ def ac_loop(m: ModuleType, vehicle: Iso20VehiclePort, config: Iso20Config, now: 
     return {"Dynamic_AC_CLReqControlMode": m.Dynamic_AC_CLReqControlModeType(**fields)}
 
 
-def display(m: ModuleType, vehicle: Iso20VehiclePort, now: float) -> Any:
-    """DisplayParameters with the present SoC (dc_status works for AC vehicles too)."""
-    return m.DisplayParametersType(PresentSOC=max(0, min(100, vehicle.dc_status(now).soc)))
+def display(m: ModuleType, vehicle: Iso20VehiclePort, now: float, complete: bool) -> Any:
+    """DisplayParameters with the present SoC (dc_status works for AC vehicles too) and ChargingComplete (the
+    vehicle reached its target; optional in the schema, sent always: some chargers require it)."""
+    return m.DisplayParametersType(PresentSOC=max(0, min(100, vehicle.dc_status(now).soc)),
+                                   ChargingComplete=complete)
