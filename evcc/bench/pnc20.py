@@ -129,11 +129,13 @@ def bench_pnc20(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc20]:
         keystore, kind = keystore_for_bench(folder, use_softhsm)
         store = ContractStore(folder / "contracts")
         labels: list[str] = []
+        provider_in_use = False
         try:
             oem_label = f"bench-oem20/{uuid.uuid4().hex[:10]}"
             labels.append(oem_label)
             oem = _certify(pki, keystore, oem_label, profile_table()["oem_prov_leaf"])
             vehicle = _vehicle(pki, keystore, folder)
+            provider_in_use = isinstance(vehicle.key, TokenKey)
             labels.append(vehicle.key.label)
             ctx = InstallContext(store=store, keystore=keystore, v2g_roots=(pki.certs["v2g_root"],), now=now,
                                  mo_roots=(pki.certs["mo_root"],))
@@ -147,6 +149,8 @@ def bench_pnc20(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc20]:
             for key in labels:
                 with contextlib.suppress(EvccError):
                     keystore.delete(key)
+            # A token's login is per process: closing our last session logs pkcs11-provider out too, and OpenSSL
+            # then asks for the PIN on the terminal when it releases the vehicle key at exit. Keep it open then.
             close = getattr(keystore, "close", None)
-            if close is not None:
+            if close is not None and not provider_in_use:
                 close()

@@ -84,6 +84,7 @@ class OpenedKeyStore:
 
     store: KeyStore
     pkcs11: Pkcs11Config | None = None
+    provider_in_use: bool = False  # TLS 1.3 uses the token through OpenSSL's pkcs11-provider
 
 
 def _open_keystore(opts: PncOptions) -> OpenedKeyStore:
@@ -109,8 +110,10 @@ def open_keystore(opts: PncOptions) -> Iterator[OpenedKeyStore]:
     try:
         yield opened
     finally:
+        # A PKCS#11 login belongs to the process: closing our last session would log pkcs11-provider out as well,
+        # and OpenSSL would then ask for the PIN on the terminal when it frees the vehicle key at exit.
         close = getattr(opened.store, "close", None)
-        if callable(close):
+        if callable(close) and not opened.provider_in_use:
             close()
 
 
@@ -170,6 +173,7 @@ def client_certificate(opts: PncOptions, opened: OpenedKeyStore) -> ClientCertif
     key = choose_vehicle_key(opts.vehicle_key, opened.pkcs11, soft)
     if isinstance(key, TokenKey):
         link_for_provider(key.pkcs11, key.label)  # idempotent: only a key never linked is changed
+        opened.provider_in_use = True
     return ClientCertificate(chain, key)
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -95,3 +98,18 @@ def test_disconnect_and_untrusted_certificate_on_sockets(tmp_path: Path, capsys:
     report = _report(path)
     assert report["end_reason"].startswith("connection to the SECC:") and "certificate" in report["end_reason"]
     assert report["messages"] == []
+
+
+def test_token_key_through_pkcs11_provider_never_asks_for_a_pin_on_a_terminal(tmp_path: Path) -> None:
+    """`evcc bench --protocol iso20-dc --tls` as its own process on a pseudo-terminal (``script``): with the vehicle
+    key used through pkcs11-provider, closing our token session at the end would log the provider out and OpenSSL
+    would wait for a PIN typed on the terminal when it frees the key at exit."""
+    _root()
+    if shutil.which("script") is None:
+        pytest.skip("util-linux script (pseudo-terminal) not installed")
+    command = (f"{sys.executable} -m evcc.bench.cli bench --link netns --no-dbus --protocol iso20-dc --tls "
+               "--start-soc 78")
+    result = subprocess.run(["script", "-qec", command, "/dev/null"], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, timeout=90, cwd=Path(__file__).resolve().parents[2], check=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "Enter PIN" not in result.stdout and "verdict:     PASS" in result.stdout

@@ -212,6 +212,7 @@ def test_iso20_dc_pnc_over_tls13_mutual_with_installation(veth: VethLink, tmp_pa
     secc = charger.made[-1]
     assert secc.record.authorization_service == "PnC" and secc.record.emaids_authorized == [TEST_EMAIDS[0]]
     assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keylog.read_text() and not record.errors
+    assert "Enter PIN" not in run.stderr + run.stdout, run.stderr  # the token's PIN comes from --pin-file only
     assert list((tmp_path / "contracts").iterdir()), "the installed contract is in the store"
 
 
