@@ -23,6 +23,12 @@ C_DigestUpdate(OtherInfo). Only K (16 or 32 bytes) reaches the host; Z never doe
 The decrypted contract key still passes through host memory before C_CreateObject (no token here can unwrap
 with AES-CBC/GCM): callers pass it as a bytearray and wipe it right after :meth:`import_private`.
 
+Key pairs: every key is a private-key object and a public-key object with the same CKA_LABEL and the same CKA_ID
+(16 random bytes, set in both templates at creation: no later attribute writes). PKCS#11 consumers that pair the
+two halves by CKA_ID, such as OpenSSL's pkcs11-provider for the vehicle's TLS 1.3 key, find the public half.
+Tokens written by earlier versions (generated pairs without CKA_ID, imported keys without a public object and the
+EC point in the private key's CKA_ID) still work here; :meth:`Pkcs11KeyStore.pair` upgrades such a key once.
+
 python-pkcs11's default templates add CKA_ENCRYPT/WRAP/VERIFY/... = False, which some tokens reject; every
 template here is explicit (DEFAULT removes an attribute).
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +74,7 @@ _NEEDS = {
 # Remove python-pkcs11's default capability attributes; set only what each object needs.
 _NO_PUB_CAPS = {Attribute.ENCRYPT: DEFAULT, Attribute.WRAP: DEFAULT}
 _NO_PRIV_CAPS = {Attribute.DECRYPT: DEFAULT, Attribute.UNWRAP: DEFAULT}
+KEY_ID_BYTES = 16
 _NO_SECRET_CAPS = {a: DEFAULT for a in (Attribute.ENCRYPT, Attribute.DECRYPT, Attribute.WRAP, Attribute.UNWRAP,
                                         Attribute.SIGN, Attribute.VERIFY, Attribute.DERIVE)}
 
@@ -79,6 +87,12 @@ class Pkcs11Config:
     token_label: str
     user_pin: str
     kdf_in_token: bool = True
+
+
+def _der_octets(point: bytes) -> bytes:
+    """CKA_EC_POINT of a point: DER OCTET STRING (points here are at most 133 bytes: long form with one byte)."""
+    n = len(point)
+    return bytes([0x04, n]) + point if n < 0x80 else bytes([0x04, 0x81, n]) + point
 
 
 def _unwrap_octet_string(der: bytes) -> bytes:
@@ -163,14 +177,15 @@ class Pkcs11KeyStore:
         with self._lock:
             if self._find(ObjectClass.PRIVATE_KEY, label) is not None:
                 raise KeyExists(f"a key labelled {label!r} exists")
+            key_id = secrets.token_bytes(KEY_ID_BYTES)  # the same CKA_ID on both halves (module docstring)
             pub, _ = self._session.generate_keypair(
                 KeyType.EC_EDWARDS if edwards else KeyType.EC, store=True, label=label,
                 mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN if edwards else Mechanism.EC_KEY_PAIR_GEN,
                 public_template={Attribute.EC_PARAMS: EC_PARAMS[algorithm], Attribute.VERIFY: True,
-                                 Attribute.TOKEN: True, **_NO_PUB_CAPS},
+                                 Attribute.TOKEN: True, Attribute.ID: key_id, **_NO_PUB_CAPS},
                 private_template={Attribute.SIGN: True, Attribute.DERIVE: not edwards, Attribute.SENSITIVE: True,
                                   Attribute.EXTRACTABLE: False, Attribute.TOKEN: True, Attribute.PRIVATE: True,
-                                  **_NO_PRIV_CAPS})
+                                  Attribute.ID: key_id, **_NO_PRIV_CAPS})
             public = _unwrap_octet_string(bytes(pub[Attribute.EC_POINT]))
         return KeyInfo(label, algorithm, public)
 
@@ -183,17 +198,59 @@ class Pkcs11KeyStore:
         with self._lock:
             if self._find(ObjectClass.PRIVATE_KEY, label) is not None:
                 raise KeyExists(f"a key labelled {label!r} exists")
-            # One token object only (token writes dominate the installation time): the public point goes into
-            # the private key's CKA_ID, whose content PKCS#11 leaves to the application.
-            self._session.create_object({
-                Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: key_type, Attribute.LABEL: label,
-                Attribute.ID: public, Attribute.EC_PARAMS: EC_PARAMS[algorithm], Attribute.VALUE: bytes(private),
-                Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
-                Attribute.EXTRACTABLE: False, Attribute.SIGN: True, Attribute.DERIVE: not edwards})
+            key_id = secrets.token_bytes(KEY_ID_BYTES)
+            self._create_public(label, key_type, algorithm, public, key_id)
+            try:
+                self._session.create_object({
+                    Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: key_type, Attribute.LABEL: label,
+                    Attribute.ID: key_id, Attribute.EC_PARAMS: EC_PARAMS[algorithm], Attribute.VALUE: bytes(private),
+                    Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False, Attribute.SIGN: True, Attribute.DERIVE: not edwards})
+            except pkcs11.PKCS11Error:
+                self._destroy_public(label)  # no half pair left behind
+                raise
         return KeyInfo(label, algorithm, public)
 
+    def _create_public(self, label: str, key_type: KeyType, algorithm: KeyAlgorithm, point: bytes,
+                       key_id: bytes) -> None:
+        self._session.create_object({
+            Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: key_type, Attribute.LABEL: label,
+            Attribute.ID: key_id, Attribute.EC_PARAMS: EC_PARAMS[algorithm], Attribute.EC_POINT: _der_octets(point),
+            Attribute.TOKEN: True, Attribute.PRIVATE: False, Attribute.VERIFY: True})
+
+    def _destroy_public(self, label: str) -> None:
+        for obj in list(self._session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.LABEL: label})):
+            obj.destroy()
+
+    def pair(self, label: str) -> bytes:
+        """Give the key ``label`` a public object with the private key's CKA_ID, as keys made now have; for keys
+        of tokens written by earlier versions. Returns the shared CKA_ID; writes nothing when already paired.
+
+        Generated pair without CKA_ID (or with different ones): both get SHA-1(CKA_EC_POINT). Imported key
+        without a public object (its EC point in CKA_ID): a public object with that point and that CKA_ID."""
+        with self._lock:
+            private = self._private(label)
+            public = self._find(ObjectClass.PUBLIC_KEY, label)
+            private_id = bytes(private[Attribute.ID] or b"")
+            try:
+                if public is None:
+                    if not private_id:
+                        raise KeyStoreError(f"key {label!r} has neither a public object nor its point in CKA_ID")
+                    self._create_public(label, private[Attribute.KEY_TYPE], self._algorithm(private), private_id,
+                                        private_id)
+                    return private_id
+                if private_id and private_id == bytes(public[Attribute.ID] or b""):
+                    return private_id
+                key_id = hashlib.sha1(bytes(public[Attribute.EC_POINT])).digest()
+                public[Attribute.ID] = key_id
+                private[Attribute.ID] = key_id
+                return key_id
+            except pkcs11.PKCS11Error as exc:
+                raise KeyStoreError(f"pairing key {label!r} in {self.description} failed: "
+                                    f"{type(exc).__name__}") from exc
+
     def _public_of(self, private: Any, label: str) -> bytes:
-        """Generated keys have a public object; imported ones carry the point in CKA_ID."""
+        """The public object's point; keys imported by earlier versions have none and carry the point in CKA_ID."""
         pub = self._find(ObjectClass.PUBLIC_KEY, label)
         if pub is not None:
             return _unwrap_octet_string(bytes(pub[Attribute.EC_POINT]))

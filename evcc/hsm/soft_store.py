@@ -157,6 +157,16 @@ class SoftKeyStore:
         finally:
             wipe(raw)
 
+    def private_key_pem(self, label: str) -> bytearray:
+        """The private key ``label`` as unencrypted PKCS#8 PEM, for a TLS library that reads keys only from PEM
+        (the vehicle's TLS 1.3 key on a bench, evcc.session.tls13). Bench only, like this store: the caller
+        hands it on without writing it to disk and wipes the buffer. X448 keys cannot sign: refused."""
+        key, _ = self._load(label)
+        if isinstance(key, x448.X448PrivateKey):
+            raise UnsupportedAlgorithm(f"key {label!r} is X448: a TLS key must be able to sign")
+        return bytearray(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+
     def generate(self, label: str, algorithm: KeyAlgorithm) -> KeyInfo:
         check_label(label)
         key: AnyPrivateKey

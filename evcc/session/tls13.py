@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from evcc.errors import ConfigError
@@ -60,7 +59,8 @@ ISO20_TLS13 = Tls13Profile()
 
 @dataclass(frozen=True, slots=True)
 class TokenKey:
-    """The vehicle key ``label`` in a PKCS#11 token (linked once with :func:`tls_token.link_for_provider`)."""
+    """The vehicle key ``label`` in a PKCS#11 token (a pair made by :class:`evcc.hsm.pkcs11_store.Pkcs11KeyStore`:
+    pkcs11-provider finds its public half by the shared CKA_ID)."""
 
     pkcs11: Pkcs11Config
     label: str
@@ -145,13 +145,11 @@ def _memory_files(*contents: bytes) -> Iterator[list[str]]:
             os.close(fd)
 
 
-def _key_pem(key: VehicleKey) -> bytes:
+def _key_pem(key: VehicleKey) -> bytearray:
     if isinstance(key, TokenKey):
         tls_openssl.load_pkcs11_provider(key.pkcs11.module)
-        return tls_token.uri_pem(tls_token.key_uri(key.pkcs11, key.label))
-    private, _ = key.store._load(key.label)  # the store's reader; the PEM goes to a memfd only
-    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        return bytearray(tls_token.uri_pem(tls_token.key_uri(key.pkcs11, key.label)))
+    return key.store.private_key_pem(key.label)  # to a memfd only, wiped by the caller
 
 
 def load_client_certificate(ctx: ssl.SSLContext, cert: ClientCertificate) -> str:
@@ -159,14 +157,15 @@ def load_client_certificate(ctx: ssl.SSLContext, cert: ClientCertificate) -> str
     if not cert.chain:
         raise ConfigError("the vehicle certificate chain is empty")
     chain = "".join(certificates_pem(c, "vehicle certificate") for c in cert.chain).encode()
-    key = bytearray(_key_pem(cert.key))
+    key = _key_pem(cert.key)
     try:
         with _memory_files(chain, bytes(key)) as (chain_path, key_path):
             ctx.load_cert_chain(chain_path, key_path)
     except ssl.SSLError as exc:
         hint = ""
         if isinstance(cert.key, TokenKey) and exc.reason == "KEY_VALUES_MISMATCH":
-            hint = " (for a token key, its public half must carry the same CKA_ID: tls_token.link_for_provider)"
+            hint = (" (the token key's public object must carry the private key's CKA_ID: keys of tokens written "
+                    "before key pairing need Pkcs11KeyStore.pair once)")
         raise ConfigError(f"vehicle certificate and {cert.key.describe()} cannot be used for TLS: "
                           f"{exc.reason or exc}{hint}") from exc
     finally:

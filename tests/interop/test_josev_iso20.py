@@ -59,7 +59,6 @@ from evcc.session.sdp_aio import discover, interface_index, sdp_socket
 from evcc.session.timeouts import EvccTimers
 from evcc.session.tls13 import ISO20_GROUPS, ISO20_SIGNATURE_ALGORITHMS, ClientCertificate, SoftStoreKey
 from evcc.session.tls13 import Tls13Profile, TokenKey
-from evcc.session.tls_token import link_for_provider
 from tests.interop.josev import JosevSecc
 
 pytestmark = pytest.mark.interop
@@ -107,8 +106,7 @@ def vehicle_tls(josev_pki: Path, softhsm_config: Pkcs11Config, tmp_path_factory:
         store = Pkcs11KeyStore(softhsm_config)
         public = store.generate(label, KeyAlgorithm.EC_P256).public
         store.close()
-        link_for_provider(softhsm_config, label)
-        key = TokenKey(softhsm_config, label)
+        key = TokenKey(softhsm_config, label)  # the pair shares one CKA_ID: pkcs11-provider finds the public half
     else:
         soft = SoftKeyStore(SoftKeyStoreConfig(tmp_path_factory.mktemp("soft"), passphrase=b"interop"))
         public = soft.generate(label, KeyAlgorithm.EC_P256).public

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from evcc.bench.secc.tls import server_context, server_context13
 from evcc.errors import ConfigError
@@ -49,12 +49,11 @@ def _label(kind: str) -> str:
 
 
 def token_certificate(config: Pkcs11Config, pki: Iso20Pki, algorithm: KeyAlgorithm) -> ClientCertificate:
-    """A vehicle key generated in the token (non-extractable), linked for the provider, with its certificate."""
+    """A vehicle key generated in the token (non-extractable; its pair shares one CKA_ID), with its certificate."""
     store = Pkcs11KeyStore(config)
     label = _label("token")
     info = store.generate(label, algorithm)
     store.close()
-    link_for_provider(config, label)
     return ClientCertificate(pki.vehicle_chain(info.public, algorithm), TokenKey(config, label))
 
 
@@ -146,7 +145,7 @@ def test_mutual_tls13_with_the_vehicle_key_in_softhsm(softhsm_config: Pkcs11Conf
 
 
 @needs_provider
-def test_imported_token_key_gets_its_public_object_and_works(softhsm_config: Pkcs11Config, p521: Iso20Pki) -> None:
+def test_imported_token_key_works_without_linking(softhsm_config: Pkcs11Config, p521: Iso20Pki) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
     scalar = ec.generate_private_key(ec.SECP521R1()).private_numbers().private_value
     store = Pkcs11KeyStore(softhsm_config)
@@ -154,10 +153,41 @@ def test_imported_token_key_gets_its_public_object_and_works(softhsm_config: Pkc
     info = store.import_private(label, KeyAlgorithm.EC_P521, bytearray(scalar.to_bytes(66, "big")))
     store.close()
     cert = ClientCertificate(p521.vehicle_chain(info.public, KeyAlgorithm.EC_P521), TokenKey(softhsm_config, label))
-    with pytest.raises(ConfigError, match="KEY_VALUES_MISMATCH.*link_for_provider"):
+    secc = Secc(server_context13(p521.secc_chain_pem, p521.secc_key_pem, [p521.oem_root]))
+
+    async def body(port: int) -> None:
+        assert await _echo(await open_connection("::1", port, tls=prepare(_tls13(p521, cert)))) == b"\x80\x20"
+
+    asyncio.run(secc.run(body))
+    assert secc.peer == [cert.chain[0].public_bytes(Encoding.DER)]  # type: ignore[union-attr]
+
+
+@needs_provider
+def test_key_of_an_older_token_is_named_then_paired(softhsm_config: Pkcs11Config, p521: Iso20Pki) -> None:
+    """A key imported by an earlier version (no public object, the point in CKA_ID): the provider cannot match it
+    to the certificate and the error says what to do; after ``pair`` (or the old link_for_provider, now the same)
+    the handshake works and pairing again writes nothing."""
+    import pkcs11
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from evcc.hsm.pkcs11_store import EC_PARAMS
+    key = ec.generate_private_key(ec.SECP521R1())
+    point = key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    label = _label("legacy")
+    store = Pkcs11KeyStore(softhsm_config)
+    store._session.create_object({  # what earlier versions wrote
+        pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PRIVATE_KEY, pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.EC,
+        pkcs11.Attribute.LABEL: label, pkcs11.Attribute.ID: point,
+        pkcs11.Attribute.EC_PARAMS: EC_PARAMS[KeyAlgorithm.EC_P521],
+        pkcs11.Attribute.VALUE: key.private_numbers().private_value.to_bytes(66, "big"),
+        pkcs11.Attribute.TOKEN: True, pkcs11.Attribute.PRIVATE: True, pkcs11.Attribute.SENSITIVE: True,
+        pkcs11.Attribute.EXTRACTABLE: False, pkcs11.Attribute.SIGN: True})
+    cert = ClientCertificate(p521.vehicle_chain(point, KeyAlgorithm.EC_P521), TokenKey(softhsm_config, label))
+    with pytest.raises(ConfigError, match="KEY_VALUES_MISMATCH.*Pkcs11KeyStore.pair"):
         prepare(_tls13(p521, cert))
-    assert link_for_provider(softhsm_config, label) == info.public
-    assert link_for_provider(softhsm_config, label) == info.public  # linked once, nothing rewritten
+    assert store.pair(label) == point
+    store.close()
+    assert link_for_provider(softhsm_config, label) == point  # paired: nothing rewritten
     secc = Secc(server_context13(p521.secc_chain_pem, p521.secc_key_pem, [p521.oem_root]))
 
     async def body(port: int) -> None:
