@@ -51,6 +51,7 @@ CONTRACT_USAGE = frozenset(
     {KeyUsage.DIGITAL_SIGNATURE, KeyUsage.NON_REPUDIATION, KeyUsage.KEY_ENCIPHERMENT, KeyUsage.KEY_AGREEMENT}
 )
 CPS_LEAF_USAGE = frozenset({KeyUsage.DIGITAL_SIGNATURE})
+VEHICLE_USAGE = frozenset({KeyUsage.DIGITAL_SIGNATURE})
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class Profile:
 
 # A valid PCID (VDE-AR-E 2802-100-1: WMI + 14 alphanumerics + check character, 18 characters).
 TEST_PCID = "WMIEVCCTEST0000017"
+# The vehicle's TLS client identity (ISO 15118-20 TLS 1.3 mutual authentication): issued by the OEM.
+TEST_VEHICLE_CN = "WMIEVCCTESTVEHICLE"
 # Valid eMAIDs with their ISO 15118-2 Annex H check character (see evcc.contracts.emaid).
 TEST_EMAIDS = ("DE8AA001234567" + "0", "NN123ABCDEFGHI" + "T", "FRXYZ123456789" + "2")
 
@@ -93,6 +96,11 @@ PROFILES: tuple[Profile, ...] = (
     _ca("oem_sub_ca_1", "oem_root", "OEMSubCA1", "OEM", 1, 4),
     _ca("oem_sub_ca_2", "oem_sub_ca_1", "OEMSubCA2", "OEM", 0, 4),
     Profile("oem_prov_leaf", "oem_sub_ca_2", TEST_PCID, "evcc test OEM", "OEM", False, None, OEM_PROV_USAGE,
+            4 * YEAR),
+    # The vehicle certificate the EV presents as TLS 1.3 client (ISO 15118-20): an OEM leaf like the provisioning
+    # certificate, digitalSignature only (its key signs CertificateVerify; no key agreement in TLS 1.3's
+    # ephemeral exchange). PKI.md names no extendedKeyUsage for it, so none is set (an EKU would restrict it).
+    Profile("vehicle_leaf", "oem_sub_ca_2", TEST_VEHICLE_CN, "evcc test OEM", "OEM", False, None, VEHICLE_USAGE,
             4 * YEAR),
     _ca("mo_root", None, "MORootCA", "MO", None, 10),
     _ca("mo_sub_ca_1", "mo_root", "MOSubCA1", "MO", 1, 4),

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448
 from cryptography.x509.oid import NameOID
 
 from evcc.hsm.keystore import KeyAlgorithm
-from evcc.pki.generator import PublicKey, TestPki, build_pki, issue_certificate
-from evcc.pki.profiles import YEAR, KeyUsage, Profile, Suite
+from evcc.pki.generator import PublicKey, TestPki, build_pki, vehicle_chain
+from evcc.pki.profiles import Suite
 
 
 def _name(cn: str) -> x509.Name:
@@ -72,13 +72,7 @@ def make_pki(folder: Path, tag: str = "V2GRootCA") -> SeccPki:
     return SeccPki(root, chain, key, root_path)
 
 
-# ---- ISO 15118-20 (TLS 1.3 mutual): evcc.pki's -20 suites plus a vehicle certificate ----------------------------
-# evcc.pki.profiles has no vehicle (TLS client) certificate profile; this one follows its OEM rows: issued by
-# OEM Sub-CA 2, not a CA, digitalSignature (it signs the TLS 1.3 CertificateVerify), OEM domain component.
-VEHICLE_PROFILE = Profile("vehicle_leaf", "oem_sub_ca_2", "WMIEVCCTESTVEHICLE", "evcc test OEM", "OEM", False, None,
-                          frozenset({KeyUsage.DIGITAL_SIGNATURE}), 4 * YEAR)
-
-
+# ---- ISO 15118-20 (TLS 1.3 mutual): evcc.pki's -20 suites with their vehicle certificate profile -----------------
 @dataclass
 class Iso20Pki:
     """One -20 suite's tree: the SECC's chain and key as files, the V2G and OEM roots, and vehicle leaves on demand."""
@@ -96,16 +90,15 @@ class Iso20Pki:
         return self.pki.root_of("oem_prov_leaf")
 
     def vehicle_chain(self, public: bytes, algorithm: KeyAlgorithm) -> tuple[x509.Certificate, ...]:
-        """A vehicle certificate for the key-store public key ``public``, then OEM Sub-CA 2 and 1."""
+        """A vehicle certificate (evcc.pki profile ``vehicle_leaf``) for the key-store public key ``public``, then
+        OEM Sub-CA 2 and 1."""
         key: PublicKey
         if algorithm is KeyAlgorithm.ED448:
             key = ed448.Ed448PublicKey.from_public_bytes(public)
         else:
             key = ec.EllipticCurvePublicKey.from_encoded_point(
                 ec.SECP521R1() if algorithm is KeyAlgorithm.EC_P521 else ec.SECP256R1(), public)
-        issuer = (self.pki.certs["oem_sub_ca_2"], self.pki.signing_key("oem_sub_ca_2"))
-        leaf = issue_certificate(VEHICLE_PROFILE, key, issuer, issuer[1], self.pki.suite, self.pki.now)
-        return (leaf, *self.pki.chain("oem_sub_ca_2"))
+        return vehicle_chain(self.pki, key)
 
 
 def make_iso20_pki(folder: Path, suite: Suite = Suite.ISO20_P521) -> Iso20Pki:
