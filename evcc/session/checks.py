@@ -11,7 +11,10 @@ Checks, in this order (:meth:`MachineCore.checked`):
        reason; nothing more is sent, the adapter closes the connection)
     5. OK_CertificateExpiresSoon is reported as a ResponseNote (the contract port decides about an update)
 
-A failure ends the machine with a SessionEnded event. Sans-IO: the machine is given ``now``; it reports one
+A failure ends the machine with a SessionEnded event. A failure while a stop is under way (the EV's stop, or an
+orderly stop begun for a stated reason: PowerDelivery(Stop), WeldingDetection, SessionStop answered FAILED or
+not at all) keeps the stop's kind and first reason and adds the failure as detail (:func:`ending`); only a stop
+after a completed charge gives way to the failure (the session did not complete after all). Sans-IO: the machine is given ``now``; it reports one
 deadline (:meth:`get_timer`); :meth:`handle_timer` ends it when a V2G_EVCC timer has expired, naming the timer.
 """
 
@@ -29,6 +32,17 @@ S = TypeVar("S", bound=enum.Enum)
 M = TypeVar("M")
 
 NOTED_CODES = frozenset({"OK_CertificateExpiresSoon"})
+
+
+def ending(stop: tuple[EndKind, str] | None, kind: EndKind, reason: str) -> tuple[EndKind, str]:
+    """Kind and reason of the SessionEnded when the machine ends with ``kind``/``reason`` while ``stop`` (the stop
+    under way, or None) is in progress."""
+    if stop is None or stop == (kind, reason):
+        return kind, reason
+    first_kind, first = stop
+    if first_kind is EndKind.COMPLETED:  # the charge was done: the failure is the story, not "completed"
+        return kind, reason
+    return first_kind, f"{first} (then {reason})"
 
 
 def body_element(body: Any) -> tuple[str, Any]:
@@ -53,6 +67,7 @@ class MachineCore(Generic[S, M]):
         self._ended_state = ended_state
         self.session_id = session_id
         self.last_header_session_id = session_id
+        self.stop_reason: tuple[EndKind, str] | None = None  # set when a stop begins; see ending()
         self.ended: SessionEnded | None = None
         self._out: list[M] = []
         self._events: list[SessionEvent] = []
@@ -140,10 +155,13 @@ class MachineCore(Generic[S, M]):
             self._timers.pop(timer, None)
 
     def end(self, kind: EndKind, reason: str, response_code: str | None = None, timer: str | None = None) -> None:
+        """End the machine. During a stop the first reason stays (:func:`ending`); ``response_code`` and
+        ``timer`` are those of what ended it."""
         state = self.state.value
         self.state = self._ended_state
         self._timers.clear()
         self._pending = None
+        kind, reason = ending(self.stop_reason, kind, reason)
         self.ended = SessionEnded(kind, reason, state, response_code, timer)
         self._events.append(self.ended)
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from evcc import exi
 from evcc.errors import ConfigError
 from evcc.exi import Message
+from evcc.session.checks import ending
 from evcc.session.events import EndKind, Exchange, LateResponse, SessionEnded, SessionEvent
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso20 import values as v
@@ -213,10 +214,13 @@ class Iso20Evcc:
             self._timers.pop(timer, None)
 
     def end(self, kind: EndKind, reason: str, response_code: str | None = None, timer: str | None = None) -> None:
+        """End the machine. During a stop the first reason stays and this one is added as detail
+        (evcc.session.checks.ending); ``response_code`` and ``timer`` are those of what ended it."""
         state = self.state.value
         self.state = State.ENDED
         self._timers.clear()
         self._pending = None
+        kind, reason = ending(self.stop_reason, kind, reason)
         self.ended = SessionEnded(kind, reason, state, response_code, timer)
         self._events.append(self.ended)
 
