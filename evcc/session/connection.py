@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
+import os
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -177,6 +179,14 @@ class V2gConnection(asyncio.Protocol):
             self._transport.close()
 
 
+def os_cause(exc: OSError) -> str:
+    """The cause of a socket error by its errno ("Connection refused (ECONNREFUSED)"): asyncio's own text
+    ("Connect call failed (addr)") names no cause. Without an errno (several addresses failed): its text."""
+    if exc.errno:
+        return f"{os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
+    return str(exc) or type(exc).__name__
+
+
 async def open_connection(
     host: str,
     port: int,
@@ -213,6 +223,6 @@ async def open_connection(
     except TimeoutError as exc:
         raise ConnectionFailed(f"no connection to [{target}]:{port} within {timeout} s") from exc
     except OSError as exc:
-        raise ConnectionFailed(f"TCP connection to [{target}]:{port} failed: {exc.strerror or exc}") from exc
+        raise ConnectionFailed(f"TCP connection to [{target}]:{port} failed: {os_cause(exc)}") from exc
     proto.client_key_source = prepared.client_key_source if prepared is not None else None
     return proto

@@ -154,5 +154,23 @@ def test_refused_connection() -> None:
         await server.wait_closed()
         await open_connection("::1", port)
 
-    with pytest.raises(ConnectionFailed, match="failed"):
+    with pytest.raises(ConnectionFailed, match=r"TCP connection to \[::1\]:\d+ failed: Connection refused "
+                                                r"\(ECONNREFUSED\)$"):
         asyncio.run(main())
+
+
+def test_unreachable_network_is_named() -> None:
+    """A link-local address on an interface without it (loopback): the kernel's cause, by errno."""
+    async def main() -> None:
+        await open_connection("fe80::1", 15118, scope_id=1, timeout=5.0)
+
+    with pytest.raises(ConnectionFailed, match=r"\[fe80::1%1\]:15118 failed: .+ \(E[A-Z]+\)$") as err:
+        asyncio.run(main())
+    assert "Connect call failed" not in str(err.value)
+
+
+def test_os_cause_without_errno_keeps_the_text() -> None:
+    from evcc.session.connection import os_cause
+    assert os_cause(OSError("Multiple exceptions: [A], [B]")) == "Multiple exceptions: [A], [B]"
+    assert os_cause(ConnectionRefusedError(111, "Connect call failed ('::1', 1)")) == \
+        "Connection refused (ECONNREFUSED)"
