@@ -16,8 +16,8 @@ iso20-ac-bpt    Iso20Evcc AC_BPT             iso20-ac           Iso20Secc AC
 
 BPT is not a SupportedAppProtocol matter: DC_BPT rides on the DC namespace and is chosen in ServiceSelection
 (ISO 15118-20 Table 204), so two names share a SAP key; :func:`plan_for` maps a negotiated key back.
-Faults are not the responders' business: the shared fault layer (evcc.bench.secc.hostile) wraps them; only the
-charger's own wish to stop after n charge-loop messages (``stop_after_loop``) is a responder setting.
+Faults are not the responders' business: the shared fault layer (evcc.bench.secc.hostile) wraps them; the
+charger's own wish to stop after n charge-loop messages (``stop_after_loop``) goes into each responder's config.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evcc.bench.secc.din_responder import DinFaults, DinSecc
-from evcc.bench.secc.iso20_responder import Iso20Faults, Iso20Secc, Iso20SeccConfig
+from evcc.bench.secc.din_responder import DinSecc, DinSeccConfig
+from evcc.bench.secc.iso20_responder import Iso20Secc, Iso20SeccConfig
 from evcc.bench.secc.iso20_values import ISO20_AC, ISO20_DC
-from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc, Iso2SeccConfig
+from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
 from evcc.bench.secc.memory import SeccResponder
 from evcc.bench.secc.sap_responder import SupportedProtocol
 from evcc.errors import ConfigError
@@ -105,7 +105,7 @@ def _din_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
 
 
 def _din_secc(options: SeccOptions) -> SeccResponder:
-    return DinSecc(faults=DinFaults(stop_after_current_demands=options.stop_after_loop))
+    return DinSecc(config=DinSeccConfig(stop_after_loop=options.stop_after_loop))
 
 
 def _iso2_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
@@ -117,9 +117,9 @@ def _iso2_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
 
 def _iso2_secc(options: SeccOptions) -> SeccResponder:
     pnc = options.pnc() if options.pnc is not None else None
-    config = Iso2SeccConfig(sa_schedules=(50_000.0, 100_000.0)) if pnc is not None else Iso2SeccConfig()
-    return Iso2Secc(config=config, faults=Iso2Faults(stop_after_loop=options.stop_after_loop),
-                    paused=options.paused, pnc=pnc)
+    schedules = (50_000.0, 100_000.0) if pnc is not None else Iso2SeccConfig.sa_schedules
+    config = Iso2SeccConfig(sa_schedules=schedules, stop_after_loop=options.stop_after_loop)
+    return Iso2Secc(config=config, paused=options.paused, pnc=pnc)
 
 
 def _iso20_plan(name: str) -> ProtocolPlan:
@@ -137,8 +137,8 @@ def _iso20_plan(name: str) -> ProtocolPlan:
         return Iso20Evcc(config, vehicle)
 
     def responder(options: SeccOptions) -> SeccResponder:
-        return Iso20Secc(kind="DC" if dc else "AC", config=options.iso20,
-                         faults=Iso20Faults(stop_after_loop=options.stop_after_loop), paused=options.paused,
+        config = dataclasses.replace(options.iso20, stop_after_loop=options.stop_after_loop)
+        return Iso20Secc(kind="DC" if dc else "AC", config=config, paused=options.paused,
                          pnc=options.pnc() if options.pnc is not None else None)
 
     offer = sap.iso20_offer(supported.protocol, SCHEMA_IDS[supported.protocol], 1)

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from evcc.bench.secc.din_responder import DinFaults, DinSecc
-from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc
-from evcc.bench.secc.iso20_responder import Iso20Faults, Iso20Secc
+from evcc.bench.secc.din_responder import DinSecc
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.hostile import FaultySecc
+from evcc.bench.secc.iso2_responder import Iso2Secc
+from evcc.bench.secc.iso20_responder import Iso20Secc
 from evcc.bench.secc.memory import run_in_memory
 from evcc.session.battery_model import BatteryModel
 from evcc.session.checks import ending
@@ -23,15 +25,15 @@ from evcc.session.iso20 import Iso20Config, Iso20Evcc
 MAC = bytes.fromhex("0242ac110002")
 
 
-def _pair(protocol: str, faults: dict[str, Any]) -> tuple[Any, Any]:
+def _pair(protocol: str, fault: Fault) -> tuple[Any, Any]:
     if protocol == "din":
         return (DinEvcc(DinConfig(evcc_id=MAC), BatteryModel(capacity_wh=40.0, soc=79.0, target_soc=80.0)),
-                DinSecc(faults=DinFaults(**faults)))
+                FaultySecc(DinSecc(), fault))
     if protocol == "iso2":
         return (Iso2Evcc(Iso2Config(evcc_id=MAC), BatteryModel(capacity_wh=40.0, soc=79.0, target_soc=80.0)),
-                Iso2Secc(faults=Iso2Faults(**faults)))
+                FaultySecc(Iso2Secc(), fault))
     return (Iso20Evcc(Iso20Config(evcc_id=MAC.hex()), AcBatteryModel(capacity_wh=40.0, soc=79.0, target_soc=80.0)),
-            Iso20Secc(kind="DC", faults=Iso20Faults(**faults)))
+            FaultySecc(Iso20Secc(kind="DC"), fault))
 
 
 PROTOCOLS = ["din", "iso2", "iso20"]
@@ -39,7 +41,7 @@ PROTOCOLS = ["din", "iso2", "iso20"]
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_failed_session_stop_keeps_the_first_stop_reason(protocol: str) -> None:
-    ev, secc = _pair(protocol, {"response_code": {"SessionStopRes": "FAILED"}})
+    ev, secc = _pair(protocol, Fault(FaultKind.CODE, "SessionStopRes"))
     ev.stop(0.0, "driver unplugged")  # before the session exists: it stops right after SessionSetupRes
     result = run_in_memory(ev, secc)
     assert result.ended.kind is EndKind.STOPPED
@@ -49,7 +51,7 @@ def test_failed_session_stop_keeps_the_first_stop_reason(protocol: str) -> None:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_silent_charger_while_stopping_keeps_the_first_stop_reason(protocol: str) -> None:
-    ev, secc = _pair(protocol, {"silent_from": "SessionStopRes"})
+    ev, secc = _pair(protocol, Fault(FaultKind.SILENCE, "SessionStopRes"))
     ev.stop(0.0, "driver unplugged")
     result = run_in_memory(ev, secc)
     assert result.ended.kind is EndKind.STOPPED and result.ended.timer == "V2G_EVCC_Msg_Timeout"
@@ -59,7 +61,7 @@ def test_silent_charger_while_stopping_keeps_the_first_stop_reason(protocol: str
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_failed_session_stop_after_a_completed_charge_is_a_failure(protocol: str) -> None:
-    ev, secc = _pair(protocol, {"response_code": {"SessionStopRes": "FAILED"}})
+    ev, secc = _pair(protocol, Fault(FaultKind.CODE, "SessionStopRes"))
     result = run_in_memory(ev, secc)
     assert result.ended.kind is EndKind.FAILED_RESPONSE and result.ended.response_code == "FAILED"
     assert result.ended.reason == "SessionStopRes: FAILED"

@@ -18,7 +18,9 @@ import pytest
 
 from evcc import exi
 from evcc.bench.secc.iso2_pnc import SeccPncSim
-from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc, Iso2SeccConfig
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.hostile import FaultySecc
+from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
 from evcc.bench.secc.memory import SeccResponder, run_in_memory
 from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
@@ -100,14 +102,19 @@ def assert_fires_exactly(make: Callable[[], Run], timer: str, limit: float,
     assert step_until(again, deadline).ev.ended == whole.ev.ended
 
 
-def iso2_run(faults: Iso2Faults, mode: str = "DC_extended", secc_config: Iso2SeccConfig | None = None,
+def with_fault(secc: SeccResponder, fault: Fault | None) -> SeccResponder:
+    """``secc`` broken by ``fault`` (the shared layer, evcc.bench.secc.hostile); None: as it is."""
+    return secc if fault is None else FaultySecc(secc, fault)
+
+
+def iso2_run(fault: Fault | None, mode: str = "DC_extended", secc_config: Iso2SeccConfig | None = None,
              setup_deadline: float | None = None, **config: Any) -> Callable[[], Run]:
     def make() -> Run:
         car = (AcBatteryModel if mode.startswith("AC") else BatteryModel)(capacity_wh=40.0, soc=70.0, target_soc=80.0)
         ev = Iso2Evcc(Iso2Config(evcc_id=MAC, energy_transfer_mode=mode, **config), car)  # type: ignore[arg-type]
-        secc = Iso2Secc(config=secc_config or Iso2SeccConfig(), faults=Iso2Faults(**vars(faults)))
+        secc = Iso2Secc(config=secc_config or Iso2SeccConfig())
         ev.start(T0, setup_deadline)
-        return Run(ev, secc)
+        return Run(ev, with_fault(secc, fault))
     return make
 
 
@@ -126,31 +133,30 @@ MSG_TIMEOUT_ROWS = [  # (request, ISO 15118-2 Table 109 value, energy transfer m
 def test_v2g_evcc_msg_timeout_per_request(request_name: str, limit: float, mode: str) -> None:
     assert ISO_15118_2.msg_timeout(request_name) == limit
     response = request_name.replace("Req", "Res")
-    make = iso2_run(Iso2Faults(silent_from=response), mode, Iso2SeccConfig(value_added_services=(3,)),
+    make = iso2_run(Fault(FaultKind.SILENCE, response), mode, Iso2SeccConfig(value_added_services=(3,)),
                     service_detail_ids=(3,))
     assert_fires_exactly(make, "V2G_EVCC_Msg_Timeout", limit, last_answer)
 
 
 SEQUENCE_ROWS = [  # (fault, timer, ISO 15118-2 value, when it starts)
-    (Iso2Faults(ongoing_forever={"AuthorizationRes"}), "V2G_EVCC_Ongoing_Timeout", 60.0,
-     first_received("AuthorizationReq")),
-    (Iso2Faults(ongoing_forever={"ChargeParameterDiscoveryRes"}), "V2G_EVCC_Ongoing_Timeout", 60.0,
+    (Fault(FaultKind.STALL, "AuthorizationRes"), "V2G_EVCC_Ongoing_Timeout", 60.0, first_received("AuthorizationReq")),
+    (Fault(FaultKind.STALL, "ChargeParameterDiscoveryRes"), "V2G_EVCC_Ongoing_Timeout", 60.0,
      first_received("ChargeParameterDiscoveryReq")),
-    (Iso2Faults(ongoing_forever={"CableCheckRes"}), "V2G_EVCC_CableCheck_Timeout", 40.0, first_sent("CableCheckReq")),
+    (Fault(FaultKind.STALL, "CableCheckRes"), "V2G_EVCC_CableCheck_Timeout", 40.0, first_sent("CableCheckReq")),
 ]
 
 
-@pytest.mark.parametrize(("faults", "timer", "limit", "started"), SEQUENCE_ROWS,
-                         ids=[row[1] + "-" + next(iter(row[0].ongoing_forever)) for row in SEQUENCE_ROWS])
-def test_sequence_timers(faults: Iso2Faults, timer: str, limit: float,
+@pytest.mark.parametrize(("fault", "timer", "limit", "started"), SEQUENCE_ROWS,
+                         ids=[f"{row[1]}-{row[0].target}" for row in SEQUENCE_ROWS])
+def test_sequence_timers(fault: Fault, timer: str, limit: float,
                          started: Callable[[list[SessionEvent]], float]) -> None:
     assert getattr(ISO_15118_2, timer) == limit
-    assert_fires_exactly(iso2_run(faults, secc_config=Iso2SeccConfig(response_time=0.5)), timer, limit, started)
+    assert_fires_exactly(iso2_run(fault, secc_config=Iso2SeccConfig(response_time=0.5)), timer, limit, started)
 
 
 def test_precharge_timeout() -> None:
     assert ISO_15118_2.V2G_EVCC_PreCharge_Timeout == 7.0
-    make = iso2_run(Iso2Faults(), secc_config=Iso2SeccConfig(precharge_step=0.0, response_time=0.1))
+    make = iso2_run(None, secc_config=Iso2SeccConfig(precharge_step=0.0, response_time=0.1))
     assert_fires_exactly(make, "V2G_EVCC_PreCharge_Timeout", 7.0, first_sent("PreChargeReq"))
 
 
@@ -158,7 +164,7 @@ def test_communication_setup_timeout_from_link_up() -> None:
     """Link up at T0 - 19 s (SDP, TLS took long); SessionSetupRes late: 20 s after link up the session ends."""
     assert ISO_15118_2.V2G_EVCC_CommunicationSetup_Timeout == 20.0
     link_up = T0 - 19.0
-    make = iso2_run(Iso2Faults(delay={"SessionSetupRes": 1.5}), setup_deadline=link_up + 20.0)
+    make = iso2_run(Fault(FaultKind.DELAY, "SessionSetupRes", delay=1.5), setup_deadline=link_up + 20.0)
     assert_fires_exactly(make, "V2G_EVCC_CommunicationSetup_Timeout", 20.0, lambda events: link_up)
 
 
@@ -177,10 +183,10 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11KeyStore]:
     store.close()
 
 
-def pnc_secc(pki: TestPki, faults: Iso2Faults, validity: timedelta = timedelta(days=365)) -> Iso2Secc:
+def pnc_secc(pki: TestPki, validity: timedelta = timedelta(days=365)) -> Iso2Secc:
     sim = SeccPncSim(ProvisioningService(ProvisioningSimulator(pki, contract_validity=validity)), NOW)
     config = Iso2SeccConfig(certificate_service=("Installation", "Update"))
-    return Iso2Secc(config=config, faults=Iso2Faults(**vars(faults)), pnc=sim)
+    return Iso2Secc(config=config, pnc=sim)
 
 
 def pnc_ev(contracts: KeyStoreContracts) -> Iso2Evcc:
@@ -208,13 +214,13 @@ def test_v2g_evcc_msg_timeout_of_plug_and_charge_requests(
     label, cert = oem_key_in_store(pki, token, KeyAlgorithm.EC_P256)
     contracts = KeyStoreContracts(make_context(tmp_path, token, pki, NOW), oem_key_label=label, oem_cert=cert)
     if installed is not None:  # a first session installs a contract valid for ``installed``
-        first = run_in_memory(pnc_ev(contracts), pnc_secc(pki, Iso2Faults(), installed), T0 - 1000.0)
+        first = run_in_memory(pnc_ev(contracts), pnc_secc(pki, installed), T0 - 1000.0)
         assert first.ended.kind is EndKind.COMPLETED, first.ended
-    faults = Iso2Faults(silent_from=request_name.replace("Req", "Res"))
+    silence = Fault(FaultKind.SILENCE, request_name.replace("Req", "Res"))
 
     def make() -> Run:
         ev = pnc_ev(contracts)
         ev.start(T0)
-        return Run(ev, pnc_secc(pki, faults))
+        return Run(ev, FaultySecc(pnc_secc(pki), silence))
 
     assert_fires_exactly(make, "V2G_EVCC_Msg_Timeout", limit, last_answer)

@@ -1,9 +1,11 @@
-"""A sans-IO DIN SPEC 70121 DC EIM SECC for the bench and the tests, with fault injection.
+"""A sans-IO DIN SPEC 70121 DC EIM SECC for the bench and the tests (faults: the shared layer,
+:class:`~evcc.bench.secc.hostile.FaultySecc`).
 
 ``receive_message(req, now)`` queues the answer; ``messages_to_send(now)`` returns those whose time has come
-(``get_timer()`` says when the next one is due), so a delay is just a later due time and silence is no answer.
+(``get_timer()`` says when the next one is due).
 The charger side is modelled coarsely: Ongoing rounds for authorization, charge parameters and cable check,
-a PreCharge voltage ramp, current delivered up to its limits, a falling voltage during WeldingDetection.
+a PreCharge voltage ramp, current delivered up to its limits, a falling voltage during WeldingDetection, and
+``stop_after_loop``: the EVSE asks to stop (EVSENotification StopCharging) from that CurrentDemand on.
 The SECC checks the order (FAILED_SequenceError) and the SessionID (FAILED_UnknownSession) like a real one.
 """
 
@@ -35,19 +37,6 @@ ALLOWED_NEXT: dict[str, frozenset[str]] = {
 
 
 @dataclass
-class DinFaults:
-    """What to break. Keys are response element names (``"CableCheckRes"``)."""
-
-    response_code: dict[str, str] = field(default_factory=dict)  # answer with this ResponseCode
-    wrong_session_id: set[str] = field(default_factory=set)  # answer with a different SessionID
-    delay: dict[str, float] = field(default_factory=dict)  # answer this many seconds late
-    silent_from: str | None = None  # from this response on, never answer
-    ongoing_forever: set[str] = field(default_factory=set)  # EVSEProcessing stays Ongoing
-    answer_with: dict[str, str] = field(default_factory=dict)  # send that response element instead
-    stop_after_current_demands: int | None = None  # then EVSENotification=StopCharging
-
-
-@dataclass
 class DinSeccConfig:
     evse_id: bytes = b"\x00"  # DIN EVSEID (hexBinary); 0x00 when not known
     max_voltage: float = 500.0
@@ -57,12 +46,12 @@ class DinSeccConfig:
     cable_check_rounds: int = 2
     precharge_step: float = 150.0  # V per PreChargeReq
     response_time: float = 0.005  # s from request to response (within V2G_SECC_Msg_Performance_Time)
+    stop_after_loop: int | None = None  # EVSENotification=StopCharging from this CurrentDemandRes (1-based) on
 
 
 @dataclass
 class DinSecc:
     config: DinSeccConfig = field(default_factory=DinSeccConfig)
-    faults: DinFaults = field(default_factory=DinFaults)
     session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
     received: list[str] = field(default_factory=list)
     present_voltage: float = 0.0
@@ -70,7 +59,6 @@ class DinSecc:
     _last: str = ""
     _rounds: dict[str, int] = field(default_factory=dict)
     _queue: list[tuple[float, din.V2G_Message]] = field(default_factory=list)
-    _silent: bool = False
 
     def receive_payload(self, data: bytes, now: float) -> None:
         msg = exi.decode("din", data)
@@ -80,19 +68,13 @@ class DinSecc:
     def receive_message(self, req: din.V2G_Message, now: float) -> None:
         name, value = body_element(req.Body)
         self.received.append(name)
-        res_name = name.replace("Req", "Res")
-        if self._silent or res_name == self.faults.silent_from:
-            self._silent = True
-            return
-        build = _BUILDERS.get(self.faults.answer_with.get(res_name, res_name))
+        build = _BUILDERS.get(name.replace("Req", "Res"))
         if build is None:
             return  # not a DIN DC EIM request: a real SECC would close; the EV times out
         code = self._check(name, req.Header.SessionID)
         self._last = name if code == "OK" else self._last
-        body_name, body = build(self, value, self.faults.response_code.get(res_name, code))
-        sid = self.session_id if res_name not in self.faults.wrong_session_id else bytes(x ^ 0xFF for x in self.session_id)
-        due = now + self.config.response_time + self.faults.delay.get(res_name, 0.0)
-        self._queue.append((due, message(sid, body_name, body)))
+        body_name, body = build(self, value, code)
+        self._queue.append((now + self.config.response_time, message(self.session_id, body_name, body)))
 
     def messages_to_send(self, now: float) -> list[din.V2G_Message]:
         due = [m for t, m in self._queue if t <= now]
@@ -110,8 +92,6 @@ class DinSecc:
         return "OK"
 
     def _round(self, res_name: str, rounds: int) -> str:
-        if res_name in self.faults.ongoing_forever:
-            return "Ongoing"
         n = self._rounds.get(res_name, 0)
         self._rounds[res_name] = n + 1
         return "Ongoing" if n < rounds else "Finished"
@@ -202,7 +182,7 @@ def _current_demand(s: DinSecc, req: Any, code: str) -> Built:
         limit = min(c.max_current, c.max_power / max(s.present_voltage, 1.0))
         s.present_current = max(0.0, min(limit, value_of(req.EVTargetCurrent) or 0.0))
     n = s.received.count("CurrentDemandReq")
-    stop = s.faults.stop_after_current_demands is not None and n >= s.faults.stop_after_current_demands
+    stop = c.stop_after_loop is not None and n >= c.stop_after_loop
     return "CurrentDemandRes", din.CurrentDemandResType(
         ResponseCode=code, DC_EVSEStatus=s.status("StopCharging" if stop else "None"),  # type: ignore[arg-type]
         EVSEPresentVoltage=pv(s.present_voltage, "V"), EVSEPresentCurrent=pv(s.present_current, "A"),

@@ -19,7 +19,7 @@ Text form, for ``parse_fault``::
     cert:expired                       cert:untrusted                   cert:vehicle-refused
 
 TARGET defaults to index 0 (SessionSetupRes). VALUE is the kind's parameter: the ResponseCode (code, default
-FAILED), the delay in seconds (delay, default: the request's V2G_EVCC_Msg_Timeout plus ``margin``), the response
+FAILED; also WARNING* or OK_* such as OK_CertificateExpiresSoon), the delay in seconds (delay, default: the request's V2G_EVCC_Msg_Timeout plus ``margin``), the response
 to send instead (unexpected, default: an earlier response of another type), the pace of the repeats (stall,
 seconds, default none), the announced payload length (oversized, default 0xFFFFFFFF), the version byte
 (wrong-version, default 0x02) or the payload type (wrong-payload-type, default: one the session does not use).
@@ -42,7 +42,7 @@ class FaultSpecError(ConfigError):
 
 class FaultKind(enum.Enum):
     # message level: these work in the in-memory pairing and over any transport
-    CODE = "code"  # the response carries a FAILED* ResponseCode
+    CODE = "code"  # the response carries another ResponseCode: FAILED*, WARNING* (-20) or an OK_* one
     SESSION_ID = "session-id"  # the response carries another SessionID
     DELAY = "delay"  # the response comes after the EVCC's V2G_EVCC_Msg_Timeout
     SILENCE = "silence"  # no response from this one on
@@ -69,7 +69,7 @@ CERT_TEXT = {"expired": FaultKind.CERT_EXPIRED, "untrusted": FaultKind.CERT_UNTR
              "vehicle-refused": FaultKind.CERT_VEHICLE_REFUSED}
 
 _RESPONSE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*Res$")
-_RESPONSE_CODE = re.compile(r"^((FAILED|WARNING)(_[A-Za-z0-9]+)*|Failed_NoNegotiation)$")  # the last: SAP's
+_RESPONSE_CODE = re.compile(r"^((FAILED|WARNING)(_[A-Za-z0-9]+)*|OK_[A-Za-z0-9_]+|Failed_NoNegotiation)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ class Fault:
         if self.occurrence < 1:
             raise FaultSpecError(f"fault {self.kind.value}: occurrence {self.occurrence} must be 1 or more")
         if not _RESPONSE_CODE.match(self.response_code):
-            raise FaultSpecError(f"fault code: {self.response_code!r} is not a FAILED*/WARNING* ResponseCode "
+            raise FaultSpecError(f"fault code: {self.response_code!r} is not a FAILED*/WARNING*/OK_* ResponseCode "
                                  "(or SupportedAppProtocol's Failed_NoNegotiation)")
         if self.delay is not None and not 0.0 <= self.delay <= 3600.0:
             raise FaultSpecError(f"fault delay: {self.delay} s outside [0, 3600]")

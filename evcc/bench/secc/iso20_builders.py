@@ -3,7 +3,7 @@ SessionSetup, AuthorizationSetup, Authorization, ServiceDiscovery/Detail/Selecti
 PowerDelivery, MeteringConfirmation, SessionStop and CertificateInstallation; ``BUILDERS`` also holds the DC
 (iso20_dc.py) and AC (iso20_ac.py) builders.
 
-Each builder gets the request, the ResponseCode the checks (or a fault) decided, and returns the response and
+Each builder gets the request, the ResponseCode the checks decided, and returns the response and
 the sequence state it leads to. It may refine an OK code with what only it can see.
 """
 

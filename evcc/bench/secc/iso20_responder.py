@@ -11,6 +11,8 @@ service and parameter set (FAILED_ServiceSelectionInvalid), control mode and cha
 FAILED_EVPowerProfileInvalid); Plug & Charge (``pnc``, iso20_pnc.py) checks the contract chain, the
 GenChallenge and the signature. Paused sessions ([V2G20-...] SessionStop Pause) live in ``paused``, shared by
 the responders of one server: SessionSetupReq with such a SessionID gets OK_OldSessionJoined.
+``stop_after_loop``: the EVSE asks to stop (EVSENotification Terminate) from that charge-loop message on.
+Faults are the shared layer's (:class:`~evcc.bench.secc.hostile.FaultySecc`).
 """
 
 from __future__ import annotations
@@ -70,18 +72,6 @@ def sequence_table(kind: Kind) -> dict[str, frozenset[str]]:
     return table
 
 
-@dataclass
-class Iso20Faults:
-    """What to break. Keys are response element names (``"DC_CableCheckRes"``)."""
-
-    response_code: dict[str, str] = field(default_factory=dict)  # answer with this ResponseCode
-    wrong_session_id: set[str] = field(default_factory=set)  # answer with a different SessionID
-    delay: dict[str, float] = field(default_factory=dict)  # answer this many seconds late
-    silent_from: str | None = None  # from this response on, never answer
-    ongoing_forever: set[str] = field(default_factory=set)  # EVSEProcessing stays Ongoing
-    stop_after_loop: int | None = None  # after this many charge-loop messages: EVSENotification Terminate
-
-
 @dataclass(frozen=True)
 class Iso20SeccConfig:
     evse_id: str = "DE*EVC*E12345"
@@ -108,6 +98,7 @@ class Iso20SeccConfig:
     metering_confirmation_at: frozenset[int] = frozenset()  # charge-loop messages (1-based) asking for it
     response_time: float = 0.005  # s from request to response
     time_base: int | None = None  # Unix time = time_base + now; None: the EV's clock (see Iso20Secc.unix_time)
+    stop_after_loop: int | None = None  # EVSENotification=Terminate from this charge-loop message (1-based) on
 
 
 @dataclass
@@ -150,7 +141,6 @@ class Iso20SeccPnc(Protocol):
 class Iso20Secc:
     kind: Kind = "DC"
     config: Iso20SeccConfig = field(default_factory=Iso20SeccConfig)
-    faults: Iso20Faults = field(default_factory=Iso20Faults)
     paused: set[bytes] = field(default_factory=set)  # shared across sessions of one charger
     pnc: Iso20SeccPnc | None = None
     session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
@@ -180,9 +170,7 @@ class Iso20Secc:
 
     def receive_message(self, name: str, req: Any, now: float) -> None:
         self.record.received.append(name)
-        res_name = name[:-3] + "Res"
-        if self._silent or res_name == self.faults.silent_from:
-            self._silent = True
+        if self._silent:
             return
         builder = BUILDERS.get(name)
         if builder is None:
@@ -191,15 +179,11 @@ class Iso20Secc:
         checked = self._check(name, req.Header.SessionID)
         if name == "SessionSetupReq" and self.config.time_base is None:
             self.clock_base = float(req.Header.TimeStamp) - now  # a charger on the vehicle's wall clock
-        code = self.faults.response_code.get(res_name, checked)
         self.now = now
-        res, state = builder(self, req, code)
+        res, state = builder(self, req, checked)
         if checked == "OK" and not str(res.ResponseCode).startswith("FAILED"):
             self.state = state
-        if res_name in self.faults.wrong_session_id:
-            res.Header.SessionID = bytes(x ^ 0xFF for x in self.session_id)
-        due = now + self.config.response_time + self.faults.delay.get(res_name, 0.0)
-        self._queue.append((due, res))
+        self._queue.append((now + self.config.response_time, res))
 
     def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
         """A request with its V2GTP payload type (the server and the fault layer call this)."""
@@ -235,8 +219,6 @@ class Iso20Secc:
         return header(module_of(schema), self.session_id, self.unix_time(), signature)
 
     def round(self, res_name: str, rounds: int) -> str:
-        if res_name in self.faults.ongoing_forever:
-            return "Ongoing"
         n = self._rounds.get(res_name, 0)
         self._rounds[res_name] = n + 1
         return "Ongoing" if n < rounds else "Finished"
@@ -291,5 +273,5 @@ def ac_secc(config: Iso20SeccConfig | None = None, **kw: Any) -> Iso20Secc:
     return Iso20Secc(kind="AC", config=config or Iso20SeccConfig(), **kw)
 
 
-__all__ = ["Iso20Faults", "Iso20Record", "Iso20Secc", "Iso20SeccConfig", "Iso20SeccPnc", "Kind", "PAYLOAD_TYPES",
+__all__ = ["Iso20Record", "Iso20Secc", "Iso20SeccConfig", "Iso20SeccPnc", "Kind", "PAYLOAD_TYPES",
            "ac_secc", "dc_secc", "sequence_table"]

@@ -88,7 +88,7 @@ def status(s: Iso20Secc, m: Any, loop: bool = False) -> Any:
     other responses) None, no status element."""
     notification = None
     if loop:
-        n = s.faults.stop_after_loop
+        n = s.config.stop_after_loop
         if n is not None and s.loop_count >= n:
             notification = "Terminate"
         elif s.loop_count in s.config.metering_confirmation_at:

@@ -2,7 +2,7 @@
 
 The charger is modelled coarsely: Ongoing rounds for authorization, charge parameters and cable check, a
 PreCharge voltage ramp, DC current up to its limits, a falling voltage during WeldingDetection, an AC supply at
-its nominal voltage. Each builder gets the ResponseCode the checks (or a fault) decided and may refine it with
+its nominal voltage. Each builder gets the ResponseCode the checks decided and may refine it with
 what only it can see (payment option, energy mode, tuple, profile).
 """
 
@@ -173,12 +173,12 @@ def _power_delivery(s: Iso2Secc, req: Any, code: str) -> Built:
 
 
 def _stop_now(s: Iso2Secc, request: str) -> bool:
-    n = s.faults.stop_after_loop
+    n = s.config.stop_after_loop
     return n is not None and s.received.count(request) >= n
 
 
 def _notification(s: Iso2Secc, request: str) -> str:
-    """StopCharging (fault), ReNegotiation once at ``renegotiate_after`` loop messages, else None."""
+    """StopCharging (``stop_after_loop``), ReNegotiation once at ``renegotiate_after`` loop messages, else None."""
     if _stop_now(s, request):
         return "StopCharging"
     n = s.config.renegotiate_after

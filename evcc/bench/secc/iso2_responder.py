@@ -1,8 +1,8 @@
-"""A sans-IO ISO 15118-2 SECC (AC and DC, EIM; Plug & Charge through ``pnc``) for the bench and the tests, with the
-same fault injection as the DIN responder.
+"""A sans-IO ISO 15118-2 SECC (AC and DC, EIM; Plug & Charge through ``pnc``) for the bench and the tests (faults:
+the shared layer, :class:`~evcc.bench.secc.hostile.FaultySecc`).
 
 ``receive_payload(exi, now)`` queues the answer; ``messages_to_send(now)`` returns those whose time has come
-(``get_timer()`` says when the next one is due): a delay is a later due time, silence is no answer. The SECC
+(``get_timer()`` says when the next one is due). The SECC
 checks the order (FAILED_SequenceError; PowerDelivery(Renegotiate) must be followed by ChargeParameterDiscovery),
 the SessionID (FAILED_UnknownSession), the selected payment option and
 energy transfer mode, the SAScheduleTupleID (FAILED_TariffSelectionInvalid) and the ChargingProfile against the
@@ -10,7 +10,7 @@ PMax schedule (FAILED_ChargingProfileInvalid) like a real one. Paused sessions (
 ``paused`` set shared by the responders of one server: SessionSetupReq with such a SessionID is answered
 OK_OldSessionJoined. ``renegotiate_after`` makes it ask for a renegotiation (EVSENotification=ReNegotiation) in
 the charge loop; after any PowerDelivery(Renegotiate) it offers ``renegotiated_schedules`` with a new Ongoing
-round.
+round. ``stop_after_loop``: the EVSE asks to stop (EVSENotification StopCharging) from that charge-loop message on.
 """
 
 from __future__ import annotations
@@ -50,19 +50,6 @@ ALLOWED_NEXT: dict[str, frozenset[str]] = {
 
 
 @dataclass
-class Iso2Faults:
-    """What to break. Keys are response element names (``"CableCheckRes"``)."""
-
-    response_code: dict[str, str] = field(default_factory=dict)  # answer with this ResponseCode
-    wrong_session_id: set[str] = field(default_factory=set)  # answer with a different SessionID
-    delay: dict[str, float] = field(default_factory=dict)  # answer this many seconds late
-    silent_from: str | None = None  # from this response on, never answer
-    ongoing_forever: set[str] = field(default_factory=set)  # EVSEProcessing stays Ongoing
-    answer_with: dict[str, str] = field(default_factory=dict)  # send that response element instead
-    stop_after_loop: int | None = None  # after this many CurrentDemand/ChargingStatus: StopCharging
-
-
-@dataclass
 class Iso2SeccConfig:
     evse_id: str = "DE*EVC*E12345"
     energy_modes: tuple[str, ...] = ("DC_extended", "DC_core", "AC_single_phase_core", "AC_three_phase_core")
@@ -81,6 +68,7 @@ class Iso2SeccConfig:
     response_time: float = 0.005  # s from request to response (within V2G_SECC_Msg_Performance_Time)
     renegotiate_after: int | None = None  # EVSENotification=ReNegotiation on this charge-loop message (1-based)
     renegotiated_schedules: tuple[float, ...] = (20_000.0, 40_000.0)  # PMax offered after a renegotiation
+    stop_after_loop: int | None = None  # EVSENotification=StopCharging from this CurrentDemand/ChargingStatus on
 
 
 class SeccPnc(Protocol):
@@ -98,7 +86,6 @@ class SeccPnc(Protocol):
 @dataclass
 class Iso2Secc:
     config: Iso2SeccConfig = field(default_factory=Iso2SeccConfig)
-    faults: Iso2Faults = field(default_factory=Iso2Faults)
     paused: set[bytes] = field(default_factory=set)  # shared across sessions of one charger
     pnc: SeccPnc | None = None
     session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
@@ -141,28 +128,23 @@ class Iso2Secc:
     def receive_message(self, req: iso2.V2G_Message, now: float) -> None:
         name, value = body_element(req.Body)
         self.received.append(name)
-        res_name = name.replace("Req", "Res")
-        if self._silent or res_name == self.faults.silent_from:
-            self._silent = True
+        if self._silent:
             return
-        answer = self.faults.answer_with.get(res_name, res_name)
+        answer = name.replace("Req", "Res")
         pnc = self.pnc if self.pnc is not None and self.selected_payment == "Contract" else None
         if answer not in BUILDERS and not (pnc is not None and answer in PNC_RESPONSES):
             self.errors.append(f"no answer for {name}")
             return  # a real SECC would close; the EV times out
-        checked = self._check(name, req.Header.SessionID)
-        code = self.faults.response_code.get(res_name, checked)
+        code = self._check(name, req.Header.SessionID)
         self.now = now
         if pnc is not None and answer in PNC_RESPONSES:
             body_name, body = pnc.respond(self, answer, req, code)
         else:
             body_name, body = BUILDERS[answer](self, value, code)
-        if checked == "OK":
+        if code == "OK":
             self._last = name
-        sid = self.session_id if res_name not in self.faults.wrong_session_id else bytes(x ^ 0xFF for x in self.session_id)
-        due = now + self.config.response_time + self.faults.delay.get(res_name, 0.0)
         signature, self.header_signature = self.header_signature, None
-        self._queue.append((due, message(sid, body_name, body, signature)))
+        self._queue.append((now + self.config.response_time, message(self.session_id, body_name, body, signature)))
 
     def messages_to_send(self, now: float) -> list[iso2.V2G_Message]:
         due = [m for t, m in self._queue if t <= now]
@@ -193,8 +175,6 @@ class Iso2Secc:
         self._rounds.pop(res_name, None)
 
     def round(self, res_name: str, rounds: int) -> str:
-        if res_name in self.faults.ongoing_forever:
-            return "Ongoing"
         n = self._rounds.get(res_name, 0)
         self._rounds[res_name] = n + 1
         return "Ongoing" if n < rounds else "Finished"

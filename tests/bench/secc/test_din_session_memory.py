@@ -1,14 +1,16 @@
 """DIN SPEC 70121 DC EIM: the EV machine against the SECC responder in memory, on an injected clock.
 
-A complete session to the target SoC; each fault ends in order with the right reason; every timer fires at the
-value of DIN SPEC 70121 Table 75/77 (timer names as the standard's)."""
+A complete session to the target SoC; each fault (the shared layer, evcc.bench.secc.hostile) ends in order with
+the right reason; every timer fires at the value of DIN SPEC 70121 Table 75/77 (timer names as the standard's)."""
 
 from __future__ import annotations
 
 import pytest
 
-from evcc.bench.secc.din_responder import DinFaults, DinSecc, DinSeccConfig
-from evcc.bench.secc.memory import PairResult, run_din_in_memory
+from evcc.bench.secc.din_responder import DinSecc, DinSeccConfig
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.hostile import FaultySecc
+from evcc.bench.secc.memory import PairResult, run_din_in_memory, run_in_memory
 from evcc.session.battery_model import BatteryModel
 from evcc.session.din import DinConfig, DinEvcc
 from evcc.session.events import ChargingStarted, EndKind, Exchange, LateResponse
@@ -27,12 +29,12 @@ def battery() -> BatteryModel:
 
 
 def run(
-    faults: DinFaults | None = None, secc_config: DinSeccConfig | None = None, car: BatteryModel | None = None
+    fault: Fault | None = None, secc_config: DinSeccConfig | None = None, car: BatteryModel | None = None
 ) -> tuple[PairResult, DinSecc, BatteryModel]:
     car = car or battery()
-    secc = DinSecc(config=secc_config or DinSeccConfig(), faults=faults or DinFaults())
+    secc = DinSecc(config=secc_config or DinSeccConfig())
     ev = DinEvcc(DinConfig(evcc_id=MAC), car)
-    return run_din_in_memory(ev, secc, now=1000.0), secc, car
+    return run_in_memory(ev, secc if fault is None else FaultySecc(secc, fault), now=1000.0), secc, car
 
 
 def _collapse(names: list[str]) -> list[str]:
@@ -59,27 +61,27 @@ def test_complete_session_reaches_target_soc_and_session_stop() -> None:
      "WeldingDetectionRes", "SessionStopRes"],
 )
 def test_failed_response_code_ends_the_session_with_the_code(response: str) -> None:
-    result, secc, _ = run(DinFaults(response_code={response: "FAILED"}))
+    result, secc, _ = run(Fault(FaultKind.CODE, response))
     assert result.ended.kind is EndKind.FAILED_RESPONSE
     assert result.ended.reason == f"{response}: FAILED" and result.ended.response_code == "FAILED"
     assert secc.received[-1] == response.replace("Res", "Req")  # nothing sent after the failure
 
 
 def test_failed_sequence_error_code_is_reported() -> None:
-    result, _, _ = run(DinFaults(response_code={"PreChargeRes": "FAILED_SequenceError"}))
+    result, _, _ = run(Fault(FaultKind.CODE, "PreChargeRes", response_code="FAILED_SequenceError"))
     assert result.ended.response_code == "FAILED_SequenceError"
 
 
 @pytest.mark.parametrize("response", ["ServiceDiscoveryRes", "CableCheckRes", "CurrentDemandRes"])
 def test_wrong_session_id_is_an_orderly_protocol_stop(response: str) -> None:
-    result, secc, _ = run(DinFaults(wrong_session_id={response}))
+    result, secc, _ = run(Fault(FaultKind.SESSION_ID, response))
     assert result.ended.kind is EndKind.PROTOCOL_ERROR
     assert f"{response} carries SessionID" in result.ended.reason
     assert secc.received[-1] == response.replace("Res", "Req")
 
 
 def test_unexpected_message_is_an_orderly_protocol_stop() -> None:
-    result, _, _ = run(DinFaults(answer_with={"PreChargeRes": "CableCheckRes"}))
+    result, _, _ = run(Fault(FaultKind.UNEXPECTED, "PreChargeRes", replacement="CableCheckRes"))
     assert result.ended.kind is EndKind.PROTOCOL_ERROR
     assert result.ended.reason == "unexpected CableCheckRes while waiting for PreChargeRes"
 
@@ -88,7 +90,7 @@ def test_unexpected_message_is_an_orderly_protocol_stop() -> None:
     ("response", "limit"), [("SessionSetupRes", 2.0), ("ChargeParameterDiscoveryRes", 2.0), ("CurrentDemandRes", 0.25)]
 )
 def test_v2g_evcc_msg_timeout_fires_at_table_75_value(response: str, limit: float) -> None:
-    result, secc, _ = run(DinFaults(silent_from=response))
+    result, secc, _ = run(Fault(FaultKind.SILENCE, response))
     assert result.ended.kind is EndKind.TIMEOUT and result.ended.timer == "V2G_EVCC_Msg_Timeout"
     assert result.ended.reason == f"V2G_EVCC_Msg_Timeout ({limit} s) expired waiting for {response}"
     sent_at = _last_request_time(result)
@@ -102,19 +104,19 @@ def _last_request_time(result: PairResult) -> float:
 
 
 def test_delay_just_under_the_timeout_is_late_but_accepted() -> None:
-    result, _, _ = run(DinFaults(delay={"SessionSetupRes": 1.9}))
+    result, _, _ = run(Fault(FaultKind.DELAY, "SessionSetupRes", delay=1.9))
     assert result.ended.kind is EndKind.COMPLETED
     late = [e for e in result.events if isinstance(e, LateResponse)]
     assert late and late[0].response == "SessionSetupRes" and late[0].budget == 1.5
 
 
 def test_delay_past_the_timeout_ends_the_session() -> None:
-    result, _, _ = run(DinFaults(delay={"CurrentDemandRes": 0.3}))
+    result, _, _ = run(Fault(FaultKind.DELAY, "CurrentDemandRes", delay=0.3))
     assert result.ended.timer == "V2G_EVCC_Msg_Timeout" and "CurrentDemandRes" in result.ended.reason
 
 
 def test_current_demand_res_over_25ms_is_reported_late() -> None:
-    result, _, _ = run(DinFaults(delay={"CurrentDemandRes": 0.03}))
+    result, _, _ = run(Fault(FaultKind.DELAY, "CurrentDemandRes", delay=0.03))
     assert result.ended.kind is EndKind.COMPLETED
     late = {e.response for e in result.events if isinstance(e, LateResponse)}
     assert late == {"CurrentDemandRes"}
@@ -130,7 +132,7 @@ def test_current_demand_res_over_25ms_is_reported_late() -> None:
     ],
 )
 def test_loop_timers_fire_at_the_standard_value(response: str, timer: str, limit: float) -> None:
-    result, secc, _ = run(DinFaults(ongoing_forever={response}))
+    result, secc, _ = run(Fault(FaultKind.STALL, response))
     assert result.ended.kind is EndKind.TIMEOUT and result.ended.timer == timer
     first = next(e for e in result.events if isinstance(e, Exchange) and e.request == response.replace("Res", "Req"))
     # Ongoing timer starts with the first Ongoing answer; CableCheck timer with the first CableCheckReq
@@ -155,7 +157,7 @@ def test_communication_setup_timeout_covers_session_setup() -> None:
 
 
 def test_evse_stop_charging_notification_stops_in_order() -> None:
-    result, secc, car = run(DinFaults(stop_after_current_demands=5))
+    result, secc, car = run(secc_config=DinSeccConfig(stop_after_loop=5))
     assert result.ended.kind is EndKind.STOPPED
     assert "StopCharging" in result.ended.reason
     assert _collapse(secc.received)[-4:] == ["CurrentDemandReq", "PowerDeliveryReq", "WeldingDetectionReq", "SessionStopReq"]

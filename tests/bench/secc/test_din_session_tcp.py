@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evcc.bench.secc.din_responder import DinFaults, DinSecc
+from evcc.bench.secc.din_responder import DinSecc
+from evcc.bench.secc.faults import Fault, FaultKind
 from evcc.bench.secc.link import VethLink, in_netns
 from evcc.bench.secc.sap_responder import SupportedProtocol
 from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp
@@ -84,11 +85,9 @@ def test_din_session_over_tls12(tmp_path: Path) -> None:
 def test_silent_secc_over_tcp_ends_with_the_msg_timeout() -> None:
     car = BatteryModel(capacity_wh=40.0, soc=75.0, target_soc=80.0)
 
-    def silent() -> DinSecc:
-        return DinSecc(faults=DinFaults(silent_from="ServiceDiscoveryRes"))
-
     async def main() -> SessionReport:
-        server, _ = await serve_secc("::1", 0, SUPPORTED, silent)
+        silence = Fault(FaultKind.SILENCE, "ServiceDiscoveryRes")
+        server, _ = await serve_secc("::1", 0, SUPPORTED, DinSecc, fault=silence)
         async with server:
             return await _session("::1", server.sockets[0].getsockname()[1], car)
 

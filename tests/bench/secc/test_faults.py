@@ -36,6 +36,8 @@ from evcc.errors import ConfigError
     ("cert:vehicle-refused", Fault(FaultKind.CERT_VEHICLE_REFUSED)),
     ("code:supportedAppProtocolRes=Failed_NoNegotiation", Fault(FaultKind.CODE, "supportedAppProtocolRes",
                                                                response_code="Failed_NoNegotiation")),
+    ("code:AuthorizationRes=OK_CertificateExpiresSoon", Fault(FaultKind.CODE, "AuthorizationRes",
+                                                             response_code="OK_CertificateExpiresSoon")),
     ("  silence:SessionStopRes  ", Fault(FaultKind.SILENCE, "SessionStopRes")),
 ])
 def test_parse_fault(spec: str, fault: Fault) -> None:
@@ -49,8 +51,8 @@ def test_parse_fault(spec: str, fault: Fault) -> None:
     ("delay:CableCheckRes=soon", "delay 'soon' is not a number of seconds"),
     ("delay:CableCheckRes=-1", "outside [0, 3600]"),
     ("delay:CableCheckRes=nan", "outside [0, 3600]"),
-    ("code:CableCheckRes=OK", "'OK' is not a FAILED*/WARNING* ResponseCode"),
-    ("code:CableCheckRes=Failed", "'Failed' is not a FAILED*/WARNING* ResponseCode"),
+    ("code:CableCheckRes=OK", "'OK' is not a FAILED*/WARNING*/OK_* ResponseCode"),
+    ("code:CableCheckRes=Failed", "'Failed' is not a FAILED*/WARNING*/OK_* ResponseCode"),
     ("silence:CurrentDemandRes#0", "occurrence 0 must be 1 or more"),
     ("silence:CurrentDemandRes#x", "occurrence 'x' is not an integer"),
     ("silence:3#2", "an occurrence goes with a response name"),

@@ -5,7 +5,9 @@ charger (the paused-session memory its responders share)."""
 from __future__ import annotations
 
 from evcc import exi
-from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.hostile import FaultySecc
+from evcc.bench.secc.iso2_responder import Iso2Secc
 from evcc.bench.secc.memory import run_in_memory
 from evcc.session.battery_model import BatteryModel
 from evcc.session.events import EndKind, SessionEnded
@@ -75,10 +77,13 @@ def test_resume_of_an_unknown_session_gets_a_new_one() -> None:
     assert ev.session_id == secc.session_id != bytes(range(1, 9))
 
 
+JOINED = Fault(FaultKind.CODE, "SessionSetupRes", response_code="OK_OldSessionJoined")  # where it does not fit
+
+
 def test_old_session_joined_for_a_new_session_is_a_protocol_error() -> None:
     car = BatteryModel(capacity_wh=40.0, soc=75.0, target_soc=80.0)
     ev = Iso2Evcc(Iso2Config(evcc_id=MAC), car)
-    result = run_in_memory(ev, Iso2Secc(faults=Iso2Faults(response_code={"SessionSetupRes": "OK_OldSessionJoined"})))
+    result = run_in_memory(ev, FaultySecc(Iso2Secc(), JOINED))
     assert result.ended.kind is EndKind.PROTOCOL_ERROR
     assert result.ended.reason.startswith("SessionSetupRes OK_OldSessionJoined with SessionID ")
     assert result.ended.reason.endswith("the EV asked for a new session")
@@ -88,8 +93,7 @@ def test_old_session_joined_with_another_session_id_is_a_protocol_error() -> Non
     car = BatteryModel(capacity_wh=40.0, soc=75.0, target_soc=80.0)
     asked = bytes(range(1, 9))
     ev = Iso2Evcc(Iso2Config(evcc_id=MAC, resume_session_id=asked), car)
-    secc = Iso2Secc(faults=Iso2Faults(response_code={"SessionSetupRes": "OK_OldSessionJoined"}))
-    result = run_in_memory(ev, secc)
+    result = run_in_memory(ev, FaultySecc(Iso2Secc(), JOINED))
     assert result.ended.kind is EndKind.PROTOCOL_ERROR and f"the EV asked for SessionID {asked.hex()}" in result.ended.reason
 
 

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.hostile import FaultySecc
 from evcc.bench.secc.iso2_pnc import SeccPncSim
 from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
-from evcc.bench.secc.memory import PairResult, run_in_memory
+from evcc.bench.secc.memory import PairResult, SeccResponder, run_in_memory
 from evcc.contracts.install_common import InstallContext
 from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
@@ -68,7 +70,7 @@ def pnc_secc(pki: TestPki, **faults: object) -> tuple[Iso2Secc, SeccPncSim]:
     return Iso2Secc(config=Iso2SeccConfig(sa_schedules=(50_000.0, 100_000.0)), pnc=sim), sim
 
 
-def run(contracts: KeyStoreContracts, secc: Iso2Secc, mode: EnergyTransferMode = "DC_extended",
+def run(contracts: KeyStoreContracts, secc: SeccResponder, mode: EnergyTransferMode = "DC_extended",
         car: BatteryModel | None = None) -> PairResult:
     car = car or (AcBatteryModel if mode.startswith("AC") else BatteryModel)(capacity_wh=40.0, soc=75.0, target_soc=80.0)
     config = Iso2Config(evcc_id=MAC, energy_transfer_mode=mode, payment="Contract", contracts=contracts)
@@ -187,8 +189,8 @@ def test_failed_certificate_update_res_ends_the_session_and_keeps_the_old_contra
         contracts: KeyStoreContracts, pki: TestPki) -> None:
     old = install_expiring(contracts, pki)
     secc, _ = pnc_secc_with(pki)
-    secc.faults.response_code["CertificateUpdateRes"] = "FAILED_ContractCanceled"
-    result = run(contracts, secc)
+    canceled = Fault(FaultKind.CODE, "CertificateUpdateRes", response_code="FAILED_ContractCanceled")
+    result = run(contracts, FaultySecc(secc, canceled))
     assert result.ended.kind is EndKind.FAILED_RESPONSE
     assert result.ended.response_code == "FAILED_ContractCanceled"
     assert result.ended.reason == "CertificateUpdateRes: FAILED_ContractCanceled"

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import pytest
 
 from evcc import exi
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.hostile import FaultySecc
 from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
+from evcc.bench.secc.memory import SeccResponder
 from evcc.session.battery_model import BatteryModel
 from evcc.session.events import EndKind, Exchange, Renegotiated
 from evcc.session.iso2 import AcBatteryModel, Iso2Config, Iso2Evcc
@@ -101,7 +104,7 @@ def test_a_vehicle_without_the_port_is_never_asked() -> None:
     assert not _renegotiated(result.events)
 
 
-def _step(ev: Iso2Evcc, secc: Iso2Secc, now: float) -> float:
+def _step(ev: Iso2Evcc, secc: SeccResponder, now: float) -> float:
     """One turn of the in-memory pairing (as evcc.bench.secc.memory.run_in_memory) on an injected clock."""
     for msg in ev.messages_to_send():
         secc.receive_payload(exi.encode(msg), now)
@@ -126,10 +129,10 @@ def _until_renegotiating(mode: EnergyTransferMode = "DC_extended") -> tuple[Iso2
 
 def test_renegotiated_ongoing_loop_is_bounded_by_v2g_evcc_ongoing_timeout() -> None:
     ev, secc, now = _until_renegotiating("AC_three_phase_core")
-    secc.faults.ongoing_forever.add("ChargeParameterDiscoveryRes")
+    stalled = FaultySecc(secc, Fault(FaultKind.STALL, "ChargeParameterDiscoveryRes"))  # the new Ongoing loop
     began = now
     while ev.ended is None:
-        now = _step(ev, secc, now)
+        now = _step(ev, stalled, now)
     assert ev.ended.kind is EndKind.TIMEOUT and ev.ended.timer == "V2G_EVCC_Ongoing_Timeout"
     assert ev.ended.state == "ChargeParameterDiscoveryRes"
     assert 60.0 <= now - began <= 60.0 + 2 * secc.config.response_time

@@ -1,19 +1,26 @@
 """ISO 15118-2 EIM, AC and DC: the EV machine against the SECC responder in memory, on an injected clock.
 
-Complete DC and AC sessions; SAScheduleTuple selection checked by the SECC; every FAILED code ends the session
-with the code; a wrong SessionID and an unexpected message end it in order; every timer fires at the value of
+Complete DC and AC sessions; SAScheduleTuple selection checked by the SECC; with the shared fault layer
+(evcc.bench.secc.hostile) every FAILED code ends the session with the code, a wrong SessionID and an unexpected
+message end it in order; every timer fires at the value of
 ISO 15118-2 Table 109/111 with the standard's name; pause and resume with the stored SessionID."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc, Iso2SeccConfig
-from evcc.bench.secc.memory import PairResult, run_in_memory
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.hostile import FaultySecc
+from evcc.bench.secc.iso2_builders import BUILDERS
+from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
+from evcc.bench.secc.memory import PairResult, SeccResponder, run_in_memory
 from evcc.session.battery_model import BatteryModel
 from evcc.session.events import ChargingStarted, EndKind, Exchange, LateResponse
 from evcc.session.iso2 import AcBatteryModel, Iso2Config, Iso2Evcc
 from evcc.session.iso2.config import EnergyTransferMode
+from evcc.session.iso2.values import message
 from evcc.session.timeouts import ISO_15118_2
 
 MAC = bytes.fromhex("0242ac110002")
@@ -35,13 +42,14 @@ def battery(ac: bool = False) -> BatteryModel:
 
 
 def run(
-    faults: Iso2Faults | None = None, secc_config: Iso2SeccConfig | None = None, car: BatteryModel | None = None,
+    fault: Fault | None = None, secc_config: Iso2SeccConfig | None = None, car: BatteryModel | None = None,
     mode: EnergyTransferMode = "DC_extended", **config: object,
 ) -> tuple[PairResult, Iso2Secc, BatteryModel]:
     car = car or battery(mode.startswith("AC"))
-    secc = Iso2Secc(config=secc_config or Iso2SeccConfig(), faults=faults or Iso2Faults())
+    secc = Iso2Secc(config=secc_config or Iso2SeccConfig())
     ev = Iso2Evcc(Iso2Config(evcc_id=MAC, energy_transfer_mode=mode, **config), car)  # type: ignore[arg-type]
-    return run_in_memory(ev, secc, now=1000.0), secc, car
+    responder: SeccResponder = secc if fault is None else FaultySecc(secc, fault)
+    return run_in_memory(ev, responder, now=1000.0), secc, car
 
 
 def collapse(names: list[str]) -> list[str]:
@@ -98,7 +106,7 @@ def test_too_many_tuples_for_max_entries_is_a_protocol_error() -> None:
 @pytest.mark.parametrize(("response", "mode"), [(r, "DC_extended") for r in DC_RESPONSES] + [
     ("ChargingStatusRes", "AC_three_phase_core"), ("PowerDeliveryRes", "AC_three_phase_core")])
 def test_failed_response_code_ends_the_session_with_the_code(response: str, mode: EnergyTransferMode) -> None:
-    result, secc, _ = run(Iso2Faults(response_code={response: "FAILED"}), mode=mode)
+    result, secc, _ = run(Fault(FaultKind.CODE, response), mode=mode)
     assert result.ended.kind is EndKind.FAILED_RESPONSE
     assert result.ended.reason == f"{response}: FAILED" and result.ended.response_code == "FAILED"
     assert secc.received[-1] == response.replace("Res", "Req")  # nothing sent after the failure
@@ -116,7 +124,7 @@ def test_failed_response_code_ends_the_session_with_the_code(response: str, mode
      ("AuthorizationRes", "FAILED_CertificateRevoked"), ("WeldingDetectionRes", "FAILED_SequenceError")],
 )
 def test_each_specific_failed_code_is_reported(response: str, code: str) -> None:
-    result, _, _ = run(Iso2Faults(response_code={response: code}))
+    result, _, _ = run(Fault(FaultKind.CODE, response, response_code=code))
     assert result.ended.kind is EndKind.FAILED_RESPONSE and result.ended.response_code == code
     assert result.ended.state.startswith(response)
 
@@ -136,20 +144,40 @@ def test_no_external_payment_offered_stops_in_order() -> None:
 
 @pytest.mark.parametrize("response", ["ServiceDiscoveryRes", "AuthorizationRes", "CableCheckRes", "CurrentDemandRes"])
 def test_wrong_session_id_is_an_orderly_protocol_stop(response: str) -> None:
-    result, secc, _ = run(Iso2Faults(wrong_session_id={response}))
+    result, secc, _ = run(Fault(FaultKind.SESSION_ID, response))
     assert result.ended.kind is EndKind.PROTOCOL_ERROR
     assert f"{response} carries SessionID" in result.ended.reason
     assert secc.received[-1] == response.replace("Res", "Req")
 
 
 def test_unexpected_message_is_an_orderly_protocol_stop() -> None:
-    result, _, _ = run(Iso2Faults(answer_with={"PreChargeRes": "CableCheckRes"}))
+    result, _, _ = run(Fault(FaultKind.UNEXPECTED, "PreChargeRes", replacement="CableCheckRes"))
     assert result.ended.kind is EndKind.PROTOCOL_ERROR
     assert result.ended.reason == "unexpected CableCheckRes while waiting for PreChargeRes"
 
 
+class AcAnswer:
+    """The SECC answers CurrentDemandReq with the ChargingStatusRes it would send in an AC session (no DC session
+    has one for the fault layer's ``unexpected`` to repeat)."""
+
+    def __init__(self, inner: Iso2Secc) -> None:
+        self.inner = inner
+
+    def receive_payload(self, data: bytes, now: float) -> None:
+        self.inner.receive_payload(data, now)
+
+    def get_timer(self) -> float | None:
+        return self.inner.get_timer()
+
+    def messages_to_send(self, now: float) -> list[Any]:
+        out = self.inner.messages_to_send(now)
+        ac = message(self.inner.session_id, *BUILDERS["ChargingStatusRes"](self.inner, None, "OK"))
+        return [ac if m.Body.CurrentDemandRes is not None else m for m in out]
+
+
 def test_ac_message_in_a_dc_session_is_unexpected() -> None:
-    result, _, _ = run(Iso2Faults(answer_with={"CurrentDemandRes": "ChargingStatusRes"}))
+    ev = Iso2Evcc(Iso2Config(evcc_id=MAC), battery())
+    result = run_in_memory(ev, AcAnswer(Iso2Secc()))
     assert result.ended.reason == "unexpected ChargingStatusRes while waiting for CurrentDemandRes"
 
 
@@ -160,7 +188,7 @@ def test_ac_message_in_a_dc_session_is_unexpected() -> None:
      ("ChargingStatusRes", 2.0, "AC_three_phase_core"), ("SessionStopRes", 2.0, "AC_single_phase_core")],
 )
 def test_v2g_evcc_msg_timeout_fires_at_table_109_value(response: str, limit: float, mode: EnergyTransferMode) -> None:
-    result, _, _ = run(Iso2Faults(silent_from=response), mode=mode)
+    result, _, _ = run(Fault(FaultKind.SILENCE, response), mode=mode)
     assert result.ended.kind is EndKind.TIMEOUT and result.ended.timer == "V2G_EVCC_Msg_Timeout"
     assert result.ended.reason == f"V2G_EVCC_Msg_Timeout ({limit} s) expired waiting for {response}"
     exchanges = [e for e in result.events if isinstance(e, Exchange)]
@@ -170,17 +198,17 @@ def test_v2g_evcc_msg_timeout_fires_at_table_109_value(response: str, limit: flo
 
 
 def test_delay_just_under_the_timeout_is_late_but_accepted() -> None:
-    result, _, _ = run(Iso2Faults(delay={"PowerDeliveryRes": 4.9}))
+    result, _, _ = run(Fault(FaultKind.DELAY, "PowerDeliveryRes", delay=4.9))
     assert result.ended.kind is EndKind.COMPLETED
     late = [e for e in result.events if isinstance(e, LateResponse)]
     assert late and {e.response for e in late} == {"PowerDeliveryRes"} and late[0].budget == 4.5
 
 
 def test_current_demand_res_over_25ms_is_reported_late_and_past_250ms_ends() -> None:
-    result, _, _ = run(Iso2Faults(delay={"CurrentDemandRes": 0.03}))
+    result, _, _ = run(Fault(FaultKind.DELAY, "CurrentDemandRes", delay=0.03))
     assert result.ended.kind is EndKind.COMPLETED
     assert {e.response for e in result.events if isinstance(e, LateResponse)} == {"CurrentDemandRes"}
-    result, _, _ = run(Iso2Faults(delay={"CurrentDemandRes": 0.3}))
+    result, _, _ = run(Fault(FaultKind.DELAY, "CurrentDemandRes", delay=0.3))
     assert result.ended.timer == "V2G_EVCC_Msg_Timeout" and "CurrentDemandRes" in result.ended.reason
 
 
@@ -191,7 +219,7 @@ def test_current_demand_res_over_25ms_is_reported_late_and_past_250ms_ends() -> 
      ("CableCheckRes", "V2G_EVCC_CableCheck_Timeout", 40.0)],
 )
 def test_loop_timers_fire_at_the_standard_value(response: str, timer: str, limit: float) -> None:
-    result, secc, _ = run(Iso2Faults(ongoing_forever={response}))
+    result, secc, _ = run(Fault(FaultKind.STALL, response))
     assert result.ended.kind is EndKind.TIMEOUT and result.ended.timer == timer
     first = next(e for e in result.events if isinstance(e, Exchange) and e.request == response.replace("Res", "Req"))
     start = first.received_at if timer == "V2G_EVCC_Ongoing_Timeout" else first.sent_at
@@ -219,7 +247,7 @@ def test_communication_setup_timeout_covers_session_setup() -> None:
 
 @pytest.mark.parametrize("mode", ["DC_extended", "AC_three_phase_core"])
 def test_evse_stop_charging_notification_stops_in_order(mode: EnergyTransferMode) -> None:
-    result, secc, car = run(Iso2Faults(stop_after_loop=5), mode=mode)
+    result, secc, car = run(secc_config=Iso2SeccConfig(stop_after_loop=5), mode=mode)
     assert result.ended.kind is EndKind.STOPPED and "StopCharging" in result.ended.reason
     tail = ["PowerDeliveryReq", "WeldingDetectionReq", "SessionStopReq"] if mode.startswith("DC") \
         else ["PowerDeliveryReq", "SessionStopReq"]

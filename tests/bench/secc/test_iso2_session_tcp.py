@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evcc.bench.secc.din_responder import DinSecc
-from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc, Iso2SeccConfig
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
 from evcc.bench.secc.sap_responder import SupportedProtocol
 from evcc.bench.secc.server import SeccLog, serve_secc
 from evcc.bench.secc.tls import server_context
@@ -110,8 +111,8 @@ def test_pause_then_resume_over_two_tcp_connections() -> None:
 
 def test_silent_iso2_secc_ends_with_the_msg_timeout() -> None:
     async def main() -> SessionReport:
-        server, _ = await serve_secc("::1", 0, BOTH, DinSecc,
-                                     responders={"iso2": lambda: Iso2Secc(faults=Iso2Faults(silent_from="AuthorizationRes"))})
+        server, _ = await serve_secc("::1", 0, BOTH, DinSecc, responders={"iso2": Iso2Secc},
+                                     fault=Fault(FaultKind.SILENCE, "AuthorizationRes"))
         async with server:
             port = server.sockets[0].getsockname()[1]
             return await _session(port, lambda n: Iso2Evcc(Iso2Config(evcc_id=MAC), BatteryModel()))

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 import evcc.exi
-from evcc.bench.secc.din_responder import DinFaults, DinSecc
+from evcc.bench.secc.din_responder import DinSecc
+from evcc.bench.secc.faults import Fault, FaultKind
+from evcc.bench.secc.hostile import FaultySecc
 from evcc.bench.secc.iso2_pnc import SeccPncSim
-from evcc.bench.secc.iso2_responder import Iso2Faults, Iso2Secc, Iso2SeccConfig
+from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
 from evcc.bench.secc.memory import PairResult, run_in_memory
 from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
@@ -78,24 +80,29 @@ def assert_failed_end(result: PairResult, received: list[str], response: str, co
     assert received[-1] == response.replace("Res", "Req"), (response, code)  # nothing sent after it
 
 
-def iso2_eim(response_code: dict[str, str], mode: str) -> tuple[PairResult, Iso2Secc]:
+def code(response: str, response_code: str) -> Fault:
+    """The SECC answers ``response`` with ``response_code`` (the shared fault layer, evcc.bench.secc.hostile)."""
+    return Fault(FaultKind.CODE, response, response_code=response_code)
+
+
+def iso2_eim(fault: Fault, mode: str) -> tuple[PairResult, Iso2Secc]:
     car = (AcBatteryModel if mode.startswith("AC") else BatteryModel)(capacity_wh=40.0, soc=76.0, target_soc=80.0)
-    secc = Iso2Secc(config=Iso2SeccConfig(value_added_services=(3,)), faults=Iso2Faults(response_code=response_code))
+    secc = Iso2Secc(config=Iso2SeccConfig(value_added_services=(3,)))
     ev = Iso2Evcc(Iso2Config(evcc_id=MAC, energy_transfer_mode=mode, service_detail_ids=(3,)), car)  # type: ignore[arg-type]
-    return run_in_memory(ev, secc), secc
+    return run_in_memory(ev, FaultySecc(secc, fault)), secc
 
 
 @pytest.mark.parametrize(("response", "mode"), ISO2_EIM)
 def test_iso2_every_failed_code_of_every_response_ends_the_session(response: str, mode: str) -> None:
-    for code in ISO2_FAILED:
-        result, secc = iso2_eim({response: code}, mode)
-        assert_failed_end(result, secc.received, response, code)
+    for failed in ISO2_FAILED:
+        result, secc = iso2_eim(code(response, failed), mode)
+        assert_failed_end(result, secc.received, response, failed)
 
 
 @pytest.mark.parametrize(("response", "mode"), [("AuthorizationRes", "DC_extended"),
                                                 ("ChargingStatusRes", "AC_single_phase_core")])
 def test_iso2_ok_certificate_expires_soon_is_noted_and_the_session_goes_on(response: str, mode: str) -> None:
-    result, _ = iso2_eim({response: "OK_CertificateExpiresSoon"}, mode)
+    result, _ = iso2_eim(code(response, "OK_CertificateExpiresSoon"), mode)
     assert result.ended.kind is EndKind.COMPLETED
     notes = [e for e in result.events if isinstance(e, ResponseNote)]
     assert notes and {n.response for n in notes} == {response}
@@ -104,10 +111,10 @@ def test_iso2_ok_certificate_expires_soon_is_noted_and_the_session_goes_on(respo
 
 @pytest.mark.parametrize("response", DIN_RESPONSES)
 def test_din_every_failed_code_of_every_response_ends_the_session(response: str) -> None:
-    for code in DIN_FAILED:
-        secc = DinSecc(faults=DinFaults(response_code={response: code}))
+    for failed in DIN_FAILED:
+        secc = DinSecc()
         ev = DinEvcc(DinConfig(evcc_id=MAC), BatteryModel(capacity_wh=40.0, soc=76.0, target_soc=80.0))
-        assert_failed_end(run_in_memory(ev, secc), secc.received, response, code)
+        assert_failed_end(run_in_memory(ev, FaultySecc(secc, code(response, failed))), secc.received, response, failed)
 
 
 # ------------------------------------------------------------ Plug & Charge responses (keys in SoftHSM2)
@@ -126,33 +133,32 @@ def contracts(tmp_path: Path, pki: TestPki, tmp_path_factory: pytest.TempPathFac
     token.close()
 
 
-def pnc_run(contracts: KeyStoreContracts, pki: TestPki, response_code: dict[str, str],
+def pnc_run(contracts: KeyStoreContracts, pki: TestPki, fault: Fault | None,
             validity_days: int = 365) -> tuple[PairResult, Iso2Secc]:
     from datetime import timedelta
 
     sim = SeccPncSim(ProvisioningService(ProvisioningSimulator(pki, contract_validity=timedelta(days=validity_days))),
                      NOW, receipt_at=frozenset({1}))
-    secc = Iso2Secc(config=Iso2SeccConfig(certificate_service=("Installation", "Update")),
-                    faults=Iso2Faults(response_code=response_code), pnc=sim)
+    secc = Iso2Secc(config=Iso2SeccConfig(certificate_service=("Installation", "Update")), pnc=sim)
     car = BatteryModel(capacity_wh=40.0, soc=76.0, target_soc=80.0)
     ev = Iso2Evcc(Iso2Config(evcc_id=MAC, payment="Contract", contracts=contracts), car)
-    return run_in_memory(ev, secc), secc
+    return run_in_memory(ev, secc if fault is None else FaultySecc(secc, fault)), secc
 
 
 @pytest.mark.parametrize("response", ISO2_PNC)
 def test_iso2_plug_and_charge_failed_codes(response: str, contracts: KeyStoreContracts, pki: TestPki) -> None:
     if response != "CertificateInstallationRes":  # a contract first; due for an update for CertificateUpdateRes
         days = 10 if response == "CertificateUpdateRes" else 365
-        assert pnc_run(contracts, pki, {}, validity_days=days)[0].ended.kind is EndKind.COMPLETED
+        assert pnc_run(contracts, pki, None, validity_days=days)[0].ended.kind is EndKind.COMPLETED
     stored = contracts.ctx.store.list()
-    for code in ISO2_FAILED:
-        result, secc = pnc_run(contracts, pki, {response: code})
-        assert_failed_end(result, secc.received, response, code)
+    for failed in ISO2_FAILED:
+        result, secc = pnc_run(contracts, pki, code(response, failed))
+        assert_failed_end(result, secc.received, response, failed)
         assert contracts.ctx.store.list() == stored  # a FAILED answer never changes the contracts
 
 
 def test_iso2_payment_details_ok_certificate_expires_soon(contracts: KeyStoreContracts, pki: TestPki) -> None:
-    result, _ = pnc_run(contracts, pki, {"PaymentDetailsRes": "OK_CertificateExpiresSoon"})
+    result, _ = pnc_run(contracts, pki, code("PaymentDetailsRes", "OK_CertificateExpiresSoon"))
     assert result.ended.kind is EndKind.COMPLETED, result.ended
     assert [e for e in result.events if isinstance(e, ResponseNote)] == [
         ResponseNote("PaymentDetailsRes", "OK_CertificateExpiresSoon")]

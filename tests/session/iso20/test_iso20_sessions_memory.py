@@ -41,9 +41,8 @@ def test_eim_session_against_the_simulator(service: str, mode: str) -> None:
 def test_bpt_gives_energy_back_when_the_grid_asks(service: str, mode: str) -> None:
     """The grid asks for -10 kW: the vehicle discharges within its limits until the EVSE ends the session."""
     vehicle = car(soc=60.0, target=80.0)
-    config = Iso20SeccConfig(dynamic_power=-10_000.0)
+    config = Iso20SeccConfig(dynamic_power=-10_000.0, stop_after_loop=40)
     secc = _secc(service, config=config)
-    secc.faults.stop_after_loop = 40
     result = run_typed(machine(vehicle, service=service, control_mode=mode), secc)
     assert result.ended.kind is EndKind.STOPPED and "Terminate" in result.ended.reason
     assert vehicle.discharged_wh > 0 and vehicle.soc < 60.0
@@ -80,7 +79,6 @@ def test_pnc_installation_then_metering_confirmation(tmp_path: Path, token: Pkcs
 def test_pause_then_resume_on_the_same_charger() -> None:
     paused: set[bytes] = set()
     secc = _secc("DC", paused=paused)
-    secc.faults.stop_after_loop = None
     ev = machine(car(soc=70.0, target=80.0), service="DC")
     ev_run = run_typed_until_loop(ev, secc)
     assert ev_run.paused and secc.record.charging_session == "Pause" and ev.session_id in paused
