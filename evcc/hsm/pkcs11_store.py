@@ -57,6 +57,7 @@ from evcc.hsm.keystore import (
     UnsupportedAlgorithm,
     check_label,
 )
+from evcc.hsm.p11_session import close_session
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,10 @@ class Pkcs11KeyStore:
         return f"PKCS#11 token {self._config.token_label!r} ({self._config.module})"
 
     def close(self) -> None:
+        """Close this store's session. Never logs out: the login is the process's, and OpenSSL's pkcs11-provider
+        may be using it (:mod:`evcc.hsm.p11_session`); the module logs out when the process's last session closes."""
         with self._lock:
-            self._session.close()
+            close_session(self._config.module, self._session)
 
     def supports(self, algorithm: KeyAlgorithm) -> bool:
         """Whether the token has the mechanisms ``algorithm`` needs (runtime detection)."""

@@ -147,7 +147,7 @@ def _memory_files(*contents: bytes) -> Iterator[list[str]]:
 
 def _key_pem(key: VehicleKey) -> bytearray:
     if isinstance(key, TokenKey):
-        tls_openssl.load_pkcs11_provider(key.pkcs11.module)
+        tls_openssl.load_pkcs11_provider(key.pkcs11)
         return bytearray(tls_token.uri_pem(tls_token.key_uri(key.pkcs11, key.label)))
     return key.store.private_key_pem(key.label)  # to a memfd only, wiped by the caller
 

@@ -23,28 +23,46 @@ The provider configuration is the equivalent of this openssl.cnf (given to OpenS
     [evcc_providers]  default = evcc_default / pkcs11 = evcc_pkcs11
     [evcc_default]    activate = 1
     [evcc_pkcs11]     module = <MODULESDIR>/pkcs11.so, pkcs11-module-path = <PKCS#11 module>,
-                      pkcs11-module-quirks = no-deinit, activate = 1
+                      pkcs11-module-token-pin = file:<memfd holding the user PIN>,
+                      pkcs11-module-cache-keys = false, pkcs11-module-quirks = no-deinit, activate = 1
 
 ``no-deinit``: SoftHSM (and python-pkcs11 in the same process) must not see C_Finalize from the provider.
+
+``pkcs11-module-token-pin``: a PKCS#11 login belongs to the whole process (the application), not to a session.
+Whenever the token is logged out (another user of the module logs out, or its last session closes), the provider
+logs in again with this PIN: it never prompts on the terminal (OpenSSL's UI would wait on /dev/tty, e.g. when it
+releases the key at exit). The PIN is read once, at load, from an anonymous memory file (never on disk).
+
+``pkcs11-module-cache-keys = false``: by default the provider copies a token key into a session object
+(C_CopyObject, same CKA_LABEL and CKA_ID, CKA_TOKEN false) when it first uses it, and destroys the copy when that
+EVP_PKEY is freed. A key loaded again by URI while the copy exists (a new ``SSLContext`` per connection) matches the
+copy instead of the token object; when the first context is freed, the copy is destroyed under the second one,
+whose CertificateVerify then fails (C_SignInit: CKR_KEY_HANDLE_INVALID; OpenSSL: "EVP lib"): every other
+session failed. Without the cache every load refers to the token object itself.
+
 The default library context is process-wide state owned by OpenSSL: the provider, once loaded, stays loaded
-for the life of the process, with the PKCS#11 module it was first given.
+for the life of the process, with the PKCS#11 module and PIN it was first given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
 import ssl
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from evcc.errors import ConfigError, PlatformError
+from evcc.hsm.pkcs11_store import Pkcs11Config
 
 _SSL_CTRL_SET_GROUPS_LIST = 92  # openssl/ssl.h
 _SSL_CTRL_SET_SIGALGS_LIST = 98
 _OPENSSL_MODULES_DIR = 8  # OpenSSL_version() selector OPENSSL_MODULES_DIR: "MODULESDIR: \"...\""
 PROVIDER_NAME = b"pkcs11"
+MAX_PROVIDER_PIN = 31  # pkcs11-provider reads a PIN file with BIO_gets into 32 bytes
 
 
 def _library() -> ctypes.CDLL:
@@ -120,8 +138,9 @@ def pkcs11_provider_loaded() -> bool:
     return bool(_library().OSSL_PROVIDER_available(None, PROVIDER_NAME))
 
 
-def load_pkcs11_provider(pkcs11_module: str) -> None:
-    """Load and activate the pkcs11 provider for ``pkcs11_module`` in the default library context (once)."""
+def load_pkcs11_provider(token: Pkcs11Config) -> None:
+    """Load and activate the pkcs11 provider for ``token``'s module and user PIN in the default library context
+    (once per process; module docstring)."""
     lib = _library()
     if lib.OSSL_PROVIDER_available(None, PROVIDER_NAME):
         return
@@ -129,20 +148,33 @@ def load_pkcs11_provider(pkcs11_module: str) -> None:
     if not provider.is_file():
         raise PlatformError(f"OpenSSL's pkcs11-provider is not installed ({provider} missing; Debian package "
                             "pkcs11-provider from bookworm-backports)")
-    if not Path(pkcs11_module).is_file():
-        raise ConfigError(f"PKCS#11 module {pkcs11_module} does not exist")
-    config = (
-        "openssl_conf = evcc_init\n[evcc_init]\nproviders = evcc_providers\n"
-        "[evcc_providers]\ndefault = evcc_default\npkcs11 = evcc_pkcs11\n[evcc_default]\nactivate = 1\n"
-        f"[evcc_pkcs11]\nmodule = {provider}\npkcs11-module-path = {pkcs11_module}\n"
-        "pkcs11-module-quirks = no-deinit\nactivate = 1\n"
-    )
-    fd = os.memfd_create("evcc-openssl-cnf")
-    try:
-        os.write(fd, config.encode())
-        ok = lib.OSSL_LIB_CTX_load_config(None, f"/proc/self/fd/{fd}".encode())
-    finally:
-        os.close(fd)
+    if not Path(token.module).is_file():
+        raise ConfigError(f"PKCS#11 module {token.module} does not exist")
+    pin = token.user_pin.encode()
+    if not 0 < len(pin) <= MAX_PROVIDER_PIN or any(b < 0x20 or b == 0x7F for b in pin):
+        raise ConfigError(f"the user PIN of token {token.token_label!r} cannot be given to pkcs11-provider: it takes "
+                          f"1 to {MAX_PROVIDER_PIN} bytes without control characters")
+    with _memory_file("evcc-token-pin", pin) as pin_path:
+        config = (
+            "openssl_conf = evcc_init\n[evcc_init]\nproviders = evcc_providers\n"
+            "[evcc_providers]\ndefault = evcc_default\npkcs11 = evcc_pkcs11\n[evcc_default]\nactivate = 1\n"
+            f"[evcc_pkcs11]\nmodule = {provider}\npkcs11-module-path = {token.module}\n"
+            f"pkcs11-module-token-pin = file:{pin_path}\npkcs11-module-cache-keys = false\n"
+            "pkcs11-module-quirks = no-deinit\nactivate = 1\n"
+        )
+        with _memory_file("evcc-openssl-cnf", config.encode()) as config_path:
+            ok = lib.OSSL_LIB_CTX_load_config(None, config_path.encode())
     if ok != 1 or not lib.OSSL_PROVIDER_available(None, PROVIDER_NAME):
         lib.ERR_clear_error()
-        raise PlatformError(f"OpenSSL could not load the pkcs11 provider {provider} for {pkcs11_module}")
+        raise PlatformError(f"OpenSSL could not load the pkcs11 provider {provider} for {token.module}")
+
+
+@contextlib.contextmanager
+def _memory_file(name: str, data: bytes) -> Iterator[str]:
+    """An anonymous memory file holding ``data``, as a path OpenSSL can open; closed on exit."""
+    fd = os.memfd_create(name)
+    try:
+        os.write(fd, data)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)

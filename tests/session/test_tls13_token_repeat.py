@@ -1,0 +1,142 @@
+"""ISO 15118-20 TLS 1.3 mutual authentication, many sessions in one process with the vehicle key in SoftHSM2
+through OpenSSL's pkcs11-provider: complete -20 DC sessions (the bench SECC server with ``server_context13`` and
+the -20 responder) with a new client context per connection, one reused PreparedTls, connections the SECC aborts
+(disconnect, wrong V2GTP version), and our own key-store sessions opened and closed in between.
+
+Regressions of evcc.session.tls_openssl's provider configuration and evcc.hsm.p11_session:
+- pkcs11-provider's default key cache copied the token key into a session object with the same label and CKA_ID;
+  the next context's load matched the copy, and freeing the first context destroyed it under the second:
+  every other session failed ("EVP lib", "General Error", the SECC closing);
+- closing our key store logged the whole process out (python-pkcs11 calls C_Logout): SoftHSM invalidated the
+  private key handles the provider held, and the provider asked for the PIN on the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import ssl
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evcc.bench.secc.faults import Fault, parse_fault
+from evcc.bench.secc.iso20_responder import Iso20SeccConfig, dc_secc
+from evcc.bench.secc.sap_responder import SupportedProtocol
+from evcc.bench.secc.server import SeccLog, serve_secc
+from evcc.bench.secc.tls import server_context13
+from evcc.hsm.keystore import KeyAlgorithm
+from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
+from evcc.session import tls_openssl, v2gtp
+from evcc.session.connection import PreparedTls, TlsConfig, TlsVersion, open_connection, prepare
+from evcc.session.events import EndKind
+from evcc.session.iso2 import AcBatteryModel
+from evcc.session.iso20 import ISO_15118_20, Iso20Config
+from evcc.session.iso20.factory import iso20_machines, iso20_offers
+from evcc.session.runner import SessionReport, run_session
+from evcc.session.sap import ISO20_NAMESPACES
+from evcc.session.tls13 import ClientCertificate, TokenKey
+
+from tests.session.tls_pki import make_iso20_pki
+
+pytestmark = pytest.mark.skipif(not tls_openssl.pkcs11_provider_installed(),
+                                reason="OpenSSL pkcs11-provider not installed (scripts/setup.d/35-tls.sh)")
+
+SUPPORTED = [SupportedProtocol("iso20-dc", ISO20_NAMESPACES["iso20-dc"], 1, 0)]
+QUICK = Iso20SeccConfig(response_time=0.001)
+
+# (context, fault on this connection): "new" = the TlsConfig itself (open_connection prepares a context for this
+# connection; it is freed whenever the garbage collector gets to it); "overlap" = a context prepared for this
+# connection, the previous one released only after this one has loaded the key (what a collector does in a long
+# run, made deterministic); "reused" = the one PreparedTls of the run; "store" = close the run's key store, then
+# open another, sign with another token key and close it (no logout).
+PLAN: list[tuple[str, str | None]] = [
+    ("new", None), ("new", None), ("overlap", None), ("overlap", None), ("reused", None), ("store", None),
+    ("overlap", None), ("reused", "disconnect:SessionSetupRes"), ("reused", None), ("new", None),
+    ("overlap", "wrong-version:ServiceDiscoveryRes"), ("overlap", None), ("store", None), ("reused", None),
+    ("new", "disconnect:PowerDeliveryRes"), ("overlap", None), ("new", None), ("reused", None),
+]
+ABORTED = {"disconnect": "the SECC closed the connection", "wrong-version": "V2GTP protocol version: 0x02"}
+
+
+@contextlib.contextmanager
+def secc_server(context: ssl.SSLContext, fault: Fault | None) -> Iterator[tuple[SeccLog, int]]:
+    """The -20 DC SECC over TLS 1.3 on its own loop and thread (a charger's OpenSSL error queue is its own);
+    ``fault`` on its first connection only."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="secc20", daemon=True)
+    thread.start()
+    started = serve_secc("::1", 0, SUPPORTED, responders={"iso20-dc": lambda: dc_secc(QUICK)}, ssl_context=context,
+                         fault=fault, faulty_connections=1)
+    server, record = asyncio.run_coroutine_threadsafe(started, loop).result(10.0)
+    try:
+        yield record, server.sockets[0].getsockname()[1]
+    finally:
+        async def stop() -> None:
+            server.close()
+            await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10.0)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10.0)
+        loop.close()
+
+
+async def _session(port: int, tls: TlsConfig | PreparedTls) -> SessionReport:
+    config = Iso20Config(evcc_id="0242AC110002", service="DC", control_mode="Dynamic")
+    vehicle = AcBatteryModel(capacity_wh=400.0, soc=79.8, target_soc=80.0)
+    conn = await open_connection("::1", port, tls=tls, accepted=v2gtp.SESSION_PAYLOAD_TYPES | v2gtp.ISO20_PAYLOAD_TYPES)
+    return await run_session(conn, iso20_offers(config), iso20_machines(config, vehicle), ISO_15118_20)
+
+
+def _touch_store(token: Pkcs11Config, label: str) -> None:
+    """Our own PKCS#11 session comes and goes while the provider holds the vehicle key."""
+    store = Pkcs11KeyStore(token)
+    try:
+        assert len(store.sign(label, b"evcc")) == 132  # P-521 r||s
+    finally:
+        store.close()
+
+
+def test_many_tls13_sessions_with_the_token_key_in_one_process(softhsm_config: Pkcs11Config, tmp_path: Path) -> None:
+    pki = make_iso20_pki(tmp_path)
+    store = Pkcs11KeyStore(softhsm_config)
+    vehicle, other = f"repeat-{uuid.uuid4().hex[:8]}", f"repeat-other-{uuid.uuid4().hex[:8]}"
+    info = store.generate(vehicle, KeyAlgorithm.EC_P521)
+    store.generate(other, KeyAlgorithm.EC_P521)  # the store stays open (and, run alone, logged in) until "store"
+    cert = ClientCertificate(pki.vehicle_chain(info.public, KeyAlgorithm.EC_P521), TokenKey(softhsm_config, vehicle))
+    config = TlsConfig(v2g_roots=(pki.v2g_root,), version=TlsVersion.TLS13, client_certificate=cert)
+    server = server_context13(pki.secc_chain_pem, pki.secc_key_pem, [pki.oem_root])
+    reused = prepare(config)
+    previous: PreparedTls | None = None
+    outcomes: list[str] = []
+    for step, (kind, spec) in enumerate(PLAN):
+        if kind == "store":
+            store.close()  # never a logout under the provider (run alone, this store made the login)
+            _touch_store(softhsm_config, other)
+            continue
+        tls: TlsConfig | PreparedTls = reused if kind == "reused" else config
+        if kind == "overlap":
+            tls = prepare(config)
+            previous = None  # released after the new context holds the key
+            gc.collect()
+            previous = tls
+        with secc_server(server, parse_fault(spec) if spec else None) as (record, port):
+            report = asyncio.run(_session(port, tls))
+        where = f"step {step} ({kind}, {spec or 'no fault'})"
+        assert not record.errors, (where, record.errors)
+        if spec is None:
+            assert report.ended.kind is EndKind.COMPLETED, (where, report.ended)
+            assert record.negotiated == ["iso20-dc"], where
+            outcomes.append("completed")
+        else:
+            assert record.injected and record.injected[0].startswith(spec.split(":")[0]), (where, record.injected)
+            assert report.ended.kind is not EndKind.COMPLETED, where
+            assert ABORTED[spec.split(":")[0]] in report.ended.reason, (where, report.ended)
+            outcomes.append("aborted")
+    assert outcomes.count("completed") >= 10 and outcomes.count("aborted") == 3
+    _touch_store(softhsm_config, vehicle)  # the key is intact and usable by our store afterwards
