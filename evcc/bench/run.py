@@ -1,7 +1,8 @@
 """One `evcc bench` run from a :class:`Scenario`: picks the link (network namespaces or in process), makes the
 run's test PKI (ISO 15118-2: P-256, TLS 1.2; ISO 15118-20: P-521, TLS 1.3 with the vehicle certificate), key
 store and contract store, the D-Bus state service, the trace, runs the session(s) and writes the report (JSON)
-and the plot (SVG). A certificate fault gives the SECC a refused chain (evcc.bench.secc.hostile_tls). The
+and the plot (SVG). A certificate fault gives the SECC a refused chain (evcc.bench.secc.hostile_tls; TLS 1.3:
+hostile_tls13 in the run's -20 PKI, where the SECC may also refuse the vehicle certificate). The
 asyncio loop lives here; the in-process link runs in a worker thread so the D-Bus service keeps answering.
 """
 
@@ -32,6 +33,7 @@ from evcc.bench.runtime_pki import BenchTls, bench_tls, run_pki
 from evcc.bench.scenario import Scenario
 from evcc.bench.secc.faults import CERT_KINDS
 from evcc.bench.secc.hostile_tls import hostile_tls
+from evcc.bench.secc.hostile_tls13 import hostile_tls13
 from evcc.bench.trace import KEYLOG_NAME, Capture
 from evcc.errors import ConfigError, PlatformError
 from evcc.hmi.names import SessionState
@@ -130,17 +132,18 @@ class _Run:
     def _tls(self, pnc: BenchPnc | BenchPnc20 | None, pki: TestPki | None, keylog: Path | None,
              stack: contextlib.ExitStack) -> BenchTls | None:
         fault = self.sc.fault
-        if fault is not None and fault.kind in CERT_KINDS:
-            if not self.sc.tls or self.sc.iso20:
-                raise ConfigError(f"fault {fault.describe()}: certificate faults need --tls with din or iso2 "
-                                  "(the hostile TLS chains are ISO 15118-2 TLS 1.2)")
-            hostile = stack.enter_context(hostile_tls(fault))
-            return BenchTls(hostile.server, dataclasses.replace(hostile.client, keylog_file=keylog))
         if not self.sc.tls:
+            if fault is not None and fault.kind in CERT_KINDS:
+                raise ConfigError(f"fault {fault.describe()}: certificate faults need --tls")
             return None
         if isinstance(pnc, BenchPnc20):
-            return pnc.tls(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="evcc-bench-tls13-"))),
-                           keylog)
+            tls = pnc.tls(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="evcc-bench-tls13-"))), keylog)
+            if fault is not None and fault.kind in CERT_KINDS:  # the EV side as it is, a hostile SECC
+                return BenchTls(stack.enter_context(hostile_tls13(fault, pki=pnc.pki)).server, tls.client)
+            return tls
+        if fault is not None and fault.kind in CERT_KINDS:
+            hostile = stack.enter_context(hostile_tls(fault))
+            return BenchTls(hostile.server, dataclasses.replace(hostile.client, keylog_file=keylog))
         return stack.enter_context(bench_tls(pki, keylog))
 
     async def _link(self, parts: RunParts, stack: contextlib.ExitStack, pki: TestPki | None) -> None:

@@ -1,6 +1,7 @@
 """Fault strings of bench scenarios and `evcc bench --fault`: the SECC faults of the shared fault layer
 (:func:`evcc.bench.secc.faults.parse_fault`, applied by :class:`~evcc.bench.secc.hostile.FaultySecc` to any
-responder, or by :func:`~evcc.bench.secc.hostile_tls.hostile_tls` for certificate faults) plus the bench's own
+responder, or by :func:`~evcc.bench.secc.hostile_tls.hostile_tls` (TLS 1.2) and
+:func:`~evcc.bench.secc.hostile_tls13.hostile_tls13` (TLS 1.3, -20) for certificate faults) plus the bench's own
 link faults and the charger's wish to stop.
 
     evse-silent                  the EVSE SLAC simulators never answer (ISO 15118-3 matching fails)
@@ -8,7 +9,7 @@ link faults and the charger's wish to stop.
     stop-after-loop:<n>          the EVSE asks to stop after n charge-loop messages (a charger's decision)
     KIND[:TARGET[#N]][=VALUE]    one SECC fault of evcc.bench.secc.faults: code, session-id, delay, silence,
                                  stall, unexpected, garbage-exi, disconnect, oversized, truncated, wrong-version,
-                                 wrong-payload-type, cert:expired, cert:untrusted
+                                 wrong-payload-type, cert:expired, cert:untrusted, cert:vehicle-refused (-20)
 
 Earlier spellings stay accepted as aliases: ``silent-from:<Res>`` = ``silence:<Res>``,
 ``response-code:<Res>=<Code>`` = ``code:<Res>=<Code>``, ``wrong-session-id:<Res>`` = ``session-id:<Res>``,

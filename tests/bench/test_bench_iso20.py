@@ -2,7 +2,8 @@
 (vehicle certificate and contract keys in SoftHSM2, CertificateInstallation through the SECC's -20 provisioning
 service), DC_BPT Dynamic discharge in process (negative power in the report and the plot); and the bench's faults
 on the shared fault layer: a FAILED code and a frame fault in memory, a disconnect and an untrusted SECC
-certificate on sockets, each ending in order with the reason."""
+certificate on sockets, and the TLS 1.3 certificate faults (expired, untrusted SECC chain; the SECC refusing the
+vehicle certificate) in namespaces, each ending in order with the reason."""
 
 from __future__ import annotations
 
@@ -98,6 +99,34 @@ def test_disconnect_and_untrusted_certificate_on_sockets(tmp_path: Path, capsys:
     report = _report(path)
     assert report["end_reason"].startswith("connection to the SECC:") and "certificate" in report["end_reason"]
     assert report["messages"] == []
+
+
+@pytest.mark.parametrize(("fault", "reason", "cipher"), [
+    ("cert:expired", "connection to the SECC: SECC certificate chain rejected: certificate has expired", None),
+    ("cert:untrusted", "connection to the SECC: SECC certificate chain rejected: unable to get local issuer", None),
+    ("cert:vehicle-refused", "the SECC closed the TLS 1.3 connection before its first message",
+     "TLS_AES_256_GCM_SHA384"),
+])
+def test_certificate_faults_over_tls13_in_namespaces(fault: str, reason: str, cipher: str | None, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The SECC of the run's -20 PKI (hostile_tls13): an expired or look-alike chain the EV refuses, or a valid
+    chain that refuses the EV's vehicle certificate (TLS 1.3: the EV's handshake is done, the SECC's first read
+    fails); no V2G message crosses, the run fails in order."""
+    _root()
+    path = tmp_path / "r.json"
+    status, out = run_bench(["--protocol", "iso20-dc", "--tls", "--link", "netns", "--no-dbus", "--fault", fault,
+                             "--json", str(path)], capsys)
+    assert status == cli.EXIT_FAILED and "Traceback" not in out, out
+    report = _report(path)
+    assert report["end_reason"].startswith(reason), report["end_reason"]
+    assert report["messages"] == [] and report["fault"] == fault.replace(":", "-")
+    assert report["sdp"]["security"] == "TLS" and report["tls_cipher"] == cipher
+
+
+def test_certificate_fault_needs_tls(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = run_bench(["--protocol", "iso20-dc", "--link", "netns", "--no-dbus", "--fault", "cert:expired"],
+                            capsys)
+    assert status != cli.EXIT_OK and "certificate faults need --tls" in out and "Traceback" not in out, out
 
 
 def test_token_key_through_pkcs11_provider_never_asks_for_a_pin_on_a_terminal(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ simulator, one frozen :class:`Fault` per run, and the text form the bench CLI an
 Where a fault strikes (``Fault.at``) is a response element name (``"CurrentDemandRes"``, with ``occurrence``
 picking the n-th one) or the index of the response in the V2G session (0 = SessionSetupRes; the
 supportedAppProtocolRes is addressed by name only). The layer that applies a fault to any responder is
-:mod:`evcc.bench.secc.hostile`; the certificate faults are made in :mod:`evcc.bench.secc.hostile_tls`.
+:mod:`evcc.bench.secc.hostile`; the certificate faults are made in :mod:`evcc.bench.secc.hostile_tls` (TLS 1.2)
+and :mod:`evcc.bench.secc.hostile_tls13` (TLS 1.3 with the vehicle certificate, ISO 15118-20).
 
 Text form, for ``parse_fault``::
 

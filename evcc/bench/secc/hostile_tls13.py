@@ -7,9 +7,10 @@ it against the OEM roots it trusts):
 - ``CERT_VEHICLE_REFUSED``: the SECC's chain is valid but it trusts only a look-alike OEM root, so it refuses the
   vehicle certificate (TLS 1.3: the EVCC learns it after its own handshake, with the first read).
 
-A throw-away PKI of one -20 suite (P-521 or Ed448) made with :mod:`evcc.pki.generator`; the faulty SECC context
-beside the same PKI's honest one (valid chain, trusting the PKI's OEM root), and the vehicle certificate for a key
-of the caller's key store issued by the PKI's OEM Sub-CA 2. Test and bench use only.
+A throw-away PKI of one -20 suite (P-521 or Ed448) made with :mod:`evcc.pki.generator`, or the caller's (the
+bench run's, whose OEM Sub-CA 2 issued the vehicle certificate); the faulty SECC context beside the same PKI's
+honest one (valid chain, trusting the PKI's OEM root), and the vehicle certificate for a key of the caller's key
+store issued by the PKI's OEM Sub-CA 2. Test and bench use only.
 """
 
 from __future__ import annotations
@@ -72,13 +73,17 @@ class HostileTls13:
 
 
 @contextlib.contextmanager
-def hostile_tls13(fault: Fault, suite: Suite = Suite.ISO20_P521, now: datetime | None = None) -> Iterator[HostileTls13]:
-    """The contexts of one certificate fault (module docstring) in a fresh PKI of ``suite``."""
+def hostile_tls13(fault: Fault, suite: Suite = Suite.ISO20_P521, now: datetime | None = None,
+                  pki: TestPki | None = None) -> Iterator[HostileTls13]:
+    """The contexts of one certificate fault (module docstring) in ``pki`` (its suite wins), else a fresh PKI of
+    ``suite``."""
     if fault.kind not in CERT_KINDS:
         raise FaultSpecError(f"fault {fault.describe()} is not a certificate fault")
+    suite = pki.suite if pki is not None else suite
     if suite not in SUITES:
         raise FaultSpecError(f"fault {fault.kind.value}: TLS 1.3 needs an ISO 15118-20 suite, not {suite.value}")
-    pki = build_pki(suite, now or datetime.now(timezone.utc))
+    if pki is None:
+        pki = build_pki(suite, now or datetime.now(timezone.utc))
     oem_root = pki.root_of("oem_sub_ca_2")
     honest_chain, honest_key = pki.chain("secc_leaf"), pki.signing_key("secc_leaf")
     with tempfile.TemporaryDirectory(prefix="evcc-hostile-pki13-") as folder:
