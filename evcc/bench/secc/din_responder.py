@@ -11,12 +11,12 @@ The SECC checks the order (FAILED_SequenceError) and the SessionID (FAILED_Unkno
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from evcc import exi
+from evcc.bench.secc.responder_core import ResponderCore
 from evcc.exi import din
 from evcc.session.din.values import body_element, message, pv, value_of
 
@@ -50,15 +50,12 @@ class DinSeccConfig:
 
 
 @dataclass
-class DinSecc:
+class DinSecc(ResponderCore):
     config: DinSeccConfig = field(default_factory=DinSeccConfig)
-    session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
     received: list[str] = field(default_factory=list)
     present_voltage: float = 0.0
     present_current: float = 0.0
     _last: str = ""
-    _rounds: dict[str, int] = field(default_factory=dict)
-    _queue: list[tuple[float, din.V2G_Message]] = field(default_factory=list)
 
     def receive_payload(self, data: bytes, now: float) -> None:
         msg = exi.decode("din", data)
@@ -71,30 +68,10 @@ class DinSecc:
         build = _BUILDERS.get(name.replace("Req", "Res"))
         if build is None:
             return  # not a DIN DC EIM request: a real SECC would close; the EV times out
-        code = self._check(name, req.Header.SessionID)
+        code = self.order_and_session(name, ALLOWED_NEXT.get(self._last, frozenset()), req.Header.SessionID)
         self._last = name if code == "OK" else self._last
         body_name, body = build(self, value, code)
-        self._queue.append((now + self.config.response_time, message(self.session_id, body_name, body)))
-
-    def messages_to_send(self, now: float) -> list[din.V2G_Message]:
-        due = [m for t, m in self._queue if t <= now]
-        self._queue = [(t, m) for t, m in self._queue if t > now]
-        return due
-
-    def get_timer(self) -> float | None:
-        return min((t for t, _ in self._queue), default=None)
-
-    def _check(self, name: str, session_id: bytes) -> str:
-        if name not in ALLOWED_NEXT.get(self._last, frozenset()):
-            return "FAILED_SequenceError"
-        if name != "SessionSetupReq" and session_id != self.session_id:
-            return "FAILED_UnknownSession"
-        return "OK"
-
-    def _round(self, res_name: str, rounds: int) -> str:
-        n = self._rounds.get(res_name, 0)
-        self._rounds[res_name] = n + 1
-        return "Ongoing" if n < rounds else "Finished"
+        self.answer(now + self.config.response_time, message(self.session_id, body_name, body))
 
     def status(self, notification: str = "None") -> din.DC_EVSEStatusType:
         return din.DC_EVSEStatusType(
@@ -128,12 +105,12 @@ def _simple(name: str, cls: Callable[..., Any]) -> Callable[[DinSecc, Any, str],
 
 
 def _contract_authentication(s: DinSecc, req: Any, code: str) -> Built:
-    processing = s._round("ContractAuthenticationRes", s.config.ongoing_rounds)
+    processing = s.round("ContractAuthenticationRes", s.config.ongoing_rounds)
     return "ContractAuthenticationRes", din.ContractAuthenticationResType(ResponseCode=code, EVSEProcessing=processing)  # type: ignore[arg-type]
 
 
 def _charge_parameter_discovery(s: DinSecc, req: Any, code: str) -> Built:
-    processing = s._round("ChargeParameterDiscoveryRes", s.config.ongoing_rounds)
+    processing = s.round("ChargeParameterDiscoveryRes", s.config.ongoing_rounds)
     c = s.config
     param = din.DC_EVSEChargeParameterType(
         DC_EVSEStatus=s.status(), EVSEMaximumCurrentLimit=pv(c.max_current, "A"),
@@ -156,7 +133,7 @@ def _charge_parameter_discovery(s: DinSecc, req: Any, code: str) -> Built:
 
 
 def _cable_check(s: DinSecc, req: Any, code: str) -> Built:
-    processing = s._round("CableCheckRes", s.config.cable_check_rounds)
+    processing = s.round("CableCheckRes", s.config.cable_check_rounds)
     return "CableCheckRes", din.CableCheckResType(ResponseCode=code, DC_EVSEStatus=s.status(), EVSEProcessing=processing)  # type: ignore[arg-type]
 
 

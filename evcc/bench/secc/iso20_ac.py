@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from evcc.bench.secc.iso20_values import Built, clamp, is_bpt, meter, module_of, number, rational, refine, status
+from evcc.bench.secc.iso20_values import (Built, clamp, cpd_code, is_bpt, meter, module_of, number, rational, refine,
+                                          status)
 
 if TYPE_CHECKING:
     from evcc.bench.secc.iso20_responder import Iso20Secc
@@ -26,9 +27,7 @@ def _r(value: float) -> Any:
 def _cpd(s: Iso20Secc, req: Any, code: str) -> Built:
     c = s.config
     bpt = is_bpt(s)
-    given = req.BPT_AC_CPDReqEnergyTransferMode if bpt else req.AC_CPDReqEnergyTransferMode
-    if given is None or not (s.record.selected_service or "").startswith("AC"):
-        code = refine(code, "FAILED_WrongChargeParameter")
+    code = cpd_code(s, req, code, "AC")
     res = A.AC_ChargeParameterDiscoveryResType(Header=s.header("iso20_ac"), ResponseCode=code)
     limits = dict(EVSEMaximumChargePower=_r(c.ac_max_charge_power), EVSEMinimumChargePower=_r(0),
                   EVSENominalFrequency=_r(c.ac_nominal_frequency))

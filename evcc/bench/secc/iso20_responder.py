@@ -17,13 +17,13 @@ Faults are the shared layer's (:class:`~evcc.bench.secc.hostile.FaultySecc`).
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from evcc import exi
 from evcc.bench.secc.iso20_builders import BUILDERS
 from evcc.bench.secc.iso20_values import GRAMMAR_OF_PAYLOAD, PAYLOAD_TYPES, header, module_of, payload_type_of
+from evcc.bench.secc.responder_core import SEQUENCE_ERROR, ResponderCore
 from evcc.exi import Message
 
 Kind = Literal["DC", "AC"]
@@ -138,12 +138,11 @@ class Iso20SeccPnc(Protocol):
 
 
 @dataclass
-class Iso20Secc:
+class Iso20Secc(ResponderCore):
     kind: Kind = "DC"
     config: Iso20SeccConfig = field(default_factory=Iso20SeccConfig)
     paused: set[bytes] = field(default_factory=set)  # shared across sessions of one charger
     pnc: Iso20SeccPnc | None = None
-    session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
     record: Iso20Record = field(default_factory=Iso20Record)
     now: float = 0.0  # time of the request being answered
     authorized: bool = False
@@ -154,8 +153,6 @@ class Iso20Secc:
     loop_count: int = 0
     state: str = ""  # the sequence state: last accepted request (see sequence_table)
     clock_base: float | None = None  # Unix time - now of this charger's clock, once known
-    _rounds: dict[str, int] = field(default_factory=dict)
-    _queue: list[tuple[float, Message]] = field(default_factory=list)
     _silent: bool = False
 
     # --------------------------------------------------------------- sans-IO face
@@ -183,7 +180,7 @@ class Iso20Secc:
         res, state = builder(self, req, checked)
         if checked == "OK" and not str(res.ResponseCode).startswith("FAILED"):
             self.state = state
-        self._queue.append((now + self.config.response_time, res))
+        self.answer(now + self.config.response_time, res)
 
     def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
         """A request with its V2GTP payload type (the server and the fault layer call this)."""
@@ -192,14 +189,6 @@ class Iso20Secc:
     @property
     def accepted_payload_types(self) -> frozenset[int]:
         return frozenset({PAYLOAD_TYPES["iso20_common"], PAYLOAD_TYPES["iso20_dc" if self.kind == "DC" else "iso20_ac"]})
-
-    def messages_to_send(self, now: float) -> list[Message]:
-        due = [m for t, m in self._queue if t <= now]
-        self._queue = [(t, m) for t, m in self._queue if t > now]
-        return due
-
-    def get_timer(self) -> float | None:
-        return min((t for t, _ in self._queue), default=None)
 
     def payload_type_of(self, msg: Message) -> int:
         return payload_type_of(msg)
@@ -217,11 +206,6 @@ class Iso20Secc:
 
     def header(self, schema: str, signature: Any = None) -> Any:
         return header(module_of(schema), self.session_id, self.unix_time(), signature)
-
-    def round(self, res_name: str, rounds: int) -> str:
-        n = self._rounds.get(res_name, 0)
-        self._rounds[res_name] = n + 1
-        return "Ongoing" if n < rounds else "Finished"
 
     def offered_services(self) -> list[str]:
         return [s for s in self.config.services if s.startswith(self.kind)]
@@ -250,17 +234,12 @@ class Iso20Secc:
         return next((f for f in found if f[0] in allowed), found[0])
 
     def _check(self, name: str, session_id: bytes) -> str:
-        if name not in sequence_table(self.kind).get(self.state, frozenset()):
-            return "FAILED_SequenceError"
         if name == "ServiceDiscoveryReq" and not self.authorized:
-            return "FAILED_SequenceError"
-        if name != "SessionSetupReq" and session_id != self.session_id:
-            return "FAILED_UnknownSession"
-        if name == "SessionSetupReq" and session_id in self.paused:
-            self.paused.discard(session_id)
-            self.session_id = session_id
+            return SEQUENCE_ERROR
+        code = self.order_and_session(name, sequence_table(self.kind).get(self.state, frozenset()), session_id)
+        if code == "OK" and name == "SessionSetupReq" and self.rejoin(session_id, self.paused):
             self.record.joined_old_session = True
-        return "OK"
+        return code
 
 
 def dc_secc(config: Iso20SeccConfig | None = None, **kw: Any) -> Iso20Secc:

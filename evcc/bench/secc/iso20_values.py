@@ -102,6 +102,15 @@ def is_bpt(s: Iso20Secc) -> bool:
     return (s.record.selected_service or "").endswith("_BPT")
 
 
+def cpd_code(s: Iso20Secc, req: Any, code: str, kind: str) -> str:
+    """``code`` refined for an AC/DC ChargeParameterDiscoveryReq (``kind``): FAILED_WrongChargeParameter when the
+    selected service is not of that kind or the request lacks its (BPT_)kind_CPDReqEnergyTransferMode."""
+    given = getattr(req, f"{'BPT_' if is_bpt(s) else ''}{kind}_CPDReqEnergyTransferMode", None)
+    if given is None or not (s.record.selected_service or "").startswith(kind):
+        return refine(code, "FAILED_WrongChargeParameter")
+    return code
+
+
 def meter(s: Iso20Secc, m: Any, power: float) -> Any:
     """Count the energy since the last charge-loop message at the power that flowed until now, then switch to
     ``power`` (W, < 0 while discharging); the MeterInfo of schema set ``m``."""

@@ -15,12 +15,12 @@ round. ``stop_after_loop``: the EVSE asks to stop (EVSENotification StopCharging
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from evcc import exi
 from evcc.bench.secc.iso2_builders import BUILDERS
+from evcc.bench.secc.responder_core import SEQUENCE_ERROR, ResponderCore
 from evcc.exi import iso2
 from evcc.session.iso2.values import body_element, message
 
@@ -84,11 +84,10 @@ class SeccPnc(Protocol):
 
 
 @dataclass
-class Iso2Secc:
+class Iso2Secc(ResponderCore):
     config: Iso2SeccConfig = field(default_factory=Iso2SeccConfig)
     paused: set[bytes] = field(default_factory=set)  # shared across sessions of one charger
     pnc: SeccPnc | None = None
-    session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
     received: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     joined_old_session: bool = False
@@ -108,8 +107,6 @@ class Iso2Secc:
     charge_progress: str | None = None  # ChargeProgress of the last PowerDeliveryReq
     selected_services: list[tuple[int, int | None]] = field(default_factory=list)  # (ServiceID, ParameterSetID)
     _last: str = ""
-    _rounds: dict[str, int] = field(default_factory=dict)
-    _queue: list[tuple[float, iso2.V2G_Message]] = field(default_factory=list)
     _silent: bool = False
 
     def receive_payload(self, data: bytes, now: float) -> None:
@@ -144,40 +141,19 @@ class Iso2Secc:
         if code == "OK":
             self._last = name
         signature, self.header_signature = self.header_signature, None
-        self._queue.append((now + self.config.response_time, message(self.session_id, body_name, body, signature)))
-
-    def messages_to_send(self, now: float) -> list[iso2.V2G_Message]:
-        due = [m for t, m in self._queue if t <= now]
-        self._queue = [(t, m) for t, m in self._queue if t > now]
-        return due
-
-    def get_timer(self) -> float | None:
-        return min((t for t, _ in self._queue), default=None)
+        self.answer(now + self.config.response_time, message(self.session_id, body_name, body, signature))
 
     def offered(self) -> tuple[float, ...]:
         return self.schedules if self.schedules is not None else self.config.sa_schedules
 
     def _check(self, name: str, session_id: bytes) -> str:
-        if name not in ALLOWED_NEXT.get(self._last, frozenset()):
-            return "FAILED_SequenceError"
         if self._last == "PowerDeliveryReq" and (name == "ChargeParameterDiscoveryReq") != (
                 self.charge_progress == "Renegotiate") and name != "SessionStopReq":
-            return "FAILED_SequenceError"  # only Renegotiate leads back to ChargeParameterDiscovery [V2G2-812]
-        if name != "SessionSetupReq" and session_id != self.session_id:
-            return "FAILED_UnknownSession"
-        if name == "SessionSetupReq" and session_id in self.paused:
-            self.paused.discard(session_id)
-            self.session_id = session_id
+            return SEQUENCE_ERROR  # only Renegotiate leads back to ChargeParameterDiscovery [V2G2-812]
+        code = self.order_and_session(name, ALLOWED_NEXT.get(self._last, frozenset()), session_id)
+        if code == "OK" and name == "SessionSetupReq" and self.rejoin(session_id, self.paused):
             self.joined_old_session = True
-        return "OK"
-
-    def reset_round(self, res_name: str) -> None:
-        self._rounds.pop(res_name, None)
-
-    def round(self, res_name: str, rounds: int) -> str:
-        n = self._rounds.get(res_name, 0)
-        self._rounds[res_name] = n + 1
-        return "Ongoing" if n < rounds else "Finished"
+        return code
 
 
 PNC_RESPONSES = frozenset({"CertificateInstallationRes", "CertificateUpdateRes", "PaymentDetailsRes",

@@ -240,6 +240,15 @@ def test_schedule_renegotiation_goes_back_to_schedule_exchange_then_power_delive
     p.ok(q.dc_loop(p.sid, "Scheduled"))
 
 
+@pytest.mark.parametrize(("make", "service", "cpd"), [(dc_secc, DC_BPT, q.dc_cpd), (ac_secc, AC_BPT, q.ac_cpd)])
+def test_charge_parameters_without_the_bpt_mode_of_a_bpt_service_are_refused(make: Any, service: int,
+                                                                             cpd: Any) -> None:
+    p = Peer(make())
+    p.setup_eim(service, SCHEDULED)
+    assert p.send(cpd(p.sid, False)).ResponseCode == "FAILED_WrongChargeParameter"
+    assert p.ok(cpd(p.sid, True)).ResponseCode == "OK"
+
+
 def test_stop_after_loop_asks_the_ev_to_terminate() -> None:
     p = Peer(dc_secc(Iso20SeccConfig(stop_after_loop=2)))
     dc_to_loop(p, DC, DYNAMIC)
