@@ -6,7 +6,6 @@ by the EV side's contracts code) and signed MeteringConfirmation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -25,7 +24,6 @@ from evcc.exi.signature import ECDSA_SHA512, EDDSA_ED448, sign_elements
 from evcc.hsm.hostcrypto import HASHES, ecdsa_raw
 from evcc.hsm.keystore import KeyAlgorithm, KeyStore
 from evcc.hsm.pkcs11_store import Pkcs11KeyStore
-from evcc.hsm.softhsm import init_softhsm, softhsm_available
 from evcc.pki.generator import TestPki, build_pki
 from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, Suite
 from tests.bench.secc import test_iso20_requests as q
@@ -156,15 +154,6 @@ def test_signed_metering_confirmation(p521: TestPki) -> None:
                                              sign, algorithm)
         assert p.send(req).ResponseCode == code
     assert p.secc.record.metering_confirmations == 1
-
-
-@pytest.fixture()
-def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11KeyStore]:
-    if not softhsm_available():
-        pytest.fail("SoftHSM2 missing: scripts/setup installs the Debian package softhsm2")
-    store = Pkcs11KeyStore(init_softhsm(tmp_path_factory.mktemp("softhsm")))
-    yield store
-    store.close()
 
 
 def test_certificate_installation_through_the_provisioning_service(

@@ -11,7 +11,6 @@ CertificateUpdateRes ends the session and leaves the store as it was. Renegotiat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from evcc.contracts.provisioning_sim import ProvisioningSimulator
 from evcc.exi import iso2
 from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.pkcs11_store import Pkcs11KeyStore
-from evcc.hsm.softhsm import init_softhsm, softhsm_available
 from evcc.pki.generator import TestPki, build_pki
 from evcc.pki.profiles import Suite
 from evcc.session.battery_model import BatteryModel
@@ -47,15 +45,6 @@ EMAID = "DE8AA0012345670"
 @pytest.fixture(scope="module")
 def pki() -> TestPki:
     return build_pki(Suite.ISO2, NOW)
-
-
-@pytest.fixture()
-def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11KeyStore]:
-    if not softhsm_available():
-        pytest.fail("SoftHSM2 missing: scripts/setup installs the Debian package softhsm2")
-    store = Pkcs11KeyStore(init_softhsm(tmp_path_factory.mktemp("softhsm")))
-    yield store
-    store.close()
 
 
 @pytest.fixture()
