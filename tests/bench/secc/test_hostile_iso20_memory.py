@@ -15,18 +15,16 @@ from typing import Any
 
 import pytest
 
-from evcc import exi
 from evcc.bench.secc.faults import Fault, FaultKind, FaultSpecError
 from evcc.bench.secc.hostile import FaultySecc
 from evcc.bench.secc.iso20_responder import Iso20Secc, ac_secc, dc_secc
-from evcc.bench.secc.iso20_values import GRAMMAR_OF_PAYLOAD
 from evcc.bench.secc.memory import PairResult, run_in_memory
 from evcc.session.events import EndKind, Exchange
 from evcc.session.iso2 import AcBatteryModel
 from evcc.session.iso20 import ISO_15118_20, Iso20Config, Iso20Evcc
+from tests.bench.secc.hostile_helpers import START, Run, faulty_run
 
 EVCC_ID = "0242AC110002"
-START = 1000.0
 COMMON = ("SessionSetupRes", "AuthorizationSetupRes", "AuthorizationRes", "ServiceDiscoveryRes", "ServiceDetailRes",
           "ServiceSelectionRes")
 
@@ -75,49 +73,11 @@ def _label(response: tuple[str, int]) -> str:
 EVERY_RESPONSE = [pytest.param(c, r, id=f"{c.name}-{_label(r)}") for c in CASES.values() for r in c.responses]
 
 
-class Stamped20:
-    """Records when each request reached the SECC (virtual clock) by its name, then passes it on with its type."""
-
-    def __init__(self, inner: Iso20Secc) -> None:
-        self.inner = inner
-        self.requests: list[tuple[str, float]] = []
-
-    def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
-        self.requests.append((exi.decode_named(GRAMMAR_OF_PAYLOAD[payload_type], data).name, now))
-        self.inner.receive_typed(payload_type, data, now)
-
-    def receive_payload(self, data: bytes, now: float) -> None:  # pragma: no cover - the pairing sends types
-        raise AssertionError("-20 payloads must arrive with their V2GTP payload type")
-
-    def messages_to_send(self, now: float) -> list[Any]:
-        return list(self.inner.messages_to_send(now))
-
-    def get_timer(self) -> float | None:
-        return self.inner.get_timer()
-
-    def payload_type_of(self, msg: Any) -> int:
-        return self.inner.payload_type_of(msg)
-
-    @property
-    def accepted_payload_types(self) -> frozenset[int]:
-        return self.inner.accepted_payload_types
-
-
-@dataclass
-class Run:
-    result: PairResult
-    applied: list[str]
-    requests: list[tuple[str, float]]
-
-
 def hostile_run(case: Case20, fault: Fault) -> Run:
     """A faulty -20 session, then a normal one in the same process: the second must complete."""
-    stamped = Stamped20(case.make_responder())
-    applied: list[str] = []
-    result = run_in_memory(case.machine(), FaultySecc(stamped, fault, lambda: ISO_15118_20, applied), START)
-    assert applied, f"the fault {fault.describe()} never struck"
+    run = faulty_run(case.machine(), case.make_responder(), fault, ISO_15118_20)
     assert_normal_session(case)
-    return Run(result, applied, stamped.requests)
+    return run
 
 
 def assert_normal_session(case: Case20) -> PairResult:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from evcc import exi
 from evcc.bench.secc.din_responder import DinSecc
 from evcc.bench.secc.faults import Fault, FaultKind, FaultSpecError
 from evcc.bench.secc.hostile import FaultySecc
@@ -26,9 +24,9 @@ from evcc.session.events import EndKind, Exchange
 from evcc.session.iso2 import AcBatteryModel, Iso2Config, Iso2Evcc
 from evcc.session.machine import EvccMachine
 from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
+from tests.bench.secc.hostile_helpers import START, Run, Stamped, faulty_run
 
 MAC = bytes.fromhex("0242ac110002")
-START = 1000.0
 
 
 @dataclass(frozen=True)
@@ -69,40 +67,12 @@ CASES = {
 EVERY_RESPONSE = [pytest.param(c, r, id=f"{c.name}-{r}") for c in CASES.values() for r in c.responses]
 
 
-class Stamped:
-    """Records when each request reached the SECC (virtual clock), then passes it on."""
-
-    def __init__(self, inner: SeccResponder) -> None:
-        self.inner = inner
-        self.requests: list[tuple[str, float]] = []
-
-    def receive_payload(self, data: bytes, now: float) -> None:
-        msg = exi.decode("din", data) if isinstance(self.inner, DinSecc) else exi.decode("iso2", data)
-        self.requests.append((next(n for n, v in zip(msg.Body._fields, msg.Body) if v is not None), now))
-        self.inner.receive_payload(data, now)
-
-    def messages_to_send(self, now: float) -> list[Any]:
-        return self.inner.messages_to_send(now)
-
-    def get_timer(self) -> float | None:
-        return self.inner.get_timer()
-
-
-@dataclass
-class Run:
-    result: PairResult
-    applied: list[str]
-    requests: list[tuple[str, float]]
-
-
 def hostile_run(case: Case, fault: Fault) -> Run:
     """A faulty session, then a normal one in the same process: the second must complete."""
-    stamped = Stamped(case.make_responder())
-    applied: list[str] = []
-    result = run_in_memory(case.make_machine(), FaultySecc(stamped, fault, lambda: case.timers, applied), START)
-    assert applied, f"the fault {fault.describe()} never struck"
+    grammar = "din" if case.name == "din" else "iso2"
+    run = faulty_run(case.make_machine(), case.make_responder(), fault, case.timers, grammar)
     assert_normal_session(case)
-    return Run(result, applied, stamped.requests)
+    return run
 
 
 def assert_normal_session(case: Case) -> PairResult:
@@ -222,7 +192,7 @@ def test_frame_faults_need_a_transport(kind: FaultKind) -> None:
 def test_delay_without_a_timer_table_or_seconds_is_refused() -> None:
     with pytest.raises(FaultSpecError, match="timer table"):
         FaultySecc(DinSecc(), Fault(FaultKind.DELAY, "CableCheckRes"))
-    explicit = FaultySecc(Stamped(DinSecc()), Fault(FaultKind.DELAY, "CableCheckRes", delay=1.0))
+    explicit = FaultySecc(Stamped(DinSecc(), "din"), Fault(FaultKind.DELAY, "CableCheckRes", delay=1.0))
     result = run_in_memory(_din(), explicit, START)
     assert result.ended.kind is EndKind.COMPLETED  # 1 s is within the 2 s V2G_EVCC_Msg_Timeout
     late = [e for e in result.events if isinstance(e, Exchange) and e.request == "CableCheckReq"]
