@@ -4,7 +4,6 @@ of CAP_SYS_ADMIN); failures with their reasons and exit status."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -17,18 +16,9 @@ from typing import Any
 import pytest
 
 from evcc.bench import cli
+from tests.bench.bench_helpers import run_bench
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Exit status and stdout + stderr of `evcc bench ARGV` through the module's `register`."""
-    parser = argparse.ArgumentParser(prog="evcc")
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bench", *argv])
-    status: int = args.func(args)
-    captured = capsys.readouterr()
-    return status, captured.out + captured.err
 
 
 def _needs_root() -> None:
@@ -50,7 +40,7 @@ def _events(report: dict[str, Any]) -> list[str]:
 def test_din_session_from_plug_in_over_namespaces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _needs_root()
     path = tmp_path / "report.json"
-    status, out = _run(["--evse-attenuation", "22", "--evse-attenuation", "35", "--start-soc", "72",
+    status, out = run_bench(["--evse-attenuation", "22", "--evse-attenuation", "35", "--start-soc", "72",
                         "--json", str(path)], capsys)
     assert status == cli.EXIT_OK, out
     report = json.loads(path.read_text())
@@ -80,7 +70,7 @@ def test_din_session_from_plug_in_over_namespaces(tmp_path: Path, capsys: pytest
 def test_tls12_session_with_run_time_pki(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _needs_root()
     path = tmp_path / "tls.json"
-    status, out = _run(["--tls", "--start-soc", "78", "--json", str(path)], capsys)
+    status, out = run_bench(["--tls", "--start-soc", "78", "--json", str(path)], capsys)
     assert status == cli.EXIT_OK, out
     report = json.loads(path.read_text())
     assert report["tls"] and report["tls_cipher"] == "ECDHE-ECDSA-AES128-SHA256"
@@ -91,7 +81,7 @@ def test_tls12_session_with_run_time_pki(tmp_path: Path, capsys: pytest.CaptureF
 def test_silent_evse_fails_slac_with_its_phase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _needs_root()
     path = tmp_path / "silent.json"
-    status, out = _run(["--evse-silent", "--json", str(path)], capsys)
+    status, out = run_bench(["--evse-silent", "--json", str(path)], capsys)
     assert status == cli.EXIT_FAILED, out
     report = json.loads(path.read_text())
     assert not report["ok"] and not report["slac"]["matched"] and "PARM" in report["slac"]["failure"]
@@ -103,7 +93,7 @@ def test_silent_evse_fails_slac_with_its_phase(tmp_path: Path, capsys: pytest.Ca
 
 def test_forced_in_process_link(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "memory.json"
-    status, out = _run(["--link", "memory", "--protocol", "iso2", "--json", str(path)], capsys)
+    status, out = run_bench(["--link", "memory", "--protocol", "iso2", "--json", str(path)], capsys)
     assert status == cli.EXIT_OK, out
     report = json.loads(path.read_text())
     assert report["link"] == "memory" and report["clock"] == "virtual" and report["protocol"] == "iso2"
@@ -113,13 +103,13 @@ def test_forced_in_process_link(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_in_process_link_reports_a_silent_secc(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out = _run(["--link", "memory", "--secc-silent-from", "CableCheckRes"], capsys)
+    status, out = run_bench(["--link", "memory", "--secc-silent-from", "CableCheckRes"], capsys)
     assert status == cli.EXIT_FAILED
     assert "V2G_EVCC_Msg_Timeout" in out and "CableCheckRes" in out
 
 
 def test_in_process_link_no_secc_fails_sdp(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out = _run(["--link", "memory", "--no-secc"], capsys)
+    status, out = run_bench(["--link", "memory", "--no-secc"], capsys)
     assert status == cli.EXIT_FAILED and "no valid SDP response to 50 requests" in out
 
 
@@ -147,7 +137,7 @@ def test_netns_required_but_refused_is_a_platform_error() -> None:
 
 
 def test_bad_scenario_is_a_configuration_error(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out = _run(["--start-soc", "90", "--target-soc", "80"], capsys)
+    status, out = run_bench(["--start-soc", "90", "--target-soc", "80"], capsys)
     assert status == cli.EXIT_PLATFORM and "start (90.0) < target (80.0)" in out
-    status, out = _run(["--link", "memory", "--json", "/nonexistent-evcc/r.json"], capsys)
+    status, out = run_bench(["--link", "memory", "--json", "/nonexistent-evcc/r.json"], capsys)
     assert status == cli.EXIT_PLATFORM and "folder /nonexistent-evcc does not exist" in out

@@ -25,7 +25,7 @@ from evcc.session.runner import SessionReport, run_session
 from evcc.session.sap import Negotiated
 from evcc.session.timeouts import ISO_15118_2
 from tests.bench.secc.test_iso2_pause_resume import pause_after
-from tests.session.tls_pki import make_pki
+from tests.session.tls_pki import SeccPki, make_pki
 
 MAC = bytes.fromhex("0242ac110002")
 BOTH = [SupportedProtocol("din", evsap.DIN_NAMESPACE, 2, 0), SupportedProtocol("iso2", evsap.ISO2_NAMESPACE, 2, 0)]
@@ -46,6 +46,20 @@ async def _session(port: int, make: Callable[[Negotiated], EvccMachine], tls: Tl
     return await run_session(conn, _offers(), {"iso2": make, "din": din}, ISO_15118_2)
 
 
+def _loopback(make: Callable[[Negotiated], EvccMachine], iso2: Callable[[], Iso2Secc] = Iso2Secc,
+              pki: SeccPki | None = None, fault: Fault | None = None) -> tuple[SessionReport, SeccLog]:
+    """One session of ``make``'s machine against a server of ``iso2`` responders on ::1 (TLS 1.2 with ``pki``)."""
+    async def main() -> tuple[SessionReport, SeccLog]:
+        ctx = server_context(pki.chain_pem, pki.key_pem) if pki is not None else None
+        server, record = await serve_secc("::1", 0, BOTH, DinSecc, ssl_context=ctx, responders={"iso2": iso2},
+                                          fault=fault)
+        async with server:
+            tls = TlsConfig(v2g_roots=(pki.root,)) if pki is not None else None
+            return await _session(server.sockets[0].getsockname()[1], make, tls), record
+
+    return asyncio.run(main())
+
+
 def _check(report: SessionReport, record: SeccLog) -> None:
     assert report.ended.kind is EndKind.COMPLETED, report.ended
     assert report.protocol == "iso2" and record.negotiated[-1] == "iso2"
@@ -56,14 +70,7 @@ def _check(report: SessionReport, record: SeccLog) -> None:
 
 def test_iso2_dc_session_over_tcp_loopback() -> None:
     car = BatteryModel(capacity_wh=40.0, soc=75.0, target_soc=80.0)
-
-    async def main() -> tuple[SessionReport, SeccLog]:
-        server, record = await serve_secc("::1", 0, BOTH, DinSecc, responders={"iso2": Iso2Secc})
-        async with server:
-            port = server.sockets[0].getsockname()[1]
-            return await _session(port, lambda n: Iso2Evcc(Iso2Config(evcc_id=MAC), car)), record
-
-    report, record = asyncio.run(main())
+    report, record = _loopback(lambda n: Iso2Evcc(Iso2Config(evcc_id=MAC), car))
     _check(report, record)
     assert car.soc >= car.target_soc
 
@@ -72,16 +79,7 @@ def test_iso2_ac_session_over_tls12(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     car = AcBatteryModel(capacity_wh=20.0, soc=78.0, target_soc=80.0)
     config = Iso2Config(evcc_id=MAC, energy_transfer_mode="AC_three_phase_core")
-
-    async def main() -> tuple[SessionReport, SeccLog]:
-        ctx = server_context(pki.chain_pem, pki.key_pem)
-        server, record = await serve_secc("::1", 0, BOTH, DinSecc, ssl_context=ctx, responders={"iso2": Iso2Secc})
-        async with server:
-            port = server.sockets[0].getsockname()[1]
-            tls = TlsConfig(v2g_roots=(pki.root,))
-            return await _session(port, lambda n: Iso2Evcc(config, car), tls), record
-
-    report, record = asyncio.run(main())
+    report, record = _loopback(lambda n: Iso2Evcc(config, car), pki=pki)
     _check(report, record)
     assert "ChargingStatusReq" in record.sessions[0].received
 
@@ -110,14 +108,8 @@ def test_pause_then_resume_over_two_tcp_connections() -> None:
 
 
 def test_silent_iso2_secc_ends_with_the_msg_timeout() -> None:
-    async def main() -> SessionReport:
-        server, _ = await serve_secc("::1", 0, BOTH, DinSecc, responders={"iso2": Iso2Secc},
-                                     fault=Fault(FaultKind.SILENCE, "AuthorizationRes"))
-        async with server:
-            port = server.sockets[0].getsockname()[1]
-            return await _session(port, lambda n: Iso2Evcc(Iso2Config(evcc_id=MAC), BatteryModel()))
-
-    report = asyncio.run(main())
+    report, _ = _loopback(lambda n: Iso2Evcc(Iso2Config(evcc_id=MAC), BatteryModel()),
+                          fault=Fault(FaultKind.SILENCE, "AuthorizationRes"))
     assert report.ended.kind is EndKind.TIMEOUT and report.ended.timer == "V2G_EVCC_Msg_Timeout"
     assert 1.9 < report.finished - report.started < 3.0
 
@@ -131,13 +123,7 @@ def test_iso2_renegotiation_over_tcp_loopback() -> None:
         seccs.append(Iso2Secc(config=Iso2SeccConfig(renegotiate_after=3)))
         return seccs[-1]
 
-    async def main() -> tuple[SessionReport, SeccLog]:
-        server, record = await serve_secc("::1", 0, BOTH, DinSecc, responders={"iso2": renegotiating})
-        async with server:
-            port = server.sockets[0].getsockname()[1]
-            return await _session(port, lambda n: Iso2Evcc(Iso2Config(evcc_id=MAC), car)), record
-
-    report, record = asyncio.run(main())
+    report, record = _loopback(lambda n: Iso2Evcc(Iso2Config(evcc_id=MAC), car), renegotiating)
     _check(report, record)
     assert seccs[0].renegotiations == 1 and seccs[0].sa_schedule_tuple_id == 2
     assert [e for e in report.events if isinstance(e, Renegotiated)] == [Renegotiated("EVSE", 2)]
