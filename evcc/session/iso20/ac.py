@@ -20,6 +20,7 @@ from evcc.session.iso20.config import State
 from evcc.session.iso20.stopping import begin_stop, evse_notification
 from evcc.session.iso20.values import ac as ac_module
 from evcc.session.iso20.values import number
+from evcc.session.vehicle import DcStatus
 
 if TYPE_CHECKING:
     from evcc.session.iso20.machine import Iso20Evcc
@@ -62,12 +63,18 @@ def max_power(m: Iso20Evcc) -> float:
     return max(0.0, min(vehicle, evse))
 
 
-def send_charge_loop(m: Iso20Evcc, now: float) -> None:
-    a = ac_module()
+def send_charge_loop(m: Iso20Evcc, now: float, done: bool | None = None, status: DcStatus | None = None) -> None:
+    """AC_ChargeLoopReq; ``done`` and ``status``: ac_charging_complete(now) and dc_status(now) when already read
+    for this message (each port answer is read once per message)."""
+    r = m.rationals
+    vehicle = m.vehicle
+    if done is None:
+        done = cast(AcVehiclePort, vehicle).ac_charging_complete(now)
+    if status is None:
+        status = vehicle.dc_status(now)
     m.loop_count += 1
-    mode = rq.ac_loop(a, m.vehicle, m.config, now, m.ac_power, max_power(m))
-    m.send("AC_ChargeLoopReq", now, DisplayParameters=rq.display(
-        a, m.vehicle, now, cast(AcVehiclePort, m.vehicle).ac_charging_complete(now)),
+    mode = rq.ac_loop(r, vehicle, m.config, now, m.ac_power, max_power(m), done, status.soc)
+    m.send("AC_ChargeLoopReq", now, DisplayParameters=rq.display(r.module, status.soc, done),
            MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted, **mode)
     m.state = State.WAIT_AC_CHARGE_LOOP_RES
 
@@ -109,15 +116,16 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
         begin_stop(m, EndKind.PROTOCOL_ERROR, "AC_ChargeLoopRes (Dynamic) without EVSETargetActivePower", now)
         return
     m.ac_power = draw(m, target, now)
-    error = m.vehicle.dc_status(now).error
-    if error != "NO_ERROR":
-        begin_stop(m, EndKind.STOPPED, f"the vehicle reports {error}", now)
+    status = m.vehicle.dc_status(now)
+    if status.error != "NO_ERROR":
+        begin_stop(m, EndKind.STOPPED, f"the vehicle reports {status.error}", now)
     elif not contract_flow.metering_step(m, note == "confirm", res, now):
-        continue_loop(m, now)
+        continue_loop(m, now, status)
 
 
-def continue_loop(m: Iso20Evcc, now: float) -> None:
-    if cast(AcVehiclePort, m.vehicle).ac_charging_complete(now):
+def continue_loop(m: Iso20Evcc, now: float, status: DcStatus | None = None) -> None:
+    done = cast(AcVehiclePort, m.vehicle).ac_charging_complete(now)
+    if done:
         begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
     else:
-        send_charge_loop(m, now)
+        send_charge_loop(m, now, done, status)

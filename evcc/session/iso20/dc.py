@@ -19,6 +19,12 @@ from evcc.session.iso20.config import State
 from evcc.session.iso20.stopping import begin_stop, evse_notification
 from evcc.session.iso20.values import dc as dc_module
 from evcc.session.iso20.values import number, rational
+from evcc.session.iso20.vehicle import BptLimitsView
+from evcc.session.vehicle import DcLimits, DcStatus, DcTargets
+
+Limits = tuple[DcLimits, BptLimitsView | None]
+"""dc_limits() and (BPT only) bpt_limits(now), read once when a DC_ChargeLoopRes arrives: the vehicle's limits do
+not move with the output the EVSE reports; the status and targets are read after it (evse_output)."""
 
 if TYPE_CHECKING:
     from evcc.session.iso20.machine import Iso20Evcc
@@ -97,39 +103,48 @@ def on_pre_charge(m: Iso20Evcc, res: Any, now: float) -> bool:
     return False
 
 
-def target_current(m: Iso20Evcc, now: float) -> float:
-    """Scheduled mode: the vehicle's wish capped by the schedule in force and the EVSE's limits; negative while
-    a BPT schedule discharges (never below the vehicle's discharge limits or its minimum SoC)."""
-    t = m.vehicle.dc_targets(now)
-    voltage = max(1.0, m.vehicle.battery_voltage(now))
+def target_current(m: Iso20Evcc, now: float, t: DcTargets, battery: float, d: rq.Discharge) -> float:
+    """Scheduled mode: the vehicle's wish (``t``) capped by the schedule in force and the EVSE's limits; negative
+    while a BPT schedule discharges (never below the vehicle's discharge limits ``d`` or its minimum SoC)."""
+    voltage = max(1.0, battery)
     power = m.schedule.power_at(m.timestamp(now)) if m.schedule is not None else rq.max_charge_power(m.vehicle)
     lim = m.evse_limits
     if power >= 0:
         current = 0.0 if t.charging_complete else min(t.current, power / voltage)
         return max(0.0, min(current, lim.get("EVSEMaximumChargeCurrent") or current))
-    d = rq.discharge(m.vehicle, m.config, now)
     evse_max = lim.get("EVSEMaximumDischargeCurrent") or d.current
     return -max(0.0, min(d.current, -power / voltage, d.power / voltage, evse_max))
 
 
-def send_charge_loop(m: Iso20Evcc, now: float) -> None:
-    d = dc_module()
+def send_charge_loop(m: Iso20Evcc, now: float, t: DcTargets | None = None, status: DcStatus | None = None,
+                     limits: Limits | None = None) -> None:
+    """DC_ChargeLoopReq; ``t``, ``status`` and ``limits``: dc_targets(now), dc_status(now) and the limits when
+    already read for this message (each port answer is read once per message)."""
+    r = m.rationals
+    vehicle = m.vehicle
+    if t is None:
+        t = vehicle.dc_targets(now)
+    if status is None:
+        status = vehicle.dc_status(now)
+    battery = vehicle.battery_voltage(now)
     m.loop_count += 1
     if m.config.control_mode == "Dynamic":
-        mode = rq.dc_dynamic_loop(d, m.vehicle, m.config, now)
+        lim, bpt = limits if limits is not None else (vehicle.dc_limits(), None)
+        mode = rq.dc_dynamic_loop(r, vehicle, m.config, now, t.charging_complete, status.soc, lim,
+                                  bpt if bpt is not None else vehicle.bpt_limits(now))
     else:
-        mode = rq.dc_scheduled_loop(d, m.vehicle, m.config, now, target_current(m, now))
-    m.send("DC_ChargeLoopReq", now, DisplayParameters=rq.display(
-        d, m.vehicle, now, m.vehicle.dc_targets(now).charging_complete),
-           MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted,
-           EVPresentVoltage=rational(d, m.vehicle.battery_voltage(now)), **mode)
+        back = rq.discharge(vehicle, m.config, now, status.soc)
+        mode = rq.dc_scheduled_loop(r, m.config, target_current(m, now, t, battery, back), t, back)
+    m.send("DC_ChargeLoopReq", now, DisplayParameters=rq.display(r.module, status.soc, t.charging_complete),
+           MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted, EVPresentVoltage=r(battery),
+           **mode)
     m.state = State.WAIT_DC_CHARGE_LOOP_RES
 
 
-def _output_out_of_range(m: Iso20Evcc, voltage: float, current: float, now: float) -> str | None:
+def _output_out_of_range(voltage: float, current: float, limits: Limits) -> str | None:
     """The charger's reported output against the vehicle's limits (10 % margin): never trusted blindly."""
-    lim = m.vehicle.dc_limits()
-    back = m.vehicle.bpt_limits(now).max_discharge_current if m.config.bpt else 0.0
+    lim, bpt = limits
+    back = bpt.max_discharge_current if bpt is not None else 0.0
     if not 0 <= voltage <= lim.max_voltage * 1.1:
         return f"EVSEPresentVoltage {voltage:.1f} V is outside 0..{lim.max_voltage:.0f} V"
     if not -back * 1.1 <= current <= lim.max_current * 1.1:
@@ -144,18 +159,22 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
     voltage = number(res.EVSEPresentVoltage) or 0.0
     current = number(res.EVSEPresentCurrent) or 0.0
     m.evse_present_voltage = voltage
-    reason = _output_out_of_range(m, voltage, current, now)
+    limits = (m.vehicle.dc_limits(), m.vehicle.bpt_limits(now) if m.config.bpt else None)
+    reason = _output_out_of_range(voltage, current, limits)
+    status = None
     if reason is None:
         m.vehicle.evse_output(voltage, current, now)
-        reason = vehicle_stop(m, now)
+        status = m.vehicle.dc_status(now)
+        reason = f"the vehicle reports {status.error}" if status.error != "NO_ERROR" else None
     if reason is not None:
         begin_stop(m, EndKind.STOPPED, reason, now)
     elif not contract_flow.metering_step(m, note == "confirm", res, now):
-        continue_loop(m, now)
+        continue_loop(m, now, status, limits)
 
 
-def continue_loop(m: Iso20Evcc, now: float) -> None:
-    if m.vehicle.dc_targets(now).charging_complete:
+def continue_loop(m: Iso20Evcc, now: float, status: DcStatus | None = None, limits: Limits | None = None) -> None:
+    t = m.vehicle.dc_targets(now)
+    if t.charging_complete:
         begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
     else:
-        send_charge_loop(m, now)
+        send_charge_loop(m, now, t, status, limits)

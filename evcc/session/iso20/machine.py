@@ -48,6 +48,7 @@ class Iso20Evcc:
         self.timers = config.timers
         self.vehicle = vehicle
         self.energy_grammar = "iso20-dc" if config.dc else "iso20-ac"
+        self.rationals = v.Rationals(v.dc() if config.dc else v.ac())  # the charge loops' RationalNumberTypes
         self.payload_types = frozenset({v.PAYLOAD_COMMON, v.PAYLOAD_DC if config.dc else v.PAYLOAD_AC})
         self.state = State.IDLE
         self.session_id = config.resume_session_id or SESSION_ID_NEW
@@ -125,9 +126,11 @@ class Iso20Evcc:
             self.end(EndKind.PROTOCOL_ERROR, f"V2GTP payload type {payload_type:#06x} in an ISO 15118-20 "
                                              f"{self.config.service} session")
             return
-        expected = v.grammar_of(self.state.response)
-        grammars = [v.GRAMMAR_OF_PAYLOAD[payload_type]] if payload_type is not None else (
-            [expected] + [g for g in ("iso20-common", self.energy_grammar) if g != expected])
+        if payload_type is not None:
+            grammars = [v.GRAMMAR_OF_PAYLOAD[payload_type]]
+        else:
+            expected = v.grammar_of(self.state.response)
+            grammars = [expected] + [g for g in ("iso20-common", self.energy_grammar) if g != expected]
         error: exi.ExiError | None = None
         for grammar in grammars:
             try:

@@ -4,42 +4,48 @@ functions returning keyword fields for ``Iso20Evcc.send``.
 
 Sign conventions: limits are positive magnitudes (EVMaximumDischargePower = 30 kW), flows are signed
 (EVTargetCurrent < 0 discharges). A vehicle at or below its minimum discharge SoC reports discharge limits of 0.
+
+The charge-loop builders run once per loop message: they take what the handler already read from the vehicle
+port for this message (targets, status) instead of asking the port again; the port's answers do not change
+while one message is handled.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso20.config import Iso20Config
-from evcc.session.iso20.vehicle import Iso20VehiclePort
-from evcc.session.iso20.values import common, rational
+from evcc.session.iso20.vehicle import BptLimitsView, Iso20VehiclePort
+from evcc.session.iso20.values import Rationals, common, rational
+from evcc.session.vehicle import DcLimits, DcTargets
 
 
-@dataclass(frozen=True, slots=True)
-class Energy:
+class Energy(NamedTuple):  # a tuple: built for every loop message, a frozen dataclass costs more
     target: float
     minimum: float
     maximum: float
     departure: int
 
 
-@dataclass(frozen=True, slots=True)
-class Discharge:
+class Discharge(NamedTuple):
     """What the vehicle may give back now (0 when not BPT or at its minimum SoC)."""
 
     current: float
     power: float
 
 
-def energy(vehicle: Iso20VehiclePort, config: Iso20Config, now: float) -> Energy:
-    """The energy requests (Wh); without BPT the minimum is never below 0."""
+NO_DISCHARGE = Discharge(0.0, 0.0)
+
+
+def energy(vehicle: Iso20VehiclePort, config: Iso20Config, now: float, limits: DcLimits | None = None) -> Energy:
+    """The energy requests (Wh); without BPT the minimum is never below 0. ``limits``: dc_limits() if already
+    read for this message."""
     req = vehicle.energy_request(now)
     if req is None:
-        wanted = vehicle.dc_limits().energy_request or 0.0
+        wanted = (limits if limits is not None else vehicle.dc_limits()).energy_request or 0.0
         target, minimum, maximum, dep = wanted, 0.0, wanted, None
     else:
         target, minimum, maximum, dep = req.target, req.minimum, req.maximum, req.departure_time
@@ -50,17 +56,21 @@ def energy(vehicle: Iso20VehiclePort, config: Iso20Config, now: float) -> Energy
     return Energy(target, minimum, maximum, min(departure, 2**32 - 1))
 
 
-def discharge(vehicle: Iso20VehiclePort, config: Iso20Config, now: float) -> Discharge:
+def discharge(vehicle: Iso20VehiclePort, config: Iso20Config, now: float, soc: int | None = None,
+              lim: BptLimitsView | None = None) -> Discharge:
+    """``soc`` and ``lim``: dc_status(now).soc and bpt_limits(now) if already read for this message."""
     if not config.bpt:
-        return Discharge(0.0, 0.0)
-    lim = vehicle.bpt_limits(now)
-    if vehicle.dc_status(now).soc <= lim.min_discharge_soc:
-        return Discharge(0.0, 0.0)
+        return NO_DISCHARGE
+    if lim is None:
+        lim = vehicle.bpt_limits(now)
+    if (vehicle.dc_status(now).soc if soc is None else soc) <= lim.min_discharge_soc:
+        return NO_DISCHARGE
     return Discharge(max(0.0, lim.max_discharge_current), max(0.0, lim.max_discharge_power))
 
 
-def max_charge_power(vehicle: Iso20VehiclePort) -> float:
-    lim = vehicle.dc_limits()
+def max_charge_power(vehicle: Iso20VehiclePort, lim: DcLimits | None = None) -> float:
+    if lim is None:
+        lim = vehicle.dc_limits()
     return lim.max_power if lim.max_power is not None else lim.max_voltage * lim.max_current
 
 
@@ -95,34 +105,37 @@ def dc_charge_parameters(m: ModuleType, vehicle: Iso20VehiclePort, config: Iso20
         EVMaximumDischargeCurrent=r(d.current), EVMinimumDischargeCurrent=r(0.0))}
 
 
-def dc_scheduled_loop(m: ModuleType, vehicle: Iso20VehiclePort, config: Iso20Config, now: float,
-                      target_current: float) -> dict[str, Any]:
-    t = vehicle.dc_targets(now)
-    r = partial(rational, m)
+def dc_scheduled_loop(r: Rationals, config: Iso20Config, target_current: float, t: DcTargets,
+                      d: Discharge) -> dict[str, Any]:
+    """Scheduled DC_ChargeLoopReq control mode from this message's targets ``t`` and discharge limits ``d``."""
+    m = r.module
     if not config.bpt:
         return {"Scheduled_DC_CLReqControlMode": m.Scheduled_DC_CLReqControlModeType(
             EVTargetCurrent=r(target_current), EVTargetVoltage=r(t.voltage))}
-    d = discharge(vehicle, config, now)
     return {"BPT_Scheduled_DC_CLReqControlMode": m.BPT_Scheduled_DC_CLReqControlModeType(
         EVTargetCurrent=r(target_current), EVTargetVoltage=r(t.voltage),
         EVMaximumDischargePower=r(d.power), EVMaximumDischargeCurrent=r(d.current))}
 
 
-def dc_dynamic_loop(m: ModuleType, vehicle: Iso20VehiclePort, config: Iso20Config, now: float) -> dict[str, Any]:
-    lim = vehicle.dc_limits()
+def dc_dynamic_loop(r: Rationals, vehicle: Iso20VehiclePort, config: Iso20Config, now: float, done: bool,
+                    soc: int, lim: DcLimits, bpt: BptLimitsView) -> dict[str, Any]:
+    """Dynamic DC_ChargeLoopReq control mode from what was read for this message: ``done`` (the vehicle reached
+    its target), ``soc`` (its present SoC), ``lim`` and ``bpt`` (dc_limits(), bpt_limits(now))."""
     e = energy(vehicle, config, now)
-    r = partial(rational, m)
-    done = vehicle.dc_targets(now).charging_complete
-    fields = dict(DepartureTime=e.departure, EVTargetEnergyRequest=r(e.target), EVMaximumEnergyRequest=r(e.maximum),
-                  EVMinimumEnergyRequest=r(e.minimum), EVMaximumChargePower=r(0.0 if done else max_charge_power(vehicle)),
-                  EVMinimumChargePower=r(0.0), EVMaximumChargeCurrent=r(0.0 if done else lim.max_current),
-                  EVMaximumVoltage=r(lim.max_voltage), EVMinimumVoltage=r(vehicle.bpt_limits(now).min_voltage))
+    top, current = (0.0, 0.0) if done else (max_charge_power(vehicle, lim), lim.max_current)
+    m = r.module
     if not config.bpt:
-        return {"Dynamic_DC_CLReqControlMode": m.Dynamic_DC_CLReqControlModeType(**fields)}
-    d = discharge(vehicle, config, now)
+        return {"Dynamic_DC_CLReqControlMode": m.Dynamic_DC_CLReqControlModeType(
+            DepartureTime=e.departure, EVTargetEnergyRequest=r(e.target), EVMaximumEnergyRequest=r(e.maximum),
+            EVMinimumEnergyRequest=r(e.minimum), EVMaximumChargePower=r(top), EVMinimumChargePower=r(0.0),
+            EVMaximumChargeCurrent=r(current), EVMaximumVoltage=r(lim.max_voltage),
+            EVMinimumVoltage=r(bpt.min_voltage))}
+    d = discharge(vehicle, config, now, soc, bpt)
     return {"BPT_Dynamic_DC_CLReqControlMode": m.BPT_Dynamic_DC_CLReqControlModeType(
-        **fields, EVMaximumDischargePower=r(d.power), EVMinimumDischargePower=r(0.0),
-        EVMaximumDischargeCurrent=r(d.current))}
+        DepartureTime=e.departure, EVTargetEnergyRequest=r(e.target), EVMaximumEnergyRequest=r(e.maximum),
+        EVMinimumEnergyRequest=r(e.minimum), EVMaximumChargePower=r(top), EVMinimumChargePower=r(0.0),
+        EVMaximumChargeCurrent=r(current), EVMaximumVoltage=r(lim.max_voltage), EVMinimumVoltage=r(bpt.min_voltage),
+        EVMaximumDischargePower=r(d.power), EVMinimumDischargePower=r(0.0), EVMaximumDischargeCurrent=r(d.current))}
 
 
 # ------------------------------------------------------------------------------------------------- AC
@@ -143,12 +156,12 @@ def ac_charge_parameters(m: ModuleType, vehicle: Iso20VehiclePort, config: Iso20
         **base, EVMaximumDischargePower=r(d.power), EVMinimumDischargePower=r(0.0))}
 
 
-def ac_loop(m: ModuleType, vehicle: Iso20VehiclePort, config: Iso20Config, now: float, present: float,
-            max_power: float) -> dict[str, Any]:
-    """AC_ChargeLoopReq control mode: EVPresentActivePower (W, < 0 discharging) and the vehicle's limits."""
-    r = partial(rational, m)
-    d = discharge(vehicle, config, now)
-    done = cast(AcVehiclePort, vehicle).ac_charging_complete(now)
+def ac_loop(r: Rationals, vehicle: Iso20VehiclePort, config: Iso20Config, now: float, present: float,
+            max_power: float, done: bool, soc: int) -> dict[str, Any]:
+    """AC_ChargeLoopReq control mode: EVPresentActivePower (W, < 0 discharging) and the vehicle's limits;
+    ``done`` (ac_charging_complete) and ``soc`` as read for this message."""
+    m = r.module
+    d = discharge(vehicle, config, now, soc)
     top = 0.0 if done else max_power
     if config.control_mode == "Scheduled":
         fields: dict[str, Any] = dict(EVPresentActivePower=r(present), EVMaximumChargePower=r(top))
@@ -166,8 +179,8 @@ def ac_loop(m: ModuleType, vehicle: Iso20VehiclePort, config: Iso20Config, now: 
     return {"Dynamic_AC_CLReqControlMode": m.Dynamic_AC_CLReqControlModeType(**fields)}
 
 
-def display(m: ModuleType, vehicle: Iso20VehiclePort, now: float, complete: bool) -> Any:
-    """DisplayParameters with the present SoC (dc_status works for AC vehicles too) and ChargingComplete (the
-    vehicle reached its target; optional in the schema, sent always: some chargers require it)."""
-    return m.DisplayParametersType(PresentSOC=max(0, min(100, vehicle.dc_status(now).soc)),
-                                   ChargingComplete=complete)
+def display(m: ModuleType, soc: int, complete: bool) -> Any:
+    """DisplayParameters with the present SoC (dc_status(now).soc, which AC vehicles give too) and
+    ChargingComplete (the vehicle reached its target; optional in the schema, sent always: some chargers
+    require it)."""
+    return m.DisplayParametersType(PresentSOC=max(0, min(100, soc)), ChargingComplete=complete)

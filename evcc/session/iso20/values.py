@@ -13,6 +13,8 @@ message's parts from the module of the message.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -25,30 +27,64 @@ PAYLOAD_OF_SCHEMA: dict[str, int] = {"iso20_common": PAYLOAD_COMMON, "iso20_ac":
 GRAMMAR_OF_PAYLOAD: dict[int, str] = {PAYLOAD_COMMON: "iso20-common", PAYLOAD_AC: "iso20-ac", PAYLOAD_DC: "iso20-dc"}
 
 _SHORT = 32767
+_EXPONENTS = tuple(range(-3, 8))
+_DIVISORS = tuple(10**e for e in _EXPONENTS)  # the same numbers (0.001 ... 10**7) the division always used
+_TOO_BIG = tuple(32769 * d for d in _DIVISORS)  # |value| >= this: round(value / divisor) is no short
+_HUGE = 1e15
 
 
+@cache
 def common() -> ModuleType:
     return schema_module("iso20_common")
 
 
+@cache
 def dc() -> ModuleType:
     return schema_module("iso20_dc")
 
 
+@cache
 def ac() -> ModuleType:
     return schema_module("iso20_ac")
 
 
 def rational(m: ModuleType, value: float) -> Any:
     """``value`` as RationalNumberType of schema set ``m``: the smallest exponent from -3 whose Value fits a
-    short; saturates (never raises) for values beyond 32767 × 10^7 and maps NaN to 0."""
+    short; saturates (never raises) for values beyond 32767 × 10^7 and maps NaN to 0. The first candidate
+    exponent is found by bisection over precomputed bounds (every exponent below it cannot fit)."""
     if value != value:
         value = 0.0
-    for exponent in range(-3, 8):
-        scaled = round(value / 10**exponent) if abs(value) < 1e15 else _SHORT * 10
-        if -_SHORT - 1 <= scaled <= _SHORT:
-            return m.RationalNumberType(Exponent=exponent, Value=scaled)
+    magnitude = abs(value)
+    if magnitude < _HUGE:
+        for i in range(bisect_right(_TOO_BIG, magnitude), len(_EXPONENTS)):
+            scaled = round(value / _DIVISORS[i])
+            if -_SHORT - 1 <= scaled <= _SHORT:
+                return m.RationalNumberType(Exponent=_EXPONENTS[i], Value=scaled)
     return m.RationalNumberType(Exponent=7, Value=_SHORT if value > 0 else -_SHORT - 1)
+
+
+class Rationals:
+    """:func:`rational` for one schema set, remembered by value: a charge-loop request carries about a dozen
+    RationalNumberTypes, most of them the same limits message after message, so each machine builds a value
+    once and reuses the instance (at most ``size`` remembered; then it starts afresh). Requests the machine
+    sends may thus share these parts: they are for encoding, never to be changed afterwards."""
+
+    __slots__ = ("module", "_memo", "_size")
+
+    def __init__(self, module: ModuleType, size: int = 256) -> None:
+        self.module = module
+        self._memo: dict[float, Any] = {}
+        self._size = size
+
+    def __call__(self, value: float) -> Any:
+        r = self._memo.get(value)
+        if r is None:
+            if value != value:  # NaN: never equal to itself, so never remembered
+                return rational(self.module, value)
+            if len(self._memo) >= self._size:
+                self._memo.clear()
+            r = self._memo[value] = rational(self.module, value)
+        return r
 
 
 def number(r: Any) -> float | None:
