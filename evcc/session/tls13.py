@@ -145,29 +145,31 @@ def _memory_files(*contents: bytes) -> Iterator[list[str]]:
             os.close(fd)
 
 
-def _key_pem(key: VehicleKey) -> bytearray:
-    if isinstance(key, TokenKey):
-        tls_openssl.load_pkcs11_provider(key.pkcs11)
-        return bytearray(tls_token.uri_pem(tls_token.key_uri(key.pkcs11, key.label)))
-    return key.store.private_key_pem(key.label)  # to a memfd only, wiped by the caller
-
-
 def load_client_certificate(ctx: ssl.SSLContext, cert: ClientCertificate) -> str:
     """Put the vehicle chain and key into ``ctx``; returns where the key is (for the connection report)."""
     if not cert.chain:
         raise ConfigError("the vehicle certificate chain is empty")
     chain = "".join(certificates_pem(c, "vehicle certificate") for c in cert.chain).encode()
-    key = _key_pem(cert.key)
     try:
-        with _memory_files(chain, bytes(key)) as (chain_path, key_path):
-            ctx.load_cert_chain(chain_path, key_path)
-    except ssl.SSLError as exc:
+        if isinstance(cert.key, TokenKey):
+            key_pem = tls_token.uri_pem(tls_token.key_uri(cert.key.pkcs11, cert.key.label))
+            tls_openssl.use_token_key(ctx, chain, key_pem, cert.key.pkcs11)
+        else:
+            _load_soft_key(ctx, chain, cert.key)
+    except (ssl.SSLError, tls_openssl.ProviderKeyError) as exc:
         hint = ""
         if isinstance(cert.key, TokenKey) and exc.reason == "KEY_VALUES_MISMATCH":
             hint = (" (the token key's public object must carry the private key's CKA_ID: keys of tokens written "
                     "before key pairing need Pkcs11KeyStore.pair once)")
         raise ConfigError(f"vehicle certificate and {cert.key.describe()} cannot be used for TLS: "
                           f"{exc.reason or exc}{hint}") from exc
-    finally:
-        key[:] = bytes(len(key))
     return cert.key.describe()
+
+
+def _load_soft_key(ctx: ssl.SSLContext, chain: bytes, key: SoftStoreKey) -> None:
+    pem = key.store.private_key_pem(key.label)  # to a memfd only, wiped here
+    try:
+        with _memory_files(chain, bytes(pem)) as (chain_path, key_path):
+            ctx.load_cert_chain(chain_path, key_path)
+    finally:
+        pem[:] = bytes(len(pem))

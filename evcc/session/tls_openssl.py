@@ -8,13 +8,23 @@ needs all four (PKI.md §5), so this module calls, on the very ``libssl``/``libc
 SSL_CTX_set_ciphersuites        TLS 1.3 suites (``TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256``)
 SSL_CTX_ctrl(SET_GROUPS_LIST)   supported_groups / key shares (``secp521r1:x448``)
 SSL_CTX_ctrl(SET_SIGALGS_LIST)  signature_algorithms (``ecdsa_secp521r1_sha512:ed448``)
-OSSL_LIB_CTX_load_config        loads OpenSSL 3's ``pkcs11`` provider (Debian package ``pkcs11-provider``)
-                                into the default library context, the one ``ssl.SSLContext`` uses
+OSSL_LIB_CTX_new/_load_config   OpenSSL 3's ``pkcs11`` provider (Debian package ``pkcs11-provider``) in a
+                                library context of its own
+PEM_read_bio_PrivateKey_ex,     the vehicle key (a PKCS#11 URI PEM) decoded in that context and put on the
+SSL_CTX_use_PrivateKey          ``ssl.SSLContext`` with its chain (SSL_CTX_use_certificate_chain_file)
 ==============================  =====================================================================
 
 The ``SSL_CTX *`` of an ``ssl.SSLContext`` is the first field after the object header in CPython's
 ``PySSLContext``; :func:`_ssl_ctx` reads it there and proves it by comparing ``SSL_CTX_get_options`` with
 ``SSLContext.options`` before anything is set. On another interpreter the functions raise ``PlatformError``.
+
+Why a library context of its own: libssl signs CertificateVerify in the SSL_CTX's (default) context; for a key
+of another provider OpenSSL fetches the signature "from the key's provider". OpenSSL 3.0's method cache then
+answers every later plain fetch of that algorithm in that context with the provider's implementation: after
+the first token signature, all ECDSA of the process (verifying the SECC's chain, an in-process SECC signing with
+its software key) went to pkcs11-provider, which copied those keys into the token as session objects (and failed
+with them after a logout). With the provider in its own context, only the token key's own operations reach it;
+the default context (Python's ssl, everything else) never sees it.
 
 The provider configuration is the equivalent of this openssl.cnf (given to OpenSSL through a memfd)::
 
@@ -40,8 +50,9 @@ copy instead of the token object; when the first context is freed, the copy is d
 whose CertificateVerify then fails (C_SignInit: CKR_KEY_HANDLE_INVALID; OpenSSL: "EVP lib"): every other
 session failed. Without the cache every load refers to the token object itself.
 
-The default library context is process-wide state owned by OpenSSL: the provider, once loaded, stays loaded
-for the life of the process, with the PKCS#11 module and PIN it was first given.
+The provider's library context is made once per PKCS#11 module and kept for the life of the process (with the
+PIN it was first given): SSL_CTXs hold keys of it, and freeing it under one of them would crash. This module keeps
+that one mapping, as OpenSSL keeps its default context.
 """
 
 from __future__ import annotations
@@ -52,6 +63,7 @@ import os
 import platform
 import ssl
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +99,23 @@ def _library() -> ctypes.CDLL:
     lib.OpenSSL_version.argtypes = [ctypes.c_int]
     lib.OpenSSL_version.restype = ctypes.c_char_p
     lib.ERR_clear_error.restype = None
+    lib.ERR_peek_last_error.restype = ctypes.c_ulong
+    lib.ERR_reason_error_string.argtypes = [ctypes.c_ulong]
+    lib.ERR_reason_error_string.restype = ctypes.c_char_p
+    lib.OSSL_LIB_CTX_new.restype = ctypes.c_void_p
+    lib.OSSL_LIB_CTX_free.argtypes = [ctypes.c_void_p]
+    lib.OSSL_LIB_CTX_free.restype = None
+    lib.BIO_new_mem_buf.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    lib.BIO_new_mem_buf.restype = ctypes.c_void_p
+    lib.BIO_free.argtypes = [ctypes.c_void_p]
+    lib.PEM_read_bio_PrivateKey_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                               ctypes.c_void_p, ctypes.c_char_p]
+    lib.PEM_read_bio_PrivateKey_ex.restype = ctypes.c_void_p
+    lib.EVP_PKEY_free.argtypes = [ctypes.c_void_p]
+    lib.EVP_PKEY_free.restype = None
+    lib.SSL_CTX_use_certificate_chain_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.SSL_CTX_use_PrivateKey.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.SSL_CTX_check_private_key.argtypes = [ctypes.c_void_p]
     return lib
 
 
@@ -134,16 +163,29 @@ def pkcs11_provider_installed() -> bool:
     return (modules_dir() / "pkcs11.so").is_file()
 
 
-def pkcs11_provider_loaded() -> bool:
-    return bool(_library().OSSL_PROVIDER_available(None, PROVIDER_NAME))
+class ProviderKeyError(ConfigError):
+    """OpenSSL refused the vehicle certificate or its token key; ``reason`` is OpenSSL's (``KEY_VALUES_MISMATCH``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
-def load_pkcs11_provider(token: Pkcs11Config) -> None:
-    """Load and activate the pkcs11 provider for ``token``'s module and user PIN in the default library context
-    (once per process; module docstring)."""
-    lib = _library()
-    if lib.OSSL_PROVIDER_available(None, PROVIDER_NAME):
-        return
+_CONTEXTS_LOCK = threading.Lock()
+_PROVIDER_CONTEXTS: dict[str, int] = {}  # PKCS#11 module -> OSSL_LIB_CTX * (module docstring: never freed)
+
+
+def provider_context(token: Pkcs11Config) -> int:
+    """The library context (``OSSL_LIB_CTX *``) holding OpenSSL's default and pkcs11 providers for ``token``'s
+    PKCS#11 module and user PIN; made on first use, then the same one for the life of the process."""
+    with _CONTEXTS_LOCK:
+        made = _PROVIDER_CONTEXTS.get(token.module)
+        if made is None:
+            made = _PROVIDER_CONTEXTS[token.module] = _new_provider_context(token)
+        return made
+
+
+def _new_provider_context(token: Pkcs11Config) -> int:
     provider = modules_dir() / "pkcs11.so"
     if not provider.is_file():
         raise PlatformError(f"OpenSSL's pkcs11-provider is not installed ({provider} missing; Debian package "
@@ -154,6 +196,10 @@ def load_pkcs11_provider(token: Pkcs11Config) -> None:
     if not 0 < len(pin) <= MAX_PROVIDER_PIN or any(b < 0x20 or b == 0x7F for b in pin):
         raise ConfigError(f"the user PIN of token {token.token_label!r} cannot be given to pkcs11-provider: it takes "
                           f"1 to {MAX_PROVIDER_PIN} bytes without control characters")
+    lib = _library()
+    libctx = lib.OSSL_LIB_CTX_new()
+    if not libctx:
+        raise PlatformError("OpenSSL could not make a library context for pkcs11-provider")
     with _memory_file("evcc-token-pin", pin) as pin_path:
         config = (
             "openssl_conf = evcc_init\n[evcc_init]\nproviders = evcc_providers\n"
@@ -163,10 +209,47 @@ def load_pkcs11_provider(token: Pkcs11Config) -> None:
             "pkcs11-module-quirks = no-deinit\nactivate = 1\n"
         )
         with _memory_file("evcc-openssl-cnf", config.encode()) as config_path:
-            ok = lib.OSSL_LIB_CTX_load_config(None, config_path.encode())
-    if ok != 1 or not lib.OSSL_PROVIDER_available(None, PROVIDER_NAME):
+            ok = lib.OSSL_LIB_CTX_load_config(libctx, config_path.encode())
+    if ok != 1 or not lib.OSSL_PROVIDER_available(libctx, PROVIDER_NAME):
         lib.ERR_clear_error()
+        lib.OSSL_LIB_CTX_free(libctx)
         raise PlatformError(f"OpenSSL could not load the pkcs11 provider {provider} for {token.module}")
+    return int(libctx)
+
+
+def use_token_key(ctx: ssl.SSLContext, chain_pem: bytes, key_pem: bytes, token: Pkcs11Config) -> None:
+    """Put the certificate chain (PEM, leaf first) and the token key on ``ctx``: ``key_pem`` is the PKCS#11 URI
+    PEM that pkcs11-provider decodes, in its own library context (module docstring). Raises
+    :class:`ProviderKeyError` with OpenSSL's reason (e.g. the key does not match the certificate)."""
+    libctx = provider_context(token)
+    lib = _library()
+    pointer = _ssl_ctx(lib, ctx)
+    lib.ERR_clear_error()
+    with _memory_file("evcc-tls-chain", chain_pem) as chain_path:
+        if lib.SSL_CTX_use_certificate_chain_file(pointer, chain_path.encode()) != 1:
+            raise ProviderKeyError(_reason(lib))
+    bio = lib.BIO_new_mem_buf(key_pem, len(key_pem))
+    if not bio:
+        raise ProviderKeyError("BIO_new_mem_buf failed")
+    try:
+        pkey = lib.PEM_read_bio_PrivateKey_ex(bio, None, None, None, libctx, None)
+    finally:
+        lib.BIO_free(bio)
+    if not pkey:
+        raise ProviderKeyError(_reason(lib))
+    try:
+        if lib.SSL_CTX_use_PrivateKey(pointer, pkey) != 1 or lib.SSL_CTX_check_private_key(pointer) != 1:
+            raise ProviderKeyError(_reason(lib))
+    finally:
+        lib.EVP_PKEY_free(pkey)  # the SSL_CTX holds its own reference
+
+
+def _reason(lib: ctypes.CDLL) -> str:
+    """OpenSSL's last error reason in the form Python's ssl reports it (``KEY_VALUES_MISMATCH``); queue cleared."""
+    code = lib.ERR_peek_last_error()
+    text = lib.ERR_reason_error_string(code) if code else None
+    lib.ERR_clear_error()
+    return text.decode().upper().replace(" ", "_") if text else "unknown OpenSSL error"
 
 
 @contextlib.contextmanager

@@ -3,12 +3,17 @@ through OpenSSL's pkcs11-provider: complete -20 DC sessions (the bench SECC serv
 the -20 responder) with a new client context per connection, one reused PreparedTls, connections the SECC aborts
 (disconnect, wrong V2GTP version), and our own key-store sessions opened and closed in between.
 
-Regressions of evcc.session.tls_openssl's provider configuration and evcc.hsm.p11_session:
+Regressions of evcc.session.tls_openssl (the provider's configuration and its own library context) and
+evcc.hsm.p11_session:
 - pkcs11-provider's default key cache copied the token key into a session object with the same label and CKA_ID;
   the next context's load matched the copy, and freeing the first context destroyed it under the second:
   every other session failed ("EVP lib", "General Error", the SECC closing);
 - closing our key store logged the whole process out (python-pkcs11 calls C_Logout): SoftHSM invalidated the
-  private key handles the provider held, and the provider asked for the PIN on the terminal.
+  private key handles the provider held, and the provider asked for the PIN on the terminal;
+- with the provider in OpenSSL's default library context, OpenSSL 3.0's method cache handed pkcs11-provider's
+  ECDSA to every later operation of the process after the first token signature: the in-process SECC's own key
+  and the certificates' public keys went into the token as session objects. Now the default context's ECDSA
+  stays OpenSSL's own, and no session object is left in the token.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pkcs11
 import pytest
 
 from evcc.bench.secc.faults import Fault, parse_fault
@@ -140,3 +146,37 @@ def test_many_tls13_sessions_with_the_token_key_in_one_process(softhsm_config: P
             outcomes.append("aborted")
     assert outcomes.count("completed") >= 10 and outcomes.count("aborted") == 3
     _touch_store(softhsm_config, vehicle)  # the key is intact and usable by our store afterwards
+    assert _session_objects(softhsm_config) == []
+    assert _default_context_signature("ECDSA") == "default"
+
+
+def _default_context_signature(name: str) -> str:
+    """The provider of what a plain fetch of signature ``name`` gets in OpenSSL's default library context (the one
+    Python's ssl and the in-process SECC use): never pkcs11-provider."""
+    import ctypes
+
+    lib = tls_openssl._library()
+    lib.EVP_SIGNATURE_fetch.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    lib.EVP_SIGNATURE_fetch.restype = ctypes.c_void_p
+    lib.EVP_SIGNATURE_get0_provider.argtypes = [ctypes.c_void_p]
+    lib.EVP_SIGNATURE_get0_provider.restype = ctypes.c_void_p
+    lib.OSSL_PROVIDER_get0_name.argtypes = [ctypes.c_void_p]
+    lib.OSSL_PROVIDER_get0_name.restype = ctypes.c_char_p
+    lib.EVP_SIGNATURE_free.argtypes = [ctypes.c_void_p]
+    method = lib.EVP_SIGNATURE_fetch(None, name.encode(), None)
+    assert method, f"no {name} signature in the default library context"
+    try:
+        return str(lib.OSSL_PROVIDER_get0_name(lib.EVP_SIGNATURE_get0_provider(method)).decode())
+    finally:
+        lib.EVP_SIGNATURE_free(method)
+
+
+def _session_objects(token: Pkcs11Config) -> list[str]:
+    """Objects that live only in this process's sessions: copies of token keys (the provider's key cache) or
+    software keys of the in-process SECC pushed into the token (pkcs11-provider outside its own library context)."""
+    store = Pkcs11KeyStore(token)
+    try:
+        found = store._session.get_objects({pkcs11.Attribute.TOKEN: False})
+        return [f"{obj[pkcs11.Attribute.CLASS]} {obj[pkcs11.Attribute.LABEL]!r}" for obj in found]
+    finally:
+        store.close()
