@@ -43,7 +43,6 @@ from evcc.pki.profiles import Suite  # noqa: E402
 from evcc.session import tls_openssl, v2gtp  # noqa: E402
 from evcc.session.connection import PreparedTls, TlsConfig, TlsVersion, open_connection, prepare  # noqa: E402
 from evcc.session.tls13 import ClientCertificate, SoftStoreKey, TokenKey  # noqa: E402
-from evcc.session.tls_token import link_for_provider  # noqa: E402
 from tests.session.tls_pki import Iso20Pki, make_iso20_pki  # noqa: E402
 
 TARGET_MS = 15.0
@@ -152,7 +151,6 @@ def main() -> None:
                 store = Pkcs11KeyStore(config)
                 info = store.generate(label, algorithm)
                 store.close()
-                link_for_provider(config, label)
                 cert = ClientCertificate(pki.vehicle_chain(info.public, algorithm), TokenKey(config, label))
             else:
                 info = soft.generate(label, algorithm)

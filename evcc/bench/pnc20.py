@@ -9,8 +9,8 @@ part and the TLS 1.3 contexts of both sides.
 - TLS 1.3 with mutual authentication (ISO 15118-20 TLS profile, evcc.session.tls13): the SECC presents the run's
   P-521 SECC chain and requires a vehicle certificate under the run's OEM root; the EV presents a vehicle
   certificate for its key in the key store (SoftHSM2 through OpenSSL's pkcs11-provider where installed, else
-  the software store). The vehicle certificate profile follows the OEM rows of PKI.md §2 (issued by OEM Sub-CA 2,
-  not a CA, digitalSignature: it signs the TLS 1.3 CertificateVerify).
+  the software store). The vehicle certificate is evcc.pki's ``vehicle_leaf`` (issued by OEM Sub-CA 2, not a CA,
+  digitalSignature: it signs the TLS 1.3 CertificateVerify).
 """
 
 from __future__ import annotations
@@ -42,15 +42,12 @@ from evcc.hsm.hostcrypto import CURVES
 from evcc.hsm.keystore import KeyAlgorithm, KeyStore
 from evcc.hsm.pkcs11_store import Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore
-from evcc.pki.generator import TestPki, build_pki, issue_certificate
-from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, YEAR, KeyUsage, Profile, Suite, profile_table
+from evcc.pki.generator import TestPki, build_pki, issue_certificate, vehicle_chain
+from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, Profile, Suite, profile_table
 from evcc.session.connection import TlsConfig, TlsVersion
 from evcc.session.iso20.pnc import KeyStoreContracts20
-from evcc.session.tls13 import ClientCertificate, TokenKey, choose_vehicle_key
-from evcc.session.tls_token import link_for_provider
+from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
 
-VEHICLE_PROFILE = Profile("bench_vehicle_leaf", "oem_sub_ca_2", "WMIEVCCBENCHVEHICL", "evcc bench OEM", "OEM",
-                          False, None, frozenset({KeyUsage.DIGITAL_SIGNATURE}), 4 * YEAR)
 ALGORITHM = KeyAlgorithm.EC_P521
 
 
@@ -58,11 +55,15 @@ def run_pki20() -> TestPki:
     return build_pki(Suite.ISO20_P521, datetime.now(timezone.utc).replace(microsecond=0))
 
 
-def _certify(pki: TestPki, store: KeyStore, label: str, profile: Profile) -> x509.Certificate:
+def _public(store: KeyStore, label: str) -> ec.EllipticCurvePublicKey:
+    """A new P-521 key ``label`` in the key store; its public key."""
     info = store.generate(label, ALGORITHM)
-    public = ec.EllipticCurvePublicKey.from_encoded_point(CURVES[ALGORITHM], info.public)
+    return ec.EllipticCurvePublicKey.from_encoded_point(CURVES[ALGORITHM], info.public)
+
+
+def _certify(pki: TestPki, store: KeyStore, label: str, profile: Profile) -> x509.Certificate:
     issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
-    return issue_certificate(profile, public, issuer, issuer[1], pki.suite, pki.now)
+    return issue_certificate(profile, _public(store, label), issuer, issuer[1], pki.suite, pki.now)
 
 
 @dataclass
@@ -111,13 +112,12 @@ class BenchPnc20:
 
 
 def _vehicle(pki: TestPki, store: KeyStore, folder: Path) -> ClientCertificate:
+    """The vehicle certificate (evcc.pki profile ``vehicle_leaf``) for a new key in the run's key store."""
     label = f"bench-vehicle/{uuid.uuid4().hex[:10]}"
-    leaf = _certify(pki, store, label, VEHICLE_PROFILE)
+    chain = vehicle_chain(pki, _public(store, label))
     token = softhsm_token_config(folder) if isinstance(store, Pkcs11KeyStore) else None  # the same token
-    key = choose_vehicle_key(label, token, store if isinstance(store, SoftKeyStore) else None)
-    if isinstance(key, TokenKey):
-        link_for_provider(key.pkcs11, label)  # pkcs11-provider finds the key's public half by CKA_ID
-    return ClientCertificate((leaf, *pki.chain("oem_sub_ca_2")), key)
+    soft = store if isinstance(store, SoftKeyStore) else None
+    return ClientCertificate(chain, choose_vehicle_key(label, token, soft))
 
 
 @contextlib.contextmanager
@@ -129,13 +129,11 @@ def bench_pnc20(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc20]:
         keystore, kind = keystore_for_bench(folder, use_softhsm)
         store = ContractStore(folder / "contracts")
         labels: list[str] = []
-        provider_in_use = False
         try:
             oem_label = f"bench-oem20/{uuid.uuid4().hex[:10]}"
             labels.append(oem_label)
             oem = _certify(pki, keystore, oem_label, profile_table()["oem_prov_leaf"])
             vehicle = _vehicle(pki, keystore, folder)
-            provider_in_use = isinstance(vehicle.key, TokenKey)
             labels.append(vehicle.key.label)
             ctx = InstallContext(store=store, keystore=keystore, v2g_roots=(pki.certs["v2g_root"],), now=now,
                                  mo_roots=(pki.certs["mo_root"],))
@@ -149,8 +147,7 @@ def bench_pnc20(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc20]:
             for key in labels:
                 with contextlib.suppress(EvccError):
                     keystore.delete(key)
-            # A token's login is per process: closing our last session logs pkcs11-provider out too, and OpenSSL
-            # then asks for the PIN on the terminal when it releases the vehicle key at exit. Keep it open then.
+            # Closing never logs the process out (evcc.hsm.p11_session): pkcs11-provider keeps the vehicle key.
             close = getattr(keystore, "close", None)
-            if close is not None and not provider_in_use:
+            if close is not None:
                 close()

@@ -32,8 +32,7 @@ from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
 from evcc.session.iso2.pnc import KeyStoreContracts
 from evcc.session.iso20.pnc import KeyStoreContracts20
-from evcc.session.tls13 import ClientCertificate, TokenKey, choose_vehicle_key
-from evcc.session.tls_token import link_for_provider
+from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -84,7 +83,6 @@ class OpenedKeyStore:
 
     store: KeyStore
     pkcs11: Pkcs11Config | None = None
-    provider_in_use: bool = False  # TLS 1.3 uses the token through OpenSSL's pkcs11-provider
 
 
 def _open_keystore(opts: PncOptions) -> OpenedKeyStore:
@@ -110,10 +108,10 @@ def open_keystore(opts: PncOptions) -> Iterator[OpenedKeyStore]:
     try:
         yield opened
     finally:
-        # A PKCS#11 login belongs to the process: closing our last session would log pkcs11-provider out as well,
-        # and OpenSSL would then ask for the PIN on the terminal when it frees the vehicle key at exit.
+        # Closing never logs the process out (evcc.hsm.p11_session): a TLS 1.3 context using the token key through
+        # pkcs11-provider keeps working, and the provider has the PIN from its configuration (never a prompt).
         close = getattr(opened.store, "close", None)
-        if callable(close) and not opened.provider_in_use:
+        if callable(close):
             close()
 
 
@@ -170,11 +168,7 @@ def client_certificate(opts: PncOptions, opened: OpenedKeyStore) -> ClientCertif
         raise ConfigError("ISO 15118-20 --tls needs --vehicle-cert FILE and --vehicle-key LABEL")
     chain = tuple(load_certificates(opts.vehicle_cert, "--vehicle-cert"))
     soft = opened.store if isinstance(opened.store, SoftKeyStore) else None
-    key = choose_vehicle_key(opts.vehicle_key, opened.pkcs11, soft)
-    if isinstance(key, TokenKey):
-        link_for_provider(key.pkcs11, key.label)  # idempotent: only a key never linked is changed
-        opened.provider_in_use = True
-    return ClientCertificate(chain, key)
+    return ClientCertificate(chain, choose_vehicle_key(opts.vehicle_key, opened.pkcs11, soft))
 
 
 def _one(certs: Sequence[x509.Certificate], path: Path) -> x509.Certificate:

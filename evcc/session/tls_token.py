@@ -9,9 +9,9 @@ Python's ``ssl`` reads a key only from a PEM file. pkcs11-provider decodes a PEM
     -----END PKCS#11 PROVIDER URI-----
 
 The provider finds a private key's public half (needed to match the certificate) through a public-key object with
-the same CKA_ID: :class:`evcc.hsm.pkcs11_store.Pkcs11KeyStore` makes every key that way (generated or imported),
-so nothing needs to be linked any more. :func:`link_for_provider` remains for callers written before that and
-for keys of older tokens: it is :meth:`Pkcs11KeyStore.pair` (a no-op for a paired key).
+the same CKA_ID: :class:`evcc.hsm.pkcs11_store.Pkcs11KeyStore` makes every key that way (generated or imported);
+keys of tokens written by earlier versions need :meth:`Pkcs11KeyStore.pair` once. The PEM is decoded in the
+provider's own library context (:func:`evcc.session.tls_openssl.use_token_key`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
-from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
+from evcc.hsm.pkcs11_store import Pkcs11Config
 
 URI_DESCRIPTION = b"PKCS#11 Provider URI v1.0"
 PEM_LABEL = "PKCS#11 PROVIDER URI"
@@ -47,13 +47,3 @@ def uri_pem(uri: str) -> bytes:
     der = _der(0x30, _der(0x1A, URI_DESCRIPTION) + _der(0x0C, uri.encode()))
     body = base64.encodebytes(der).decode()
     return f"-----BEGIN {PEM_LABEL}-----\n{body}-----END {PEM_LABEL}-----\n".encode()
-
-
-def link_for_provider(config: Pkcs11Config, label: str) -> bytes:
-    """The shared CKA_ID of the key ``label``, pairing it first if an older version made it (see
-    :meth:`evcc.hsm.pkcs11_store.Pkcs11KeyStore.pair`). New code needs no call: keys are paired when made."""
-    store = Pkcs11KeyStore(config)
-    try:
-        return store.pair(label)
-    finally:
-        store.close()

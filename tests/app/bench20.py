@@ -1,6 +1,6 @@
 """ISO 15118-20 parts of the end-to-end bench: the -20 DC SECC simulator with Plug & Charge over TLS 1.3 mutual
 (evcc.bench.secc.iso20_responder, iso20_pnc, tls.server_context13) and the vehicle's TLS identity: a P-521 key
-generated in the SoftHSM2 token (non-extractable, linked for OpenSSL's pkcs11-provider) with a vehicle
+generated in the SoftHSM2 token (non-extractable; its public half shares the CKA_ID, as pkcs11-provider needs) with a vehicle
 certificate of the run-time -20 test PKI (issued by OEM Sub-CA 2, as tests/session/tls_pki.py does)."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from evcc.contracts.provisioning_sim import ProvisioningSimulator
 from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.pki.generator import TestPki
-from evcc.session.tls_token import link_for_provider
 from tests.session.tls_pki import Iso20Pki
 
 PEM = serialization.Encoding.PEM
@@ -39,7 +38,6 @@ def vehicle_identity(token: Pkcs11Config, pki: TestPki, folder: Path) -> tuple[P
         info = store.generate(label, KeyAlgorithm.EC_P521)
     finally:
         store.close()
-    link_for_provider(token, label)
     chain = Iso20Pki(pki, folder / "unused.pem", folder / "unused.key").vehicle_chain(info.public, KeyAlgorithm.EC_P521)
     return write_pem(folder / "vehicle_chain.pem", *chain), label
 

@@ -25,7 +25,6 @@ from evcc.session import tls_openssl, v2gtp
 from evcc.session.connection import TlsConfig, TlsVersion, V2gConnection, open_connection, prepare
 from evcc.session.errors import ConnectionFailed, TlsError
 from evcc.session.tls13 import ClientCertificate, SoftStoreKey, Tls13Profile, TokenKey, choose_vehicle_key
-from evcc.session.tls_token import link_for_provider
 
 from tests.session.tls_pki import Iso20Pki, make_iso20_pki, make_pki
 
@@ -165,8 +164,8 @@ def test_imported_token_key_works_without_linking(softhsm_config: Pkcs11Config, 
 @needs_provider
 def test_key_of_an_older_token_is_named_then_paired(softhsm_config: Pkcs11Config, p521: Iso20Pki) -> None:
     """A key imported by an earlier version (no public object, the point in CKA_ID): the provider cannot match it
-    to the certificate and the error says what to do; after ``pair`` (or the old link_for_provider, now the same)
-    the handshake works and pairing again writes nothing."""
+    to the certificate and the error says what to do; after ``pair`` the handshake works and pairing again writes
+    nothing."""
     import pkcs11
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -186,8 +185,8 @@ def test_key_of_an_older_token_is_named_then_paired(softhsm_config: Pkcs11Config
     with pytest.raises(ConfigError, match="KEY_VALUES_MISMATCH.*Pkcs11KeyStore.pair"):
         prepare(_tls13(p521, cert))
     assert store.pair(label) == point
+    assert store.pair(label) == point  # paired: nothing rewritten
     store.close()
-    assert link_for_provider(softhsm_config, label) == point  # paired: nothing rewritten
     secc = Secc(server_context13(p521.secc_chain_pem, p521.secc_key_pem, [p521.oem_root]))
 
     async def body(port: int) -> None:
