@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from evcc.session.events import EndKind
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
-from evcc.session.iso20 import contract_flow
+from evcc.session.iso20 import bpt_hold, contract_flow
 from evcc.session.iso20 import requests as rq
 from evcc.session.iso20.config import State
-from evcc.session.iso20.stopping import begin_stop, evse_notification
+from evcc.session.iso20.stopping import begin_stop, evse_notification, schedule_over
 from evcc.session.iso20.values import ac as ac_module
 from evcc.session.iso20.values import number
 from evcc.session.vehicle import DcStatus
@@ -66,6 +66,8 @@ def max_power(m: Iso20Evcc) -> float:
 def send_charge_loop(m: Iso20Evcc, now: float, done: bool | None = None, status: DcStatus | None = None) -> None:
     """AC_ChargeLoopReq; ``done`` and ``status``: ac_charging_complete(now) and dc_status(now) when already read
     for this message (each port answer is read once per message)."""
+    if schedule_over(m, now):
+        return
     r = m.rationals
     vehicle = m.vehicle
     if done is None:
@@ -87,7 +89,7 @@ def evse_target(m: Iso20Evcc, res: Any, now: float) -> float | None:
         if mode is not None and mode.EVSETargetActivePower is not None:
             return number(mode.EVSETargetActivePower)
     if m.config.control_mode == "Scheduled":
-        return m.schedule.power_at(m.timestamp(now)) if m.schedule is not None else max_power(m)
+        return m.schedule.power_at(m.secc_time(now)) if m.schedule is not None else max_power(m)
     return None
 
 
@@ -117,8 +119,11 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
         return
     m.ac_power = draw(m, target, now)
     status = m.vehicle.dc_status(now)
+    hold = bpt_hold.ac_step(m, status.soc, target, now) if bpt_hold.applies(m) else None
     if status.error != "NO_ERROR":
         begin_stop(m, EndKind.STOPPED, f"the vehicle reports {status.error}", now)
+    elif hold is not None:
+        begin_stop(m, EndKind.STOPPED, hold, now, code=bpt_hold.TERMINATION_CODE)
     elif not contract_flow.metering_step(m, note == "confirm", res, now):
         continue_loop(m, now, status)
 

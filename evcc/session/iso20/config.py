@@ -81,6 +81,9 @@ class Iso20Config:
     ``departure_time``: s from now used when the vehicle port gives none (Dynamic_SEReqControlMode needs one).
     ``confirm_power_tolerance``: Scheduled mode, a selected ScheduleTuple with PowerTolerance: the vehicle follows
     the schedule within that tolerance (PowerToleranceConfirmed) or cannot (PowerToleranceNotConfirmed).
+    ``no_discharge_hold``: DC_BPT / AC_BPT Dynamic: s the vehicle holds 0 while it can give nothing back (at its
+    minimum SoC) and the EVSE still asks for discharge, before it ends the session in order (bpt_hold.py). This
+    implementation's bound, not a timer of the standard; its default is V2G_EVCC_Ongoing_Timeout's value.
     """
 
     evcc_id: str
@@ -98,6 +101,7 @@ class Iso20Config:
     welding_max_requests: int = 20
     meter_info_requested: bool = False
     confirm_power_tolerance: bool = True
+    no_discharge_hold: float = 60.0
     timers: EvccTimers = ISO_15118_20
     contracts: ContractPort20 | None = field(default=None, compare=False)
 
@@ -112,6 +116,8 @@ class Iso20Config:
             raise ValueError("MaximumSupportingPoints must be 12..1024")
         if not 1 <= self.maximum_contract_chains <= 255:
             raise ValueError("MaximumContractCertificateChains must be 1..255")
+        if not self.no_discharge_hold > 0:
+            raise ValueError(f"no_discharge_hold must be > 0 s, got {self.no_discharge_hold}")
 
     @property
     def dc(self) -> bool:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from evcc.session.events import EndKind
-from evcc.session.iso20 import contract_flow
+from evcc.session.iso20 import bpt_hold, contract_flow
 from evcc.session.iso20 import requests as rq
 from evcc.session.iso20.config import State
-from evcc.session.iso20.stopping import begin_stop, evse_notification
+from evcc.session.iso20.stopping import begin_stop, evse_notification, schedule_over
 from evcc.session.iso20.values import dc as dc_module
 from evcc.session.iso20.values import number, rational
 from evcc.session.iso20.vehicle import BptLimitsView
@@ -107,7 +107,7 @@ def target_current(m: Iso20Evcc, now: float, t: DcTargets, battery: float, d: rq
     """Scheduled mode: the vehicle's wish (``t``) capped by the schedule in force and the EVSE's limits; negative
     while a BPT schedule discharges (never below the vehicle's discharge limits ``d`` or its minimum SoC)."""
     voltage = max(1.0, battery)
-    power = m.schedule.power_at(m.timestamp(now)) if m.schedule is not None else rq.max_charge_power(m.vehicle)
+    power = m.schedule.power_at(m.secc_time(now)) if m.schedule is not None else rq.max_charge_power(m.vehicle)
     lim = m.evse_limits
     if power >= 0:
         current = 0.0 if t.charging_complete else min(t.current, power / voltage)
@@ -120,6 +120,8 @@ def send_charge_loop(m: Iso20Evcc, now: float, t: DcTargets | None = None, statu
                      limits: Limits | None = None) -> None:
     """DC_ChargeLoopReq; ``t``, ``status`` and ``limits``: dc_targets(now), dc_status(now) and the limits when
     already read for this message (each port answer is read once per message)."""
+    if schedule_over(m, now):
+        return
     r = m.rationals
     vehicle = m.vehicle
     if t is None:
@@ -166,6 +168,11 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
         m.vehicle.evse_output(voltage, current, now)
         status = m.vehicle.dc_status(now)
         reason = f"the vehicle reports {status.error}" if status.error != "NO_ERROR" else None
+        if reason is None and bpt_hold.applies(m):
+            reason = bpt_hold.dc_step(m, status.soc, limits[1], current, now)
+            if reason is not None:
+                begin_stop(m, EndKind.STOPPED, reason, now, code=bpt_hold.TERMINATION_CODE)
+                return
     if reason is not None:
         begin_stop(m, EndKind.STOPPED, reason, now)
     elif not contract_flow.metering_step(m, note == "confirm", res, now):

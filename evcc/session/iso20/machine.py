@@ -23,6 +23,7 @@ from evcc.session.checks import ending
 from evcc.session.events import EndKind, Exchange, LateResponse, SessionEnded, SessionEvent
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso20 import values as v
+from evcc.session.iso20.clock import SeccClock
 from evcc.session.iso20.config import Iso20Config, State
 from evcc.session.iso20.schedule import Schedule
 from evcc.session.iso20.stopping import begin_stop
@@ -72,7 +73,10 @@ class Iso20Evcc:
         self.ac_power = 0.0  # W the on-board charger draws now (< 0: feeding the grid)
         self.power_stage = False  # PowerDeliveryReq(Start) sent: stops go through PowerDelivery(Stop)
         self.stop_reason: tuple[EndKind, str] | None = None
+        self.termination: tuple[str, str] | None = None  # SessionStopReq EVTerminationCode, -Explanation
         self.charging_session: ChargingSession = "Terminate"
+        self.secc_clock = SeccClock()  # the SECC's clock from the responses' Header TimeStamp (clock.py)
+        self.no_discharge_since: float | None = None  # BPT Dynamic: nothing to give back, the EVSE asks (bpt_hold)
         self.loop_count = 0
         self.confirmations = 0  # MeteringConfirmationReq sent
         self.meter_info_wanted = False  # MeteringConfirmation asked, MeterInfoRequested in the next loop request
@@ -162,6 +166,7 @@ class Iso20Evcc:
             return
         self.last_header_session_id = sid
         self.last_message = res
+        self.secc_clock.note(res.Header.TimeStamp, self.timestamp(now))
         if self.stop_reason is not None and self.state in FORWARD_STATES:
             begin_stop(self, *self.stop_reason, now)
             return
@@ -188,6 +193,10 @@ class Iso20Evcc:
     def timestamp(self, now: float) -> int:
         """Header TimeStamp: seconds since the Unix epoch (the adapter supplies the offset to ``now``)."""
         return max(0, int(now + self.config.unix_time_offset))
+
+    def secc_time(self, now: float) -> int:
+        """The SECC's Unix time at ``now``: the time base of its schedules (TimeAnchor; clock.py)."""
+        return self.secc_clock.at(self.timestamp(now))
 
     def module(self, name: str) -> Any:
         return _MODULE_OF[v.grammar_of(name)]()

@@ -19,7 +19,7 @@ A tuple list that breaks the schema's rules is the charger's error and is report
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from evcc.session.iso20.values import common, number, rational
@@ -37,6 +37,10 @@ class Schedule:
     entries: tuple[tuple[int, float], ...]  # (Duration s, Power W)
     discharge_entries: tuple[tuple[int, float], ...] = ()  # DischargingSchedule, W (stored as given)
     power_tolerance: float | None = None  # PowerTolerance (W) of the ChargingSchedule's PowerSchedule, if any
+    end: int = field(init=False, repr=False, compare=False)  # Unix s at which the last entry ends
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "end", self.time_anchor + sum(duration for duration, _ in self.entries))
 
     def power_at(self, unix_time: float) -> float:
         """The power in force at ``unix_time``; 0 before the anchor or after the last entry."""

@@ -15,7 +15,7 @@ from evcc.session.iso20 import contract_flow
 from evcc.session.iso20 import requests as rq
 from evcc.session.iso20 import schedule as sched
 from evcc.session.iso20.config import BPT_CHANNEL_UNIFIED, CONTROL_MODE_IDS, State
-from evcc.session.iso20.stopping import begin_stop, pause
+from evcc.session.iso20.stopping import begin_stop, pause, schedule_over
 
 if TYPE_CHECKING:
     from evcc.session.iso20.machine import Iso20Evcc
@@ -173,4 +173,4 @@ def on_schedule_exchange(m: Iso20Evcc, res: Any, now: float) -> bool:
         m.end(EndKind.PROTOCOL_ERROR, f"ScheduleExchangeRes: {reason}")
         return False
     m.schedule = sched.select_tuple(tuples)
-    return True
+    return not schedule_over(m, now)

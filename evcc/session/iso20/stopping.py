@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from evcc.session.events import EndKind
+from evcc.session.iso20 import clock
 from evcc.session.iso20.config import State
 from evcc.session.iso20.values import number
 
@@ -23,10 +24,17 @@ if TYPE_CHECKING:
     from evcc.session.iso20.machine import Iso20Evcc
 
 
-def begin_stop(m: Iso20Evcc, kind: EndKind, reason: str, now: float) -> None:
-    """PowerDelivery(Stop) if the power stage began, else SessionStop."""
+EXPLANATION_LENGTH = 160  # descriptionType
+
+
+def begin_stop(m: Iso20Evcc, kind: EndKind, reason: str, now: float, code: str | None = None) -> None:
+    """PowerDelivery(Stop) if the power stage began, else SessionStop. ``code``: the EVTerminationCode the
+    SessionStopReq names (with the reason as EVTerminationExplanation) when the EV ends for a reason of its own
+    the SECC cannot see (an expired schedule, nothing left to give back)."""
     if m.stop_reason is None or m.stop_reason[0] is EndKind.COMPLETED:
         m.stop_reason = (kind, reason)
+        if code is not None:
+            m.termination = (code, reason[:EXPLANATION_LENGTH])
     m.disarm("V2G_EVCC_Ongoing_Timeout", "V2G_EVCC_CableCheck_Timeout", "V2G_EVCC_PreCharge_Timeout")
     if m.power_stage:
         m.power_stage = False
@@ -36,13 +44,28 @@ def begin_stop(m: Iso20Evcc, kind: EndKind, reason: str, now: float) -> None:
         send_session_stop(m, now)
 
 
+def schedule_over(m: Iso20Evcc, now: float) -> bool:
+    """Scheduled mode: True, and an orderly stop has begun, when the SECC's time lies outside the chosen
+    ScheduleTuple (clock.py: evaluated on the SECC's time base; EVTerminationCode ScheduleExpired)."""
+    if m.schedule is None:
+        return False
+    reason = clock.outside(m.schedule, m.secc_time(now))
+    if reason is None:
+        return False
+    begin_stop(m, EndKind.STOPPED, f"{reason}: no schedule applies (this EVCC does not renegotiate)", now,
+               code="ScheduleExpired")
+    return True
+
+
 def pause(m: Iso20Evcc, reason: str, now: float) -> None:
     m.charging_session = "Pause"
     begin_stop(m, EndKind.STOPPED, f"paused: {reason}", now)
 
 
 def send_session_stop(m: Iso20Evcc, now: float) -> None:
-    m.send("SessionStopReq", now, ChargingSession=m.charging_session)
+    code, explanation = m.termination or (None, None)
+    m.send("SessionStopReq", now, ChargingSession=m.charging_session, EVTerminationCode=code,
+           EVTerminationExplanation=explanation)
     m.state = State.WAIT_SESSION_STOP_RES
 
 

@@ -66,7 +66,7 @@ def send_power_delivery_start(m: Iso20Evcc, now: float) -> None:
         top = ac.max_power(m)
     back = rq.discharge(m.vehicle, m.config, now).power
     horizon = rq.energy(m.vehicle, m.config, now).departure
-    profile = sched.power_profile(m.schedule, top, back, m.timestamp(now), max(1, horizon),
+    profile = sched.power_profile(m.schedule, top, back, m.secc_time(now), max(1, horizon),
                                   m.config.confirm_power_tolerance)
     separated = m.config.bpt and m.parameters.get("BPTChannel") == BPT_CHANNEL_SEPARATED
     m.power_stage = True
