@@ -242,6 +242,7 @@ def use_token_key(ctx: ssl.SSLContext, chain_pem: bytes, key_pem: bytes, token: 
             raise ProviderKeyError(_reason(lib))
     finally:
         lib.EVP_PKEY_free(pkey)  # the SSL_CTX holds its own reference
+    lib.ERR_clear_error()  # the provider queues errors it recovered from; a later SSL_get_error must not see them
 
 
 def _reason(lib: ctypes.CDLL) -> str:
