@@ -24,9 +24,9 @@ def machine(vehicle: AcBatteryModel | None = None, **kw: Any) -> Iso20Evcc:
     return Iso20Evcc(config, vehicle if vehicle is not None else car())
 
 
-def pair(ev: Iso20Evcc, secc: MiniSecc | None = None) -> tuple[PairResult, MiniSecc]:
+def pair(ev: Iso20Evcc, secc: MiniSecc | None = None, max_steps: int = 1_000_000) -> tuple[PairResult, MiniSecc]:
     peer = secc if secc is not None else MiniSecc(kind="DC" if ev.config.dc else "AC")
-    return run_in_memory(ev, peer), peer
+    return run_in_memory(ev, peer, max_steps=max_steps), peer
 
 
 def drive(ev: Iso20Evcc, secc: MiniSecc, until: str, now: float = 0.0) -> float:
@@ -73,3 +73,39 @@ def run_typed(ev: Iso20Evcc, secc: Any, now: float = 0.0, max_steps: int = 1_000
             to_ev(ev, payload_type_for(secc, out), exi.encode(out), now)
         ev.handle_timer(now)
     raise RuntimeError(f"no end after {max_steps} steps")
+
+
+class Recorder:
+    """Wraps a typed responder (the bench SECC): every request the EV sends, decoded by its V2GTP payload type,
+    lands in ``requests`` as (element name, message) before the responder answers it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.requests: list[tuple[str, Any]] = []
+
+    def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
+        from evcc.session.iso20.values import GRAMMAR_OF_PAYLOAD
+
+        named = exi.decode_named(GRAMMAR_OF_PAYLOAD[payload_type], data)
+        self.requests.append((named.name, named.value))
+        self.inner.receive_typed(payload_type, data, now)
+
+    def messages_to_send(self, now: float) -> list[Any]:
+        return list(self.inner.messages_to_send(now))
+
+    def get_timer(self) -> float | None:
+        timer = self.inner.get_timer()
+        return None if timer is None else float(timer)
+
+    def payload_type_of(self, msg: Any) -> int:
+        return int(self.inner.payload_type_of(msg))
+
+    @property
+    def accepted_payload_types(self) -> frozenset[int]:
+        return frozenset(self.inner.accepted_payload_types)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.requests]
+
+    def last(self, name: str) -> Any:
+        return [msg for n, msg in self.requests if n == name][-1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ class MiniSecc:
     ongoing: int = 1  # Ongoing answers before Finished (Authorization, ScheduleExchange, DC_CableCheck)
     metering_at: frozenset[int] = frozenset()  # charge-loop numbers answered with MeteringConfirmation
     response_time: float = 0.01
+    clock_offset: int = 0  # s the charger's clock runs ahead of TIME_BASE + now (Header TimeStamp, TimeAnchor)
     session_id: bytes = field(default_factory=lambda: secrets.token_bytes(8))
     override: dict[str, Callable[[Any], None]] = field(default_factory=dict)  # response name -> edit
     received: list[str] = field(default_factory=list)
@@ -72,7 +74,11 @@ class MiniSecc:
 
     # ------------------------------------------------------------------------------------------- helpers
     def _h(self, m: Any, now: float) -> Any:
-        return m.MessageHeaderType(SessionID=self.session_id, TimeStamp=TIME_BASE + int(now))
+        return m.MessageHeaderType(SessionID=self.session_id, TimeStamp=self.unix_time(now))
+
+    def unix_time(self, now: float) -> int:
+        """The charger's clock: TIME_BASE + now, ``clock_offset`` ahead (negative: behind)."""
+        return TIME_BASE + self.clock_offset + int(now)
 
     def _round(self, name: str) -> str:
         n = self._rounds.get(name, 0)
@@ -149,7 +155,7 @@ class MiniSecc:
         else:
             entries = self.schedule_entries or ((86_400, self.schedule_power),)
             tolerance = None if self.power_tolerance is None else rational(c, self.power_tolerance)
-            ps = c.PowerScheduleType(TimeAnchor=TIME_BASE + int(now), PowerTolerance=tolerance,
+            ps = c.PowerScheduleType(TimeAnchor=self.unix_time(now), PowerTolerance=tolerance,
                                      PowerScheduleEntries=c.PowerScheduleEntryListType(
                 PowerScheduleEntry=[c.PowerScheduleEntryType(Duration=d, Power=rational(c, p)) for d, p in entries]))
             tup = c.ScheduleTupleType(ScheduleTupleID=1, ChargingSchedule=c.ChargingScheduleType(PowerSchedule=ps))
@@ -179,7 +185,7 @@ class MiniSecc:
     # ------------------------------------------------------------------------------------------- DC
     def _DC_ChargeParameterDiscoveryReq(self, req: Any, now: float) -> Any:
         d = dc()
-        r = lambda x: rational(d, x)  # noqa: E731
+        r = partial(rational, d)
         base = dict(EVSEMaximumChargePower=r(100_000), EVSEMinimumChargePower=r(0), EVSEMaximumChargeCurrent=r(200),
                     EVSEMinimumChargeCurrent=r(0), EVSEMaximumVoltage=r(500), EVSEMinimumVoltage=r(50))
         if req.BPT_DC_CPDReqEnergyTransferMode is not None:
@@ -210,7 +216,7 @@ class MiniSecc:
         voltage = number(req.EVPresentVoltage) or 0.0
         scheduled = req.Scheduled_DC_CLReqControlMode or req.BPT_Scheduled_DC_CLReqControlMode
         current = number(scheduled.EVTargetCurrent) if scheduled is not None else self.dynamic_power / max(voltage, 1)
-        r = lambda x: rational(d, x)  # noqa: E731
+        r = partial(rational, d)
         dyn = dict(EVSEMaximumChargePower=r(100_000), EVSEMinimumChargePower=r(0), EVSEMaximumChargeCurrent=r(200),
                    EVSEMaximumVoltage=r(500))
         bpt = dict(EVSEMaximumDischargePower=r(30_000), EVSEMinimumDischargePower=r(0),
@@ -237,7 +243,7 @@ class MiniSecc:
     # ------------------------------------------------------------------------------------------- AC
     def _AC_ChargeParameterDiscoveryReq(self, req: Any, now: float) -> Any:
         a = ac()
-        r = lambda x: rational(a, x)  # noqa: E731
+        r = partial(rational, a)
         base = dict(EVSEMaximumChargePower=r(22_000), EVSEMinimumChargePower=r(0), EVSENominalFrequency=r(50))
         if req.BPT_AC_CPDReqEnergyTransferMode is not None:
             mode = a.BPT_AC_CPDResEnergyTransferModeType(**base, EVSEMaximumDischargePower=r(11_000),

@@ -21,6 +21,13 @@ DC_SEQUENCE = ["SessionSetupReq", "AuthorizationSetupReq", "AuthorizationReq", "
                "ScheduleExchangeReq", "ScheduleExchangeReq", "DC_CableCheckReq", "DC_CableCheckReq"]
 
 
+def _value(r: Any) -> float:
+    """A RationalNumberType the schema requires, as a float."""
+    value = number(r)
+    assert value is not None
+    return value
+
+
 @pytest.mark.parametrize(("service", "mode"), COMBINATIONS)
 def test_complete_session(service: str, mode: str) -> None:
     vehicle = car()
@@ -86,7 +93,7 @@ def test_bpt_scheduled_discharges_then_charges(service: str) -> None:
     assert result.ended.kind is EndKind.COMPLETED, result.ended
     assert vehicle.discharged_wh > 100.0 and vehicle.soc >= 62.0
     if service == "DC_BPT":
-        currents = [number(r.BPT_Scheduled_DC_CLReqControlMode.EVTargetCurrent) for r in secc.requests
+        currents = [_value(r.BPT_Scheduled_DC_CLReqControlMode.EVTargetCurrent) for r in secc.requests
                     if hasattr(r, "BPT_Scheduled_DC_CLReqControlMode")]
         assert min(currents) < 0 and max(currents) > 0
         assert min(currents) >= -vehicle.max_discharge_current
@@ -233,7 +240,7 @@ def test_stop_before_session_setup_waits_for_the_session_id() -> None:
         secc.receive_payload(exi.encode(msg), 0.0)
     answer(ev, secc, 0.1)
     assert ev.state is State.WAIT_SESSION_STOP_RES
-    stop = ev.messages_to_send()[0]
+    stop: Any = ev.messages_to_send()[0]
     assert stop.Header.SessionID == secc.session_id
 
 

@@ -15,6 +15,7 @@ from evcc.bench.secc.iso20_pnc import Iso20PncSim
 from evcc.bench.secc.iso20_responder import Iso20Secc, Iso20SeccConfig
 from evcc.pki.generator import TestPki
 from evcc.session.events import EndKind
+from evcc.session.iso20 import Iso20Evcc, State
 from evcc.hsm.pkcs11_store import Pkcs11KeyStore
 from tests.session.iso20.helpers import COMBINATIONS, car, machine, run_typed
 from tests.session.iso20.test_iso20_pnc import FIRST, NOW, SECOND, _install, _port
@@ -88,11 +89,8 @@ def test_pause_then_resume_on_the_same_charger() -> None:
     assert result.ended.kind is EndKind.COMPLETED and again.resumed and second.record.joined_old_session
 
 
-def run_typed_until_loop(ev: object, secc: Iso20Secc) -> object:
+def run_typed_until_loop(ev: Iso20Evcc, secc: Iso20Secc) -> Iso20Evcc:
     """Pause from the vehicle once the charge loop runs (the EV's stop(pause=True))."""
-    from evcc.session.iso20 import Iso20Evcc, State
-
-    assert isinstance(ev, Iso20Evcc)
     original = ev.receive_message
 
     def receive(name: str, res: object, now: float) -> None:
