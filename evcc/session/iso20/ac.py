@@ -63,20 +63,22 @@ def max_power(m: Iso20Evcc) -> float:
     return max(0.0, min(vehicle, evse))
 
 
-def send_charge_loop(m: Iso20Evcc, now: float, done: bool | None = None, status: DcStatus | None = None) -> None:
-    """AC_ChargeLoopReq; ``done`` and ``status``: ac_charging_complete(now) and dc_status(now) when already read
-    for this message (each port answer is read once per message)."""
+def send_charge_loop(m: Iso20Evcc, now: float, done: bool | None = None, status: DcStatus | None = None,
+                     back: rq.Discharge | None = None) -> None:
+    """AC_ChargeLoopReq; ``done``, ``status`` and ``back``: ac_charging_complete(now), dc_status(now) and what the
+    vehicle may give back, when already read for this message (each port answer is read once per message)."""
     if schedule_over(m, now):
         return
-    r = m.rationals
     vehicle = m.vehicle
     if done is None:
         done = cast(AcVehiclePort, vehicle).ac_charging_complete(now)
     if status is None:
         status = vehicle.dc_status(now)
+    if back is None:
+        back = rq.discharge(vehicle, m.config, now, status.soc)
     m.loop_count += 1
-    mode = rq.ac_loop(r, vehicle, m.config, now, m.ac_power, max_power(m), done, status.soc)
-    m.send("AC_ChargeLoopReq", now, DisplayParameters=rq.display(r.module, status.soc, done),
+    mode = rq.ac_loop(m.rationals, vehicle, m.config, now, m.ac_power, max_power(m), done, back)
+    m.send("AC_ChargeLoopReq", now, DisplayParameters=m.displays(status.soc, done),
            MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted, **mode)
     m.state = State.WAIT_AC_CHARGE_LOOP_RES
 
@@ -119,18 +121,19 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
         return
     m.ac_power = draw(m, target, now)
     status = m.vehicle.dc_status(now)
-    hold = bpt_hold.ac_step(m, status.soc, target, now) if bpt_hold.applies(m) else None
+    back = rq.discharge(m.vehicle, m.config, now, status.soc)
+    hold = bpt_hold.ac_step(m, status.soc, back, target, now) if m.bpt and m.dynamic else None
     if status.error != "NO_ERROR":
         begin_stop(m, EndKind.STOPPED, f"the vehicle reports {status.error}", now)
     elif hold is not None:
         begin_stop(m, EndKind.STOPPED, hold, now, code=bpt_hold.TERMINATION_CODE)
     elif not contract_flow.metering_step(m, note == "confirm", res, now):
-        continue_loop(m, now, status)
+        continue_loop(m, now, status, back)
 
 
-def continue_loop(m: Iso20Evcc, now: float, status: DcStatus | None = None) -> None:
+def continue_loop(m: Iso20Evcc, now: float, status: DcStatus | None = None, back: rq.Discharge | None = None) -> None:
     done = cast(AcVehiclePort, m.vehicle).ac_charging_complete(now)
     if done:
         begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
     else:
-        send_charge_loop(m, now, done, status)
+        send_charge_loop(m, now, done, status, back)

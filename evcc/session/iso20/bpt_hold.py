@@ -32,20 +32,10 @@ from evcc.session.iso20 import requests as rq
 
 if TYPE_CHECKING:
     from evcc.session.iso20.machine import Iso20Evcc
-    from evcc.session.iso20.vehicle import BptLimitsView
 
 DISCHARGE_NOISE = 1.0  # A: |EVSEPresentCurrent| below this is no current (measurement noise)
 RAMP_DOWN = 1.0  # s: a DC EVSE still discharging this long after the vehicle reached its minimum ignores it
 TERMINATION_CODE = "NoDischargeAllowed"
-
-
-def applies(m: Iso20Evcc) -> bool:
-    return m.config.bpt and m.config.control_mode == "Dynamic"
-
-
-def _nothing_back(m: Iso20Evcc, soc: int, bpt: BptLimitsView | None, now: float) -> bool:
-    d = rq.discharge(m.vehicle, m.config, now, soc, bpt)
-    return d.power <= 0 or d.current <= 0
 
 
 def _held(m: Iso20Evcc, asked: bool, soc: int, now: float) -> str | None:
@@ -62,9 +52,10 @@ def _held(m: Iso20Evcc, asked: bool, soc: int, now: float) -> str | None:
             f"{held:.0f} s (limit {m.config.no_discharge_hold:.0f} s)")
 
 
-def dc_step(m: Iso20Evcc, soc: int, bpt: BptLimitsView | None, current: float, now: float) -> str | None:
-    """After a DC_ChargeLoopRes (the EVSE's ``current`` applied, ``soc`` read after it): why to stop, or None."""
-    if not _nothing_back(m, soc, bpt, now):
+def dc_step(m: Iso20Evcc, soc: int, back: rq.Discharge, current: float, now: float) -> str | None:
+    """After a DC_ChargeLoopRes (the EVSE's ``current`` applied; ``soc`` and ``back``, what the vehicle may give
+    back, read after it): why to stop, or None."""
+    if back.power > 0 and back.current > 0:
         m.no_discharge_since = None
         return None
     since = m.no_discharge_since
@@ -74,9 +65,9 @@ def dc_step(m: Iso20Evcc, soc: int, bpt: BptLimitsView | None, current: float, n
     return _held(m, current <= DISCHARGE_NOISE, soc, now)
 
 
-def ac_step(m: Iso20Evcc, soc: int, target: float, now: float) -> str | None:
+def ac_step(m: Iso20Evcc, soc: int, back: rq.Discharge, target: float, now: float) -> str | None:
     """After an AC_ChargeLoopRes with EVSETargetActivePower ``target`` (W): why to stop, or None."""
-    if not _nothing_back(m, soc, None, now):
+    if back.power > 0 and back.current > 0:
         m.no_discharge_since = None
         return None
     return _held(m, target <= 0, soc, now)

@@ -10,7 +10,7 @@ discharge current is only plausible in a BPT session, within the vehicle's disch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evcc.session.events import EndKind
 from evcc.session.iso20 import bpt_hold, contract_flow
@@ -22,9 +22,6 @@ from evcc.session.iso20.values import number, rational
 from evcc.session.iso20.vehicle import BptLimitsView
 from evcc.session.vehicle import DcLimits, DcStatus, DcTargets
 
-Limits = tuple[DcLimits, BptLimitsView | None]
-"""dc_limits() and (BPT only) bpt_limits(now), read once when a DC_ChargeLoopRes arrives: the vehicle's limits do
-not move with the output the EVSE reports; the status and targets are read after it (evse_output)."""
 
 if TYPE_CHECKING:
     from evcc.session.iso20.machine import Iso20Evcc
@@ -116,36 +113,55 @@ def target_current(m: Iso20Evcc, now: float, t: DcTargets, battery: float, d: rq
     return -max(0.0, min(d.current, -power / voltage, d.power / voltage, evse_max))
 
 
-def send_charge_loop(m: Iso20Evcc, now: float, t: DcTargets | None = None, status: DcStatus | None = None,
-                     limits: Limits | None = None) -> None:
-    """DC_ChargeLoopReq; ``t``, ``status`` and ``limits``: dc_targets(now), dc_status(now) and the limits when
-    already read for this message (each port answer is read once per message)."""
+class Reading(NamedTuple):
+    """The vehicle port's answers while one DC_ChargeLoopRes is handled, each read once: the limits when the
+    response arrives (the EVSE's reported output is checked against them), the status after evse_output, and
+    what the vehicle may give back from both (BPT; else nothing)."""
+
+    lim: DcLimits
+    bpt: BptLimitsView | None  # BPT sessions only
+    status: DcStatus
+    back: rq.Discharge
+
+
+def read(m: Iso20Evcc, now: float, lim: DcLimits | None = None, bpt: BptLimitsView | None = None) -> Reading:
+    vehicle = m.vehicle
+    if lim is None:
+        lim = vehicle.dc_limits()
+    if bpt is None and m.bpt:
+        bpt = vehicle.bpt_limits(now)
+    status = vehicle.dc_status(now)
+    return Reading(lim, bpt, status, rq.discharge(vehicle, m.config, now, status.soc, bpt))
+
+
+def send_charge_loop(m: Iso20Evcc, now: float, t: DcTargets | None = None, reading: Reading | None = None) -> None:
+    """DC_ChargeLoopReq; ``t`` and ``reading``: dc_targets(now) and the port's other answers when already read
+    for this message."""
     if schedule_over(m, now):
         return
     r = m.rationals
     vehicle = m.vehicle
     if t is None:
         t = vehicle.dc_targets(now)
-    if status is None:
-        status = vehicle.dc_status(now)
+    if reading is None:
+        reading = read(m, now)
+    soc = reading.status.soc
     battery = vehicle.battery_voltage(now)
     m.loop_count += 1
-    if m.config.control_mode == "Dynamic":
-        lim, bpt = limits if limits is not None else (vehicle.dc_limits(), None)
-        mode = rq.dc_dynamic_loop(r, vehicle, m.config, now, t.charging_complete, status.soc, lim,
-                                  bpt if bpt is not None else vehicle.bpt_limits(now))
+    if m.dynamic:
+        bpt = reading.bpt if reading.bpt is not None else vehicle.bpt_limits(now)
+        mode = rq.dc_dynamic_loop(r, vehicle, m.config, now, t.charging_complete, reading.lim, bpt, reading.back)
     else:
-        back = rq.discharge(vehicle, m.config, now, status.soc)
-        mode = rq.dc_scheduled_loop(r, m.config, target_current(m, now, t, battery, back), t, back)
-    m.send("DC_ChargeLoopReq", now, DisplayParameters=rq.display(r.module, status.soc, t.charging_complete),
+        target = target_current(m, now, t, battery, reading.back)
+        mode = rq.dc_scheduled_loop(r, m.config, target, t, reading.back)
+    m.send("DC_ChargeLoopReq", now, DisplayParameters=m.displays(soc, t.charging_complete),
            MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted, EVPresentVoltage=r(battery),
            **mode)
     m.state = State.WAIT_DC_CHARGE_LOOP_RES
 
 
-def _output_out_of_range(voltage: float, current: float, limits: Limits) -> str | None:
+def _output_out_of_range(voltage: float, current: float, lim: DcLimits, bpt: BptLimitsView | None) -> str | None:
     """The charger's reported output against the vehicle's limits (10 % margin): never trusted blindly."""
-    lim, bpt = limits
     back = bpt.max_discharge_current if bpt is not None else 0.0
     if not 0 <= voltage <= lim.max_voltage * 1.1:
         return f"EVSEPresentVoltage {voltage:.1f} V is outside 0..{lim.max_voltage:.0f} V"
@@ -161,27 +177,30 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
     voltage = number(res.EVSEPresentVoltage) or 0.0
     current = number(res.EVSEPresentCurrent) or 0.0
     m.evse_present_voltage = voltage
-    limits = (m.vehicle.dc_limits(), m.vehicle.bpt_limits(now) if m.config.bpt else None)
-    reason = _output_out_of_range(voltage, current, limits)
-    status = None
-    if reason is None:
-        m.vehicle.evse_output(voltage, current, now)
-        status = m.vehicle.dc_status(now)
-        reason = f"the vehicle reports {status.error}" if status.error != "NO_ERROR" else None
-        if reason is None and bpt_hold.applies(m):
-            reason = bpt_hold.dc_step(m, status.soc, limits[1], current, now)
-            if reason is not None:
-                begin_stop(m, EndKind.STOPPED, reason, now, code=bpt_hold.TERMINATION_CODE)
-                return
+    vehicle = m.vehicle
+    lim = vehicle.dc_limits()
+    bpt = vehicle.bpt_limits(now) if m.bpt else None
+    reason = _output_out_of_range(voltage, current, lim, bpt)
     if reason is not None:
         begin_stop(m, EndKind.STOPPED, reason, now)
-    elif not contract_flow.metering_step(m, note == "confirm", res, now):
-        continue_loop(m, now, status, limits)
+        return
+    vehicle.evse_output(voltage, current, now)
+    reading = read(m, now, lim, bpt)
+    if reading.status.error != "NO_ERROR":
+        begin_stop(m, EndKind.STOPPED, f"the vehicle reports {reading.status.error}", now)
+        return
+    if m.bpt and m.dynamic:
+        hold = bpt_hold.dc_step(m, reading.status.soc, reading.back, current, now)
+        if hold is not None:
+            begin_stop(m, EndKind.STOPPED, hold, now, code=bpt_hold.TERMINATION_CODE)
+            return
+    if not contract_flow.metering_step(m, note == "confirm", res, now):
+        continue_loop(m, now, reading)
 
 
-def continue_loop(m: Iso20Evcc, now: float, status: DcStatus | None = None, limits: Limits | None = None) -> None:
+def continue_loop(m: Iso20Evcc, now: float, reading: Reading | None = None) -> None:
     t = m.vehicle.dc_targets(now)
     if t.charging_complete:
         begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
     else:
-        send_charge_loop(m, now, t, status, limits)
+        send_charge_loop(m, now, t, reading)

@@ -25,6 +25,7 @@ from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso20 import values as v
 from evcc.session.iso20.clock import SeccClock
 from evcc.session.iso20.config import Iso20Config, State
+from evcc.session.iso20.requests import Displays
 from evcc.session.iso20.schedule import Schedule
 from evcc.session.iso20.stopping import begin_stop
 from evcc.session.iso20.transitions import FORWARD_STATES, ON_RESPONSE
@@ -49,7 +50,12 @@ class Iso20Evcc:
         self.timers = config.timers
         self.vehicle = vehicle
         self.energy_grammar = "iso20-dc" if config.dc else "iso20-ac"
-        self.rationals = v.Rationals(v.dc() if config.dc else v.ac())  # the charge loops' RationalNumberTypes
+        self.bpt = config.bpt
+        self.dynamic = config.control_mode == "Dynamic"
+        energy_module = v.dc() if config.dc else v.ac()
+        self.rationals = v.Rationals(energy_module)  # the charge loops' RationalNumberTypes, remembered
+        self.displays = Displays(energy_module)  # and their DisplayParameters
+        self._request_types: dict[str, tuple[Any, Any]] = {}  # request name -> (schema module, class)
         self.payload_types = frozenset({v.PAYLOAD_COMMON, v.PAYLOAD_DC if config.dc else v.PAYLOAD_AC})
         self.state = State.IDLE
         self.session_id = config.resume_session_id or SESSION_ID_NEW
@@ -203,9 +209,12 @@ class Iso20Evcc:
 
     def send(self, name: str, now: float, **fields: Any) -> None:
         """Build request ``name`` in its schema set with this session's header and send it."""
-        m = self.module(name)
-        msg = getattr(m, name + "Type")(Header=v.header(m, self.session_id, self.timestamp(now)), **fields)
-        self.send_message(name, msg, now)
+        types = self._request_types.get(name)
+        if types is None:
+            m = self.module(name)
+            types = self._request_types[name] = (m, getattr(m, name + "Type"))
+        m, cls = types
+        self.send_message(name, cls(Header=v.header(m, self.session_id, self.timestamp(now)), **fields), now)
 
     def send_message(self, name: str, msg: Message, now: float) -> None:
         """A complete request (also one built and signed by the contract port)."""

@@ -118,9 +118,9 @@ def dc_scheduled_loop(r: Rationals, config: Iso20Config, target_current: float, 
 
 
 def dc_dynamic_loop(r: Rationals, vehicle: Iso20VehiclePort, config: Iso20Config, now: float, done: bool,
-                    soc: int, lim: DcLimits, bpt: BptLimitsView) -> dict[str, Any]:
+                    lim: DcLimits, bpt: BptLimitsView, d: Discharge) -> dict[str, Any]:
     """Dynamic DC_ChargeLoopReq control mode from what was read for this message: ``done`` (the vehicle reached
-    its target), ``soc`` (its present SoC), ``lim`` and ``bpt`` (dc_limits(), bpt_limits(now))."""
+    its target), ``lim`` and ``bpt`` (dc_limits(), bpt_limits(now)), ``d`` (what it may give back)."""
     e = energy(vehicle, config, now)
     top, current = (0.0, 0.0) if done else (max_charge_power(vehicle, lim), lim.max_current)
     m = r.module
@@ -130,7 +130,6 @@ def dc_dynamic_loop(r: Rationals, vehicle: Iso20VehiclePort, config: Iso20Config
             EVMinimumEnergyRequest=r(e.minimum), EVMaximumChargePower=r(top), EVMinimumChargePower=r(0.0),
             EVMaximumChargeCurrent=r(current), EVMaximumVoltage=r(lim.max_voltage),
             EVMinimumVoltage=r(bpt.min_voltage))}
-    d = discharge(vehicle, config, now, soc, bpt)
     return {"BPT_Dynamic_DC_CLReqControlMode": m.BPT_Dynamic_DC_CLReqControlModeType(
         DepartureTime=e.departure, EVTargetEnergyRequest=r(e.target), EVMaximumEnergyRequest=r(e.maximum),
         EVMinimumEnergyRequest=r(e.minimum), EVMaximumChargePower=r(top), EVMinimumChargePower=r(0.0),
@@ -157,11 +156,10 @@ def ac_charge_parameters(m: ModuleType, vehicle: Iso20VehiclePort, config: Iso20
 
 
 def ac_loop(r: Rationals, vehicle: Iso20VehiclePort, config: Iso20Config, now: float, present: float,
-            max_power: float, done: bool, soc: int) -> dict[str, Any]:
+            max_power: float, done: bool, d: Discharge) -> dict[str, Any]:
     """AC_ChargeLoopReq control mode: EVPresentActivePower (W, < 0 discharging) and the vehicle's limits;
-    ``done`` (ac_charging_complete) and ``soc`` as read for this message."""
+    ``done`` (ac_charging_complete) and ``d`` (what it may give back) as read for this message."""
     m = r.module
-    d = discharge(vehicle, config, now, soc)
     top = 0.0 if done else max_power
     if config.control_mode == "Scheduled":
         fields: dict[str, Any] = dict(EVPresentActivePower=r(present), EVMaximumChargePower=r(top))
@@ -179,8 +177,21 @@ def ac_loop(r: Rationals, vehicle: Iso20VehiclePort, config: Iso20Config, now: f
     return {"Dynamic_AC_CLReqControlMode": m.Dynamic_AC_CLReqControlModeType(**fields)}
 
 
-def display(m: ModuleType, soc: int, complete: bool) -> Any:
+class Displays:
     """DisplayParameters with the present SoC (dc_status(now).soc, which AC vehicles give too) and
     ChargingComplete (the vehicle reached its target; optional in the schema, sent always: some chargers
-    require it)."""
-    return m.DisplayParametersType(PresentSOC=max(0, min(100, soc)), ChargingComplete=complete)
+    require it), for schema set ``module``: remembered per machine by (SoC, complete), 202 at most, since the
+    charge loops send one every message. Requests share them: for encoding, never to be changed afterwards."""
+
+    __slots__ = ("module", "_memo")
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+        self._memo: dict[tuple[int, bool], Any] = {}
+
+    def __call__(self, soc: int, complete: bool) -> Any:
+        key = (max(0, min(100, soc)), bool(complete))
+        shown = self._memo.get(key)
+        if shown is None:
+            shown = self._memo[key] = self.module.DisplayParametersType(PresentSOC=key[0], ChargingComplete=key[1])
+        return shown
