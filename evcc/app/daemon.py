@@ -8,6 +8,8 @@
           (the session stack is imported at the first attempt)
     BMS StopRequested during a session -> the machine stops in order (PowerDelivery stop, SessionStop)
     SIGTERM/SIGINT -> STOPPING=1, the active session stops in order (cut after [session] stop_timeout_s), exit 0
+              at any point of the loop: waiting for BMS data, SLAC, SDP, TCP/TLS connect (nothing to end in
+              order: cut at once), the session, the rest between sessions
     WATCHDOG=1 every half WatchdogSec while the event loop runs
 
 Session state goes to D-Bus (Session.State with StateChanged(old, new, reason), SoC, power, energy) and to the
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from evcc.app.cancel import cancel_and_wait
 from evcc.app.compose import Parts
 from evcc.app.notify import Notifier
 from evcc.app.progress import CONTACTOR_STAGES, PROTOCOL_CODES, EnergyMeter, classify, end_state
@@ -58,6 +61,7 @@ class Daemon:
         self.session_task: asyncio.Task[Outcome] | None = None
         self.sessions = 0
         self._meter = EnergyMeter()
+        self._why = ""
 
     # --- events from the parts ----------------------------------------------------------------------------
     def on_bridge_event(self, event: BridgeEvent) -> None:
@@ -108,14 +112,8 @@ class Daemon:
             return
         LOG.info("stopping", extra={"fields": {"why": why}})
         self.notifier.stopping(f"stopping ({why})")
-        self.stopping.set()
-        task = self.session_task
-        if task is None or task.done():
-            return
-        if self.attempt is not None and self.attempt.stop(f"service stopping ({why})"):
-            asyncio.get_running_loop().call_later(self.parts.config.session.stop_timeout_s, task.cancel)
-        else:
-            task.cancel()  # SLAC, SDP or connecting: nothing to end in order
+        self._why = why
+        self.stopping.set()  # the loop and a running attempt see it (_outcome)
 
     # --- the loop -----------------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -139,8 +137,9 @@ class Daemon:
                     await self._rest(self.parts.config.session.restart_delay_s)
         finally:
             for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+                await cancel_and_wait(task)
+                if not task.cancelled() and task.exception() is not None:
+                    LOG.error("%s ended with an error: %s", task.get_name(), task.exception())
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         LOG.info("stopped", extra={"fields": {"sessions": self.sessions}})
@@ -166,26 +165,40 @@ class Daemon:
 
     async def _rest(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.stopping.wait()
 
     async def _one_session(self) -> None:
-        from evcc.app.attempt import Attempt, Outcome
+        from evcc.app.attempt import Attempt
 
         self._meter = EnergyMeter()
         self.attempt = Attempt(self.parts, self._phase, self._state, self.clock)
         self.session_task = asyncio.create_task(self.attempt.run(), name="session")
         ticker = asyncio.create_task(self._tick(), name="session-values")
         try:
-            outcome = await self.session_task
-        except asyncio.CancelledError:
-            if not self.stopping.is_set():
-                raise
-            outcome = Outcome(None, "cut by the service stopping", "stopping")
+            outcome = await self._outcome(self.attempt, self.session_task)
         finally:
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
+            await cancel_and_wait(ticker)
         self._finish(outcome)
         self.attempt, self.session_task = None, None
+
+    async def _outcome(self, attempt: Attempt, task: asyncio.Task[Outcome]) -> Outcome:
+        """The attempt's outcome; on a stop request: the orderly end of a running machine (cut after
+        stop_timeout_s), else (SLAC, SDP, connecting, negotiating) cut at once."""
+        from evcc.app.attempt import Outcome
+
+        stop = asyncio.create_task(self.stopping.wait(), name="stop-request")
+        try:
+            await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait(stop)
+        if not task.done():
+            if attempt.stop(f"service stopping ({self._why})"):
+                await asyncio.wait((task,), timeout=self.parts.config.session.stop_timeout_s)
+            await cancel_and_wait(task)
+        if task.cancelled():
+            return Outcome(None, "cut by the service stopping", "stopping")
+        return task.result()
 
     def _finish(self, outcome: Outcome) -> None:
         report = outcome.report

@@ -92,7 +92,7 @@ class CanNodeRunner:
         self._send_due(now)
 
     async def run(self) -> None:
-        """Until cancelled."""
+        """Until cancelled (a cancellation always ends it, whatever it arrives with)."""
         loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue(QUEUE_MAX)
         try:
@@ -112,7 +112,10 @@ class CanNodeRunner:
                 if fd < 0:
                     self._drain()
                 with contextlib.suppress(TimeoutError):
-                    msg = await asyncio.wait_for(self._queue.get(), timeout)
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the inner result when a
+                    # cancellation arrives as a frame is handed over (the cancel is lost and the loop runs on).
+                    async with asyncio.timeout(timeout):
+                        msg = await self._queue.get()
                     self._receive(msg)
                     while not self._queue.empty():
                         self._receive(self._queue.get_nowait())

@@ -167,6 +167,7 @@ class Bench:
     sessions20: list[Iso20Secc] = field(default_factory=list)
     battery: BenchBms | None = None
     emaids: dict[str, str] = field(default_factory=dict)  # contract_1/contract_2 -> eMAID
+    sdp: SdpResponder | None = None  # the SECC's SDP answer (tests may silence or redirect it)
     tls20: dict[str, str] = field(default_factory=dict)  # [session] keys of the -20 TLS identity
 
     def create(self) -> Bench:
@@ -220,8 +221,8 @@ class Bench:
             server, _log = await serve_secc(f"{address}%{ifname}", 0, [SupportedProtocol("iso2", sap.ISO2_NAMESPACE, 2, 0)],
                                             DinSecc, responders={"iso2": self._make_secc})
             port = server.sockets[0].getsockname()[1]
-            await serve_sdp(SdpResponder(SdpResponse(ipaddress.IPv6Address(address), port, Security.NO_TLS,
-                                                     Transport.TCP)), ifname)
+            self.sdp = SdpResponder(SdpResponse(ipaddress.IPv6Address(address), port, Security.NO_TLS, Transport.TCP))
+            await serve_sdp(self.sdp, ifname)
 
     def _make_secc20(self) -> Iso20Secc:
         assert self.pki is not None
@@ -239,8 +240,8 @@ class Bench:
                                             responders={"iso20-dc": self._make_secc20},
                                             timers={"iso20-dc": ISO_15118_20, "iso20-ac": ISO_15118_20})
             port = server.sockets[0].getsockname()[1]
-            await serve_sdp(SdpResponder(SdpResponse(ipaddress.IPv6Address(address), port, Security.TLS,
-                                                     Transport.TCP)), ifname)
+            self.sdp = SdpResponder(SdpResponse(ipaddress.IPv6Address(address), port, Security.TLS, Transport.TCP))
+            await serve_sdp(self.sdp, ifname)
 
     async def _start_bms(self) -> None:
         with in_netns(self.link.ev_netns):
