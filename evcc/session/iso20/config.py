@@ -104,8 +104,12 @@ class Iso20Config:
     no_discharge_hold: float = 60.0
     timers: EvccTimers = ISO_15118_20
     contracts: ContractPort20 | None = field(default=None, compare=False)
+    dc: bool = field(init=False, repr=False, compare=False)  # DC or DC_BPT (derived from ``service``)
+    bpt: bool = field(init=False, repr=False, compare=False)  # DC_BPT or AC_BPT (derived from ``service``)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "dc", self.service.startswith("DC"))  # read on every loop message: not a property
+        object.__setattr__(self, "bpt", self.service.endswith("_BPT"))
         if not 0 < len(self.evcc_id) <= 255:
             raise ValueError(f"EVCCID must have 1..255 characters, got {len(self.evcc_id)}")
         if self.resume_session_id is not None and len(self.resume_session_id) != 8:
@@ -118,14 +122,6 @@ class Iso20Config:
             raise ValueError("MaximumContractCertificateChains must be 1..255")
         if not self.no_discharge_hold > 0:
             raise ValueError(f"no_discharge_hold must be > 0 s, got {self.no_discharge_hold}")
-
-    @property
-    def dc(self) -> bool:
-        return self.service.startswith("DC")
-
-    @property
-    def bpt(self) -> bool:
-        return self.service.endswith("_BPT")
 
     @property
     def service_id(self) -> int:

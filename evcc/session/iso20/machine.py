@@ -56,6 +56,7 @@ class Iso20Evcc:
         self.rationals = v.Rationals(energy_module)  # the charge loops' RationalNumberTypes, remembered
         self.displays = Displays(energy_module)  # and their DisplayParameters
         self._request_types: dict[str, tuple[Any, Any]] = {}  # request name -> (schema module, class)
+        self._headers: dict[Any, Any] = {}  # schema module -> the last MessageHeaderType built
         self.payload_types = frozenset({v.PAYLOAD_COMMON, v.PAYLOAD_DC if config.dc else v.PAYLOAD_AC})
         self.state = State.IDLE
         self.session_id = config.resume_session_id or SESSION_ID_NEW
@@ -214,7 +215,17 @@ class Iso20Evcc:
             m = self.module(name)
             types = self._request_types[name] = (m, getattr(m, name + "Type"))
         m, cls = types
-        self.send_message(name, cls(Header=v.header(m, self.session_id, self.timestamp(now)), **fields), now)
+        self.send_message(name, cls(Header=self._header(m, now), **fields), now)
+
+    def _header(self, m: Any, now: float) -> Any:
+        """MessageHeaderType of schema set ``m``: SessionID and TimeStamp (whole seconds), so loop requests in the
+        same second share one (requests are for encoding, never changed afterwards)."""
+        timestamp = self.timestamp(now)
+        cached = self._headers.get(m)
+        if cached is not None and cached.TimeStamp == timestamp and cached.SessionID == self.session_id:
+            return cached
+        made = self._headers[m] = v.header(m, self.session_id, timestamp)
+        return made
 
     def send_message(self, name: str, msg: Message, now: float) -> None:
         """A complete request (also one built and signed by the contract port)."""

@@ -50,40 +50,55 @@ def ac() -> ModuleType:
 
 def rational(m: ModuleType, value: float) -> Any:
     """``value`` as RationalNumberType of schema set ``m``: the smallest exponent from -3 whose Value fits a
-    short; saturates (never raises) for values beyond 32767 × 10^7 and maps NaN to 0. The first candidate
-    exponent is found by bisection over precomputed bounds (every exponent below it cannot fit)."""
+    short; saturates (never raises) for values beyond 32767 × 10^7 and maps NaN to 0."""
+    exponent, scaled = scale(value)
+    return m.RationalNumberType(Exponent=exponent, Value=scaled)
+
+
+def scale(value: float) -> tuple[int, int]:
+    """(Exponent, Value) of :func:`rational`. The first candidate exponent is found by bisection over
+    precomputed bounds (every exponent below it cannot fit) instead of trying each from -3."""
     if value != value:
-        value = 0.0
+        return -3, 0
     magnitude = abs(value)
     if magnitude < _HUGE:
         for i in range(bisect_right(_TOO_BIG, magnitude), len(_EXPONENTS)):
             scaled = round(value / _DIVISORS[i])
             if -_SHORT - 1 <= scaled <= _SHORT:
-                return m.RationalNumberType(Exponent=_EXPONENTS[i], Value=scaled)
-    return m.RationalNumberType(Exponent=7, Value=_SHORT if value > 0 else -_SHORT - 1)
+                return _EXPONENTS[i], scaled
+    return 7, _SHORT if value > 0 else -_SHORT - 1
 
 
 class Rationals:
-    """:func:`rational` for one schema set, remembered by value: a charge-loop request carries about a dozen
-    RationalNumberTypes, most of them the same limits message after message, so each machine builds a value
-    once and reuses the instance (at most ``size`` remembered; then it starts afresh). Requests the machine
-    sends may thus share these parts: they are for encoding, never to be changed afterwards."""
+    """:func:`rational` for one schema set, remembered per machine: a charge-loop request carries about a dozen
+    RationalNumberTypes, most of them the same limits message after message, and the changing ones (energy
+    requests, present voltage) often round to the same Value. So each machine keeps the instances by value and
+    by (Exponent, Value), at most ``size`` of each (then it starts afresh), and builds a new one only for a new
+    pair. Requests the machine sends may thus share these parts: they are for encoding, never to be changed
+    afterwards."""
 
-    __slots__ = ("module", "_memo", "_size")
+    __slots__ = ("module", "_by_value", "_by_pair", "_size")
 
     def __init__(self, module: ModuleType, size: int = 256) -> None:
         self.module = module
-        self._memo: dict[float, Any] = {}
+        self._by_value: dict[float, Any] = {}
+        self._by_pair: dict[tuple[int, int], Any] = {}
         self._size = size
 
     def __call__(self, value: float) -> Any:
-        r = self._memo.get(value)
+        r = self._by_value.get(value)
+        if r is not None:
+            return r
+        pair = scale(value)
+        r = self._by_pair.get(pair)
         if r is None:
-            if value != value:  # NaN: never equal to itself, so never remembered
-                return rational(self.module, value)
-            if len(self._memo) >= self._size:
-                self._memo.clear()
-            r = self._memo[value] = rational(self.module, value)
+            if len(self._by_pair) >= self._size:
+                self._by_pair.clear()
+            r = self._by_pair[pair] = self.module.RationalNumberType(Exponent=pair[0], Value=pair[1])
+        if value == value:  # NaN is never equal to itself: not worth remembering by value
+            if len(self._by_value) >= self._size:
+                self._by_value.clear()
+            self._by_value[value] = r
         return r
 
 
