@@ -10,6 +10,8 @@ Every response passes the same checks before its handler (transitions.py) runs: 
 (else an unexpected message), V2G_EVCC_Msg_Timeout cancelled, SessionID equal to the session's (SessionSetupRes:
 see setup.on_session_setup), ResponseCode not FAILED*. A failure ends the session with a stated reason. Stops go
 the orderly way: PowerDelivery(Stop), DC_WeldingDetection when power flowed, SessionStop(Terminate | Pause).
+Every response's Header TimeStamp also tells the SECC's clock (clock.py): schedules are read on it, and a
+schedule that no longer applies ends the session in order; BPT Dynamic at the vehicle's minimum: bpt_hold.py.
 """
 
 from __future__ import annotations
