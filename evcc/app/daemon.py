@@ -58,7 +58,6 @@ class Daemon:
         self.clock = clock
         self.stopping = asyncio.Event()
         self.attempt: Attempt | None = None
-        self.session_task: asyncio.Task[Outcome] | None = None
         self.sessions = 0
         self._meter = EnergyMeter()
         self._why = ""
@@ -172,15 +171,15 @@ class Daemon:
         from evcc.app.attempt import Attempt
 
         self._meter = EnergyMeter()
-        self.attempt = Attempt(self.parts, self._phase, self._state, self.clock)
-        self.session_task = asyncio.create_task(self.attempt.run(), name="session")
+        self.attempt = attempt = Attempt(self.parts, self._phase, self._state, self.clock)
+        task = asyncio.create_task(attempt.run(), name="session")
         ticker = asyncio.create_task(self._tick(), name="session-values")
         try:
-            outcome = await self._outcome(self.attempt, self.session_task)
+            outcome = await self._outcome(attempt, task)
         finally:
+            self.attempt = None
             await cancel_and_wait(ticker)
         self._finish(outcome)
-        self.attempt, self.session_task = None, None
 
     async def _outcome(self, attempt: Attempt, task: asyncio.Task[Outcome]) -> Outcome:
         """The attempt's outcome; on a stop request: the orderly end of a running machine (cut after
