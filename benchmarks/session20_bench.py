@@ -8,12 +8,8 @@ AC_BPT Dynamic / DC_BPT Scheduled for comparison. The vehicle port is the bench 
 (evcc.session.ac_vehicle.AcBatteryModel); its answers are part of the EV's work. Only the EV side is timed.
 
 Per case: median / p90 / p99 and the ratio of the median to the 50 us target; the median of each part (decode,
-machine step with the vehicle port, encode); and, separately, what the session runner adds per message today:
-``evcc.session.machine.payload_type_of`` decides with ``isinstance(machine, MultiPayloadMachine)`` on a
-runtime_checkable Protocol with a data member, which walks the Protocol's attributes on every call (~15-20 us
-here), and ``deliver`` does the same for each response. Resolved once per machine (as this script does:
-``ev.payload_type_of``, ``ev.receive_typed``) it costs nothing measurable; the runner and evcc.session.machine
-are outside the -20 machine's folder, so that line stays until they change.
+machine step with the vehicle port, encode). The session runner resolves the machine's payload-type routing once
+per session (evcc.session.machine.routing), as this script does (``ev.payload_type_of``, ``ev.receive_typed``).
 
 History (2 shared cores, other work running; medians): before the round-3 work DC Scheduled ~108 us, DC_BPT
 Dynamic ~160 us, AC Dynamic ~120 us (incl. the runner's isinstance). Profile then: rational() tried up to 11
@@ -51,7 +47,6 @@ from evcc.bench.secc.memory import deliver, payload_type_for  # noqa: E402
 from evcc.session.ac_vehicle import AcBatteryModel  # noqa: E402
 from evcc.session.iso20 import Iso20Config, Iso20Evcc, State  # noqa: E402
 from evcc.session.iso20.values import GRAMMAR_OF_PAYLOAD  # noqa: E402
-from evcc.session.machine import MultiPayloadMachine, payload_type_of  # noqa: E402
 
 TARGET_US = 50.0
 LOOP_STATES = {State.WAIT_DC_CHARGE_LOOP_RES, State.WAIT_AC_CHARGE_LOOP_RES}
@@ -107,8 +102,7 @@ def port_share(service: str, control: str, count: int) -> float:
 
 def loop_cpu(service: str, control: str, count: int) -> dict[str, list[float]]:
     """Seconds per charge-loop response handled (``count`` samples each): "total" (decode + machine + encode),
-    the parts "decode", "machine" (the rest of receive_typed), "encode", and "runner" (the two runtime Protocol
-    checks evcc.session.machine's deliver() and payload_type_of() make per message today)."""
+    the parts "decode", "machine" (the rest of receive_typed), "encode"."""
     vehicle = AcBatteryModel(capacity_wh=1e9, soc=50.0, target_soc=80.0)  # never full: the loop goes on
     ev = Iso20Evcc(Iso20Config(evcc_id="0242AC110002", service=service, control_mode=control,  # type: ignore[arg-type]
                                unix_time_offset=1_700_000_000.0), vehicle)
@@ -117,7 +111,7 @@ def loop_cpu(service: str, control: str, count: int) -> dict[str, list[float]]:
     typer = ev.payload_type_of  # resolved once per machine
     now = 0.0
     ev.start(now)
-    parts: dict[str, list[float]] = {k: [] for k in ("total", "decode", "machine", "encode", "runner")}
+    parts: dict[str, list[float]] = {k: [] for k in ("total", "decode", "machine", "encode")}
     while len(parts["total"]) < count and ev.ended is None:
         for msg in ev.messages_to_send():
             deliver(secc, typer(msg), exi.encode(msg), now)
@@ -136,12 +130,8 @@ def loop_cpu(service: str, control: str, count: int) -> dict[str, list[float]]:
                 t3 = time.perf_counter()
                 exi.decode_named(GRAMMAR_OF_PAYLOAD[payload_type], data)  # the decode inside receive_typed, again
                 t4 = time.perf_counter()
-                deliver_multi = isinstance(ev, MultiPayloadMachine)  # the runner's deliver() per response today
-                send_type = payload_type_of(ev, sent[0]) if sent else 0  # and its payload_type_of() per request
-                t5 = time.perf_counter()
-                assert deliver_multi and send_type
                 for key, dt in (("total", t2 - t0), ("decode", t4 - t3), ("machine", t1 - t0 - (t4 - t3)),
-                                ("encode", t2 - t1), ("runner", t5 - t4)):
+                                ("encode", t2 - t1)):
                     parts[key].append(dt)
             for kind, payload in out:
                 deliver(secc, kind, payload, now)
@@ -160,14 +150,11 @@ def report(name: str, parts: dict[str, list[float]], rounds: int, port: float) -
     chunks = [parts["total"][i:i + size] for i in range(0, size * rounds, size)]
     best = min(statistics.median(c) for c in chunks if c) * 1e6
     split = ", ".join(f"{k} {statistics.median(parts[k]) * 1e6:.1f}" for k in ("decode", "machine", "encode"))
-    runner = statistics.median(parts["runner"]) * 1e6 if parts["runner"] else 0.0
     print(f"{name:22} EV-side CPU per charge-loop message: median {median:6.1f} us (best of {rounds} rounds "
           f"{best:6.1f} us), p90 {p90:6.1f} us, p99 {p99:6.1f} us over {len(samples)} messages; target "
           f"{TARGET_US:.0f} us -> ratio {median / TARGET_US:.2f} (best round {best / TARGET_US:.2f})")
     print(f"{'':22}   parts (medians, us): {split}; of the machine's part, inside the vehicle port (bench "
           f"battery model): {port * 1e6:.1f}")
-    print(f"{'':22}   the runner's per-message isinstance today: +{runner:.1f} us (ratio with it "
-          f"{(median + runner) / TARGET_US:.2f})")
     return best
 
 

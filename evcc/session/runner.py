@@ -19,7 +19,7 @@ from evcc.errors import ConfigError, PeerError, PeerTimeout
 from evcc.session.connection import V2gConnection
 from evcc.session.errors import TlsError
 from evcc.session.events import EndKind, SessionEnded, SessionEvent
-from evcc.session.machine import EvccMachine, accepted_payload_types, accepts, deliver, payload_type_of
+from evcc.session.machine import EvccMachine, accepted_payload_types, routing
 from evcc.session.sap import Negotiated, ProtocolOffer, SapClient, SapMsgTimeout
 from evcc.session.timeouts import EvccTimers
 from evcc.session.v2gtp import EXI_ENCODED
@@ -92,9 +92,10 @@ async def _negotiate(
 async def _drive(
     conn: V2gConnection, machine: EvccMachine, events: list[SessionEvent], clock: Callable[[], float], protocol: str
 ) -> SessionEnded:
+    route = routing(machine)
     while True:
         for msg in machine.messages_to_send():
-            conn.send(payload_type_of(machine, msg), exi.encode(msg))
+            conn.send(route.type_of(msg), exi.encode(msg))
         events.extend(machine.events())
         if machine.ended is not None:
             return machine.ended
@@ -105,10 +106,10 @@ async def _drive(
             return SessionEnded(EndKind.PROTOCOL_ERROR, f"transport: {exc}", "transport")
         now = clock()
         if received is not None:
-            if not accepts(machine, received.payload_type):
+            if received.payload_type not in route.accepted:
                 return SessionEnded(EndKind.PROTOCOL_ERROR, _wrong_type(received.payload_type, machine, protocol),
                                     "transport")
-            deliver(machine, received.payload_type, received.payload, now)
+            route.receive(received.payload_type, received.payload, now)
         machine.handle_timer(now)
 
 
