@@ -4,6 +4,5 @@
 the only module that builds parts from the configuration), :mod:`.progress` (sans-IO: machine states ->
 D-Bus session state and BMS session stage), :mod:`.attempt` (one charging session on the link),
 :mod:`.daemon` (the loop, signals, watchdog), :mod:`.cancel` (ending a task for certain on stop),
-:mod:`.notify` (sd_notify), :mod:`.logs` (stderr with
-``<N>`` priorities), :mod:`.cli` (the ``run`` sub-command).
+:mod:`.notify` (sd_notify), :mod:`.logs` (stderr with ``<N>`` priorities), :mod:`.cli` (the ``run`` sub-command).
 """
