@@ -72,8 +72,10 @@ class DbusState:
         key = phase.partition(":")[0]
         if state is not self.service.session.values.state and state is not SessionState.UNKNOWN:
             self.service.set_state(state, phase)
+        flowing = state not in (SessionState.WELDING_DETECTION, SessionState.STOPPED)  # contactors open: no power
+        power = round(snap.voltage * snap.current, 1) if flowing else 0.0
         self.service.update_session(protocol=PROTOCOL_NAMES.get(key, key), soc=round(snap.soc, 2),
-                                    power=round(snap.voltage * snap.current, 1), energy=round(snap.delivered_wh, 1))
+                                    power=power, energy=round(snap.delivered_wh, 1))
 
     async def read_loop(self) -> None:
         """The HMI side: read the Session properties back every POLL_S; a line when State changes."""
