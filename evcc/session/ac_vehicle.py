@@ -8,10 +8,10 @@ imports. Same rules: synchronous answers from the latest values, SI units. Imple
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from evcc.session.battery_model import BatteryModel
+from evcc.session.battery_model import BatteryModel, Memo
 from evcc.session.vehicle import VehiclePort
 
 
@@ -48,11 +48,18 @@ class AcBatteryModel(BatteryModel):
     ac_max_current: float = 16.0
     ac_min_current: float = 6.0
 
+    _ac: Memo[AcLimits] = field(default_factory=Memo, init=False, repr=False, compare=False)
+
     def ac_limits(self) -> AcLimits:
-        return AcLimits(
-            energy_request=max(0.0, (self.target_soc - self.soc) / 100.0 * self.capacity_wh),
+        """Remembered like the DC answers (:class:`~evcc.session.battery_model.Memo`): asked twice per -20 AC
+        charge-loop message, built once per SoC step."""
+        soc, memo = self.soc, self._ac
+        if memo.soc is soc and memo.gen is self._gen:
+            return memo.value  # type: ignore[return-value]
+        return memo.put(self._gen, soc, AcLimits(
+            energy_request=max(0.0, (self.target_soc - soc) / 100.0 * self.capacity_wh),
             max_voltage=self.ac_max_voltage, max_current=self.ac_max_current, min_current=self.ac_min_current,
-        )
+        ))
 
     def ac_charging_complete(self, now: float) -> bool:
         return self.soc >= self.target_soc
