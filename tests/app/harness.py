@@ -355,6 +355,7 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait(10)
         self.notify.close()
+        print(f"--- {self.log.name} (tail) ---\n{self.output()[-3000:]}")  # shown by pytest when a test fails
 
 
 def until(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.01) -> None:
