@@ -8,8 +8,18 @@
    service, signed SalesTariff; simulated response time 0): median vs 150 ms. Each run starts without a contract
    (CertificateInstallation included) and with keys in a SoftHSM2 token.
 
-Josev's EVCC against the same simulator is not measured here (see the report of the session work).
-Run: python3 benchmarks/session_bench.py [--sessions N]
+3. Josev's EVCC (PyPI iso15118 0.31.2, its own venv) and ours against the same SECC simulator over a veth pair,
+   ISO 15118-2 DC EIM over TCP, each EVCC its own process in the EV namespace, both measured at the simulator
+   (benchmarks/josev_evcc.py): SDP -> PowerDeliveryRes(Start) and the EV's turn per message (request arrival
+   minus the previous response's departure), ours, Josev's and the ratios. "Josev not installed" when its venv
+   is missing; if its EVCC does not complete, why (the exchange the simulator saw, the end of its log).
+   Not measured for Josev: Plug & Charge over TLS (its EVCC trusts only its own PKI's V2G root and signs with
+   its own contract key; the simulator would need that PKI's SECC certificate and MO root).
+
+History (2 shared CPUs, other work running; medians): the bench battery model's answers are remembered per
+SoC step (evcc/session/battery_model.py): CurrentDemand EV-side CPU DIN ~45 -> ~39 us, ISO 15118-2 ~49 -> ~43 us.
+
+Run: python3 benchmarks/session_bench.py [--sessions N] [--josev-sessions N] [--skip-veth] [--skip-josev]
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import asyncio
 import contextlib
 import ipaddress
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -27,37 +38,40 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evcc import exi
-from evcc.bench.runtime_pki import bench_tls
-from evcc.bench.secc.din_responder import DinSecc
-from evcc.bench.secc.iso2_pnc import SeccPncSim
-from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
-from evcc.bench.secc.link import VethLink, in_netns
-from evcc.bench.secc.sap_responder import SupportedProtocol
-from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp
-from evcc.bench.secc.server import serve_secc
-from evcc.contracts.install_common import InstallContext
-from evcc.contracts.provisioning_service import ProvisioningService
-from evcc.contracts.provisioning_sim import ProvisioningSimulator
-from evcc.contracts.store import ContractStore
-from evcc.hsm.hostcrypto import CURVES
-from evcc.hsm.keystore import KeyAlgorithm
-from evcc.hsm.pkcs11_store import Pkcs11KeyStore
-from evcc.hsm.softhsm import init_softhsm
-from evcc.pki.generator import TestPki, build_pki, issue_certificate
-from evcc.pki.profiles import Suite, profile_table
-from evcc.session import sap
-from evcc.session.attach import AttachConfig, attach
-from evcc.session.attach_vehicle import VehicleConfig
-from evcc.session.battery_model import BatteryModel
-from evcc.session.din import DinConfig, DinEvcc
-from evcc.session.din import State as DinState
-from evcc.session.iso2 import Iso2Config, Iso2Evcc
-from evcc.session.iso2 import State as Iso2State
-from evcc.session.iso2.pnc import KeyStoreContracts
-from evcc.session.sdp import SdpResponse, Security, Transport
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+
+import josev_evcc  # noqa: E402  (benchmarks/, beside this script)
+from evcc import exi  # noqa: E402
+from evcc.bench.runtime_pki import bench_tls  # noqa: E402
+from evcc.bench.secc.din_responder import DinSecc  # noqa: E402
+from evcc.bench.secc.iso2_pnc import SeccPncSim  # noqa: E402
+from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig  # noqa: E402
+from evcc.bench.secc.link import VethLink, in_netns  # noqa: E402
+from evcc.bench.secc.sap_responder import SupportedProtocol  # noqa: E402
+from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp  # noqa: E402
+from evcc.bench.secc.server import serve_secc  # noqa: E402
+from evcc.contracts.install_common import InstallContext  # noqa: E402
+from evcc.contracts.provisioning_service import ProvisioningService  # noqa: E402
+from evcc.contracts.provisioning_sim import ProvisioningSimulator  # noqa: E402
+from evcc.contracts.store import ContractStore  # noqa: E402
+from evcc.hsm.hostcrypto import CURVES  # noqa: E402
+from evcc.hsm.keystore import KeyAlgorithm  # noqa: E402
+from evcc.hsm.pkcs11_store import Pkcs11KeyStore  # noqa: E402
+from evcc.hsm.softhsm import init_softhsm  # noqa: E402
+from evcc.pki.generator import TestPki, build_pki, issue_certificate  # noqa: E402
+from evcc.pki.profiles import Suite, profile_table  # noqa: E402
+from evcc.session import sap  # noqa: E402
+from evcc.session.attach import AttachConfig, attach  # noqa: E402
+from evcc.session.attach_vehicle import VehicleConfig  # noqa: E402
+from evcc.session.battery_model import BatteryModel  # noqa: E402
+from evcc.session.din import DinConfig, DinEvcc  # noqa: E402
+from evcc.session.din import State as DinState  # noqa: E402
+from evcc.session.iso2 import Iso2Config, Iso2Evcc  # noqa: E402
+from evcc.session.iso2 import State as Iso2State  # noqa: E402
+from evcc.session.iso2.pnc import KeyStoreContracts  # noqa: E402
+from evcc.session.sdp import SdpResponse, Security, Transport  # noqa: E402
 
 
 def _loop_cpu(ev: Any, secc: Any, in_loop: Callable[[], bool], count: int = 5000) -> list[float]:
@@ -156,14 +170,39 @@ def pnc_over_tls(sessions: int) -> None:
           f"max {max(times) * 1000:.1f} ms over {sessions} sessions; target 150 ms -> ratio {median / 150:.2f}")
 
 
+def josev_comparison(sessions: int) -> None:
+    if not josev_evcc.josev_installed():
+        print(f"Josev not installed (no {josev_evcc.JOSEV_PYTHON}; scripts/setup.d/30-security.sh makes it): "
+              "its EVCC is not measured")
+        return
+    with tempfile.TemporaryDirectory(prefix="evcc-josev-evcc-") as tmp, VethLink() as link:
+        ours = asyncio.run(josev_evcc.run_ours(link, Path(tmp), sessions))
+        print(josev_evcc.summary("ISO 15118-2 DC EIM over TCP, our EVCC   ", ours))
+        try:
+            josev = asyncio.run(josev_evcc.run_josev(link, Path(tmp) / "josev", sessions))
+        except josev_evcc.JosevFailed as exc:
+            print(f"ISO 15118-2 DC EIM over TCP, Josev's EVCC: not measured. {exc}")
+            return
+    print(josev_evcc.summary("ISO 15118-2 DC EIM over TCP, Josev's EVCC", josev))
+    wall = [statistics.median(r.to_power_delivery_s for r in runs) for runs in (ours, josev)]
+    turn = [statistics.median(t for r in runs for t in r.ev_turns_s) for runs in (ours, josev)]
+    print(f"Josev's EVCC / ours: SDP -> PowerDeliveryRes(Start) {wall[1] / wall[0]:.0f}x "
+          f"({josev[0].messages} vs {ours[0].messages} requests), EV's turn per message {turn[1] / turn[0]:.0f}x")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sessions", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=5, help="PnC sessions over TLS (default 5)")
+    parser.add_argument("--josev-sessions", type=int, default=3,
+                        help="DC EIM sessions per EVCC in the comparison with Josev's (default 3, ~8 s each)")
     parser.add_argument("--skip-veth", action="store_true", help="only the CPU figures (no root needed)")
+    parser.add_argument("--skip-josev", action="store_true", help="no comparison with Josev's EVCC")
     args = parser.parse_args()
     cpu_per_message()
     if not args.skip_veth:
         pnc_over_tls(args.sessions)
+        if not args.skip_josev:
+            josev_comparison(args.josev_sessions)
 
 
 if __name__ == "__main__":
