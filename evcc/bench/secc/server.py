@@ -13,7 +13,9 @@ recorded in :class:`SeccLog` ``errors`` and the connection is closed, as a real 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import random
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,8 @@ from evcc.session.iso20.config import ISO_15118_20
 from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
 
 log = logging.getLogger(__name__)
+
+SECC_PORT_RANGE = (49152, 65536)  # dynamic/private ports, upper bound exclusive
 
 TIMERS: Mapping[str, EvccTimers] = {"din": DIN_70121, "iso2": ISO_15118_2,
                                      "iso20-dc": ISO_15118_20, "iso20-ac": ISO_15118_20}
@@ -211,5 +215,18 @@ async def serve_secc(
             return _SeccConnection(FaultySecc(session, fault, session.timers, record.injected), record)
         return _SeccConnection(session, record)
 
-    server = await asyncio.get_running_loop().create_server(connection, host, port, ssl=ssl_context)
-    return server, record
+    loop = asyncio.get_running_loop()
+    if port != 0:
+        return await loop.create_server(connection, host, port, ssl=ssl_context), record
+    # Port 0: a free port in the dynamic port range 49152-65535 (RFC 6335) that the SECC's TCP port announced in
+    # SDP belongs to (ISO 15118-2 §7.10.1); the kernel's ephemeral ports lie below it and strict EVCCs drop them.
+    picker = random.Random()
+    for _ in range(64):
+        try:
+            server = await loop.create_server(connection, host, picker.randrange(*SECC_PORT_RANGE), ssl=ssl_context)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return server, record
+    raise OSError(errno.EADDRINUSE, f"no free TCP port in {SECC_PORT_RANGE[0]}..{SECC_PORT_RANGE[1] - 1}")

@@ -201,3 +201,24 @@ def test_any_payload_in_any_stage_raises_only_the_error_tree(payloads: list[tupl
         except EvccError:
             return  # the adapter records it and closes the connection
         session.messages_to_send(2.0)
+
+
+def test_port_zero_picks_a_port_in_the_dynamic_range() -> None:
+    """An SECC announces a TCP port in 49152-65535 in SDP; port 0 must not hand out a kernel ephemeral port."""
+    from evcc.bench.secc.server import SECC_PORT_RANGE, serve_secc
+
+    async def ports() -> list[int]:
+        found: list[int] = []
+        servers: list[asyncio.Server] = []
+        for _ in range(20):
+            server, _log = await serve_secc("127.0.0.1", 0, [])
+            servers.append(server)
+            found.append(server.sockets[0].getsockname()[1])
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+        return found
+
+    got = asyncio.run(ports())
+    assert all(SECC_PORT_RANGE[0] <= p < SECC_PORT_RANGE[1] for p in got), got
+    assert len(set(got)) == len(got)  # twenty live servers, twenty different ports
