@@ -1,6 +1,6 @@
-"""What every DIN SPEC 70121 / ISO 15118-2 EVCC machine does with a response before its handler runs, and the
-timers, events and output queue they share (DIN SPEC 70121 §9.6 and ISO 15118-2 §8.7 timing, §8.8.3/§9.8
-response codes).
+"""What every DIN SPEC 70121 / ISO 15118-2 / ISO 15118-20 EVCC machine does with a response before its handler
+runs, and the timers, events and output queue they share (DIN SPEC 70121 §9.6 and ISO 15118-2 §8.7 timing,
+§8.8.3/§9.8 response codes; ISO 15118-20 §8.8 timing, §8.3.2 response codes).
 
 Checks, in this order (:meth:`MachineCore.checked`):
 
@@ -9,7 +9,8 @@ Checks, in this order (:meth:`MachineCore.checked`):
     3. Header.SessionID equals the session's (not for SessionSetupRes: it assigns it)   else protocol error
     4. ResponseCode does not start with FAILED ([V2G2-539], [V2G-DC-...]: the session ends with the code as the
        reason; nothing more is sent, the adapter closes the connection)
-    5. OK_CertificateExpiresSoon is reported as a ResponseNote (the contract port decides about an update)
+    5. OK_CertificateExpiresSoon is reported as a ResponseNote (the contract port decides about an update;
+       ``noted_codes``, none for -20)
 
 A failure ends the machine with a SessionEnded event. A failure while a stop is under way (the EV's stop, or an
 orderly stop begun for a stated reason: PowerDelivery(Stop), WeldingDetection, SessionStop answered FAILED or
@@ -59,6 +60,7 @@ class MachineCore(Generic[S, M]):
 
     grammar: str
     protocol: str
+    noted_codes: frozenset[str] = NOTED_CODES  # OK_* codes reported as a ResponseNote
 
     def __init__(self, timers: EvccTimers, initial: S, setup_state: S, ended_state: S, session_id: bytes) -> None:
         self.timers = timers
@@ -107,23 +109,30 @@ class MachineCore(Generic[S, M]):
                 ) -> tuple[Callable[..., None], Any] | None:
         """The handler and response body when ``msg`` passes the checks; None when the session ended."""
         name, res = body_element(msg.Body)
+        handler = self.check(name, res, msg.Header.SessionID, now, table)
+        return None if handler is None else (handler, res)
+
+    def check(self, name: str, res: Any, session_id: bytes, now: float,
+              table: Mapping[tuple[S, str], Callable[..., None]]) -> Callable[..., None] | None:
+        """The handler of response ``name`` (``res``, whose header carries ``session_id``) when it passes the
+        checks; None when the session ended."""
         handler = table.get((self.state, name))
         if handler is None:
             self.end(EndKind.PROTOCOL_ERROR, f"unexpected {name or 'empty Body'} while waiting for {self.state.value}")
             return None
         self._answered(name, now)
-        if self.state is not self._setup_state and msg.Header.SessionID != self.session_id:
+        if self.state is not self._setup_state and session_id != self.session_id:
             self.end(EndKind.PROTOCOL_ERROR,
-                     f"{name} carries SessionID {msg.Header.SessionID.hex()}, the session is {self.session_id.hex()}")
+                     f"{name} carries SessionID {session_id.hex()}, the session is {self.session_id.hex()}")
             return None
         code = str(res.ResponseCode)
         if code.startswith("FAILED"):
             self.end(EndKind.FAILED_RESPONSE, f"{name}: {code}", response_code=code)
             return None
-        if code in NOTED_CODES:
+        if code in self.noted_codes:
             self._events.append(ResponseNote(name, code))
-        self.last_header_session_id = msg.Header.SessionID
-        return handler, res
+        self.last_header_session_id = session_id
+        return handler
 
     def handle_timer(self, now: float) -> None:
         """Every V2G_EVCC timer is fatal when it expires: the session ends at once, with the timer's name."""

@@ -69,7 +69,7 @@ def send_signed_authorization(m: Iso20Evcc, now: float) -> None:
     except EvccError as exc:
         begin_stop(m, EndKind.STOPPED, f"cannot sign AuthorizationReq: {exc}", now)
         return
-    m.send_message("AuthorizationReq", msg, now)
+    m.queue("AuthorizationReq", msg, now)
     m.state = State.WAIT_AUTHORIZATION_RES
 
 
@@ -79,7 +79,7 @@ def send_certificate_installation(m: Iso20Evcc, now: float) -> None:
     except EvccError as exc:
         begin_stop(m, EndKind.STOPPED, f"no contract and cannot ask for one: {exc}", now)
         return
-    m.send_message("CertificateInstallationReq", msg, now)
+    m.queue("CertificateInstallationReq", msg, now)
     m.state = State.WAIT_CERTIFICATE_INSTALLATION_RES
 
 
@@ -154,6 +154,6 @@ def send_metering_confirmation(m: Iso20Evcc, res: Any, now: float) -> bool:
         begin_stop(m, EndKind.STOPPED, f"cannot sign MeteringConfirmationReq: {exc}", now)
         return False
     m.confirmations += 1
-    m.send_message("MeteringConfirmationReq", msg, now)
+    m.queue("MeteringConfirmationReq", msg, now)
     m.state = State.WAIT_METERING_CONFIRMATION_RES
     return True

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from evcc import exi
 from evcc.errors import ConfigError
 from evcc.exi import Message
-from evcc.session.checks import ending
-from evcc.session.events import EndKind, Exchange, LateResponse, SessionEnded, SessionEvent
+from evcc.session.checks import MachineCore
+from evcc.session.events import EndKind
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso20 import values as v
 from evcc.session.iso20.clock import SeccClock
@@ -41,15 +41,20 @@ ChargingSession = Literal["Terminate", "Pause"]
 _MODULE_OF = {"iso20-common": v.common, "iso20-dc": v.dc, "iso20-ac": v.ac}
 
 
-class Iso20Evcc:
+class Iso20Evcc(MachineCore[State, Message]):
+    """Timers, events, output queue and response checks: evcc.session.checks.MachineCore."""
+
     grammar = "iso20-common"
+    protocol = "ISO 15118-20"
+    noted_codes: frozenset[str] = frozenset()  # -20 notes PowerDeliveryRes tolerance codes in its handler
     payload_type = v.PAYLOAD_COMMON
 
     def __init__(self, config: Iso20Config, vehicle: Iso20VehiclePort) -> None:
         if not config.dc and not isinstance(vehicle, AcVehiclePort):
             raise ConfigError(f"{config.service} needs a vehicle port with AC limits (AcVehiclePort)")
+        super().__init__(config.timers, State.IDLE, State.WAIT_SESSION_SETUP_RES, State.ENDED,
+                         config.resume_session_id or SESSION_ID_NEW)
         self.config = config
-        self.timers = config.timers
         self.vehicle = vehicle
         self.energy_grammar = "iso20-dc" if config.dc else "iso20-ac"
         self.bpt = config.bpt
@@ -60,9 +65,6 @@ class Iso20Evcc:
         self._request_types: dict[str, tuple[Any, Any]] = {}  # request name -> (schema module, class)
         self._headers: dict[Any, Any] = {}  # schema module -> the last MessageHeaderType built
         self.payload_types = frozenset({v.PAYLOAD_COMMON, v.PAYLOAD_DC if config.dc else v.PAYLOAD_AC})
-        self.state = State.IDLE
-        self.session_id = config.resume_session_id or SESSION_ID_NEW
-        self.last_header_session_id = self.session_id
         self.resumed = False  # SessionSetupRes OK_OldSessionJoined
         self.paused = False  # SessionStopRes answered SessionStopReq(Pause): resume with ``session_id``
         self.evse_id = ""
@@ -81,7 +83,6 @@ class Iso20Evcc:
         self.precharge_finished = False  # DC_PreChargeReq with EVProcessing=Finished sent
         self.ac_power = 0.0  # W the on-board charger draws now (< 0: feeding the grid)
         self.power_stage = False  # PowerDeliveryReq(Start) sent: stops go through PowerDelivery(Stop)
-        self.stop_reason: tuple[EndKind, str] | None = None
         self.termination: tuple[str, str] | None = None  # SessionStopReq EVTerminationCode, -Explanation
         self.charging_session: ChargingSession = "Terminate"
         self.secc_clock = SeccClock()  # the SECC's clock from the responses' Header TimeStamp (clock.py)
@@ -91,11 +92,6 @@ class Iso20Evcc:
         self.meter_info_wanted = False  # MeteringConfirmation asked, MeterInfoRequested in the next loop request
         self.welding_requests = 0
         self.last_message: Any = None
-        self.ended: SessionEnded | None = None
-        self._out: list[Message] = []
-        self._events: list[SessionEvent] = []
-        self._timers: dict[str, float] = {}
-        self._pending: tuple[str, float] | None = None
 
     # ------------------------------------------------------------------ API
     def start(self, now: float, setup_deadline: float | None = None) -> None:
@@ -108,23 +104,8 @@ class Iso20Evcc:
         self.send("SessionSetupReq", now, EVCCID=self.config.evcc_id)
         self.state = State.WAIT_SESSION_SETUP_RES
 
-    def messages_to_send(self) -> list[Message]:
-        out, self._out = self._out, []
-        return out
-
-    def events(self) -> list[SessionEvent]:
-        out, self._events = self._events, []
-        return out
-
-    def get_timer(self) -> float | None:
-        return min(self._timers.values()) if self._timers else None
-
     def payload_type_of(self, msg: Message) -> int:
         return v.payload_type_of(msg)
-
-    @property
-    def done(self) -> bool:
-        return self.state is State.ENDED
 
     def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
         """A payload with its V2GTP payload type (the runner over TCP/TLS): decoded with that type's grammar."""
@@ -159,37 +140,15 @@ class Iso20Evcc:
     def receive_message(self, name: str, res: Any, now: float) -> None:
         if self.done:
             return
-        handler = ON_RESPONSE.get((self.state, name))
+        handler = self.check(name, res, res.Header.SessionID, now, ON_RESPONSE)
         if handler is None:
-            self.end(EndKind.PROTOCOL_ERROR, f"unexpected {name or 'message'} while waiting for {self.state.value}")
             return
-        self._answered(name, now)
-        sid = res.Header.SessionID
-        if self.state is not State.WAIT_SESSION_SETUP_RES and sid != self.session_id:
-            self.end(EndKind.PROTOCOL_ERROR, f"{name} carries SessionID {sid.hex()}, the session is "
-                                             f"{self.session_id.hex()}")
-            return
-        code = str(res.ResponseCode)
-        if code.startswith("FAILED"):
-            self.end(EndKind.FAILED_RESPONSE, f"{name}: {code}", response_code=code)
-            return
-        self.last_header_session_id = sid
         self.last_message = res
         self.secc_clock.note(res.Header.TimeStamp, self.timestamp(now))
         if self.stop_reason is not None and self.state in FORWARD_STATES:
             begin_stop(self, *self.stop_reason, now)
             return
         handler(self, res, now)
-
-    def handle_timer(self, now: float) -> None:
-        """Every V2G_EVCC timer is fatal when it expires: the session ends at once, with the timer's name."""
-        if self.done or not self._timers:
-            return
-        name, deadline = min(self._timers.items(), key=lambda item: item[1])
-        if deadline > now:
-            return
-        waiting = self._pending[0][:-3] + "Res" if self._pending else self.state.value
-        self.end(EndKind.TIMEOUT, f"{name} ({self._limit(name)} s) expired waiting for {waiting}", timer=name)
 
     def stop(self, now: float, reason: str, pause: bool = False) -> None:
         """The EV wants to end (user, BMS) or pause: PowerDelivery(Stop) when charging, then SessionStop with
@@ -217,7 +176,7 @@ class Iso20Evcc:
             m = self.module(name)
             types = self._request_types[name] = (m, getattr(m, name + "Type"))
         m, cls = types
-        self.send_message(name, cls(Header=self._header(m, now), **fields), now)
+        self.queue(name, cls(Header=self._header(m, now), **fields), now)
 
     def _header(self, m: Any, now: float) -> Any:
         """MessageHeaderType of schema set ``m``: SessionID and TimeStamp (whole seconds), so loop requests in the
@@ -228,51 +187,3 @@ class Iso20Evcc:
             return cached
         made = self._headers[m] = v.header(m, self.session_id, timestamp)
         return made
-
-    def send_message(self, name: str, msg: Message, now: float) -> None:
-        """A complete request (also one built and signed by the contract port)."""
-        self._out.append(msg)
-        self._timers["V2G_EVCC_Msg_Timeout"] = now + self.timers.msg_timeout(name)
-        self._pending = (name, now)
-
-    def emit(self, event: SessionEvent) -> None:
-        self._events.append(event)
-
-    def arm(self, timer: str, now: float) -> None:
-        """Start a sequence timer unless it runs already (loops keep their first start)."""
-        if timer not in self._timers:
-            self._timers[timer] = now + self._limit(timer)
-
-    def disarm(self, *timers: str) -> None:
-        for timer in timers:
-            self._timers.pop(timer, None)
-
-    def end(self, kind: EndKind, reason: str, response_code: str | None = None, timer: str | None = None) -> None:
-        """End the machine. During a stop the first reason stays and this one is added as detail
-        (evcc.session.checks.ending); ``response_code`` and ``timer`` are those of what ended it."""
-        state = self.state.value
-        self.state = State.ENDED
-        self._timers.clear()
-        self._pending = None
-        kind, reason = ending(self.stop_reason, kind, reason)
-        self.ended = SessionEnded(kind, reason, state, response_code, timer)
-        self._events.append(self.ended)
-
-    # -------------------------------------------------------------- helpers
-    def _answered(self, name: str, now: float) -> None:
-        self._timers.pop("V2G_EVCC_Msg_Timeout", None)
-        if self._pending is None:
-            return
-        request, sent_at = self._pending
-        self._pending = None
-        self._events.append(Exchange(request, sent_at, now))
-        budget = self.timers.V2G_SECC_Msg_Performance_Time.get(name)
-        if budget is not None and now - sent_at > budget:
-            self._events.append(LateResponse(name, now - sent_at, budget))
-
-    def _limit(self, timer: str) -> float:
-        if timer == "V2G_EVCC_Msg_Timeout":
-            return self.timers.msg_timeout(self._pending[0]) if self._pending else 0.0
-        value = getattr(self.timers, timer)
-        assert isinstance(value, float)
-        return value
