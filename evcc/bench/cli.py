@@ -27,13 +27,13 @@ import json
 import sys
 from pathlib import Path
 
-from evcc.bench.report import write_atomic
 from evcc.bench.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PLATFORM, Outputs, bench
 from evcc.bench.scenario import AUTH_MODES, CONTROL_MODES, CURRENT_TYPES, LINK_MODES, PROTOCOLS, Scenario, Step
 from evcc.bench.scenario_faults import FORMS, parse_faults
 from evcc.bench.scenario_file import ScenarioFile, load_scenario
 from evcc.bench.verdict import judge
 from evcc.errors import ConfigError, PlatformError
+from evcc.session.report_common import write_atomic
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PLATFORM", "main", "register", "run"]
 

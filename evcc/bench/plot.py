@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from evcc.bench.report import BenchReport, write_atomic
+from evcc.bench.report import BenchReport
 from evcc.bench.vehicle_sim import Sample
+from evcc.session.report_common import write_atomic
 
 WIDTH, PANEL_H, LEFT, RIGHT, TOP, GAP = 900, 150, 70, 20, 40, 30
 

@@ -6,16 +6,13 @@ as a plain dataclass and as JSON (written atomically)."""
 from __future__ import annotations
 
 import json
-import os
-import statistics
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from evcc.bench.vehicle_sim import Sample
-from evcc.errors import ConfigError
 from evcc.session.events import EndKind, Exchange, LateResponse, SessionEvent
+from evcc.session.report_common import timing_summary, write_atomic
 from evcc.session.runner import SessionReport
 
 
@@ -137,11 +134,8 @@ class BenchReport:
                                       "rtt_ms": round(ms, 3), "session": self.sessions})
             elif isinstance(event, LateResponse):
                 self.late_responses += 1
-        by_type: dict[str, list[float]] = {}
-        for m in self.messages:
-            by_type.setdefault(m["request"], []).append(m["rtt_ms"])
-        self.timings = [MessageTiming(name, len(v), round(statistics.median(v), 3), round(max(v), 3))
-                        for name, v in by_type.items()]
+        samples = ((m["request"], m["rtt_ms"]) for m in self.messages)
+        self.timings = [MessageTiming(*row) for row in timing_summary(samples)]
 
     def take_series(self, samples: list[Sample], origin: float) -> None:
         """The vehicle's samples, times relative to the run's start (``origin`` on the protocol clock)."""
@@ -156,26 +150,3 @@ class BenchReport:
 
 def write_json(report: BenchReport, path: Path) -> None:
     write_atomic(path, (json.dumps(report.as_dict(), indent=2) + "\n").encode(), "--json")
-
-
-def write_atomic(path: Path, data: bytes, option: str) -> None:
-    """Atomically: temp file in the same folder, fsync, rename, fsync the folder."""
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
-        raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from exc

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evcc.bench.netns import in_netns
-from evcc.bench.report import write_atomic
 from evcc.errors import ConfigError, PlatformError
+from evcc.session.report_common import write_atomic
 
 PCAP_NAME = "evcc-TEST-ONLY-ev-trace.pcap"
 KEYLOG_NAME = "evcc-TEST-ONLY-tls-keylog.txt"

@@ -10,19 +10,16 @@ protocol's grammar by V2GTP payload type, ISO 15118-2 §7.8.3 Table 10 / ISO 151
 from __future__ import annotations
 
 import json
-import os
-import statistics
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evcc import exi
-from evcc.errors import ConfigError
 from evcc.session import v2gtp
 from evcc.session.connection import V2gConnection
 from evcc.session.events import EndKind, LateResponse, SessionEvent
+from evcc.session.report_common import timing_summary, write_atomic
 
 EV_TO_SECC = "EV->SECC"
 SECC_TO_EV = "SECC->EV"
@@ -121,12 +118,8 @@ class MessageTiming:
 
 
 def timings(rows: list[dict[str, Any]]) -> list[MessageTiming]:
-    by_type: dict[str, list[float]] = {}
-    for row in rows:
-        if "latency_ms" in row:
-            by_type.setdefault(row["type"], []).append(row["latency_ms"])
-    return [MessageTiming(name, len(v), round(statistics.median(v), 3), round(max(v), 3))
-            for name, v in by_type.items()]
+    return [MessageTiming(*row)
+            for row in timing_summary((row["type"], row["latency_ms"]) for row in rows if "latency_ms" in row)]
 
 
 @dataclass
@@ -178,24 +171,5 @@ class SessionJsonReport:
 
 
 def write_json(report: SessionJsonReport, path: Path) -> None:
-    """Atomically: temp file in the same folder, fsync, rename, fsync the folder."""
-    data = json.dumps(report.as_dict(), indent=2) + "\n"
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
-        raise ConfigError(f"--json {path}: {exc.strerror or exc}") from exc
+    """Atomically (evcc.session.report_common.write_atomic)."""
+    write_atomic(path, (json.dumps(report.as_dict(), indent=2) + "\n").encode(), "--json")
