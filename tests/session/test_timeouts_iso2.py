@@ -8,7 +8,7 @@ Exchange events). Plug & Charge requests run with the keys in a SoftHSM2 token."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,7 +26,6 @@ from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
 from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.pkcs11_store import Pkcs11KeyStore
-from evcc.hsm.softhsm import init_softhsm, softhsm_available
 from evcc.pki.generator import TestPki, build_pki
 from evcc.pki.profiles import Suite
 from evcc.session.battery_model import BatteryModel
@@ -172,15 +171,6 @@ def test_communication_setup_timeout_from_link_up() -> None:
 @pytest.fixture(scope="module")
 def pki() -> TestPki:
     return build_pki(Suite.ISO2, NOW)
-
-
-@pytest.fixture()
-def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11KeyStore]:
-    if not softhsm_available():
-        pytest.fail("SoftHSM2 missing: scripts/setup installs the Debian package softhsm2")
-    store = Pkcs11KeyStore(init_softhsm(tmp_path_factory.mktemp("softhsm")))
-    yield store
-    store.close()
 
 
 def pnc_secc(pki: TestPki, validity: timedelta = timedelta(days=365)) -> Iso2Secc:
