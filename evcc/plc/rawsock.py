@@ -97,8 +97,9 @@ class RawSocket:
         loop = self._loop or asyncio.get_running_loop()
         self._waiter = loop.create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):  # not wait_for: 3.11's wait_for can swallow a cancel
+                await asyncio.shield(self._waiter)
+        except TimeoutError:
             pass
         finally:
             self._waiter = None

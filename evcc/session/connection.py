@@ -166,7 +166,8 @@ class V2gConnection(asyncio.Protocol):
     async def receive(self, timeout: float | None) -> v2gtp.V2gtpMessage | None:
         """The next whole message, or None when ``timeout`` seconds passed without one."""
         try:
-            item = await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: 3.11's wait_for can swallow a cancel
+                item = await self._queue.get()
         except TimeoutError:
             return None
         if isinstance(item, Exception):
@@ -206,16 +207,14 @@ async def open_connection(
     prepared = prepare(tls) if isinstance(tls, TlsConfig) else tls
     ctx = prepared.context if prepared is not None else None
     try:
-        _, proto = await asyncio.wait_for(
-            loop.create_connection(
+        async with asyncio.timeout(timeout):  # not wait_for: 3.11's wait_for can swallow a cancel
+            _, proto = await loop.create_connection(
                 lambda: V2gConnection(accepted, max_payload),
                 target,
                 port,
                 ssl=ctx,
                 server_hostname="" if ctx is not None else None,
-            ),
-            timeout,
-        )
+            )
     except ssl.SSLCertVerificationError as exc:
         raise TlsError(f"SECC certificate chain rejected: {exc.verify_message}") from exc
     except ssl.SSLError as exc:

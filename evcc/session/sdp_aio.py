@@ -69,7 +69,8 @@ async def discover(
             deadline = client.get_timer()
             timeout = None if deadline is None else max(0.0, deadline - clock())
             try:
-                data = await asyncio.wait_for(proto.queue.get(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: 3.11's wait_for can swallow a cancel
+                    data = await proto.queue.get()
             except TimeoutError:
                 client.handle_timer(clock())
             else:
