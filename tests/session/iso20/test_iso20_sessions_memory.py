@@ -1,13 +1,14 @@
 """Complete ISO 15118-20 sessions of the EVCC machine against the bench's -20 SECC simulator
 (evcc.bench.secc.iso20_responder, which checks the EV like a charger: sequence, SessionID, service and parameter
 set, control mode, charge parameters, schedule and power profile), in memory, every payload with its V2GTP
-payload type: AC, DC, AC_BPT, DC_BPT in Scheduled and Dynamic control with EIM; Plug & Charge (keys in SoftHSM2)
-with two contracts where the charger rejects the first, and with CertificateInstallation then
+payload type: AC, DC, AC_BPT, DC_BPT in Scheduled and Dynamic control, each with EIM and with Plug & Charge (keys in
+SoftHSM2); Plug & Charge with two contracts where the charger rejects the first, and with CertificateInstallation then
 MeteringConfirmation; BPT discharging when the grid asks; pause and resume on the same charger."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,29 @@ def test_bpt_gives_energy_back_when_the_grid_asks(service: str, mode: str) -> No
     assert result.ended.kind is EndKind.STOPPED and "Terminate" in result.ended.reason
     assert vehicle.discharged_wh > 0 and vehicle.soc < 60.0
     assert secc.record.energy_returned_wh > 0 and secc.record.min_power_w < 0
+
+
+@pytest.mark.parametrize(("service", "mode"), COMBINATIONS)
+def test_pnc_session_against_the_simulator(service: str, mode: str, tmp_path: Path, token: Pkcs11KeyStore,
+                                           pki: TestPki) -> None:  # noqa: F811
+    """Every service and control mode with Plug & Charge: the contract installed before the session signs
+    PnC_AReqAuthorizationMode (the simulator checks chain and signature) and the session completes."""
+    port, provisioning = _install_one(tmp_path, token, pki)
+    vehicle = car()
+    secc = _secc(service, pnc=Iso20PncSim(provisioning, NOW))
+    result = run_typed(machine(vehicle, service=service, control_mode=mode, authorization="PnC", contracts=port), secc)
+    assert result.ended.kind is EndKind.COMPLETED, result.ended
+    r = secc.record
+    assert not r.errors and (r.selected_service, r.control_mode) == (service, mode)
+    assert r.authorization_service == "PnC" and r.emaids_authorized == [FIRST]
+    assert "CertificateInstallationReq" not in r.received and r.charging_session == "Terminate"
+    assert vehicle.soc >= 80.0 and r.energy_delivered_wh > 0
+
+
+def _install_one(tmp_path: Path, token: Pkcs11KeyStore, pki: TestPki) -> tuple[Any, Any]:  # noqa: F811
+    port, provisioning = _port(tmp_path, token, pki)
+    _install(port, provisioning, FIRST, priority=10)
+    return port, provisioning
 
 
 def test_pnc_second_contract_after_the_charger_rejects_the_first(tmp_path: Path, token: Pkcs11KeyStore,
