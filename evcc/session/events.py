@@ -90,7 +90,17 @@ class ContractUpdateRejected:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleReanchored:
+    """ISO 15118-20: the chosen ScheduleTuple had ended before it arrived (a charger whose clock or TimeAnchor is
+    unset, e.g. TimeAnchor 0); the EV reads it from ``secc_time`` (the SECC's time at reception) instead."""
+
+    schedule_tuple_id: int
+    time_anchor: int
+    secc_time: int
+
+
 SessionEvent = (
     Exchange | LateResponse | ChargingStarted | SessionEnded | Renegotiated | ResponseNote | ContractUpdated
-    | ContractUpdateRejected
+    | ContractUpdateRejected | ScheduleReanchored
 )

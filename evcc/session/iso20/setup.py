@@ -8,9 +8,10 @@ and DC share. Checks before a handler runs are the machine's (machine.py); here:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from evcc.session.events import EndKind
+from evcc.session.events import EndKind, ScheduleReanchored
 from evcc.session.iso20 import contract_flow
 from evcc.session.iso20 import requests as rq
 from evcc.session.iso20 import schedule as sched
@@ -173,4 +174,11 @@ def on_schedule_exchange(m: Iso20Evcc, res: Any, now: float) -> bool:
         m.end(EndKind.PROTOCOL_ERROR, f"ScheduleExchangeRes: {reason}")
         return False
     m.schedule = sched.select_tuple(tuples)
+    secc_now = m.secc_time(now)
+    if secc_now >= m.schedule.end:
+        # Ended before it arrived: no charger means that (it could not be followed at all); chargers without a set
+        # clock send TimeAnchor 0. Read it from now on the SECC's time base and say so; a schedule that starts in
+        # the future stays as it is (clock.py: the EV stops in order).
+        m.emit(ScheduleReanchored(m.schedule.tuple_id, m.schedule.time_anchor, secc_now))
+        m.schedule = dataclasses.replace(m.schedule, time_anchor=secc_now)
     return not schedule_over(m, now)

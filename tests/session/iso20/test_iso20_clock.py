@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from evcc.session.events import EndKind
+from evcc.session.events import EndKind, ScheduleReanchored
 from evcc.session.iso20.clock import CLOCK_STEP, SeccClock
 from evcc.session.iso20.values import number
 from tests.session.iso20.helpers import car, machine, pair
@@ -109,3 +109,19 @@ def test_session_with_the_clocks_in_agreement_sends_no_termination_code() -> Non
     result, secc = pair(machine(service="DC"))
     assert result.ended.kind is EndKind.COMPLETED
     assert secc.requests[-1].EVTerminationCode is None and secc.requests[-1].EVTerminationExplanation is None
+
+
+def test_schedule_anchored_at_zero_is_read_from_its_arrival() -> None:
+    """A charger without a set clock anchors its schedule at 0 (Josev's SECC does): the schedule ended decades
+    before it arrived, which no charger can mean; the EV reads it from the SECC's time at reception, reports it,
+    and the session completes."""
+    def unset_clock(res: Any) -> None:
+        mode = res.Scheduled_SEResControlMode
+        if mode is not None:
+            mode.ScheduleTuple[0].ChargingSchedule.PowerSchedule.TimeAnchor = 0
+    result, secc = pair(machine(service="DC"), MiniSecc(kind="DC", override={"ScheduleExchangeRes": unset_clock}),
+                        STEPS)
+    assert result.ended.kind is EndKind.COMPLETED, result.ended
+    notes = [e for e in result.events if isinstance(e, ScheduleReanchored)]
+    assert len(notes) == 1 and notes[0].time_anchor == 0 and abs(notes[0].secc_time - TIME_BASE) < DAY
+    assert "DC_ChargeLoopReq" in secc.received
