@@ -149,9 +149,12 @@ class V2gConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if isinstance(exc, ssl.SSLError):  # e.g. TLS 1.3: the SECC refused the vehicle certificate
             self._lost = TlsError(f"the SECC ended the TLS session: {exc.reason or exc}")
-        elif exc is None and self.tls_version == "TLSv1.3" and not self._received:
-            self._lost = ConnectionFailed("the SECC closed the TLS 1.3 connection before its first message (an SECC "
-                                          "that refuses the vehicle certificate without an alert closes like this)")
+        elif (exc is None or isinstance(exc, ConnectionResetError)) and self.tls_version == "TLSv1.3" \
+                and not self._received:
+            # a close or a reset (which one depends on timing) right after the handshake
+            how = "" if exc is None else ", with a reset,"
+            self._lost = ConnectionFailed(f"the SECC closed the TLS 1.3 connection before its first message{how} (an "
+                                          "SECC that refuses the vehicle certificate without an alert closes like this)")
         else:
             self._lost = ConnectionFailed(f"the SECC closed the connection{f': {exc}' if exc else ''}")
         self._queue.put_nowait(self._lost)
