@@ -21,6 +21,7 @@ from evcc.app.config import load_config
 from evcc.app.daemon import Daemon
 from evcc.app.logs import setup_logging
 from evcc.app.notify import Notifier, watchdog_interval
+from evcc.entry import standalone_main
 from evcc.errors import ConfigError, EvccError
 
 EXIT_OK = 0
@@ -78,8 +79,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evcc")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    status: int = args.func(args)
-    return status
+    return standalone_main(register, argv)

@@ -32,6 +32,7 @@ from evcc.bench.scenario import AUTH_MODES, CONTROL_MODES, CURRENT_TYPES, LINK_M
 from evcc.bench.scenario_faults import FORMS, parse_faults
 from evcc.bench.scenario_file import ScenarioFile, load_scenario
 from evcc.bench.verdict import judge
+from evcc.entry import standalone_main
 from evcc.errors import ConfigError, PlatformError
 from evcc.session.report_common import write_atomic
 
@@ -153,11 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evcc")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    status: int = args.func(args)
-    return status
+    return standalone_main(register, argv)
 
 
 if __name__ == "__main__":

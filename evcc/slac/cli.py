@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import sys
 
+from evcc.entry import standalone_main
 from evcc.errors import ConfigError, PlatformError
 from evcc.plc.link import bring_up, wait_link_local
 from evcc.plc.rawsock import RawSocket
@@ -74,11 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evcc")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    status: int = args.func(args)
-    return status
+    return standalone_main(register, argv)
 
 
 if __name__ == "__main__":
