@@ -7,42 +7,19 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evcc import exi
 from evcc.bench.secc.din_responder import DinSecc
 from evcc.exi._api import _codec
 from evcc.session.battery_model import BatteryModel
 from evcc.session.din import DinConfig, DinEvcc
 from evcc.session.din.values import message
-from evcc.session.events import EndKind
+from tests.session.fuzz_helpers import run_exchanges, check_after, check_bytes_ending
 
 MAC = bytes.fromhex("0242ac110002")
 
 
 def _advance(k: int) -> tuple[DinEvcc, float]:
     ev = DinEvcc(DinConfig(evcc_id=MAC), BatteryModel(capacity_wh=40.0, soc=75.0, target_soc=80.0))
-    secc = DinSecc()
-    now = 0.0
-    ev.start(now)
-    for _ in range(k):
-        for msg in ev.messages_to_send():
-            secc.receive_payload(exi.encode(msg), now)
-        now += 0.01
-        for msg in secc.messages_to_send(now):
-            ev.receive_payload(exi.encode(msg), now)
-        if ev.done:
-            break
-    ev.messages_to_send()
-    ev.events()
-    return ev, now
-
-
-def _check_after(ev: DinEvcc) -> None:
-    if ev.done:
-        assert ev.ended is not None and ev.ended.reason
-        assert ev.messages_to_send() == []
-        assert ev.get_timer() is None
-    else:
-        assert ev.get_timer() is not None  # waiting for something, with a deadline
+    return run_exchanges(ev, DinSecc(), k, step=0.01)
 
 
 @settings(max_examples=200, deadline=None)
@@ -51,7 +28,7 @@ def test_any_valid_din_message_in_any_state(k: int, seed: int) -> None:
     ev, now = _advance(k)
     sample = _codec("din").sample("V2G_Message", seed)
     ev.receive_message(sample, now + 0.01)
-    _check_after(ev)
+    check_after(ev)
 
 
 @settings(max_examples=200, deadline=None)
@@ -60,9 +37,8 @@ def test_any_bytes_in_any_state(k: int, data: bytes) -> None:
     ev, now = _advance(k)
     was_done = ev.done
     ev.receive_payload(data, now + 0.01)
-    _check_after(ev)
-    if not was_done and ev.done:
-        assert ev.ended is not None and ev.ended.kind in (EndKind.PROTOCOL_ERROR, EndKind.FAILED_RESPONSE, EndKind.STOPPED)
+    check_after(ev)
+    check_bytes_ending(ev, was_done)
 
 
 @settings(max_examples=400, deadline=None)
@@ -75,4 +51,4 @@ def test_expected_response_with_random_content(k: int, seed: int) -> None:
     expected = ev.state.value.split(" ")[0]
     body = _codec("din").sample(expected, seed)
     ev.receive_message(message(ev.session_id, expected, body), now + 0.01)
-    _check_after(ev)
+    check_after(ev)

@@ -8,12 +8,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evcc import exi
 from evcc.bench.secc.iso2_responder import Iso2Secc
 from evcc.exi._api import _codec
-from evcc.session.events import EndKind
 from evcc.session.iso2 import AcBatteryModel, Iso2Config, Iso2Evcc
 from evcc.session.iso2.values import message
+from tests.session.fuzz_helpers import run_exchanges, check_after, check_bytes_ending
 
 MAC = bytes.fromhex("0242ac110002")
 MODES = st.sampled_from(["DC_extended", "AC_three_phase_core"])
@@ -22,28 +21,7 @@ MODES = st.sampled_from(["DC_extended", "AC_three_phase_core"])
 def advance(k: int, mode: str = "DC_extended") -> tuple[Iso2Evcc, float]:
     car = AcBatteryModel(capacity_wh=40.0, soc=75.0, target_soc=80.0)
     ev = Iso2Evcc(Iso2Config(evcc_id=MAC, energy_transfer_mode=mode), car)  # type: ignore[arg-type]
-    secc = Iso2Secc()
-    now = 0.0
-    ev.start(now)
-    for _ in range(k):
-        for msg in ev.messages_to_send():
-            secc.receive_payload(exi.encode(msg), now)
-        now += 0.01
-        for msg in secc.messages_to_send(now):
-            ev.receive_payload(exi.encode(msg), now)
-        if ev.done:
-            break
-    ev.messages_to_send()
-    ev.events()
-    return ev, now
-
-
-def _check_after(ev: Iso2Evcc) -> None:
-    if ev.done:
-        assert ev.ended is not None and ev.ended.reason
-        assert ev.messages_to_send() == [] and ev.get_timer() is None
-    else:
-        assert ev.get_timer() is not None  # waiting for something, with a deadline
+    return run_exchanges(ev, Iso2Secc(), k, step=0.01)
 
 
 @settings(max_examples=150, deadline=None)
@@ -51,7 +29,7 @@ def _check_after(ev: Iso2Evcc) -> None:
 def test_any_valid_iso2_message_in_any_state(k: int, seed: int, mode: str) -> None:
     ev, now = advance(k, mode)
     ev.receive_message(_codec("iso2").sample("V2G_Message", seed), now + 0.01)
-    _check_after(ev)
+    check_after(ev)
 
 
 @settings(max_examples=150, deadline=None)
@@ -60,9 +38,8 @@ def test_any_bytes_in_any_state(k: int, data: bytes, mode: str) -> None:
     ev, now = advance(k, mode)
     was_done = ev.done
     ev.receive_payload(data, now + 0.01)
-    _check_after(ev)
-    if not was_done and ev.done:
-        assert ev.ended is not None and ev.ended.kind in (EndKind.PROTOCOL_ERROR, EndKind.FAILED_RESPONSE, EndKind.STOPPED)
+    check_after(ev)
+    check_bytes_ending(ev, was_done)
 
 
 @settings(max_examples=300, deadline=None)
@@ -78,4 +55,4 @@ def test_expected_response_with_random_content(k: int, seed: int, mode: str, ok:
     if ok:
         body.ResponseCode = "OK"
     ev.receive_message(message(ev.session_id, expected, body), now + 0.01)
-    _check_after(ev)
+    check_after(ev)

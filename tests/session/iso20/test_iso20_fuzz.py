@@ -12,6 +12,7 @@ from evcc import exi
 from evcc.exi._api import _codec
 from evcc.session.iso20 import Iso20Evcc
 from evcc.session.iso20.values import grammar_of
+from tests.session.fuzz_helpers import run_exchanges, check_after
 from tests.session.iso20.helpers import COMBINATIONS, car, machine
 from tests.session.iso20.peer import MiniSecc
 
@@ -23,29 +24,7 @@ COMMON_ROOTS = ("SessionSetupRes", "AuthorizationSetupRes", "AuthorizationRes", 
 
 def advance(k: int, setup: tuple[str, str]) -> tuple[Iso20Evcc, float]:
     service, mode = setup
-    ev = machine(car(), service=service, control_mode=mode)
-    secc = MiniSecc(kind=service[:2])
-    now = 0.0
-    ev.start(now)
-    for _ in range(k):
-        for msg in ev.messages_to_send():
-            secc.receive_payload(exi.encode(msg), now)
-        now += 0.02
-        for msg in secc.messages_to_send(now):
-            ev.receive_payload(exi.encode(msg), now)
-        if ev.done:
-            break
-    ev.messages_to_send()
-    ev.events()
-    return ev, now
-
-
-def _check_after(ev: Iso20Evcc) -> None:
-    if ev.done:
-        assert ev.ended is not None and ev.ended.reason
-        assert ev.messages_to_send() == [] and ev.get_timer() is None
-    else:
-        assert ev.get_timer() is not None
+    return run_exchanges(machine(car(), service=service, control_mode=mode), MiniSecc(kind=service[:2]), k, step=0.02)
 
 
 @settings(max_examples=150, deadline=None)
@@ -56,7 +35,7 @@ def test_any_valid_message_in_any_state(k: int, seed: int, setup: tuple[str, str
     roots = [f"{setup[0][:2]}_ChargeLoopRes", f"{setup[0][:2]}_ChargeParameterDiscoveryRes"] if energy else COMMON_ROOTS
     name = roots[seed % len(roots)]
     ev.receive_message(name, _codec(_module(grammar)).sample(name, seed), now + 0.01)
-    _check_after(ev)
+    check_after(ev)
 
 
 def _module(grammar: str) -> str:
@@ -68,7 +47,7 @@ def _module(grammar: str) -> str:
 def test_any_bytes_in_any_state(k: int, data: bytes, setup: tuple[str, str]) -> None:
     ev, now = advance(k, setup)
     ev.receive_payload(data, now + 0.01)
-    _check_after(ev)
+    check_after(ev)
 
 
 @settings(max_examples=300, deadline=None)
@@ -85,6 +64,6 @@ def test_awaited_response_with_random_content(k: int, seed: int, setup: tuple[st
     if ok:
         res.ResponseCode = "OK"
     ev.receive_message(expected, res, now + 0.01)
-    _check_after(ev)
+    check_after(ev)
     for msg in ev.messages_to_send():  # whatever it sends is a valid -20 message
         exi.encode(msg)
