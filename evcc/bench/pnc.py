@@ -39,7 +39,7 @@ from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
 from evcc.hsm.softhsm import init_softhsm, softhsm_available
 from evcc.pki.generator import TestPki, issue_certificate
-from evcc.pki.profiles import profile_table
+from evcc.pki.profiles import Profile, profile_table
 from evcc.session.iso2.pnc import KeyStoreContracts
 
 BENCH_EMAID = "DE8AA0012345670"  # the contract the test provisioning service issues (valid check character)
@@ -95,37 +95,65 @@ def keystore_for_bench(folder: Path, use_softhsm: bool) -> tuple[KeyStore, str]:
     return store, f"software key store (bench only; {reason})"
 
 
-def _oem_key(pki: TestPki, keystore: KeyStore) -> tuple[str, x509.Certificate]:
-    label = f"bench-oem/{uuid.uuid4().hex[:10]}"
-    info = keystore.generate(label, KeyAlgorithm.EC_P256)
-    public = ec.EllipticCurvePublicKey.from_encoded_point(CURVES[KeyAlgorithm.EC_P256], info.public)
+def new_public_key(store: KeyStore, label: str, algorithm: KeyAlgorithm) -> ec.EllipticCurvePublicKey:
+    """A new key ``label`` in the key store; its public key."""
+    info = store.generate(label, algorithm)
+    return ec.EllipticCurvePublicKey.from_encoded_point(CURVES[algorithm], info.public)
+
+
+def certify_new_key(pki: TestPki, store: KeyStore, label: str, algorithm: KeyAlgorithm,
+                    profile: Profile) -> x509.Certificate:
+    """A new key ``label`` in the key store, certified by the run's OEM Sub-CA 2 with ``profile`` (as a production
+    line would)."""
     issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
-    cert = issue_certificate(profile_table()["oem_prov_leaf"], public, issuer, issuer[1], pki.suite, pki.now)
-    return label, cert
+    return issue_certificate(profile, new_public_key(store, label, algorithm), issuer, issuer[1], pki.suite, pki.now)
+
+
+@dataclass
+class BenchKeys:
+    """The run's key store and contract store in a temporary folder; ``labels`` are the keys to delete at the end
+    (the contracts' keys are found in the store)."""
+
+    folder: Path
+    keystore: KeyStore
+    keystore_kind: str
+    ctx: InstallContext
+    labels: list[str]
+
+
+@contextlib.contextmanager
+def bench_keys(pki: TestPki, prefix: str, use_softhsm: bool) -> Iterator[BenchKeys]:
+    """The key store (:func:`keystore_for_bench`) and contract store of one run, with the install context under the
+    run's V2G and MO roots; afterwards the keys in ``labels`` and the contracts' keys are deleted and the store
+    closed."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        folder = Path(tmp)
+        keystore, kind = keystore_for_bench(folder, use_softhsm)
+        store = ContractStore(folder / "contracts")
+        ctx = InstallContext(store=store, keystore=keystore, v2g_roots=(pki.certs["v2g_root"],), now=now,
+                             mo_roots=(pki.certs["mo_root"],))
+        keys = BenchKeys(folder, keystore, kind, ctx, [])
+        try:
+            yield keys
+        finally:
+            labels = keys.labels + [c.key_label for c in store.list() if c.key_label]
+            for key in labels:
+                with contextlib.suppress(EvccError):
+                    keystore.delete(key)
+            # Closing never logs the process out (evcc.hsm.p11_session): pkcs11-provider keeps a -20 vehicle key.
+            close = getattr(keystore, "close", None)
+            if close is not None:
+                close()
 
 
 @contextlib.contextmanager
 def bench_pnc(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc]:
     """The run's Plug & Charge parts; the keys made for the run are deleted again afterwards."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    with tempfile.TemporaryDirectory(prefix="evcc-bench-pnc-") as tmp:
-        folder = Path(tmp)
-        keystore, kind = keystore_for_bench(folder, use_softhsm)
-        store = ContractStore(folder / "contracts")
-        labels: list[str] = []
-        try:
-            label, cert = _oem_key(pki, keystore)
-            labels.append(label)
-            ctx = InstallContext(store=store, keystore=keystore, v2g_roots=(pki.certs["v2g_root"],), now=now,
-                                 mo_roots=(pki.certs["mo_root"],))
-            contracts = KeyStoreContracts(ctx, oem_key_label=label, oem_cert=cert)
-            service = ProvisioningService(ProvisioningSimulator(pki), BENCH_EMAID)
-            yield BenchPnc(pki, contracts, service, kind, now)
-        finally:
-            labels += [c.key_label for c in store.list() if c.key_label]
-            for key in labels:
-                with contextlib.suppress(EvccError):
-                    keystore.delete(key)
-            close = getattr(keystore, "close", None)
-            if close is not None:
-                close()
+    with bench_keys(pki, "evcc-bench-pnc-", use_softhsm) as keys:
+        label = f"bench-oem/{uuid.uuid4().hex[:10]}"
+        keys.labels.append(label)
+        cert = certify_new_key(pki, keys.keystore, label, KeyAlgorithm.EC_P256, profile_table()["oem_prov_leaf"])
+        contracts = KeyStoreContracts(keys.ctx, oem_key_label=label, oem_cert=cert)
+        service = ProvisioningService(ProvisioningSimulator(pki), BENCH_EMAID)
+        yield BenchPnc(pki, contracts, service, keys.keystore_kind, keys.ctx.now)

@@ -17,33 +17,27 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from evcc.bench.pnc import keystore_for_bench, softhsm_token_config
+from evcc.bench.pnc import bench_keys, certify_new_key, new_public_key, softhsm_token_config
 from evcc.bench.runtime_pki import BenchTls
 from evcc.bench.secc.iso20_pnc import Iso20PncSim
 from evcc.bench.secc.tls import server_context13
 from evcc.contracts import messages20
-from evcc.contracts.install_common import InstallContext
 from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
-from evcc.contracts.store import Contract, ContractStore
-from evcc.errors import EvccError
-from evcc.hsm.hostcrypto import CURVES
+from evcc.contracts.store import Contract
 from evcc.hsm.keystore import KeyAlgorithm, KeyStore
 from evcc.hsm.pkcs11_store import Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore
-from evcc.pki.generator import TestPki, build_pki, issue_certificate, vehicle_chain
-from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, Profile, Suite, profile_table
+from evcc.pki.generator import TestPki, build_pki, vehicle_chain
+from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, Suite, profile_table
 from evcc.session.connection import TlsConfig, TlsVersion
 from evcc.session.iso20.pnc import KeyStoreContracts20
 from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
@@ -53,17 +47,6 @@ ALGORITHM = KeyAlgorithm.EC_P521
 
 def run_pki20() -> TestPki:
     return build_pki(Suite.ISO20_P521, datetime.now(timezone.utc).replace(microsecond=0))
-
-
-def _public(store: KeyStore, label: str) -> ec.EllipticCurvePublicKey:
-    """A new P-521 key ``label`` in the key store; its public key."""
-    info = store.generate(label, ALGORITHM)
-    return ec.EllipticCurvePublicKey.from_encoded_point(CURVES[ALGORITHM], info.public)
-
-
-def _certify(pki: TestPki, store: KeyStore, label: str, profile: Profile) -> x509.Certificate:
-    issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
-    return issue_certificate(profile, _public(store, label), issuer, issuer[1], pki.suite, pki.now)
 
 
 @dataclass
@@ -114,7 +97,7 @@ class BenchPnc20:
 def _vehicle(pki: TestPki, store: KeyStore, folder: Path) -> ClientCertificate:
     """The vehicle certificate (evcc.pki profile ``vehicle_leaf``) for a new key in the run's key store."""
     label = f"bench-vehicle/{uuid.uuid4().hex[:10]}"
-    chain = vehicle_chain(pki, _public(store, label))
+    chain = vehicle_chain(pki, new_public_key(store, label, ALGORITHM))
     token = softhsm_token_config(folder) if isinstance(store, Pkcs11KeyStore) else None  # the same token
     soft = store if isinstance(store, SoftKeyStore) else None
     return ClientCertificate(chain, choose_vehicle_key(label, token, soft))
@@ -123,31 +106,14 @@ def _vehicle(pki: TestPki, store: KeyStore, folder: Path) -> ClientCertificate:
 @contextlib.contextmanager
 def bench_pnc20(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc20]:
     """The run's -20 key store and Plug & Charge parts; the keys made for the run are deleted afterwards."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    with tempfile.TemporaryDirectory(prefix="evcc-bench-pnc20-") as tmp:
-        folder = Path(tmp)
-        keystore, kind = keystore_for_bench(folder, use_softhsm)
-        store = ContractStore(folder / "contracts")
-        labels: list[str] = []
-        try:
-            oem_label = f"bench-oem20/{uuid.uuid4().hex[:10]}"
-            labels.append(oem_label)
-            oem = _certify(pki, keystore, oem_label, profile_table()["oem_prov_leaf"])
-            vehicle = _vehicle(pki, keystore, folder)
-            labels.append(vehicle.key.label)
-            ctx = InstallContext(store=store, keystore=keystore, v2g_roots=(pki.certs["v2g_root"],), now=now,
-                                 mo_roots=(pki.certs["mo_root"],))
-            contracts = KeyStoreContracts20(ctx, pcid=TEST_PCID, oem_chain=(oem, *pki.chain("oem_sub_ca_2")),
-                                            oem_key_label=oem_label, oem_key_algorithm=ALGORITHM, maximum_chains=3)
-            sim = ProvisioningSimulator(pki)
-            services = [ProvisioningService(sim, emaid) for emaid in TEST_EMAIDS[:3]]
-            yield BenchPnc20(pki, keystore, kind, contracts, vehicle, now, services)
-        finally:
-            labels += [c.key_label for c in store.list() if c.key_label]
-            for key in labels:
-                with contextlib.suppress(EvccError):
-                    keystore.delete(key)
-            # Closing never logs the process out (evcc.hsm.p11_session): pkcs11-provider keeps the vehicle key.
-            close = getattr(keystore, "close", None)
-            if close is not None:
-                close()
+    with bench_keys(pki, "evcc-bench-pnc20-", use_softhsm) as keys:
+        oem_label = f"bench-oem20/{uuid.uuid4().hex[:10]}"
+        keys.labels.append(oem_label)
+        oem = certify_new_key(pki, keys.keystore, oem_label, ALGORITHM, profile_table()["oem_prov_leaf"])
+        vehicle = _vehicle(pki, keys.keystore, keys.folder)
+        keys.labels.append(vehicle.key.label)
+        contracts = KeyStoreContracts20(keys.ctx, pcid=TEST_PCID, oem_chain=(oem, *pki.chain("oem_sub_ca_2")),
+                                        oem_key_label=oem_label, oem_key_algorithm=ALGORITHM, maximum_chains=3)
+        sim = ProvisioningSimulator(pki)
+        services = [ProvisioningService(sim, emaid) for emaid in TEST_EMAIDS[:3]]
+        yield BenchPnc20(pki, keys.keystore, keys.keystore_kind, contracts, vehicle, keys.ctx.now, services)
