@@ -22,38 +22,28 @@ import asyncio
 import contextlib
 import gc
 import ssl
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pkcs11
 import pytest
 
 from evcc.bench.secc.faults import Fault, parse_fault
-from evcc.bench.secc.iso20_responder import Iso20SeccConfig, dc_secc
-from evcc.bench.secc.sap_responder import SupportedProtocol
-from evcc.bench.secc.server import SeccLog, serve_secc
+from evcc.bench.secc.server import SeccLog
 from evcc.bench.secc.tls import server_context13
 from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
-from evcc.session import tls_openssl, v2gtp
-from evcc.session.connection import PreparedTls, TlsConfig, TlsVersion, open_connection, prepare
+from evcc.session import tls_openssl
+from evcc.session.connection import PreparedTls, TlsConfig, TlsVersion, prepare
 from evcc.session.events import EndKind
-from evcc.session.iso2 import AcBatteryModel
-from evcc.session.iso20 import ISO_15118_20, Iso20Config
-from evcc.session.iso20.factory import iso20_machines, iso20_offers
-from evcc.session.runner import SessionReport, run_session
-from evcc.session.sap import ISO20_NAMESPACES
+from evcc.session.runner import SessionReport
 from evcc.session.tls13 import ClientCertificate, TokenKey
 
+from tests.session.iso20_secc_thread import ev_session20, secc_thread
 from tests.session.tls_pki import make_iso20_pki
 
 pytestmark = pytest.mark.skipif(not tls_openssl.pkcs11_provider_installed(),
                                 reason="OpenSSL pkcs11-provider not installed (scripts/setup.d/35-tls.sh)")
-
-SUPPORTED = [SupportedProtocol("iso20-dc", ISO20_NAMESPACES["iso20-dc"], 1, 0)]
-QUICK = Iso20SeccConfig(response_time=0.001)
 
 # (context, fault on this connection): "new" = the TlsConfig itself (open_connection prepares a context for this
 # connection; it is freed whenever the garbage collector gets to it); "overlap" = a context prepared for this
@@ -69,34 +59,13 @@ PLAN: list[tuple[str, str | None]] = [
 ABORTED = {"disconnect": "the SECC closed the connection", "wrong-version": "V2GTP protocol version: 0x02"}
 
 
-@contextlib.contextmanager
-def secc_server(context: ssl.SSLContext, fault: Fault | None) -> Iterator[tuple[SeccLog, int]]:
-    """The -20 DC SECC over TLS 1.3 on its own loop and thread (a charger's OpenSSL error queue is its own);
-    ``fault`` on its first connection only."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="secc20", daemon=True)
-    thread.start()
-    started = serve_secc("::1", 0, SUPPORTED, responders={"iso20-dc": lambda: dc_secc(QUICK)}, ssl_context=context,
-                         fault=fault, faulty_connections=1)
-    server, record = asyncio.run_coroutine_threadsafe(started, loop).result(10.0)
-    try:
-        yield record, server.sockets[0].getsockname()[1]
-    finally:
-        async def stop() -> None:
-            server.close()
-            await server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(10.0)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10.0)
-        loop.close()
+def secc_server(context: ssl.SSLContext, fault: Fault | None) -> contextlib.AbstractContextManager[tuple[SeccLog, int]]:
+    """The -20 DC SECC over TLS 1.3 on its own loop and thread; ``fault`` on its first connection only."""
+    return secc_thread(context, fault, services=("DC",))
 
 
 async def _session(port: int, tls: TlsConfig | PreparedTls) -> SessionReport:
-    config = Iso20Config(evcc_id="0242AC110002", service="DC", control_mode="Dynamic")
-    vehicle = AcBatteryModel(capacity_wh=400.0, soc=79.8, target_soc=80.0)
-    conn = await open_connection("::1", port, tls=tls, accepted=v2gtp.SESSION_PAYLOAD_TYPES | v2gtp.ISO20_PAYLOAD_TYPES)
-    return await run_session(conn, iso20_offers(config), iso20_machines(config, vehicle), ISO_15118_20)
+    return await ev_session20(port, "DC", tls)
 
 
 def _touch_store(token: Pkcs11Config, label: str) -> None:

@@ -13,10 +13,8 @@ EV configuration then completes a session with the PKI's valid SECC."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import ssl
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,65 +23,21 @@ import pytest
 
 from evcc.bench.secc.faults import Fault, FaultKind, parse_fault
 from evcc.bench.secc.hostile_tls13 import hostile_tls13
-from evcc.bench.secc.iso20_responder import Iso20SeccConfig, ac_secc, dc_secc
-from evcc.bench.secc.sap_responder import SupportedProtocol
-from evcc.bench.secc.server import SeccLog, serve_secc
+from evcc.bench.secc.server import SeccLog
 from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
-from evcc.session import v2gtp
-from evcc.session.connection import PreparedTls, TlsConfig, open_connection, prepare
+from evcc.session.connection import PreparedTls, TlsConfig, prepare
 from evcc.session.errors import TlsError
 from evcc.session.events import EndKind
-from evcc.session.iso2 import AcBatteryModel
-from evcc.session.iso20 import ISO_15118_20, Iso20Config
-from evcc.session.iso20.factory import iso20_machines, iso20_offers
-from evcc.session.runner import SessionReport, run_session
-from evcc.session.sap import ISO20_NAMESPACES
+from evcc.session.iso20 import ISO_15118_20
+from evcc.session.runner import SessionReport
 from evcc.session.tls13 import SoftStoreKey, VehicleKey
 from evcc.session.timeouts import EvccTimers
+from tests.session.iso20_secc_thread import ev_session20, secc_thread
 
-SUPPORTED = [SupportedProtocol("iso20-dc", ISO20_NAMESPACES["iso20-dc"], 1, 0),
-             SupportedProtocol("iso20-ac", ISO20_NAMESPACES["iso20-ac"], 1, 0)]
-QUICK = Iso20SeccConfig(response_time=0.001)
 SERVICES = ["DC", "AC"]
 REFUSAL_TEXTS = ("the SECC ended the TLS session", "the SECC closed the TLS 1.3 connection before its first message",
                  "the connection to the SECC is closed", "the SECC closed the connection")
-
-
-def _config(service: str) -> Iso20Config:
-    return Iso20Config(evcc_id="0242AC110002", service=service, control_mode="Dynamic")  # type: ignore[arg-type]
-
-
-async def ev_session(port: int, service: str, tls: TlsConfig | PreparedTls | None = None,
-                     sap_timers: EvccTimers = ISO_15118_20) -> SessionReport:
-    config = _config(service)
-    vehicle = AcBatteryModel(capacity_wh=400.0, soc=79.8, target_soc=80.0)
-    conn = await open_connection("::1", port, tls=tls, accepted=v2gtp.SESSION_PAYLOAD_TYPES | v2gtp.ISO20_PAYLOAD_TYPES)
-    return await run_session(conn, iso20_offers(config), iso20_machines(config, vehicle), sap_timers)
-
-
-@contextlib.contextmanager
-def secc_thread(fault: Fault | None, context: ssl.SSLContext | None) -> Iterator[tuple[SeccLog, int]]:
-    """The SECC server on its own event loop in its own thread, as on another device: OpenSSL keeps its error
-    queue per thread, and a charger's TLS errors must not land on the EV's."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="secc", daemon=True)
-    thread.start()
-    responders = {"iso20-dc": lambda: dc_secc(QUICK), "iso20-ac": lambda: ac_secc(QUICK)}
-    started = serve_secc("::1", 0, SUPPORTED, responders=responders, ssl_context=context, fault=fault,
-                         faulty_connections=1)
-    server, record = asyncio.run_coroutine_threadsafe(started, loop).result(10.0)
-    try:
-        yield record, server.sockets[0].getsockname()[1]
-    finally:
-        async def stop() -> None:
-            server.close()
-            await server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(10.0)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10.0)
-        loop.close()
 
 
 def hostile(service: str, fault: Fault, tls: tuple[ssl.SSLContext, PreparedTls] | None = None,
@@ -92,11 +46,11 @@ def hostile(service: str, fault: Fault, tls: tuple[ssl.SSLContext, PreparedTls] 
 
     async def main(port: int) -> tuple[SessionReport, SessionReport]:
         client = tls[1] if tls else None
-        bad = await ev_session(port, service, client, sap_timers)
-        good = await ev_session(port, service, client)
+        bad = await ev_session20(port, service, client, sap_timers)
+        good = await ev_session20(port, service, client)
         return bad, good
 
-    with secc_thread(fault, tls[0] if tls else None) as (record, port):
+    with secc_thread(tls[0] if tls else None, fault) as (record, port):
         bad, good = asyncio.run(main(port))
     assert len(record.injected) == 1 and record.injected[0].startswith(fault.kind.value), (record.injected, bad.ended)
     assert good.ended.kind is EndKind.COMPLETED, good.ended
@@ -238,11 +192,11 @@ def _with_server(context: ssl.SSLContext, service: str, client: TlsConfig | Prep
 
     async def main(port: int) -> SessionReport | str:
         try:
-            return await ev_session(port, service, client)
+            return await ev_session20(port, service, client)
         except TlsError as exc:
             return str(exc)
 
-    with secc_thread(None, context) as (_, port):
+    with secc_thread(context, None) as (_, port):
         return asyncio.run(main(port))
 
 
