@@ -1,12 +1,15 @@
 """Fixtures every test folder may use: a real SoftHSM2 token with a private SOFTHSM2_CONF (one token per test
-process)."""
+process), and a real veth pair between two network namespaces, always removed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from evcc.bench.secc.link import VethLink
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.softhsm import init_softhsm, softhsm_available
 
@@ -23,3 +26,14 @@ def token(softhsm_config: Pkcs11Config) -> Iterator[Pkcs11KeyStore]:
     store = Pkcs11KeyStore(softhsm_config)
     yield store
     store.close()
+
+
+@pytest.fixture
+def veth() -> Iterator[VethLink]:
+    if os.geteuid() != 0:
+        pytest.fail("the link tests need root (network namespaces)")
+    link = VethLink().create()
+    yield link
+    link.close()
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert link.prefix not in left, left

@@ -65,6 +65,7 @@ class MachineCore(Generic[S, M]):
     def __init__(self, timers: EvccTimers, initial: S, setup_state: S, ended_state: S, session_id: bytes) -> None:
         self.timers = timers
         self.state: S = initial
+        self._initial = initial
         self._setup_state = setup_state
         self._ended_state = ended_state
         self.session_id = session_id
@@ -77,6 +78,15 @@ class MachineCore(Generic[S, M]):
         self._pending: tuple[str, float] | None = None
 
     # ------------------------------------------------------------------ API
+    def begin(self, setup_deadline: float | None) -> None:
+        """The first step of every machine's ``start()`` (once only): ``setup_deadline`` is when
+        V2G_EVCC_CommunicationSetup_Timeout, started by the adapter at link set-up, expires; it runs until
+        SessionSetupRes."""
+        if self.state is not self._initial:
+            raise RuntimeError(f"{type(self).__name__}.start() called twice")
+        if setup_deadline is not None:
+            self._timers["V2G_EVCC_CommunicationSetup_Timeout"] = setup_deadline
+
     def messages_to_send(self) -> list[M]:
         out, self._out = self._out, []
         return out

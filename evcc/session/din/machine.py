@@ -51,10 +51,7 @@ class DinEvcc(MachineCore[State, din.V2G_Message]):
     def start(self, now: float, setup_deadline: float | None = None) -> None:
         """Send SessionSetupReq. ``setup_deadline``: when V2G_EVCC_CommunicationSetup_Timer (started at link
         set-up by the adapter) expires; it covers the wait for SessionSetupRes."""
-        if self.state is not State.IDLE:
-            raise RuntimeError("DinEvcc.start() called twice")
-        if setup_deadline is not None:
-            self._timers["V2G_EVCC_CommunicationSetup_Timeout"] = setup_deadline
+        self.begin(setup_deadline)
         self.send("SessionSetupReq", din.SessionSetupReqType(EVCCID=self.config.evcc_id), now)
         self.state = State.WAIT_SESSION_SETUP_RES
 

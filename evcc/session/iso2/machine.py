@@ -80,10 +80,7 @@ class Iso2Evcc(MachineCore[State, iso2.V2G_Message]):
     def start(self, now: float, setup_deadline: float | None = None) -> None:
         """Send SessionSetupReq (with the stored SessionID when resuming). ``setup_deadline``: when
         V2G_EVCC_CommunicationSetup_Timeout (started by the adapter at link set-up) expires."""
-        if self.state is not State.IDLE:
-            raise RuntimeError("Iso2Evcc.start() called twice")
-        if setup_deadline is not None:
-            self._timers["V2G_EVCC_CommunicationSetup_Timeout"] = setup_deadline
+        self.begin(setup_deadline)
         self.send("SessionSetupReq", iso2.SessionSetupReqType(EVCCID=self.config.evcc_id), now)
         self.state = State.WAIT_SESSION_SETUP_RES
 
