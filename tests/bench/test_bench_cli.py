@@ -40,8 +40,10 @@ def _events(report: dict[str, Any]) -> list[str]:
 def test_din_session_from_plug_in_over_namespaces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _needs_root()
     path = tmp_path / "report.json"
+    # --time-scale 1000: about 20 CurrentDemand rounds instead of 60 — each one a wall-clock 0.25 s budget
+    # (DIN), which a stall of the loaded 2-core CI machine missed once
     status, out = run_bench(["--evse-attenuation", "22", "--evse-attenuation", "35", "--start-soc", "72",
-                        "--json", str(path)], capsys)
+                             "--time-scale", "1000", "--json", str(path)], capsys)
     assert status == cli.EXIT_OK, out
     report = json.loads(path.read_text())
     assert report["ok"] and report["link"] == "netns" and report["clock"] == "wall"
