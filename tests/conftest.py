@@ -1,5 +1,6 @@
 """Fixtures every test folder may use: a real SoftHSM2 token with a private SOFTHSM2_CONF (one token per test
-process), and a real veth pair between two network namespaces, always removed."""
+process), a private swtpm (one per test process), and a real veth pair between two network namespaces, always
+removed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from evcc.bench.secc.link import VethLink
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.softhsm import init_softhsm, softhsm_available
+from evcc.hsm.swtpm import Swtpm, swtpm_available
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +28,16 @@ def token(softhsm_config: Pkcs11Config) -> Iterator[Pkcs11KeyStore]:
     store = Pkcs11KeyStore(softhsm_config)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def swtpm_tcti() -> Iterator[str]:
+    """A private software TPM 2.0 (swtpm, no resource manager) for the whole test process: its TCTI string.
+    Tests isolate by key-store folder; a test that power-cycles a TPM starts its own :class:`Swtpm`."""
+    if not swtpm_available():
+        pytest.fail("swtpm missing: scripts/setup installs the Debian packages swtpm, swtpm-tools")
+    with Swtpm() as tpm:
+        yield tpm.tcti
 
 
 @pytest.fixture
