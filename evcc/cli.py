@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "slac": "evcc.slac.cli",
     "exi": "evcc.exi.cli",
     "pki": "evcc.pki.cli",
+    "keys": "evcc.keys.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
