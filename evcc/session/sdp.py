@@ -10,6 +10,14 @@ address and TCP port. Payloads inside a V2GTP header::
     security: 0x00 secured with TLS, 0x10 no transport layer security
     transport protocol: 0x00 TCP, 0x10 UDP (reserved)
 
+What the EV accepts from an answer (everything from the charger is untrusted): the SECC address must be an IPv6
+link-local unicast address (fe80::/10; SDP and the V2G connection are link-local, ISO 15118-2 §7.10.1 and §7.6.1;
+the adapter connects to it with the scope of the interface SDP ran on, and drops answers that arrived on another
+one), the port must lie in the dynamic port range 49152-65535 (IETF RFC 6335) from which the SECC takes its TCP
+server port (ISO 15118-2 §7.10.1, the response's "SECC Port"; Josev and the bench SECC announce ports there), the security byte must be the one asked for (unless policy accepts the other),
+the transport TCP. Anything else is dropped with the reason, like a malformed answer, and counts as no answer:
+the request is repeated.
+
 Retry timing, ISO 15118-2 [V2G2-160]/[V2G2-161] (the standard gives values in the requirement text, not timer
 names; the names below are ours): resend the request when no valid response came within 250 ms, stop after
 50 requests without one. :class:`SdpClient` is sans-IO; ``evcc.session.sdp_aio`` carries its datagrams.
@@ -26,6 +34,8 @@ from evcc.session.errors import SdpError, V2gtpError
 
 SDP_PORT = 15118  # [V2G2-139] UDP server port of the SECC
 SDP_MULTICAST = "ff02::1"  # all nodes, link-local scope
+SECC_PORTS = range(49152, 65536)  # dynamic ports (IETF RFC 6335): the SECC's TCP server port, ISO 15118-2 §7.10.1
+LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")
 
 
 class Security(enum.IntEnum):
@@ -87,6 +97,20 @@ def decode_response(datagram: bytes) -> SdpResponse:
     if port == 0:
         raise SdpError("SDP response names port 0")
     return SdpResponse(ipaddress.IPv6Address(p[:16]), port, _security(p[18]), _transport(p[19]))
+
+
+def answer_problem(resp: SdpResponse) -> str | None:
+    """Why the EV must not connect where ``resp`` points (None: it may): the checks of the module docstring."""
+    address = resp.address
+    if address not in LINK_LOCAL or address.is_multicast:
+        kind = ("loopback" if address.is_loopback else "multicast" if address.is_multicast
+                else "unspecified" if address.is_unspecified else "IPv4-mapped" if address.ipv4_mapped
+                else "not link-local")
+        return f"SECC address {address} is {kind}: only an IPv6 link-local unicast address (fe80::/10) is used"
+    if resp.port not in SECC_PORTS:
+        return (f"SECC port {resp.port} is outside the dynamic port range {SECC_PORTS.start}-{SECC_PORTS.stop - 1} "
+                "(ISO 15118-2 §7.10.1, RFC 6335)")
+    return None
 
 
 def _security(value: int) -> Security:
@@ -167,6 +191,10 @@ class SdpClient:
             resp = decode_response(data)
         except SdpError as exc:
             self._events.append(SdpDropped(str(exc)))
+            return
+        unusable = answer_problem(resp)
+        if unusable is not None:
+            self._events.append(SdpDropped(unusable))
             return
         if resp.transport is not Transport.TCP:
             self._events.append(SdpDropped(f"SECC offers transport {resp.transport.name}, only TCP is used"))

@@ -1,5 +1,6 @@
 """asyncio adapter of the SDP client (ISO 15118-2 §7.10.1): one UDP socket on the PLC interface, requests to
-``ff02::1`` port 15118 with the interface's scope id, responses fed to :class:`~evcc.session.sdp.SdpClient`.
+``ff02::1`` port 15118 with the interface's scope id, responses fed to :class:`~evcc.session.sdp.SdpClient` (which checks what they announce). Datagrams that did not arrive
+on the SDP interface are dropped here: the announced link-local address is reached with that interface's scope.
 """
 
 from __future__ import annotations
@@ -39,11 +40,25 @@ def sdp_socket(ifname: str) -> socket.socket:
     return sock
 
 
+MAX_QUEUED = 64  # datagrams waiting for the client; a flood beyond that is dropped unread
+
+
 class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+    """Answers that arrived on the SDP interface (scope id ``index``); others are dropped with the reason."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        scope = addr[3] if len(addr) > 3 else 0
+        if scope != self.index:
+            log.info("SDP datagram dropped: from %s on interface index %s, not the SDP interface (%s)", addr[0],
+                     scope, self.index)
+            return
+        if self.queue.full():
+            log.debug("SDP datagram dropped: %d answers already waiting", MAX_QUEUED)
+            return
         self.queue.put_nowait(data)
 
 
@@ -52,8 +67,8 @@ async def discover(
 ) -> SdpResponse:
     """Run SDP on ``sock`` (see :func:`sdp_socket`) until a SECC answers; raise :class:`SdpTimeout` otherwise."""
     loop = asyncio.get_running_loop()
-    index = sock.getsockname()[3]
-    transport, proto = await loop.create_datagram_endpoint(_Datagrams, sock=sock)
+    index = sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF)  # the SDP interface (sdp_socket)
+    transport, proto = await loop.create_datagram_endpoint(lambda: _Datagrams(index), sock=sock)
     try:
         client.start(clock())
         while True:
@@ -65,7 +80,7 @@ async def discover(
                 if isinstance(event, SdpFailed):
                     raise SdpTimeout(event.reason)
                 if isinstance(event, SdpDropped):
-                    log.debug("SDP datagram dropped: %s", event.reason)
+                    log.info("SDP answer ignored: %s", event.reason)
             deadline = client.get_timer()
             timeout = None if deadline is None else max(0.0, deadline - clock())
             try:

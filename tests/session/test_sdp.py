@@ -79,9 +79,9 @@ def test_wrong_security_and_garbage_are_dropped_then_a_good_answer_wins() -> Non
     c = SdpClient(Security.TLS)
     c.start(0.0)
     c.receive_datagram(b"\x01\xfe", 0.01)
-    c.receive_datagram(sdp.encode_response(SdpResponse(ADDR, 1, Security.NO_TLS, Transport.TCP)), 0.02)
-    c.receive_datagram(sdp.encode_response(SdpResponse(ADDR, 1, Security.TLS, Transport.UDP)), 0.03)
-    good = SdpResponse(ADDR, 15000, Security.TLS, Transport.TCP)
+    c.receive_datagram(sdp.encode_response(SdpResponse(ADDR, 50001, Security.NO_TLS, Transport.TCP)), 0.02)
+    c.receive_datagram(sdp.encode_response(SdpResponse(ADDR, 50001, Security.TLS, Transport.UDP)), 0.03)
+    good = SdpResponse(ADDR, 51000, Security.TLS, Transport.TCP)
     c.receive_datagram(sdp.encode_response(good), 0.04)
     events = c.events()
     assert [type(e) for e in events] == [sdp.SdpDropped] * 3 + [sdp.SeccFound]
