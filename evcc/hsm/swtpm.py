@@ -102,9 +102,11 @@ class Swtpm:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 return False
-            try:
-                with socket.create_connection((HOST, port + 1), timeout=0.5):
-                    return True
+            try:  # both channels listen (swtpm opens them one after the other)
+                for channel in (port + 1, port):
+                    with socket.create_connection((HOST, channel), timeout=0.5):
+                        pass
+                return True
             except OSError:
                 time.sleep(0.02)
         return False

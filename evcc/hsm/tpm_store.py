@@ -112,16 +112,25 @@ class TpmError(KeyStoreError):
         self.rc = rc
 
 
+def _rc_names() -> dict[int, str]:
+    names: dict[int, str] = {}
+    for name in dir(TPM2_RC):
+        value = getattr(TPM2_RC, name)
+        if name.isupper() and isinstance(value, int) and not name.startswith(("RC_", "FMT1", "VER1", "WARN")):
+            names.setdefault(int(value), f"TPM_RC_{name}")
+    return names
+
+
+_RC_NAMES = _rc_names()
+
+
 def rc_text(exc: TSS2_Exception) -> str:
-    """``0x0000099a TPM_RC_INTEGRITY (tpm:parameter(1):integrity check failed)`` style text."""
+    """``0x0000099f TPM_RC_INTEGRITY (tpm:parameter(1):integrity check failed)`` style text."""
     rc = int(exc.rc)
     name = ""
     if rc < 0x10000:  # a TPM response code (TSS layer 0): name the error without handle/parameter number
-        try:
-            name = f"TPM_RC_{TPM2_RC(int(exc.error)).name} " if exc.error else ""
-        except ValueError:
-            name = ""
-    return f"0x{rc:08x} {name}({exc})"
+        name = _RC_NAMES.get(int(exc.error), "")
+    return f"0x{rc:08x} {name + ' ' if name else ''}({exc})"
 
 
 def _tss(what: str, exc: TSS2_Exception) -> TpmError:

@@ -28,9 +28,14 @@ import struct
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from evcc.hsm.keystore import wipe
+
+try:  # cryptography >= 47 keeps CFB among the "decrepit" modes (TPM 2.0 duplication mandates AES-CFB)
+    from cryptography.hazmat.decrepit.ciphers.modes import CFB
+except ImportError:  # pragma: no cover - older cryptography
+    from cryptography.hazmat.primitives.ciphers.modes import CFB
 
 TPM_ALG_ECC = 0x0023
 _HASH_BY_ALG = {0x000B: "sha256", 0x000C: "sha384", 0x000D: "sha512"}
@@ -118,7 +123,7 @@ def outer_wrap(parent: StorageParent, object_name: bytes, sensitive: bytearray,
     seed = kdfe(parent.name_alg, z, b"DUPLICATE", ex, parent.x, digest_bits)
     sym = kdfa(parent.name_alg, seed, b"STORAGE", object_name, b"", parent.aes_bits)
     encrypted = bytearray(len(sensitive))
-    enc = Cipher(algorithms.AES(sym), modes.CFB(bytes(16))).encryptor()
+    enc = Cipher(algorithms.AES(sym), CFB(bytes(16))).encryptor()
     n = enc.update_into(sensitive, encrypted)
     enc.finalize()
     del encrypted[n:]

@@ -100,7 +100,28 @@ class ScheduleReanchored:
     secc_time: int
 
 
+@dataclass(frozen=True, slots=True)
+class LimitInForce:
+    """What the EV may ask for now (evcc.session.limits) changed: the ``request`` value it bounds (e.g.
+    EVTargetCurrent), ``value`` in ``unit``, what set it (``source``: EV, EVSE maximum, schedule, minimum) and when
+    (the machine's ``now``). Reported when the source changes or a limit moves by more than 1 %."""
+
+    request: str
+    value: float
+    unit: str
+    source: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LimitDeviation:
+    """A limit from the charger that made no sense (maximum below minimum, negative, 0 while charging, a schedule
+    entry out of range) and what the EV did instead; reported once per distinct text."""
+
+    text: str
+
+
 SessionEvent = (
     Exchange | LateResponse | ChargingStarted | SessionEnded | Renegotiated | ResponseNote | ContractUpdated
-    | ContractUpdateRejected | ScheduleReanchored
+    | ContractUpdateRejected | ScheduleReanchored | LimitInForce | LimitDeviation
 )

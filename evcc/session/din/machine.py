@@ -24,6 +24,7 @@ from evcc.session.din.transitions import FORWARD_STATES, ON_RESPONSE
 from evcc.session.checks import MachineCore
 from evcc.session.din.values import message
 from evcc.session.events import EndKind
+from evcc.session.limits import LimitTracker
 from evcc.session.vehicle import VehiclePort
 
 SESSION_ID_SETUP = bytes(8)  # SessionSetupReq carries SessionID 0
@@ -46,6 +47,7 @@ class DinEvcc(MachineCore[State, din.V2G_Message]):
         self.service_id: int | None = None
         self.welding_requests = 0
         self.current_demand_count = 0
+        self.limits = LimitTracker()  # what the EV may ask for (evcc.session.limits)
 
     # ------------------------------------------------------------------ API
     def start(self, now: float, setup_deadline: float | None = None) -> None:

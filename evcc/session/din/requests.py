@@ -5,7 +5,7 @@ from __future__ import annotations
 from evcc.exi import din
 from evcc.session.din.config import EnergyTransfer
 from evcc.session.din.values import pv
-from evcc.session.vehicle import VehiclePort
+from evcc.session.vehicle import DcTargets, VehiclePort
 
 
 def dc_ev_status(vehicle: VehiclePort, now: float) -> din.DC_EVStatusType:
@@ -49,12 +49,21 @@ def power_delivery(vehicle: VehiclePort, now: float, start: bool) -> din.PowerDe
     return din.PowerDeliveryReqType(ReadyToChargeState=start, DC_EVPowerDeliveryParameter=param)
 
 
-def current_demand(vehicle: VehiclePort, now: float) -> din.CurrentDemandReqType:
+def target_voltage(t: DcTargets, evse_max_voltage: float | None) -> float:
+    """EVTargetVoltage: the vehicle's, never above EVSEMaximumVoltageLimit (DIN SPEC 70121 DC_EVSEChargeParameter)."""
+    if evse_max_voltage is not None and 0 < evse_max_voltage < t.voltage:
+        return evse_max_voltage
+    return t.voltage
+
+
+def current_demand(vehicle: VehiclePort, now: float, current: float, voltage: float) -> din.CurrentDemandReqType:
+    """CurrentDemandReq asking for ``current`` at ``voltage``: what evcc.session.limits allows now, not the
+    vehicle's wish as it is."""
     t = vehicle.dc_targets(now)
     lim = vehicle.dc_limits()
     return din.CurrentDemandReqType(
         DC_EVStatus=dc_ev_status(vehicle, now),
-        EVTargetCurrent=pv(t.current, "A"),
+        EVTargetCurrent=pv(current, "A"),
         EVMaximumVoltageLimit=pv(lim.max_voltage, "V"),
         EVMaximumCurrentLimit=pv(lim.max_current, "A"),
         EVMaximumPowerLimit=None if lim.max_power is None else pv(lim.max_power, "W"),
@@ -62,5 +71,5 @@ def current_demand(vehicle: VehiclePort, now: float) -> din.CurrentDemandReqType
         ChargingComplete=t.charging_complete,
         RemainingTimeToFullSoC=None if t.remaining_time_to_full is None else pv(t.remaining_time_to_full, "s"),
         RemainingTimeToBulkSoC=None if t.remaining_time_to_bulk is None else pv(t.remaining_time_to_bulk, "s"),
-        EVTargetVoltage=pv(t.voltage, "V"),
+        EVTargetVoltage=pv(voltage, "V"),
     )

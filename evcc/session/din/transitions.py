@@ -20,6 +20,7 @@ from evcc.session.din import requests as rq
 from evcc.session.din.config import State
 from evcc.session.din.values import value_of
 from evcc.session.events import ChargingStarted, EndKind
+from evcc.session.limits import SHORT_MAX_PMAX, dc_current, relative_schedule
 
 if TYPE_CHECKING:
     from evcc.session.din.machine import DinEvcc
@@ -89,6 +90,7 @@ def on_contract_authentication(m: DinEvcc, res: din.ContractAuthenticationResTyp
 
 
 def _send_charge_parameter_discovery(m: DinEvcc, now: float) -> None:
+    m.limits.asked_at = now
     m.send("ChargeParameterDiscoveryReq", rq.charge_parameter_discovery(m.vehicle, now, m.config.energy_transfer), now)
     m.state = State.WAIT_CHARGE_PARAMETER_DISCOVERY_RES
 
@@ -105,12 +107,35 @@ def on_charge_parameter_discovery(m: DinEvcc, res: din.ChargeParameterDiscoveryR
         return
     m.evse_max_voltage = value_of(evse.EVSEMaximumVoltageLimit)
     m.evse_max_current = value_of(evse.EVSEMaximumCurrentLimit)
+    _note_evse_limits(m, res, now)
     battery = m.vehicle.battery_voltage(now)
     if m.evse_max_voltage is not None and m.evse_max_voltage < battery:
         m.begin_stop(EndKind.STOPPED, f"EVSE maximum {m.evse_max_voltage:.0f} V is below the battery {battery:.0f} V", now)
         return
     m.arm("V2G_EVCC_ReadyToCharge_Timeout", now)
     _send_cable_check(m, now)
+
+
+def _note_evse_limits(m: DinEvcc, res: din.ChargeParameterDiscoveryResType, now: float) -> None:
+    """The EVSE's limits (DC_EVSEChargeParameter) and the PMaxSchedule of the (one) SAScheduleTuple, on the SECC's
+    time base: RelativeTimeInterval starts count from the ChargeParameterDiscoveryRes, which the SECC sent between
+    our request and its arrival (evcc.session.limits.RelativeSchedule). DIN's PMaxType is a bare short, read in W;
+    32767 (the short saturated, as chargers send for "no limit") sets none."""
+    evse = res.DC_EVSEChargeParameter
+    assert evse is not None
+    m.limits.evse = m.limits.evse.updated(
+        max_current=value_of(evse.EVSEMaximumCurrentLimit), max_power=value_of(evse.EVSEMaximumPowerLimit),
+        max_voltage=value_of(evse.EVSEMaximumVoltageLimit), min_current=value_of(evse.EVSEMinimumCurrentLimit))
+    tuples = res.SAScheduleList.SAScheduleTuple if res.SAScheduleList is not None else []
+    if tuples:
+        entries = [(float(e.RelativeTimeInterval.start) if e.RelativeTimeInterval is not None else 0.0,
+                    None if e.RelativeTimeInterval is None or e.RelativeTimeInterval.duration is None
+                    else float(e.RelativeTimeInterval.duration), float(e.PMax))
+                   for e in tuples[0].PMaxSchedule.PMaxScheduleEntry]
+        early = m.limits.asked_at if m.limits.asked_at is not None else now
+        m.limits.schedule = relative_schedule(entries, early, now, saturated=SHORT_MAX_PMAX)
+        for event in m.limits.deviations(m.limits.schedule.deviations):
+            m.emit(event)
 
 
 # ---------------------------------------------------------- DC preparation
@@ -161,8 +186,18 @@ def on_power_delivery_start(m: DinEvcc, res: din.PowerDeliveryResType, now: floa
 
 
 def _send_current_demand(m: DinEvcc, now: float) -> None:
+    """CurrentDemandReq with EVTargetCurrent = what evcc.session.limits allows now (the vehicle's wish within the
+    EVSE's maximum current and power, the PMax in force and EVSEMinimumCurrentLimit); no valid request: stop."""
+    t = m.vehicle.dc_targets(now)
+    voltage = rq.target_voltage(t, m.limits.evse.max_voltage)
+    a = dc_current(t.current, voltage, m.limits.evse, m.limits.pmax(now), m.vehicle.dc_limits().max_current)
+    for event in m.limits.take("EVTargetCurrent", a, now):
+        m.emit(event)
+    if a.stop is not None:
+        m.begin_stop(EndKind.STOPPED, a.stop, now)
+        return
     m.current_demand_count += 1
-    m.send("CurrentDemandReq", rq.current_demand(m.vehicle, now), now)
+    m.send("CurrentDemandReq", rq.current_demand(m.vehicle, now, a.value, voltage), now)
     m.state = State.WAIT_CURRENT_DEMAND_RES
 
 
@@ -180,6 +215,9 @@ def on_current_demand(m: DinEvcc, res: din.CurrentDemandResType, now: float) -> 
     voltage = value_of(res.EVSEPresentVoltage) or 0.0
     current = value_of(res.EVSEPresentCurrent) or 0.0
     m.evse_present_voltage = voltage
+    m.limits.evse = m.limits.evse.updated(  # CurrentDemandRes carries the limits in force now
+        max_current=value_of(res.EVSEMaximumCurrentLimit), max_power=value_of(res.EVSEMaximumPowerLimit),
+        max_voltage=value_of(res.EVSEMaximumVoltageLimit))
     reason = _output_out_of_range(m, voltage, current)
     if reason is None:
         m.vehicle.evse_output(voltage, current, now)

@@ -14,6 +14,7 @@ from evcc.session.iso2 import requests as rq
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso2.config import State
 from evcc.session.iso2.values import value_of
+from evcc.session.limits import ac_current
 
 if TYPE_CHECKING:
     from evcc.session.iso2.machine import Iso2Evcc
@@ -38,6 +39,7 @@ def after_charge_parameters(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResTy
         return
     m.ac_nominal_voltage = value_of(evse.EVSENominalVoltage)
     m.ac_max_current = value_of(evse.EVSEMaxCurrent)
+    m.limits.evse = m.limits.evse.updated(max_current=m.ac_max_current)
     lim = cast(AcVehiclePort, m.vehicle).ac_limits()
     if (m.ac_max_current or 0.0) < lim.min_current:
         m.begin_stop(EndKind.STOPPED, f"EVSEMaxCurrent {m.ac_max_current} A is below the vehicle's minimum "
@@ -65,13 +67,22 @@ def charging_status_stop(m: Iso2Evcc, res: iso2.ChargingStatusResType, now: floa
     """Let the on-board charger draw what the EVSE allows; a reason to stop, or None."""
     if res.EVSEMaxCurrent is not None:
         m.ac_max_current = value_of(res.EVSEMaxCurrent)
+        m.limits.evse = m.limits.evse.updated(max_current=m.ac_max_current)
     reason = evse_stop(res.AC_EVSEStatus)
     if reason is None and res.SAScheduleTupleID != m.sa_schedule_tuple_id:
         reason = f"ChargingStatusRes names SAScheduleTupleID {res.SAScheduleTupleID}, {m.sa_schedule_tuple_id} was agreed"
     if reason is not None:
         return reason
     vehicle = cast(AcVehiclePort, m.vehicle)
-    vehicle.ac_supply(m.ac_nominal_voltage or 0.0, m.ac_max_current or 0.0, phases(m), now)
+    voltage, n = m.ac_nominal_voltage or 0.0, phases(m)
+    lim = vehicle.ac_limits()
+    wish = 0.0 if vehicle.ac_charging_complete(now) else lim.max_current
+    a = ac_current(wish, voltage, n, m.limits.evse, m.limits.pmax(now), lim.min_current, charging=wish > 0)
+    for event in m.limits.take("EV current per phase", a, now):
+        m.emit(event)
+    if a.stop is not None:
+        return a.stop
+    vehicle.ac_supply(voltage, a.value, n, now)  # the on-board charger draws what the EVSE and the PMax allow
     error = vehicle.dc_status(now).error
     return f"the vehicle reports {error}" if error != "NO_ERROR" else None
 

@@ -12,6 +12,7 @@ from evcc.session.events import ChargingStarted, EndKind
 from evcc.session.iso2 import requests as rq
 from evcc.session.iso2.config import State
 from evcc.session.iso2.values import value_of
+from evcc.session.limits import dc_current
 
 if TYPE_CHECKING:
     from evcc.session.iso2.machine import Iso2Evcc
@@ -41,11 +42,19 @@ def after_charge_parameters(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResTy
         m.end(EndKind.PROTOCOL_ERROR, "ChargeParameterDiscoveryRes (Finished) without DC_EVSEChargeParameter")
         return
     m.evse_max_voltage = value_of(evse.EVSEMaximumVoltageLimit)
+    note_evse_limits(m, evse)
     battery = m.vehicle.battery_voltage(now)
     if m.evse_max_voltage is not None and m.evse_max_voltage < battery:
         m.begin_stop(EndKind.STOPPED, f"EVSE maximum {m.evse_max_voltage:.0f} V is below the battery {battery:.0f} V", now)
         return
     send_cable_check(m, now)
+
+
+def note_evse_limits(m: Iso2Evcc, evse: iso2.DC_EVSEChargeParameterType) -> None:
+    """DC_EVSEChargeParameter's limits bound every CurrentDemandReq (evcc.session.limits)."""
+    m.limits.evse = m.limits.evse.updated(
+        max_current=value_of(evse.EVSEMaximumCurrentLimit), max_power=value_of(evse.EVSEMaximumPowerLimit),
+        max_voltage=value_of(evse.EVSEMaximumVoltageLimit), min_current=value_of(evse.EVSEMinimumCurrentLimit))
 
 
 def send_cable_check(m: Iso2Evcc, now: float) -> None:
@@ -93,8 +102,19 @@ def send_power_delivery_start(m: Iso2Evcc, now: float) -> None:
 
 
 def send_current_demand(m: Iso2Evcc, now: float) -> None:
+    """CurrentDemandReq with EVTargetCurrent = what evcc.session.limits allows now: the vehicle's wish within
+    the EVSE's maximum current and power (the latest CurrentDemandRes that carried them), the PMax in force of
+    the agreed SAScheduleTuple ([V2G2-294]) and EVSEMinimumCurrentLimit; no valid request: stop in order."""
+    t = m.vehicle.dc_targets(now)
+    voltage = rq.target_voltage(t, m.limits.evse.max_voltage)
+    a = dc_current(t.current, voltage, m.limits.evse, m.limits.pmax(now), m.vehicle.dc_limits().max_current)
+    for event in m.limits.take("EVTargetCurrent", a, now):
+        m.emit(event)
+    if a.stop is not None:
+        m.begin_stop(EndKind.STOPPED, a.stop, now)
+        return
     m.loop_count += 1
-    m.send("CurrentDemandReq", rq.current_demand(m.vehicle, now), now)
+    m.send("CurrentDemandReq", rq.current_demand(m.vehicle, now, a.value, voltage), now)
     m.state = State.WAIT_CURRENT_DEMAND_RES
 
 
@@ -118,6 +138,9 @@ def current_demand_stop(m: Iso2Evcc, res: iso2.CurrentDemandResType, now: float)
     voltage = value_of(res.EVSEPresentVoltage) or 0.0
     current = value_of(res.EVSEPresentCurrent) or 0.0
     m.evse_present_voltage = voltage
+    m.limits.evse = m.limits.evse.updated(  # CurrentDemandRes carries the limits in force now
+        max_current=value_of(res.EVSEMaximumCurrentLimit), max_power=value_of(res.EVSEMaximumPowerLimit),
+        max_voltage=value_of(res.EVSEMaximumVoltageLimit))
     reason = _output_out_of_range(m, voltage, current)
     if reason is None:
         m.vehicle.evse_output(voltage, current, now)

@@ -21,6 +21,7 @@ from evcc.exi import iso2
 from evcc.session import v2gtp
 from evcc.session.checks import MachineCore
 from evcc.session.events import EndKind
+from evcc.session.limits import LimitTracker
 from evcc.session.iso2 import requests as rq
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso2.config import Iso2Config, State
@@ -75,6 +76,7 @@ class Iso2Evcc(MachineCore[State, iso2.V2G_Message]):
         self.renegotiation_wanted: str | None = None  # "EVSE" / "EV": renegotiate at the next loop turn
         self.renegotiation: str | None = None  # who asked for the renegotiation under way
         self.renegotiations = 0  # renegotiations completed
+        self.limits = LimitTracker()  # what the EV may ask for (evcc.session.limits)
 
     # ------------------------------------------------------------------ API
     def start(self, now: float, setup_deadline: float | None = None) -> None:

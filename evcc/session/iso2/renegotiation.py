@@ -61,6 +61,7 @@ def after_charge_parameters(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResTy
             m.end(EndKind.PROTOCOL_ERROR, "ChargeParameterDiscoveryRes (Finished) without DC_EVSEChargeParameter")
             return
         m.evse_max_voltage = value_of(evse.EVSEMaximumVoltageLimit)
+        dc.note_evse_limits(m, evse)
         dc.send_power_delivery_start(m, now)
     else:
         ac.after_charge_parameters(m, res, now)
@@ -69,6 +70,8 @@ def after_charge_parameters(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResTy
 def finished(m: Iso2Evcc) -> None:
     """PowerDeliveryRes(Start) of a renegotiation arrived."""
     assert m.renegotiation is not None
+    if m.limits.pending is not None:  # the renegotiated PMaxSchedule is in force from now on
+        m.limits.schedule, m.limits.pending = m.limits.pending, None
     m.emit(Renegotiated(m.renegotiation, m.sa_schedule_tuple_id or 1))
     m.renegotiation = None
     m.renegotiations += 1

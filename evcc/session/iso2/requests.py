@@ -9,7 +9,7 @@ from evcc.exi import iso2
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
 from evcc.session.iso2.config import EnergyTransferMode
 from evcc.session.iso2.values import pv
-from evcc.session.vehicle import VehiclePort
+from evcc.session.vehicle import DcTargets, VehiclePort
 
 
 def dc_ev_status(vehicle: VehiclePort, now: float) -> iso2.DC_EVStatusType:
@@ -78,12 +78,20 @@ def power_delivery(
     )
 
 
-def current_demand(vehicle: VehiclePort, now: float) -> iso2.CurrentDemandReqType:
+def target_voltage(t: DcTargets, evse_max_voltage: float | None) -> float:
+    """EVTargetVoltage: the vehicle's, never above EVSEMaximumVoltageLimit."""
+    if evse_max_voltage is not None and 0 < evse_max_voltage < t.voltage:
+        return evse_max_voltage
+    return t.voltage
+
+
+def current_demand(vehicle: VehiclePort, now: float, current: float, voltage: float) -> iso2.CurrentDemandReqType:
+    """CurrentDemandReq asking for ``current`` at ``voltage``: what evcc.session.limits allows now."""
     t = vehicle.dc_targets(now)
     lim = vehicle.dc_limits()
     return iso2.CurrentDemandReqType(
         DC_EVStatus=dc_ev_status(vehicle, now),
-        EVTargetCurrent=pv(t.current, "A"),
+        EVTargetCurrent=pv(current, "A"),
         EVMaximumVoltageLimit=pv(lim.max_voltage, "V"),
         EVMaximumCurrentLimit=pv(lim.max_current, "A"),
         EVMaximumPowerLimit=None if lim.max_power is None else pv(lim.max_power, "W"),
@@ -91,7 +99,7 @@ def current_demand(vehicle: VehiclePort, now: float) -> iso2.CurrentDemandReqTyp
         ChargingComplete=t.charging_complete,
         RemainingTimeToFullSoC=None if t.remaining_time_to_full is None else pv(t.remaining_time_to_full, "s"),
         RemainingTimeToBulkSoC=None if t.remaining_time_to_bulk is None else pv(t.remaining_time_to_bulk, "s"),
-        EVTargetVoltage=pv(t.voltage, "V"),
+        EVTargetVoltage=pv(voltage, "V"),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from evcc.exi import iso2
 from evcc.session.iso2.values import pv, value_of
+from evcc.session.limits import RelativeSchedule, relative_schedule
 
 MAX_PROFILE_ENTRIES = 24  # ChargingProfileType: ProfileEntry maxOccurs 24
 
@@ -54,3 +55,16 @@ def charging_profile(t: iso2.SAScheduleTupleType, ev_max_power: float) -> iso2.C
         power = min(value_of(e.PMax) or 0.0, ev_max_power)
         entries.append(iso2.ProfileEntryType(ChargingProfileEntryStart=start, ChargingProfileEntryMaxPower=pv(power, "W")))
     return iso2.ChargingProfileType(ProfileEntry=entries)
+
+
+def relative(t: iso2.SAScheduleTupleType, asked_at: float, arrived_at: float) -> RelativeSchedule:
+    """The tuple's PMaxSchedule as the EV limits its requests by it (evcc.session.limits): RelativeTimeInterval
+    starts count from the ChargeParameterDiscoveryRes, sent by the SECC between ``asked_at`` (our request) and
+    ``arrived_at``; [V2G2-294]: the EV stays within the PMax in force."""
+    entries = []
+    for e in t.PMaxSchedule.PMaxScheduleEntry:
+        interval = e.RelativeTimeInterval
+        start = float(interval.start) if interval is not None else 0.0
+        duration = None if interval is None or interval.duration is None else float(interval.duration)
+        entries.append((start, duration, value_of(e.PMax) or 0.0))
+    return relative_schedule(entries, asked_at, arrived_at)

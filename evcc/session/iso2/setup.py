@@ -124,6 +124,7 @@ def on_authorization(m: Iso2Evcc, res: iso2.AuthorizationResType, now: float) ->
 
 def send_charge_parameter_discovery(m: Iso2Evcc, now: float) -> None:
     c = m.config
+    m.limits.asked_at = now
     req = rq.charge_parameter_discovery(m.vehicle, now, c.energy_transfer_mode, c.max_entries_sa_schedule_tuple)
     m.send("ChargeParameterDiscoveryReq", req, now)
     m.state = State.WAIT_CHARGE_PARAMETER_DISCOVERY_RES
@@ -141,5 +142,12 @@ def accept_schedules(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResType, now
         return False
     chosen = schedules.select_tuple(tuples)
     m.sa_schedule_tuple_id = chosen.SAScheduleTupleID
+    agreed = schedules.relative(chosen, m.limits.asked_at if m.limits.asked_at is not None else now, now)
+    for event in m.limits.deviations(agreed.deviations):
+        m.emit(event)
+    if m.renegotiation is None:
+        m.limits.schedule = agreed
+    else:
+        m.limits.pending = agreed  # takes effect with PowerDeliveryRes(Start) (renegotiation.finished)
     m.charging_profile = schedules.charging_profile(chosen, rq.ev_max_power(m.vehicle, m.config.energy_transfer_mode))
     return True
