@@ -35,8 +35,9 @@ from evcc.contracts.install_common import InstallContext
 from evcc.contracts.store import Contract, ContractStore
 from evcc.hmi.service import HmiConfig, HmiService
 from evcc.hsm.keystore import KeyStore
-from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
-from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
+from evcc.hsm.open_store import open_store, options_from_hsm
+from evcc.hsm.pkcs11_store import Pkcs11Config
+from evcc.hsm.soft_store import SoftKeyStore
 if TYPE_CHECKING:
     from evcc.bms_bridge.aio import BmsBridge
     from evcc.session.connection import PreparedTls
@@ -74,13 +75,9 @@ def _read_pin(path: Path) -> str:
 
 
 def open_keystore(h: HsmSettings) -> KeyStore:
-    """The token (:class:`PlatformError` when module, token or login fail) or the bench's soft store."""
-    if h.kind == "soft":
-        assert h.directory is not None and h.kek_file is not None
-        if not h.kek_file.is_file():
-            raise AppConfigError(f"[hsm] kek_file: {h.kek_file} does not exist")
-        return SoftKeyStore(SoftKeyStoreConfig(h.directory, kek_file=h.kek_file))
-    return Pkcs11KeyStore(_pkcs11_config(h))
+    """The token (:class:`PlatformError` when module, token or login fail), the TPM, or the bench's soft store
+    (evcc.hsm.open_store, as `evcc keys` and `evcc session` open it)."""
+    return open_store(options_from_hsm(h)).store
 
 
 def _pkcs11_config(h: HsmSettings) -> Pkcs11Config:

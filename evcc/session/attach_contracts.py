@@ -1,5 +1,6 @@
-"""The key store and Plug & Charge side of `evcc session`: opens the key store (a PKCS#11 token, or the bench-only
-software store) and the contract store named on the command line and builds
+"""The key store and Plug & Charge side of `evcc session`: opens the key store (a PKCS#11 token, a TPM, or the
+bench-only software store: evcc.hsm.open_store, as `evcc keys` does) and the contract store named on the command
+line and builds
 
 - the ISO 15118-2 contract port (§8.4.3 PaymentDetails/Authorization/CertificateInstallation,
   :class:`~evcc.session.iso2.pnc.KeyStoreContracts`),
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, cast
 
 from cryptography import x509
 
@@ -28,13 +30,14 @@ from evcc.contracts.install_common import InstallContext
 from evcc.contracts.store import ContractStore
 from evcc.errors import ConfigError
 from evcc.hsm.keystore import KeyAlgorithm, KeyStore
-from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
-from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
+from evcc.hsm.open_store import SOFTHSM_MODULE, OpenedStore, StoreOptions, open_store
+from evcc.hsm.soft_store import SoftKeyStore
 from evcc.session.iso2.pnc import KeyStoreContracts
 from evcc.session.iso20.pnc import KeyStoreContracts20
 from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
 
-SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+__all__ = ["SOFTHSM_MODULE", "OpenedKeyStore", "PncOptions", "client_certificate", "contract_port",
+           "contract_port20", "open_keystore"]
 
 
 def load_certificates(path: Path, what: str) -> list[x509.Certificate]:
@@ -51,68 +54,34 @@ def load_certificates(path: Path, what: str) -> list[x509.Certificate]:
     return certs
 
 
-def _read_secret(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: {exc.strerror or exc}") from exc
-
-
 @dataclass(frozen=True)
 class PncOptions:
-    """``token``: PKCS#11 token label (with ``pin_file``); or ``soft_keys``: software key store folder (with
-    ``kek_file``). ``oem_key``/``oem_cert``: the OEM provisioning key label and certificate (installation)."""
+    """``store``: which key store (evcc.hsm.open_store: a PKCS#11 token, a TPM or the software store).
+    ``oem_key``/``oem_cert``: the OEM provisioning key label and certificate (installation)."""
 
     contracts: Path | None
     v2g_roots: tuple[Path, ...]
-    token: str | None = None
-    pin_file: Path | None = None
-    pkcs11_module: str = SOFTHSM_MODULE
-    soft_keys: Path | None = None
-    kek_file: Path | None = None
+    store: StoreOptions = StoreOptions()
     oem_key: str | None = None
     oem_cert: Path | None = None
     mo_roots: tuple[Path, ...] = ()
     vehicle_key: str | None = None  # -20 TLS 1.3: key label of the vehicle certificate
-    vehicle_cert: Path | None = None  # -20 TLS 1.3: vehicle certificate, then its Sub-CAs (PEM)
+    vehicle_cert: Path | None = None  # -20 TLS 1.3: vehicle certificate, then its Sub-CAs (PEM); None: the store's
 
 
-@dataclass
-class OpenedKeyStore:
-    """The key store of one session; ``pkcs11`` is set for a token (TLS 1.3 may then use pkcs11-provider)."""
-
-    store: KeyStore
-    pkcs11: Pkcs11Config | None = None
-
-
-def _open_keystore(opts: PncOptions) -> OpenedKeyStore:
-    if (opts.token is None) == (opts.soft_keys is None):
-        raise ConfigError("the key store: give exactly one, --token LABEL or --soft-keys DIR")
-    if opts.token is not None:
-        if opts.pin_file is None:
-            raise ConfigError("--token needs --pin-file (the user PIN, one line)")
-        pin = _read_secret(opts.pin_file, "--pin-file").decode(errors="replace").strip()
-        config = Pkcs11Config(opts.pkcs11_module, opts.token, pin)
-        return OpenedKeyStore(Pkcs11KeyStore(config), config)
-    assert opts.soft_keys is not None
-    if opts.kek_file is None:
-        raise ConfigError("--soft-keys needs --kek-file (32-byte key-encryption key)")
-    _read_secret(opts.kek_file, "--kek-file")  # a clear error before the store reads it
-    return OpenedKeyStore(SoftKeyStore(SoftKeyStoreConfig(opts.soft_keys, kek_file=opts.kek_file)))
+OpenedKeyStore = OpenedStore  # the key store of one session; ``pkcs11`` is set for a token (pkcs11-provider)
 
 
 @contextlib.contextmanager
 def open_keystore(opts: PncOptions) -> Iterator[OpenedKeyStore]:
-    """The key store named on the command line, closed afterwards."""
-    opened = _open_keystore(opts)
+    """The key store named on the command line (evcc.hsm.open_store, as `evcc keys` takes it), closed afterwards."""
+    opened = open_store(opts.store)
     try:
         yield opened
     finally:
         # Closing never logs the process out (evcc.hsm.p11_session): a TLS 1.3 context using the token key through
         # pkcs11-provider keeps working, and the provider has the PIN from its configuration (never a prompt).
-        close = getattr(opened.store, "close", None)
-        if callable(close):
-            close()
+        opened.close()
 
 
 def _context(opts: PncOptions, keystore: KeyStore) -> InstallContext:
@@ -163,11 +132,26 @@ def contract_port20(opts: PncOptions, keystore: KeyStore) -> KeyStoreContracts20
 
 
 def client_certificate(opts: PncOptions, opened: OpenedKeyStore) -> ClientCertificate:
-    """The TLS 1.3 vehicle certificate (ISO 15118-20 mutual authentication) with its key in the key store."""
-    if opts.vehicle_cert is None or opts.vehicle_key is None:
+    """The TLS 1.3 vehicle certificate (ISO 15118-20 mutual authentication) with its key in the key store: the
+    chain of ``--vehicle-cert``, else the one stored with the key (`evcc keys import-cert`)."""
+    if opts.vehicle_key is None:
         raise ConfigError("ISO 15118-20 --tls needs --vehicle-cert FILE and --vehicle-key LABEL")
-    chain = tuple(load_certificates(opts.vehicle_cert, "--vehicle-cert"))
+    if opts.vehicle_cert is not None:
+        chain = tuple(load_certificates(opts.vehicle_cert, "--vehicle-cert"))
+    else:
+        from evcc.keys.certs import cert_store
+
+        certs = cert_store(opened)
+        try:
+            chain = certs.load(opts.vehicle_key)
+        finally:
+            certs.close()
+        if not chain:
+            raise ConfigError(f"--vehicle-key {opts.vehicle_key}: no certificate stored with this key in "
+                              f"{opened.store.description}: give --vehicle-cert FILE or run evcc keys import-cert")
     soft = opened.store if isinstance(opened.store, SoftKeyStore) else None
+    if opened.kind == "tpm":
+        return ClientCertificate(chain, choose_vehicle_key(opts.vehicle_key, None, None, tpm=cast(Any, opened.store)))
     return ClientCertificate(chain, choose_vehicle_key(opts.vehicle_key, opened.pkcs11, soft))
 
 

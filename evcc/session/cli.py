@@ -22,15 +22,24 @@ from typing import TextIO
 
 from evcc.errors import ConfigError, EvccError, PlatformError, StoreError
 from evcc.session.attach import PROTOCOLS, AttachConfig, attach
-from evcc.session.attach_contracts import (SOFTHSM_MODULE, OpenedKeyStore, PncOptions, client_certificate,
-                                           contract_port, contract_port20, open_keystore)
+from evcc.keys.options import add_store_arguments, store_options
+from evcc.session.attach_contracts import (OpenedKeyStore, PncOptions, client_certificate, contract_port,
+                                           contract_port20, open_keystore)
 from evcc.session.attach_vehicle import VehicleConfig
 from evcc.session.connection import TlsConfig, TlsVersion
+from evcc.session.pacing import DEFAULT_MIN_CYCLE, MAX_MIN_CYCLE
 from evcc.session.report import SessionJsonReport, write_json
+from evcc.session.tls13 import ISO20_GROUPS, ISO20_SIGNATURE_ALGORITHMS, ISO20_TLS13, Tls13Profile
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+# LAB PEERS ONLY (--lab-tls13-p256): the -20 groups and signature algorithms first, then P-256's, for a charger
+# whose TLS 1.3 is P-256 only (Josev's SECC, INTEROP.md); the handshake reaches it through a HelloRetryRequest.
+LAB_TLS13_P256 = Tls13Profile(groups=ISO20_GROUPS + ("prime256v1",),
+                              signature_algorithms=ISO20_SIGNATURE_ALGORITHMS + ("ecdsa_secp256r1_sha256",))
+LAB_TLS13_P256_NOTE = ("LAB: TLS 1.3 also offered prime256v1 / ecdsa_secp256r1_sha256 after the ISO 15118-20 "
+                       "groups and signature algorithms (--lab-tls13-p256)")
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -61,23 +70,28 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--min-msg-timeout", type=float, default=None, metavar="S",
                    help="LAB PEERS ONLY: raise every V2G_EVCC_Msg_Timeout below S to S (a slow simulated charger); "
                         "responses later than the standard's value are listed in the report")
+    p.add_argument("--min-cycle", type=float, default=DEFAULT_MIN_CYCLE, metavar="S",
+                   help=f"charge loop: at least S seconds from one CurrentDemandReq/ChargingStatusReq/ChargeLoopReq "
+                        f"to the next, as real cars (0.1-0.25 s; default {DEFAULT_MIN_CYCLE}); 0: as fast as the "
+                        f"charger answers; at most {MAX_MIN_CYCLE}")
     p.add_argument("--json", type=Path, help="write the report (messages, timings, outcome) here")
     sec = p.add_argument_group("TLS and Plug & Charge")
     sec.add_argument("--v2g-root", type=Path, action="append", default=[], help="trusted V2G root (PEM or DER)")
     sec.add_argument("--keylog", type=Path, help="BENCH TRACES ONLY: write TLS secrets (NSS key log)")
     sec.add_argument("--contracts", type=Path, help="contract store folder")
-    sec.add_argument("--token", help="PKCS#11 token label of the key store")
-    sec.add_argument("--pin-file", type=Path, help="user PIN of --token")
-    sec.add_argument("--pkcs11-module", default=SOFTHSM_MODULE, help=f"PKCS#11 module (default {SOFTHSM_MODULE})")
-    sec.add_argument("--soft-keys", type=Path, help="software key store folder (bench only)")
-    sec.add_argument("--kek-file", type=Path, help="KEK of --soft-keys")
+    add_store_arguments(p.add_argument_group("key store (as `evcc keys` takes it)"))
     sec.add_argument("--oem-key", help="key label of the OEM provisioning key (CertificateInstallation)")
     sec.add_argument("--oem-cert", type=Path, help="OEM provisioning certificate (PEM or DER)")
     sec.add_argument("--mo-root", type=Path, action="append", default=[], help="trusted MO root (PEM or DER)")
     sec.add_argument("--vehicle-cert", type=Path,
-                     help="ISO 15118-20 TLS 1.3: vehicle certificate then its Sub-CAs (PEM), for --vehicle-key")
-    sec.add_argument("--vehicle-key", help="ISO 15118-20 TLS 1.3: key label of the vehicle certificate in --token "
-                                           "(through OpenSSL pkcs11-provider) or --soft-keys")
+                     help="ISO 15118-20 TLS 1.3: vehicle certificate then its Sub-CAs (PEM), for --vehicle-key "
+                          "(default: the chain stored with the key by evcc keys import-cert)")
+    sec.add_argument("--vehicle-key", help="ISO 15118-20 TLS 1.3: key label of the vehicle certificate in the key "
+                                           "store (a token through OpenSSL pkcs11-provider, a TPM, or --soft-keys)")
+    sec.add_argument("--lab-tls13-p256", action="store_true",
+                     help="LAB PEERS ONLY: TLS 1.3 also offers prime256v1 and ecdsa_secp256r1_sha256 after the "
+                          "ISO 15118-20 groups and signature algorithms (a P-256-only charger such as Josev's); "
+                          "reported")
     p.set_defaults(func=run)
 
 
@@ -104,13 +118,13 @@ def _tls(args: argparse.Namespace, keys: OpenedKeyStore | None) -> TlsConfig | N
         return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog)
     assert keys is not None
     return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog, version=TlsVersion.TLS13,
-                     client_certificate=client_certificate(_options(args), keys))
+                     client_certificate=client_certificate(_options(args), keys),
+                     tls13=LAB_TLS13_P256 if args.lab_tls13_p256 else ISO20_TLS13)
 
 
 def _options(args: argparse.Namespace) -> PncOptions:
-    return PncOptions(args.contracts, tuple(args.v2g_root), args.token, args.pin_file, args.pkcs11_module,
-                      args.soft_keys, args.kek_file, args.oem_key, args.oem_cert, tuple(args.mo_root),
-                      args.vehicle_key, args.vehicle_cert)
+    return PncOptions(args.contracts, tuple(args.v2g_root), store_options(args)[0], args.oem_key, args.oem_cert,
+                      tuple(args.mo_root), args.vehicle_key, args.vehicle_cert)
 
 
 @contextlib.contextmanager
@@ -118,8 +132,11 @@ def _keys(args: argparse.Namespace) -> Iterator[OpenedKeyStore | None]:
     """The key store, when Plug & Charge or the -20 vehicle certificate needs one."""
     if args.auth == "pnc" and args.contracts is None:
         raise ConfigError("--auth pnc needs --contracts DIR")
-    if args.tls and _iso20(args) and (args.vehicle_cert is None or args.vehicle_key is None):
-        raise ConfigError("ISO 15118-20 --tls needs --vehicle-cert FILE and --vehicle-key LABEL")
+    if args.lab_tls13_p256 and not (args.tls and _iso20(args)):
+        raise ConfigError("--lab-tls13-p256 needs ISO 15118-20 with --tls")
+    if args.tls and _iso20(args) and args.vehicle_key is None:
+        raise ConfigError("ISO 15118-20 --tls needs --vehicle-cert FILE and --vehicle-key LABEL (--vehicle-cert "
+                          "may be left out when the key store holds the key's certificate: evcc keys import-cert)")
     if args.auth != "pnc" and not (args.tls and _iso20(args)):
         yield None
         return
@@ -137,13 +154,15 @@ def _config(args: argparse.Namespace, keys: OpenedKeyStore | None) -> AttachConf
     iso20 = contract_port20(_options(args), store) if store is not None and _iso20(args) else None
     return AttachConfig(args.iface, args.protocol, args.energy, args.auth, _tls(args, keys), vehicle,
                         args.precharge_tolerance, min_msg_timeout=args.min_msg_timeout, contracts=iso2,
-                        control="Dynamic" if args.control == "dynamic" else "Scheduled", contracts20=iso20)
+                        control="Dynamic" if args.control == "dynamic" else "Scheduled", contracts20=iso20,
+                        min_cycle=args.min_cycle)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     try:
         with _keys(args) as keys:
             report = asyncio.run(attach(_config(args, keys)))
+        report.lab_tls13_p256 = bool(args.lab_tls13_p256)
     except (ConfigError, PlatformError, StoreError) as exc:
         print(f"evcc session: {exc}", file=err)
         return EXIT_CONFIG
@@ -169,9 +188,18 @@ def _print(report: SessionJsonReport, out: TextIO) -> None:
             print(f"  vehicle certificate key: {report.tls_client_key}", file=out)
     for t in report.timings:
         print(f"  {t.type:36} {t.count:5d}  median {t.median_ms:8.2f} ms  max {t.max_ms:8.2f} ms", file=out)
+    turn = report.ev.get("ev_turn", {})
+    if turn.get("count"):
+        print(f"  EV's own turn (response -> next request, pacing included): median {turn['median_ms']:.2f} ms  "
+              f"p99 {turn['p99_ms']:.2f} ms  max {turn['max_ms']:.2f} ms", file=out)
+    if report.messages_dropped:
+        print(f"  {report.messages_total} messages; the report keeps the first and last {len(report.messages)}",
+              file=out)
     if report.min_msg_timeout is not None:
         print(f"LAB: V2G_EVCC_Msg_Timeout raised to at least {report.min_msg_timeout} s; "
               f"{len(report.over_standard_timeout)} response(s) later than the standard allows", file=out)
+    if report.lab_tls13_p256:
+        print(LAB_TLS13_P256_NOTE, file=out)
     verdict = "session ended with SessionStop" if report.ok else "session FAILED"
     print(f"{verdict}: {report.outcome}: {report.reason}", file=out)
 

@@ -1,25 +1,33 @@
-"""The report of one `evcc session`: every V2GTP message both ways (direction, time, type, ResponseCode), the
-per-message timings, the outcome and its reason, as JSON written atomically.
+"""The report of one `evcc session`: the V2GTP messages both ways (direction, time, type, ResponseCode), the
+per-message timings, the EV's own turn times, the outcome and its reason, as JSON written atomically.
+
+Bounded for any session length (evcc.bounded): the messages are the first and the last
+:data:`RECORD_HEAD`/:data:`RECORD_TAIL` of the session (``messages_total``, ``messages_dropped`` say how many
+there were and how many lie between); the timings (count, min/median/p99/max per response type, late count) and
+the EV's turn times cover every message (:class:`~evcc.session.session_log.SessionLog`; their precision:
+:data:`evcc.bounded.PRECISION`).
 
 Recording happens at the transport boundary (:class:`RecordingConnection`): the raw payloads and the times they
 were sent or taken from the connection. Nothing is decoded while the session runs; :func:`message_rows` decodes
-afterwards (SupportedAppProtocol for the first message each way, ISO 15118-2 §8.2.1; then the negotiated
+the kept ones afterwards (SupportedAppProtocol for the first message each way, ISO 15118-2 §8.2.1; then the negotiated
 protocol's grammar by V2GTP payload type, ISO 15118-2 §7.8.3 Table 10 / ISO 15118-20 Table 13).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evcc import exi
+from evcc.bounded import Window
 from evcc.session import v2gtp
 from evcc.session.connection import V2gConnection
-from evcc.session.events import EndKind, LateResponse, SessionEvent
+from evcc.session.events import EndKind
 from evcc.session.report_common import timing_summary, write_atomic
+from evcc.session.session_log import SessionLog
 
 EV_TO_SECC = "EV->SECC"
 SECC_TO_EV = "SECC->EV"
@@ -27,6 +35,10 @@ ISO20_GRAMMARS = {
     v2gtp.ISO20_COMMON: "iso20-common", v2gtp.ISO20_AC: "iso20-ac", v2gtp.ISO20_DC: "iso20-dc",
     v2gtp.ISO20_ACDP: "iso20-acdp", v2gtp.ISO20_WPT: "iso20-wpt",
 }
+
+
+RECORD_HEAD = 1000  # messages kept from the start of a session
+RECORD_TAIL = 1000  # and from its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +51,15 @@ class Recorded:
 
 class RecordingConnection(V2gConnection):
     """Wraps an open :class:`V2gConnection`: same ``send``/``receive``/``close``, each payload appended to
-    ``records`` with the clock time. (A subclass only so that it fits where a V2gConnection is expected; all
+    ``records`` (bounded: the first and last messages, :data:`RECORD_HEAD`, :data:`RECORD_TAIL`) with the clock
+    time. (A subclass only so that it fits where a V2gConnection is expected; all
     I/O goes through ``inner``.)"""
 
     def __init__(self, inner: V2gConnection, clock: Callable[[], float]) -> None:  # noqa: D107
         # deliberately no super().__init__(): this object never becomes an asyncio protocol itself
         self.inner = inner
         self.clock = clock
-        self.records: list[Recorded] = []
+        self.records: Window[Recorded] = Window(RECORD_HEAD, RECORD_TAIL)
         self.cipher = inner.cipher
         self.peer_certificate = inner.peer_certificate
 
@@ -83,10 +96,20 @@ def _describe(grammar: str, payload: bytes) -> tuple[str, str | None]:
     return name, None if code is None else str(code)
 
 
-def message_rows(records: list[Recorded], grammar: str | None, origin: float) -> list[dict[str, Any]]:
-    """One row per message; a response row carries ``latency_ms`` since the request before it."""
+def message_rows(records: Iterable[Recorded] | Window[Recorded], grammar: str | None,
+                 origin: float) -> list[dict[str, Any]]:
+    """One row per kept message; a response row carries ``latency_ms`` since the request before it (not across
+    the gap of a bounded record: the first kept message after it pairs with nothing before)."""
+    if isinstance(records, Window):
+        head, tail = records.parts()
+        rows = _rows(head, grammar, origin, first=True)
+        return rows + _rows(tail, grammar, origin, first=records.total == len(tail))
+    return _rows(records, grammar, origin, first=True)
+
+
+def _rows(records: Iterable[Recorded], grammar: str | None, origin: float, first: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    seen = {EV_TO_SECC: 0, SECC_TO_EV: 0}
+    seen = {EV_TO_SECC: 0 if first else 1, SECC_TO_EV: 0 if first else 1}
     last_sent: Recorded | None = None
     for rec in records:
         seen[rec.direction] += 1
@@ -111,15 +134,32 @@ def message_rows(records: list[Recorded], grammar: str | None, origin: float) ->
 
 @dataclass
 class MessageTiming:
+    """Response time (request written -> response taken) per response type, over every message of the session."""
+
     type: str
     count: int
     median_ms: float
     max_ms: float
+    min_ms: float | None = None
+    p99_ms: float | None = None
+    late: int = 0  # past V2G_SECC_Msg_Performance_Time
+    exact: bool = True  # median and p99 exact (else: evcc.bounded.PRECISION)
 
 
 def timings(rows: list[dict[str, Any]]) -> list[MessageTiming]:
+    """From message rows (all of a short exchange, e.g. SupportedAppProtocol)."""
     return [MessageTiming(*row)
             for row in timing_summary((row["type"], row["latency_ms"]) for row in rows if "latency_ms" in row)]
+
+
+def log_timings(log: SessionLog) -> list[MessageTiming]:
+    """From the session's bounded log: every exchange of the protocol machine."""
+    out: list[MessageTiming] = []
+    for name, q in log.rtt.stats.items():
+        ms = q.summary_ms()
+        out.append(MessageTiming(name, q.count, float(ms["median_ms"]), float(ms["max_ms"]), float(ms["min_ms"]),
+                                 float(ms["p99_ms"]), log.rtt.late.get(name, 0), q.exact))
+    return out
 
 
 @dataclass
@@ -143,25 +183,36 @@ class SessionJsonReport:
     tls_client_key: str | None = None  # TLS 1.3: where the vehicle certificate's key is (token or software store)
     control: str | None = None  # ISO 15118-20 control mode asked for (Scheduled or Dynamic)
     times: dict[str, float] = field(default_factory=dict)
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # the first and last RECORD_HEAD/RECORD_TAIL
+    messages_total: int = 0
+    messages_dropped: int = 0  # messages of the session between the kept first and last ones
     timings: list[MessageTiming] = field(default_factory=list)
     late_responses: list[dict[str, Any]] = field(default_factory=list)  # past V2G_SECC_Msg_Performance_Time
+    late_count: int = 0  # all of them (the list is bounded like the messages)
+    ev: dict[str, Any] = field(default_factory=dict)  # the EV's own time: ev_turn, ev_work (p50/p99/max ms)
+    min_cycle: float | None = None  # the charge loop's minimum cycle in use (s)
     min_msg_timeout: float | None = None  # lab option in use (see evcc.session.attach.with_min_msg_timeout)
     over_standard_timeout: list[dict[str, Any]] = field(default_factory=list)  # past the standard's EVCC timeout
+    lab_tls13_p256: bool = False  # lab option in use: TLS 1.3 also offered P-256 (evcc session --lab-tls13-p256)
     soc: dict[str, float] = field(default_factory=dict)
 
-    def take_messages(self, records: list[Recorded], grammar: str | None, origin: float) -> None:
+    def take_messages(self, records: Window[Recorded] | list[Recorded], grammar: str | None, origin: float,
+                      log: SessionLog | None = None) -> None:
         self.messages = message_rows(records, grammar, origin)
-        self.timings = timings(self.messages)
+        self.messages_total = records.total if isinstance(records, Window) else len(records)
+        self.messages_dropped = self.messages_total - len(self.messages)
+        sap = [t for t in timings(self.messages[:2]) if t.type.startswith("supportedAppProtocol")]
+        self.timings = sap + log_timings(log) if log is not None else timings(self.messages)
 
-    def take_events(self, events: list[SessionEvent]) -> None:
+    def take_events(self, log: SessionLog) -> None:
         self.late_responses = [{"type": e.response, "latency_ms": round(e.latency * 1000.0, 3),
-                                "budget_ms": round(e.budget * 1000.0, 3)}
-                               for e in events if isinstance(e, LateResponse)]
+                                "budget_ms": round(e.budget * 1000.0, 3)} for e in log.late]
+        self.late_count = log.late_count
+        self.ev = log.ev_summary()
 
     def stopped_in_order(self, kind: EndKind) -> bool:
         """The session ended with SessionStopReq answered (completed, or stopped in order)."""
-        sent = [m for m in self.messages if m["direction"] == EV_TO_SECC]
+        sent = [m for m in self.messages[-4:] if m["direction"] == EV_TO_SECC]
         answered = bool(self.messages) and self.messages[-1]["type"] == "SessionStopRes"
         return (kind in (EndKind.COMPLETED, EndKind.STOPPED) and bool(sent)
                 and sent[-1]["type"] == "SessionStopReq" and answered)
