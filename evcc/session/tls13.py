@@ -16,7 +16,8 @@ client authentication  vehicle certificate chain (OEM PKI) and its private key
 Python 3.11's ``ssl`` sets none of the three lists: :mod:`evcc.session.tls_openssl` sets them on the context.
 
 The vehicle's private key is either in a PKCS#11 token, used by OpenSSL 3 through ``pkcs11-provider`` (the key
-never leaves the token; :mod:`evcc.session.tls_token`), or, on benches without the provider, in the software key
+never leaves the token; :mod:`evcc.session.tls_token`), or in a TPM 2.0, used through ``tpm2-openssl`` (the key
+file is a TPM-wrapped blob; :mod:`evcc.session.tls_tpm`), or, on benches without the provider, in the software key
 store (:class:`evcc.hsm.soft_store.SoftKeyStore`), handed to OpenSSL through an anonymous memory file (never
 written to disk). Which one was used is reported as the connection's ``client_key_source``.
 """
@@ -29,6 +30,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -36,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from evcc.errors import ConfigError
 from evcc.hsm.pkcs11_store import Pkcs11Config
 from evcc.hsm.soft_store import SoftKeyStore
-from evcc.session import tls_openssl, tls_token
+from evcc.session import tls_openssl, tls_tpm, tls_token
 
 CertSource = Path | str | bytes | x509.Certificate
 
@@ -80,7 +82,34 @@ class SoftStoreKey:
         return f"{self.store.description} (key {self.label!r})"
 
 
-VehicleKey = TokenKey | SoftStoreKey
+@dataclass(frozen=True, slots=True)
+class TpmKey:
+    """The vehicle key ``label`` in a TPM 2.0: its TSS2 PRIVATE KEY file (TPM-wrapped, as
+    :class:`evcc.hsm.tpm_store.TpmKeyStore` keeps it), used through tpm2-openssl on the TPM at ``tcti``."""
+
+    tcti: str
+    key_file: Path
+    label: str
+
+    def describe(self) -> str:
+        return f"TPM 2.0 ({self.tcti}) through OpenSSL tpm2-openssl (key {self.label!r})"
+
+
+class TpmKeyFiles(Protocol):
+    """What the TLS layer needs of a TPM key store (:class:`evcc.hsm.tpm_store.TpmKeyStore`): a key's file."""
+
+    def key_file(self, label: str) -> Path: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TpmKeys:
+    """A TPM key store as :func:`choose_vehicle_key` sees it: the TPM's TCTI and the store of key files."""
+
+    tcti: str
+    store: TpmKeyFiles
+
+
+VehicleKey = TokenKey | SoftStoreKey | TpmKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +120,15 @@ class ClientCertificate:
     key: VehicleKey
 
 
-def choose_vehicle_key(label: str, token: Pkcs11Config | None, soft: SoftKeyStore | None) -> VehicleKey:
-    """The token through pkcs11-provider where both are available, else the software key store."""
+def choose_vehicle_key(label: str, token: Pkcs11Config | None, soft: SoftKeyStore | None,
+                       tpm: TpmKeys | None = None) -> VehicleKey:
+    """The TPM through tpm2-openssl when the key store is a TPM, the token through pkcs11-provider where both are
+    available, else the software key store."""
+    if tpm is not None:
+        if not tls_tpm.tpm2_provider_installed():
+            raise ConfigError("the vehicle key is in the TPM but OpenSSL's tpm2 provider is not installed "
+                              "(Debian package tpm2-openssl)")
+        return TpmKey(tpm.tcti, tpm.store.key_file(label), label)
     if token is not None and tls_openssl.pkcs11_provider_installed():
         return TokenKey(token, label)
     if soft is not None:
@@ -154,6 +190,8 @@ def load_client_certificate(ctx: ssl.SSLContext, cert: ClientCertificate) -> str
         if isinstance(cert.key, TokenKey):
             key_pem = tls_token.uri_pem(tls_token.key_uri(cert.key.pkcs11, cert.key.label))
             tls_openssl.use_token_key(ctx, chain, key_pem, cert.key.pkcs11)
+        elif isinstance(cert.key, TpmKey):
+            tls_tpm.use_tpm_key(ctx, chain, tls_tpm.read_key_pem(cert.key.key_file), cert.key.tcti)
         else:
             _load_soft_key(ctx, chain, cert.key)
     except (ssl.SSLError, tls_openssl.ProviderKeyError) as exc:

@@ -196,24 +196,30 @@ def _new_provider_context(token: Pkcs11Config) -> int:
     if not 0 < len(pin) <= MAX_PROVIDER_PIN or any(b < 0x20 or b == 0x7F for b in pin):
         raise ConfigError(f"the user PIN of token {token.token_label!r} cannot be given to pkcs11-provider: it takes "
                           f"1 to {MAX_PROVIDER_PIN} bytes without control characters")
+    with _memory_file("evcc-token-pin", pin) as pin_path:
+        section = (f"module = {provider}\npkcs11-module-path = {token.module}\n"
+                   f"pkcs11-module-token-pin = file:{pin_path}\npkcs11-module-cache-keys = false\n"
+                   "pkcs11-module-quirks = no-deinit\n")
+        return load_provider(PROVIDER_NAME.decode(), section, f"the pkcs11 provider {provider} for {token.module}")
+
+
+def load_provider(name: str, section: str, what: str) -> int:
+    """A new library context (``OSSL_LIB_CTX *``) with OpenSSL's default provider and the provider ``name``
+    configured by the lines of ``section`` (``module = ...`` and the provider's own parameters; ``activate = 1``
+    is added). The caller keeps it for the life of the process (module docstring)."""
     lib = _library()
     libctx = lib.OSSL_LIB_CTX_new()
     if not libctx:
-        raise PlatformError("OpenSSL could not make a library context for pkcs11-provider")
-    with _memory_file("evcc-token-pin", pin) as pin_path:
-        config = (
-            "openssl_conf = evcc_init\n[evcc_init]\nproviders = evcc_providers\n"
-            "[evcc_providers]\ndefault = evcc_default\npkcs11 = evcc_pkcs11\n[evcc_default]\nactivate = 1\n"
-            f"[evcc_pkcs11]\nmodule = {provider}\npkcs11-module-path = {token.module}\n"
-            f"pkcs11-module-token-pin = file:{pin_path}\npkcs11-module-cache-keys = false\n"
-            "pkcs11-module-quirks = no-deinit\nactivate = 1\n"
-        )
-        with _memory_file("evcc-openssl-cnf", config.encode()) as config_path:
-            ok = lib.OSSL_LIB_CTX_load_config(libctx, config_path.encode())
-    if ok != 1 or not lib.OSSL_PROVIDER_available(libctx, PROVIDER_NAME):
-        lib.ERR_clear_error()
+        raise PlatformError(f"OpenSSL could not make a library context for {what}")
+    config = ("openssl_conf = evcc_init\n[evcc_init]\nproviders = evcc_providers\n"
+              f"[evcc_providers]\ndefault = evcc_default\n{name} = evcc_{name}\n[evcc_default]\nactivate = 1\n"
+              f"[evcc_{name}]\n{section}activate = 1\n")
+    with _memory_file("evcc-openssl-cnf", config.encode()) as config_path:
+        ok = lib.OSSL_LIB_CTX_load_config(libctx, config_path.encode())
+    if ok != 1 or not lib.OSSL_PROVIDER_available(libctx, name.encode()):
+        reason = _reason(lib)
         lib.OSSL_LIB_CTX_free(libctx)
-        raise PlatformError(f"OpenSSL could not load the pkcs11 provider {provider} for {token.module}")
+        raise PlatformError(f"OpenSSL could not load {what}: {reason}")
     return int(libctx)
 
 
@@ -221,13 +227,26 @@ def use_token_key(ctx: ssl.SSLContext, chain_pem: bytes, key_pem: bytes, token: 
     """Put the certificate chain (PEM, leaf first) and the token key on ``ctx``: ``key_pem`` is the PKCS#11 URI
     PEM that pkcs11-provider decodes, in its own library context (module docstring). Raises
     :class:`ProviderKeyError` with OpenSSL's reason (e.g. the key does not match the certificate)."""
-    libctx = provider_context(token)
+    use_provider_key(ctx, chain_pem, key_pem, provider_context(token))
+
+
+def use_provider_key(ctx: ssl.SSLContext, chain_pem: bytes, key_pem: bytes, libctx: int) -> None:
+    """Put the certificate chain (PEM, leaf first) and the key ``key_pem`` on ``ctx``, the key decoded in the
+    provider library context ``libctx`` (:func:`load_provider`): a reference to a key that stays in its token.
+    Works for any TLS version the context allows. Raises :class:`ProviderKeyError` with OpenSSL's reason."""
     lib = _library()
-    pointer = _ssl_ctx(lib, ctx)
     lib.ERR_clear_error()
-    with _memory_file("evcc-tls-chain", chain_pem) as chain_path:
-        if lib.SSL_CTX_use_certificate_chain_file(pointer, chain_path.encode()) != 1:
-            raise ProviderKeyError(_reason(lib))
+    pkey = decode_private_key(key_pem, libctx)
+    try:
+        use_key(ctx, chain_pem, pkey)
+    finally:
+        lib.EVP_PKEY_free(pkey)  # the SSL_CTX holds its own reference
+
+
+def decode_private_key(key_pem: bytes, libctx: int) -> int:
+    """``EVP_PKEY *`` of a private-key PEM decoded in ``libctx`` (the caller frees it with EVP_PKEY_free);
+    :class:`ProviderKeyError` with OpenSSL's reason if no provider there can decode it."""
+    lib = _library()
     bio = lib.BIO_new_mem_buf(key_pem, len(key_pem))
     if not bio:
         raise ProviderKeyError("BIO_new_mem_buf failed")
@@ -237,12 +256,31 @@ def use_token_key(ctx: ssl.SSLContext, chain_pem: bytes, key_pem: bytes, token: 
         lib.BIO_free(bio)
     if not pkey:
         raise ProviderKeyError(_reason(lib))
-    try:
-        if lib.SSL_CTX_use_PrivateKey(pointer, pkey) != 1 or lib.SSL_CTX_check_private_key(pointer) != 1:
+    return int(pkey)
+
+
+def use_key(ctx: ssl.SSLContext, chain_pem: bytes, pkey: int) -> None:
+    """Put the certificate chain (PEM, leaf first) and the ``EVP_PKEY *`` ``pkey`` (up-referenced by the
+    SSL_CTX) on ``ctx``; :class:`ProviderKeyError` with OpenSSL's reason (``KEY_VALUES_MISMATCH``)."""
+    lib = _library()
+    pointer = _ssl_ctx(lib, ctx)
+    lib.ERR_clear_error()
+    with _memory_file("evcc-tls-chain", chain_pem) as chain_path:
+        if lib.SSL_CTX_use_certificate_chain_file(pointer, chain_path.encode()) != 1:
             raise ProviderKeyError(_reason(lib))
-    finally:
-        lib.EVP_PKEY_free(pkey)  # the SSL_CTX holds its own reference
+    if lib.SSL_CTX_use_PrivateKey(pointer, pkey) != 1 or lib.SSL_CTX_check_private_key(pointer) != 1:
+        raise ProviderKeyError(_reason(lib))
     lib.ERR_clear_error()  # the provider queues errors it recovered from; a later SSL_get_error must not see them
+
+
+def library() -> ctypes.CDLL:
+    """The libssl/libcrypto of Python's ``ssl`` module (for modules that add functions of their own)."""
+    return _library()
+
+
+def last_reason() -> str:
+    """OpenSSL's last error reason of this thread (queue cleared)."""
+    return _reason(_library())
 
 
 def _reason(lib: ctypes.CDLL) -> str:
