@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from evcc.exi._api import (
     GRAMMARS,
+    Counted,
     Fragment,
     decode,
+    decode_counted,
     decode_fragment,
     decode_named,
     encode,
@@ -38,7 +40,8 @@ def __getattr__(name: str) -> Any:  # the schema-set modules load on first use: 
 
 
 __all__ = [
-    "GRAMMARS", "ExiError", "Fragment", "Message", "decode", "decode_fragment", "decode_named", "encode",
+    "GRAMMARS", "Counted", "ExiError", "Fragment", "Message", "decode", "decode_counted", "decode_fragment",
+    "decode_named", "encode",
     "encode_fragment", "from_json", "schema_module", "to_json",
     "din", "iso2", "iso20_ac", "iso20_acdp", "iso20_common", "iso20_dc", "iso20_wpt", "sap", "xmldsig",
 ]

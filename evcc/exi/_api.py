@@ -62,6 +62,22 @@ def decode(grammar: str, data: bytes) -> Any:
     return codec.decode(data)[1]
 
 
+class Counted(NamedTuple):
+    """A decoded root element with the count of empty values the peer wrote as a second-level EE (EXIficient's
+    form, tolerated by the decoder: EXI.md §1; the V2G encoders write CH of length 0)."""
+
+    name: str
+    value: Any
+    empty_value_as_ee: int
+
+
+def decode_counted(grammar: str, data: bytes) -> Counted:
+    """As :func:`decode_named` (documents) or :func:`decode_fragment`, with the tolerated-deviation count."""
+    codec, fragment = _grammar(grammar)
+    name, value, empty = codec.decode_counted(data, fragment)
+    return Counted(name, value, empty)
+
+
 def decode_named(grammar: str, data: bytes) -> Fragment:
     """Decode and also return the root element's name (useful for -20 streams, whose roots vary)."""
     codec, fragment = _grammar(grammar)

@@ -83,9 +83,31 @@ impl Codec {
         Ok((name, obj))
     }
 
-    /// Encode `value` as the element `name` of the document or fragment grammar.
-    #[pyo3(signature = (name, value, fragment=false))]
-    fn encode<'py>(&self, py: Python<'py>, name: &str, value: &Bound<'py, PyAny>, fragment: bool) -> PyResult<Bound<'py, PyBytes>> {
+    /// As `decode`, also returning how many empty values came as a second-level EE (EXIficient's form, which
+    /// the decoder tolerates: EXI.md §1): `(element name, value, empty_value_as_ee)`.
+    #[pyo3(signature = (data, fragment=false))]
+    fn decode_counted<'py>(&self, py: Python<'py>, data: &[u8], fragment: bool) -> PyResult<(Py<PyString>, PyObject, u32)> {
+        let kind = kind_of(fragment);
+        let (index, value, tolerated) =
+            exi_core::decode_counted(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
+        let decl = &kind.decls(self.schema)[index];
+        let obj = self.to_py(py, decl.c, &value)?;
+        let name = PyString::intern(py, self.schema.qnames[decl.q as usize].local).unbind();
+        Ok((name, obj, tolerated.empty_value_as_ee))
+    }
+
+    /// Encode `value` as the element `name` of the document or fragment grammar. `empty_value_as_ee` writes
+    /// empty strings and binaries the EXIficient way (a second-level EE) instead of the V2G encoders' CH of
+    /// length 0: only for testing decoders; the product never sets it.
+    #[pyo3(signature = (name, value, fragment=false, empty_value_as_ee=false))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        value: &Bound<'py, PyAny>,
+        fragment: bool,
+        empty_value_as_ee: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let kind = kind_of(fragment);
         let decls = kind.decls(self.schema);
         let index = decls
@@ -94,7 +116,12 @@ impl Codec {
             .ok_or_else(|| self.err(py, exi_core::Error::new(format!("{name} is not an element of this grammar"), 0)))?;
         let decl = &decls[index];
         let v = self.from_py(decl.c, value).map_err(|e| self.err(py, e.within(self.schema.qnames[decl.q as usize].local)))?;
-        let bytes = exi_core::encode(self.schema, kind, index, &v).map_err(|e| self.err(py, e))?;
+        let style = exi_core::encode::Style { string_table_hits: false, empty_value_as_ee };
+        let bytes = match kind {
+            Kind::Document => exi_core::encode::encode_document_styled(self.schema, index, &v, style),
+            Kind::Fragment => exi_core::encode::encode_fragment_styled(self.schema, index, &v, style),
+        }
+        .map_err(|e| self.err(py, e))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
@@ -112,16 +139,22 @@ impl Codec {
     }
 
     /// A random valid value of element `name` (a seeded walk over the grammar), for property tests; `None` when
-    /// the element can only hold wildcard content.
-    #[pyo3(signature = (name, seed, fragment=false))]
-    fn sample(&self, py: Python<'_>, name: &str, seed: u64, fragment: bool) -> PyResult<PyObject> {
+    /// the element can only hold wildcard content. `empty_values` empties about half of the string and binary
+    /// element values.
+    #[pyo3(signature = (name, seed, fragment=false, empty_values=false))]
+    fn sample(&self, py: Python<'_>, name: &str, seed: u64, fragment: bool, empty_values: bool) -> PyResult<PyObject> {
         let kind = kind_of(fragment);
         let decls = kind.decls(self.schema);
         let index = decls
             .iter()
             .position(|d| self.schema.qnames[d.q as usize].local == name)
             .ok_or_else(|| PyKeyError::new_err(name.to_string()))?;
-        match exi_core::arbitrary::generate(self.schema, fragment, index, seed) {
+        let made = if empty_values {
+            exi_core::arbitrary::generate_with_empty_values(self.schema, fragment, index, seed)
+        } else {
+            exi_core::arbitrary::generate(self.schema, fragment, index, seed)
+        };
+        match made {
             Some(v) => self.to_py(py, decls[index].c, &v),
             None => Ok(py.None()),
         }

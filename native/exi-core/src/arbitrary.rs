@@ -1,7 +1,7 @@
 //! Valid values by construction: a seeded random walk over a grammar. Used by the property tests (every element
 //! of every grammar round-trips) and as the seed corpus of the mutation fuzzer.
 
-use crate::tables::{Child, Datatype, Event, Schema};
+use crate::tables::{Child, Datatype, Event, FieldKind, Schema};
 use crate::value::{BigInt, Node, Slot, Value};
 
 /// xorshift64*: small, deterministic, good enough for test data.
@@ -133,5 +133,59 @@ fn simple(d: &Datatype, rng: &mut Rng) -> Value {
             Value::Int(lo + i128::from(rng.next()) % (hi - lo + 1))
         }
         Datatype::Enum { values, .. } => Value::Enum(rng.below(values.len() as u64) as u16),
+    }
+}
+
+/// As [`generate`], with about half of the string and binary element values (simple elements and the value of
+/// simple-content types) made empty: the values that EXIficient writes as a second-level EE (EXI.md §1).
+pub fn generate_with_empty_values(s: &'static Schema, fragment: bool, index: usize, seed: u64) -> Option<Value> {
+    let decls = if fragment { s.fragment } else { s.document };
+    let decl = decls.get(index)?;
+    let mut v = generate(s, fragment, index, seed)?;
+    let mut rng = Rng::new(seed ^ 0x00E1_E1E1);
+    blank(s, decl.c, &mut v, &mut rng);
+    Some(v)
+}
+
+fn blank(s: &'static Schema, c: Child, v: &mut Value, rng: &mut Rng) {
+    match (c, v) {
+        (Child::Simple(d), v) => {
+            if rng.below(2) == 0 {
+                match (&s.datatypes[d as usize], v) {
+                    (Datatype::String { .. }, Value::Str(t)) => t.clear(),
+                    (Datatype::Binary { .. }, Value::Bytes(b)) => b.clear(),
+                    _ => {}
+                }
+            }
+        }
+        (Child::Complex(_), Value::Node(n)) => {
+            let td = &s.types[n.ty as usize];
+            for (fd, slot) in td.fields.iter().zip(n.fields.iter_mut()) {
+                if fd.kind == FieldKind::Attribute {
+                    continue;
+                }
+                match slot {
+                    Slot::Absent => {}
+                    Slot::One(v) => blank(s, fd.child, v, rng),
+                    Slot::Many(list) => list.iter_mut().for_each(|v| blank(s, fd.child, v, rng)),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a value holds an empty string or binary anywhere outside attributes.
+pub fn has_empty_value(s: &'static Schema, c: Child, v: &Value) -> bool {
+    match (c, v) {
+        (Child::Simple(_), Value::Str(t)) => t.is_empty(),
+        (Child::Simple(_), Value::Bytes(b)) => b.is_empty(),
+        (Child::Complex(_), Value::Node(n)) => {
+            let td = &s.types[n.ty as usize];
+            td.fields.iter().zip(n.fields.iter()).any(|(fd, slot)| {
+                fd.kind != FieldKind::Attribute && (0..slot.count()).any(|i| slot.get(i).is_some_and(|v| has_empty_value(s, fd.child, v)))
+            })
+        }
+        _ => false,
     }
 }

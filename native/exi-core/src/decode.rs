@@ -2,6 +2,14 @@
 //!
 //! Only the V2G profile is accepted (EXI.md §1): header byte `0x80`, schema-informed non-strict grammars whose
 //! second-level productions are never used, wildcards rejected ([V2G2-771]), trailing zero bytes tolerated.
+//!
+//! One second-level production is tolerated: EE in a start-tag state whose first level offers CH, i.e. an
+//! element with simple content ending before its value (EXI 1.0 §8.5.4.4.1, strict = false: "EE n.m" is added
+//! to every start-tag state that has no EE). EXIficient (Josev, RISE-V2G) writes an empty string, hexBinary or
+//! base64Binary that way instead of CH of length 0; it needs no grammar learning and decodes to the empty value.
+//! Every other second-level or third-level event (SE(*), AT(*), xsi:type, xsi:nil, untyped CH or AT) stays an
+//! error, and so does that EE where the datatype has no empty value (integers, booleans, enumerations).
+//! [`Tolerated`] counts how often the tolerant path was taken, so that callers can report the peer's form.
 //! Every read is bounds-checked; lengths are checked against the remaining input before allocating; nesting is
 //! limited. No input can make this module panic.
 
@@ -25,7 +33,21 @@ impl Default for Limits {
     }
 }
 
+/// Deviations from the V2G encoders' form that the decoder accepted (EXI.md §1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tolerated {
+    /// Empty simple values written as a second-level EE (EXIficient's form) instead of CH of length 0.
+    pub empty_value_as_ee: u32,
+}
+
+/// Second-level event codes of a start-tag state with strict = false and no preserve options (EXI 1.0
+/// §8.5.4.4.1): EE, AT(xsi:type), AT(xsi:nil), AT(*), AT(*) untyped, SE(*), CH untyped in the first state of a
+/// type (7 productions), the same without the two xsi attributes after an attribute (5): 3 bits either way.
+/// EE is always the first (code 0) in a state without a first-level EE.
+pub(crate) const START_TAG_SECOND_LEVEL_BITS: u8 = 3;
+
 struct Decoder<'a> {
+    tolerated: Tolerated,
     r: BitReader<'a>,
     s: &'static Schema,
     /// The string table (EXI §7.3): every literal value in order, with the qname it was coded under.
@@ -36,6 +58,11 @@ struct Decoder<'a> {
 
 /// Decode an EXI document: returns the index of the root element in `schema.document` and its value.
 pub fn decode_document(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value)> {
+    decode_document_counted(s, data, limits).map(|(i, v, _)| (i, v))
+}
+
+/// As [`decode_document`], also counting the tolerated deviations.
+pub fn decode_document_counted(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value, Tolerated)> {
     let mut d = Decoder::start(s, data, limits)?;
     let n = s.document.len();
     // DocContent: SE(G_0) … SE(G_n-1), SE(*) (EXI §8.5.1).
@@ -47,11 +74,16 @@ pub fn decode_document(s: &'static Schema, data: &[u8], limits: Limits) -> Resul
     let value = d.element(decl.c, decl.q).map_err(|e| e.within(name))?;
     // DocEnd: ED has the only production, 0 bits.
     d.finish()?;
-    Ok((code, value))
+    Ok((code, value, d.tolerated))
 }
 
 /// Decode an EXI fragment holding exactly one element: its index in `schema.fragment` and its value.
 pub fn decode_fragment(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value)> {
+    decode_fragment_counted(s, data, limits).map(|(i, v, _)| (i, v))
+}
+
+/// As [`decode_fragment`], also counting the tolerated deviations.
+pub fn decode_fragment_counted(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value, Tolerated)> {
     if s.fragment.is_empty() {
         return Err(Error::new(format!("schema {} has no fragment grammar", s.id), 0));
     }
@@ -75,7 +107,8 @@ pub fn decode_fragment(s: &'static Schema, data: &[u8], limits: Limits) -> Resul
         found = Some((code, value));
     }
     d.finish()?;
-    found.ok_or_else(|| Error::new("fragment holds no element", 0))
+    let (index, value) = found.ok_or_else(|| Error::new("fragment holds no element", 0))?;
+    Ok((index, value, d.tolerated))
 }
 
 impl<'a> Decoder<'a> {
@@ -88,7 +121,7 @@ impl<'a> Decoder<'a> {
         if header != 0x80 {
             return Err(Error::new(format!("EXI header 0x{header:02x}: the V2G profile requires exactly 0x80"), 0));
         }
-        Ok(Decoder { r, s, strings: Vec::new(), depth: 0, limits })
+        Ok(Decoder { tolerated: Tolerated::default(), r, s, strings: Vec::new(), depth: 0, limits })
     }
 
     /// After ED: zero padding to the byte boundary, then only zero bytes (some cars append one).
@@ -114,6 +147,28 @@ impl<'a> Decoder<'a> {
         )
     }
 
+    /// After the escape `code` (read at `at`) in a start-tag state waiting for CH of datatype `d`: a
+    /// second-level EE gives the empty value (EXIficient's form of an empty string or binary); anything else
+    /// is the usual deviation error.
+    fn empty_value_as_ee(&mut self, d: u16, code: u32, at: usize) -> Result<Value> {
+        let second = self.r.read_bits(START_TAG_SECOND_LEVEL_BITS).map_err(|_| self.deviation(code, at))?;
+        if second != 0 {
+            return Err(self.deviation(code, at));
+        }
+        let v = match self.s.datatypes[d as usize] {
+            Datatype::String { .. } => Value::Str(String::new()),
+            Datatype::Binary { .. } => Value::Bytes(Vec::new()),
+            ref dt => {
+                return Err(Error::new(
+                    format!("second-level EE where a value is required: an empty {} is not a valid value", crate::encode::kind(dt)),
+                    at,
+                ))
+            }
+        };
+        self.tolerated.empty_value_as_ee += 1;
+        Ok(v)
+    }
+
     fn element(&mut self, c: Child, q: u16) -> Result<Value> {
         match c {
             Child::Simple(d) => {
@@ -121,7 +176,7 @@ impl<'a> Decoder<'a> {
                 let at = self.r.position();
                 let code = self.r.read_bits(1)?;
                 if code != 0 {
-                    return Err(self.deviation(code, at));
+                    return self.empty_value_as_ee(d, code, at);
                 }
                 let v = self.value(d, q)?;
                 let at = self.r.position();
@@ -148,7 +203,22 @@ impl<'a> Decoder<'a> {
             let state = &s.states[st];
             let at = self.r.position();
             let code = self.r.read_bits(state.width)?;
-            let prod = state.prods.get(code as usize).ok_or_else(|| self.deviation(code, at))?;
+            let Some(prod) = state.prods.get(code as usize) else {
+                // The escape to the second level: only EE in a state that waits for the simple content.
+                let ch = state.prods.iter().find_map(|p| match p.e {
+                    Event::Ch { d, f } => Some((d, f)),
+                    _ => None,
+                });
+                let has_ee = state.prods.iter().any(|p| matches!(p.e, Event::Ee));
+                match ch {
+                    Some((d, f)) if !has_ee && code as usize == state.prods.len() => {
+                        let v = self.empty_value_as_ee(d, code, at)?;
+                        self.put(&mut node, f, v, at)?;
+                        break;
+                    }
+                    _ => return Err(self.deviation(code, at)),
+                }
+            };
             match prod.e {
                 Event::At { q: aq, d, f } => {
                     let v = self.value(d, aq).map_err(|e| e.within(s.qnames[aq as usize].local))?;

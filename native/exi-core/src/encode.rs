@@ -11,6 +11,11 @@ use crate::tables::{bits_for, Child, Datatype, Event, Schema};
 use crate::value::{Node, Value};
 
 const MAX_DEPTH: usize = 48;
+use crate::decode::START_TAG_SECOND_LEVEL_BITS as SECOND_LEVEL_EE_BITS;
+
+fn is_empty(v: &Value) -> bool {
+    matches!(v, Value::Str(t) if t.is_empty()) || matches!(v, Value::Bytes(b) if b.is_empty())
+}
 
 pub fn encode_document(s: &'static Schema, index: usize, value: &Value) -> Result<Vec<u8>> {
     encode_document_with(s, index, value, false)
@@ -20,8 +25,25 @@ pub fn encode_document(s: &'static Schema, index: usize, value: &Value) -> Resul
 /// §7.3.3) the way general-purpose EXI encoders do. The V2G profile never writes hits: this exists so that
 /// the decoder's acceptance of hits can be tested against real hit-bearing streams.
 pub fn encode_document_with(s: &'static Schema, index: usize, value: &Value, string_table_hits: bool) -> Result<Vec<u8>> {
+    encode_document_styled(s, index, value, Style { string_table_hits, empty_value_as_ee: false })
+}
+
+/// How a general-purpose EXI encoder may write what the V2G encoders write otherwise. Both forms are valid EXI
+/// for the V2G profile (strict = false); the product always encodes with `Style::default()` (libcbv2g/OpenV2G
+/// form). The other forms exist so that the decoder's tolerance can be tested against real streams.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// Repeated strings as string-table hits (EXI §7.3.3), as plain EXIficient does.
+    pub string_table_hits: bool,
+    /// An empty string or binary value as a second-level EE in its start-tag state (EXI §8.5.4.4.1), as
+    /// EXIficient does, instead of CH of length 0.
+    pub empty_value_as_ee: bool,
+}
+
+/// Encode a document in the given [`Style`].
+pub fn encode_document_styled(s: &'static Schema, index: usize, value: &Value, style: Style) -> Result<Vec<u8>> {
     let decl = s.document.get(index).ok_or_else(|| Error::new("no such global element", 0))?;
-    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: string_table_hits, strings: Vec::new() };
+    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: style.string_table_hits, ee: style.empty_value_as_ee, strings: Vec::new() };
     e.w.write_byte(0x80);
     e.w.write_bits(index as u32, bits_for(s.document.len() + 1));
     let name = s.qnames[decl.q as usize].local;
@@ -30,8 +52,13 @@ pub fn encode_document_with(s: &'static Schema, index: usize, value: &Value, str
 }
 
 pub fn encode_fragment(s: &'static Schema, index: usize, value: &Value) -> Result<Vec<u8>> {
+    encode_fragment_styled(s, index, value, Style::default())
+}
+
+/// Encode a fragment in the given [`Style`].
+pub fn encode_fragment_styled(s: &'static Schema, index: usize, value: &Value, style: Style) -> Result<Vec<u8>> {
     let decl = s.fragment.get(index).ok_or_else(|| Error::new("no such fragment element", 0))?;
-    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: false, strings: Vec::new() };
+    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: style.string_table_hits, ee: style.empty_value_as_ee, strings: Vec::new() };
     let width = bits_for(s.fragment.len() + 2);
     e.w.write_byte(0x80);
     e.w.write_bits(index as u32, width);
@@ -46,6 +73,8 @@ struct Encoder {
     s: &'static Schema,
     depth: usize,
     hits: bool,
+    /// Empty strings and binaries as a second-level EE (see [`Style`]).
+    ee: bool,
     /// Literal strings written so far with their qname (only kept when `hits`).
     strings: Vec<(u16, String)>,
 }
@@ -53,6 +82,11 @@ struct Encoder {
 impl Encoder {
     fn element(&mut self, c: Child, q: u16, v: &Value) -> Result<()> {
         match c {
+            Child::Simple(_) if self.ee && is_empty(v) => {
+                self.w.write_bits(1, 1); // escape
+                self.w.write_bits(0, SECOND_LEVEL_EE_BITS); // EE, the first second-level production
+                Ok(())
+            }
             Child::Simple(d) => {
                 self.w.write_bits(0, 1); // CH
                 self.value(d, q, v)?;
@@ -113,6 +147,18 @@ impl Encoder {
             }
             if let Some(code) = chosen {
                 let p = &state.prods[code];
+                if let Event::Ch { f, .. } = p.e {
+                    let empty = node.fields[f as usize].get(used[f as usize] as usize).is_some_and(is_empty);
+                    let has_ee = state.prods.iter().any(|p| matches!(p.e, Event::Ee));
+                    let others_placed = (0..td.fields.len())
+                        .all(|i| i == f as usize || used[i] as usize >= node.fields[i].count());
+                    if self.ee && empty && !has_ee && others_placed && node.fields[f as usize].count() == 1 {
+                        used[f as usize] += 1;
+                        self.w.write_bits(state.prods.len() as u32, state.width); // escape
+                        self.w.write_bits(0, SECOND_LEVEL_EE_BITS); // EE
+                        break;
+                    }
+                }
                 self.w.write_bits(code as u32, state.width);
                 match p.e {
                     Event::At { d, f, q: aq } => {

@@ -14,7 +14,7 @@ pub mod json;
 pub mod tables;
 pub mod value;
 
-pub use decode::Limits;
+pub use decode::{Limits, Tolerated};
 pub use error::{Error, Result};
 pub use tables::Schema;
 pub use value::{BigInt, Node, Slot, Value};
@@ -74,6 +74,14 @@ pub fn decode(s: &'static Schema, kind: Kind, data: &[u8], limits: Limits) -> Re
     match kind {
         Kind::Document => decode::decode_document(s, data, limits),
         Kind::Fragment => decode::decode_fragment(s, data, limits),
+    }
+}
+
+/// As [`decode`], also counting the deviations the decoder tolerated (EXI.md §1: empty values as EE).
+pub fn decode_counted(s: &'static Schema, kind: Kind, data: &[u8], limits: Limits) -> Result<(usize, Value, Tolerated)> {
+    match kind {
+        Kind::Document => decode::decode_document_counted(s, data, limits),
+        Kind::Fragment => decode::decode_fragment_counted(s, data, limits),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Property tests over every element of every grammar: random valid values round-trip through encode and decode,
 //! and arbitrary or mutated bytes never panic the decoder (the bounded in-CI fuzz run; `EXI_FUZZ_ITERS` raises it).
 
-use exi_core::arbitrary::{generate, Rng};
+use exi_core::arbitrary::{generate, generate_with_empty_values, Rng};
+use exi_core::encode::{encode_document_styled, encode_fragment_styled, Style};
 use exi_core::{decode, encode, grammar, Kind, Limits, GRAMMAR_IDS};
 
 fn iters(default: u64) -> u64 {
@@ -34,7 +35,7 @@ fn every_element_of_every_grammar_roundtrips() {
     assert!(checked > 1000);
 }
 
-/// Mutates valid streams (bit flips, truncation, insertion, byte overwrite) and random bytes: decoding returns
+/// Mutates valid streams (half of them with empty values as a second-level EE; bit flips, truncation, insertion, byte overwrite) and random bytes: decoding returns
 /// a value or an error, never panics; whatever decodes re-encodes and decodes to the same value.
 #[test]
 fn decoder_survives_arbitrary_and_mutated_input() {
@@ -46,7 +47,17 @@ fn decoder_survives_arbitrary_and_mutated_input() {
         let (s, kind) = grammar(id).expect("grammar");
         let decls = kind.decls(s);
         let index = rng.below(decls.len() as u64) as usize;
-        let mut data = match generate(s, kind == Kind::Fragment, index, round).and_then(|v| encode(s, kind, index, &v).ok()) {
+        // Every other seed is a message with empty values written the EXIficient way (second-level EE).
+        let seed = if round % 2 == 0 {
+            generate(s, kind == Kind::Fragment, index, round).and_then(|v| encode(s, kind, index, &v).ok())
+        } else {
+            let ee = Style { string_table_hits: false, empty_value_as_ee: true };
+            generate_with_empty_values(s, kind == Kind::Fragment, index, round).and_then(|v| match kind {
+                Kind::Document => encode_document_styled(s, index, &v, ee).ok(),
+                Kind::Fragment => encode_fragment_styled(s, index, &v, ee).ok(),
+            })
+        };
+        let mut data = match seed {
             Some(b) => b,
             None => continue,
         };
