@@ -14,6 +14,7 @@ import faulthandler
 import os
 import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from evcc.app.compose import Parts, build
@@ -65,6 +66,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.check:
             cfg = load_config(args.config)
+            from evcc.keys.check import check_keys  # the configured keys and certificates (evcc keys)
+
+            keys = check_keys(cfg, datetime.now(timezone.utc))
+            for line in keys.warnings:
+                print(f"{cfg.source}: warning: {line}")
+            for line in keys.problems:
+                print(f"<3>evcc run: {cfg.source}: {line}", file=sys.stderr, flush=True)
+            if keys.problems:
+                return EXIT_CONFIG
             print(f"{cfg.source}: valid")
             return EXIT_OK
         return asyncio.run(_serve(args.config))
