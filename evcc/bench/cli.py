@@ -67,6 +67,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="the EV stops the session when its SoC reaches this (from above while discharging)")
     p.add_argument("--time-scale", type=float, default=300.0,
                    help="battery seconds per protocol second (the protocol timers are not scaled)")
+    p.add_argument("--min-cycle", type=float, default=None, metavar="S",
+                   help="charge loop: at least S seconds from one loop request to the next (0: as fast as the "
+                        "simulated charger answers; default: a real car's 0.1 s divided by --time-scale)")
     p.add_argument("--evse-attenuation", type=int, action="append", metavar="DB",
                    help="add an EVSE with this attenuation (repeatable; default one EVSE at 24 dB)")
     p.add_argument("--link", choices=LINK_MODES, default=None,
@@ -98,7 +101,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         protocol=args.protocol, tls=args.tls, auth=auth, current=args.current, control=args.control,
         dynamic_power_kw=args.dynamic_power_kw, stop_after_loop=faults.stop_after_loop,
         install_contract=not args.contract_installed, start_soc=args.start_soc, target_soc=args.target_soc,
-        capacity_kwh=args.capacity_kwh, time_scale=args.time_scale,
+        capacity_kwh=args.capacity_kwh, time_scale=args.time_scale, min_cycle=args.min_cycle,
         attenuations=tuple(args.evse_attenuation or (24,)), link=args.link or "auto",
         steps=(Step("stop", at_soc=args.stop_at_soc),) if args.stop_at_soc is not None else (),
         evse_silent=faults.evse_silent, no_secc=faults.no_secc, fault=faults.secc,

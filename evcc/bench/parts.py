@@ -116,7 +116,8 @@ class RunParts:
         options = EvOptions(
             evcc_id, pnc.contracts if isinstance(pnc, BenchPnc) and plan.key == "iso2" else None,
             self.sc.current if plan.key == "iso2" else "dc", resume, self.sc.control_mode,  # type: ignore[arg-type]
-            pnc.contracts if isinstance(pnc, BenchPnc20) and plan.iso20 else None, self.unix_time_offset)
+            pnc.contracts if isinstance(pnc, BenchPnc20) and plan.iso20 else None, self.unix_time_offset,
+            self.sc.loop_min_cycle)
         self.vehicle.new_session()
         self.machine = plan.make_machine(options, self.vehicle)
         self.steps.machine = self.machine

@@ -45,6 +45,7 @@ from evcc.session.iso20.factory import SCHEMA_IDS, service_of_protocol
 from evcc.session.iso20.pnc import ContractPort20
 from evcc.session.iso20.vehicle import Iso20VehiclePort
 from evcc.session.machine import EvccMachine
+from evcc.session.pacing import with_min_cycle
 from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
 from evcc.session.vehicle import VehiclePort
 
@@ -64,6 +65,7 @@ class EvOptions:
     control: ControlMode = "Scheduled"
     contracts20: ContractPort20 | None = None
     unix_time_offset: float = 0.0
+    min_cycle: float = 0.0  # charge loop's minimum cycle (evcc.session.pacing); the bench chooses its pace
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ class ProtocolPlan:
 
 
 def _din_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
-    return DinEvcc(DinConfig(evcc_id=options.evcc_id), vehicle)
+    return DinEvcc(DinConfig(evcc_id=options.evcc_id, timers=with_min_cycle(DIN_70121, options.min_cycle)), vehicle)
 
 
 def _din_secc(options: SeccOptions) -> SeccResponder:
@@ -112,7 +114,8 @@ def _iso2_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
     mode: EnergyTransferMode = "AC_three_phase_core" if options.current == "ac" else "DC_extended"
     payment: PaymentOption = "Contract" if options.contracts is not None else "ExternalPayment"
     return Iso2Evcc(Iso2Config(evcc_id=options.evcc_id, energy_transfer_mode=mode, payment=payment,
-                               contracts=options.contracts, resume_session_id=options.resume_session_id), vehicle)
+                               contracts=options.contracts, resume_session_id=options.resume_session_id,
+                               timers=with_min_cycle(ISO_15118_2, options.min_cycle)), vehicle)
 
 
 def _iso2_secc(options: SeccOptions) -> SeccResponder:
@@ -133,7 +136,8 @@ def _iso20_plan(name: str) -> ProtocolPlan:
         config = Iso20Config(
             evcc_id=options.evcc_id.hex().upper(), service=service, control_mode=options.control,
             authorization="PnC" if options.contracts20 is not None else "EIM", contracts=options.contracts20,
-            resume_session_id=options.resume_session_id, unix_time_offset=options.unix_time_offset)
+            resume_session_id=options.resume_session_id, unix_time_offset=options.unix_time_offset,
+            timers=with_min_cycle(ISO_15118_20, options.min_cycle))
         return Iso20Evcc(config, vehicle)
 
     def responder(options: SeccOptions) -> SeccResponder:

@@ -1,19 +1,32 @@
 """The result of one `evcc bench` run: what each layer did (ISO 15118-3 SLAC, ISO 15118-2 §7.10.1 SDP, TCP/TLS,
 SupportedAppProtocol and the protocol machine), Plug & Charge (contract used, installed or not), the
 per-message timing table, the time series of the charge (SoC, EV targets, EVSE output, power) and the verdict,
-as a plain dataclass and as JSON (written atomically)."""
+as a plain dataclass and as JSON (written atomically).
+
+Bounded for any session length (evcc.bounded): ``messages`` keeps the first and last exchanges
+(``messages_total``, ``messages_dropped``), ``timings`` (count, min/median/p99/max, late) covers all of them,
+``series`` is decimated to at most about :data:`SERIES_POINTS` evenly spaced samples (the first and the last
+kept)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from evcc.bench.vehicle_sim import Sample
+from evcc.bounded import Decimator, PerName, Window
 from evcc.session.events import EndKind, Exchange, LateResponse, SessionEvent
-from evcc.session.report_common import timing_summary, write_atomic
+from evcc.session.report_common import write_atomic
 from evcc.session.runner import SessionReport
+from evcc.session.session_log import SessionLog, response_name
+
+SERIES_POINTS = 1000  # the decimated series holds up to twice this
+MESSAGES_HEAD = 1000
+MESSAGES_TAIL = 1000
+_INTERNAL = ("_rtt", "_messages")
 
 
 @dataclass
@@ -43,6 +56,10 @@ class MessageTiming:
     count: int
     median_ms: float
     max_ms: float
+    min_ms: float | None = None
+    p99_ms: float | None = None
+    late: int = 0
+    exact: bool = True  # median and p99 exact (else: evcc.bounded.PRECISION)
 
 
 @dataclass
@@ -82,9 +99,13 @@ class BenchReport:
     slac: SlacResult = field(default_factory=SlacResult)
     sdp: SdpResult = field(default_factory=SdpResult)
     timeline: list[tuple[float, str]] = field(default_factory=list)
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # first and last MESSAGES_HEAD/MESSAGES_TAIL
+    messages_total: int = 0
+    messages_dropped: int = 0
     timings: list[MessageTiming] = field(default_factory=list)
     late_responses: int = 0
+    ev: dict[str, Any] = field(default_factory=dict)  # the EV's own time (last session): ev_turn, ev_work
+    min_cycle: float | None = None  # the charge loop's minimum cycle in use (s)
     fault: str | None = None  # the SECC fault injected (evcc.bench.secc.faults), described
     fault_actions: list[str] = field(default_factory=list)  # what the fault layer did, as it happened
     ip_frames_over_powerline: int | None = None  # IPv6 frames the simulated powerline carried (netns only)
@@ -100,6 +121,9 @@ class BenchReport:
     discharged_wh: float = 0.0  # energy the battery gave back (ISO 15118-20 BPT)
     time_scale: float = 1.0
     duration_s: float = 0.0
+    _rtt: PerName = field(default_factory=PerName, repr=False, compare=False)
+    _messages: Window[dict[str, Any]] = field(default_factory=lambda: Window(MESSAGES_HEAD, MESSAGES_TAIL),
+                                              repr=False, compare=False)
 
     @property
     def protocol_family(self) -> str:
@@ -126,23 +150,47 @@ class BenchReport:
         last = self.messages[-1]["request"] if self.messages else None
         self.session_stopped = last == "SessionStopReq" and ended.kind in (EndKind.COMPLETED, EndKind.STOPPED)
 
-    def take_events(self, events: list[SessionEvent], origin: float) -> None:
-        for event in events:
-            if isinstance(event, Exchange):
-                ms = event.latency * 1000.0
-                self.messages.append({"request": event.request, "t": round(event.sent_at - origin, 6),
-                                      "rtt_ms": round(ms, 3), "session": self.sessions})
-            elif isinstance(event, LateResponse):
-                self.late_responses += 1
-        samples = ((m["request"], m["rtt_ms"]) for m in self.messages)
-        self.timings = [MessageTiming(*row) for row in timing_summary(samples)]
+    def take_events(self, events: Iterable[SessionEvent], origin: float) -> None:
+        """The session's events: a bounded SessionLog (aggregates over every exchange) or a plain list."""
+        if isinstance(events, SessionLog):
+            self._rtt.merge(events.rtt)
+            self.late_responses += events.late_count
+            self.ev = events.ev_summary()
+            exchanges: Iterable[Exchange] = events.exchanges
+        else:
+            listed = list(events)
+            exchanges = [e for e in listed if isinstance(e, Exchange)]
+            for event in listed:
+                if isinstance(event, Exchange):
+                    self._rtt.add(response_name(event.request), event.latency)
+                elif isinstance(event, LateResponse):
+                    self.late_responses += 1
+                    self._rtt.late[event.response] = self._rtt.late.get(event.response, 0) + 1
+        for event in exchanges:
+            self._messages.append({"request": event.request, "t": round(event.sent_at - origin, 6),
+                                   "rtt_ms": round(event.latency * 1000.0, 3), "session": self.sessions})
+        self.messages = list(self._messages)
+        self.messages_total = self._messages.total
+        self.messages_dropped = self._messages.dropped
+        self.timings = [self._timing(name) for name in self._rtt.stats]
 
-    def take_series(self, samples: list[Sample], origin: float) -> None:
-        """The vehicle's samples, times relative to the run's start (``origin`` on the protocol clock)."""
-        self.series = [replace(s, t=round(s.t - origin, 4)) for s in samples]
+    def _timing(self, name: str) -> MessageTiming:
+        q = self._rtt.stats[name]
+        request = name[:-3] + "Req" if name.endswith("Res") else name
+        return MessageTiming(request, q.count, round(q.median * 1e3, 3), round(q.max * 1e3, 3),
+                             round(q.min * 1e3, 3), round(q.p99 * 1e3, 3), self._rtt.late.get(name, 0), q.exact)
+
+    def take_series(self, samples: Iterable[Sample], origin: float) -> None:
+        """The vehicle's samples, times relative to the run's start (``origin`` on the protocol clock), at most
+        about 2 x SERIES_POINTS of them, evenly spaced."""
+        kept: Decimator[Sample] = Decimator(SERIES_POINTS)
+        kept.extend(samples)
+        self.series = [replace(s, t=round(s.t - origin, 4)) for s in kept.items()]
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        for key in _INTERNAL:
+            out.pop(key, None)
         out["ok"] = self.ok
         out["timeline"] = [{"t": t, "event": what} for t, what in self.timeline]
         return out

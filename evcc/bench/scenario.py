@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from evcc.bench.protocols import PROTOCOLS, EvOptions, ProtocolPlan, SeccOptions, plan_for
 from evcc.bench.secc.faults import Fault
 from evcc.errors import ConfigError
+from evcc.session.pacing import DEFAULT_MIN_CYCLE, check_min_cycle
 
 __all__ = ["AUTH_MODES", "CONTROL_MODES", "CURRENT_TYPES", "LINK_MODES", "PROTOCOLS", "EvOptions", "ProtocolPlan",
            "Scenario", "SeccOptions", "Step", "plan_for", "title"]
@@ -89,6 +90,7 @@ class Scenario:
     steps: tuple[Step, ...] = ()
     modem_restart_s: float = 0.3
     slac_parm_retries: int = 2
+    min_cycle: float | None = None  # charge loop pace (s); None: a real car's cycle in battery time
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -130,6 +132,8 @@ class Scenario:
             raise ConfigError(f"bench.max_power_kw={self.max_power_kw} outside [1, 500] kW")
         if not 1.0 <= self.time_scale <= 100_000.0:
             raise ConfigError(f"bench.time_scale={self.time_scale} outside [1, 100000]")
+        if self.min_cycle is not None:
+            check_min_cycle(self.min_cycle, "bench.min_cycle")
         if not 1 <= len(self.attenuations) <= 8 or not all(0 <= a <= 90 for a in self.attenuations):
             raise ConfigError(f"bench.attenuations={self.attenuations}: 1..8 EVSEs, each 0..90 dB")
         self._check_steps()
@@ -142,6 +146,12 @@ class Scenario:
             if step.action == "resume" and not pausing:
                 raise ConfigError(f"steps[{i}].action='resume': only after a pause step")
             pausing = step.action == "pause"
+
+    @property
+    def loop_min_cycle(self) -> float:
+        """The charge loop's minimum cycle: ``min_cycle``, else a real car's (evcc.session.pacing) in battery
+        time (divided by ``time_scale``)."""
+        return self.min_cycle if self.min_cycle is not None else DEFAULT_MIN_CYCLE / self.time_scale
 
     @property
     def offered(self) -> tuple[str, ...]:

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from evcc.bounded import Decimator
 from evcc.session.battery_model import BptLimits, EnergyRequest
 from evcc.session.iso2.ac_vehicle import AcBatteryModel, AcLimits
 from evcc.session.vehicle import DcLimits, DcStatus, DcTargets
 
 SAMPLE_PERIOD = 0.02  # s of protocol time between two recorded samples (the last one is always kept)
+SERIES_POINTS = 1000  # the series is decimated to at most about twice this many samples (evcc.bounded.Decimator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,8 @@ class ScaledVehicle:
     current: float = 0.0
     target_voltage: float = 0.0
     target_current: float = 0.0
-    samples: list[Sample] = field(default_factory=list)
+    series: Decimator[Sample] = field(default_factory=lambda: Decimator(SERIES_POINTS))  # bounded
+    _trail: Sample | None = None  # the newest sample, held aside while a later call may still replace it
     _anchor: float | None = None
     _trailing: bool = False
     _fresh: bool = False
@@ -116,15 +119,21 @@ class ScaledVehicle:
         current = max(0.0, min(self.battery.ac_max_current, max_current))
         self.evse_output(voltage * phases, current, now)
 
+    @property
+    def samples(self) -> list[Sample]:
+        """The recorded series, decimated to at most about 2 x SERIES_POINTS evenly spaced samples (evcc.bounded),
+        ending with the newest."""
+        kept = self.series.items()
+        return kept + [self._trail] if self._trail is not None else kept
+
     def _record(self, now: float) -> None:
         """One sample per SAMPLE_PERIOD: the newest call inside a period replaces the period's trailing sample."""
         sample = Sample(now, round(self.battery.soc, 4), round(self.target_voltage, 2),
                         round(self.target_current, 2), round(self.voltage, 2), round(self.current, 2),
                         round(self.voltage * self.current, 1))
-        if self._trailing:
-            self.samples[-1] = sample
-        else:
-            self.samples.append(sample)
+        if not self._trailing and self._trail is not None:
+            self.series.append(self._trail)  # the previous sample is final; the new one may still be replaced
+        self._trail = sample
         if self._anchor is None or now - self._anchor >= SAMPLE_PERIOD:
             self._anchor, self._trailing = now, False
         else:

@@ -28,13 +28,15 @@ from evcc.errors import ConfigError, PeerError, PlatformError, SecurityError
 from evcc.session.attach_protocols import PROTOCOLS, Auth, Energy, MachineInputs, ProtocolChoice
 from evcc.session.attach_vehicle import LabVehicle, VehicleConfig
 from evcc.session.connection import PreparedTls, TlsConfig, TlsVersion, open_connection, prepare
-from evcc.session.events import SessionEnded, SessionEvent
+from evcc.session.events import SessionEnded
 from evcc.session.iso2.pnc import ContractPort
 from evcc.session.iso20.config import ControlMode
 from evcc.session.iso20.pnc import ContractPort20
 from evcc.session.machine import EvccMachine
+from evcc.session.pacing import DEFAULT_MIN_CYCLE, check_min_cycle, with_min_cycle
 from evcc.session.report import RecordingConnection, SessionJsonReport
 from evcc.session.runner import run_session
+from evcc.session.session_log import SessionLog
 from evcc.session.sap import Negotiated
 from evcc.session.sdp import SdpClient, Security
 from evcc.session.sdp_aio import discover, interface_index, sdp_socket
@@ -58,6 +60,7 @@ class AttachConfig:
     contracts: ContractPort | None = field(default=None, compare=False)
     control: ControlMode = "Scheduled"  # ISO 15118-20 control mode
     contracts20: ContractPort20 | None = field(default=None, compare=False)
+    min_cycle: float = DEFAULT_MIN_CYCLE  # charge loop: seconds from one loop request to the next, at least
 
 
 def check_config(config: AttachConfig, protocols: Mapping[str, ProtocolChoice]) -> ProtocolChoice:
@@ -78,6 +81,7 @@ def check_config(config: AttachConfig, protocols: Mapping[str, ProtocolChoice]) 
         raise ConfigError("--auth pnc needs a contract store and a key store (--contracts with --token or --soft-keys)")
     if config.precharge_tolerance is not None and not 0.0 < config.precharge_tolerance <= 1000.0:
         raise ConfigError(f"--precharge-tolerance {config.precharge_tolerance} outside (0, 1000] V")
+    check_min_cycle(config.min_cycle)
     if config.min_msg_timeout is not None and not 0.0 < config.min_msg_timeout <= 10.0:
         raise ConfigError(f"--min-msg-timeout {config.min_msg_timeout} outside (0, 10] s")
     if config.tls is not None:
@@ -138,7 +142,8 @@ async def attach(config: AttachConfig, protocols: Mapping[str, ProtocolChoice] =
     report.min_msg_timeout = config.min_msg_timeout
     report.control = config.control if choice.controls else None
     report.tls_client_key = tls.client_key_source if tls is not None else None
-    timers = with_min_msg_timeout(choice.timers, config.min_msg_timeout)
+    timers = with_min_cycle(with_min_msg_timeout(choice.timers, config.min_msg_timeout), config.min_cycle)
+    report.min_cycle = config.min_cycle
     origin = clock()
     try:
         sock = sdp_socket(config.iface)
@@ -173,7 +178,7 @@ async def attach(config: AttachConfig, protocols: Mapping[str, ProtocolChoice] =
 
     try:
         session = await run_session(recorder, [choice.offer], {choice.offer.protocol: make}, timers, clock,
-                                    setup_started=origin)
+                                    setup_started=origin, log=SessionLog())
     except SecurityError as exc:  # TLS 1.3: the SECC refused the vehicle certificate (an alert on the first read)
         report.outcome, report.reason = "connection failed", f"TLS: {exc}"
         return report
@@ -186,11 +191,11 @@ async def attach(config: AttachConfig, protocols: Mapping[str, ProtocolChoice] =
     return report
 
 
-def _fill(report: SessionJsonReport, ended: SessionEnded, events: list[SessionEvent],
+def _fill(report: SessionJsonReport, ended: SessionEnded, log: SessionLog,
           recorder: RecordingConnection, machines: list[EvccMachine], origin: float, finished: float) -> None:
     grammar = machines[0].grammar if machines else None
-    report.take_messages(recorder.records, grammar, origin)
-    report.take_events(events)
+    report.take_messages(recorder.records, grammar, origin, log)
+    report.take_events(log)
     report.outcome, report.reason, report.state = ended.kind.value, ended.reason, ended.state
     report.timer, report.response_code = ended.timer, ended.response_code
     report.times["finished_s"] = round(finished - origin, 6)

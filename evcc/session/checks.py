@@ -4,6 +4,7 @@ runs, and the timers, events and output queue they share (DIN SPEC 70121 §9.6 a
 
 Checks, in this order (:meth:`MachineCore.checked`):
 
+    0. a request is outstanding (a second answer, or one while the EV paces its loop: sequence error)
     1. the response element is in the transition table for the current state   else unexpected message
     2. V2G_EVCC_Msg_Timeout stops; an Exchange event (and LateResponse past V2G_SECC_Msg_Performance_Time)
     3. Header.SessionID equals the session's (not for SessionSetupRes: it assigns it)   else protocol error
@@ -11,6 +12,17 @@ Checks, in this order (:meth:`MachineCore.checked`):
        reason; nothing more is sent, the adapter closes the connection)
     5. OK_CertificateExpiresSoon is reported as a ResponseNote (the contract port decides about an update;
        ``noted_codes``, none for -20)
+
+Timers run from the write (:meth:`MachineCore.request_written`): V2G_EVCC_Msg_Timeout is the time the EVCC
+waits for a response after it sent the request (ISO 15118-2 §8.7 Table 109, DIN SPEC 70121 §9.6 Table 75,
+ISO 15118-20 §8.8);
+:meth:`queue` arms it provisionally from the queueing time, the adapter re-arms it once the bytes are written,
+so the EV's own time (encoding, a pause) is never charged to the charger.
+
+The charge loop is paced (:meth:`MachineCore.pace`): the next CurrentDemandReq / ChargingStatusReq /
+-20 ChargeLoopReq goes out ``timers.charge_loop_min_cycle`` after the previous one at the earliest, as real
+vehicles do (0.1-0.25 s, see README); 0 sends at once. The pacing wait is a deadline of its own in
+:meth:`get_timer`, never a V2G_EVCC timer.
 
 A failure ends the machine with a SessionEnded event. A failure while a stop is under way (the EV's stop, or an
 orderly stop begun for a stated reason: PowerDelivery(Stop), WeldingDetection, SessionStop answered FAILED or
@@ -76,6 +88,8 @@ class MachineCore(Generic[S, M]):
         self._events: list[SessionEvent] = []
         self._timers: dict[str, float] = {}
         self._pending: tuple[str, float] | None = None
+        self._loop_sent_at: float | None = None  # when the previous charge-loop request was queued
+        self._paced: tuple[float, Callable[[float], None]] | None = None  # (due, send) of the next loop request
 
     # ------------------------------------------------------------------ API
     def begin(self, setup_deadline: float | None) -> None:
@@ -96,7 +110,24 @@ class MachineCore(Generic[S, M]):
         return out
 
     def get_timer(self) -> float | None:
-        return min(self._timers.values()) if self._timers else None
+        deadline = min(self._timers.values()) if self._timers else None
+        if self._paced is not None and (deadline is None or self._paced[0] < deadline):
+            return self._paced[0]
+        return deadline
+
+    def request_written(self, now: float) -> None:
+        """The adapter wrote the queued request(s) to the connection at ``now``: V2G_EVCC_Msg_Timeout (and the
+        response time reported for the exchange) run from here."""
+        if self._pending is None or self.done:
+            return
+        name = self._pending[0]
+        self._pending = (name, now)
+        self._timers["V2G_EVCC_Msg_Timeout"] = now + self.timers.msg_timeout(name)
+
+    @property
+    def pacing(self) -> bool:
+        """Waiting for the charge loop's minimum cycle (no request outstanding)."""
+        return self._paced is not None
 
     @property
     def done(self) -> bool:
@@ -126,6 +157,10 @@ class MachineCore(Generic[S, M]):
               table: Mapping[tuple[S, str], Callable[..., None]]) -> Callable[..., None] | None:
         """The handler of response ``name`` (``res``, whose header carries ``session_id``) when it passes the
         checks; None when the session ended."""
+        if self._pending is None:  # nothing asked: a second answer, or one while the loop is paced
+            self.end(EndKind.PROTOCOL_ERROR, f"{name or 'empty Body'} while no request was outstanding "
+                                             f"(after {self.state.value}: the SECC answered twice or unasked)")
+            return None
         handler = table.get((self.state, name))
         if handler is None:
             self.end(EndKind.PROTOCOL_ERROR, f"unexpected {name or 'empty Body'} while waiting for {self.state.value}")
@@ -146,6 +181,13 @@ class MachineCore(Generic[S, M]):
 
     def handle_timer(self, now: float) -> None:
         """Every V2G_EVCC timer is fatal when it expires: the session ends at once, with the timer's name."""
+        if self.done:
+            return
+        if self._paced is not None and self._paced[0] <= now:
+            _, send = self._paced
+            self._paced = None
+            self._loop_sent_at = now
+            send(now)
         if self.done or not self._timers:
             return
         name, deadline = min(self._timers.items(), key=lambda item: item[1])
@@ -164,6 +206,18 @@ class MachineCore(Generic[S, M]):
         self._timers["V2G_EVCC_Msg_Timeout"] = now + self.timers.msg_timeout(name)
         self._pending = (name, now)
 
+    def pace(self, send: Callable[[float], None], now: float) -> None:
+        """Send the next charge-loop request (``send(t)`` builds it from the vehicle's values at ``t`` and queues
+        it, or stops) at once when ``timers.charge_loop_min_cycle`` has passed since the previous one, else
+        when it will have: the EV never loops faster than its minimum cycle."""
+        cycle = self.timers.charge_loop_min_cycle
+        due = now if self._loop_sent_at is None or cycle <= 0.0 else self._loop_sent_at + cycle
+        if due <= now:
+            self._loop_sent_at = now
+            send(now)
+        else:
+            self._paced = (due, send)
+
     def arm(self, timer: str, now: float) -> None:
         """Start a sequence timer unless it runs already (loops keep their first start)."""
         if timer not in self._timers:
@@ -180,6 +234,7 @@ class MachineCore(Generic[S, M]):
         self.state = self._ended_state
         self._timers.clear()
         self._pending = None
+        self._paced = None
         kind, reason = ending(self.stop_reason, kind, reason)
         self.ended = SessionEnded(kind, reason, state, response_code, timer)
         self._events.append(self.ended)

@@ -80,6 +80,25 @@ def routing(machine: EvccMachine) -> Routing:
     return Routing(lambda _msg: single, frozenset({single}), lambda _t, data, now: machine.receive_payload(data, now))
 
 
+@runtime_checkable
+class WriteAware(Protocol):
+    """A machine whose per-message timers start when the adapter has written the request (evcc.session.checks:
+    every DIN/-2/-20 machine)."""
+
+    def request_written(self, now: float) -> None: ...
+
+
+def written_hook(machine: EvccMachine) -> Callable[[float], None]:
+    """What the adapter calls with the time the queued request(s) were written (a no-op for a machine without
+    the hook: its timers run from when it queued them)."""
+    if isinstance(machine, WriteAware):
+        return machine.request_written
+    inner = getattr(machine, "inner", None)  # a wrapper (evcc.app.progress) around a machine that has it
+    if inner is not None and isinstance(inner, WriteAware):
+        return inner.request_written
+    return lambda _now: None
+
+
 def deliver(machine: EvccMachine, payload_type: int, data: bytes, now: float) -> None:
     """Hand a received payload to ``machine`` with its type when the machine needs it."""
     if isinstance(machine, MultiPayloadMachine):

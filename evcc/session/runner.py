@@ -5,6 +5,17 @@ A transport failure (peer closed, broken V2GTP framing, a TLS alert such as a TL
 certificate after the handshake) ends the session like any other protocol error: the report says why, no
 exception escapes. ``V2G_EVCC_CommunicationSetup_Timeout`` runs from ``setup_started``
 (link up, by default the call) until SessionSetupRes.
+
+Honest timers: once a request's bytes are written to the connection the machine is told
+(``request_written``): V2G_EVCC_Msg_Timeout and the reported response time run from there (ISO 15118-2 §8.7
+Table 109, DIN SPEC 70121 §9.6 Table 75, ISO 15118-20 §8.8: the time the EVCC waits for a response after sending
+the request). The EV's own time between a response and its next request is measured here and reported as the
+EV's (:class:`~evcc.session.session_log.SessionLog`: ``ev_turn``, ``ev_work``), never as the charger's.
+
+Bounded: what the session keeps (events, per-response timings) is a SessionLog of fixed size. While the protocol
+machine runs, the objects alive after start-up are frozen out of the garbage collector's sight (``gc.freeze``,
+:mod:`evcc.gc_watch`), so that a collection in the charge loop scans only what the loop itself allocates; they
+are handed back when the session ends.
 """
 
 from __future__ import annotations
@@ -16,11 +27,13 @@ from dataclasses import dataclass, field
 
 from evcc import exi
 from evcc.errors import ConfigError, PeerError, PeerTimeout
+from evcc.gc_watch import frozen_after_start
 from evcc.session.connection import V2gConnection
 from evcc.session.errors import TlsError
-from evcc.session.events import EndKind, SessionEnded, SessionEvent
-from evcc.session.machine import EvccMachine, accepted_payload_types, routing
+from evcc.session.events import EndKind, SessionEnded
+from evcc.session.machine import EvccMachine, accepted_payload_types, routing, written_hook
 from evcc.session.sap import Negotiated, ProtocolOffer, SapClient, SapMsgTimeout
+from evcc.session.session_log import SessionLog
 from evcc.session.timeouts import EvccTimers
 from evcc.session.v2gtp import EXI_ENCODED
 
@@ -31,9 +44,11 @@ MachineFactory = Callable[[Negotiated], EvccMachine]
 
 @dataclass
 class SessionReport:
+    """``events``: the bounded record of the session (iterates over the kept events; aggregates inside)."""
+
     ended: SessionEnded
     protocol: str | None = None
-    events: list[SessionEvent] = field(default_factory=list)
+    events: SessionLog = field(default_factory=SessionLog)
     started: float = 0.0
     finished: float = 0.0
 
@@ -45,19 +60,24 @@ async def run_session(
     sap_timers: EvccTimers,
     clock: Callable[[], float] = time.monotonic,
     setup_started: float | None = None,
+    log: SessionLog | None = None,
+    freeze_gc: bool = True,
 ) -> SessionReport:
-    """Negotiate, then run the machine ``machines[offer.protocol]``; always returns a report."""
+    """Negotiate, then run the machine ``machines[offer.protocol]``; always returns a report. ``log``: where the
+    session's record goes (a fresh bounded :class:`SessionLog` by default); ``freeze_gc``: see the module."""
     missing = [o.protocol for o in offers if o.protocol not in machines]
     if missing:
         raise ConfigError(f"offered protocols without a machine: {missing}")
     start = clock() if setup_started is None else setup_started
-    report = SessionReport(SessionEnded(EndKind.PROTOCOL_ERROR, "not started", "idle"), started=start)
+    report = SessionReport(SessionEnded(EndKind.PROTOCOL_ERROR, "not started", "idle"), started=start,
+                           events=log if log is not None else SessionLog())
     try:
         negotiated = await _negotiate(conn, offers, sap_timers, clock)
         report.protocol = negotiated.offer.protocol
         machine = machines[negotiated.offer.protocol](negotiated)
         machine.start(clock(), setup_deadline=start + sap_timers.V2G_EVCC_CommunicationSetup_Timeout)
-        report.ended = await _drive(conn, machine, report.events, clock, report.protocol)
+        with frozen_after_start(freeze_gc):
+            report.ended = await _drive(conn, machine, report.events, clock, report.protocol)
     except (PeerError, TlsError) as exc:  # TLS 1.3: the SECC's verdict on the vehicle certificate comes late
         kind = EndKind.TIMEOUT if isinstance(exc, PeerTimeout) else EndKind.PROTOCOL_ERROR
         timer = exc.timer if isinstance(exc, SapMsgTimeout) else None
@@ -90,13 +110,22 @@ async def _negotiate(
 
 
 async def _drive(
-    conn: V2gConnection, machine: EvccMachine, events: list[SessionEvent], clock: Callable[[], float], protocol: str
+    conn: V2gConnection, machine: EvccMachine, log: SessionLog, clock: Callable[[], float], protocol: str
 ) -> SessionEnded:
     route = routing(machine)
+    written = written_hook(machine)
+    response_taken: float | None = None  # the last response, until the request after it is written
+    woke = clock()
     while True:
-        for msg in machine.messages_to_send():
-            conn.send(route.type_of(msg), exi.encode(msg))
-        events.extend(machine.events())
+        out = machine.messages_to_send()
+        if out:
+            for msg in out:
+                conn.send(route.type_of(msg), exi.encode(msg))
+            at = clock()
+            written(at)  # V2G_EVCC_Msg_Timeout starts now, not when the response before was handled
+            log.turn(response_taken, woke, at)
+            response_taken = None
+        log.extend(machine.events())
         if machine.ended is not None:
             return machine.ended
         deadline = machine.get_timer()
@@ -104,11 +133,12 @@ async def _drive(
             received = await conn.receive(None if deadline is None else max(0.0, deadline - clock()))
         except PeerError as exc:
             return SessionEnded(EndKind.PROTOCOL_ERROR, f"transport: {exc}", "transport")
-        now = clock()
+        now = woke = clock()
         if received is not None:
             if received.payload_type not in route.accepted:
                 return SessionEnded(EndKind.PROTOCOL_ERROR, _wrong_type(received.payload_type, machine, protocol),
                                     "transport")
+            response_taken = now
             route.receive(received.payload_type, received.payload, now)
         machine.handle_timer(now)
 

@@ -31,6 +31,10 @@ class EvccTimers:
     V2G_EVCC_PreCharge_Timeout: float  # first PreChargeReq -> voltage matched
     V2G_SECC_Sequence_Timeout: float  # SECC: response -> next request
     V2G_EVCC_ReadyToCharge_Timeout: float | None = None  # DIN only: ChargeParameterDiscovery -> PowerDelivery
+    # Not a timer of the standards: the EV's own minimum charge-loop cycle (previous loop request -> next),
+    # see evcc.session.pacing. 0 sends the next request as soon as the response is handled; the composition
+    # roots (`evcc session`, the daemon, the bench) choose it.
+    charge_loop_min_cycle: float = 0.0
 
     def msg_timeout(self, request: str) -> float:
         return self.V2G_EVCC_Msg_Timeout[request]

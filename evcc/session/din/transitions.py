@@ -221,7 +221,19 @@ def on_current_demand(m: DinEvcc, res: din.CurrentDemandResType, now: float) -> 
     reason = _output_out_of_range(m, voltage, current)
     if reason is None:
         m.vehicle.evse_output(voltage, current, now)
-    reason = reason or _evse_stop(res.DC_EVSEStatus) or _vehicle_stop(m, now)
+    reason = reason or _evse_stop(res.DC_EVSEStatus)
+    if reason is not None:
+        m.begin_stop(EndKind.STOPPED, reason, now)
+    else:
+        m.pace(lambda t: _loop_turn(m, t), now)
+
+
+def _loop_turn(m: DinEvcc, now: float) -> None:
+    """The vehicle's say when the next CurrentDemandReq is due (paced, MachineCore.pace): stop, done, or ask."""
+    if m.stop_reason is not None:  # the EV's stop, asked for while the loop was paced
+        m.begin_stop(*m.stop_reason, now)
+        return
+    reason = _vehicle_stop(m, now)
     if reason is not None:
         m.begin_stop(EndKind.STOPPED, reason, now)
     elif m.vehicle.dc_targets(now).charging_complete:

@@ -60,10 +60,26 @@ def _continue_loop(m: Iso2Evcc, reason: str | None, complete: bool, now: float, 
         m.begin_stop(EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
     elif m.renegotiation_wanted is not None:
         renegotiation.begin(m, m.renegotiation_wanted, now)
-    elif m.dc:
-        dc.send_current_demand(m, now)
     else:
-        ac.send_charging_status(m, now)
+        m.pace(lambda t: _loop_turn(m, t, now), now)
+
+
+def _loop_turn(m: Iso2Evcc, now: float, handled: float) -> None:
+    """The next CurrentDemandReq / ChargingStatusReq when it is due (MachineCore.pace); after a paced wait
+    (``now`` past ``handled``, when the response was handled) the vehicle's say is read again: the EV's stop,
+    a vehicle stop or the target reached."""
+    if now > handled:
+        if m.stop_reason is not None:
+            m.begin_stop(*m.stop_reason, now)
+            return
+        reason = dc.vehicle_stop(m, now) if m.dc else None
+        if reason is not None:
+            m.begin_stop(EndKind.STOPPED, reason, now)
+            return
+        if m.vehicle.dc_targets(now).charging_complete if m.dc else ac.charging_complete(m, now):
+            m.begin_stop(EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
+            return
+    (dc.send_current_demand if m.dc else ac.send_charging_status)(m, now)
 
 
 def on_current_demand(m: Iso2Evcc, res: iso2.CurrentDemandResType, now: float) -> None:

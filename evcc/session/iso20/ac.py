@@ -136,4 +136,18 @@ def continue_loop(m: Iso20Evcc, now: float, status: DcStatus | None = None, back
     if done:
         begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
     else:
-        send_charge_loop(m, now, done, status, back)
+        m.pace(lambda at: _loop_turn(m, at, now, status, back), now)
+
+
+def _loop_turn(m: Iso20Evcc, now: float, handled: float, status: DcStatus | None, back: rq.Discharge | None) -> None:
+    """AC_ChargeLoopReq when it is due (MachineCore.pace); after a paced wait the vehicle's values are read
+    again and the EV's own stop (asked for during the wait) or the target reached goes first."""
+    if now > handled:
+        if m.stop_reason is not None:
+            begin_stop(m, *m.stop_reason, now)
+            return
+        if cast(AcVehiclePort, m.vehicle).ac_charging_complete(now):
+            begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
+            return
+        status, back = None, None
+    send_charge_loop(m, now, False, status, back)

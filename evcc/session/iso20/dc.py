@@ -203,4 +203,18 @@ def continue_loop(m: Iso20Evcc, now: float, reading: Reading | None = None) -> N
     if t.charging_complete:
         begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
     else:
-        send_charge_loop(m, now, t, reading)
+        m.pace(lambda at: _loop_turn(m, at, now, t, reading), now)
+
+
+def _loop_turn(m: Iso20Evcc, now: float, handled: float, t: DcTargets, reading: Reading | None) -> None:
+    """DC_ChargeLoopReq when it is due (MachineCore.pace); after a paced wait the vehicle's values are read
+    again and the EV's own stop (asked for during the wait) or the target reached goes first."""
+    if now > handled:
+        if m.stop_reason is not None:
+            begin_stop(m, *m.stop_reason, now)
+            return
+        t, reading = m.vehicle.dc_targets(now), None
+        if t.charging_complete:
+            begin_stop(m, EndKind.COMPLETED, "charging complete: the vehicle reached its target", now)
+            return
+    send_charge_loop(m, now, t, reading)
