@@ -259,13 +259,13 @@ def relative_schedule(entries: Sequence[tuple[float, float | None, float]], anch
                             end, tuple(deviations))
 
 
-def window_min(power_at: Callable[[float], float], t: float, before: float, after: float) -> float:
-    """The smallest value of a step function ``power_at`` over [t - before, t + after], sampled at whole seconds
-    and both ends (the -20 schedules step at whole seconds on the SECC's clock, known to about a second)."""
-    points = {t - before, t + after}
-    points.update(float(s) for s in range(math.ceil(t - before), math.floor(t + after) + 1))
+def window_min(power_at: Callable[[float], float], lo: float, hi: float) -> float:
+    """The smallest value of a step function ``power_at`` over [lo, hi], sampled at both ends and every whole
+    second between (the -20 schedules step at whole seconds on the SECC's clock, known to about a second)."""
+    hi = max(lo, hi)
+    points = {lo, hi}
+    points.update(float(s) for s in range(math.ceil(lo), math.floor(hi) + 1))
     return min(power_at(p) for p in points)
-
 
 
 # ------------------------------------------------------------------------------------- per machine

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from evcc.session.events import EndKind
 from evcc.session.iso2.ac_vehicle import AcVehiclePort
-from evcc.session.iso20 import bpt_hold, contract_flow
+from evcc.session.iso20 import allowed, bpt_hold, contract_flow
 from evcc.session.iso20 import requests as rq
 from evcc.session.iso20.config import State
 from evcc.session.iso20.stopping import begin_stop, evse_notification, schedule_over
@@ -54,6 +54,7 @@ def on_charge_parameter_discovery(m: Iso20Evcc, res: Any, now: float) -> bool:
         return False
     m.evse_limits = {"EVSEMaximumChargePower": number(mode.EVSEMaximumChargePower) or 0.0,
                      "EVSEMaximumDischargePower": number(getattr(mode, "EVSEMaximumDischargePower", None)) or 0.0}
+    m.limits.evse = allowed.evse_from(mode, m.limits.evse)
     return True
 
 
@@ -76,8 +77,12 @@ def send_charge_loop(m: Iso20Evcc, now: float, done: bool | None = None, status:
         status = vehicle.dc_status(now)
     if back is None:
         back = rq.discharge(vehicle, m.config, now, status.soc)
+    top = allowed.ac_max_power(m, now, rq.ac_max_power(vehicle, nominal_voltage(m), phases(m)), not done)
+    if top is None:  # no valid request: an orderly stop began (evcc.session.limits)
+        return
     m.loop_count += 1
-    mode = rq.ac_loop(m.rationals, vehicle, m.config, now, m.ac_power, max_power(m), done, back)
+    back = allowed.capped_discharge(m, back) if m.bpt else back
+    mode = rq.ac_loop(m.rationals, vehicle, m.config, now, m.ac_power, top, done, back)
     m.send("AC_ChargeLoopReq", now, DisplayParameters=m.displays(status.soc, done),
            MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted, **mode)
     m.state = State.WAIT_AC_CHARGE_LOOP_RES
@@ -106,7 +111,9 @@ def draw(m: Iso20Evcc, target: float, now: float) -> float:
             m.vehicle.evse_output(voltage * n, -back / (voltage * n), now)
             return -back
         target = 0.0
-    power = 0.0 if vehicle.ac_charging_complete(now) else min(target, max_power(m))
+    scheduled = allowed.schedule_power(m, now)  # Scheduled: never above the schedule in force
+    top = max_power(m) if scheduled is None else max(0.0, min(max_power(m), scheduled))
+    power = 0.0 if vehicle.ac_charging_complete(now) else min(target, top)
     vehicle.ac_supply(voltage, power / (voltage * n), n, now)
     return power
 

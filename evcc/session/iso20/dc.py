@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evcc.session.events import EndKind
-from evcc.session.iso20 import bpt_hold, contract_flow
+from evcc.session.iso20 import allowed, bpt_hold, contract_flow
 from evcc.session.iso20 import requests as rq
 from evcc.session.iso20.config import State
 from evcc.session.iso20.stopping import begin_stop, evse_notification, schedule_over
@@ -49,6 +49,7 @@ def on_charge_parameter_discovery(m: Iso20Evcc, res: Any, now: float) -> bool:
         m.end(EndKind.PROTOCOL_ERROR, f"DC_ChargeParameterDiscoveryRes without {wanted}")
         return False
     m.evse_limits = {k: number(getattr(mode, k, None)) or 0.0 for k in _EVSE_LIMITS}
+    m.limits.evse = allowed.evse_from(mode, m.limits.evse)
     battery = m.vehicle.battery_voltage(now)
     if m.evse_limits["EVSEMaximumVoltage"] < battery:
         begin_stop(m, EndKind.STOPPED, f"EVSE maximum {m.evse_limits['EVSEMaximumVoltage']:.0f} V is below the "
@@ -100,19 +101,6 @@ def on_pre_charge(m: Iso20Evcc, res: Any, now: float) -> bool:
     return False
 
 
-def target_current(m: Iso20Evcc, now: float, t: DcTargets, battery: float, d: rq.Discharge) -> float:
-    """Scheduled mode: the vehicle's wish (``t``) capped by the schedule in force and the EVSE's limits; negative
-    while a BPT schedule discharges (never below the vehicle's discharge limits ``d`` or its minimum SoC)."""
-    voltage = max(1.0, battery)
-    power = m.schedule.power_at(m.secc_time(now)) if m.schedule is not None else rq.max_charge_power(m.vehicle)
-    lim = m.evse_limits
-    if power >= 0:
-        current = 0.0 if t.charging_complete else min(t.current, power / voltage)
-        return max(0.0, min(current, lim.get("EVSEMaximumChargeCurrent") or current))
-    evse_max = lim.get("EVSEMaximumDischargeCurrent") or d.current
-    return -max(0.0, min(d.current, -power / voltage, d.power / voltage, evse_max))
-
-
 class Reading(NamedTuple):
     """The vehicle port's answers while one DC_ChargeLoopRes is handled, each read once: the limits when the
     response arrives (the EVSE's reported output is checked against them), the status after evse_output, and
@@ -148,12 +136,25 @@ def send_charge_loop(m: Iso20Evcc, now: float, t: DcTargets | None = None, readi
     soc = reading.status.soc
     battery = vehicle.battery_voltage(now)
     m.loop_count += 1
-    if m.dynamic:
+    back = allowed.capped_discharge(m, reading.back) if m.bpt else reading.back
+    if m.dynamic:  # EVMaximumChargePower/-Current within the EVSE's maxima (evcc.session.limits)
         bpt = reading.bpt if reading.bpt is not None else vehicle.bpt_limits(now)
-        mode = rq.dc_dynamic_loop(r, vehicle, m.config, now, t.charging_complete, reading.lim, bpt, reading.back)
-    else:
-        target = target_current(m, now, t, battery, reading.back)
-        mode = rq.dc_scheduled_loop(r, m.config, target, t, reading.back)
+        lim = reading.lim
+        done = t.charging_complete
+        maxima = allowed.dc_dynamic_maxima(m, now, 0.0 if done else rq.max_charge_power(vehicle, lim),
+                                           0.0 if done else lim.max_current, t.voltage, not done)
+        if maxima is None:
+            m.loop_count -= 1
+            return
+        mode = rq.dc_dynamic_loop(r, vehicle, m.config, now, done, lim, bpt, back, maxima)
+    else:  # EVTargetCurrent: the vehicle's wish within the EVSE's limits and the schedule in force
+        wish = 0.0 if t.charging_complete else t.current
+        target = allowed.dc_target_current(m, now, wish, max(battery, t.voltage), reading.lim.max_current,
+                                           reading.back)
+        if target is None:
+            m.loop_count -= 1
+            return
+        mode = rq.dc_scheduled_loop(r, m.config, target, t, back)
     m.send("DC_ChargeLoopReq", now, DisplayParameters=m.displays(soc, t.charging_complete),
            MeterInfoRequested=m.config.meter_info_requested or m.meter_info_wanted, EVPresentVoltage=r(battery),
            **mode)
@@ -177,6 +178,7 @@ def on_charge_loop(m: Iso20Evcc, res: Any, now: float) -> None:
     voltage = number(res.EVSEPresentVoltage) or 0.0
     current = number(res.EVSEPresentCurrent) or 0.0
     m.evse_present_voltage = voltage
+    allowed.note_charge_loop_res(m, res)  # the EVSE's limits in force from now on
     vehicle = m.vehicle
     lim = vehicle.dc_limits()
     bpt = vehicle.bpt_limits(now) if m.bpt else None

@@ -32,6 +32,7 @@ from evcc.session.iso20.schedule import Schedule
 from evcc.session.iso20.stopping import begin_stop
 from evcc.session.iso20.transitions import FORWARD_STATES, ON_RESPONSE
 from evcc.session.iso20.vehicle import Iso20VehiclePort
+from evcc.session.limits import LimitTracker
 
 if TYPE_CHECKING:
     from evcc.contracts.store import Contract
@@ -79,6 +80,7 @@ class Iso20Evcc(MachineCore[State, Message]):
         self.parameters: dict[str, Any] = {}  # ServiceDetail parameters of the chosen set
         self.schedule: Schedule | None = None  # Scheduled mode: the chosen ScheduleTuple
         self.evse_limits: dict[str, float] = {}  # from ChargeParameterDiscoveryRes
+        self.limits = LimitTracker()  # what the EV may ask for now (allowed.py, evcc.session.limits)
         self.evse_present_voltage: float | None = None
         self.precharge_finished = False  # DC_PreChargeReq with EVProcessing=Finished sent
         self.ac_power = 0.0  # W the on-board charger draws now (< 0: feeding the grid)

@@ -118,11 +118,15 @@ def dc_scheduled_loop(r: Rationals, config: Iso20Config, target_current: float, 
 
 
 def dc_dynamic_loop(r: Rationals, vehicle: Iso20VehiclePort, config: Iso20Config, now: float, done: bool,
-                    lim: DcLimits, bpt: BptLimitsView, d: Discharge) -> dict[str, Any]:
+                    lim: DcLimits, bpt: BptLimitsView, d: Discharge,
+                    maxima: tuple[float, float] | None = None) -> dict[str, Any]:
     """Dynamic DC_ChargeLoopReq control mode from what was read for this message: ``done`` (the vehicle reached
-    its target), ``lim`` and ``bpt`` (dc_limits(), bpt_limits(now)), ``d`` (what it may give back)."""
+    its target), ``lim`` and ``bpt`` (dc_limits(), bpt_limits(now)), ``d`` (what it may give back); ``maxima``:
+    EVMaximumChargePower/-Current as evcc.session.limits allows them (else the vehicle's own)."""
     e = energy(vehicle, config, now)
     top, current = (0.0, 0.0) if done else (max_charge_power(vehicle, lim), lim.max_current)
+    if maxima is not None:
+        top, current = min(top, maxima[0]), min(current, maxima[1])
     m = r.module
     if not config.bpt:
         return {"Dynamic_DC_CLReqControlMode": m.Dynamic_DC_CLReqControlModeType(
