@@ -16,7 +16,11 @@ Open interop questions, kept as settings or stated here:
 - X448_EncryptedPrivateKey carries 56 bytes ("the 448 bit private key corresponding to the contract
   certificate"); an Ed448 private key has 57 bytes. We accept the X448 path only for a contract certificate
   with an X448 key and reject an Ed448 one with :class:`KeyMismatch` naming this question.
-- TPM_EncryptedPrivateKey (TPM2_Import of a duplication blob) is not handled here.
+
+TPM_EncryptedPrivateKey (PKI.md §1; module :mod:`evcc.contracts.install20_tpm`): a TPM 2.0 duplication blob
+(outer wrapper only) for the EV's TPM storage key, imported with TPM2_Import; only a key store that offers
+``import_wrapped`` (the TPM store) and a configured storage key can take it, others reject it with
+:class:`DecryptionFailed`.
 """
 
 from __future__ import annotations
@@ -74,8 +78,9 @@ class SignedInstallationData20:
     contract_chain: tuple[bytes, ...]  # SignedInstallationData/ContractCertificateChain (DER, leaf first)
     ecdh_curve: EcdhCurve  # ECDHCurve
     dh_public_key: bytes  # DHPublicKey
-    encrypted_private_key: bytes  # SECP521_/X448_EncryptedPrivateKey
+    encrypted_private_key: bytes  # SECP521_/X448_/TPM_EncryptedPrivateKey
     cps_chain: tuple[bytes, ...]  # CPSCertificateChain (DER, leaf first)
+    tpm_wrapped: bool = False  # encrypted_private_key is a TPM_EncryptedPrivateKey
 
 
 def aad(pcid: str, contract_leaf: x509.Certificate, encoding: SkiEncoding) -> bytes:
@@ -129,8 +134,13 @@ def _check_x448(d: bytearray, public: object) -> None:
 
 def install_contract_20(data: SignedInstallationData20, verify: VerifySignature, *, pcid: str,
                         ecdh_key_label: str, ctx: InstallContext, ski_encoding: SkiEncoding = SkiEncoding.HEX_TEXT,
-                        priority: int = 0) -> Contract:
-    """Process a -20 CertificateInstallationRes. ``ecdh_key_label``: OEM key (SECP521) or its X448 alternate."""
+                        priority: int = 0, tpm_storage_key_label: str | None = None) -> Contract:
+    """Process a -20 CertificateInstallationRes. ``ecdh_key_label``: OEM key (SECP521) or its X448 alternate;
+    ``tpm_storage_key_label``: the TPM storage key a TPM_EncryptedPrivateKey is wrapped for."""
+    if data.tpm_wrapped:
+        from evcc.contracts.install20_tpm import install_tpm_wrapped
+        return install_tpm_wrapped(data, verify, ctx=ctx, storage_key_label=tpm_storage_key_label,
+                                   priority=priority)
     dh_len, pt_len, algorithm = _LAYOUT[data.ecdh_curve]
     validate_pcid(pcid)
     if len(data.dh_public_key) != dh_len:

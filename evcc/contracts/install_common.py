@@ -90,6 +90,12 @@ def import_and_store(ctx: InstallContext, algorithm: KeyAlgorithm, private: byte
         ctx.keystore.import_private(label, algorithm, private)
     finally:
         wipe(private)
+    return store_contract(ctx, label, chain, emaid, priority, replaces)
+
+
+def store_contract(ctx: InstallContext, label: str, chain: list[x509.Certificate], emaid: str, priority: int,
+                   replaces: str | None = None) -> Contract:
+    """One atomic store write for the key ``label`` already in the key store; the key is deleted on failure."""
     contract = Contract(
         contract_id=new_contract_id(), emaid=emaid, priority=priority, lifecycle=Lifecycle.INSTALLED,
         chain=tuple(c.public_bytes(Encoding.DER) for c in chain), key_label=label,

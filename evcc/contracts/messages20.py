@@ -11,8 +11,9 @@ definitions and XML signatures §8.4.1; [V2G20-2491..2502]; PKI.md §1):
                                  Header.Signature by the CPS leaf over exactly SignedInstallationData
                                  SignedInstallationData -> install_contract_20 (ECDH, SHA-512 KDF, AES-256-GCM)
 
-Exactly one encrypted key must be present and it must match ECDHCurve; TPM_EncryptedPrivateKey needs TPM2_Import
-which no key store here offers (rejected with DecryptionFailed, naming it). Time (TimeStamp) is passed in.
+Exactly one encrypted key must be present and it must match ECDHCurve; TPM_EncryptedPrivateKey (with ECDHCurve
+SECP521) goes to TPM2_Import in a TPM key store (evcc.contracts.install20_tpm); other key stores reject it with
+DecryptionFailed, naming it. Time (TimeStamp) is passed in.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from evcc.contracts.errors import DecryptionFailed, MalformedResponse, ResponseNotOk
+from evcc.contracts.errors import MalformedResponse, ResponseNotOk
 from evcc.contracts.install20 import EcdhCurve, SignedInstallationData20, SkiEncoding, install_contract_20
 from evcc.contracts.install_common import InstallContext, VerifySignature
 from evcc.contracts.messages2 import root_certificate_ids
@@ -82,7 +83,7 @@ def _ders(chain: Any) -> tuple[bytes, ...]:
     return (chain.Certificate, *subs)
 
 
-def _encrypted_key(data: Any) -> tuple[EcdhCurve, bytes]:
+def _encrypted_key(data: Any) -> tuple[EcdhCurve, bytes, bool]:
     present = {name: getattr(data, name) for name in
                ("SECP521_EncryptedPrivateKey", "X448_EncryptedPrivateKey", "TPM_EncryptedPrivateKey")
                if getattr(data, name) is not None}
@@ -90,12 +91,12 @@ def _encrypted_key(data: Any) -> tuple[EcdhCurve, bytes]:
         raise MalformedResponse(f"SignedInstallationData must carry exactly one encrypted key, has "
                                 f"{', '.join(present) or 'none'}")
     (name, blob), = present.items()
-    if name == "TPM_EncryptedPrivateKey":
-        raise DecryptionFailed("TPM_EncryptedPrivateKey needs TPM2_Import, which this key store does not offer")
     curve = EcdhCurve(data.ECDHCurve)
+    if name == "TPM_EncryptedPrivateKey":
+        return curve, blob, True
     if not name.startswith(curve.value):
         raise MalformedResponse(f"ECDHCurve {curve.value} but the response carries {name}")
-    return curve, blob
+    return curve, blob, False
 
 
 def response_values_20(res: Any) -> tuple[SignedInstallationData20, VerifySignature]:
@@ -106,10 +107,10 @@ def response_values_20(res: Any) -> tuple[SignedInstallationData20, VerifySignat
         raise ResponseNotOk(f"CertificateInstallationRes with EVSEProcessing {res.EVSEProcessing}: no data yet",
                             str(res.ResponseCode))
     data = res.SignedInstallationData
-    curve, blob = _encrypted_key(data)
+    curve, blob, tpm_wrapped = _encrypted_key(data)
     values = SignedInstallationData20(
         contract_chain=_ders(data.ContractCertificateChain), ecdh_curve=curve, dh_public_key=data.DHPublicKey,
-        encrypted_private_key=blob, cps_chain=_ders(res.CPSCertificateChain))
+        encrypted_private_key=blob, cps_chain=_ders(res.CPSCertificateChain), tpm_wrapped=tpm_wrapped)
 
     def verify(cps_leaf: x509.Certificate) -> bool:
         check_signature(GRAMMAR, res.Header.Signature, res, [("SignedInstallationData", data)], cps_leaf,
@@ -120,8 +121,10 @@ def response_values_20(res: Any) -> tuple[SignedInstallationData20, VerifySignat
 
 
 def install_from_message_20(res: Any, *, pcid: str, ecdh_key_label: str, ctx: InstallContext,
-                            ski_encoding: SkiEncoding = SkiEncoding.HEX_TEXT, priority: int = 0) -> Contract:
+                            ski_encoding: SkiEncoding = SkiEncoding.HEX_TEXT, priority: int = 0,
+                            tpm_storage_key_label: str | None = None) -> Contract:
     """Process a decoded -20 CertificateInstallationRes into the stores (all or nothing)."""
     values, verify = response_values_20(res)
     return install_contract_20(values, verify, pcid=pcid, ecdh_key_label=ecdh_key_label, ctx=ctx,
-                               ski_encoding=ski_encoding, priority=priority)
+                               ski_encoding=ski_encoding, priority=priority,
+                               tpm_storage_key_label=tpm_storage_key_label)

@@ -33,6 +33,7 @@ from evcc.contracts.provisioning_sim import ProvisioningSimulator
 from evcc.errors import SecurityError
 from evcc.exi import schema_module
 from evcc.exi.signature import ECDSA_SHA256, Signer, sign_elements
+from evcc.hsm.tpm_wrap import StorageParent
 
 REQUEST_POLICY = ChainPolicy(max_certificate_bytes=POLICY_ISO2.max_certificate_bytes)
 IDS = {"ContractSignatureCertChain": "id1", "ContractSignatureEncryptedPrivateKey": "id2", "DHpublickey": "id3",
@@ -86,6 +87,7 @@ class ProvisioningService:
     emaid: str = "DE8AA0012345670"
     ski_encoding: SkiEncoding = SkiEncoding.HEX_TEXT  # -20 AAD, see install20
     last_refusal: str = ""
+    tpm_storage: StorageParent | None = None  # -20: answer with TPM_EncryptedPrivateKey for this TPM storage key
 
     def answer(self, request: Any, now: datetime) -> Any:
         """The response message to an ISO 15118-2 V2G_Message or an ISO 15118-20 CertificateInstallationReq."""

@@ -4,7 +4,8 @@ CertificateInstallationReq -> CertificateInstallationRes [V2G20-2491..2502]: the
 validated to the test PKI's OEM root and its signature checked (ECDSA-SHA512 or EdDSA Ed448), then the
 simulator issues a contract (SECP521 with the P-521 PKI, X448 with the Ed448 PKI), and SignedInstallationData
 is signed with the CPS leaf key. PCID = the OEM provisioning certificate's CN; eMAID = the first of
-PrioritizedEMAIDs, else the service's default.
+PrioritizedEMAIDs, else the service's default. With ``ProvisioningService.tpm_storage`` (the EV's TPM storage
+key) the contract key travels as TPM_EncryptedPrivateKey instead (evcc.contracts.install20_tpm).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def response_20(values: SignedInstallationData20, session_id: bytes, now: dateti
                 ) -> Any:
     """CertificateInstallationRes carrying ``values`` (not yet signed)."""
     m = schema_module("iso20_common")
-    key_field = f"{values.ecdh_curve.value}_EncryptedPrivateKey"
+    key_field = "TPM_EncryptedPrivateKey" if values.tpm_wrapped else f"{values.ecdh_curve.value}_EncryptedPrivateKey"
     data = m.SignedInstallationDataType(
         Id=SIGNED_DATA_ID, ContractCertificateChain=_chain(m, m.ContractCertificateChainType, values.contract_chain),
         ECDHCurve=values.ecdh_curve.value, DHPublicKey=values.dh_public_key,
@@ -84,6 +85,9 @@ def _values(service: ProvisioningService, request: Any, now: datetime) -> Signed
     except SignatureRejected as exc:
         raise RequestRefused("FAILED_SignatureError", f"CertificateInstallationReq: {exc}") from exc
     emaids = request.PrioritizedEMAIDs.EMAID if request.PrioritizedEMAIDs is not None else []
+    if service.tpm_storage is not None:  # the EV's TPM storage key: answer with TPM_EncryptedPrivateKey
+        return service.sim.certificate_installation_20_tpm(emaids[0] if emaids else service.emaid, now,
+                                                           service.tpm_storage)
     curve = EcdhCurve.X448 if service.sim.pki.suite is Suite.ISO20_ED448 else EcdhCurve.SECP521
     return service.sim.certificate_installation_20(oem, common_name(oem), emaids[0] if emaids else service.emaid,
                                                    now, curve, service.ski_encoding)

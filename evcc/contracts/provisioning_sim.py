@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.serialization import (
 from evcc.contracts.install2 import ContractResponse2
 from evcc.contracts.install20 import EcdhCurve, SignedInstallationData20, SkiEncoding, aad
 from evcc.hsm.hostcrypto import HASHES, ecdsa_raw
-from evcc.hsm.keystore import COUNTER_1, KDF_ISO2, KDF_ISO20, ConcatKdf, KeyAlgorithm
+from evcc.hsm.keystore import COUNTER_1, KDF_ISO2, KDF_ISO20, ConcatKdf, KeyAlgorithm, wipe
+from evcc.hsm.tpm_wrap import StorageParent
 from evcc.pki.generator import OID_SUBJECT_ALT_PUBLIC_KEY_INFO, TestPki, issue_certificate
 from evcc.pki.profiles import CONTRACT_USAGE, Profile, Suite
 
@@ -140,3 +141,30 @@ class ProvisioningSimulator:
         return SignedInstallationData20(
             contract_chain=tuple(c.public_bytes(Encoding.DER) for c in chain), ecdh_curve=curve,
             dh_public_key=dh, encrypted_private_key=iv + sealed, cps_chain=self.cps_chain())
+
+    def certificate_installation_20_tpm(self, emaid: str, now: datetime,
+                                        storage: StorageParent) -> SignedInstallationData20:
+        """-20 SignedInstallationData with a TPM_EncryptedPrivateKey (PKI.md §1): a P-521 contract key duplicated
+        for the EV's TPM storage key ``storage`` (outer wrapper only, evcc.hsm.tpm_wrap); DHPublicKey is the
+        ephemeral point of the seed. Needs the iso20-p521 PKI and tpm2-pytss (the public area's name)."""
+        from evcc.hsm.tpm_objects import contract_public_20
+        from evcc.hsm.tpm_wrap import ecc_sensitive, outer_wrap
+
+        if self.pki.suite is not Suite.ISO20_P521:
+            raise ValueError("TPM_EncryptedPrivateKey needs the iso20-p521 PKI")
+        contract = ec.generate_private_key(ec.SECP521R1())
+        chain = self._issue(emaid, contract.public_key(), now)
+        point = contract.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        d = bytearray(contract.private_numbers().private_value.to_bytes(66, "big"))
+        self.issued_keys.append(bytes(d))
+        eph = ec.generate_private_key(storage.curve)
+        sensitive = ecc_sensitive(d, 66, os.urandom(64))
+        try:
+            dup = outer_wrap(storage, bytes(contract_public_20(point).get_name()), sensitive, eph)
+        finally:
+            wipe(sensitive)
+            wipe(d)
+        return SignedInstallationData20(
+            contract_chain=tuple(c.public_bytes(Encoding.DER) for c in chain), ecdh_curve=EcdhCurve.SECP521,
+            dh_public_key=eph.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint),
+            encrypted_private_key=dup.duplicate, cps_chain=self.cps_chain(), tpm_wrapped=True)

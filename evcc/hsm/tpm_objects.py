@@ -12,7 +12,10 @@ Templates (TPM 2.0 Library Part 2 §12.2 TPMT_PUBLIC, attribute bits §8.3):
 - imported keys (contract keys): the same but fixedTPM, fixedParent and sensitiveDataOrigin clear (TPM2_Import
   requires it); empty authPolicy, so TPM2_Duplicate can never be authorised: the key cannot leave the TPM.
 - ISO 15118-20 TPM storage key (``TPM_EncryptedPrivateKey`` parent): ECC P-521, nameAlg SHA-512, restricted|
-  decrypt, AES-256-CFB, child of the SRK.
+  decrypt, AES-256-CFB. A TPM refuses a storage key whose nameAlg or symmetric algorithm differs from its parent's
+  (TPM_RC_HASH / TPM_RC_SYMMETRIC, measured on swtpm), so it cannot sit under the P-256/SHA-256 SRK: it is a second
+  primary key of the owner hierarchy, its template's unique field set from the label (so each label is its own
+  key), derived again from the owner seed whenever it is used; its file holds the public area only.
 
 Key file (one per key, written atomically), a PEM "TSS2 PRIVATE KEY" (ASN.1 TPMKey of tpm2-tss-engine and
 tpm2-openssl: OID 2.23.133.10.1.3 loadableKey, emptyAuth TRUE, parent 0x40000001, TPM2B_PUBLIC, TPM2B_PRIVATE)
@@ -20,11 +23,13 @@ preceded by header lines that OpenSSL's PEM reader skips::
 
     evcc-label: "<label as JSON string>"
     evcc-parent: "<label of the parent key>"        (only for keys under the -20 storage key)
+    evcc-primary: "storage20"                       (only for the -20 storage key: public area only)
     -----BEGIN TSS2 PRIVATE KEY-----
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +57,8 @@ ALGORITHM_OF_CURVE = {v: k for k, v in CURVE_IDS.items()}
 WIDTH = {KeyAlgorithm.EC_P256: 32, KeyAlgorithm.EC_P521: 66}
 _HEADER_LABEL = "evcc-label: "
 _HEADER_PARENT = "evcc-parent: "
+_HEADER_PRIMARY = "evcc-primary: "
+PRIMARY_STORAGE20 = "storage20"
 _PEM_BEGIN = "-----BEGIN TSS2 PRIVATE KEY-----"
 
 _STORAGE = (TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.RESTRICTED | TPMA_OBJECT.DECRYPT | TPMA_OBJECT.NODA
@@ -78,9 +85,12 @@ def srk_template() -> Any:
     return _ecc(_STORAGE, int(TPM2_ECC.NIST_P256), TPM2_ALG.SHA256, _aes_cfb(128))
 
 
-def storage20_template() -> Any:
-    """The -20 TPM storage key: P-521, SHA-512, AES-256-CFB (a 206-byte TPM_EncryptedPrivateKey fits it)."""
-    return _ecc(_STORAGE, int(TPM2_ECC.NIST_P521), TPM2_ALG.SHA512, _aes_cfb(256))
+def storage20_template(label: str) -> Any:
+    """The -20 TPM storage key (a primary): P-521, SHA-512, AES-256-CFB (a TPM_EncryptedPrivateKey is 206 bytes
+    for it); unique.x = SHA-512(label) truncated to the curve width, so that each label derives its own key."""
+    template = _ecc(_STORAGE, int(TPM2_ECC.NIST_P521), TPM2_ALG.SHA512, _aes_cfb(256))
+    template.publicArea.unique.ecc.x = hashlib.sha512(label.encode()).digest()
+    return template
 
 
 def key_template(algorithm: KeyAlgorithm) -> Any:
@@ -95,6 +105,12 @@ def imported_public(algorithm: KeyAlgorithm, point: bytes, name_alg: Any = TPM2_
     public.publicArea.unique.ecc.x = point[1:1 + width]
     public.publicArea.unique.ecc.y = point[1 + width:]
     return public
+
+
+def contract_public_20(point: bytes) -> Any:
+    """Public area of an ISO 15118-20 contract key delivered as TPM_EncryptedPrivateKey: both the CPS and the EV
+    build it from the contract certificate's P-521 key (its name binds the duplication blob), nameAlg SHA-512."""
+    return imported_public(KeyAlgorithm.EC_P521, point, TPM2_ALG.SHA512)
 
 
 def point_of(public: Any) -> tuple[KeyAlgorithm, bytes]:
@@ -120,12 +136,15 @@ class KeyFile:
     label: str
     parent: str | None
     public: Any  # TPM2B_PUBLIC
-    private: Any  # TPM2B_PRIVATE
+    private: Any  # TPM2B_PRIVATE (empty for a primary key)
+    primary: str | None = None  # PRIMARY_STORAGE20: derived from the owner seed, not loaded from ``private``
 
     def encode(self) -> bytes:
         head = _HEADER_LABEL + json.dumps(self.label) + "\n"
         if self.parent is not None:
             head += _HEADER_PARENT + json.dumps(self.parent) + "\n"
+        if self.primary is not None:
+            head += _HEADER_PRIMARY + json.dumps(self.primary) + "\n"
         pem: bytes = TSSPrivKey(self.private, self.public, True, TPM2_RH_OWNER).to_pem()
         return head.encode("ascii") + pem
 
@@ -141,17 +160,22 @@ class KeyFile:
             raise ValueError("no TSS2 PRIVATE KEY block")
         label: str | None = None
         parent: str | None = None
+        primary: str | None = None
         for line in head.splitlines():
             if line.startswith(_HEADER_LABEL):
                 label = json.loads(line[len(_HEADER_LABEL):])
             elif line.startswith(_HEADER_PARENT):
                 parent = json.loads(line[len(_HEADER_PARENT):])
+            elif line.startswith(_HEADER_PRIMARY):
+                primary = json.loads(line[len(_HEADER_PRIMARY):])
         if not isinstance(label, str) or not (parent is None or isinstance(parent, str)):
             raise ValueError("no evcc-label header")
+        if primary not in (None, PRIMARY_STORAGE20):
+            raise ValueError(f"unknown primary key kind {primary!r}")
         try:
             key = TSSPrivKey.from_pem(text[len(head):].encode("ascii"))
         except Exception as exc:  # asn1crypto and the unmarshal raise many types for damaged input
             raise ValueError(f"TSS2 PRIVATE KEY does not parse ({type(exc).__name__})") from None
         if key.parent != TPM2_RH_OWNER or not key.empty_auth:
             raise ValueError(f"unexpected parent 0x{key.parent:08x} or key auth")
-        return KeyFile(label, parent, key.public, key.private)
+        return KeyFile(label, parent, key.public, key.private, primary)

@@ -16,7 +16,8 @@ Keys (templates and file format: :mod:`evcc.hsm.tpm_objects`):
                                                         tpm2-openssl uses for parent 0x40000001)
     SRK --TPM2_Create--> generated key    (file: TSS2 PRIVATE KEY; OpenSSL -provider tpm2 loads it for TLS)
     SRK --TPM2_Import--> imported key     (-2 contract key, wrapped for the SRK in the host: evcc.hsm.tpm_wrap)
-    SRK --TPM2_Create--> -20 storage key (P-521) --TPM2_Import--> -20 contract key (TPM_EncryptedPrivateKey)
+    owner seed --TPM2_CreatePrimary--> -20 storage key (P-521, SHA-512) --TPM2_Import--> -20 contract key
+                                                        (TPM_EncryptedPrivateKey made by the CPS)
 
 The SRK is re-created from its template when needed (TPM2_CreatePrimary) and kept between calls only as a saved
 context (TPM2_ContextSave/ContextLoad), re-created if the TPM was reset. Nothing is persisted in TPM NV memory: a
@@ -83,14 +84,16 @@ from evcc.hsm.keystore import (
 from evcc.hsm.tpm_objects import (
     CURVE_IDS,
     WIDTH,
+    PRIMARY_STORAGE20,
     KeyFile,
+    contract_public_20,
     imported_public,
     key_template,
     point_of,
     srk_template,
     storage20_template,
 )
-from evcc.hsm.tpm_wrap import StorageParent, ecc_sensitive, outer_wrap
+from evcc.hsm.tpm_wrap import StorageParent, WrappedKeyRejected, ecc_point_marshal, ecc_sensitive, outer_wrap
 
 log = logging.getLogger(__name__)
 _DIGEST = {KeyAlgorithm.EC_P256: ("sha256", TPM2_ALG.SHA256), KeyAlgorithm.EC_P521: ("sha512", TPM2_ALG.SHA512)}
@@ -259,11 +262,28 @@ class TpmKeyStore:
     @contextmanager
     def _loaded(self, key: KeyFile, what: str) -> Iterator[Any]:
         """``key`` loaded in the TPM (its parent chain loaded and flushed again on the way)."""
+        if key.primary is not None:
+            with self._storage20(key, what) as primary:
+                yield primary
+            return
         with self._loaded_parent(key.parent, what) as parent:
             with self._tpm(f"Load of key {key.label!r} for {what} (a key file from another TPM or a damaged one "
                            f"fails here)"):
                 handle = self._esys.load(parent, key.private, key.public)
         try:
+            yield handle
+        finally:
+            self._flush(handle)
+
+    @contextmanager
+    def _storage20(self, key: KeyFile, what: str) -> Iterator[Any]:
+        with self._tpm(f"CreatePrimary of the -20 storage key {key.label!r} for {what}"):
+            handle, public, *_ = self._esys.create_primary(TPM2B_SENSITIVE_CREATE(), storage20_template(key.label),
+                                                           ESYS_TR.RH_OWNER)
+        try:
+            if public.marshal() != key.public.marshal():
+                raise KeyStoreError(f"-20 storage key {key.label!r} derives differently on this TPM (its file comes "
+                                    f"from another TPM, or the owner hierarchy was cleared)")
             yield handle
         finally:
             self._flush(handle)
@@ -390,38 +410,48 @@ class TpmKeyStore:
     # -- ISO 15118-20 TPM_EncryptedPrivateKey ------------------------------------------------------------------
 
     def create_storage_key(self, label: str) -> KeyInfo:
-        """The -20 TPM storage key (P-521, SHA-512, AES-256-CFB) under the SRK: the parent a CPS wraps a contract
-        key for (``TPM_EncryptedPrivateKey``). Its public key is what the OEM certificate names."""
+        """The -20 TPM storage key (P-521, SHA-512, AES-256-CFB; a primary of the owner hierarchy, see
+        :mod:`evcc.hsm.tpm_objects`): the parent a CPS wraps a contract key for (``TPM_EncryptedPrivateKey``).
+        Its public key is what the OEM certificate names."""
         self._require(KeyAlgorithm.EC_P521)
         with self._lock:
             self._new(label)
-            with self._srk() as srk, self._tpm(f"Create of the -20 storage key {label!r}"):
-                private, public, *_ = self._esys.create(srk, TPM2B_SENSITIVE_CREATE(), storage20_template())
-            return self._finish(KeyFile(label, None, public, private))
+            with self._tpm(f"CreatePrimary of the -20 storage key {label!r}"):
+                handle, public, *_ = self._esys.create_primary(TPM2B_SENSITIVE_CREATE(), storage20_template(label),
+                                                               ESYS_TR.RH_OWNER)
+            self._flush(handle)
+            return self._finish(KeyFile(label, None, public, TPM2B_PRIVATE(), PRIMARY_STORAGE20))
 
     def storage_parent(self, label: str) -> StorageParent:
         """Public values of a storage key a sender needs to wrap a key for it (evcc.hsm.tpm_wrap.outer_wrap)."""
         return self._storage_parent(self._read(label).public)
 
-    def import_duplicate(self, label: str, parent_label: str, public: Any, duplicate: bytes,
-                         in_sym_seed: bytes) -> KeyInfo:
-        """TPM2_Import of a duplication blob (outer wrapper only) made for the storage key ``parent_label``.
+    def import_wrapped(self, label: str, parent_label: str, algorithm: KeyAlgorithm, public: bytes,
+                       duplicate: bytes, seed_point: bytes) -> KeyInfo:
+        """TPM2_Import of an ISO 15118-20 ``TPM_EncryptedPrivateKey`` (duplication blob, outer wrapper only) made
+        for the storage key ``parent_label`` (PKI.md §1).
 
-        ``public``: the key's TPM2B_PUBLIC (both sides build it from the contract certificate:
-        :func:`evcc.hsm.tpm_objects.imported_public`); ``duplicate``: TPM2B_PRIVATE buffer; ``in_sym_seed``: the
-        sender's ephemeral point as TPMS_ECC_POINT. The key is loaded once before its file is written.
+        ``public``: the contract certificate's key (04||X||Y), from which the public area is built
+        (:func:`evcc.hsm.tpm_objects.contract_public_20`); ``duplicate``: the TPM2B_PRIVATE buffer;
+        ``seed_point``: the sender's ephemeral point (DHPublicKey, 04||X||Y), TPM2_Import's inSymSeed. The key
+        is loaded once before its file is written. A blob the TPM refuses: :class:`WrappedKeyRejected`.
         """
-        algorithm, _ = point_of(public)
+        if algorithm is not KeyAlgorithm.EC_P521:
+            raise UnsupportedAlgorithm(f"TPM_EncryptedPrivateKey carries a P-521 key, not {algorithm.value}")
         self._require(algorithm)
+        area = contract_public_20(public)
         with self._lock:
             self._new(label)
             parent = self._read(parent_label)
-            with self._loaded(parent, f"import of {label!r}") as handle, \
-                    self._tpm(f"Import of {label!r} under storage key {parent_label!r}"):
-                wrapped = self._esys.import_(handle, TPM2B_DATA(), public, TPM2B_PRIVATE(duplicate),
-                                             TPM2B_ENCRYPTED_SECRET(secret=in_sym_seed),
-                                             TPMT_SYM_DEF_OBJECT(algorithm=TPM2_ALG.NULL))
-            key = KeyFile(label, parent_label, public, wrapped)
+            with self._loaded(parent, f"import of {label!r}") as handle:
+                try:
+                    wrapped = self._esys.import_(handle, TPM2B_DATA(), area, TPM2B_PRIVATE(duplicate),
+                                                 TPM2B_ENCRYPTED_SECRET(secret=ecc_point_marshal(seed_point)),
+                                                 TPMT_SYM_DEF_OBJECT(algorithm=TPM2_ALG.NULL))
+                except TSS2_Exception as exc:
+                    raise WrappedKeyRejected(f"TPM Import of {label!r} under storage key {parent_label!r} failed: "
+                                             f"{rc_text(exc)}") from None
+            key = KeyFile(label, parent_label, area, wrapped)
             with self._loaded(key, "the check after import"):
                 pass
             return self._finish(key)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-from evcc.hsm.keystore import wipe
+from evcc.hsm.keystore import KeyStoreError, wipe
 
 try:  # cryptography >= 47 keeps CFB among the "decrepit" modes (TPM 2.0 duplication mandates AES-CFB)
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
@@ -38,6 +38,23 @@ except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.modes import CFB
 
 TPM_ALG_ECC = 0x0023
+TPM_ALG_SHA512 = 0x000D
+# ISO 15118-20 TPM_EncryptedPrivateKey: P-521 contract key with nameAlg SHA-512 (64-byte seedValue) under a
+# SHA-512 storage key: HMAC TPM2B (2 + 64) + TPM2B_SENSITIVE (2 + 2 + 2 + (2 + 64) + (2 + 66)) = 206 bytes, the
+# length the -20 schema fixes (tpm_EncryptedPrivateKeyType).
+TPM20_MAX_DUPLICATE = 206
+
+
+class WrappedKeyRejected(KeyStoreError):
+    """The TPM refused a duplication blob at TPM2_Import (wrong parent, damaged or forged blob)."""
+
+
+def ecc_point_marshal(point: bytes) -> bytes:
+    """X9.62 uncompressed 04||X||Y -> TPMS_ECC_POINT (size16 || X || size16 || Y), e.g. TPM2_Import's inSymSeed."""
+    if not point or point[0] != 4 or len(point) % 2 != 1:
+        raise ValueError("EC point must be uncompressed 04||X||Y")
+    width = (len(point) - 1) // 2
+    return struct.pack(">H", width) + point[1:1 + width] + struct.pack(">H", width) + point[1 + width:]
 _HASH_BY_ALG = {0x000B: "sha256", 0x000C: "sha384", 0x000D: "sha512"}
 
 
