@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evcc.errors import ConfigError, PlatformError
-from evcc.hsm.keystore import KeyStore
+from evcc.hsm.keystore import KeyAlgorithm, KeyStore, KeyStoreError
 from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
 
@@ -159,11 +159,26 @@ def open_store(o: StoreOptions) -> OpenedStore:
             raise ConfigError(f"{o.name('kek_file')}: missing (the 32-byte key-encryption key of the software store)")
         if not o.kek_file.is_file():
             raise ConfigError(f"{o.name('kek_file')}: {o.kek_file} does not exist")
-        return OpenedStore(SoftKeyStore(SoftKeyStoreConfig(folder, kek_file=o.kek_file)), kind, directory=folder)
+        soft = SoftKeyStore(SoftKeyStoreConfig(folder, kek_file=o.kek_file))
+        _check_kek(soft, o.name("kek_file"))
+        return OpenedStore(soft, kind, directory=folder)
     if o.tcti is None:
         raise ConfigError(f"{o.name('tcti')}: missing (the TPM's TCTI, e.g. device:/dev/tpmrm0)")
     folder = _folder(o.tpm_keys, o.name("tpm_keys"), "TPM key folder")
     return OpenedStore(_tpm_store(o.tcti, folder), kind, directory=folder)
+
+
+def _check_kek(store: SoftKeyStore, option: str) -> None:
+    """A KEK file that does not open the folder's keys is a locked store: refused before anything is written
+    (a key generated under another KEK would sit beside keys no one can use together)."""
+    for info in store.list():
+        if info.algorithm is not KeyAlgorithm.X448:  # X448 keys cannot sign; any other key proves the KEK
+            try:
+                store.sign(info.label, b"evcc key-encryption key check")
+            except KeyStoreError:
+                raise KeyStoreError(f"{option}: the key-encryption key does not open the keys of "
+                                    f"{store.description} (locked: another KEK)") from None
+            return
 
 
 def _tpm_store(tcti: str, folder: Path) -> KeyStore:

@@ -21,7 +21,7 @@ from evcc.hsm.open_store import OpenedStore
 from evcc.keys.certs import CertStore, Chain
 from evcc.keys.chain import leaf_matches, name_of, verify_chain
 from evcc.keys.csr import build_csr, public_key_object
-from evcc.keys.names import CONTRACT, check_subject, parse_subject
+from evcc.keys.names import CONTRACT, OEM_PROVISIONING, check_subject, parse_subject
 
 CURVES = {"p256": KeyAlgorithm.EC_P256, "p521": KeyAlgorithm.EC_P521, "ed448": KeyAlgorithm.ED448,
           "x448": KeyAlgorithm.X448}
@@ -66,9 +66,19 @@ def import_cert(opened: OpenedStore, certs: CertStore, label: str, chain: Sequen
         raise SecurityError(f"certificate {name_of(leaf)!r} does not match the key: its public key is another one")
     if role is not None and role != CONTRACT:
         check_subject(role, leaf.subject)
+    if role == OEM_PROVISIONING and not _key_agreement(leaf):
+        raise SecurityError(f"certificate {name_of(leaf)!r} is no OEM provisioning certificate: its keyUsage lacks "
+                            "keyAgreement (the ECDH of CertificateInstallation, [V2G2-820])")
     verify_chain(chain, roots, now)
     certs.save(label, chain)
     return tuple(chain)
+
+
+def _key_agreement(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_agreement)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def delete(opened: OpenedStore, certs: CertStore, label: str) -> None:
