@@ -1,0 +1,67 @@
+"""The suite checked against our SECC simulator (issue 16 point 3, first half): in memory, every case of the
+default set passes; only the TLS cases are not applicable (the in-memory charger has no TLS; they run over
+loopback in test_loopback.py). A charger that answers nothing or garbage gives verdicts with reasons and the
+suite goes on."""
+
+from __future__ import annotations
+
+import asyncio
+
+from evcc.conformance.catalogue import all_cases, select
+from evcc.conformance.memory import MemoryCharger
+from evcc.conformance.model import Verdict
+from evcc.conformance.runner import RunOptions, run_suite
+from tests.conformance.simulator import memory_charger, sdp_responder
+
+
+def test_every_default_case_passes_against_the_simulator() -> None:
+    cases = select(all_cases())
+    results = asyncio.run(run_suite(cases, memory_charger, RunOptions()))
+    assert len(results) == len(cases)
+    bad = [(r.case.id, r.verdict.value, r.reason) for r in results
+           if r.verdict is not Verdict.PASS and not (r.verdict is Verdict.NOT_APPLICABLE and
+                                                     (r.case.area == "tls" or r.case.id == "SDP-answer-tls"))]
+    assert bad == []
+    assert sum(r.verdict is Verdict.PASS for r in results) >= len(cases) - 5
+
+
+class _Garbage:
+    """A charger whose every answer is garbage EXI in a correct frame."""
+
+    def __init__(self) -> None:
+        self.due: list[float] = []
+
+    def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
+        self.due.append(now + 0.01)
+
+    def messages_to_send(self, now: float) -> list[object]:
+        out = [t for t in self.due if t <= now]
+        self.due = [t for t in self.due if t > now]
+        return ["x" for _ in out]
+
+    def get_timer(self) -> float | None:
+        return min(self.due, default=None)
+
+    def payload_type_of(self, msg: object) -> int:
+        return 0x8001
+
+
+def test_garbage_answering_charger_gives_reasons_and_the_suite_goes_on() -> None:
+    cases = select(all_cases(), ["SAP-unknown-namespace", "DIN-RES-SessionSetup", "DIN-SEQ-CableCheck-ServiceDiscovery"])
+    charger = MemoryCharger(_Garbage, sdp_responder().answer,
+                            wire=lambda peer, item: bytes.fromhex("01fe8001000000048012ffff"))
+    results = asyncio.run(run_suite(cases, lambda: charger, RunOptions()))
+    verdicts = {r.case.id: (r.verdict, r.reason) for r in results}
+    assert verdicts["SAP-unknown-namespace"][0] is Verdict.FAIL
+    assert "undecodable" in verdicts["SAP-unknown-namespace"][1]
+    assert verdicts["DIN-RES-SessionSetup"][0] is Verdict.INCONCLUSIVE
+    assert verdicts["DIN-SEQ-CableCheck-ServiceDiscovery"][0] is Verdict.INCONCLUSIVE
+    assert charger.connections >= 3  # a fresh connection (and SDP) per case
+
+
+def test_silent_charger_is_inconclusive_not_a_hang() -> None:
+    cases = select(all_cases(), ["DIN-RES-ServiceDiscovery", "SDP-answer"])
+    charger = MemoryCharger(_Garbage, lambda datagram: None)
+    results = asyncio.run(run_suite(cases, lambda: charger, RunOptions()))
+    assert [r.verdict for r in results] == [Verdict.FAIL, Verdict.INCONCLUSIVE]
+    assert "no SDP response" in results[0].reason and "no valid SDP answer" in results[1].reason
