@@ -20,7 +20,7 @@ from evcc.bench.secc.link import VethLink
 from evcc.bench.secc.tls import server_context13
 from evcc.hsm.pkcs11_store import Pkcs11Config
 from evcc.session import tls_openssl
-from evcc.session.tls13 import Tls13Profile
+from evcc.session.tls13 import ISO20_TLS13, Tls13Profile
 from tests.keys.conftest import VEHICLE_SUBJECT, evcc
 from tests.keys.test_keys_cli import openssl_issue
 from tests.session.test_session_cli import QUICK_CAR, check_complete
@@ -62,11 +62,10 @@ def factory(options: list[str], pki: Path, tmp: Path, suite: str, issuer: str) -
     return label
 
 
-def charger(pki: Path, suite: str, profile: Tls13Profile | None = None) -> Charger:
+def charger(pki: Path, suite: str, profile: Tls13Profile = ISO20_TLS13) -> Charger:
     base = pki / suite
-    extra = {} if profile is None else {"profile": profile}
     return Charger(tls=server_context13(base / "chains" / "secc_leaf.pem", base / "keys" / "secc_leaf.key",
-                                        [base / "certs" / "oem_root.pem"], **extra))
+                                        [base / "certs" / "oem_root.pem"], profile))
 
 
 @pytest.fixture(params=["pkcs11", "soft"])
