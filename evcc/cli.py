@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "exi": "evcc.exi.cli",
     "pki": "evcc.pki.cli",
     "keys": "evcc.keys.cli",
+    "conformance": "evcc.conformance.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

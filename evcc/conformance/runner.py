@@ -57,6 +57,7 @@ class RunOptions:
     charge_seconds: float = 1.0
     case_timeout: float = 90.0  # a case that takes longer (wall clock) is cut: INCONCLUSIVE
     full: bool = False
+    session_tls: bool = False  # SupportedAppProtocol and session cases over TLS too (a charger that offers only TLS)
 
 
 class CaseOutcome(Exception):
@@ -190,7 +191,7 @@ def _tls_config(run: _Run, protocol: str) -> TlsConfig | None:
 async def _open(run: _Run) -> Link:
     pre = run.case.precondition
     tls: PreparedTls | None = None
-    if pre.tls or run.case.phase is Phase.TLS:
+    if pre.tls or run.case.phase is Phase.TLS or (run.opts.session_tls and run.case.phase is not Phase.SDP):
         config = _tls_config(run, pre.protocol)
         if config is None:
             raise _stop(Verdict.NOT_APPLICABLE, "no TLS settings given (--tls-roots)")

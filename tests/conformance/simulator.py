@@ -4,8 +4,13 @@ layer (evcc.bench.secc.faults) on every connection. Shared by the tests and benc
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
-from collections.abc import Callable
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from evcc import exi
@@ -13,7 +18,7 @@ from evcc.bench.protocols import PROTOCOLS as BENCH, SeccOptions
 from evcc.bench.secc.faults import Disconnect, Fault, RawFrame, RawPayload
 from evcc.bench.secc.hostile import FaultySecc
 from evcc.bench.secc.sdp_server import SdpResponder
-from evcc.bench.secc.server import SeccLog, SeccSession
+from evcc.bench.secc.server import SeccLog, SeccSession, serve_secc
 from evcc.conformance.memory import MemoryCharger, MemoryPeer
 from evcc.session import v2gtp
 from evcc.session.sdp import SdpResponse, Security, Transport
@@ -62,3 +67,57 @@ def memory_charger(fault: Fault | None = None, record: SeccLog | None = None) ->
         return FaultySecc(session, fault, session.timers, log.injected)
 
     return MemoryCharger(peer, sdp_responder().answer, wire, ADDRESS)
+
+
+class _SdpServer(asyncio.DatagramProtocol):
+    def __init__(self, responder: SdpResponder) -> None:
+        self.responder = responder
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        reply = self.responder.answer(data)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+@dataclass
+class Served:
+    record: SeccLog
+    port: int  # the SECC's TCP port
+    sdp_port: int  # where SDP is answered on ::1
+
+
+@contextlib.contextmanager
+def served_simulator(context: ssl.SSLContext | None = None, fault: Fault | None = None,
+                     security: Security = Security.NO_TLS) -> Iterator[Served]:
+    """The simulator over loopback on its own loop and thread (as on another device): SECC server on ::1 (a free
+    port in the dynamic range), SDP answered on ::1 at a free UDP port announcing it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="conformance-secc", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[asyncio.Server, SeccLog, asyncio.DatagramTransport, int]:
+        server, record = await serve_secc("::1", 0, supported(), responders=factories(), ssl_context=context,
+                                          fault=fault)
+        port = server.sockets[0].getsockname()[1]
+        responder = sdp_responder(("::1", port), security)
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: _SdpServer(responder), local_addr=("::1", 0))
+        return server, record, transport, transport.get_extra_info("sockname")[1]
+
+    server, record, transport, sdp_port = asyncio.run_coroutine_threadsafe(start(), loop).result(10.0)
+    try:
+        yield Served(record, server.sockets[0].getsockname()[1], sdp_port)
+    finally:
+        async def stop() -> None:
+            transport.close()
+            server.close()
+            await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10.0)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10.0)
+        loop.close()

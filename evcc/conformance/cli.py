@@ -1,0 +1,168 @@
+"""`evcc conformance`: the EV emulator as a charger test suite (issue 16). Runs the applicable cases of the
+catalogue one session after another against whatever charger answers SDP on ``--iface`` (a real one on a lab
+cable, or a simulator in a namespace), or at ``--sdp-address`` (a lab SECC on an address, e.g. loopback), prints
+progress per case and writes JUnit XML, JSON and a self-contained HTML report into ``--out``.
+
+    evcc conformance --list [--protocol din] [--cases 'DIN-SEQ-*'] [--full]
+    evcc conformance --iface eth1 [--protocol iso2 ...] [--tls --v2g-root ROOT.pem] [--cases PATTERN ...] [--full]
+
+Exit status: 0 when no case failed; 1 when one did; 2 for a configuration or platform error (one line, no
+traceback); 130 when interrupted (Ctrl-C: the report holds the cases run so far).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from evcc.conformance.catalogue import all_cases, select
+from evcc.conformance.link import NetworkCharger
+from evcc.conformance.model import Case, CaseResult
+from evcc.conformance.report import SuiteReport, write_all
+from evcc.conformance.runner import RunOptions, run_suite
+from evcc.errors import ConfigError, EvccError, PlatformError, StoreError
+from evcc.session.attach_protocols import PROTOCOLS
+from evcc.session.connection import TlsConfig, TlsVersion
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROTOCOL_CHOICES = ("din", "iso2", "iso20", *sorted(p for p in PROTOCOLS if p.startswith("iso20")))
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser("conformance", help="test a charger: the catalogue of charger test cases, with verdicts",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--iface", help="the interface the charger is on (SDP to ff02::1 there)")
+    where.add_argument("--sdp-address", metavar="ADDR:PORT", help="LAB: SDP to this address instead (e.g. ::1:15118)")
+    p.add_argument("--list", action="store_true", help="print the catalogue (id, requirements, title) and exit")
+    p.add_argument("--protocol", action="append", choices=PROTOCOL_CHOICES, default=[],
+                   help="only cases of this protocol (repeatable; iso20 = every -20 service)")
+    p.add_argument("--cases", action="append", default=[], metavar="PATTERN",
+                   help="only cases whose id matches (shell pattern, repeatable), e.g. 'DIN-SEQ-*'")
+    p.add_argument("--full", action="store_true", help="also the long cases (sequence timeouts, about a minute each)")
+    p.add_argument("--out", type=Path, default=Path("."), help="folder of conformance.{json,xml,html} (default .)")
+    p.add_argument("--charge-seconds", type=float, default=1.0,
+                   help="how long the EV charges before it declares charging complete (default 1)")
+    p.add_argument("--case-timeout", type=float, default=90.0, help="seconds after which a case is cut (default 90)")
+    sec = p.add_argument_group("TLS")
+    sec.add_argument("--tls", action="store_true", help="run the session cases over TLS as well (SDP asks for TLS)")
+    sec.add_argument("--v2g-root", type=Path, action="append", default=[],
+                     help="trusted V2G root (PEM or DER); needed by the TLS cases")
+    sec.add_argument("--vehicle-key", help="-20 TLS 1.3: key label of the vehicle certificate in the key store")
+    sec.add_argument("--vehicle-cert", type=Path, help="-20 TLS 1.3: vehicle certificate chain (PEM)")
+    from evcc.keys.options import add_store_arguments
+    add_store_arguments(p.add_argument_group("key store (as `evcc keys` takes it), for --vehicle-key"))
+    p.set_defaults(func=run)
+
+
+def _sdp_address(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"--sdp-address {text!r}: expected ADDRESS:PORT") from None
+    if not host or not 0 < number < 65536:
+        raise ConfigError(f"--sdp-address {text!r}: expected ADDRESS:PORT")
+    return host.strip("[]"), number
+
+
+def print_list(cases: Sequence[Case], out: TextIO) -> None:
+    for c in cases:
+        long = " (--full)" if c.full_only else ""
+        print(f"{c.id:<58} {', '.join(c.protocols):<14} {'; '.join(c.requirements)}\n    {c.title}{long}", file=out)
+    print(f"{len(cases)} cases", file=out)
+
+
+@contextlib.contextmanager
+def _tls(args: argparse.Namespace) -> Iterator[tuple[TlsConfig | None, TlsConfig | None]]:
+    roots = tuple(args.v2g_root)
+    if not roots:
+        if args.tls or args.vehicle_key:
+            raise ConfigError("--tls and --vehicle-key need at least one --v2g-root")
+        yield None, None
+        return
+    tls12 = TlsConfig(v2g_roots=roots)
+    if args.vehicle_key is None:
+        yield tls12, None
+        return
+    from evcc.keys.options import store_options
+    from evcc.session.attach_contracts import PncOptions, client_certificate, open_keystore
+    opts = PncOptions(None, roots, store_options(args)[0], vehicle_key=args.vehicle_key,
+                      vehicle_cert=args.vehicle_cert)
+    with open_keystore(opts) as keys:
+        yield tls12, TlsConfig(v2g_roots=roots, version=TlsVersion.TLS13,
+                               client_certificate=client_certificate(opts, keys))
+
+
+def _progress(out: TextIO) -> Callable[[int, int, CaseResult], None]:
+    def show(i: int, n: int, r: CaseResult) -> None:
+        timing = r.timings.get("response_s")
+        extra = f" ({timing * 1000:.1f} ms)" if timing is not None else ""
+        print(f"[{i:>3}/{n}] {r.verdict.value:<14} {r.case.id}: {r.reason}{extra}", file=out, flush=True)
+    return show
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    try:
+        cases = select(all_cases(), args.cases, args.protocol, args.full)
+        if args.list:
+            print_list(cases, out)
+            return EXIT_OK
+        if args.iface is None and args.sdp_address is None:
+            raise ConfigError("give --iface IF (or --sdp-address ADDR:PORT), or --list")
+        if not cases:
+            raise ConfigError("no case matches --protocol/--cases")
+        if not args.out.is_dir():
+            raise ConfigError(f"--out {args.out}: not a folder")
+        charger = NetworkCharger(args.iface, _sdp_address(args.sdp_address))
+        with _tls(args) as (tls12, tls13):
+            opts = RunOptions(tls12=tls12, tls13=tls13, charge_seconds=args.charge_seconds,
+                              case_timeout=args.case_timeout, full=args.full, session_tls=args.tls)
+            return _run(args, cases, charger, opts, out, err)
+    except OSError as exc:
+        print(f"evcc conformance: {exc}", file=err)
+        return EXIT_CONFIG
+    except (ConfigError, PlatformError, StoreError) as exc:
+        print(f"evcc conformance: {exc}", file=err)
+        return EXIT_CONFIG
+    except EvccError as exc:
+        print(f"evcc conformance: failed: {exc}", file=err)
+        return EXIT_FAILED
+
+
+def _run(args: argparse.Namespace, cases: Sequence[Case], charger: NetworkCharger, opts: RunOptions,
+         out: TextIO, err: TextIO) -> int:
+    report = SuiteReport(args.iface or f"SDP at {args.sdp_address}", time.time(), selected=len(cases),
+                         options={"protocols": args.protocol, "cases": args.cases, "full": args.full,
+                                  "tls": args.tls})
+    status = EXIT_OK
+    try:
+        asyncio.run(run_suite(cases, lambda: charger, opts, _progress(out), report.results))
+    except KeyboardInterrupt:
+        report.interrupted = True
+        status = EXIT_INTERRUPTED
+        print(f"evcc conformance: interrupted after {len(report.results)} of {len(cases)} cases", file=err)
+    finally:
+        report.finished = time.time()
+        paths = write_all(report, args.out)
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts().items())
+    print(f"{len(report.results)} cases: {counts}; report: {', '.join(str(p) for p in paths)}", file=out)
+    if status == EXIT_OK and report.failed:
+        status = EXIT_FAILED
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="evcc")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["conformance", *(sys.argv[1:] if argv is None else argv)])
+    status: int = args.func(args)
+    return status
