@@ -7,15 +7,21 @@ Frame sizes on the wire (ISO 15118-3 A.8; pyslac reads these exact sizes)::
     CM_ATTEN_PROFILE.IND 85   CM_ATTEN_CHAR.IND 129   CM_ATTEN_CHAR.RSP 70
     CM_VALIDATE.REQ/CNF 60   CM_SLAC_MATCH.REQ 85   CM_SLAC_MATCH.CNF 109
 
-Decoders check every field they rely on (APP_TYPE 0, SEC_TYPE 0, counts, NumGroups <= 58, MVFLength) and raise
-:class:`~evcc.plc.mme.FrameError` naming the message and field; trailing bytes (padding, optional cipher-suite
-fields) are ignored, the frame length itself is bounded by :func:`~evcc.plc.mme.parse_mme`.
+Decoders reject only what makes a frame unusable: a payload too short for its fields, APP_TYPE other than 0
+(another application) or SEC_TYPE other than 0 (another layout: cipher suites), NumGroups outside 1..58 (the
+attenuation values the EV ranks on), a CM_VALIDATE Result outside 0..4 (the EV acts on it); they raise
+:class:`~evcc.plc.mme.FrameError` naming the message and field. Fields the EV receives but does not act on are
+kept as received and listed by ``deviations()`` when they differ from what ISO 15118-3 fixes (RESP_TYPE 1,
+TIME_OUT 6, NUM_SOUNDS 10, M-SOUND_TARGET broadcast, MVFLength, SignalType 0): the EV goes on and reports them
+(issue #14; the chip vendor's reference EVSE sends RESP_TYPE 0). What the EV sends is unchanged (RESP_TYPE 1).
+Trailing bytes (padding, optional cipher-suite fields, a 326-byte CM_ATTEN_CHAR.IND) are ignored; the frame
+length itself is bounded by :func:`~evcc.plc.mme.parse_mme`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
 
 from evcc.plc.reader import Reader
 
@@ -28,7 +34,34 @@ ID_LEN = 17
 MVF_MATCH_REQ = 0x3E
 MVF_MATCH_CNF = 0x56
 
-_ZERO = frozenset({0})
+BROADCAST_TARGET = b"\xff" * 6
+DEFAULT_NUM_SOUNDS = 10  # C_EV_match_MNBC
+DEFAULT_TIME_OUT = 6  # TT_EVSE_match_MNBC 600 ms in units of 100 ms
+VALIDATE_RESULTS = frozenset(range(5))
+CLAUSE_PARM_CNF = "ISO 15118-3 A.8, CM_SLAC_PARM.CNF"
+CLAUSE_START_ATTEN = "ISO 15118-3 A.8, CM_START_ATTEN_CHAR.IND"
+CLAUSE_ATTEN_IND = "ISO 15118-3 A.8, CM_ATTEN_CHAR.IND"
+CLAUSE_VALIDATE = "ISO 15118-3 A.8, CM_VALIDATE.CNF"
+CLAUSE_MATCH_CNF = "ISO 15118-3 A.8, CM_SLAC_MATCH.CNF"
+
+
+class PeerDeviation(NamedTuple):
+    """A received field the EV does not act on, with a value other than the one ISO 15118-3 fixes."""
+
+    field: str
+    value: str
+    expected: str
+    clause: str
+
+
+def _odd(message: str, field: str, value: int | bytes, expected: int | bytes, clause: str) -> list[PeerDeviation]:
+    if value == expected:
+        return []
+    return [PeerDeviation(f"{message} {field}", _show(value), _show(expected), clause)]
+
+
+def _show(value: int | bytes) -> str:
+    return value.hex(":") if isinstance(value, bytes) else str(value)
 
 
 def _app_sec(r: Reader) -> None:
@@ -59,14 +92,15 @@ class CmSlacParmCnf:
     NAME: ClassVar[str] = "CM_SLAC_PARM.CNF"
     forwarding_sta: bytes
     run_id: bytes
-    num_sounds: int = 10
-    time_out: int = 6
-    msound_target: bytes = b"\xff" * 6
+    num_sounds: int = DEFAULT_NUM_SOUNDS
+    time_out: int = DEFAULT_TIME_OUT
+    msound_target: bytes = BROADCAST_TARGET
+    resp_type: int = RESP_TYPE_OTHER_GP_STATION
 
     def encode(self) -> bytes:
         return (
             self.msound_target
-            + bytes([self.num_sounds, self.time_out, RESP_TYPE_OTHER_GP_STATION])
+            + bytes([self.num_sounds, self.time_out, self.resp_type])
             + self.forwarding_sta
             + _APP_SEC
             + self.run_id
@@ -77,13 +111,19 @@ class CmSlacParmCnf:
         r = Reader(payload, cls.NAME)
         target = r.take(6, "M-SOUND_TARGET")
         num_sounds = r.u8("NUM_SOUNDS")
-        if not 1 <= num_sounds <= 255:
-            raise r.fail(f"NUM_SOUNDS={num_sounds} is zero")
         time_out = r.u8("TIME_OUT")
-        r.expect("RESP_TYPE", r.u8("RESP_TYPE"), frozenset({RESP_TYPE_OTHER_GP_STATION}))
+        resp_type = r.u8("RESP_TYPE")
         fwd = r.take(6, "FORWARDING_STA")
         _app_sec(r)
-        return cls(fwd, r.take(RUN_ID_LEN, "RunID"), num_sounds, time_out, target)
+        return cls(fwd, r.take(RUN_ID_LEN, "RunID"), num_sounds, time_out, target, resp_type)
+
+    def deviations(self) -> list[PeerDeviation]:
+        """Fields the EV does not act on (it sounds C_EV_match_MNBC times to broadcast whatever they say)."""
+        c = CLAUSE_PARM_CNF
+        return (_odd(self.NAME, "M-SOUND_TARGET", self.msound_target, BROADCAST_TARGET, c)
+                + _odd(self.NAME, "NUM_SOUNDS", self.num_sounds, DEFAULT_NUM_SOUNDS, c)
+                + _odd(self.NAME, "TIME_OUT", self.time_out, DEFAULT_TIME_OUT, c)
+                + _odd(self.NAME, "RESP_TYPE", self.resp_type, RESP_TYPE_OTHER_GP_STATION, c))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +131,14 @@ class CmStartAttenCharInd:
     NAME: ClassVar[str] = "CM_START_ATTEN_CHAR.IND"
     forwarding_sta: bytes
     run_id: bytes
-    num_sounds: int = 10
-    time_out: int = 6
+    num_sounds: int = DEFAULT_NUM_SOUNDS
+    time_out: int = DEFAULT_TIME_OUT
+    resp_type: int = RESP_TYPE_OTHER_GP_STATION
 
     def encode(self) -> bytes:
         return (
             _APP_SEC
-            + bytes([self.num_sounds, self.time_out, RESP_TYPE_OTHER_GP_STATION])
+            + bytes([self.num_sounds, self.time_out, self.resp_type])
             + self.forwarding_sta
             + self.run_id
         )
@@ -108,9 +149,12 @@ class CmStartAttenCharInd:
         _app_sec(r)
         num_sounds = r.u8("NUM_SOUNDS")
         time_out = r.u8("TIME_OUT")
-        r.expect("RESP_TYPE", r.u8("RESP_TYPE"), frozenset({RESP_TYPE_OTHER_GP_STATION}))
+        resp_type = r.u8("RESP_TYPE")
         fwd = r.take(6, "FORWARDING_STA")
-        return cls(fwd, r.take(RUN_ID_LEN, "RunID"), num_sounds, time_out)
+        return cls(fwd, r.take(RUN_ID_LEN, "RunID"), num_sounds, time_out, resp_type)
+
+    def deviations(self) -> list[PeerDeviation]:
+        return _odd(self.NAME, "RESP_TYPE", self.resp_type, RESP_TYPE_OTHER_GP_STATION, CLAUSE_START_ATTEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +236,14 @@ class CmAttenCharInd:
         source_id = r.take(ID_LEN, "SOURCE_ID")
         resp_id = r.take(ID_LEN, "RESP_ID")
         num_sounds = r.u8("NUM_SOUNDS")
-        if num_sounds == 0:
-            raise r.fail("NUM_SOUNDS=0: no sound was received")
         return cls(src, run_id, num_sounds, _groups(r), source_id, resp_id)
+
+    def deviations(self, sent: int = DEFAULT_NUM_SOUNDS) -> list[PeerDeviation]:
+        """NUM_SOUNDS counts the sounds received: 0, or more than the EV sent, is not a count of ours (the EV
+        ranks on the AAG values, not on this count)."""
+        if 1 <= self.num_sounds <= sent:
+            return []
+        return [PeerDeviation(f"{self.NAME} NUM_SOUNDS", str(self.num_sounds), f"1..{sent}", CLAUSE_ATTEN_IND)]
 
     @property
     def average(self) -> float:
@@ -242,10 +291,14 @@ class CmValidate:
     @classmethod
     def decode(cls, payload: bytes) -> CmValidate:
         r = Reader(payload, cls.NAME)
-        sig = r.expect("SignalType", r.u8("SignalType"), _ZERO)
+        sig = r.u8("SignalType")
         timer = r.u8("Timer/ToggleNum")
-        result = r.expect("Result", r.u8("Result"), frozenset(range(5)))
+        result = r.expect("Result", r.u8("Result"), VALIDATE_RESULTS)
         return cls(sig, timer, result)
+
+    def deviations(self) -> list[PeerDeviation]:
+        """SignalType: the EV toggles S2 as it asked (0) whatever the EVSE echoes."""
+        return _odd(self.NAME + ".CNF", "SignalType", self.signal_type, 0, CLAUSE_VALIDATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +313,7 @@ class CmSlacMatch:
     nmk: bytes | None = None
     pev_id: bytes = b"\x00" * ID_LEN
     evse_id: bytes = b"\x00" * ID_LEN
+    mvf_length: int | None = field(default=None, compare=False)  # as received; encode writes ISO 15118-3's
 
     def encode(self) -> bytes:
         mvf = MVF_MATCH_REQ if self.nmk is None else MVF_MATCH_CNF
@@ -281,10 +335,7 @@ class CmSlacMatch:
     def decode(cls, payload: bytes, *, confirmation: bool) -> CmSlacMatch:
         r = Reader(payload, cls.NAME + (".CNF" if confirmation else ".REQ"))
         _app_sec(r)
-        mvf = r.u16le("MVFLength")
-        want = MVF_MATCH_CNF if confirmation else MVF_MATCH_REQ
-        if mvf != want:
-            raise r.fail(f"MVFLength=0x{mvf:04x}, expected 0x{want:04x}")
+        mvf = r.u16le("MVFLength")  # the layout is fixed: a wrong length is reported, the fields are read
         pev_id = r.take(ID_LEN, "PEV_ID")
         pev_mac = r.take(6, "PEV_MAC")
         evse_id = r.take(ID_LEN, "EVSE_ID")
@@ -292,8 +343,19 @@ class CmSlacMatch:
         run_id = r.take(RUN_ID_LEN, "RunID")
         r.take(8, "RSVD")
         if not confirmation:
-            return cls(pev_mac, evse_mac, run_id, None, None, pev_id, evse_id)
+            return cls(pev_mac, evse_mac, run_id, None, None, pev_id, evse_id, mvf)
         nid = r.take(7, "NID")
         r.take(1, "RSVD")
         nmk = r.take(16, "NMK")
-        return cls(pev_mac, evse_mac, run_id, nid, nmk, pev_id, evse_id)
+        return cls(pev_mac, evse_mac, run_id, nid, nmk, pev_id, evse_id, mvf)
+
+    def deviations(self, sender: bytes | None = None) -> list[PeerDeviation]:
+        """MVFLength (the EV reads the fixed layout) and an EVSE_MAC other than the frame's sender (the EV
+        answers the sender)."""
+        confirmation = self.nmk is not None
+        name = self.NAME + (".CNF" if confirmation else ".REQ")
+        want = MVF_MATCH_CNF if confirmation else MVF_MATCH_REQ
+        out = [] if self.mvf_length is None else _odd(name, "MVFLength", self.mvf_length, want, CLAUSE_MATCH_CNF)
+        if sender is not None:
+            out += _odd(name, "EVSE_MAC", self.evse_mac, sender, CLAUSE_MATCH_CNF)
+        return out

@@ -15,6 +15,8 @@ class SlacConfig:
     ``parm_retries`` counts CM_SLAC_PARM.REQ resends after the first (spec C_EV_match_retry = 2; the field
     needs more: EVerest's EV uses 100). ``max_attenuation_db`` rejects an EVSE whose mean attenuation is higher.
     ``validate`` runs CM_VALIDATE when the two best EVSEs are within ``validate_margin_db`` of each other.
+    ``early_atten_results`` ends the TT_EV_atten_results wait as soon as every EVSE that answered
+    CM_SLAC_PARM has sent its CM_ATTEN_CHAR.IND (and all sounds are out): see :mod:`evcc.slac.machine`.
     """
 
     host_mac: bytes
@@ -24,6 +26,7 @@ class SlacConfig:
     max_attenuation_db: float = DEFAULT_TIMERS.C_EV_match_signalattn_indirect
     validate: bool = False
     validate_margin_db: float = 3.0
+    early_atten_results: bool = True
     timers: SlacTimers = field(default_factory=SlacTimers)
 
     def __post_init__(self) -> None:

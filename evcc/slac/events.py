@@ -70,4 +70,19 @@ class Dropped:
     reason: str
 
 
-Event = Matched | Failed | Left | ToggleRequest | Dropped
+@dataclass(frozen=True, slots=True)
+class Tolerated:
+    """A received field the EV does not act on differs from ISO 15118-3, or an optional step went unanswered;
+    the EV went on. Emitted the first time a (field, value) is seen; every occurrence is counted in the
+    machine's :class:`~evcc.session.deviations.DeviationRecord`."""
+
+    field: str
+    value: str
+    expected: str
+    clause: str
+
+    def describe(self) -> str:
+        return f"tolerated {self.field}={self.value} (expected {self.expected}; {self.clause})"
+
+
+Event = Matched | Failed | Left | ToggleRequest | Dropped | Tolerated

@@ -15,6 +15,30 @@ Flow (EV)::
 
 Every received SLAC frame is filtered by destination MAC and RunID (SLAC.md §6); frames not in the table for the
 current state are reported as :class:`~evcc.slac.events.Dropped` and change nothing.
+
+Liberal where the standard allows, strict where it matters (issue #14). Rejected: another RunID, another PEV MAC
+(FORWARDING_STA, SOURCE_ADDRESS, PEV_MAC), another destination, a frame too short or of another application or
+security layout, values the EV acts on out of range (NumGroups, the CM_VALIDATE Result). Tolerated and counted
+in ``deviations`` (a :class:`~evcc.session.deviations.DeviationRecord`, one :class:`Tolerated` event the first
+time): fields the EV receives but does not act on (RESP_TYPE, TIME_OUT, NUM_SOUNDS, M-SOUND_TARGET, MVFLength,
+EVSE_MAC, SignalType; ``deviations()`` of each :mod:`evcc.plc.slac_mme` message). What the EV sends is unchanged.
+
+Two decisions rest on ISO 15118-3 Annex A.9 and Table A.1:
+
+- **End of the attenuation window.** TT_EV_atten_results is a *maximum* (Table A.1: max 1200 ms from the first
+  CM_START_ATTEN_CHAR.IND [V2G3-A09-30]): the longest the EV waits for results, not a wait it must sit out.
+  Every EVSE taking part announced itself with CM_SLAC_PARM.CNF (answered within TT_match_response, long before
+  the sounds end), so once all sounds are sent and each of those EVSEs has reported, no result is outstanding
+  and the EV goes on to the selection at once (``SlacConfig.early_atten_results``). This gives an EVSE that waits
+  only ~1 s for CM_SLAC_MATCH.REQ after CM_ATTEN_CHAR.RSP (open-plc-utils ``evse``) its time back. An EVSE whose
+  CM_SLAC_PARM.CNF was lost and whose CM_ATTEN_CHAR.IND comes later still is not waited for: the window then
+  runs as before only when no answer at all came.
+- **CM_VALIDATE unanswered.** Validation is an optional step on top of the matching by attenuation (Annex A.9;
+  CM_VALIDATE.CNF Result 4 "not required" exists because an EVSE need not take part). When the chosen EVSE
+  answers no CM_VALIDATE.REQ (the first, Timer 0, sent 1 + C_EV_match_retry times, each waiting
+  TT_match_response), the EV goes on with the attenuation-based choice (the lowest mean attenuation, already
+  under the threshold) and records the deviation. An EVSE that answered and then fails or stops answering during
+  the toggles still ends matching (Phase.VALIDATE): there validation ran and said no.
 """
 
 from __future__ import annotations
@@ -28,7 +52,8 @@ from evcc.plc.frames import Message, decode_frame, encode_frame
 from evcc.plc.mme import BROADCAST, LOCALCAST, FrameError, Mme, MMType, Mode, mac_str, mmtype
 from evcc.plc.modem import set_key_frame, vendor_req_frame
 from evcc.slac.config import SlacConfig
-from evcc.slac.events import Dropped, Event, Failed, Left, Matched, Phase, ToggleRequest
+from evcc.session.deviations import DeviationRecord
+from evcc.slac.events import Dropped, Event, Failed, Left, Matched, Phase, ToggleRequest, Tolerated
 
 PARM_REQ = mmtype(MMType.CM_SLAC_PARM, Mode.REQ)
 PARM_CNF = mmtype(MMType.CM_SLAC_PARM, Mode.CNF)
@@ -71,8 +96,10 @@ TimerHandler = Callable[["EvSlac", float], None]
 class EvSlac:
     """One EV SLAC machine per modem. ``rng(n)`` returns n random bytes (RunID, NMK, sound RND)."""
 
-    def __init__(self, config: SlacConfig, rng: Callable[[int], bytes]) -> None:
+    def __init__(self, config: SlacConfig, rng: Callable[[int], bytes],
+                 deviations: DeviationRecord | None = None) -> None:
         self.config = config
+        self.deviations = deviations if deviations is not None else DeviationRecord()
         self.t = config.timers
         self._rng = rng
         self.state = State.IDLE
@@ -87,6 +114,8 @@ class EvSlac:
         self._sounds = 0
         self._validate_step = 0
         self.candidates: dict[bytes, sm.CmAttenCharInd] = {}
+        self.responders: set[bytes] = set()  # EVSEs that answered CM_SLAC_PARM.REQ with our RunID
+        self._validate_answered = False
         self.chosen: bytes | None = None
         self._nid = b""
         self._nmk = b""
@@ -173,6 +202,11 @@ class EvSlac:
     def _send(self, dst: bytes, mtype: int, msg: Message) -> None:
         self._out.append(encode_frame(dst, self.config.host_mac, mtype, msg))
 
+    def _tolerate(self, found: list[sm.PeerDeviation]) -> None:
+        for d in found:
+            if self.deviations.note(d.field, d.value, d.expected, d.clause):
+                self._events.append(Tolerated(d.field, d.value, d.expected, d.clause))
+
     def _fail(self, phase: Phase, reason: str) -> None:
         self._enter(State.FAILED)
         self._events.append(Failed(phase, reason))
@@ -223,6 +257,7 @@ class EvSlac:
     def _start_parm(self, now: float) -> None:
         self.run_id = self._rng(sm.RUN_ID_LEN)
         self.candidates = {}
+        self.responders = set()
         self.chosen = None
         self._started = now
         self._tries = 0
@@ -245,12 +280,23 @@ class EvSlac:
         if msg.forwarding_sta != self.config.host_mac:
             self._events.append(Dropped(f"CM_SLAC_PARM.CNF forwards to {mac_str(msg.forwarding_sta)}, not us"))
             return
+        self._tolerate(msg.deviations())
+        self.responders.add(mme.src)
         self._sounds = 0
         self._enter(State.WAIT_FOR_ATTEN_CHAR_IND)
         if self.t.TP_match_sequence <= 0:
             self._send_next_sound(now)
         else:
             self._timers["TP_EV_batch_msg_interval"] = now + self.t.TP_match_sequence
+
+    def _on_more_parm_cnf(self, mme: Mme, msg: Message, now: float) -> None:
+        """Another EVSE's CM_SLAC_PARM.CNF while sounding: it takes part, its result is awaited."""
+        assert isinstance(msg, sm.CmSlacParmCnf)
+        if msg.forwarding_sta != self.config.host_mac:
+            self._events.append(Dropped(f"CM_SLAC_PARM.CNF forwards to {mac_str(msg.forwarding_sta)}, not us"))
+            return
+        self._tolerate(msg.deviations())
+        self.responders.add(mme.src)
 
     # ------------------------------------------------------- sounding
     def _send_next_sound(self, now: float) -> None:
@@ -267,16 +313,28 @@ class EvSlac:
             self._timers["TT_EV_atten_results"] = now + self.t.TT_EV_atten_results
         if self._sounds < n_start + n_sounds:
             self._timers["TP_EV_batch_msg_interval"] = now + self.t.TP_EV_batch_msg_interval
+        else:
+            self._maybe_results_complete(now)
+
+    def _maybe_results_complete(self, now: float) -> None:
+        """End the TT_EV_atten_results window early once nothing is outstanding (see the module docstring)."""
+        if not self.config.early_atten_results or self.state is not State.WAIT_FOR_ATTEN_CHAR_IND:
+            return
+        sounding = self._sounds < self.t.C_EV_start_atten_char_inds + self.t.C_EV_match_MNBC
+        if not sounding and self.responders and self.responders <= self.candidates.keys():
+            self._on_atten_results(now)
 
     def _on_atten_char_ind(self, mme: Mme, msg: Message, now: float) -> None:
         assert isinstance(msg, sm.CmAttenCharInd)
         if msg.source_address != self.config.host_mac:
             self._events.append(Dropped(f"CM_ATTEN_CHAR.IND for {mac_str(msg.source_address)}, not us"))
             return
+        self._tolerate(msg.deviations(self.t.C_EV_match_MNBC))
         if self.state is State.WAIT_FOR_ATTEN_CHAR_IND:
             self.candidates[mme.src] = msg
         rsp = sm.CmAttenCharRsp(self.config.host_mac, self.run_id, 0, msg.source_id, msg.resp_id)
         self._send(mme.src, ATTEN_RSP, rsp)
+        self._maybe_results_complete(now)
 
     def _on_atten_results(self, now: float) -> None:
         if not self.candidates:
@@ -297,6 +355,7 @@ class EvSlac:
         self._tries = 0
         if self.config.validate and ambiguous:
             self._validate_step = 1
+            self._validate_answered = False
             self._enter(State.WAIT_FOR_VALIDATE_CNF)
             self._send_validate_req(now)
         else:
@@ -315,6 +374,16 @@ class EvSlac:
         self._timers["TT_match_response"] = now + wait
 
     def _on_validate_timeout(self, now: float) -> None:
+        if self._tries >= self.config.match_retries and self._validate_step == 1 and not self._validate_answered:
+            # The EVSE does not take part in validation (optional, Annex A.9): match by attenuation.
+            self._tolerate([sm.PeerDeviation(
+                "CM_VALIDATE.CNF", f"none after {self._tries + 1} CM_VALIDATE.REQ",
+                "Result 0..4 within TT_match_response (4: not required)",
+                "ISO 15118-3 A.9 (validation optional; matched by attenuation)")])
+            self._tries = 0
+            self._enter(State.WAIT_FOR_SLAC_MATCH_CNF)
+            self._send_match_req(now)
+            return
         if self._tries >= self.config.match_retries:
             self._fail(Phase.VALIDATE, f"no CM_VALIDATE.CNF (step {self._validate_step})")
             return
@@ -326,6 +395,8 @@ class EvSlac:
         if mme.src != self.chosen:
             self._events.append(Dropped(f"CM_VALIDATE.CNF from {mac_str(mme.src)}, not the chosen EVSE"))
             return
+        self._validate_answered = True
+        self._tolerate(msg.deviations())
         done = msg.result in (VALIDATE_SUCCESS, VALIDATE_NOT_REQUIRED)
         if self._validate_step == 1 and msg.result == VALIDATE_READY:
             self._validate_step, self._tries = 2, 0
@@ -358,6 +429,7 @@ class EvSlac:
                 Dropped(f"CM_SLAC_MATCH.CNF from {mac_str(mme.src)} for PEV {mac_str(msg.pev_mac)}, not our match")
             )
             return
+        self._tolerate(msg.deviations(mme.src))
         self._nid, self._nmk = msg.nid, msg.nmk
         self._set_key_frame = set_key_frame(self.config.host_mac, msg.nmk, msg.nid)
         self._key_fresh = False
@@ -406,6 +478,7 @@ _ON_FRAME: dict[tuple[State, int], FrameHandler] = {
     (S.WAIT_FOR_LEAVE_KEY_CNF, SET_KEY_CNF): EvSlac._on_leave_key_cnf,
     (S.WAIT_FOR_MODEM_READY, SW_VER_CNF): EvSlac._on_modem_ready,
     (S.WAIT_FOR_SLAC_PARM_CNF, PARM_CNF): EvSlac._on_parm_cnf,
+    (S.WAIT_FOR_ATTEN_CHAR_IND, PARM_CNF): EvSlac._on_more_parm_cnf,
     (S.WAIT_FOR_ATTEN_CHAR_IND, ATTEN_IND): EvSlac._on_atten_char_ind,
     (S.WAIT_FOR_VALIDATE_CNF, VALIDATE_CNF): EvSlac._on_validate_cnf,
     (S.WAIT_FOR_SLAC_MATCH_CNF, ATTEN_IND): EvSlac._on_atten_char_ind,  # EVSE repeats: answer, don't count

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from evcc.errors import PeerError
 from evcc.plc.rawsock import RawSocket
-from evcc.slac.events import Dropped, Event, Failed, Left, Matched, Phase, ToggleRequest
+from evcc.slac.events import Dropped, Event, Failed, Left, Matched, Phase, ToggleRequest, Tolerated
 from evcc.slac.machine import EvSlac
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class SlacRunner:
             if isinstance(event, Dropped):
                 self.dropped.append(event.reason)
                 log.debug("SLAC dropped a frame: %s", event.reason)
+            elif isinstance(event, Tolerated):
+                log.info("SLAC %s", event.describe())
             elif isinstance(event, ToggleRequest):
                 if self._on_toggle is not None:
                     self._on_toggle(event)

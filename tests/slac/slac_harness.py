@@ -28,14 +28,14 @@ class Pairing:
     """EV on port 0, EVSEs (attenuations in dB) on ports 1..; ``events`` collects what the EV reported."""
 
     def __init__(self, attenuations: list[int], config: SlacConfig | None = None, restart_s: float = 0.5,
-                 evse_start: bool = True) -> None:
+                 evse_start: bool = True, evse_config: Callable[[bytes], EvseConfig] = EvseConfig) -> None:
         rng = seeded_rng()
         ports = [ModemPort("ev", bytes.fromhex("00b052000000"), restart_s=restart_s)]
         ports += [ModemPort(f"evse{i}", bytes.fromhex(f"00b0520000{i:02x}"), evse=True, attenuation_db=a,
                             restart_s=restart_s) for i, a in enumerate(attenuations, start=1)]
         self.line = Powerline(ports)
         self.ev = EvSlac(config or SlacConfig(EV_MAC), rng)
-        self.evses = [EvseSlac(EvseConfig(evse_mac(i)), rng) for i in range(1, len(attenuations) + 1)]
+        self.evses = [EvseSlac(evse_config(evse_mac(i)), rng) for i in range(1, len(attenuations) + 1)]
         self.bench = MemoryBench(self.line, [self.ev, *self.evses])
         self.events: list[Event] = []
         self.sent: list[tuple[int, bytes, float]] = []

@@ -2,7 +2,8 @@
 
 It answers CM_SLAC_PARM.REQ, counts sounds from its modem's CM_ATTEN_PROFILE.IND, sends CM_ATTEN_CHAR.IND after
 C_EV_match_MNBC sounds or TT_EVSE_match_MNBC, answers CM_VALIDATE.REQ with "not required" and CM_SLAC_MATCH.REQ
-with its NID/NMK. At ``start`` it sets its own NMK on its local modem (as pyslac does). One session at a time; a
+with its NID/NMK. ``EvseConfig`` can make it behave like real EVSEs that deviate (issue #14): ``resp_type`` in
+CM_SLAC_PARM.CNF (open-plc-utils ``evse`` sends 0), ``answer_validate=False`` (no CM_VALIDATE at all). At ``start`` it sets its own NMK on its local modem (as pyslac does). One session at a time; a
 CM_SLAC_PARM.REQ with a new RunID starts a new one.
 """
 
@@ -44,6 +45,8 @@ class EvseConfig:
     host_mac: bytes
     evse_id: bytes = b"\x00" * 17
     answer_parm: bool = True
+    resp_type: int = sm.RESP_TYPE_OTHER_GP_STATION
+    answer_validate: bool = True
 
 
 class EvseSlac:
@@ -94,7 +97,7 @@ class EvseSlac:
             self._on_profile(msg, now)
         elif mme.mmtype == ATTEN_RSP and self.state is EvseState.WAIT_FOR_ATTEN_CHAR_RSP:
             self.state, self._deadline = EvseState.WAIT_FOR_SLAC_MATCH_REQ, None
-        elif mme.mmtype == VALIDATE_REQ and mme.src == self.ev_mac:
+        elif mme.mmtype == VALIDATE_REQ and mme.src == self.ev_mac and self.config.answer_validate:
             self._send(mmtype(MMType.CM_VALIDATE, Mode.CNF), sm.CmValidate(0, 0, 4))
         elif mme.mmtype == MATCH_REQ and isinstance(msg, sm.CmSlacMatch):
             self._on_match_req(msg)
@@ -104,7 +107,8 @@ class EvseSlac:
             self.ev_mac, self.run_id = src, msg.run_id
             self.state = EvseState.WAIT_FOR_SOUNDS
             self._aag_sum, self._sounds, self._deadline, self._tries = [], 0, None, 0
-        self._send(mmtype(MMType.CM_SLAC_PARM, Mode.CNF), sm.CmSlacParmCnf(src, msg.run_id))
+        cnf = sm.CmSlacParmCnf(src, msg.run_id, resp_type=self.config.resp_type)
+        self._send(mmtype(MMType.CM_SLAC_PARM, Mode.CNF), cnf)
 
     def _on_profile(self, msg: sm.CmAttenProfileInd, now: float) -> None:
         if msg.pev_mac != self.ev_mac or self.state is not EvseState.WAIT_FOR_SOUNDS:
