@@ -488,12 +488,12 @@ async def _observe(run: _Run, link: Link, s: _Session, request: str, sent_at: fl
         return _not_a_response(run, item, wait)
     elapsed = item.t - sent_at
     run.timings["response_s"] = round(elapsed, 6)
+    if item.payload_type not in proto.choice(protocol).payload_types:
+        run.note("charger", "wrong payload type", f"{item.payload_type:#06x}", item.t)
+        return Verdict.FAIL, f"V2GTP payload type {item.payload_type:#06x} is not one of a {protocol} session"
     res = _decode(run, protocol, item)
     if res is None:
         return Verdict.FAIL, f"undecodable response ({item.payload_type:#06x}) to {request}"
-    accepted = proto.choice(protocol).payload_types
-    if item.payload_type not in accepted:
-        return Verdict.FAIL, f"V2GTP payload type {item.payload_type:#06x} not used in a {protocol} session"
     if expect.kind is ExpectKind.CLOSE:
         code = str(getattr(body_of(res), "ResponseCode", ""))
         if not code.startswith("FAILED"):

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from evcc.conformance.catalogue.expand import (Profile, Step, framing, mutations, responses, sequence_errors,
-                                               stops, timeouts)
+from evcc.conformance.catalogue.expand import (Profile, Step, framing, mutations, progress, responses,
+                                               sequence_errors, stops, timeouts)
 from evcc.conformance.model import Case, Check
 
 P = Profile("DIN", "din", "dc", "DIN SPEC 70121", timing=("DIN 70121 §9.6 Table 75",),
@@ -62,6 +62,14 @@ VALUES = (
 
 STOP_REQ = ("DIN 70121 §9.4.1.7 PowerDelivery", "DIN 70121 §9.4.1.8 SessionStop")
 
+TIMERS = ("DIN 70121 §9.6 Table 76/77",)
+PROGRESS = (
+    ("ContractAuthenticationReq", "ChargeParameterDiscoveryReq", "V2G_EVCC_Ongoing_Timeout", TIMERS),
+    ("ChargeParameterDiscoveryReq", "CableCheckReq", "V2G_EVCC_Ongoing_Timeout", TIMERS),
+    ("CableCheckReq", "PreChargeReq", "V2G_EVCC_CableCheck_Timeout", TIMERS),
+    ("PreChargeReq", "PowerDeliveryReq", "V2G_EVCC_PreCharge_Timeout", TIMERS),
+)
+
 
 def cases() -> list[Case]:
     out = [*responses(P, STEPS), *sequence_errors(P, SEQUENCE)]
@@ -70,6 +78,7 @@ def cases() -> list[Case]:
                   Check("EVSECurrentLimitAchieved", "in", (True,)))
         out.append(_with_checks(case, checks))
     out += stops(P, (("CableCheckReq", 1), ("PreChargeReq", 1), ("CurrentDemandReq", 2)), STOP_REQ)
+    out += progress(P, PROGRESS)
     out += framing(P, "SessionSetupReq", ("ISO 15118-2 §7.8.3 V2GTP", "DIN 70121 §8.7.3"))
     out += timeouts(P, ("ServiceDiscoveryReq", "CurrentDemandReq"), ("DIN 70121 §9.6 Table 76 V2G_SECC_Sequence_Timeout",))
     return out

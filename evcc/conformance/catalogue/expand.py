@@ -117,3 +117,12 @@ def mutations(p: Profile, rows: Sequence[tuple[str, str, str, str, object, tuple
         yield Case(f"{p.prefix}-VAL-{ident}", f"{p.title}: {title}", "range", (p.protocol,), reqs, Phase.SESSION,
                    _pre(p, request), Stimulus(StimulusKind.MUTATE, path=path, value=value),
                    Expect(ExpectKind.RESPONSE, response_of(request), codes))
+
+
+def progress(p: Profile, rows: Sequence[tuple[str, str, str, tuple[str, ...]]]) -> Iterable[Case]:
+    """(from request, to request, the EV timer that bounds it, requirements): the charger takes the session from one
+    to the other before the EV's timer runs out (EVSEProcessing Finished in time, the voltage reached ...)."""
+    for start, end, timer, reqs in rows:
+        yield Case(f"{p.prefix}-PROG-{start[:-3]}", f"{p.title}: from {start} the charger reaches {end} within "
+                   f"{timer}", "timing", (p.protocol,), reqs, Phase.SESSION, _pre(p, start), Stimulus(),
+                   Expect(ExpectKind.PROGRESS, end))

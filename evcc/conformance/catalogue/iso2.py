@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from evcc.conformance.catalogue.expand import (Profile, Step, framing, mutations, responses, sequence_errors,
-                                               stops, timeouts)
+from evcc.conformance.catalogue.expand import (Profile, Step, framing, mutations, progress, responses,
+                                               sequence_errors, stops, timeouts)
 from evcc.conformance.model import Case, Check
 from evcc.exi import iso2
 
@@ -95,6 +95,13 @@ VALUES = (
 
 STOP_REQ = ("ISO 15118-2 §8.4.3.9 PowerDelivery", "ISO 15118-2 §8.4.3.11 SessionStop")
 
+TIMERS = ("ISO 15118-2 §8.7 Table 109/111",)
+PROGRESS = (
+    ("AuthorizationReq", "ChargeParameterDiscoveryReq", "V2G_EVCC_Ongoing_Timeout", TIMERS),
+    ("CableCheckReq", "PreChargeReq", "V2G_EVCC_CableCheck_Timeout", TIMERS),
+    ("PreChargeReq", "PowerDeliveryReq", "V2G_EVCC_PreCharge_Timeout", TIMERS),
+)
+
 
 def cases() -> list[Case]:
     out = [*responses(DC, DC_STEPS), *sequence_errors(DC, DC_SEQUENCE)]
@@ -105,6 +112,7 @@ def cases() -> list[Case]:
                 Check("EVSECurrentLimitAchieved", "in", (True,)))))
         out.append(case)
     out += stops(DC, (("CableCheckReq", 1), ("CurrentDemandReq", 2)), STOP_REQ)
+    out += progress(DC, PROGRESS)
     out += framing(DC, "SessionSetupReq", ("ISO 15118-2 §7.8.3 V2GTP",))
     out += timeouts(DC, ("AuthorizationReq",), ("ISO 15118-2 Table 109 V2G_SECC_Sequence_Timeout",))
     out += list(responses(AC, AC_STEPS)) + list(sequence_errors(AC, AC_SEQUENCE))

@@ -6,8 +6,8 @@ timing (§8.8) and the V2GTP payload types of §7.8.3.3 Table 14."""
 
 from __future__ import annotations
 
-from evcc.conformance.catalogue.expand import (Profile, Step, framing, mutations, responses, sequence_errors,
-                                               stops, timeouts)
+from evcc.conformance.catalogue.expand import (Profile, Step, framing, mutations, progress, responses,
+                                               sequence_errors, stops, timeouts)
 from evcc.conformance.model import Case, Check
 
 TIMING = ("ISO 15118-20 §8.8 V2G_SECC_Msg_Performance_Time",)
@@ -121,10 +121,19 @@ VALUES = (
 
 STOP_REQ = ("ISO 15118-20 §8.3.4.9 PowerDelivery", "ISO 15118-20 §8.3.4.10 SessionStop")
 
+TIMERS = ("ISO 15118-20 §8.8 timers",)
+PROGRESS = (
+    ("AuthorizationReq", "ServiceDiscoveryReq", "V2G_EVCC_Ongoing_Timeout", TIMERS),
+    ("ScheduleExchangeReq", "DC_CableCheckReq", "V2G_EVCC_Ongoing_Timeout", TIMERS),
+    ("DC_CableCheckReq", "DC_PreChargeReq", "V2G_EVCC_CableCheck_Timeout", TIMERS),
+    ("DC_PreChargeReq", "PowerDeliveryReq", "V2G_EVCC_PreCharge_Timeout", TIMERS),
+)
+
 
 def cases() -> list[Case]:
     out = [*responses(DC, DC_STEPS), *sequence_errors(DC, DC_SEQUENCE), *mutations(DC, VALUES)]
     out += stops(DC, (("DC_CableCheckReq", 1), ("DC_ChargeLoopReq", 2)), STOP_REQ)
+    out += progress(DC, PROGRESS)
     out += framing(DC, "SessionSetupReq", ("ISO 15118-20 §7.8.3 V2GTP", "ISO 15118-20 §7.8.3.3 Table 14"))
     out += timeouts(DC, ("ServiceDiscoveryReq",), ("ISO 15118-20 §8.8 V2G_SECC_Sequence_Timeout",))
     out += [*responses(AC, AC_STEPS), *sequence_errors(AC, AC_SEQUENCE)]
