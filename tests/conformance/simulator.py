@@ -51,9 +51,10 @@ def wire(peer: MemoryPeer, item: Any) -> bytes | None:
     return v2gtp.encode(peer.payload_type_of(item), exi.encode(item))
 
 
-def sdp_responder(address: tuple[str, int] = ADDRESS, security: Security = Security.NO_TLS) -> SdpResponder:
-    return SdpResponder(SdpResponse(ipaddress.IPv6Address(address[0]), address[1], security, Transport.TCP),
-                        security_from_request=False)
+def sdp_responder(address: tuple[str, int] = ADDRESS, security: Security | None = Security.NO_TLS) -> SdpResponder:
+    """Answers with ``security``; None: with the security the EV asked for (a charger offering both)."""
+    return SdpResponder(SdpResponse(ipaddress.IPv6Address(address[0]), address[1], security or Security.NO_TLS,
+                                    Transport.TCP), security_from_request=security is None)
 
 
 def memory_charger(fault: Fault | None = None, record: SeccLog | None = None) -> MemoryCharger:
@@ -92,7 +93,7 @@ class Served:
 
 @contextlib.contextmanager
 def served_simulator(context: ssl.SSLContext | None = None, fault: Fault | None = None,
-                     security: Security = Security.NO_TLS) -> Iterator[Served]:
+                     security: Security | None = Security.NO_TLS) -> Iterator[Served]:
     """The simulator over loopback on its own loop and thread (as on another device): SECC server on ::1 (a free
     port in the dynamic range), SDP answered on ::1 at a free UDP port announcing it."""
     loop = asyncio.new_event_loop()
