@@ -122,12 +122,14 @@ def read_pin(path: Path, name: str) -> str:
 @dataclass
 class OpenedStore:
     """An open key store, its kind, and what the TLS layer needs beyond the port: the token's configuration
-    (pkcs11-provider) and the key folder (software, TPM: certificates live beside the keys)."""
+    (pkcs11-provider), the TPM's TCTI (tpm2-openssl) and the key folder (software, TPM: certificates live beside
+    the keys)."""
 
     store: KeyStore
     kind: str
     pkcs11: Pkcs11Config | None = None
     directory: Path | None = None
+    tcti: str | None = None  # a TPM's (tpm2-openssl uses the TPM key files for TLS)
 
     def close(self) -> None:
         close = getattr(self.store, "close", None)
@@ -165,7 +167,7 @@ def open_store(o: StoreOptions) -> OpenedStore:
     if o.tcti is None:
         raise ConfigError(f"{o.name('tcti')}: missing (the TPM's TCTI, e.g. device:/dev/tpmrm0)")
     folder = _folder(o.tpm_keys, o.name("tpm_keys"), "TPM key folder")
-    return OpenedStore(_tpm_store(o.tcti, folder), kind, directory=folder)
+    return OpenedStore(_tpm_store(o.tcti, folder), kind, directory=folder, tcti=o.tcti)
 
 
 def _check_kek(store: SoftKeyStore, option: str) -> None:

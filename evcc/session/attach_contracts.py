@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from cryptography import x509
 
@@ -34,7 +34,7 @@ from evcc.hsm.open_store import SOFTHSM_MODULE, OpenedStore, StoreOptions, open_
 from evcc.hsm.soft_store import SoftKeyStore
 from evcc.session.iso2.pnc import KeyStoreContracts
 from evcc.session.iso20.pnc import KeyStoreContracts20
-from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
+from evcc.session.tls13 import ClientCertificate, TpmKeyFiles, TpmKeys, choose_vehicle_key
 
 __all__ = ["SOFTHSM_MODULE", "OpenedKeyStore", "PncOptions", "client_certificate", "contract_port",
            "contract_port20", "open_keystore"]
@@ -150,8 +150,9 @@ def client_certificate(opts: PncOptions, opened: OpenedKeyStore) -> ClientCertif
             raise ConfigError(f"--vehicle-key {opts.vehicle_key}: no certificate stored with this key in "
                               f"{opened.store.description}: give --vehicle-cert FILE or run evcc keys import-cert")
     soft = opened.store if isinstance(opened.store, SoftKeyStore) else None
-    if opened.kind == "tpm":
-        return ClientCertificate(chain, choose_vehicle_key(opts.vehicle_key, None, None, tpm=cast(Any, opened.store)))
+    if opened.tcti is not None:  # a TPM store: its key files through tpm2-openssl
+        tpm = TpmKeys(opened.tcti, cast(TpmKeyFiles, opened.store))
+        return ClientCertificate(chain, choose_vehicle_key(opts.vehicle_key, None, None, tpm=tpm))
     return ClientCertificate(chain, choose_vehicle_key(opts.vehicle_key, opened.pkcs11, soft))
 
 

@@ -3,7 +3,8 @@ generate` + `csr` in the key store, the vehicle certificate issued from the requ
 `openssl x509 -req`, `evcc keys import-cert`, then `evcc session --protocol iso20-dc --tls` (its own process in the
 EV network namespace, the chain taken from the store) against our ISO 15118-20 SECC simulator across a veth pair,
 which requires the vehicle certificate (TLS 1.3 mutual authentication) and trusts the test PKI's OEM root.
-Key stores: a SoftHSM2 token (the key used through OpenSSL's pkcs11-provider) and the software store.
+Key stores: a SoftHSM2 token (the key used through OpenSSL's pkcs11-provider), a TPM 2.0 on swtpm (through
+tpm2-openssl) and the software store.
 
 `--lab-tls13-p256` against a simulator whose TLS 1.3 is P-256 only (as Josev's): refused without the option (the
 -20 groups and signature algorithms only), completed with it, and the report says so."""
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from evcc.bench.secc.link import VethLink
+from evcc.bench.secc.link import VethLink, in_netns
 from evcc.bench.secc.tls import server_context13
 from evcc.hsm.pkcs11_store import Pkcs11Config
-from evcc.session import tls_openssl
+from evcc.hsm.swtpm import Swtpm
+from evcc.session import tls_openssl, tls_tpm
 from evcc.session.tls13 import ISO20_TLS13, Tls13Profile
 from tests.keys.conftest import VEHICLE_SUBJECT, evcc
 from tests.keys.test_keys_cli import openssl_issue
@@ -29,19 +32,28 @@ from tests.session.test_session_cli20 import Charger, run_against
 P256_ONLY = Tls13Profile(groups=("prime256v1",), signature_algorithms=("ecdsa_secp256r1_sha256",))
 
 
-def store_options(kind: str, tmp: Path, softhsm: Pkcs11Config) -> list[str]:
+def store_options(kind: str, tmp: Path, softhsm: Pkcs11Config, tcti: str | None = None) -> list[str]:
     if kind == "pkcs11":
         pin = tmp / "pin"
         pin.write_text(softhsm.user_pin + "\n")
         return ["--token", softhsm.token_label, "--pin-file", str(pin)]
+    if kind == "tpm":
+        assert tcti is not None
+        (tmp / "tpm-keys").mkdir()
+        return ["--tcti", tcti, "--tpm-keys", str(tmp / "tpm-keys")]
     folder, kek = tmp / "soft-keys", tmp / "kek.bin"
     folder.mkdir()
     kek.write_bytes(secrets.token_bytes(32))
     return ["--soft-keys", str(folder), "--kek-file", str(kek)]
 
 
-def factory(options: list[str], pki: Path, tmp: Path, suite: str, issuer: str) -> str:
-    """What the factory line does, command by command; returns the key's label."""
+def factory(options: list[str], pki: Path, tmp: Path, suite: str, issuer: str, netns: str | None = None) -> str:
+    """What the factory line does, command by command (in network namespace ``netns``); returns the key's label."""
+    with in_netns(netns):
+        return _factory(options, pki, tmp, suite, issuer)
+
+
+def _factory(options: list[str], pki: Path, tmp: Path, suite: str, issuer: str) -> str:
     label = f"vehicle-{uuid.uuid4().hex[:8]}"
     curve = "p256" if suite == "iso2" else "p521"
     csr, chain = tmp / "vehicle.csr", tmp / "vehicle.pem"
@@ -68,25 +80,43 @@ def charger(pki: Path, suite: str, profile: Tls13Profile = ISO20_TLS13) -> Charg
                                         [base / "certs" / "oem_root.pem"], profile))
 
 
-@pytest.fixture(params=["pkcs11", "soft"])
+@pytest.fixture(params=["pkcs11", "tpm", "soft"])
 def kind(request: pytest.FixtureRequest) -> str:
     if request.param == "pkcs11" and not tls_openssl.pkcs11_provider_installed():
         pytest.fail("OpenSSL pkcs11-provider missing: scripts/setup installs it (bookworm-backports)")
+    if request.param == "tpm" and not tls_tpm.tpm2_provider_installed():
+        pytest.fail("OpenSSL tpm2 provider missing: scripts/setup installs tpm2-openssl")
     return str(request.param)
 
 
+@pytest.fixture()
+def options(kind: str, tmp_path: Path, softhsm_config: Pkcs11Config, veth: VethLink) -> Iterator[list[str]]:
+    """The store's options; a TPM is a private swtpm in the EV namespace (its TCP port is on that namespace's
+    loopback, where `evcc session` runs), and every `evcc keys` command runs there too (factory())."""
+    if kind != "tpm":
+        yield store_options(kind, tmp_path, softhsm_config)
+        return
+    with in_netns(veth.ev_netns):
+        tpm = Swtpm(tmp_path / "swtpm")
+        tcti = tpm.start()
+    try:
+        yield store_options(kind, tmp_path, softhsm_config, tcti)
+    finally:
+        with in_netns(veth.ev_netns):
+            tpm.close()
+
+
 @pytest.mark.parametrize("issuer", ["evcc-pki", "openssl"])
-def test_factory_flow_then_iso20_dc_session_over_tls13(veth: VethLink, tmp_path: Path, pki: Path,
-                                                       softhsm_config: Pkcs11Config, kind: str, issuer: str) -> None:
-    options = store_options(kind, tmp_path, softhsm_config)
-    label = factory(options, pki, tmp_path, "iso20-p521", issuer)
+def test_factory_flow_then_iso20_dc_session_over_tls13(veth: VethLink, tmp_path: Path, pki: Path, kind: str,
+                                                       options: list[str], issuer: str) -> None:
+    label = factory(options, pki, tmp_path, "iso20-p521", issuer, veth.ev_netns)
     run, record = run_against(veth, tmp_path, charger(pki, "iso20-p521"), "--protocol", "iso20-dc", "--tls",
                               "--v2g-root", str(pki / "iso20-p521" / "certs" / "v2g_root.pem"),
                               "--vehicle-key", label, *options, *QUICK_CAR)
     check_complete(run)
     assert run.report["tls_version"] == "TLSv1.3" and run.report["tls_cipher"] == "TLS_AES_256_GCM_SHA384"
     source = run.report["tls_client_key"]
-    assert label in source and ("pkcs11-provider" in source if kind == "pkcs11" else "software key store" in source)
+    assert label in source and {"pkcs11": "pkcs11-provider", "tpm": "tpm2-openssl", "soft": "software key store"}[kind] in source
     assert run.report["lab_tls13_p256"] is False and "LAB:" not in run.stdout
     assert record.negotiated == ["iso20-dc"] and not record.errors
 
