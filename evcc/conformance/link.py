@@ -73,8 +73,8 @@ class Charger(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
-    async def sdp_exchange(self, datagram: bytes, wait: float) -> list[bytes]:
-        """Send one SDP datagram; every answer within ``wait`` seconds."""
+    async def sdp_exchange(self, datagram: bytes, wait: float, first: bool = False) -> list[bytes]:
+        """Send one SDP datagram; every answer within ``wait`` seconds (``first``: return on the first one)."""
         ...
 
     async def connect(self, address: str, port: int, tls: PreparedTls | None) -> Link:
@@ -195,7 +195,7 @@ class NetworkCharger:
             raise PlatformError(f"SDP socket: {os_cause(exc)}") from exc
         return sock, target
 
-    async def sdp_exchange(self, datagram: bytes, wait: float) -> list[bytes]:
+    async def sdp_exchange(self, datagram: bytes, wait: float, first: bool = False) -> list[bytes]:
         sock, target = self._socket()
         loop = asyncio.get_running_loop()
         transport, proto = await loop.create_datagram_endpoint(_Datagrams, sock=sock)
@@ -208,6 +208,8 @@ class NetworkCharger:
                     async with asyncio.timeout(left):
                         answers.append(await proto.queue.get())
                 except TimeoutError:
+                    break
+                if first:
                     break
         finally:
             transport.close()

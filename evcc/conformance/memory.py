@@ -127,7 +127,7 @@ class MemoryCharger:
     async def sleep(self, seconds: float) -> None:
         self.clock.advance_to(self.clock.t + max(0.0, seconds))
 
-    async def sdp_exchange(self, datagram: bytes, wait: float) -> list[bytes]:
+    async def sdp_exchange(self, datagram: bytes, wait: float, first: bool = False) -> list[bytes]:
         answer = self.sdp_answer(datagram)
         if answer is None:
             self.clock.advance_to(self.clock.t + wait)

@@ -130,7 +130,7 @@ async def _phase(run: _Run) -> tuple[Verdict, str]:
 async def _discover(run: _Run, security: Security) -> tuple[str, int]:
     """[V2G2-160]/[V2G2-161]: requests until a valid answer; the SECC address and port."""
     for _ in range(run.opts.sdp_requests):
-        for answer in await run.charger.sdp_exchange(encode_request(security), run.opts.sdp_wait):
+        for answer in await run.charger.sdp_exchange(encode_request(security), run.opts.sdp_wait, first=True):
             try:
                 found = decode_response(answer)
             except SdpError as exc:
@@ -151,7 +151,7 @@ async def _sdp_case(run: _Run) -> tuple[Verdict, str]:
     wait = float(expect.within) if isinstance(expect.within, (int, float)) else run.opts.sdp_wait
     for n in range(case.precondition.occurrence):
         run.note("ev", "SDP request", datagram.hex())
-        answers = await run.charger.sdp_exchange(datagram, wait)
+        answers = await run.charger.sdp_exchange(datagram, wait, first=expect.kind is not ExpectKind.NO_RESPONSE)
         for a in answers:
             run.note("charger", "SDP response", a.hex())
         if expect.kind is ExpectKind.NO_RESPONSE:
