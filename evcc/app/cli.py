@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
             from evcc.keys.check import check_keys  # the configured keys and certificates (evcc keys)
 
             keys = check_keys(cfg, datetime.now(timezone.utc))
+            from evcc.hsm.capabilities import check_configured_store  # what the store can do (issue 11)
+
+            keys.problems.extend(check_configured_store(cfg))
             for line in keys.warnings:
                 print(f"{cfg.source}: warning: {line}")
             for line in keys.problems:

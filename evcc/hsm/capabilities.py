@@ -31,6 +31,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, x448
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -38,6 +39,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from evcc.errors import EvccError
 from evcc.hsm.hostcrypto import CURVES, verify_raw
 from evcc.hsm.keystore import COUNTER_1, KDF_ISO2, KDF_ISO20, KeyAlgorithm, KeyStore
+
+if TYPE_CHECKING:
+    from evcc.app.config import AppConfig
 
 ALGORITHMS = (KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P521, KeyAlgorithm.ED448, KeyAlgorithm.X448)
 PROBE_PREFIX = "evcc-probe/"
@@ -232,3 +236,67 @@ def probe(store: KeyStore, algorithms: tuple[KeyAlgorithm, ...] = ALGORITHMS,
         name or store.description, frozenset(made[Operation.KEYGEN]), frozenset(made[Operation.SIGN]),
         frozenset(made[Operation.ECDH]), frozenset(made[Operation.IMPORT]),
         frozenset(tls12) if tls is not None else None, frozenset(tls13) if tls is not None else None, reasons)
+
+
+def of_store(store: KeyStore) -> StoreCapabilities:
+    """The store's capabilities: its own (a PKCS#11 token probes once per process), else :func:`probe`."""
+    own = getattr(store, "capabilities", None)
+    if callable(own):
+        found = own()
+        if isinstance(found, StoreCapabilities):
+            return found
+    return probe(store)
+
+
+def pnc_problems(caps: StoreCapabilities, protocols: tuple[str, ...], payment: str,
+                 oem_algorithm: KeyAlgorithm | None = None) -> list[str]:
+    """What keeps Plug & Charge from working with this store, for the configured protocols (``iso2``, ``din``,
+    ``iso20-*``) and payment (``contract`` = Plug & Charge): one line each; empty when everything can work.
+    ``oem_algorithm``: the -20 OEM provisioning key's family (P-521 or Ed448), which the store must serve."""
+    if payment != "contract":
+        return []
+    problems = []
+    if "iso2" in protocols:
+        problem = caps.iso2_pnc_problem()
+        if problem:
+            problems.append(problem)
+    if any(p.startswith("iso20") for p in protocols):
+        problem = caps.iso20_pnc_problem()
+        if problem:
+            problems.append(problem)
+        elif oem_algorithm is not None and oem_algorithm not in caps.iso20_algorithms():
+            offered = ", ".join(a.value for a in caps.iso20_algorithms())
+            problems.append(f"{caps.store} serves ISO 15118-20 Plug & Charge with {offered} keys only, but the OEM "
+                            f"provisioning key is {oem_algorithm.value}")
+    return problems
+
+
+def check_configured_store(cfg: AppConfig) -> list[str]:
+    """``evcc run --check``: open the ``[hsm]`` store when Plug & Charge is configured, measure it and name what it
+    cannot do for the configured protocols (exit 2); nothing when payment is external."""
+    s = cfg.session
+    if s.payment != "contract":
+        return []
+    from evcc.hsm.open_store import open_store, options_from_hsm  # imports this module
+
+    oem_algorithm = None
+    if cfg.contracts.oem_cert is not None and any(p.startswith("iso20") for p in s.protocols):
+        try:
+            from cryptography import x509
+            data = cfg.contracts.oem_cert.read_bytes()
+            cert = (x509.load_pem_x509_certificates(data)[0] if b"-----BEGIN" in data
+                    else x509.load_der_x509_certificate(data))
+            key = cert.public_key()
+            oem_algorithm = (KeyAlgorithm.ED448 if isinstance(key, ed448.Ed448PublicKey) else KeyAlgorithm.EC_P521
+                             if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size == 521 else None)
+        except (OSError, ValueError):
+            oem_algorithm = None  # the key checks name an unreadable OEM certificate
+    try:
+        opened = open_store(options_from_hsm(cfg.hsm))
+    except EvccError as exc:
+        return [f"[hsm]: the key store cannot be opened to check what it can do: {exc}"]
+    try:
+        return [f"[hsm]: {line}" for line in pnc_problems(of_store(opened.store), s.protocols, s.payment,
+                                                         oem_algorithm)]
+    finally:
+        opened.close()

@@ -267,7 +267,7 @@ class Pkcs11KeyStore:
                 listed = tuple(a for a in (KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P521, KeyAlgorithm.ED448)
                                if all(m in self._mechanisms for m in _NEEDS[a]))
                 self._purge_probe_keys()
-                found = probe(_Unchecked(self), listed, name=self.description)
+                found = probe(UncheckedToken(self), listed, name=self.description)
                 found = _not_listed(found, self, listed)
                 self._probed[self._token_id] = found
             return found
@@ -539,8 +539,8 @@ class Pkcs11KeyStore:
         return self._list(prefix)
 
 
-class _Unchecked:
-    """The token's operations without the capability checks: what the probe tries (a KeyStore for it)."""
+class UncheckedToken:
+    """The token's operations without the capability checks (a KeyStore): what a probe tries."""
 
     def __init__(self, store: Pkcs11KeyStore) -> None:
         self._store = store
