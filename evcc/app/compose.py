@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from cryptography import x509
 
@@ -123,13 +123,15 @@ def tls_config(cfg: AppConfig, roots: tuple[x509.Certificate, ...], keystore: Ke
 
     if not s.protocols[0].startswith("iso20"):
         return prepare(TlsConfig(v2g_roots=roots))
-    from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
+    from evcc.session.tls13 import ClientCertificate, TpmKeyFiles, TpmKeys, choose_vehicle_key
 
     assert s.vehicle_chain is not None and s.vehicle_key_label is not None  # the config checked it
     chain = _load_certs(s.vehicle_chain, "[session] vehicle_chain")
     token = _pkcs11_config(cfg.hsm) if cfg.hsm.kind == "pkcs11" else None
     soft = keystore if isinstance(keystore, SoftKeyStore) else None
-    key = choose_vehicle_key(s.vehicle_key_label, token, soft)
+    tcti = getattr(cfg.hsm, "tcti", None) if cfg.hsm.kind == "tpm" else None  # a TPM: its key files, tpm2-openssl
+    tpm = TpmKeys(tcti, cast(TpmKeyFiles, keystore)) if tcti else None
+    key = choose_vehicle_key(s.vehicle_key_label, token, soft, tpm)
     return prepare(TlsConfig(v2g_roots=roots, version=TlsVersion.TLS13, client_certificate=ClientCertificate(chain, key)))
 
 

@@ -180,3 +180,42 @@ def test_choose_vehicle_key_picks_the_tpm(tpm: Swtpm, tmp_path: Path) -> None:
 
     chosen = choose_vehicle_key("v", None, None, TpmKeys(tpm.tcti, Store()))
     assert chosen == TpmKey(tpm.tcti, tmp_path / "v.pem", "v")
+
+
+def test_the_daemon_takes_the_vehicle_key_from_a_tpm_store(tpm: Swtpm, tmp_path: Path) -> None:
+    """compose.tls_config with a TPM key store ([hsm] kind = "tpm" and its tcti): the vehicle key goes to OpenSSL
+    through tpm2-openssl, and the prepared context completes the -20 TLS 1.3 handshake."""
+    import dataclasses
+    import types
+
+    from evcc.app import compose
+    from evcc.app.config import load_config
+    from evcc.hsm.tpm_store import TpmConfig, TpmKeyStore
+
+    pki = make_iso20_pki(tmp_path / "pki")
+    store = TpmKeyStore(TpmConfig(tpm.tcti, tmp_path / "tpm"))
+    try:
+        info = store.generate("daemon-vehicle", KeyAlgorithm.EC_P521)
+        chain = pki.vehicle_chain(info.public, KeyAlgorithm.EC_P521)
+        (tmp_path / "vehicle.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in chain))
+        (tmp_path / "root.pem").write_bytes(pki.v2g_root.public_bytes(Encoding.PEM))
+        (tmp_path / "evcc.toml").write_text(
+            f'[plc]\ninterface = "lo"\n[session]\nprotocols = ["iso20-dc"]\ntls = true\n'
+            f'v2g_roots = ["{tmp_path / "root.pem"}"]\nvehicle_chain = "{tmp_path / "vehicle.pem"}"\n'
+            f'vehicle_key_label = "daemon-vehicle"\n[contracts]\ndirectory = "{tmp_path / "contracts"}"\n'
+            f'[hsm]\nkind = "soft"\ndirectory = "{tmp_path}"\nkek_file = "{tmp_path / "kek"}"\n')
+        cfg = load_config(tmp_path / "evcc.toml")
+        tpm_hsm = types.SimpleNamespace(**{**dataclasses.asdict(cfg.hsm), "kind": "tpm", "tcti": tpm.tcti})
+        cfg = dataclasses.replace(cfg, hsm=tpm_hsm)  # type: ignore[arg-type]  # [hsm] kind = "tpm" (issue 11 #5)
+        prepared = compose.tls_config(cfg, (pki.v2g_root,), store)
+        assert prepared is not None and prepared.client_key_source is not None
+        assert "tpm2-openssl" in prepared.client_key_source and "daemon-vehicle" in prepared.client_key_source
+        secc = Secc(server_context13(pki.secc_chain_pem, pki.secc_key_pem, [pki.oem_root]))
+
+        async def body(port: int) -> None:
+            assert await _echo(await open_connection("::1", port, tls=prepared)) == b"\x80\x20"
+
+        asyncio.run(secc.run(body))
+        assert secc.peer == [chain[0].public_bytes(Encoding.DER)]
+    finally:
+        store.close()
