@@ -28,6 +28,7 @@ from evcc.conformance.report import SuiteReport, write_all
 from evcc.conformance.runner import RunOptions, run_suite
 from evcc.errors import ConfigError, EvccError, PlatformError, StoreError
 from evcc.session.attach_protocols import PROTOCOLS
+from evcc.session.attach_vehicle import VehicleConfig
 from evcc.session.connection import TlsConfig, TlsVersion
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -49,6 +50,13 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--out", type=Path, default=Path("."), help="folder of conformance.{json,xml,html} (default .)")
     p.add_argument("--charge-seconds", type=float, default=1.0,
                    help="how long the EV charges before it declares charging complete (default 1)")
+    lab = p.add_argument_group("LAB: vehicle policy for a lab charger (the verdicts keep the standard's values)")
+    lab.add_argument("--pack-voltage", type=_voltage_range, default=None, metavar="EMPTY:FULL",
+                     help="the vehicle's open-circuit voltage at 0 %% and 100 %% SoC (default 330:400)")
+    lab.add_argument("--precharge-tolerance", type=float, default=None, metavar="V",
+                     help="PreCharge ends within V of the battery voltage (default 10)")
+    lab.add_argument("--min-msg-timeout", type=float, default=None, metavar="S",
+                     help="raise the EV's V2G_EVCC_Msg_Timeout below S to S (a slow charger reaches more cases)")
     p.add_argument("--case-timeout", type=float, default=90.0, help="seconds after which a case is cut (default 90)")
     sec = p.add_argument_group("TLS")
     sec.add_argument("--tls", action="store_true", help="run the session cases over TLS as well (SDP asks for TLS)")
@@ -59,6 +67,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     from evcc.keys.options import add_store_arguments
     add_store_arguments(p.add_argument_group("key store (as `evcc keys` takes it), for --vehicle-key"))
     p.set_defaults(func=run)
+
+
+def _voltage_range(text: str) -> tuple[float, float]:
+    try:
+        empty, full = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not EMPTY:FULL in volts, e.g. 330:400") from None
+    return empty, full
 
 
 def _sdp_address(text: str | None) -> tuple[str, int] | None:
@@ -122,10 +138,13 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
             raise ConfigError("no case matches --protocol/--cases")
         if not args.out.is_dir():
             raise ConfigError(f"--out {args.out}: not a folder")
+        VehicleConfig(charge_seconds=args.charge_seconds, pack_voltage=args.pack_voltage)  # says what is wrong now
         charger = NetworkCharger(args.iface, _sdp_address(args.sdp_address))
         with _tls(args) as (tls12, tls13):
             opts = RunOptions(tls12=tls12, tls13=tls13, charge_seconds=args.charge_seconds,
-                              case_timeout=args.case_timeout, full=args.full, session_tls=args.tls)
+                              case_timeout=args.case_timeout, full=args.full, session_tls=args.tls,
+                              pack_voltage=args.pack_voltage, precharge_tolerance=args.precharge_tolerance,
+                              min_msg_timeout=args.min_msg_timeout)
             return _run(args, cases, charger, opts, out, err)
     except OSError as exc:
         print(f"evcc conformance: {exc}", file=err)

@@ -29,6 +29,7 @@ from evcc.conformance.model import Case, CaseResult, ExpectKind, Phase, Stimulus
 from evcc.errors import EvccError
 from evcc.exi import sap
 from evcc.session import v2gtp
+from evcc.session.attach import with_min_msg_timeout
 from evcc.session.attach_protocols import MachineInputs
 from evcc.session.attach_vehicle import LabVehicle, VehicleConfig
 from evcc.session.iso20.config import ControlMode
@@ -52,11 +53,15 @@ class RunOptions:
     evcc_id: bytes = bytes.fromhex("02005e000001")
     tls12: TlsConfig | None = None
     tls13: TlsConfig | None = None
-    sdp_requests: int = 10
+    sdp_requests: int = 50  # [V2G2-161]: a charger that pauses SDP between sessions (Josev: ~5 s) is still found
     sdp_wait: float = 0.25
     charge_seconds: float = 1.0
     case_timeout: float = 90.0  # a case that takes longer (wall clock) is cut: INCONCLUSIVE
     full: bool = False
+    pack_voltage: tuple[float, float] | None = None  # LAB: the vehicle's pack (a charger with a low voltage limit)
+    precharge_tolerance: float | None = None  # LAB: PreCharge ends within this many V of the battery voltage
+    min_msg_timeout: float | None = None  # LAB: the EV's V2G_EVCC_Msg_Timeout raised to this (a slow charger);
+    # the verdicts still use the standard's performance times
     session_tls: bool = False  # SupportedAppProtocol and session cases over TLS too (a charger that offers only TLS)
 
 
@@ -275,7 +280,7 @@ async def _sap_case(run: _Run, link: Link) -> tuple[Verdict, str]:
     if stim.kind is StimulusKind.OFFERS and case.precondition.protocol and code_matches(
             "OK_SuccessfulNegotiation", expect.codes):
         await _supported(run, case.precondition.protocol)
-    wait = proto.seconds("din", expect.within, "SupportedAppProtocolReq", 2.0)
+    wait = proto.seconds("din", expect.within, "SupportedAppProtocolReq", max(2.0, run.opts.min_msg_timeout or 0.0))
     raw = GARBAGE_EXI if stim.kind is StimulusKind.GARBAGE_EXI else None
     if stim.kind is StimulusKind.OFFERS:
         req = sap.supportedAppProtocolReq(AppProtocol=[
@@ -310,7 +315,7 @@ class _Session:
 
 async def _negotiate(run: _Run, link: Link, protocol: str) -> None:
     offer = proto.choice(protocol).offer
-    item = await _sap_exchange(run, link, build_request([offer]), 2.0)
+    item = await _sap_exchange(run, link, build_request([offer]), max(2.0, run.opts.min_msg_timeout or 0.0))
     if not isinstance(item, Frame):
         raise _stop(Verdict.INCONCLUSIVE, f"SupportedAppProtocol: {_what(item)}")
     try:
@@ -327,11 +332,13 @@ async def _negotiate(run: _Run, link: Link, protocol: str) -> None:
 def _machine(run: _Run, protocol: str) -> _Session:
     pre = run.case.precondition
     choice = proto.choice(protocol)
-    vehicle = LabVehicle(VehicleConfig(charge_seconds=run.opts.charge_seconds))
+    opts = run.opts
+    vehicle = LabVehicle(VehicleConfig(charge_seconds=opts.charge_seconds, pack_voltage=opts.pack_voltage))
     energy = pre.energy if pre.energy in choice.energy else choice.default_energy
     control: ControlMode = "Dynamic" if pre.control == "Dynamic" else "Scheduled"
-    inputs = MachineInputs(run.opts.evcc_id, vehicle, energy, "eim", None, None, choice.timers,  # type: ignore[arg-type]
-                           control=control, unix_time_offset=time.time() - run.charger.now())
+    timers = with_min_msg_timeout(choice.timers, opts.min_msg_timeout)
+    inputs = MachineInputs(opts.evcc_id, vehicle, energy, "eim", None, opts.precharge_tolerance,  # type: ignore[arg-type]
+                           timers, control=control, unix_time_offset=time.time() - run.charger.now())
     return _Session(choice.make_machine(inputs), vehicle, protocol)
 
 
@@ -479,7 +486,7 @@ def _broken_frame(field_name: str, value: int, payload_type: int, payload: bytes
 async def _observe(run: _Run, link: Link, s: _Session, request: str, sent_at: float) -> tuple[Verdict, str]:
     expect, protocol = run.case.expect, s.protocol
     table = proto.timers(protocol)
-    default = max(table.V2G_EVCC_Msg_Timeout.get(request, 2.0), 0.25) + 1.0
+    default = max(table.V2G_EVCC_Msg_Timeout.get(request, 2.0), run.opts.min_msg_timeout or 0.0) + 1.0
     if expect.kind in (ExpectKind.CLOSE,):
         default = table.V2G_SECC_Sequence_Timeout + 5.0
     wait = proto.seconds(protocol, expect.within, request, default)
@@ -514,6 +521,8 @@ def _not_a_response(run: _Run, item: Received | None, wait: float) -> tuple[Verd
         return Verdict.PASS, "the charger closed the connection"
     if item is None and kind is ExpectKind.IGNORE:
         return Verdict.PASS, f"no response within {wait:g} s (ignored)"
+    if item is None and kind is ExpectKind.CLOSE:
+        return Verdict.FAIL, f"the connection stayed open for {wait:g} s (V2G_SECC_Sequence_Timeout not applied)"
     if isinstance(item, Broken):
         return Verdict.FAIL, f"broken V2GTP from the charger: {item.reason}"
     if item is None:

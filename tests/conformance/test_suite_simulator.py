@@ -65,3 +65,12 @@ def test_silent_charger_is_inconclusive_not_a_hang() -> None:
     results = asyncio.run(run_suite(cases, lambda: charger, RunOptions()))
     assert [r.verdict for r in results] == [Verdict.FAIL, Verdict.INCONCLUSIVE]
     assert "no SDP response" in results[0].reason and "no valid SDP answer" in results[1].reason
+
+
+def test_full_timeout_cases_find_that_the_simulator_has_no_sequence_timeout() -> None:
+    """The --full cases (V2G_SECC_Sequence_Timeout, a minute each on a real charger; instant on the virtual
+    clock): our simulator never closes an idle session, and the suite says so."""
+    cases = [c for c in select(all_cases(), full=True) if c.full_only]
+    results = asyncio.run(run_suite(cases, memory_charger, RunOptions(full=True)))
+    assert len(results) >= 4
+    assert all(r.verdict is Verdict.FAIL and "Sequence_Timeout" in r.reason for r in results)
