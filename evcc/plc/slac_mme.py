@@ -176,7 +176,15 @@ class CmMnbcSoundInd:
         cnt = r.u8("CNT")
         run_id = r.take(RUN_ID_LEN, "RunID")
         r.take(8, "RSVD")
-        return cls(run_id, cnt, r.take(16, "RND"), sender)
+        # RND is not used by anyone (a modem measures the sound, not its payload); open-plc-utils' pev sends
+        # 64-byte frames that hold only 9 of its 16 bytes: read what is there, deviations() reports the rest.
+        return cls(run_id, cnt, r.take(min(16, r.remaining), "RND"), sender)
+
+    def deviations(self) -> list[PeerDeviation]:
+        if len(self.rnd) == 16:
+            return []
+        return [PeerDeviation(f"{self.NAME} RND", f"{len(self.rnd)} bytes", "16 bytes", "ISO 15118-3 A.8, "
+                              "CM_MNBC_SOUND.IND")]
 
 
 def _groups(r: Reader) -> tuple[int, ...]:

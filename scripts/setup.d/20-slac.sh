@@ -1,5 +1,7 @@
 # SLAC (evcc/plc, evcc/slac, evcc/bench/plc_sim): netns/veth tooling for the tests, pyslac as interop peer.
-APT_PACKAGES+=(iproute2 ethtool python3-venv)
+# plc-utils-extra: the chip vendor's SLAC tools (Qualcomm open-plc-utils `evse`, `pev`), the peers of
+# tests/interop/test_plcutils.py (INTEROP.md; issue #14).
+APT_PACKAGES+=(iproute2 ethtool python3-venv plc-utils-extra)
 # pyslac 0.8.3 (EVSE side of SLAC, the independent peer of tests/slac/test_slac_interop.py) lives in its own
 # virtual environment: it pins old dependencies and needs marshmallow<4.
 PYSLAC_VENV="${EVCC_PYSLAC_VENV:-/opt/evcc-test/pyslac-venv}"
