@@ -128,6 +128,7 @@ def choose_vehicle_key(label: str, token: Pkcs11Config | None, soft: SoftKeyStor
         if not tls_tpm.tpm2_provider_installed():
             raise ConfigError("the vehicle key is in the TPM but OpenSSL's tpm2 provider is not installed "
                               "(Debian package tpm2-openssl)")
+        tls_tpm.provider_context(tpm.tcti)  # loaded now: a TPM that cannot be reached is a start error
         return TpmKey(tpm.tcti, tpm.store.key_file(label), label)
     if token is not None and tls_openssl.pkcs11_provider_installed():
         return TokenKey(token, label)

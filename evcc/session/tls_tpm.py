@@ -31,12 +31,14 @@ private key is never in the process. Loading the TPM key per signature (CreatePr
 flush) keeps no TPM object slot busy between handshakes: swtpm without a resource manager has three.
 
 Connection: the provider is loaded, as pkcs11-provider is (:mod:`evcc.session.tls_openssl`), in an OpenSSL library
-context of its own, one context per TCTI for the life of the process. The TCTI goes in the provider parameter
-``tcti`` and, for the load only, in ``TPM2OPENSSL_TCTI``: tpm2-openssl 1.1.1 reads the environment variable first
-and hands OpenSSL the parameter's value instead of its address, so the parameter alone is ignored there (the
-provider then tries /dev/tpmrm0, /dev/tpm0 and port 2321). The provider keeps its TPM connection open: with swtpm's socket
-(one client at a time) the key store must not hold a connection of its own at the same moment; ``device:
-/dev/tpmrm0`` (the kernel's resource manager) and ``tabrmd:`` have no such limit.
+context of its own, one context per TCTI for the life of the process, made when the vehicle key is chosen
+(:func:`evcc.session.tls13.choose_vehicle_key`): a TPM that cannot be reached is a start error. The TCTI string
+goes in the provider parameter ``tcti`` and, for the load only, in ``TPM2OPENSSL_TCTI``: tpm2-openssl 1.1.1 reads
+the environment variable first and hands OpenSSL the parameter's value instead of its address, so the parameter
+alone is ignored there (the provider then tries /dev/tpmrm0, /dev/tpm0 and port 2321). The swtpm TCTI connects for
+each command from the network namespace the calling thread is in: on a bench that moves the EV into a namespace,
+give swtpm a UNIX socket (``swtpm:path=...``), which every namespace reaches; ``device:/dev/tpmrm0`` has no such
+limit.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def provider_context(tcti: str) -> int:
             os.environ[TCTI_VARIABLE] = tcti  # read once, by the provider's init (module docstring)
             try:
                 made = tls_openssl.load_provider(PROVIDER, f"module = {provider}\ntcti = {tcti}\n",
-                                                 f"the tpm2 provider for TCTI {tcti}")
+                                                 f"the tpm2 provider for TCTI {tcti} (TPM unreachable?)")
             finally:
                 if saved is None:
                     del os.environ[TCTI_VARIABLE]
