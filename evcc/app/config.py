@@ -68,12 +68,13 @@ class ContractSettings:
 
 @dataclass(frozen=True)
 class HsmSettings:
-    kind: str = "pkcs11"  # "pkcs11" (token) or "soft" (bench only)
+    kind: str = "pkcs11"  # "pkcs11" (token), "tpm" (TPM 2.0, evcc.hsm.tpm_store) or "soft" (bench only)
     module: str = "/usr/lib/softhsm/libsofthsm2.so"
     token: str = "evcc"
     pin_file: Path | None = None
-    directory: Path | None = None  # soft: key folder
+    directory: Path | None = None  # soft, tpm: key folder
     kek_file: Path | None = None  # soft: 32-byte key-encryption key
+    tcti: str | None = None  # tpm: TCTI string, e.g. "device:/dev/tpmrm0"
 
 
 @dataclass(frozen=True)
@@ -155,10 +156,13 @@ def _session(t: Table, base: Path) -> SessionSettings:
 
 
 def _hsm(t: Table, base: Path) -> HsmSettings:
-    kind = t.text("kind", "pkcs11", choices=("pkcs11", "soft"))
+    kind = t.text("kind", "pkcs11", choices=("pkcs11", "tpm", "soft"))
     h = HsmSettings(kind=kind, module=t.text("module", HsmSettings.module), token=t.text("token", "evcc"),
                     pin_file=_rel(base, t.optional_path("pin_file")), directory=_rel(base, t.optional_path("directory")),
-                    kek_file=_rel(base, t.optional_path("kek_file")))
+                    kek_file=_rel(base, t.optional_path("kek_file")), tcti=t.optional_text("tcti"))
+    if kind == "tpm" and (h.tcti is None or h.directory is None):
+        raise AppConfigError(f"{t.where('tcti' if h.tcti is None else 'directory')}: missing "
+                             "(required for kind = \"tpm\")")
     if kind == "pkcs11" and h.pin_file is None:
         raise AppConfigError(f"{t.where('pin_file')}: missing (required for kind = \"pkcs11\")")
     if kind == "soft" and (h.directory is None or h.kek_file is None):
