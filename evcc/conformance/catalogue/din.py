@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from evcc.conformance.catalogue.expand import (Profile, Step, framing, mutations, progress, responses,
                                                sequence_errors, stops, timeouts)
 from evcc.conformance.model import Case, Check
@@ -85,5 +87,4 @@ def cases() -> list[Case]:
 
 
 def _with_checks(case: Case, checks: tuple[Check, ...]) -> Case:
-    import dataclasses
     return dataclasses.replace(case, expect=dataclasses.replace(case.expect, checks=checks))
