@@ -27,6 +27,7 @@ import json
 import sys
 from pathlib import Path
 
+from evcc.bench.pnc import KEY_STORES, BenchKeyStore
 from evcc.bench.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PLATFORM, Outputs, bench
 from evcc.bench.scenario import AUTH_MODES, CONTROL_MODES, CURRENT_TYPES, LINK_MODES, PROTOCOLS, Scenario, Step
 from evcc.bench.scenario_faults import FORMS, parse_faults
@@ -86,7 +87,13 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--trace", type=Path, metavar="DIR",
                    help="TEST ONLY: write the EV side's pcap and the TLS key log into this folder")
     p.add_argument("--no-dbus", action="store_true", help="do not serve the session state on a private D-Bus")
-    p.add_argument("--no-softhsm", action="store_true", help="PnC: software key store even with SoftHSM2")
+    p.add_argument("--key-store", choices=KEY_STORES, default=None,
+                   help="PnC/TLS: where the EV's keys live: softhsm (a private SoftHSM2 token, the default), tpm "
+                        "(TPM 2.0: a private swtpm for the run, or --tcti), soft (software store, bench only)")
+    p.add_argument("--tcti", metavar="STRING", default=None,
+                   help="with --key-store tpm: use this TPM (e.g. device:/dev/tpmrm0, tabrmd:bus_type=session) "
+                        "instead of a private swtpm")
+    p.add_argument("--no-softhsm", action="store_true", help="PnC: software key store (alias of --key-store soft)")
     p.set_defaults(func=run)
 
 
@@ -117,7 +124,16 @@ def _outputs(args: argparse.Namespace) -> Outputs:
             args.trace.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"--trace {args.trace}: {exc.strerror or exc}") from exc
-    return Outputs(args.json, args.plot, args.trace, dbus=not args.no_dbus, softhsm=not args.no_softhsm)
+    return Outputs(args.json, args.plot, args.trace, dbus=not args.no_dbus, key_store=_key_store(args))
+
+
+def _key_store(args: argparse.Namespace) -> BenchKeyStore:
+    kind = args.key_store or ("soft" if args.no_softhsm else "softhsm")
+    if args.no_softhsm and kind != "soft":
+        raise ConfigError(f"--no-softhsm (software store) contradicts --key-store {kind}")
+    if args.tcti is not None and kind != "tpm":
+        raise ConfigError(f"--tcti {args.tcti}: only with --key-store tpm")
+    return BenchKeyStore(kind, args.tcti)
 
 
 def run_scenarios(files: list[ScenarioFile], outputs: Outputs) -> int:
@@ -125,7 +141,7 @@ def run_scenarios(files: list[ScenarioFile], outputs: Outputs) -> int:
     for f in files:
         print(f"=== scenario {f.name} ({f.path})" + (f": {f.description}" if f.description else ""), flush=True)
         status, report = bench(f.scenario, sys.stdout, Outputs(None, outputs.plot, outputs.trace,
-                                                               outputs.dbus, outputs.softhsm))
+                                                               outputs.dbus, outputs.key_store))
         if status == EXIT_INTERRUPTED:
             return status
         verdict = judge(f.expect, report)

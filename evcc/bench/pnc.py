@@ -1,8 +1,10 @@
 """Plug & Charge on the bench (ISO 15118-2 §8.4.3, test PKI only): the EV's contract side and the SECC's.
 
 EV side: the contract store in the run's temporary folder and the key store that holds the OEM provisioning
-key and the contract keys: a SoftHSM2 token when SoftHSM2 is installed (a private SOFTHSM2_CONF, see
-:mod:`evcc.hsm.softhsm`), else the software key store (bench only) with a random key-encryption key. The OEM
+key and the contract keys (:class:`BenchKeyStore`, ``evcc bench --key-store``): a SoftHSM2 token when SoftHSM2
+is installed (a private SOFTHSM2_CONF, see :mod:`evcc.hsm.softhsm`; the default), else the software key store
+(bench only) with a random key-encryption key; or a TPM 2.0 (:mod:`evcc.hsm.tpm_store`): a private swtpm started
+for the run (:mod:`evcc.hsm.swtpm`, stopped at its end) or an existing TPM by its TCTI string (``--tcti``). The OEM
 provisioning key is generated inside that store and certified by the run's OEM Sub-CA 2, as a production line
 would. Without a contract the first session does CertificateInstallation through the SECC's test provisioning
 service; ``install_before`` installs one ahead of the session instead (same service, no V2G messages).
@@ -43,6 +45,27 @@ from evcc.pki.profiles import Profile, profile_table
 from evcc.session.iso2.pnc import KeyStoreContracts
 
 BENCH_EMAID = "DE8AA0012345670"  # the contract the test provisioning service issues (valid check character)
+KEY_STORES = ("softhsm", "tpm", "soft")
+
+
+@dataclass(frozen=True)
+class BenchKeyStore:
+    """Which key store a bench run uses: ``softhsm`` (falls back to ``soft`` when SoftHSM2 is missing), ``tpm``
+    (``tcti`` None: a private swtpm for the run) or ``soft``."""
+
+    kind: str = "softhsm"
+    tcti: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KEY_STORES:
+            raise ValueError(f"key store {self.kind!r} is not one of {', '.join(KEY_STORES)}")
+
+    @staticmethod
+    def of(choice: BenchKeyStore | bool) -> BenchKeyStore:
+        """``True``/``False`` (the old use_softhsm flag): softhsm / soft."""
+        if isinstance(choice, BenchKeyStore):
+            return choice
+        return BenchKeyStore("softhsm" if choice else "soft")
 
 
 @dataclass
@@ -75,9 +98,16 @@ def softhsm_token_config(folder: Path) -> Pkcs11Config:
     return init_softhsm(base, label="evcc-bench")
 
 
-def keystore_for_bench(folder: Path, use_softhsm: bool) -> tuple[KeyStore, str]:
-    """A SoftHSM2 token when installed and wanted (its Pkcs11Config is the store's ``config``), else the software
-    key store with a random KEK; and the words saying which, for the output."""
+def keystore_for_bench(folder: Path, choice: BenchKeyStore | bool,
+                       stack: contextlib.ExitStack | None = None) -> tuple[KeyStore, str]:
+    """The run's key store (:class:`BenchKeyStore`; a SoftHSM2 store's Pkcs11Config is its ``config``) and the
+    words saying which, for the output. A private swtpm is stopped when ``stack`` closes (needed for ``tpm``)."""
+    choice = BenchKeyStore.of(choice)
+    if choice.kind == "tpm":
+        if stack is None:
+            raise ValueError("a TPM bench key store needs an ExitStack for its swtpm")
+        return _tpm_for_bench(folder, choice.tcti, stack)
+    use_softhsm = choice.kind == "softhsm"
     if use_softhsm and softhsm_available():
         try:
             token = Pkcs11KeyStore(softhsm_token_config(folder))
@@ -93,6 +123,25 @@ def keystore_for_bench(folder: Path, use_softhsm: bool) -> tuple[KeyStore, str]:
     kek.chmod(0o600)
     store = SoftKeyStore(SoftKeyStoreConfig(folder / "keys", kek_file=kek))
     return store, f"software key store (bench only; {reason})"
+
+
+def _tpm_for_bench(folder: Path, tcti: str | None, stack: contextlib.ExitStack) -> tuple[KeyStore, str]:
+    """A TPM key store with its key files in the run's folder: on ``tcti``, or on a private swtpm for the run."""
+    try:
+        from evcc.hsm.tpm_store import TpmConfig, TpmKeyStore
+    except ImportError as exc:  # tpm2-pytss missing (scripts/setup.d/32-tpm.sh installs it)
+        raise PlatformError(f"the TPM key store is not available here ({exc})") from None
+    where = f"TPM 2.0 at {tcti}"
+    if tcti is None:
+        from evcc.hsm.swtpm import Swtpm
+
+        tpm = Swtpm(folder / "swtpm")
+        stack.callback(tpm.close)
+        tcti = tpm.start()
+        where = f"TPM 2.0 (private swtpm for the run, {tcti}, no resource manager)"
+    store = TpmKeyStore(TpmConfig(tcti, folder / "tpm-keys"))
+    stack.callback(store.close)
+    return store, where
 
 
 def new_public_key(store: KeyStore, label: str, algorithm: KeyAlgorithm) -> ec.EllipticCurvePublicKey:
@@ -122,14 +171,14 @@ class BenchKeys:
 
 
 @contextlib.contextmanager
-def bench_keys(pki: TestPki, prefix: str, use_softhsm: bool) -> Iterator[BenchKeys]:
+def bench_keys(pki: TestPki, prefix: str, choice: BenchKeyStore | bool) -> Iterator[BenchKeys]:
     """The key store (:func:`keystore_for_bench`) and contract store of one run, with the install context under the
     run's V2G and MO roots; afterwards the keys in ``labels`` and the contracts' keys are deleted and the store
-    closed."""
+    closed (a private swtpm stopped)."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.ExitStack() as stack:
         folder = Path(tmp)
-        keystore, kind = keystore_for_bench(folder, use_softhsm)
+        keystore, kind = keystore_for_bench(folder, choice, stack)
         store = ContractStore(folder / "contracts")
         ctx = InstallContext(store=store, keystore=keystore, v2g_roots=(pki.certs["v2g_root"],), now=now,
                              mo_roots=(pki.certs["mo_root"],))
@@ -142,15 +191,17 @@ def bench_keys(pki: TestPki, prefix: str, use_softhsm: bool) -> Iterator[BenchKe
                 with contextlib.suppress(EvccError):
                     keystore.delete(key)
             # Closing never logs the process out (evcc.hsm.p11_session): pkcs11-provider keeps a -20 vehicle key.
+            # A TPM store is closed by the stack (before its swtpm stops).
             close = getattr(keystore, "close", None)
-            if close is not None:
+            if close is not None and BenchKeyStore.of(choice).kind != "tpm":
                 close()
 
 
 @contextlib.contextmanager
-def bench_pnc(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc]:
-    """The run's Plug & Charge parts; the keys made for the run are deleted again afterwards."""
-    with bench_keys(pki, "evcc-bench-pnc-", use_softhsm) as keys:
+def bench_pnc(pki: TestPki, key_store: BenchKeyStore | bool = True) -> Iterator[BenchPnc]:
+    """The run's Plug & Charge parts; the keys made for the run are deleted again afterwards. ``key_store``:
+    :class:`BenchKeyStore` (or the old flag: True = SoftHSM2, False = software store)."""
+    with bench_keys(pki, "evcc-bench-pnc-", key_store) as keys:
         label = f"bench-oem/{uuid.uuid4().hex[:10]}"
         keys.labels.append(label)
         cert = certify_new_key(pki, keys.keystore, label, KeyAlgorithm.EC_P256, profile_table()["oem_prov_leaf"])

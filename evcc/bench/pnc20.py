@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from evcc.bench.pnc import bench_keys, certify_new_key, new_public_key, softhsm_token_config
+from evcc.bench.pnc import BenchKeyStore, bench_keys, certify_new_key, new_public_key, softhsm_token_config
 from evcc.bench.runtime_pki import BenchTls
 from evcc.bench.secc.iso20_pnc import Iso20PncSim
 from evcc.bench.secc.tls import server_context13
@@ -104,9 +104,9 @@ def _vehicle(pki: TestPki, store: KeyStore, folder: Path) -> ClientCertificate:
 
 
 @contextlib.contextmanager
-def bench_pnc20(pki: TestPki, use_softhsm: bool = True) -> Iterator[BenchPnc20]:
+def bench_pnc20(pki: TestPki, key_store: BenchKeyStore | bool = True) -> Iterator[BenchPnc20]:
     """The run's -20 key store and Plug & Charge parts; the keys made for the run are deleted afterwards."""
-    with bench_keys(pki, "evcc-bench-pnc20-", use_softhsm) as keys:
+    with bench_keys(pki, "evcc-bench-pnc20-", key_store) as keys:
         oem_label = f"bench-oem20/{uuid.uuid4().hex[:10]}"
         keys.labels.append(oem_label)
         oem = certify_new_key(pki, keys.keystore, oem_label, ALGORITHM, profile_table()["oem_prov_leaf"])

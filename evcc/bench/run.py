@@ -26,7 +26,7 @@ from evcc.bench.memory_link import run_memory
 from evcc.bench.parts import RunParts
 from evcc.bench.plc_sim.topology import Topology
 from evcc.bench.plot import write_svg
-from evcc.bench.pnc import BenchPnc, bench_pnc
+from evcc.bench.pnc import BenchKeyStore, BenchPnc, bench_pnc
 from evcc.bench.pnc20 import BenchPnc20, bench_pnc20, run_pki20
 from evcc.bench.report import BenchReport, write_json
 from evcc.bench.runtime_pki import BenchTls, bench_tls, run_pki
@@ -53,7 +53,7 @@ class Outputs:
     plot: Path | None = None
     trace: Path | None = None
     dbus: bool = True
-    softhsm: bool = True
+    key_store: BenchKeyStore = BenchKeyStore()  # evcc bench --key-store/--tcti (evcc.bench.pnc)
 
 
 def _topology(scenario: Scenario) -> tuple[Topology | None, str | None]:
@@ -118,14 +118,14 @@ class _Run:
             return None, None
         if self.sc.iso20:
             pki = run_pki20()
-            pnc20 = stack.enter_context(bench_pnc20(pki, self.outputs.softhsm))
+            pnc20 = stack.enter_context(bench_pnc20(pki, self.outputs.key_store))
             self.display.note(f"ISO 15118-20: EV keys (vehicle certificate, OEM, contracts) in the "
                               f"{pnc20.keystore_kind}")
             return pki, pnc20
         pki = run_pki()
         if self.sc.auth != "pnc":
             return pki, None
-        pnc = stack.enter_context(bench_pnc(pki, self.outputs.softhsm))
+        pnc = stack.enter_context(bench_pnc(pki, self.outputs.key_store))
         self.display.note(f"PnC: EV keys in the {pnc.keystore_kind}")
         return pki, pnc
 
