@@ -25,6 +25,7 @@ from evcc import exi
 from evcc.bounded import Window
 from evcc.session import v2gtp
 from evcc.session.connection import V2gConnection
+from evcc.session.deviations import DeviationRecord, note_exi
 from evcc.session.events import EndKind
 from evcc.session.report_common import timing_summary, write_atomic
 from evcc.session.session_log import SessionLog
@@ -77,14 +78,15 @@ class RecordingConnection(V2gConnection):
         self.inner.close()
 
 
-def _describe(grammar: str, payload: bytes) -> tuple[str, str | None]:
-    """(message type, ResponseCode or None); never raises: undecodable input is named as such."""
+def _describe(grammar: str, payload: bytes, deviations: DeviationRecord | None = None) -> tuple[str, str | None]:
+    """(message type, ResponseCode or None); never raises: undecodable input is named as such. Empty values the
+    peer wrote in EXIficient's form are noted in ``deviations`` (evcc.session.deviations)."""
     try:
+        counted = exi.decode_counted(grammar, payload)
         if grammar.startswith("iso20"):
-            named = exi.decode_named(grammar, payload)
-            name, value = named.name, named.value
+            name, value = counted.name, counted.value
         else:
-            msg = exi.decode(grammar, payload)
+            msg = counted.value
             name, value = type(msg).__name__, msg
             body = getattr(msg, "Body", None)
             if body is not None:
@@ -92,22 +94,26 @@ def _describe(grammar: str, payload: bytes) -> tuple[str, str | None]:
                 name, value = found[0] if found else ("empty Body", None)
     except exi.ExiError as exc:
         return f"undecodable {grammar} ({exc})", None
+    if deviations is not None:
+        note_exi(deviations, grammar, name, counted.empty_value_as_ee)
     code = getattr(value, "ResponseCode", None)
     return name, None if code is None else str(code)
 
 
 def message_rows(records: Iterable[Recorded] | Window[Recorded], grammar: str | None,
-                 origin: float) -> list[dict[str, Any]]:
+                 origin: float, deviations: DeviationRecord | None = None) -> list[dict[str, Any]]:
     """One row per kept message; a response row carries ``latency_ms`` since the request before it (not across
-    the gap of a bounded record: the first kept message after it pairs with nothing before)."""
+    the gap of a bounded record: the first kept message after it pairs with nothing before). The SECC's
+    tolerated EXI deviations in the kept messages go to ``deviations``."""
     if isinstance(records, Window):
         head, tail = records.parts()
-        rows = _rows(head, grammar, origin, first=True)
-        return rows + _rows(tail, grammar, origin, first=records.total == len(tail))
-    return _rows(records, grammar, origin, first=True)
+        rows = _rows(head, grammar, origin, first=True, deviations=deviations)
+        return rows + _rows(tail, grammar, origin, first=records.total == len(tail), deviations=deviations)
+    return _rows(records, grammar, origin, first=True, deviations=deviations)
 
 
-def _rows(records: Iterable[Recorded], grammar: str | None, origin: float, first: bool) -> list[dict[str, Any]]:
+def _rows(records: Iterable[Recorded], grammar: str | None, origin: float, first: bool,
+          deviations: DeviationRecord | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seen = {EV_TO_SECC: 0 if first else 1, SECC_TO_EV: 0 if first else 1}
     last_sent: Recorded | None = None
@@ -119,7 +125,8 @@ def _rows(records: Iterable[Recorded], grammar: str | None, origin: float, first
             use = ISO20_GRAMMARS[rec.payload_type]
         else:
             use = grammar or "unknown"
-        name, code = _describe(use, rec.payload) if use != "unknown" else ("unknown", None)
+        peer = deviations if rec.direction == SECC_TO_EV else None
+        name, code = _describe(use, rec.payload, peer) if use != "unknown" else ("unknown", None)
         row: dict[str, Any] = {"t": round(rec.t - origin, 6), "direction": rec.direction, "type": name,
                                "response_code": code, "bytes": len(rec.payload)}
         if rec.direction == SECC_TO_EV and last_sent is not None:
@@ -195,10 +202,13 @@ class SessionJsonReport:
     over_standard_timeout: list[dict[str, Any]] = field(default_factory=list)  # past the standard's EVCC timeout
     lab_tls13_p256: bool = False  # lab option in use: TLS 1.3 also offered P-256 (evcc session --lab-tls13-p256)
     soc: dict[str, float] = field(default_factory=dict)
+    deviations: list[dict[str, Any]] = field(default_factory=list)  # the SECC's tolerated ones (issue #14)
 
     def take_messages(self, records: Window[Recorded] | list[Recorded], grammar: str | None, origin: float,
                       log: SessionLog | None = None) -> None:
-        self.messages = message_rows(records, grammar, origin)
+        found = DeviationRecord()
+        self.messages = message_rows(records, grammar, origin, found)
+        self.deviations = found.as_json()
         self.messages_total = records.total if isinstance(records, Window) else len(records)
         self.messages_dropped = self.messages_total - len(self.messages)
         sap = [t for t in timings(self.messages[:2]) if t.type.startswith("supportedAppProtocol")]
