@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from evcc.app.config import SessionSettings, sap_key
 from evcc.session import sap
+from evcc.bms_bridge.config import TIMERS as BMS_TIMERS
 from evcc.session.machine import EvccMachine
+from evcc.session.pacing import effective_min_cycle, with_min_cycle
 from evcc.session.timeouts import DIN_70121, ISO_15118_2, EvccTimers
 from evcc.session.vehicle import VehiclePort
 
@@ -67,14 +69,27 @@ def _iso2(s: SessionSettings) -> MachineMaker:
         from evcc.session.iso2 import Iso2Config, Iso2Evcc
 
         port = contracts.contract_port() if payment == "Contract" else None
-        return Iso2Evcc(Iso2Config(evcc_id=mac, energy_transfer_mode=mode, payment=payment, contracts=port), vehicle)
+        return Iso2Evcc(Iso2Config(evcc_id=mac, energy_transfer_mode=mode, payment=payment, contracts=port,
+                                   timers=with_min_cycle(ISO_15118_2, min_cycle(s))), vehicle)
     return make
 
 
-def _din(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
+def min_cycle(s: SessionSettings) -> float:
+    """The charge loop's minimum cycle (evcc.session.pacing): ``[session] charge_loop_min_cycle_s``, or the BMS
+    frame period on CAN (BMS_CycleTime) when longer: the vehicle has nothing new to say sooner."""
+    return effective_min_cycle(s.charge_loop_min_cycle_s, BMS_TIMERS["BMS_CycleTime"])
+
+
+def _din(s: SessionSettings) -> MachineMaker:
+    def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
+        return _din_machine(mac, vehicle, with_min_cycle(DIN_70121, min_cycle(s)))
+    return make
+
+
+def _din_machine(mac: bytes, vehicle: VehiclePort, timers: EvccTimers) -> EvccMachine:
     from evcc.session.din import DinConfig, DinEvcc
 
-    return DinEvcc(DinConfig(evcc_id=mac), vehicle)  # DIN SPEC 70121: external identification only
+    return DinEvcc(DinConfig(evcc_id=mac, timers=timers), vehicle)  # DIN SPEC 70121: external identification only
 
 
 def _iso20(s: SessionSettings, protocol: str) -> MachineMaker:
@@ -82,7 +97,7 @@ def _iso20(s: SessionSettings, protocol: str) -> MachineMaker:
     pnc = s.payment == "contract"
 
     def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
-        from evcc.session.iso20 import Iso20Config
+        from evcc.session.iso20 import ISO_15118_20, Iso20Config
         from evcc.session.iso20.machine import Iso20Evcc
         from evcc.session.iso20.vehicle import Iso20VehiclePort
 
@@ -90,7 +105,8 @@ def _iso20(s: SessionSettings, protocol: str) -> MachineMaker:
         config = Iso20Config(
             evcc_id=mac.hex().upper(), service=service, control_mode=s.control_mode,  # type: ignore[arg-type]
             authorization="PnC" if pnc else "EIM", unix_time_offset=time.time() - time.monotonic(),
-            contracts=contracts.contract_port20() if pnc else None)
+            contracts=contracts.contract_port20() if pnc else None,
+            timers=with_min_cycle(ISO_15118_20, min_cycle(s)))
         return Iso20Evcc(config, vehicle)
     return make
 
@@ -107,7 +123,7 @@ def protocols(s: SessionSettings) -> Protocols:
     offers = tuple(_offer(p, i + 1) for i, p in enumerate(s.protocols))
     makers: dict[str, MachineMaker] = {}
     for p in s.protocols:
-        makers[sap_key(p)] = _iso2(s) if p == "iso2" else _din if p == "din" else _iso20(s, p)
+        makers[sap_key(p)] = _iso2(s) if p == "iso2" else _din(s) if p == "din" else _iso20(s, p)
     first = s.protocols[0]
     timers: EvccTimers = ISO_15118_2 if first == "iso2" else DIN_70121
     iso20 = any(p.startswith("iso20") for p in s.protocols)

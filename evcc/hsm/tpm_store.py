@@ -19,8 +19,8 @@ Keys (templates and file format: :mod:`evcc.hsm.tpm_objects`):
     owner seed --TPM2_CreatePrimary--> -20 storage key (P-521, SHA-512) --TPM2_Import--> -20 contract key
                                                         (TPM_EncryptedPrivateKey made by the CPS)
 
-The SRK is re-created from its template when needed (TPM2_CreatePrimary) and kept between calls only as a saved
-context (TPM2_ContextSave/ContextLoad), re-created if the TPM was reset. Nothing is persisted in TPM NV memory: a
+The SRK (and a -20 storage primary) is re-created from its template when needed (TPM2_CreatePrimary) and kept
+between calls only as a saved context (TPM2_ContextSave/ContextLoad), re-created if the TPM was reset. Nothing is persisted in TPM NV memory: a
 key is its file, written atomically (temp file, fsync, rename): a lost file is a lost key, never a half key. A
 file from another TPM or a damaged one fails at TPM2_Load (integrity) with the key's label in the error.
 
@@ -151,6 +151,7 @@ class TpmKeyStore:
         self._lock = threading.Lock()
         self._srk_context: Any = None
         self._srk_public: Any = None
+        self._storage_contexts: dict[str, Any] = {}  # -20 storage primaries: label -> saved context
         try:
             self._esys = ESAPI(config.tcti)
         except TSS2_Exception as exc:
@@ -277,9 +278,23 @@ class TpmKeyStore:
 
     @contextmanager
     def _storage20(self, key: KeyFile, what: str) -> Iterator[Any]:
-        with self._tpm(f"CreatePrimary of the -20 storage key {key.label!r} for {what}"):
-            handle, public, *_ = self._esys.create_primary(TPM2B_SENSITIVE_CREATE(), storage20_template(key.label),
-                                                           ESYS_TR.RH_OWNER)
+        """The -20 storage primary: from its saved context when the TPM still has it, else derived again."""
+        handle, public = None, key.public
+        saved = self._storage_contexts.get(key.label)
+        if saved is not None:
+            try:
+                handle = self._esys.context_load(saved)
+            except TSS2_Exception:
+                del self._storage_contexts[key.label]
+        if handle is None:
+            with self._tpm(f"CreatePrimary of the -20 storage key {key.label!r} for {what}"):
+                handle, public, *_ = self._esys.create_primary(TPM2B_SENSITIVE_CREATE(),
+                                                               storage20_template(key.label), ESYS_TR.RH_OWNER)
+            if public.marshal() == key.public.marshal():
+                try:
+                    self._storage_contexts[key.label] = self._esys.context_save(handle)
+                except TSS2_Exception:
+                    pass
         try:
             if public.marshal() != key.public.marshal():
                 raise KeyStoreError(f"-20 storage key {key.label!r} derives differently on this TPM (its file comes "
@@ -394,6 +409,7 @@ class TpmKeyStore:
             if not path.exists():
                 raise KeyNotFound(f"no key labelled {label!r} in {self.description}")
             atomic_delete(path)
+            self._storage_contexts.pop(label, None)
 
     def list(self, prefix: str = "") -> list[KeyInfo]:
         out = []

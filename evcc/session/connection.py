@@ -13,7 +13,9 @@ reached by a link-local address, its certificate names the charger, not a host).
 
 :class:`V2gConnection` is the asyncio adapter: every read goes through the V2GTP
 :class:`~evcc.session.v2gtp.Reassembler`, so a message split over reads, or several messages in one read,
-arrive whole and in order. In TLS 1.3 the SECC checks the vehicle certificate after the EV's side of the
+arrive whole and in order. V2G is request/response: at most :data:`MAX_UNREAD` whole messages wait to be
+read; a charger that streams more than that (answers nobody asked for) ends the connection with a
+:class:`V2gtpError` naming it, so memory stays bounded whatever the charger sends. In TLS 1.3 the SECC checks the vehicle certificate after the EV's side of the
 handshake has finished: its refusal arrives as an alert on the first read and is raised there as
 :class:`TlsError`.
 """
@@ -37,6 +39,7 @@ from evcc.session.tls13 import ISO20_TLS13, CertSource, ClientCertificate, Tls13
 from evcc.session.tls13 import certificates_pem, load_client_certificate
 
 V2G_TLS12_CIPHER = "ECDHE-ECDSA-AES128-SHA256"
+MAX_UNREAD = 8  # whole messages received and not yet read (one is normal: the answer to the request)
 
 RootSource = CertSource
 
@@ -126,6 +129,7 @@ class V2gConnection(asyncio.Protocol):
         self.client_key_source: str | None = None  # set by open_connection (TLS 1.3 with a client certificate)
         self._lost: TlsError | ConnectionFailed | None = None
         self._received = False
+        self._flooded = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
@@ -136,11 +140,17 @@ class V2gConnection(asyncio.Protocol):
             self.tls_version = sslobj.version()
 
     def data_received(self, data: bytes) -> None:
+        if self._flooded:
+            return
         try:
             for msg in self.reassembler.feed(data):
                 self._received = True
+                if self._queue.qsize() >= MAX_UNREAD:
+                    raise V2gtpError("flow", f"the SECC sent more than {MAX_UNREAD} messages the EV had not read "
+                                             f"(answers nobody asked for)")
                 self._queue.put_nowait(msg)
         except V2gtpError as exc:
+            self._flooded = exc.field == "flow"
             for msg in exc.complete:
                 self._queue.put_nowait(msg)
             self._queue.put_nowait(exc)

@@ -19,7 +19,8 @@ from evcc.bench.secc.din_responder import DinSecc
 from evcc.bench.secc.faults import Disconnect, FaultSpecError, RawFrame, RawPayload
 from evcc.session import v2gtp
 from evcc.session.din.machine import DinEvcc
-from evcc.session.events import SessionEnded, SessionEvent
+from evcc.session.events import SessionEnded
+from evcc.session.session_log import SessionLog
 from evcc.session import machine as ev_side
 from evcc.session.machine import EvccMachine
 
@@ -76,7 +77,7 @@ def deliver(responder: object, payload_type: int, data: bytes, now: float) -> No
 class PairResult:
     ended: SessionEnded
     end_time: float
-    events: list[SessionEvent] = field(default_factory=list)
+    events: SessionLog = field(default_factory=SessionLog)  # bounded (evcc.session.session_log)
     ev_payloads: int = 0
 
 
@@ -87,14 +88,14 @@ def run_din_in_memory(ev: DinEvcc, secc: DinSecc, now: float = 0.0, max_steps: i
 def run_in_memory(ev: EvccMachine, secc: SeccResponder, now: float = 0.0, max_steps: int = 1_000_000) -> PairResult:
     """Any EV machine against any responder of the same protocol, until the EV machine ends. Payloads cross
     with their V2GTP payload type both ways (ISO 15118-20 decodes by it)."""
-    events: list[SessionEvent] = []
+    events = SessionLog()
     sent = 0
     ev.start(now)
     for _ in range(max_steps):
         for msg in ev.messages_to_send():
             sent += 1
             deliver(secc, ev_side.payload_type_of(ev, msg), exi.encode(msg), now)
-        events += ev.events()
+        events.extend(ev.events())
         if ev.ended is not None:
             return PairResult(ev.ended, now, events, sent)
         deadlines = [t for t in (ev.get_timer(), secc.get_timer()) if t is not None]
