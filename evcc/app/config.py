@@ -56,6 +56,7 @@ class SessionSettings:
     vehicle_key_label: str | None = None  # its private key in the [hsm] key store
     restart_delay_s: float = 5.0  # rest after a session before the next attempt (no CP state to watch here)
     stop_timeout_s: float = 10.0  # SIGTERM: how long an orderly stop may take before the session is cut
+    charge_loop_min_cycle_s: float = 0.1  # charge loop pace, real cars 0.1-0.25 s (evcc.session.pacing)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ def _session(t: Table, base: Path) -> SessionSettings:
         vehicle_key_label=t.optional_text("vehicle_key_label"),
         restart_delay_s=t.number("restart_delay_s", 5.0, 0.0, 3600.0),
         stop_timeout_s=t.number("stop_timeout_s", 10.0, 0.0, 120.0, open_low=True),
+        charge_loop_min_cycle_s=t.number("charge_loop_min_cycle_s", 0.1, 0.0, 0.4),
     )
     if not s.protocols:
         raise AppConfigError(f"{t.where('protocols')}: name at least one protocol")

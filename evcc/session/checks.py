@@ -45,6 +45,7 @@ S = TypeVar("S", bound=enum.Enum)
 M = TypeVar("M")
 
 NOTED_CODES = frozenset({"OK_CertificateExpiresSoon"})
+LOOP_REQUESTS = frozenset({"CurrentDemandReq", "ChargingStatusReq", "DC_ChargeLoopReq", "AC_ChargeLoopReq"})
 
 
 def ending(stop: tuple[EndKind, str] | None, kind: EndKind, reason: str) -> tuple[EndKind, str]:
@@ -88,7 +89,7 @@ class MachineCore(Generic[S, M]):
         self._events: list[SessionEvent] = []
         self._timers: dict[str, float] = {}
         self._pending: tuple[str, float] | None = None
-        self._loop_sent_at: float | None = None  # when the previous charge-loop request was queued
+        self._loop_sent_at: float | None = None  # when the previous charge-loop request (LOOP_REQUESTS) was queued
         self._paced: tuple[float, Callable[[float], None]] | None = None  # (due, send) of the next loop request
 
     # ------------------------------------------------------------------ API
@@ -186,7 +187,6 @@ class MachineCore(Generic[S, M]):
         if self._paced is not None and self._paced[0] <= now:
             _, send = self._paced
             self._paced = None
-            self._loop_sent_at = now
             send(now)
         if self.done or not self._timers:
             return
@@ -205,6 +205,8 @@ class MachineCore(Generic[S, M]):
         self._out.append(msg)
         self._timers["V2G_EVCC_Msg_Timeout"] = now + self.timers.msg_timeout(name)
         self._pending = (name, now)
+        if name in LOOP_REQUESTS:
+            self._loop_sent_at = now
 
     def pace(self, send: Callable[[float], None], now: float) -> None:
         """Send the next charge-loop request (``send(t)`` builds it from the vehicle's values at ``t`` and queues
@@ -213,7 +215,6 @@ class MachineCore(Generic[S, M]):
         cycle = self.timers.charge_loop_min_cycle
         due = now if self._loop_sent_at is None or cycle <= 0.0 else self._loop_sent_at + cycle
         if due <= now:
-            self._loop_sent_at = now
             send(now)
         else:
             self._paced = (due, send)
