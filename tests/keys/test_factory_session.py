@@ -11,6 +11,7 @@ tpm2-openssl) and the software store.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from evcc.session import tls_openssl, tls_tpm
 from evcc.session.tls13 import ISO20_TLS13, Tls13Profile
 from tests.keys.conftest import VEHICLE_SUBJECT, evcc
 from tests.keys.test_keys_cli import openssl_issue
-from tests.session.test_session_cli import QUICK_CAR, check_complete
+from tests.session.test_session_cli import QUICK_CAR, check_complete, evcc_session
 from tests.session.test_session_cli20 import Charger, run_against
 
 P256_ONLY = Tls13Profile(groups=("prime256v1",), signature_algorithms=("ecdsa_secp256r1_sha256",))
@@ -146,3 +147,23 @@ def test_session_without_a_stored_certificate_names_the_key(veth: VethLink, tmp_
     assert run.status == 2 and f"--vehicle-key {label}: no certificate stored" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
 
+
+
+def test_session_takes_the_store_from_the_configuration_as_keys_does(veth: VethLink, tmp_path: Path, pki: Path,
+                                                                     softhsm_config: Pkcs11Config) -> None:
+    """`--config evcc.toml` names the store for both commands (its [hsm] section: here the software store)."""
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "kek.bin").write_bytes(secrets.token_bytes(32))
+    cfg = tmp_path / "evcc.toml"
+    cfg.write_text(f'[plc]\ninterface = "ev0"\n[hsm]\nkind = "soft"\ndirectory = "{tmp_path / "keys"}"\n'
+                   f'kek_file = "{tmp_path / "kek.bin"}"\n')
+    label = factory(["--config", str(cfg)], pki, tmp_path, "iso20-p521", "evcc-pki", veth.ev_netns)
+    run, _ = run_against(veth, tmp_path, charger(pki, "iso20-p521"), "--protocol", "iso20-dc", "--tls",
+                         "--v2g-root", str(pki / "iso20-p521" / "certs" / "v2g_root.pem"), "--vehicle-key", label,
+                         "--config", str(cfg), *QUICK_CAR)
+    check_complete(run)
+    assert "software key store" in run.report["tls_client_key"] and label in run.report["tls_client_key"]
+    both = asyncio.run(evcc_session(veth, tmp_path, "--iface", "ev0", "--protocol", "iso20-dc", "--tls",
+                                    "--v2g-root", str(pki / "iso20-p521" / "certs" / "v2g_root.pem"),
+                                    "--vehicle-key", label, "--config", str(cfg), "--soft-keys", str(tmp_path)))
+    assert both.status == 2 and "give the configuration or the key store's options, not both" in both.stderr
