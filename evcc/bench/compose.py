@@ -136,13 +136,16 @@ class NetnsBench:
         self.display.note(f"SLAC: EV {raw.mac.hex(':')} plugged in, {len(self.topo.evses)} EVSE(s) on the line")
         self.mark("SLAC started")
         config = SlacConfig(raw.mac, parm_retries=self.sc.slac_parm_retries)
+        machine = EvSlac(config, system_rng)
         try:
-            matched = await SlacRunner(EvSlac(config, system_rng), raw, self.clock).match()
+            matched = await SlacRunner(machine, raw, self.clock).match()
         except SlacFailed as exc:
             self.mark("SLAC failed")
             self.report.slac.failure = str(exc)
             self.report.fail(str(exc))
             return False
+        finally:
+            self.report.deviations = machine.deviations.as_json()
         self.mark("SLAC matched")
         s = self.report.slac
         s.matched, s.time_s = True, round(matched.link_up - matched.started, 6)

@@ -114,6 +114,7 @@ class MemoryRun:
             return bool(final)
 
         self.bench.run_until(done, self.bench.now + SLAC_LIMIT_S)
+        self.report.deviations = self.ev.deviations.as_json()
         event = final[0] if final else Failed(Phase.PARM, f"no result within {SLAC_LIMIT_S} s")
         if isinstance(event, Failed):
             self.report.mark(self.bench.now, "SLAC failed")

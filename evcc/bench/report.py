@@ -109,6 +109,7 @@ class BenchReport:
     fault: str | None = None  # the SECC fault injected (evcc.bench.secc.faults), described
     fault_actions: list[str] = field(default_factory=list)  # what the fault layer did, as it happened
     ip_frames_over_powerline: int | None = None  # IPv6 frames the simulated powerline carried (netns only)
+    deviations: list[dict[str, Any]] = field(default_factory=list)  # the charger's tolerated ones (SLAC; #14)
     end_kind: str | None = None
     end_reason: str = "not started"
     end_state: str | None = None
