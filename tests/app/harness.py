@@ -169,6 +169,7 @@ class Bench:
     emaids: dict[str, str] = field(default_factory=dict)  # contract_1/contract_2 -> eMAID
     sdp: SdpResponder | None = None  # the SECC's SDP answer (tests may silence or redirect it)
     tls20: dict[str, str] = field(default_factory=dict)  # [session] keys of the -20 TLS identity
+    tpm_tcti: str | None = None  # [hsm] kind = "tpm" on this TCTI (key files in tmp/tpm-keys) instead of the token
 
     def create(self) -> Bench:
         self.pki = build_pki(Suite.ISO20_P521 if self.iso20 else Suite.ISO2, NOW)
@@ -192,7 +193,7 @@ class Bench:
     def _contracts(self) -> None:
         """contract_1 (priority 2, preferred) and contract_2 (priority 1) into the store and the token."""
         assert self.pki is not None
-        keystore = Pkcs11KeyStore(self.token)
+        keystore = self._keystore()
         try:
             ctx = InstallContext(store=ContractStore(self.tmp / "contracts"), keystore=keystore,
                                  v2g_roots=(self.pki.certs["v2g_root"],), now=NOW, mo_roots=(self.pki.certs["mo_root"],))
@@ -206,6 +207,13 @@ class Bench:
             chain_file, label = vehicle_identity(self.token, self.pki, self.tmp)
             root = write_pem(self.tmp / "v2g_root.pem", self.pki.certs["v2g_root"])
             self.tls20 = {"vehicle_chain": str(chain_file), "vehicle_key_label": label, "v2g_root": str(root)}
+
+    def _keystore(self) -> Any:  # Pkcs11KeyStore, or TpmKeyStore (imported only for a TPM bench)
+        if self.tpm_tcti is None:
+            return Pkcs11KeyStore(self.token)
+        from evcc.hsm.tpm_store import TpmConfig, TpmKeyStore
+        (self.tmp / "tpm-keys").mkdir(exist_ok=True)
+        return TpmKeyStore(TpmConfig(self.tpm_tcti, self.tmp / "tpm-keys"))
 
     def _make_secc(self) -> SeccSession:
         assert self.pki is not None
@@ -272,7 +280,8 @@ class Bench:
             "session": session,
             "contracts": f'directory = "{self.tmp / "contracts"}"',
             "hsm": f'kind = "pkcs11"\nmodule = "{self.token.module}"\ntoken = "{self.token.token_label}"\n'
-                   f'pin_file = "{self.tmp / "pin"}"',
+                   f'pin_file = "{self.tmp / "pin"}"' if self.tpm_tcti is None else
+                   f'kind = "tpm"\ntcti = "{self.tpm_tcti}"\ndirectory = "{self.tmp / "tpm-keys"}"',
             "bms": f'interface = "udp_multicast"\nchannel = "{CAN_GROUP}"\nfreshness_s = 1.0',
             "dbus": f'bus = "address"\naddress = "{self.bus_address}"',
             "log": 'level = "info"',
