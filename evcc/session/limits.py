@@ -92,11 +92,11 @@ def floor_encodable(value: float, finest: int = -1) -> float:
 
 
 def _checked(name: str, value: float | None, deviations: list[str]) -> float | None:
-    """A limit as usable: None (not reported) stays None; NaN, infinite or negative is a deviation and counts as
-    0 (nothing can be justified by it)."""
-    if value is None:
+    """A limit as usable: None (not reported) and +inf (no limit) are None; NaN, -inf or negative is a deviation
+    and counts as 0 (nothing can be justified by it)."""
+    if value is None or value == math.inf:  # +inf: no limit (a saturated DIN PMax, an open window)
         return None
-    if value != value or value in (math.inf, -math.inf) or value < 0:
+    if value != value or value == -math.inf or value < 0:
         deviations.append(f"{name} {value} makes no sense: taken as 0")
         return 0.0
     return value

@@ -11,11 +11,13 @@ The SECC checks the order (FAILED_SequenceError) and the SessionID (FAILED_Unkno
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from evcc import exi
+from evcc.bench.secc.limit_plan import ChargerLimits, LimitCheck
 from evcc.bench.secc.responder_core import ResponderCore
 from evcc.exi import din
 from evcc.session.din.values import body_element, message, pv, value_of
@@ -47,6 +49,10 @@ class DinSeccConfig:
     precharge_step: float = 150.0  # V per PreChargeReq
     response_time: float = 0.005  # s from request to response (within V2G_SECC_Msg_Performance_Time)
     stop_after_loop: int | None = None  # EVSENotification=StopCharging from this CurrentDemandRes (1-based) on
+    limits: ChargerLimits = field(default_factory=ChargerLimits)  # a charger that limits (limit_plan.py)
+
+
+PMAX_SATURATED = 32_767  # DIN PMaxType is a bare short (W): larger powers are sent saturated, meaning "at least"
 
 
 @dataclass
@@ -55,7 +61,17 @@ class DinSecc(ResponderCore):
     received: list[str] = field(default_factory=list)
     present_voltage: float = 0.0
     present_current: float = 0.0
+    now: float = 0.0  # time of the request being answered
+    limit_check: LimitCheck = field(default_factory=LimitCheck)  # requests above the limits in force
     _last: str = ""
+
+    def __post_init__(self) -> None:
+        self.limit_check.limits = self.config.limits
+
+    def pmax(self, now: float) -> float:
+        """The PMax in force (W) as the SECC sends it: a saturated short is no limit."""
+        p = self.config.limits.pmax_at(now - (self.limit_check.schedule_start or now), self.config.max_power)
+        return math.inf if p >= PMAX_SATURATED else p
 
     def receive_payload(self, data: bytes, now: float) -> None:
         msg = exi.decode("din", data)
@@ -65,6 +81,7 @@ class DinSecc(ResponderCore):
     def receive_message(self, req: din.V2G_Message, now: float) -> None:
         name, value = body_element(req.Body)
         self.received.append(name)
+        self.now = now
         build = _BUILDERS.get(name.replace("Req", "Res"))
         if build is None:
             return  # not a DIN DC EIM request: a real SECC would close; the EV times out
@@ -113,18 +130,20 @@ def _charge_parameter_discovery(s: DinSecc, req: Any, code: str) -> Built:
     processing = s.round("ChargeParameterDiscoveryRes", s.config.ongoing_rounds)
     c = s.config
     param = din.DC_EVSEChargeParameterType(
-        DC_EVSEStatus=s.status(), EVSEMaximumCurrentLimit=pv(c.max_current, "A"),
-        EVSEMaximumPowerLimit=pv(c.max_power, "W"), EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"),
+        DC_EVSEStatus=s.status(), EVSEMaximumCurrentLimit=pv(c.limits.current(c.max_current, 0), "A"),
+        EVSEMaximumPowerLimit=pv(c.limits.power(c.max_power, 0), "W"), EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"),
         EVSEMinimumCurrentLimit=pv(0, "A"), EVSEMinimumVoltageLimit=pv(50, "V"), EVSEPeakCurrentRipple=pv(1, "A"),
     )
+    steps = c.limits.pmax_steps or ((0.0, c.max_power),)
+    entries = [din.PMaxScheduleEntryType(
+        RelativeTimeInterval=din.RelativeTimeIntervalType(
+            start=int(start), duration=86400 - int(start) if i == len(steps) - 1 else None),
+        PMax=max(-32768, min(PMAX_SATURATED, int(pmax)))) for i, (start, pmax) in enumerate(steps)]
     tuple_ = din.SAScheduleTupleType(
-        SAScheduleTupleID=1,
-        PMaxSchedule=din.PMaxScheduleType(
-            PMaxScheduleID=1,
-            PMaxScheduleEntry=[din.PMaxScheduleEntryType(
-                RelativeTimeInterval=din.RelativeTimeIntervalType(start=0, duration=86400), PMax=int(c.max_power / 10))],
-        ),
-    )
+        SAScheduleTupleID=1, PMaxSchedule=din.PMaxScheduleType(PMaxScheduleID=1, PMaxScheduleEntry=entries))
+    if processing == "Finished":
+        s.limit_check.schedule_start = s.now
+        s.limit_check.announce(s.now, c.limits.current(c.max_current, 0), c.limits.power(c.max_power, 0))
     return "ChargeParameterDiscoveryRes", din.ChargeParameterDiscoveryResType(
         ResponseCode=code, EVSEProcessing=processing,  # type: ignore[arg-type]
         SAScheduleList=din.SAScheduleListType(SAScheduleTuple=[tuple_]),  # the schema requires it, also when Ongoing
@@ -154,19 +173,24 @@ def _power_delivery(s: DinSecc, req: Any, code: str) -> Built:
 
 def _current_demand(s: DinSecc, req: Any, code: str) -> Built:
     c = s.config
-    if isinstance(req, din.CurrentDemandReqType):
-        s.present_voltage = min(c.max_voltage, value_of(req.EVTargetVoltage) or 0.0)
-        limit = min(c.max_current, c.max_power / max(s.present_voltage, 1.0))
-        s.present_current = max(0.0, min(limit, value_of(req.EVTargetCurrent) or 0.0))
     n = s.received.count("CurrentDemandReq")
+    max_current, max_power = c.limits.current(c.max_current, n), c.limits.power(c.max_power, n)
+    if isinstance(req, din.CurrentDemandReqType):
+        asked, target = value_of(req.EVTargetCurrent) or 0.0, value_of(req.EVTargetVoltage) or 0.0
+        s.limit_check.check("CurrentDemandReq", s.now, asked, target, default_pmax=s.pmax(s.now))
+        s.present_voltage = min(c.max_voltage, target)
+        v = max(s.present_voltage, 1.0)
+        limit = min(max_current, max_power / v, s.pmax(s.now) / v)
+        s.present_current = max(0.0, min(limit, asked))
+    s.limit_check.announce(s.now, max_current, max_power)
     stop = c.stop_after_loop is not None and n >= c.stop_after_loop
     return "CurrentDemandRes", din.CurrentDemandResType(
         ResponseCode=code, DC_EVSEStatus=s.status("StopCharging" if stop else "None"),  # type: ignore[arg-type]
         EVSEPresentVoltage=pv(s.present_voltage, "V"), EVSEPresentCurrent=pv(s.present_current, "A"),
-        EVSECurrentLimitAchieved=s.present_current >= c.max_current, EVSEVoltageLimitAchieved=False,
-        EVSEPowerLimitAchieved=s.present_current * s.present_voltage >= c.max_power,
-        EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"), EVSEMaximumCurrentLimit=pv(c.max_current, "A"),
-        EVSEMaximumPowerLimit=pv(c.max_power, "W"),
+        EVSECurrentLimitAchieved=s.present_current >= max_current, EVSEVoltageLimitAchieved=False,
+        EVSEPowerLimitAchieved=s.present_current * s.present_voltage >= max_power,
+        EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"), EVSEMaximumCurrentLimit=pv(max_current, "A"),
+        EVSEMaximumPowerLimit=pv(max_power, "W"),
     )
 
 

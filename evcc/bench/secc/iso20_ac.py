@@ -29,7 +29,9 @@ def _cpd(s: Iso20Secc, req: Any, code: str) -> Built:
     bpt = is_bpt(s)
     code = cpd_code(s, req, code, "AC")
     res = A.AC_ChargeParameterDiscoveryResType(Header=s.header("iso20_ac"), ResponseCode=code)
-    limits = dict(EVSEMaximumChargePower=_r(c.ac_max_charge_power), EVSEMinimumChargePower=_r(0),
+    max_power = c.limits.power(c.ac_max_charge_power, 0)
+    s.limit_check.announce(s.now, float("inf"), max_power)
+    limits = dict(EVSEMaximumChargePower=_r(max_power), EVSEMinimumChargePower=_r(0),
                   EVSENominalFrequency=_r(c.ac_nominal_frequency))
     if bpt:
         res.BPT_AC_CPDResEnergyTransferMode = A.BPT_AC_CPDResEnergyTransferModeType(
@@ -42,9 +44,7 @@ def _cpd(s: Iso20Secc, req: Any, code: str) -> Built:
 def _limits(s: Iso20Secc, mode: Any) -> tuple[float, float]:
     """(lowest, highest) active power the EVSE allows, the EV's own limits included where it sent them."""
     c = s.config
-    high = c.ac_max_charge_power
-    if s.record.control_mode == "Scheduled" and s.record.schedule_tuple_id:
-        high = min(high, c.schedules[s.record.schedule_tuple_id - 1])
+    high = min(c.limits.power(c.ac_max_charge_power, s.loop_count), s.schedule_pmax())
     if getattr(mode, "EVMaximumChargePower", None) is not None:
         high = min(high, number(mode.EVMaximumChargePower) or 0.0)
     low = 0.0
@@ -73,6 +73,13 @@ def _charge_loop(s: Iso20Secc, req: Any, code: str) -> Built:
     if mode is None:
         code = refine(code, "FAILED_WrongChargeParameter")
     target = power = 0.0
+    if mode is not None:  # the requests against the limits in force when the EV sent them (LimitCheck)
+        s.limit_check.check("AC_ChargeLoopReq EVMaximumChargePower", s.now,
+                            power=number(mode.EVMaximumChargePower) or 0.0, default_pmax=s.schedule_pmax())
+        present = number(mode.EVPresentActivePower) or 0.0
+        if s.last_target is not None and present > max(0.0, s.last_target) + 1.0:
+            s.limit_check.violations.append(f"AC_ChargeLoopReq at {s.now:.3f} s: EVPresentActivePower "
+                                            f"{present:.0f} W above the EVSE's target {s.last_target:.0f} W")
     if code == "OK":
         target = _target(s, mode, dynamic)
         low, high = _limits(s, mode)
@@ -83,6 +90,7 @@ def _charge_loop(s: Iso20Secc, req: Any, code: str) -> Built:
         EVSETargetFrequency=_r(s.config.ac_nominal_frequency) if dynamic else None)
     if not req.MeterInfoRequested:
         meter(s, A, power)
+    s.last_target = target
     out = getattr(A, name + "ResControlModeType")(EVSETargetActivePower=_r(target), EVSEPresentActivePower=_r(power))
     setattr(res, name + "ResControlMode", out)
     return res, "AC_ChargeLoopReq"

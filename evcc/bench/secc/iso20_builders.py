@@ -130,20 +130,28 @@ def _service_selection(s: Iso20Secc, req: Any, code: str) -> Built:
     return C.ServiceSelectionResType(Header=s.header("iso20_common"), ResponseCode=code), "ServiceSelectionReq"
 
 
-def _power_schedule(s: Iso20Secc, power: float, tolerance: float | None = None) -> Any:
-    entry = C.PowerScheduleEntryType(Duration=s.config.schedule_duration, Power=rational(C, power))
+def _power_schedule(s: Iso20Secc, power: float, tolerance: float | None = None,
+                    steps: tuple[tuple[float, float], ...] = ()) -> Any:
+    """One entry of ``schedule_duration`` s at ``power``, or the (start s, power W) ``steps`` (limit_plan.py)."""
+    total = s.config.schedule_duration
+    steps = steps or ((0.0, power),)
+    starts = [int(start) for start, _ in steps] + [total]
+    entries = [C.PowerScheduleEntryType(Duration=max(1, starts[i + 1] - starts[i]), Power=rational(C, p))
+               for i, (_, p) in enumerate(steps)]
     return C.PowerScheduleType(TimeAnchor=s.unix_time(),
                                PowerTolerance=None if tolerance is None else rational(C, tolerance),
-                               PowerScheduleEntries=C.PowerScheduleEntryListType(PowerScheduleEntry=[entry]))
+                               PowerScheduleEntries=C.PowerScheduleEntryListType(PowerScheduleEntry=entries))
 
 
 def schedule_tuples(s: Iso20Secc) -> list[Any]:
     """ScheduleTuple 1..n with one PMax entry each (and the configured PowerTolerance); BPT services add a
     DischargingSchedule (negative power)."""
     discharge = s.config.max_discharge_power if s.kind == "DC" else s.config.ac_max_discharge_power
+    steps = s.config.limits.pmax_steps
+    s.limit_check.schedule_start = s.unix_time() - s.time_base()  # the TimeAnchor on this SECC's time line
     return [C.ScheduleTupleType(
         ScheduleTupleID=i + 1, ChargingSchedule=C.ChargingScheduleType(
-            PowerSchedule=_power_schedule(s, pmax, s.config.power_tolerance)),
+            PowerSchedule=_power_schedule(s, pmax, s.config.power_tolerance, steps)),
         DischargingSchedule=C.ChargingScheduleType(PowerSchedule=_power_schedule(s, -discharge))
         if is_bpt(s) else None)
         for i, pmax in enumerate(s.config.schedules[:3])]

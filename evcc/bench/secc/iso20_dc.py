@@ -31,9 +31,11 @@ def _cpd(s: Iso20Secc, req: Any, code: str) -> Built:
     bpt = is_bpt(s)
     code = cpd_code(s, req, code, "DC")
     res = D.DC_ChargeParameterDiscoveryResType(Header=s.header("iso20_dc"), ResponseCode=code)
+    max_power, max_current = c.limits.power(c.max_charge_power, 0), c.limits.current(c.max_charge_current, 0)
+    s.limit_check.announce(s.now, max_current, max_power)
     limits = dict(
-        EVSEMaximumChargePower=_r(c.max_charge_power), EVSEMinimumChargePower=_r(0),
-        EVSEMaximumChargeCurrent=_r(c.max_charge_current), EVSEMinimumChargeCurrent=_r(0),
+        EVSEMaximumChargePower=_r(max_power), EVSEMinimumChargePower=_r(0),
+        EVSEMaximumChargeCurrent=_r(max_current), EVSEMinimumChargeCurrent=_r(0),
         EVSEMaximumVoltage=_r(c.max_voltage), EVSEMinimumVoltage=_r(c.min_voltage))
     if bpt:
         res.BPT_DC_CPDResEnergyTransferMode = D.BPT_DC_CPDResEnergyTransferModeType(
@@ -62,18 +64,17 @@ def _current_limits(s: Iso20Secc, voltage: float) -> tuple[float, float]:
     """(lowest, highest) current the EVSE allows at ``voltage``: discharge (negative) only for DC_BPT."""
     c = s.config
     v = max(voltage, 1.0)
-    pmax = c.max_charge_power
-    if s.record.control_mode == "Scheduled" and s.record.schedule_tuple_id:
-        pmax = min(pmax, c.schedules[s.record.schedule_tuple_id - 1])
-    high = min(c.max_charge_current, pmax / v)
+    pmax = min(c.limits.power(c.max_charge_power, s.loop_count), s.schedule_pmax())
+    high = min(c.limits.current(c.max_charge_current, s.loop_count), pmax / v)
     low = -min(c.max_discharge_current, c.max_discharge_power / v) if is_bpt(s) else 0.0
     return low, high
 
 
 def _dynamic_power(s: Iso20Secc, mode: Any) -> float:
     c = s.config
-    want = c.dynamic_power if c.dynamic_power is not None else c.max_charge_power
-    high = min(c.max_charge_power, number(mode.EVMaximumChargePower) or 0.0)
+    top = c.limits.power(c.max_charge_power, s.loop_count)
+    want = c.dynamic_power if c.dynamic_power is not None else top
+    high = min(top, number(mode.EVMaximumChargePower) or 0.0)
     if (number(mode.EVMaximumEnergyRequest) or 0.0) <= 0:
         high = 0.0  # the EV wants no more energy
     low = 0.0
@@ -94,6 +95,7 @@ def _charge_loop(s: Iso20Secc, req: Any, code: str) -> Built:
     if mode is None:
         code = refine(code, "FAILED_WrongChargeParameter")
     power = 0.0
+    _check(s, name, mode)
     if code == "OK" and name.endswith("Scheduled_DC_CL"):
         s.present_voltage = min(c.max_voltage, number(mode.EVTargetVoltage) or 0.0)
         low, high = _current_limits(s, s.present_voltage)
@@ -116,10 +118,27 @@ def _charge_loop(s: Iso20Secc, req: Any, code: str) -> Built:
     return res, "DC_ChargeLoopReq"
 
 
+def _check(s: Iso20Secc, name: str, mode: Any) -> None:
+    """The request against the limits in force when the EV sent it (limit_plan.LimitCheck)."""
+    if mode is None:
+        return
+    if name.endswith("Scheduled_DC_CL"):
+        s.limit_check.check("DC_ChargeLoopReq EVTargetCurrent", s.now, max(0.0, number(mode.EVTargetCurrent) or 0.0),
+                            number(mode.EVTargetVoltage) or 0.0, default_pmax=s.schedule_pmax())
+    else:
+        s.limit_check.check("DC_ChargeLoopReq EVMaximumChargePower", s.now,
+                            power=number(mode.EVMaximumChargePower) or 0.0)
+        s.limit_check.check("DC_ChargeLoopReq EVMaximumChargeCurrent", s.now,
+                            current=number(mode.EVMaximumChargeCurrent) or 0.0)
+
+
 def _res_mode(s: Iso20Secc, name: str) -> Any:
     c = s.config
-    charge = dict(EVSEMaximumChargePower=_r(c.max_charge_power), EVSEMinimumChargePower=_r(0),
-                  EVSEMaximumChargeCurrent=_r(c.max_charge_current), EVSEMaximumVoltage=_r(c.max_voltage))
+    max_power, max_current = c.limits.power(c.max_charge_power, s.loop_count), c.limits.current(
+        c.max_charge_current, s.loop_count)
+    s.limit_check.announce(s.now, max_current, max_power)
+    charge = dict(EVSEMaximumChargePower=_r(max_power), EVSEMinimumChargePower=_r(0),
+                  EVSEMaximumChargeCurrent=_r(max_current), EVSEMaximumVoltage=_r(c.max_voltage))
     discharge = dict(EVSEMaximumDischargePower=_r(c.max_discharge_power), EVSEMinimumDischargePower=_r(0),
                      EVSEMaximumDischargeCurrent=_r(c.max_discharge_current), EVSEMinimumVoltage=_r(c.min_voltage))
     if name == "Scheduled_DC_CL":

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 from evcc import exi
 from evcc.bench.secc.iso20_builders import BUILDERS
 from evcc.bench.secc.iso20_values import GRAMMAR_OF_PAYLOAD, PAYLOAD_TYPES, header, module_of, payload_type_of
+from evcc.bench.secc.limit_plan import ChargerLimits, LimitCheck
 from evcc.bench.secc.responder_core import SEQUENCE_ERROR, ResponderCore
 from evcc.exi import Message
 
@@ -99,6 +100,7 @@ class Iso20SeccConfig:
     response_time: float = 0.005  # s from request to response
     time_base: int | None = None  # Unix time = time_base + now; None: the EV's clock (see Iso20Secc.unix_time)
     stop_after_loop: int | None = None  # EVSENotification=Terminate from this charge-loop message (1-based) on
+    limits: ChargerLimits = ChargerLimits()  # a charger that limits (limit_plan.py)
 
 
 @dataclass
@@ -153,7 +155,12 @@ class Iso20Secc(ResponderCore):
     loop_count: int = 0
     state: str = ""  # the sequence state: last accepted request (see sequence_table)
     clock_base: float | None = None  # Unix time - now of this charger's clock, once known
+    limit_check: LimitCheck = field(default_factory=LimitCheck)  # requests above the limits in force
+    last_target: float | None = None  # AC: EVSETargetActivePower of the last response
     _silent: bool = False
+
+    def __post_init__(self) -> None:
+        self.limit_check.limits = self.config.limits
 
     # --------------------------------------------------------------- sans-IO face
     def receive_payload(self, data: bytes, now: float, payload_type: int | None = None) -> None:
@@ -201,8 +208,20 @@ class Iso20Secc(ResponderCore):
         SessionSetupReq's Header TimeStamp, as two devices on synchronised wall clocks would be (before any
         SessionSetupReq: DEFAULT_TIME_BASE). An explicit ``time_base`` is a charger whose clock is its own
         (Unix time = time_base + now), to pair with a vehicle clock that differs."""
+        return max(0, int(self.time_base() + self.now))
+
+    def time_base(self) -> float:
+        """Unix time - now of this charger's clock."""
         base = self.config.time_base if self.config.time_base is not None else self.clock_base
-        return max(0, int((DEFAULT_TIME_BASE if base is None else base) + self.now))
+        return DEFAULT_TIME_BASE if base is None else base
+
+    def schedule_pmax(self) -> float:
+        """The chosen ScheduleTuple's power in force as the limit check reads it (Scheduled), else no limit."""
+        if self.record.control_mode != "Scheduled":
+            return float("inf")
+        tuple_id = self.record.schedule_tuple_id or 1
+        default = self.config.schedules[tuple_id - 1] if 1 <= tuple_id <= len(self.config.schedules) else 0.0
+        return self.limit_check.pmax(self.now, default)
 
     def header(self, schema: str, signature: Any = None) -> Any:
         return header(module_of(schema), self.session_id, self.unix_time(), signature)

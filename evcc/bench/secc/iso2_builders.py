@@ -9,6 +9,7 @@ what only it can see (payment option, energy mode, tuple, profile).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from evcc.exi import iso2
@@ -89,15 +90,25 @@ def _authorization(s: Iso2Secc, req: Any, code: str) -> Built:
     return "AuthorizationRes", iso2.AuthorizationResType(ResponseCode=code, EVSEProcessing=processing)  # type: ignore[arg-type]
 
 
+def _entries(steps: tuple[tuple[float, float], ...]) -> list[iso2.PMaxScheduleEntryType]:
+    """PMaxScheduleEntries from (start s, PMax W) steps, the last one lasting until 24 h."""
+    return [iso2.PMaxScheduleEntryType(
+        RelativeTimeInterval=iso2.RelativeTimeIntervalType(
+            start=int(start), duration=max(0, 86400 - int(start)) if i == len(steps) - 1 else None),
+        PMax=pv(pmax, "W")) for i, (start, pmax) in enumerate(steps)]
+
+
 def _tuples(s: Iso2Secc) -> list[iso2.SAScheduleTupleType]:
+    steps = s.pmax_steps()
     tuples = [
         iso2.SAScheduleTupleType(
             SAScheduleTupleID=i + 1,
-            PMaxSchedule=iso2.PMaxScheduleType(PMaxScheduleEntry=[iso2.PMaxScheduleEntryType(
-                RelativeTimeInterval=iso2.RelativeTimeIntervalType(start=0, duration=86400), PMax=pv(pmax, "W"))]),
+            PMaxSchedule=iso2.PMaxScheduleType(PMaxScheduleEntry=_entries(steps or ((0.0, pmax),))),
         )
         for i, pmax in enumerate(s.offered())
     ]
+    s.limit_check.schedule_start = s.now
+    s.limit_check.limits = replace(s.config.limits, pmax_steps=steps)
     if s.pnc is not None and s.selected_payment == "Contract":
         s.pnc.sign_sales_tariff(s, tuples)
     return tuples
@@ -115,14 +126,15 @@ def _charge_parameter_discovery(s: Iso2Secc, req: Any, code: str) -> Built:
         ResponseCode=code, EVSEProcessing=processing,  # type: ignore[arg-type]
         SAScheduleList=None if tuples is None else iso2.SAScheduleListType(SAScheduleTuple=tuples),
     )
+    lim = c.limits
     if mode.startswith("AC"):
         res.AC_EVSEChargeParameter = iso2.AC_EVSEChargeParameterType(
             AC_EVSEStatus=ac_status(s), EVSENominalVoltage=pv(c.ac_nominal_voltage, "V"),
-            EVSEMaxCurrent=pv(c.ac_max_current, "A"))
+            EVSEMaxCurrent=pv(lim.current(c.ac_max_current, 0), "A"))
     else:
         res.DC_EVSEChargeParameter = iso2.DC_EVSEChargeParameterType(
-            DC_EVSEStatus=dc_status(s), EVSEMaximumCurrentLimit=pv(c.max_current, "A"),
-            EVSEMaximumPowerLimit=pv(c.max_power, "W"), EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"),
+            DC_EVSEStatus=dc_status(s), EVSEMaximumCurrentLimit=pv(lim.current(c.max_current, 0), "A"),
+            EVSEMaximumPowerLimit=pv(lim.power(c.max_power, 0), "W"), EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"),
             EVSEMinimumCurrentLimit=pv(0, "A"), EVSEMinimumVoltageLimit=pv(50, "V"), EVSEPeakCurrentRipple=pv(1, "A"))
     return "ChargeParameterDiscoveryRes", res
 
@@ -145,7 +157,7 @@ def _profile_error(s: Iso2Secc, req: iso2.PowerDeliveryReqType) -> str | None:
     pmax = s.offered()
     if not 1 <= req.SAScheduleTupleID <= len(pmax):
         return "FAILED_TariffSelectionInvalid"
-    limit = pmax[req.SAScheduleTupleID - 1]
+    limit = max([pmax[req.SAScheduleTupleID - 1]] + [p for _, p in s.pmax_steps()])
     entries = req.ChargingProfile.ProfileEntry if req.ChargingProfile is not None else []
     if any((value_of(e.ChargingProfileEntryMaxPower) or 0.0) > limit for e in entries):
         return "FAILED_ChargingProfileInvalid"
@@ -200,19 +212,34 @@ def _receipt(s: Iso2Secc) -> bool | None:
     return s.pnc.receipt_required(s) if s.pnc is not None and s.selected_payment == "Contract" else None
 
 
+def pmax_now(s: Iso2Secc) -> float:
+    """The PMax in force of the agreed tuple (its steps from the ChargeParameterDiscoveryRes on)."""
+    offered = s.offered()
+    tuple_id = s.sa_schedule_tuple_id or 1
+    default = offered[tuple_id - 1] if 1 <= tuple_id <= len(offered) else 0.0
+    return s.limit_check.pmax(s.now, default)
+
+
 def _current_demand(s: Iso2Secc, req: Any, code: str) -> Built:
     c = s.config
+    n = s.received.count("CurrentDemandReq")
+    max_current, max_power = c.limits.current(c.max_current, n), c.limits.power(c.max_power, n)
     if isinstance(req, iso2.CurrentDemandReqType):
-        s.present_voltage = min(c.max_voltage, value_of(req.EVTargetVoltage) or 0.0)
-        limit = min(c.max_current, c.max_power / max(s.present_voltage, 1.0))
-        s.present_current = max(0.0, min(limit, value_of(req.EVTargetCurrent) or 0.0))
+        asked, target = value_of(req.EVTargetCurrent) or 0.0, value_of(req.EVTargetVoltage) or 0.0
+        pmax = pmax_now(s)
+        s.limit_check.check("CurrentDemandReq", s.now, asked, target, default_pmax=pmax)
+        s.present_voltage = min(c.max_voltage, target)
+        v = max(s.present_voltage, 1.0)
+        limit = min(max_current, max_power / v, pmax / v)
+        s.present_current = max(0.0, min(limit, asked))
+    s.limit_check.announce(s.now, max_current, max_power)
     return "CurrentDemandRes", iso2.CurrentDemandResType(
         ResponseCode=code, DC_EVSEStatus=dc_status(s, _notification(s, "CurrentDemandReq")),  # type: ignore[arg-type]
         EVSEPresentVoltage=pv(s.present_voltage, "V"), EVSEPresentCurrent=pv(s.present_current, "A"),
-        EVSECurrentLimitAchieved=s.present_current >= c.max_current, EVSEVoltageLimitAchieved=False,
-        EVSEPowerLimitAchieved=s.present_current * s.present_voltage >= c.max_power,
-        EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"), EVSEMaximumCurrentLimit=pv(c.max_current, "A"),
-        EVSEMaximumPowerLimit=pv(c.max_power, "W"), EVSEID=c.evse_id, SAScheduleTupleID=s.sa_schedule_tuple_id or 1,
+        EVSECurrentLimitAchieved=s.present_current >= max_current, EVSEVoltageLimitAchieved=False,
+        EVSEPowerLimitAchieved=s.present_current * s.present_voltage >= max_power,
+        EVSEMaximumVoltageLimit=pv(c.max_voltage, "V"), EVSEMaximumCurrentLimit=pv(max_current, "A"),
+        EVSEMaximumPowerLimit=pv(max_power, "W"), EVSEID=c.evse_id, SAScheduleTupleID=s.sa_schedule_tuple_id or 1,
         MeterInfo=_meter(s, s.present_voltage * s.present_current), ReceiptRequired=_receipt(s),
     )
 
@@ -221,11 +248,13 @@ def _charging_status(s: Iso2Secc, req: Any, code: str) -> Built:
     c = s.config
     notification = _notification(s, "ChargingStatusReq")
     phases = 3 if s.energy_mode == "AC_three_phase_core" else 1
-    # the simulator has no current sensor: its meter counts the full offered current
-    power = c.ac_nominal_voltage * c.ac_max_current * phases
+    max_current = c.limits.current(c.ac_max_current, s.received.count("ChargingStatusReq"))
+    # the simulator has no current sensor: its meter counts the offered current within the PMax in force
+    power = min(c.ac_nominal_voltage * max_current * phases, pmax_now(s))
+    s.limit_check.announce(s.now, max_current, pmax_now(s))
     return "ChargingStatusRes", iso2.ChargingStatusResType(
         ResponseCode=code, EVSEID=c.evse_id, SAScheduleTupleID=s.sa_schedule_tuple_id or 1,  # type: ignore[arg-type]
-        EVSEMaxCurrent=pv(c.ac_max_current, "A"), MeterInfo=_meter(s, power), ReceiptRequired=_receipt(s),
+        EVSEMaxCurrent=pv(max_current, "A"), MeterInfo=_meter(s, power), ReceiptRequired=_receipt(s),
         AC_EVSEStatus=ac_status(s, notification),
     )
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from evcc import exi
 from evcc.bench.secc.iso2_builders import BUILDERS
+from evcc.bench.secc.limit_plan import ChargerLimits, LimitCheck
 from evcc.bench.secc.responder_core import SEQUENCE_ERROR, ResponderCore
 from evcc.exi import iso2
 from evcc.session.iso2.values import body_element, message
@@ -69,6 +70,7 @@ class Iso2SeccConfig:
     renegotiate_after: int | None = None  # EVSENotification=ReNegotiation on this charge-loop message (1-based)
     renegotiated_schedules: tuple[float, ...] = (20_000.0, 40_000.0)  # PMax offered after a renegotiation
     stop_after_loop: int | None = None  # EVSENotification=StopCharging from this CurrentDemand/ChargingStatus on
+    limits: ChargerLimits = field(default_factory=ChargerLimits)  # a charger that limits (limit_plan.py)
 
 
 class SeccPnc(Protocol):
@@ -106,8 +108,16 @@ class Iso2Secc(ResponderCore):
     renegotiations: int = 0  # PowerDeliveryReq(Renegotiate) received
     charge_progress: str | None = None  # ChargeProgress of the last PowerDeliveryReq
     selected_services: list[tuple[int, int | None]] = field(default_factory=list)  # (ServiceID, ParameterSetID)
+    limit_check: LimitCheck = field(default_factory=LimitCheck)  # requests above the limits in force
     _last: str = ""
     _silent: bool = False
+
+    def __post_init__(self) -> None:
+        self.limit_check.limits = self.config.limits
+
+    def pmax_steps(self) -> tuple[tuple[float, float], ...]:
+        """The configured PMaxSchedule steps: for the first schedules only (a renegotiation offers single PMax)."""
+        return self.config.limits.pmax_steps if self.schedules is None else ()
 
     def receive_payload(self, data: bytes, now: float) -> None:
         try:
