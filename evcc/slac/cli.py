@@ -1,7 +1,8 @@
 """``evcc slac --iface IF``: run the EV side of SLAC (ISO 15118-3 §9) once on a real or simulated modem.
 
-Prints the chosen EVSE, its attenuation, the NID and the time taken; exit status 0 on a match, 1 when SLAC failed
-(the phase is printed), 2 when the platform refused (missing interface, no CAP_NET_RAW, interface down).
+Prints the chosen EVSE, its attenuation, the NID and the time taken, and one ``deviation=`` line per deviation of
+the EVSE that the EV tolerated (issue #14); exit status 0 on a match, 1 when SLAC failed (the phase is printed),
+2 when the platform refused (missing interface, no CAP_NET_RAW, interface down).
 """
 
 from __future__ import annotations
@@ -48,12 +49,16 @@ async def _slac(args: argparse.Namespace) -> int:
         timers = dataclasses.replace(SlacTimers(), TT_match_join=args.match_join)
         config = SlacConfig(sock.mac, parm_retries=args.parm_retries, max_attenuation_db=args.max_attenuation,
                             validate=args.validate, timers=timers)
-        runner = SlacRunner(EvSlac(config, system_rng), sock)
+        machine = EvSlac(config, system_rng)
+        runner = SlacRunner(machine, sock)
         try:
             matched = await runner.match()
         except SlacFailed as exc:
             print(f"SLAC FAILED phase={exc.phase.name}: {exc}")
             return EXIT_FAILED
+        finally:
+            for deviation in machine.deviations.deviations():
+                print(f"deviation={deviation.describe()}")
         print(f"evse_mac={matched.evse_mac.hex(':')}")
         print(f"attenuation_db={matched.attenuation_db:.1f}")
         print(f"nid={matched.nid.hex()}")

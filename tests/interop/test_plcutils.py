@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -36,7 +37,8 @@ from evcc.slac.runner import SlacRunner, system_rng
 EVSE_BIN = shutil.which("evse")
 PEV_BIN = shutil.which("pev")
 PYSLAC_PYTHON = pathlib.Path(os.environ.get("EVCC_PYSLAC_VENV", "/opt/evcc-test/pyslac-venv")) / "bin" / "python"
-PYSLAC_DRIVER = pathlib.Path(__file__).resolve().parents[1] / "slac" / "pyslac_evse.py"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PYSLAC_DRIVER = ROOT / "tests" / "slac" / "pyslac_evse.py"
 
 # The default profile of `evse -c` (open-plc-utils 1ba7d5a0) with its own identity per EVSE (INTEROP.md).
 PROFILE = """[default]
@@ -245,3 +247,29 @@ def test_tools_are_the_expected_snapshot() -> None:
         pytest.fail("open-plc-utils evse missing: run scripts/setup (Debian plc-utils-extra)")
     template = subprocess.run([EVSE_BIN, "-c"], capture_output=True, text=True, timeout=10).stdout
     assert "response type = 0" in template and "settle time = 10" in template  # the defaults PROFILE keeps
+
+
+def test_evcc_slac_prints_the_vendor_evses_deviation(topology: list[Topology], tmp_path: pathlib.Path) -> None:
+    """`evcc slac` against the vendor EVSE: matched, and the tolerated RESP_TYPE 0 printed as a deviation line."""
+    topo = _make(topology, 1)
+    assert topo.ev is not None
+    ev = topo.ev
+    profile, _nmk = _profile(tmp_path, 0)
+
+    async def main() -> tuple[int, str, str]:
+        async with PowerlineSim(bench_ports(topo.sim_ifnames, [22], restart_s=1.0), topo.sim_netns):
+            evse = await _start_vendor_evse(topo.evses[0], profile)
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    "ip", "netns", "exec", ev.netns, sys.executable, "-m", "evcc.slac.cli", "slac", "--iface",
+                    ev.ifname, "--parm-retries", "100", "--ipv6-timeout", "0", stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE, cwd=ROOT)
+                out, err = await asyncio.wait_for(proc.communicate(), 60)
+            finally:
+                await _stop(evse)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    status, out, err = asyncio.run(main())
+    assert status == 0, out + err
+    assert f"evse_mac={topo.evses[0].mac.hex(':')}" in out
+    assert "deviation=CM_SLAC_PARM.CNF RESP_TYPE=0, expected 1 [ISO 15118-3 A.8, CM_SLAC_PARM.CNF]" in out, out

@@ -227,6 +227,7 @@ def test_cli_matches_and_reports(topology: Callable[[int], Topology]) -> None:
     assert f"evse_mac={topo.evses[0].mac.hex(':')}" in done.stdout
     assert "attenuation_db=27.0" in done.stdout and "nid=" in done.stdout and "time_s=" in done.stdout
     assert "ipv6_link_local=fe80::" in done.stdout
+    assert "deviation=" not in done.stdout  # the simulated EVSE keeps to ISO 15118-3
 
 
 def test_cli_missing_interface_is_a_platform_error() -> None:
