@@ -129,7 +129,7 @@ class V2gConnection(asyncio.Protocol):
         self.client_key_source: str | None = None  # set by open_connection (TLS 1.3 with a client certificate)
         self._lost: TlsError | ConnectionFailed | None = None
         self._received = False
-        self._flooded = False
+        self._flood: V2gtpError | None = None  # set when the SECC sent more than MAX_UNREAD unread messages
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
@@ -140,7 +140,7 @@ class V2gConnection(asyncio.Protocol):
             self.tls_version = sslobj.version()
 
     def data_received(self, data: bytes) -> None:
-        if self._flooded:
+        if self._flood is not None:
             return
         try:
             for msg in self.reassembler.feed(data):
@@ -150,7 +150,7 @@ class V2gConnection(asyncio.Protocol):
                                              f"(answers nobody asked for)")
                 self._queue.put_nowait(msg)
         except V2gtpError as exc:
-            self._flooded = exc.field == "flow"
+            self._flood = exc if exc.field == "flow" else None
             for msg in exc.complete:
                 self._queue.put_nowait(msg)
             self._queue.put_nowait(exc)
@@ -170,6 +170,8 @@ class V2gConnection(asyncio.Protocol):
         self._queue.put_nowait(self._lost)
 
     def send(self, payload_type: int, payload: bytes) -> None:
+        if self._flood is not None:  # the cause, rather than "closed"
+            raise V2gtpError(self._flood.field, str(self._flood).removeprefix("V2GTP flow: "))
         if self._lost is not None:
             raise type(self._lost)(str(self._lost))
         if self._transport is None or self._transport.is_closing():
