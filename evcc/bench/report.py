@@ -158,9 +158,11 @@ class BenchReport:
             self.late_responses += events.late_count
             self.ev = events.ev_summary()
             exchanges: Iterable[Exchange] = events.exchanges
+            self.messages_total += events.exchanges.total
         else:
             listed = list(events)
             exchanges = [e for e in listed if isinstance(e, Exchange)]
+            self.messages_total += len(exchanges)
             for event in listed:
                 if isinstance(event, Exchange):
                     self._rtt.add(response_name(event.request), event.latency)
@@ -171,8 +173,7 @@ class BenchReport:
             self._messages.append({"request": event.request, "t": round(event.sent_at - origin, 6),
                                    "rtt_ms": round(event.latency * 1000.0, 3), "session": self.sessions})
         self.messages = list(self._messages)
-        self.messages_total = self._messages.total
-        self.messages_dropped = self._messages.dropped
+        self.messages_dropped = self.messages_total - len(self.messages)
         self.timings = [self._timing(name) for name in self._rtt.stats]
 
     def _timing(self, name: str) -> MessageTiming:
