@@ -40,11 +40,12 @@ Honest about the token (issue 11; PKI.md §4):
   are returned. tpm2-pkcs11 1.9 writes a P-521 CKA_EC_POINT with a short-form length byte 0x85 (``04 85 04 …``,
   invalid DER): the 133 bytes after it are taken when they are a point on P-521, anything else is refused
   naming the bytes; never a wrong key.
-- What the token can do is measured once per token and process, at first need (:meth:`capabilities`, through
-  :func:`evcc.hsm.capabilities.probe`: a throwaway key per listed curve, signature checked on the host, ECDH
-  compared with the host's K, a host key imported and used, all deleted again). A mechanism listed but failing is
-  unsupported: :meth:`supports`, :meth:`generate`, :meth:`import_private` and :meth:`ecdh_kdf` refuse it up front
-  with the probe's reason (tpm2-pkcs11: no ECDH, no EC import, no P-521 signature), so a token that cannot do
+- What the token can do is measured once per token and process, when it is first opened (:meth:`capabilities`,
+  through :func:`evcc.hsm.capabilities.probe`: a throwaway key per listed curve, signature checked on the host,
+  ECDH compared with the host's K, a host key imported and used, all deleted again; the throwaway keys, labelled
+  ``evcc-probe/...``, are never listed; ~0.5 s on SoftHSM2, before any session). A mechanism listed but failing
+  is unsupported: :meth:`supports`, :meth:`generate`, :meth:`import_private` and :meth:`ecdh_kdf` refuse it up
+  front with the probe's reason (tpm2-pkcs11: no ECDH, no EC import, no P-521 signature), so a token that cannot do
   CertificateInstallation says so at ``evcc run --check``, not in the middle of a session.
 """
 
@@ -236,6 +237,11 @@ class Pkcs11KeyStore:
         self._config = config
         self._token_id = (config.module, config.token_label, str(getattr(token, "serial", b"") or b""))
         self._lock = threading.Lock()
+        try:
+            self.capabilities()  # probed at open, once per token and process (module docstring)
+        except BaseException:
+            close_session(config.module, self._session)
+            raise
 
     @property
     def description(self) -> str:
@@ -266,19 +272,10 @@ class Pkcs11KeyStore:
             if found is None:
                 listed = tuple(a for a in (KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P521, KeyAlgorithm.ED448)
                                if all(m in self._mechanisms for m in _NEEDS[a]))
-                self._purge_probe_keys()
                 found = probe(UncheckedToken(self), listed, name=self.description)
                 found = _not_listed(found, self, listed)
                 self._probed[self._token_id] = found
             return found
-
-    def _purge_probe_keys(self) -> None:
-        """Keys a probe left behind (a process killed in the middle of one)."""
-        for info in self._list(PROBE_PREFIX, include_probes=True):
-            try:
-                self._delete(info.label)
-            except KeyStoreError as exc:
-                log.warning("cannot delete probe key %r: %s", info.label, exc)
 
     def supports(self, algorithm: KeyAlgorithm) -> bool:
         """Whether keys of ``algorithm`` can be made here and sign (measured, not read from the mechanism list)."""

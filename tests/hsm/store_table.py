@@ -19,7 +19,6 @@ import ssl
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -36,7 +35,7 @@ from evcc.pki.profiles import Suite
 from evcc.session.connection import V2G_TLS12_CIPHER, TlsConfig, TlsVersion, prepare
 from evcc.session.tls13 import ClientCertificate, SoftStoreKey, TokenKey, TpmKey, VehicleKey, load_client_certificate
 
-from tests.hsm.tpm2_pkcs11_env import Tpm2Pkcs11
+from tests.hsm.tpm2_pkcs11_env import Tpm2Worker, shared_bench
 from tests.session.tls_pki import Iso20Pki, make_iso20_pki, make_pki
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -168,37 +167,43 @@ def _handshake(server: ssl.SSLContext, client: ssl.SSLContext, cert: ClientCerti
         raise OSError("the server did not receive the vehicle certificate")
 
 
-@contextlib.contextmanager
-def stores(folder: Path) -> Iterator[list[tuple[str, KeyStore, dict[str, object]]]]:
-    """Every store of the table, open (the TPM ones on private swtpms), with how OpenSSL names their keys."""
+SOFTHSM, TPM2_PKCS11 = "SoftHSM2 2.6.1 (PKCS#11)", "tpm2-pkcs11 1.9 over swtpm + tpm2-abrmd (PKCS#11)"
+TPM, SOFT = "TPM 2.0 key store over swtpm (TpmKeyStore; TLS via tpm2-openssl)", "software store (bench only)"
+
+
+def _row(name: str, store: KeyStore, key_of: dict[str, object], trial: TlsTrial) -> StoreCapabilities:
+    # A token as it is (UncheckedToken): what it does per operation, not what the store then offers.
+    tried = UncheckedToken(store) if isinstance(store, Pkcs11KeyStore) else store
+    return probe(tried, tls=trial.prober(key_of), name=name)
+
+
+def tpm2_pkcs11_row(folder: str) -> StoreCapabilities:
+    """The tpm2-pkcs11 row, measured in the tpm2-pkcs11 worker process (tests/hsm/tpm2_pkcs11_env)."""
+    bench = shared_bench()
+    token = Pkcs11KeyStore(bench.config)
+    try:
+        return _row(TPM2_PKCS11, token, {"pkcs11": bench.config}, TlsTrial(Path(folder)))
+    finally:
+        token.close()
+
+
+def measure(folder: Path) -> str:
+    trial = TlsTrial(folder / "tls")
     with contextlib.ExitStack() as stack:
         softhsm = init_softhsm(folder / "softhsm")
         token = Pkcs11KeyStore(softhsm)
         stack.callback(token.close)
-        bench = stack.enter_context(Tpm2Pkcs11(folder / "tpm2-pkcs11"))
-        stack.enter_context(bench.environment())
-        tpm2_token = Pkcs11KeyStore(bench.config)
-        stack.callback(tpm2_token.close)
+        rows = [(SOFTHSM, _row(SOFTHSM, token, {"pkcs11": softhsm}, trial))]
+        with Tpm2Worker() as worker:
+            rows.append((TPM2_PKCS11, worker.call(tpm2_pkcs11_row, str(folder / "tls-tpm2-pkcs11"))))
         from evcc.hsm.tpm_store import TpmConfig, TpmKeyStore
 
         tpm = stack.enter_context(Swtpm(folder / "swtpm"))
         tpm_store = TpmKeyStore(TpmConfig(tpm.tcti, folder / "tpm-keys"))
         stack.callback(tpm_store.close)
+        rows.append((TPM, _row(TPM, tpm_store, {"tpm": tpm.tcti}, trial)))
         soft = SoftKeyStore(SoftKeyStoreConfig(folder / "soft", passphrase=b"store table"))
-        yield [("SoftHSM2 2.6.1 (PKCS#11)", token, {"pkcs11": softhsm}),
-               ("tpm2-pkcs11 1.9 over swtpm + tpm2-abrmd (PKCS#11)", tpm2_token, {"pkcs11": bench.config}),
-               ("TPM 2.0 key store over swtpm (TpmKeyStore; TLS via tpm2-openssl)", tpm_store, {"tpm": tpm.tcti}),
-               ("software store (bench only)", soft, {})]
-
-
-def measure(folder: Path) -> str:
-    trial = TlsTrial(folder / "tls")
-    rows = []
-    with stores(folder) as opened:
-        for name, store, key_of in opened:
-            # A token as it is (UncheckedToken): what it does per operation, not what the store then offers.
-            tried = UncheckedToken(store) if isinstance(store, Pkcs11KeyStore) else store
-            rows.append((name, probe(tried, tls=trial.prober(key_of), name=name)))
+        rows.append((SOFT, _row(SOFT, soft, {}, trial)))
     return table(rows)
 
 

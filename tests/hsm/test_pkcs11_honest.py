@@ -6,7 +6,7 @@ measured (probe) before a session, on SoftHSM2 and on tpm2-pkcs11 over swtpm + t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,9 @@ from pkcs11 import Attribute, ObjectClass
 
 from evcc.hsm.capabilities import Operation
 from evcc.hsm.keystore import KDF_ISO2, KeyAlgorithm, KeyStoreError, UnsupportedAlgorithm
-from evcc.hsm.pkcs11_store import Pkcs11Config, Pkcs11KeyStore, ckr_text, decode_point
+from evcc.hsm.pkcs11_store import Pkcs11KeyStore, ckr_text, decode_point
 
-from tests.hsm.tpm2_pkcs11_env import Tpm2Pkcs11, tpm2_pkcs11_available
+from tests.hsm.tpm2_pkcs11_env import Tpm2Worker, shared_bench, tpm2_pkcs11_available
 
 P256, P521, ED448, X448 = KeyAlgorithm.EC_P256, KeyAlgorithm.EC_P521, KeyAlgorithm.ED448, KeyAlgorithm.X448
 
@@ -142,70 +142,85 @@ def test_softhsm_capabilities_are_measured(token: Pkcs11KeyStore) -> None:
 
 # -- tpm2-pkcs11 over swtpm + tpm2-abrmd ------------------------------------------------------------------------------
 
+def _outcome(call: Callable[[], object]) -> tuple[str, str]:
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - the type and text are what the test looks at
+        return type(exc).__name__, str(exc)
+    return "no error", ""
+
+
+def tpm2_facts() -> dict[str, Any]:
+    """What the PKCS#11 store does on tpm2-pkcs11 (run in the tpm2-pkcs11 worker process: tests/hsm/tpm2_pkcs11_env)."""
+    store = Pkcs11KeyStore(shared_bench().config)
+    try:
+        facts: dict[str, Any] = {"caps": store.capabilities(),
+                                 "supports": {a: store.supports(a) for a in (P256, P521, ED448)}}
+        info = store.generate(_label("p256"), P256)
+        imported = _label("imp")
+        facts["refused"] = {
+            "ecdh": _outcome(lambda: store.ecdh_kdf(info.label, _point(ec.SECP256R1()), KDF_ISO2)),
+            "import": _outcome(lambda: store.import_private(imported, P256, bytearray(b"\x01" * 32))),
+            "p521": _outcome(lambda: store.generate(_label("p521"), P521))}
+        store.delete(info.label)
+        facts["left_by_import"] = [k.label for k in store.list(imported)]
+        lbl = _label("p521point")
+        made = store._generate(lbl, P521)  # keygen works; signing is what fails
+        public_object = store._find(ObjectClass.PUBLIC_KEY, lbl)
+        facts["p521"] = (bytes(public_object[Attribute.EC_POINT]) if public_object is not None else b"", made.public,
+                         store.public_key(lbl))
+        store.delete(lbl)
+        p256 = store.generate(_label("p256sign"), P256)
+        facts["p256"] = (p256.public, store.sign(p256.label, b"GenChallenge"))
+        store.delete(p256.label)
+        return facts
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="module")
-def tpm2_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11Config]:
+def tpm2() -> dict[str, Any]:
     if not tpm2_pkcs11_available():
         pytest.fail("tpm2-pkcs11, tpm2-abrmd or dbus-daemon missing: scripts/setup.d/36-tpm-pkcs11.sh")
-    with Tpm2Pkcs11(tmp_path_factory.mktemp("tpm2-pkcs11")) as bench, bench.environment():
-        yield bench.config
+    with Tpm2Worker() as worker:
+        return worker.call(tpm2_facts)
 
 
-@pytest.fixture()
-def tpm2_store(tpm2_token: Pkcs11Config) -> Iterator[Pkcs11KeyStore]:
-    store = Pkcs11KeyStore(tpm2_token)
-    yield store
-    store.close()
-
-
-def test_tpm2_pkcs11_capabilities_are_what_it_does(tpm2_store: Pkcs11KeyStore) -> None:
+def test_tpm2_pkcs11_capabilities_are_what_it_does(tpm2: dict[str, Any]) -> None:
     """It lists CKM_EC_KEY_PAIR_GEN and CKM_ECDSA (so supports() said yes to P-521), but: P-521 signatures fail
     (CKR_HOST_MEMORY), no CKM_ECDH1_DERIVE, no C_CreateObject of EC private keys, no Ed448."""
-    caps = tpm2_store.capabilities()
+    caps = tpm2["caps"]
     assert caps.keygen == {P256, P521} and caps.sign == {P256}
     assert caps.ecdh == frozenset() and caps.contract_import == frozenset()
     assert "CKR_HOST_MEMORY" in caps.why_not(Operation.SIGN, P521)
     assert "ECDH1_DERIVE" in caps.why_not(Operation.ECDH, P256)
     assert "C_CreateObject" in caps.why_not(Operation.IMPORT, P256)
     assert "CKR_ATTRIBUTE_VALUE_INVALID" in caps.why_not(Operation.IMPORT, P256)
-    assert tpm2_store.supports(P256) and not tpm2_store.supports(P521) and not tpm2_store.supports(ED448)
+    assert tpm2["supports"] == {P256: True, P521: False, ED448: False}
     problem2, problem20 = caps.iso2_pnc_problem(), caps.iso20_pnc_problem()
     assert problem2 is not None and "no ECDH ec-p256" in problem2 and "no contract import ec-p256" in problem2
     assert problem20 is not None and "no sign ec-p521" in problem20 and caps.iso20_algorithms() == ()
 
 
-def test_tpm2_pkcs11_refuses_up_front_naming_the_cause(tpm2_store: Pkcs11KeyStore) -> None:
-    info = tpm2_store.generate(_label("p256"), P256)
-    try:
-        with pytest.raises(UnsupportedAlgorithm, match=r"cannot ECDH ec-p256 .*CKM_ECDH1_DERIVE"):
-            tpm2_store.ecdh_kdf(info.label, _point(ec.SECP256R1()), KDF_ISO2)
-        with pytest.raises(UnsupportedAlgorithm, match=r"cannot contract import ec-p256 .*CKR_ATTRIBUTE_VALUE_INVALID"):
-            tpm2_store.import_private(_label("imp"), P256, bytearray(b"\x01" * 32))
-        with pytest.raises(UnsupportedAlgorithm, match=r"cannot sign ec-p521 .*CKR_HOST_MEMORY"):
-            tpm2_store.generate(_label("p521"), P521)
-    finally:
-        tpm2_store.delete(info.label)
-    assert not tpm2_store.list(_label("imp")[:18])  # no half pair left by the refused import
+def test_tpm2_pkcs11_refuses_up_front_naming_the_cause(tpm2: dict[str, Any]) -> None:
+    refused = tpm2["refused"]
+    assert refused["ecdh"][0] == "UnsupportedAlgorithm" and "cannot ECDH ec-p256" in refused["ecdh"][1]
+    assert "CKM_ECDH1_DERIVE" in refused["ecdh"][1]
+    assert refused["import"][0] == "UnsupportedAlgorithm" and "cannot contract import ec-p256" in refused["import"][1]
+    assert "CKR_ATTRIBUTE_VALUE_INVALID" in refused["import"][1]
+    assert refused["p521"][0] == "UnsupportedAlgorithm" and "cannot sign ec-p521" in refused["p521"][1]
+    assert "CKR_HOST_MEMORY" in refused["p521"][1]
+    assert tpm2["left_by_import"] == []  # no half pair left by the refused import
 
 
-def test_tpm2_pkcs11_p521_point_is_decoded_not_guessed(tpm2_store: Pkcs11KeyStore) -> None:
+def test_tpm2_pkcs11_p521_point_is_decoded_not_guessed(tpm2: dict[str, Any]) -> None:
     """The token's own CKA_EC_POINT bytes for a P-521 key are the invalid ``04 85 04…``; the store returns the
     133-byte point after them, on the curve; a P-256 key's point is proper DER and signs and verifies."""
     from evcc.hsm.hostcrypto import verify_raw
 
-    lbl = _label("p521point")
-    info = tpm2_store._generate(lbl, P521)  # keygen works; signing is what fails (previous test)
-    try:
-        public_object = tpm2_store._find(ObjectClass.PUBLIC_KEY, lbl)
-        assert public_object is not None
-        raw = bytes(public_object[Attribute.EC_POINT])
-        assert raw[:3] == b"\x04\x85\x04" and info.public == raw[2:] and len(info.public) == 133
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP521R1(), info.public)
-        assert tpm2_store.public_key(lbl) == info.public
-    finally:
-        tpm2_store.delete(lbl)
-    p256 = tpm2_store.generate(_label("p256sign"), P256)
-    try:
-        public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), p256.public)
-        assert verify_raw(public, b"GenChallenge", tpm2_store.sign(p256.label, b"GenChallenge"))
-    finally:
-        tpm2_store.delete(p256.label)
+    raw, generated, read_back = tpm2["p521"]
+    assert raw[:3] == b"\x04\x85\x04" and generated == raw[2:] and len(generated) == 133 and read_back == generated
+    ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP521R1(), generated)
+    public, signature = tpm2["p256"]
+    assert verify_raw(ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public), b"GenChallenge",
+                      signature)

@@ -4,19 +4,26 @@ on the TPM runs out of object contexts after two keys: TPM 0x902), a tpm2-pkcs11
 by ``tpm2_ptool`` (primary object + token with SO and user PIN).
 
 The module reads TPM2_PKCS11_STORE / TPM2_PKCS11_TCTI and the tabrmd TCTI DBUS_SESSION_BUS_ADDRESS from the
-process environment when it is loaded: :meth:`Tpm2Pkcs11.environment` sets them for as long as the caller keeps
-the token in use and restores them afterwards. Test/bench use only.
+process environment; python-pkcs11 initialises a module once per process (so its store folder is the first one it
+saw), and the tabrmd TCTI's GLib keeps one session-bus connection per process (a later user of another private
+session bus in that process, such as the TPM daemon tests, would reach this bus instead). So the module is only
+ever loaded in a worker process of its own (:class:`Tpm2Worker`, multiprocessing "spawn"), which starts one bench
+(:func:`shared_bench`) and stops it before it ends. Test/bench use only.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import subprocess
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from evcc.errors import PlatformError
 from evcc.hsm.pkcs11_store import Pkcs11Config
@@ -123,6 +130,60 @@ class Tpm2Pkcs11:
 
     def __enter__(self) -> Tpm2Pkcs11:
         return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_SHARED: list[Tpm2Pkcs11] = []  # the worker process's bench (module docstring)
+T = TypeVar("T")
+
+
+def shared_bench() -> Tpm2Pkcs11:
+    """The worker's tpm2-pkcs11 bench, started on first use in a temporary folder, its environment set for the
+    rest of the worker's life (:func:`stop_shared_bench` ends it)."""
+    if not _SHARED:
+        folder = Path(tempfile.mkdtemp(prefix="evcc-tpm2-pkcs11-"))
+        bench = Tpm2Pkcs11(folder)
+        try:
+            bench.start()
+        except BaseException:
+            bench.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        env = bench._env()
+        os.environ.update({n: env[n] for n in ("DBUS_SESSION_BUS_ADDRESS", "TPM2_PKCS11_STORE", "TPM2_PKCS11_TCTI",
+                                                "TSS2_LOG")})
+        _SHARED.append(bench)
+    return _SHARED[0]
+
+
+def stop_shared_bench() -> None:
+    while _SHARED:
+        bench = _SHARED.pop()
+        bench.close()
+        shutil.rmtree(bench.folder, ignore_errors=True)
+
+
+class Tpm2Worker:
+    """One spawned worker process that runs functions against the tpm2-pkcs11 bench (module docstring)."""
+
+    def __init__(self) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+    def call(self, function: Callable[..., T], *args: object) -> T:
+        """``function(*args)`` in the worker (importable function, picklable arguments and result); its exception
+        is raised here."""
+        return self._pool.submit(function, *args).result(timeout=600)
+
+    def close(self) -> None:
+        try:
+            self._pool.submit(stop_shared_bench).result(timeout=120)
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Tpm2Worker:
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
