@@ -35,7 +35,7 @@ from evcc.exi import sap as sap_msgs
 from evcc.session.events import EndKind, SessionEnded
 from evcc.session.runner import SessionReport
 from evcc.session.sap import SapClient
-from evcc.session.sdp import SdpClient, SdpFailed, SdpResponse, SeccFound, Security, Transport
+from evcc.session.sdp import SECC_PORTS, SdpClient, SdpFailed, SdpResponse, SeccFound, Security, Transport
 from evcc.slac.config import SlacConfig
 from evcc.slac.events import Failed, Matched, Phase
 from evcc.slac.machine import EvSlac
@@ -69,7 +69,8 @@ class MemoryRun:
         hosts: list[Host | None] = [self.ev]
         hosts += [None if scenario.evse_silent else e for e in self.evses]
         self.bench = MemoryBench(self.line, hosts)
-        self.sdp = [SdpResponder(SdpResponse(IPv6Address(secc_address(i)), 1, Security.NO_TLS, Transport.TCP))
+        self.sdp = [SdpResponder(SdpResponse(IPv6Address(secc_address(i)), SECC_PORTS.start, Security.NO_TLS,
+                                             Transport.TCP))  # no socket here; a port SDP accepts (RFC 6335)
                     for i in range(1, len(ports))]
 
     def run(self) -> None:

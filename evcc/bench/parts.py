@@ -51,7 +51,8 @@ class RunParts:
         if self.publish is not None:
             self.vehicle.observers.append(self._publish)
         self.display.phase = self.phase
-        self.secc = SeccOptions(self._secc_pnc(), iso20=self._iso20_charger(), stop_after_loop=sc.stop_after_loop)
+        self.secc = SeccOptions(self._secc_pnc(), iso20=self._iso20_charger(), stop_after_loop=sc.stop_after_loop,
+                                limits=sc.charger_limits, violations=self.report.limit_violations)
         self.report.auth, self.report.current = sc.auth, sc.current
         if self.pnc is not None and sc.auth == "pnc":
             self.report.pnc = PncResult(keystore=self.pnc.keystore_kind)

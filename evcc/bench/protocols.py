@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evcc.bench.secc.din_responder import DinSecc, DinSeccConfig
+from evcc.bench.secc.limit_plan import ChargerLimits
 from evcc.bench.secc.iso20_responder import Iso20Secc, Iso20SeccConfig
 from evcc.bench.secc.iso20_values import ISO20_AC, ISO20_DC
 from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
@@ -72,12 +73,15 @@ class EvOptions:
 class SeccOptions:
     """What the simulated SECC needs: the Plug & Charge part (a fresh one per session; -2 or -20 by the run), the
     paused sessions it remembers (shared by its responders), the charger's -20 settings, and after how many
-    charge-loop messages the EVSE asks to stop (None: never)."""
+    charge-loop messages the EVSE asks to stop (None: never); ``limits``: what the charger limits (limit_plan.py)
+    and ``violations``: where its responders note every request above them."""
 
     pnc: Callable[[], Any] | None = None
     paused: set[bytes] = dataclasses.field(default_factory=set)
     iso20: Iso20SeccConfig = dataclasses.field(default_factory=Iso20SeccConfig)
     stop_after_loop: int | None = None
+    limits: ChargerLimits = dataclasses.field(default_factory=ChargerLimits)  # a charger that limits (issue 19)
+    violations: list[str] = dataclasses.field(default_factory=list)  # requests above them, shared by the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,9 @@ def _din_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
 
 
 def _din_secc(options: SeccOptions) -> SeccResponder:
-    return DinSecc(config=DinSeccConfig(stop_after_loop=options.stop_after_loop))
+    secc = DinSecc(config=DinSeccConfig(stop_after_loop=options.stop_after_loop, limits=options.limits))
+    secc.limit_check.violations = options.violations
+    return secc
 
 
 def _iso2_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
@@ -121,8 +127,10 @@ def _iso2_machine(options: EvOptions, vehicle: VehiclePort) -> EvccMachine:
 def _iso2_secc(options: SeccOptions) -> SeccResponder:
     pnc = options.pnc() if options.pnc is not None else None
     schedules = (50_000.0, 100_000.0) if pnc is not None else Iso2SeccConfig.sa_schedules
-    config = Iso2SeccConfig(sa_schedules=schedules, stop_after_loop=options.stop_after_loop)
-    return Iso2Secc(config=config, paused=options.paused, pnc=pnc)
+    config = Iso2SeccConfig(sa_schedules=schedules, stop_after_loop=options.stop_after_loop, limits=options.limits)
+    secc = Iso2Secc(config=config, paused=options.paused, pnc=pnc)
+    secc.limit_check.violations = options.violations
+    return secc
 
 
 def _iso20_plan(name: str) -> ProtocolPlan:
@@ -141,9 +149,11 @@ def _iso20_plan(name: str) -> ProtocolPlan:
         return Iso20Evcc(config, vehicle)
 
     def responder(options: SeccOptions) -> SeccResponder:
-        config = dataclasses.replace(options.iso20, stop_after_loop=options.stop_after_loop)
-        return Iso20Secc(kind="DC" if dc else "AC", config=config, paused=options.paused,
+        config = dataclasses.replace(options.iso20, stop_after_loop=options.stop_after_loop, limits=options.limits)
+        secc = Iso20Secc(kind="DC" if dc else "AC", config=config, paused=options.paused,
                          pnc=options.pnc() if options.pnc is not None else None)
+        secc.limit_check.violations = options.violations
+        return secc
 
     offer = sap.iso20_offer(supported.protocol, SCHEMA_IDS[supported.protocol], 1)
     return ProtocolPlan(name, f"ISO 15118-20 {service}", offer, supported, ISO_15118_20, machine, responder,

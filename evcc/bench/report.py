@@ -107,6 +107,7 @@ class BenchReport:
     ev: dict[str, Any] = field(default_factory=dict)  # the EV's own time (last session): ev_turn, ev_work
     min_cycle: float | None = None  # the charge loop's minimum cycle in use (s)
     fault: str | None = None  # the SECC fault injected (evcc.bench.secc.faults), described
+    limit_violations: list[str] = field(default_factory=list)  # requests above the charger's limits (bounded)
     fault_actions: list[str] = field(default_factory=list)  # what the fault layer did, as it happened
     ip_frames_over_powerline: int | None = None  # IPv6 frames the simulated powerline carried (netns only)
     deviations: list[dict[str, Any]] = field(default_factory=list)  # the charger's tolerated ones (SLAC; #14)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from evcc.bench.protocols import PROTOCOLS, EvOptions, ProtocolPlan, SeccOptions, plan_for
 from evcc.bench.secc.faults import Fault
+from evcc.bench.secc.limit_plan import ChargerLimits
 from evcc.errors import ConfigError
 from evcc.session.pacing import DEFAULT_MIN_CYCLE, check_min_cycle
 
@@ -59,6 +60,12 @@ class Scenario:
     ``contracts``: -20 PnC contracts installed before the session (with ``install_contract = false``), by falling
     priority; ``reject_contracts``: the charger refuses that many contracts first (the EV tries its next).
 
+    A charger that limits (issue 19, evcc.bench.secc.limit_plan): ``limit_max_power_kw`` / ``limit_max_current``
+    (its EVSEMaximumPowerLimit / -CurrentLimit, -2 AC EVSEMaxCurrent per phase, -20 EVSEMaximumCharge*);
+    ``limit_drop_after`` (charge-loop response, 1-based) with ``limit_drop_power_kw`` / ``limit_drop_current``: the
+    limit drops then; ``pmax_steps``: ((start s, PMax kW), ...) of the schedule. Values are taken as given (a
+    hostile charger may announce nonsense); the run fails when the EV asks for more than is in force.
+
     ``evse_silent``: the EVSE SLAC simulators never start (SLAC must fail). ``no_secc``: the EVSE runs SLAC
     but no SECC listens (SDP must fail). ``fault``: what the SECC breaks (the shared fault layer,
     evcc.bench.secc.faults); ``stop_after_loop``: the EVSE asks to stop after that many charge-loop messages.
@@ -87,10 +94,25 @@ class Scenario:
     dynamic_power_kw: float | None = None
     contracts: int = 1
     reject_contracts: int = 0
+    limit_max_power_kw: float | None = None
+    limit_max_current: float | None = None
+    limit_drop_after: int | None = None
+    limit_drop_power_kw: float | None = None
+    limit_drop_current: float | None = None
+    pmax_steps: tuple[tuple[float, float], ...] = ()  # (start s, PMax kW)
     steps: tuple[Step, ...] = ()
     modem_restart_s: float = 0.3
     slac_parm_retries: int = 2
     min_cycle: float | None = None  # charge loop pace (s); None: a real car's cycle in battery time
+
+    @property
+    def charger_limits(self) -> ChargerLimits:
+        """The limits the simulated charger announces (evcc.bench.secc.limit_plan), in W and A."""
+        def watts(kw: float | None) -> float | None:
+            return None if kw is None else kw * 1000.0
+        return ChargerLimits(watts(self.limit_max_power_kw), self.limit_max_current, self.limit_drop_after,
+                             watts(self.limit_drop_power_kw), self.limit_drop_current,
+                             tuple((float(start), kw * 1000.0) for start, kw in self.pmax_steps))
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -117,6 +139,13 @@ class Scenario:
             raise ConfigError(f"bench.control={self.control!r}: one of {CONTROL_MODES}")
         if self.dynamic_power_kw is not None and not -500.0 <= self.dynamic_power_kw <= 500.0:
             raise ConfigError(f"bench.dynamic_power_kw={self.dynamic_power_kw} outside [-500, 500] kW")
+        _ = self.charger_limits  # checks the PMax steps
+        for name in ("limit_max_power_kw", "limit_max_current", "limit_drop_power_kw", "limit_drop_current"):
+            value = getattr(self, name)
+            if value is not None and not -100_000.0 <= value <= 100_000.0:
+                raise ConfigError(f"bench.{name}={value} outside [-100000, 100000]")
+        if self.limit_drop_after is not None and not 1 <= self.limit_drop_after <= 1_000_000:
+            raise ConfigError(f"bench.limit_drop_after={self.limit_drop_after}: a charge-loop message from 1")
         if not 1 <= self.contracts <= 3 or not 0 <= self.reject_contracts <= 3:
             raise ConfigError(f"bench.contracts={self.contracts} / reject_contracts={self.reject_contracts}:"
                               " 1..3 contracts, 0..3 refused")

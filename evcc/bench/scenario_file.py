@@ -8,6 +8,8 @@ and the expected verdict. Every key is checked: an unknown key, a wrong type or 
                 control = "dynamic"  contracts = 2            (ISO 15118-20: control mode, contracts installed)
     [charger]   protocols = ["iso2"]  evse_attenuation = [24]  faults = ["delay:CableCheckRes=3"]
                 dynamic_power_kw = -10  reject_contracts = 1  (ISO 15118-20: grid set-point, refused contracts)
+                max_power_kw = 10  max_current = 50  limit_drop_after = 5  limit_drop_power_kw = 4
+                limit_drop_current = 20  pmax_steps = [[0, 50], [60, 11]]   (a charger that limits: kW, A, s)
     [bench]     link = "auto"  time_scale = 300
     [[steps]]   action = "pause"  at_soc = 55        [[steps]]  action = "resume"  after_s = 1
     [expect]    outcome = "completed" | "stopped" | "failed"   reason = "<regex>"   stage = "CableCheckRes"
@@ -32,7 +34,8 @@ _EV = {"protocols": list, "tls": bool, "auth": str, "current": str, "install_con
        "capacity_kwh": float, "start_soc": float, "target_soc": float, "max_current": float, "max_power_kw": float,
        "control": str, "contracts": int}
 _CHARGER = {"protocols": list, "evse_attenuation": list, "faults": list, "dynamic_power_kw": float,
-            "reject_contracts": int}
+            "reject_contracts": int, "max_power_kw": float, "max_current": float, "limit_drop_after": int,
+            "limit_drop_power_kw": float, "limit_drop_current": float, "pmax_steps": list}
 _BENCH = {"link": str, "time_scale": float}
 _STEP = {"action": str, "at_soc": float, "after_s": float, "reason": str}
 _EXPECT = {"outcome": str, "reason": str, "stage": str}
@@ -126,6 +129,9 @@ def load_scenario(path: Path, link: str | None = None) -> ScenarioFile:
             fault=faults.secc, stop_after_loop=faults.stop_after_loop, steps=steps,
             link=link or bench.get("link", "auto"),
             dynamic_power_kw=charger.get("dynamic_power_kw"), reject_contracts=charger.get("reject_contracts", 0),
+            limit_max_power_kw=charger.get("max_power_kw"), limit_max_current=charger.get("max_current"),
+            limit_drop_after=charger.get("limit_drop_after"), limit_drop_power_kw=charger.get("limit_drop_power_kw"),
+            limit_drop_current=charger.get("limit_drop_current"), pmax_steps=_pmax_steps(charger, keys),
             time_scale=bench.get("time_scale", 300.0), **ev)
         verdict = Expect(expect.get("outcome", "completed"), expect.get("reason"), expect.get("stage"))
     except ConfigError as exc:
@@ -142,6 +148,9 @@ _FILE_KEYS = {"bench.protocol": "ev.protocols", "bench.offer": "ev.protocols", "
               "charger.protocols", "bench.attenuations": "charger.evse_attenuation", "bench SoC": "ev SoC",
               "bench.dynamic_power_kw": "charger.dynamic_power_kw",
               "bench.reject_contracts": "charger.reject_contracts",
+              "bench.limit_max_power_kw": "charger.max_power_kw", "bench.limit_max_current": "charger.max_current",
+              **{f"bench.{k}": f"charger.{k}" for k in ("limit_drop_after", "limit_drop_power_kw",
+                                                        "limit_drop_current")},
               **{f"bench.{k}": f"ev.{k}" for k in _EV if k != "protocols"}}
 
 
@@ -149,6 +158,17 @@ def _file_keys(message: str) -> str:
     for field_name, key in _FILE_KEYS.items():
         message = message.replace(field_name + "=", key + "=").replace(field_name + ":", key + ":")
     return message
+
+
+def _pmax_steps(charger: Mapping[str, Any], keys: _Keys) -> tuple[tuple[float, float], ...]:
+    """charger.pmax_steps: [[start s, PMax kW], ...]."""
+    out = []
+    for item in charger.get("pmax_steps", []):
+        if not (isinstance(item, list) and len(item) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) <= 1e6 for x in item)):
+            raise keys.error("charger.pmax_steps", f"expected [start s, PMax kW] pairs of numbers, got {item!r}")
+        out.append((float(item[0]), float(item[1])))
+    return tuple(out)
 
 
 def _steps(value: Any, keys: _Keys) -> tuple[Step, ...]:

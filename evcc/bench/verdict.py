@@ -71,6 +71,8 @@ def judge(expect: Expect, report: BenchReport) -> Verdict:
         problems.append(f"expected stage {expect.stage}, got {stage}")
     if expect.reason is not None and re.search(expect.reason, reason) is None:
         problems.append(f"reason does not match /{expect.reason}/")
+    if report.limit_violations:  # issue 19: never a request above what the charger allows
+        problems.append(f"the EV asked for more than the charger allowed: {report.limit_violations[0]}")
     if problems:
         return Verdict(False, outcome, stage, reason, "; ".join(problems))
     return Verdict(True, outcome, stage, reason, f"{outcome} at {stage} as expected")

@@ -78,7 +78,7 @@ def _charge_loop(s: Iso20Secc, req: Any, code: str) -> Built:
                             power=number(mode.EVMaximumChargePower) or 0.0, default_pmax=s.schedule_pmax())
         present = number(mode.EVPresentActivePower) or 0.0
         if s.last_target is not None and present > max(0.0, s.last_target) + 1.0:
-            s.limit_check.violations.append(f"AC_ChargeLoopReq at {s.now:.3f} s: EVPresentActivePower "
+            s.limit_check.violation(f"AC_ChargeLoopReq at {s.now:.3f} s: EVPresentActivePower "
                                             f"{present:.0f} W above the EVSE's target {s.last_target:.0f} W")
     if code == "OK":
         target = _target(s, mode, dynamic)

@@ -24,7 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from evcc.errors import ConfigError
+
 MAX_STEPS = 24  # PMaxSchedule entries (-2 allows 1024, DIN 12; 24 suffice for a bench)
+MAX_VIOLATIONS = 50  # violations kept (bounded); ``LimitCheck.exceeded`` counts them all
 EPSILON = 1e-6
 
 
@@ -62,6 +65,13 @@ class ChargerLimits:
     def active(self) -> bool:
         return self != ChargerLimits()
 
+    def __post_init__(self) -> None:
+        if len(self.pmax_steps) > MAX_STEPS:
+            raise ConfigError(f"charger.pmax_steps: at most {MAX_STEPS} PMax steps, got {len(self.pmax_steps)}")
+        starts = [start for start, _ in self.pmax_steps]
+        if starts and (starts[0] != 0 or starts != sorted(set(starts))):
+            raise ConfigError(f"charger.pmax_steps: steps must start at 0 s and rise: {starts}")
+
 
 @dataclass
 class LimitCheck:
@@ -70,8 +80,14 @@ class LimitCheck:
     limits: ChargerLimits = field(default_factory=ChargerLimits)
     schedule_start: float | None = None  # SECC time of the response that carried the schedule
     announced: tuple[float, float, float] | None = None  # (time, max current, max power) of the last response
-    violations: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)  # the first MAX_VIOLATIONS (may be shared by a run)
     requests: int = 0
+    exceeded: int = 0  # requests above the limits, all of them
+
+    def violation(self, text: str) -> None:
+        self.exceeded += 1
+        if len(self.violations) < MAX_VIOLATIONS:
+            self.violations.append(text)
 
     def announce(self, now: float, current: float, power: float) -> None:
         self.announced = (now, current, power)
@@ -93,9 +109,9 @@ class LimitCheck:
         _, max_current, max_power = self.announced
         allowed_power = min(max(0.0, max_power), max(0.0, self.pmax(now, default_pmax)))
         if current is not None and current > max(0.0, max_current) + EPSILON:
-            self.violations.append(f"{name} at {now:.3f} s: {current:.2f} A above {max_current:.2f} A")
+            self.violation(f"{name} at {now:.3f} s: {current:.2f} A above {max_current:.2f} A")
         if current is not None and voltage is not None and current * voltage > allowed_power * (1 + 1e-9) + EPSILON:
-            self.violations.append(f"{name} at {now:.3f} s: {current:.2f} A x {voltage:.2f} V = "
+            self.violation(f"{name} at {now:.3f} s: {current:.2f} A x {voltage:.2f} V = "
                                    f"{current * voltage:.0f} W above {allowed_power:.0f} W")
         if power is not None and power > allowed_power * (1 + 1e-9) + EPSILON:
-            self.violations.append(f"{name} at {now:.3f} s: {power:.0f} W above {allowed_power:.0f} W")
+            self.violation(f"{name} at {now:.3f} s: {power:.0f} W above {allowed_power:.0f} W")
