@@ -125,5 +125,3 @@ def judge_response(run: CaseRun, res: Any, wanted: str, session_id: bytes | None
         if slow is not None:
             return Verdict.FAIL, f"{slow} (V2G_SECC_Msg_Performance_Time)"
     return Verdict.PASS, f"{name} {code}".strip()
-
-

@@ -21,7 +21,7 @@ from evcc.conformance.context import CaseOutcome, CaseRun, RunOptions
 from evcc.conformance.link import Charger
 from evcc.conformance.model import Case, CaseResult, Phase, Verdict
 from evcc.conformance.session_phase import session_case
-from evcc.conformance.transport_phase import open_link, sap_case, sdp_case, tls_case
+from evcc.conformance.transport_phase import needs_probe, open_link, sap_case, sdp_case, supported, tls_case
 from evcc.errors import EvccError
 
 __all__ = ["RunOptions", "run_case", "run_suite"]
@@ -50,6 +50,8 @@ async def _phase(run: CaseRun) -> tuple[Verdict, str]:
     phase = run.case.phase
     if phase is Phase.SDP:
         return await sdp_case(run)
+    if needs_probe(run):  # before the case's own connection: a charger may serve one connection at a time
+        await supported(run, run.case.precondition.protocol)
     link = await open_link(run)
     try:
         if phase is Phase.TLS:

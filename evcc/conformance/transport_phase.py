@@ -156,7 +156,15 @@ def _offers(value: Any) -> list[ProtocolOffer]:
             for ns, major, minor, sid, prio in value]
 
 
-async def _supported(run: CaseRun, protocol: str) -> None:
+def needs_probe(run: CaseRun) -> bool:
+    """A SupportedAppProtocol case that expects a positive answer to offers of its own first learns on a
+    connection of its own whether the charger offers the case's protocol (else NOT_APPLICABLE)."""
+    case = run.case
+    return (case.phase is Phase.SAP and case.stimulus.kind is StimulusKind.OFFERS and bool(case.precondition.protocol)
+            and code_matches("OK_SuccessfulNegotiation", case.expect.codes))
+
+
+async def supported(run: CaseRun, protocol: str) -> None:
     """NOT_APPLICABLE unless the charger negotiates ``protocol`` offered alone (a connection of its own)."""
     link = await open_link(run)
     try:
@@ -167,9 +175,6 @@ async def _supported(run: CaseRun, protocol: str) -> None:
 
 async def sap_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
     case, stim, expect = run.case, run.case.stimulus, run.case.expect
-    if stim.kind is StimulusKind.OFFERS and case.precondition.protocol and code_matches(
-            "OK_SuccessfulNegotiation", expect.codes):
-        await _supported(run, case.precondition.protocol)
     wait = proto.seconds("din", expect.within, "SupportedAppProtocolReq", max(2.0, run.opts.min_msg_timeout or 0.0))
     raw = GARBAGE_EXI if stim.kind is StimulusKind.GARBAGE_EXI else None
     if stim.kind is StimulusKind.OFFERS:
