@@ -19,6 +19,7 @@ from typing import Any
 from evcc.bench.vehicle_sim import Sample
 from evcc.bounded import Decimator, PerName, Window
 from evcc.session.events import EndKind, Exchange, LateResponse, SessionEvent
+from evcc.session.limits import limit_summary
 from evcc.session.report_common import write_atomic
 from evcc.session.runner import SessionReport
 from evcc.session.session_log import SessionLog, response_name
@@ -107,6 +108,8 @@ class BenchReport:
     ev: dict[str, Any] = field(default_factory=dict)  # the EV's own time (last session): ev_turn, ev_work
     min_cycle: float | None = None  # the charge loop's minimum cycle in use (s)
     fault: str | None = None  # the SECC fault injected (evcc.bench.secc.faults), described
+    limit: dict[str, Any] | None = None  # the EV's limit in force last and what set it (evcc.session.limits)
+    limit_deviations: list[str] = field(default_factory=list)  # the charger's limits that made no sense
     limit_violations: list[str] = field(default_factory=list)  # requests above the charger's limits (bounded)
     fault_actions: list[str] = field(default_factory=list)  # what the fault layer did, as it happened
     ip_frames_over_powerline: int | None = None  # IPv6 frames the simulated powerline carried (netns only)
@@ -154,6 +157,11 @@ class BenchReport:
 
     def take_events(self, events: Iterable[SessionEvent], origin: float) -> None:
         """The session's events: a bounded SessionLog (aggregates over every exchange) or a plain list."""
+        if not isinstance(events, SessionLog):
+            events = list(events)
+        limit, deviations = limit_summary(events)
+        self.limit = limit or self.limit
+        self.limit_deviations = (self.limit_deviations + deviations)[:32]
         if isinstance(events, SessionLog):
             self._rtt.merge(events.rtt)
             self.late_responses += events.late_count

@@ -317,3 +317,19 @@ class LimitTracker:
                 self._deviations.add(text)
                 out.append(LimitDeviation(text))
         return out
+
+
+def limit_summary(events: Iterable[object]) -> tuple[dict[str, object] | None, list[str]]:
+    """For a report: the last :class:`LimitInForce` among ``events`` (request, value, unit, source, at) and the
+    deviations' texts (at most ``MAX_DEVIATIONS``)."""
+    last: LimitInForce | None = None
+    deviations: list[str] = []
+    for event in events:
+        if isinstance(event, LimitInForce):
+            last = event
+        elif isinstance(event, LimitDeviation) and len(deviations) < MAX_DEVIATIONS:
+            deviations.append(event.text)
+    if last is None:
+        return None, deviations
+    return {"request": last.request, "value": round(last.value, 3), "unit": last.unit, "source": last.source,
+            "at": round(last.at, 3)}, deviations

@@ -27,6 +27,7 @@ from evcc.session import v2gtp
 from evcc.session.connection import V2gConnection
 from evcc.session.deviations import DeviationRecord, note_exi
 from evcc.session.events import EndKind
+from evcc.session.limits import limit_summary
 from evcc.session.report_common import timing_summary, write_atomic
 from evcc.session.session_log import SessionLog
 
@@ -203,6 +204,8 @@ class SessionJsonReport:
     lab_tls13_p256: bool = False  # lab option in use: TLS 1.3 also offered P-256 (evcc session --lab-tls13-p256)
     soc: dict[str, float] = field(default_factory=dict)
     deviations: list[dict[str, Any]] = field(default_factory=list)  # the SECC's tolerated ones (issue #14)
+    limit: dict[str, Any] | None = None  # the limit in force last and what set it (evcc.session.limits, issue 19)
+    limit_deviations: list[str] = field(default_factory=list)  # the charger's limits that made no sense
 
     def take_messages(self, records: Window[Recorded] | list[Recorded], grammar: str | None, origin: float,
                       log: SessionLog | None = None) -> None:
@@ -219,6 +222,7 @@ class SessionJsonReport:
                                 "budget_ms": round(e.budget * 1000.0, 3)} for e in log.late]
         self.late_count = log.late_count
         self.ev = log.ev_summary()
+        self.limit, self.limit_deviations = limit_summary(log)
 
     def stopped_in_order(self, kind: EndKind) -> bool:
         """The session ended with SessionStopReq answered (completed, or stopped in order)."""

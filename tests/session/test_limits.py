@@ -177,3 +177,20 @@ def test_tracker_reports_source_changes_and_each_deviation_once() -> None:
     events = tracker.take("EVTargetCurrent", bad, 3.0) + tracker.take("EVTargetCurrent", bad, 4.0)
     assert sum(isinstance(e, LimitDeviation) for e in events) == len(bad.deviations) == 2  # once each
     assert tracker.current is bad
+
+
+def test_the_session_report_shows_the_limit_in_force_and_what_set_it() -> None:
+    """Issue 19 point 2: the `evcc session` report carries the last limit and the deviations."""
+    from evcc.session.report import SessionJsonReport
+    from evcc.session.session_log import SessionLog
+
+    log = SessionLog()
+    log.extend([LimitInForce("EVTargetCurrent", 200.0, "A", "EV", 1.0),
+                LimitDeviation("EVSEMaximumPowerLimit -5 makes no sense: taken as 0"),
+                LimitInForce("EVTargetCurrent", 27.1, "A", "EVSE maximum", 2.5)])
+    report = SessionJsonReport(interface="eth1", protocol="din", auth="eim", tls=False)
+    report.take_events(log)
+    assert report.limit == {"request": "EVTargetCurrent", "value": 27.1, "unit": "A", "source": "EVSE maximum",
+                            "at": 2.5}
+    assert report.limit_deviations == ["EVSEMaximumPowerLimit -5 makes no sense: taken as 0"]
+    assert report.as_dict()["limit"]["source"] == "EVSE maximum"
