@@ -239,7 +239,7 @@ class TpmKeyStore:
             log.error("TPM FlushContext failed: %s", rc_text(exc))
 
     @contextmanager
-    def _srk(self) -> Iterator[Any]:
+    def _srk(self, what: str = "") -> Iterator[Any]:
         handle = None
         if self._srk_context is not None:
             try:
@@ -247,7 +247,7 @@ class TpmKeyStore:
             except TSS2_Exception:
                 self._srk_context = None  # TPM reset since: derive it again
         if handle is None:
-            with self._tpm("CreatePrimary of the storage key (owner hierarchy)"):
+            with self._tpm("CreatePrimary of the storage key (owner hierarchy)" + (f" for {what}" if what else "")):
                 handle, public, *_ = self._esys.create_primary(TPM2B_SENSITIVE_CREATE(), srk_template(),
                                                                ESYS_TR.RH_OWNER)
                 self._srk_public = public
@@ -267,7 +267,7 @@ class TpmKeyStore:
             with self._storage20(key, what) as primary:
                 yield primary
             return
-        with self._loaded_parent(key.parent, what) as parent:
+        with self._loaded_parent(key.parent, f"{what} with key {key.label!r}") as parent:
             with self._tpm(f"Load of key {key.label!r} for {what} (a key file from another TPM or a damaged one "
                            f"fails here)"):
                 handle = self._esys.load(parent, key.private, key.public)
@@ -306,7 +306,7 @@ class TpmKeyStore:
     @contextmanager
     def _loaded_parent(self, parent: str | None, what: str) -> Iterator[Any]:
         if parent is None:
-            with self._srk() as srk:
+            with self._srk(what) as srk:
                 yield srk
         else:
             with self._loaded(self._read(parent), what) as handle:

@@ -250,3 +250,29 @@ def test_key_file_from_another_tpm(tmp_path: Path, swtpm_tcti: str) -> None:
             other.close()
     assert verify_raw(_public(info.algorithm, info.public), b"m", mine.sign("oem", b"m"))
     mine.close()
+
+
+def test_tpm_out_of_object_memory(store: TpmKeyStore, swtpm_tcti: str) -> None:
+    """Another client holding every transient slot (no resource manager): a one-line TPM_RC_OBJECT_MEMORY error
+    naming the key and what was tried; the key works again once the slots are free."""
+    from tpm2_pytss import ESAPI  # type: ignore[import-untyped]
+    from tpm2_pytss.constants import ESYS_TR  # type: ignore[import-untyped]
+    from tpm2_pytss.types import TPM2B_SENSITIVE_CREATE  # type: ignore[import-untyped]
+
+    from evcc.hsm.tpm_objects import srk_template
+
+    info = store.generate("oem", KeyAlgorithm.EC_P256)
+    other = ESAPI(swtpm_tcti)
+    handles = []
+    try:
+        for _ in range(3):
+            handles.append(other.create_primary(TPM2B_SENSITIVE_CREATE(), srk_template(), ESYS_TR.RH_OWNER)[0])
+        with pytest.raises(TpmError) as err:
+            store.sign("oem", b"m")
+        text = _one_line(err.value)
+        assert "TPM_RC_OBJECT_MEMORY" in text and "signing with key 'oem'" in text, text
+    finally:
+        for handle in handles:
+            other.flush_context(handle)
+        other.close()
+    assert verify_raw(_public(info.algorithm, info.public), b"m", store.sign("oem", b"m"))
