@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "pki": "evcc.pki.cli",
     "keys": "evcc.keys.cli",
     "conformance": "evcc.conformance.cli",
+    "demo": "evcc.demo.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

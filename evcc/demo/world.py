@@ -1,0 +1,310 @@
+"""The simulated world of ``evcc demo``: everything the daemon talks to, except the HMI (root: network namespaces).
+
+    EV netns  <prefix>-ev                                    charger side
+    ┌─────────────────────────────────────────────┐
+    │ evcc run (the real daemon, a subprocess)     │ ev0 ─ powerline simulator with SLAC (slac = true)
+    │   BMS bridge ─┐ udp_multicast CAN on lo      │       or a direct veth (slac = false) ─ SECC netns:
+    │ BenchBms ─────┘ (this process)               │       SLAC EVSE, SDP responder, ISO 15118-2 SECC with
+    └─────────────────────────────────────────────┘       Plug & Charge (test PKI), a second SECC with a fault
+
+The contracts (contract_1, contract_2 of the run-time test PKI; contract_3, valid 28 days, is kept for an import
+over D-Bus) go into a software key store and the contract store before the daemon starts. Plug-in and unplug are
+the BMS frames starting and stopping (the daemon starts a session when fresh BMS data arrive); the EV's stop is
+the BMS's stop request; a charger fault is the SDP answer pointing at the faulty SECC for the next sessions; a
+refused contract is the SECC answering PaymentDetailsReq with FAILED_CertificateRevoked (ISO 15118-2 Table 105).
+The simulators run on the caller's asyncio loop; their sockets are opened inside the namespaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from evcc.bench import netns
+from evcc.bench.secc.din_responder import DinSecc
+from evcc.bench.secc.faults import parse_fault
+from evcc.bench.secc.iso2_pnc import SeccPncSim
+from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
+from evcc.bench.secc.link import VethLink, in_netns
+from evcc.bench.secc.sap_responder import SupportedProtocol
+from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp
+from evcc.bench.secc.server import serve_secc
+from evcc.bms_bridge.aio import CanNodeRunner
+from evcc.bms_bridge.battery_bms import BenchBms, BmsFault
+from evcc.bms_bridge.bus import open_bus
+from evcc.bms_bridge.codec import load_codec
+from evcc.bms_bridge.config import CanBusConfig
+from evcc.contracts.chain import common_name
+from evcc.contracts.importer import import_contract_files
+from evcc.contracts.install_common import InstallContext
+from evcc.contracts.provisioning_service import ProvisioningService
+from evcc.contracts.provisioning_sim import ProvisioningSimulator
+from evcc.contracts.store import ContractStore
+from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
+from evcc.pki.generator import TestPki, build_pki
+from evcc.pki.profiles import Suite
+from evcc.session import sap
+from evcc.session.battery_model import BatteryModel
+from evcc.session.sdp import SdpResponse, Security, Transport
+
+CAN_GROUP = "239.74.163.3"
+CONTRACTS = ("contract_1", "contract_2", "contract_3")
+PRESTORED = {"contract_1": 2, "contract_2": 1}  # name -> priority before the daemon starts
+REFUSED_CODE = "FAILED_CertificateRevoked"
+FAULT = "code:CurrentDemandRes#4=FAILED"  # the faulty charger (evcc.bench.secc.faults text)
+
+
+@dataclass
+class DemoPnc(SeccPncSim):
+    """The SECC's Plug & Charge part, refusing the contracts whose eMAID is in ``refuse`` at PaymentDetails."""
+
+    refuse: frozenset[str] = frozenset()
+
+    def respond(self, secc: Iso2Secc, name: str, req: Any, code: str) -> tuple[str, Any]:
+        element, body = super().respond(secc, name, req, code)
+        leaf = self.contract_leaf
+        if name == "PaymentDetailsRes" and leaf is not None and common_name(leaf) in self.refuse \
+                and str(body.ResponseCode) == "OK":
+            body.ResponseCode = REFUSED_CODE
+            self.refusals.append(f"{common_name(leaf)}: {REFUSED_CODE}")
+        return element, body
+
+
+@dataclass
+class ChargerSession:
+    """What the charger saw of one session: the contract it was offered and what it refused."""
+
+    pnc: DemoPnc
+    faulty: bool
+
+    @property
+    def emaid(self) -> str | None:
+        return common_name(self.pnc.contract_leaf) if self.pnc.contract_leaf is not None else None
+
+
+class PowerlineLink:
+    """The simulated powerline with SLAC between the EV's ``ev0`` and one EVSE (evcc.bench.plc_sim), with the
+    face of :class:`VethLink` (``ev_netns``, ``secc_netns``, interface names, ``close``)."""
+
+    ev_ifname = "ev0"
+    secc_ifname = "evse0"
+
+    def __init__(self, prefix: str) -> None:
+        from evcc.bench.plc_sim.topology import Topology
+
+        self.prefix = prefix
+        self.topology = Topology(n_evse=1, prefix=prefix)
+        self._stack = contextlib.AsyncExitStack()
+        self._evse: asyncio.Task[Any] | None = None
+
+    @property
+    def ev_netns(self) -> str:
+        return f"{self.prefix}-ev"
+
+    @property
+    def secc_netns(self) -> str:
+        return f"{self.prefix}-evse0"
+
+    def create(self) -> PowerlineLink:
+        self.topology.create()
+        return self
+
+    async def start(self) -> None:
+        from evcc.bench.plc_sim.bridge import PowerlineSim, bench_ports
+
+        ports = bench_ports(self.topology.sim_ifnames, [20], 0.3)
+        await self._stack.enter_async_context(PowerlineSim(ports, self.topology.sim_netns))
+        self.restart_evse()
+
+    def restart_evse(self) -> None:
+        """A fresh EVSE SLAC machine (a new plug-in matches again)."""
+        from evcc.bench.plc_sim.bridge import run_evse
+
+        if self._evse is not None:
+            self._evse.cancel()
+        self._evse = asyncio.get_running_loop().create_task(run_evse(self.secc_ifname, self.secc_netns))
+
+    async def stop(self) -> None:
+        if self._evse is not None:
+            self._evse.cancel()
+            await asyncio.gather(self._evse, return_exceptions=True)
+        await self._stack.aclose()
+
+    def close(self) -> None:
+        self.topology.close()
+
+
+@dataclass
+class World:
+    folder: Path
+    slac: bool = True
+    prefix: str = field(default_factory=lambda: "evd-" + secrets.token_hex(3))
+    pki: TestPki | None = None
+    emaids: dict[str, str] = field(default_factory=dict)  # contract name -> eMAID
+    link: VethLink | PowerlineLink | None = None
+    battery: BenchBms | None = None
+    sessions: list[ChargerSession] = field(default_factory=list)
+    refuse: frozenset[str] = frozenset()  # eMAIDs the charger refuses
+    fault: str | None = None  # the fault of the next sessions (text of evcc.bench.secc.faults)
+    _sdp: SdpResponder | None = None
+    _ports: dict[str, int] = field(default_factory=dict)  # "ok" and fault text -> SECC port
+    _address: str = ""
+    _servers: list[asyncio.AbstractServer] = field(default_factory=list)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _transports: list[asyncio.BaseTransport] = field(default_factory=list)
+    _can: Any = None
+    _now: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
+
+    @property
+    def ev_netns(self) -> str:
+        assert self.link is not None
+        return self.link.ev_netns
+
+    # --- set-up and tear-down -----------------------------------------------------------------------------
+    def create(self) -> None:
+        """PKI, key store, contracts, namespaces (blocking: before the loop's work starts)."""
+        self.pki = build_pki(Suite.ISO2, self._now)
+        self.link = PowerlineLink(self.prefix) if self.slac else VethLink(prefix=self.prefix)
+        self.link.create()
+        netns.run("ip", "-n", self.link.ev_netns, "link", "set", "lo", "up", "multicast", "on")
+        netns.run("ip", "-n", self.link.ev_netns, "route", "add", "224.0.0.0/4", "dev", "lo")
+        self._contracts()
+
+    def _contracts(self) -> None:
+        assert self.pki is not None
+        (self.folder / "keys").mkdir(mode=0o700, exist_ok=True)
+        kek = self.folder / "kek"
+        kek.write_bytes(secrets.token_bytes(32))
+        kek.chmod(0o600)
+        store = SoftKeyStore(SoftKeyStoreConfig(self.folder / "keys", kek_file=kek))
+        ctx = InstallContext(store=ContractStore(self.folder / "contracts"), keystore=store,
+                             v2g_roots=(self.pki.certs["v2g_root"],), now=self._now,
+                             mo_roots=(self.pki.certs["mo_root"],))
+        for name in CONTRACTS:
+            chain, key = self.contract_files(name)
+            if name in PRESTORED:
+                self.emaids[name] = import_contract_files(chain, key, ctx, PRESTORED[name]).emaid
+            else:
+                self.emaids[name] = common_name(self.pki.certs[name])
+        pem = serialization.Encoding.PEM
+        (self.folder / "v2g_root.pem").write_bytes(self.pki.certs["v2g_root"].public_bytes(pem))
+
+    def contract_files(self, name: str) -> tuple[Path, Path]:
+        """PEM chain (leaf first) and PKCS#8 key of a test-PKI contract (for the import over D-Bus too)."""
+        assert self.pki is not None
+        pem = serialization.Encoding.PEM
+        chain, key = self.folder / f"{name}.chain.pem", self.folder / f"{name}.key.pem"
+        if not chain.exists():
+            chain.write_bytes(b"".join(c.public_bytes(pem) for c in self.pki.chain(name)))
+            key.write_bytes(self.pki.keys[name].private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()))
+            key.chmod(0o600)
+        return chain, key
+
+    async def start(self) -> None:
+        """Powerline and EVSE SLAC (slac), the SECCs and SDP, the BMS (silent: unplugged)."""
+        assert self.link is not None
+        if isinstance(self.link, PowerlineLink):
+            await self.link.start()
+        ifname, ns = self.link.secc_ifname, self.link.secc_netns
+        self._address = str(netns.link_local(ns, ifname))
+        supported = [SupportedProtocol("iso2", sap.ISO2_NAMESPACE, 2, 0)]
+        with in_netns(ns):
+            for key, faulty in (("ok", False), ("fault", True)):
+                server, _log = await serve_secc(
+                    f"{self._address}%{ifname}", 0, supported, DinSecc,
+                    responders={"iso2": self._factory(faulty)}, fault=parse_fault(FAULT) if faulty else None)
+                self._servers.append(server)
+                self._ports[key] = server.sockets[0].getsockname()[1]
+            self._sdp = SdpResponder(self._sdp_answer(self._ports["ok"]))
+            self._transports.append(await serve_sdp(self._sdp, ifname))
+        with in_netns(self.link.ev_netns):
+            bus = open_bus(CanBusConfig("udp_multicast", CAN_GROUP))
+        self._can = bus
+        self.battery = BenchBms(load_codec(), BatteryModel())
+        self.battery.faults.add(BmsFault.SILENCE)  # unplugged until a scenario plugs in
+        self._tasks.append(asyncio.get_running_loop().create_task(CanNodeRunner(bus, self.battery).run()))
+
+    def _sdp_answer(self, port: int) -> SdpResponse:
+        return SdpResponse(ipaddress.IPv6Address(self._address), port, Security.NO_TLS, Transport.TCP)
+
+    def _factory(self, faulty: bool) -> Callable[[], Iso2Secc]:
+        return lambda: self._make_secc(faulty)
+
+    def _make_secc(self, faulty: bool) -> Iso2Secc:
+        assert self.pki is not None
+        service = ProvisioningService(ProvisioningSimulator(self.pki), self.emaids["contract_1"])
+        pnc = DemoPnc(service, datetime.now(timezone.utc), refuse=self.refuse)
+        self.sessions.append(ChargerSession(pnc, faulty))
+        return Iso2Secc(config=Iso2SeccConfig(response_time=0.02, max_power=50_000.0), pnc=pnc)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for server in self._servers:
+            server.close()
+        for transport in self._transports:
+            transport.close()
+        if self._can is not None:
+            self._can.shutdown()
+        if isinstance(self.link, PowerlineLink):
+            await self.link.stop()
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
+
+    # --- what a scenario does -----------------------------------------------------------------------------
+    def plug(self, model: BatteryModel) -> None:
+        assert self.battery is not None
+        self.battery.model = model
+        self.battery.faults.clear()
+        if isinstance(self.link, PowerlineLink):
+            self.link.restart_evse()
+
+    def unplug(self) -> None:
+        assert self.battery is not None
+        self.battery.faults.clear()
+        self.battery.faults.add(BmsFault.SILENCE)
+
+    def ev_stop(self) -> None:
+        """The BMS asks to stop (the EV-side stop: EVCC_StopRequest on CAN)."""
+        assert self.battery is not None
+        self.battery.faults.add(BmsFault.STOP_REQUEST)
+
+    def charger(self, *, fault: bool, refuse: tuple[str, ...]) -> None:
+        """The next sessions' charger: the faulty SECC or the good one, refusing these contract names."""
+        assert self._sdp is not None
+        self.refuse = frozenset(self.emaids[n] for n in refuse)
+        self.fault = FAULT if fault else None
+        self._sdp.response = self._sdp_answer(self._ports["fault" if fault else "ok"])
+
+    def config(self, bus_address: str, restart_delay_s: float = 1.0) -> Path:
+        """The daemon's TOML (the same keys as /etc/evcc/evcc.toml)."""
+        assert self.link is not None
+        sections = {
+            "plc": f'interface = "{self.link.ev_ifname}"',
+            "slac": f"enabled = {'true' if self.slac else 'false'}",
+            "session": f'payment = "contract"\nprotocols = ["iso2"]\nrestart_delay_s = {restart_delay_s}\n'
+                       f'stop_timeout_s = 5.0',
+            "contracts": f'directory = "{self.folder / "contracts"}"',
+            "hsm": f'kind = "soft"\ndirectory = "{self.folder / "keys"}"\nkek_file = "{self.folder / "kek"}"',
+            "bms": f'interface = "udp_multicast"\nchannel = "{CAN_GROUP}"\nfreshness_s = 1.0',
+            "dbus": f'bus = "address"\naddress = "{bus_address}"',
+            "log": 'level = "info"',
+        }
+        path = self.folder / "evcc.toml"
+        path.write_text("".join(f"[{k}]\n{v}\n\n" for k, v in sections.items()), encoding="utf-8")
+        os.chmod(path, 0o600)
+        return path
