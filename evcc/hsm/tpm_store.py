@@ -28,7 +28,9 @@ Operations: ECDSA with a host-computed SHA-256 (P-256) / SHA-512 (P-521) digest,
 per call, raw r||s; ECDH as TPM2_ECDH_ZGen with the key in the TPM, the concatenation KDF and AES in the host as
 the standards require (Z passes through host memory: ESAPI returns it; it is copied to a bytearray and wiped, the
 binding's own copy cannot be wiped). Curves: those the TPM lists (TPM2_GetCapability ECC_CURVES) among P-256 and
-P-521; Ed448/X448 exist on no TPM 2.0 (:class:`UnsupportedAlgorithm`). Every TPM or TSS error becomes a
+P-521; Ed448/X448 exist on no TPM 2.0 (:class:`UnsupportedAlgorithm`). Authorisation: the owner hierarchy and
+every key with an empty password (keys are noDA, so a TPM in dictionary-attack lockout still serves them); an
+owner password is not supported (TPM_RC_BAD_AUTH at the first CreatePrimary). Every TPM or TSS error becomes a
 :class:`TpmError` naming the response code (hex and name) and what was tried.
 """
 

@@ -276,3 +276,19 @@ def test_tpm_out_of_object_memory(store: TpmKeyStore, swtpm_tcti: str) -> None:
             other.flush_context(handle)
         other.close()
     assert verify_raw(_public(info.algorithm, info.public), b"m", store.sign("oem", b"m"))
+
+
+def test_owner_hierarchy_with_a_password(tmp_path: Path) -> None:
+    """The store uses the owner hierarchy with an empty authorisation; a TPM whose owner set a password refuses
+    the storage key: a one-line TPM_RC_BAD_AUTH error naming what was tried, no key file left behind."""
+    with Swtpm() as tpm:
+        _tools(tpm.tcti, "changeauth", "-c", "owner", "owner-secret")
+        store = TpmKeyStore(TpmConfig(tpm.tcti, tmp_path / "keys"))
+        try:
+            with pytest.raises(TpmError) as err:
+                store.generate("oem", KeyAlgorithm.EC_P256)
+            text = _one_line(err.value)
+            assert "TPM_RC_BAD_AUTH" in text and "CreatePrimary" in text, text
+            assert store.list() == [] and not list((tmp_path / "keys").rglob("*.pem"))
+        finally:
+            store.close()
