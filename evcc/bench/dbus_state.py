@@ -60,14 +60,14 @@ class DbusState:
         self.reads = 0
         self._last_state: object = None
 
-    def publish(self, phase: str, snap: VehicleSnapshot) -> None:
-        """From the vehicle observer (any thread)."""
-        self.loop.call_soon_threadsafe(self._apply, phase, snap)
+    def publish(self, phase: str, snap: VehicleSnapshot, limit: str = "") -> None:
+        """From the vehicle observer (any thread); ``limit``: what the EV may ask for now (evcc.session.limits)."""
+        self.loop.call_soon_threadsafe(self._apply, phase, snap, limit)
 
     def set_state(self, state: SessionState, reason: str) -> None:
         self.loop.call_soon_threadsafe(self.service.set_state, state, reason)
 
-    def _apply(self, phase: str, snap: VehicleSnapshot) -> None:
+    def _apply(self, phase: str, snap: VehicleSnapshot, limit: str = "") -> None:
         state = session_state(phase)
         key = phase.partition(":")[0]
         if state is not self.service.session.values.state and state is not SessionState.UNKNOWN:
@@ -76,6 +76,7 @@ class DbusState:
         power = round(snap.voltage * snap.current, 1) if flowing else 0.0
         self.service.update_session(protocol=PROTOCOL_NAMES.get(key, key), soc=round(snap.soc, 2),
                                     power=power, energy=round(snap.delivered_wh, 1))
+        self.service.set_limit(limit if flowing else "")
 
     async def read_loop(self) -> None:
         """The HMI side: read the Session properties back every POLL_S; a line when State changes."""

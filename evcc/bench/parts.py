@@ -19,6 +19,7 @@ from evcc.bench.report import BenchReport, PncResult
 from evcc.bench.scenario import PROTOCOLS, EvOptions, Scenario, SeccOptions, title
 from evcc.bench.secc.faults import Fault
 from evcc.bench.secc.iso20_responder import Iso20SeccConfig
+from evcc.session.limits import Allowance
 from evcc.bench.secc.memory import SeccResponder
 from evcc.bench.secc.sap_responder import SupportedProtocol
 from evcc.bench.steps import StepDriver
@@ -26,7 +27,7 @@ from evcc.bench.vehicle_sim import ScaledVehicle, VehicleSnapshot, make_vehicle
 from evcc.session.machine import EvccMachine
 from evcc.session.sap import Negotiated, ProtocolOffer
 
-StatePublisher = Callable[[str, VehicleSnapshot], None]  # (machine phase, snapshot) -> D-Bus
+StatePublisher = Callable[[str, VehicleSnapshot, str], None]  # (machine phase, snapshot, limit) -> D-Bus
 
 
 @dataclass
@@ -82,7 +83,13 @@ class RunParts:
 
     def _publish(self, snap: VehicleSnapshot) -> None:
         assert self.publish is not None
-        self.publish(self.phase(), snap)
+        self.publish(self.phase(), snap, self.limit())
+
+    def limit(self) -> str:
+        """What the EV may ask for now and what set it (evcc.session.limits), "" before the charge loop."""
+        tracker = getattr(self.machine, "limits", None)
+        current = getattr(tracker, "current", None)
+        return current.describe() if isinstance(current, Allowance) else ""
 
     def preinstall(self) -> None:
         """Scenario ``install_contract = false``: a contract is there before the first session."""

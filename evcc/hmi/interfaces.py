@@ -186,10 +186,11 @@ class SessionValues:
     energy: float = 0.0
     errors: tuple[str, ...] = ()
     reason: str = ""
+    limit: str = ""  # Limit: what the EV may ask for now and what set it (evcc.session.limits, issue 19)
 
     def properties(self) -> dict[str, object]:
         return {"State": int(self.state), "Protocol": self.protocol, "SoC": self.soc, "Power": self.power,
-                "Energy": self.energy, "Errors": list(self.errors), "Reason": self.reason}
+                "Energy": self.energy, "Errors": list(self.errors), "Limit": self.limit, "Reason": self.reason}
 
 
 class SessionInterface(ServiceInterface):
@@ -228,6 +229,12 @@ class SessionInterface(ServiceInterface):
     @dbus_property(access=PropertyAccess.READ)
     def Reason(self) -> DBusStr:  # noqa: N802
         return self.values.reason
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Limit(self) -> DBusStr:  # noqa: N802
+        """What the EV may ask for now and what set it (EV, EVSE maximum, schedule, minimum), e.g. "27.1 A (EVSE
+        maximum)"; "" outside the charge loop (evcc.session.limits, issue 19)."""
+        return self.values.limit
 
     @dbus_signal()
     def StateChanged(self, old: int, new: int, reason: str) -> StateChange:  # noqa: N802

@@ -211,6 +211,12 @@ class HmiService:
             v.errors if errors is None else errors, v.reason)
         self._publish()
 
+    def set_limit(self, limit: str) -> None:
+        """Session.Limit: what the EV may ask for now and what set it (evcc.session.limits, issue 19)."""
+        if limit != self.session.values.limit:
+            self.session.values = replace(self.session.values, limit=limit)
+            self._publish()
+
     def _publish(self) -> None:
         out = self._throttle.update(self.session.values.properties(), self._clock())
         if out:
