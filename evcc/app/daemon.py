@@ -36,6 +36,7 @@ from evcc.bms_bridge.state import (
 )
 from evcc.errors import EvccError
 from evcc.hmi.names import SessionState
+from evcc.session.limits import Allowance
 
 if TYPE_CHECKING:
     from evcc.app.attempt import Attempt, Outcome
@@ -104,6 +105,14 @@ class Daemon:
         soc = self.parts.bridge.vehicle.dc_status(now).soc
         self.parts.hmi.update_session(soc=float(soc), power=voltage * current,
                                       energy=self._meter.sample(voltage, current, now))
+        self.parts.hmi.set_limit(self._limit())
+
+    def _limit(self) -> str:
+        """Session.Limit: what the EV may ask for now and what set it (evcc.session.limits, issue 19)."""
+        machine = self.attempt.machine if self.attempt is not None else None
+        tracker = getattr(getattr(machine, "inner", None), "limits", None)
+        current = getattr(tracker, "current", None)
+        return current.describe() if isinstance(current, Allowance) else ""
 
     # --- stopping -----------------------------------------------------------------------------------------
     def request_stop(self, why: str) -> None:

@@ -6,6 +6,7 @@ token). sd_notify READY/WATCHDOG/STOPPING through a NOTIFY_SOCKET of the test.""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
@@ -39,6 +40,8 @@ def test_priority_swap_over_dbus_changes_the_contract_of_the_next_session(bench:
         assert after.emaid == second and after.pnc.refusals == [] and after.secc.errors == []
         assert after.secc.received.index("AuthorizationReq") > after.secc.received.index("PaymentDetailsReq")
         assert dbus_client.session("Protocol") == "iso2" and dbus_client.session("SoC") >= 75.0
+        assert re.fullmatch(r"\d+\.\d (A|W) \((EV|EVSE maximum|schedule|minimum)\)",
+                            str(dbus_client.session("Limit"))), dbus_client.session("Limit")  # issue 19
         assert any(m == "WATCHDOG=1" for _, m in daemon.notify.drain())
 
         daemon.proc.send_signal(signal.SIGTERM)
