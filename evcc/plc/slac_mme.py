@@ -8,8 +8,9 @@ Frame sizes on the wire (ISO 15118-3 A.8; pyslac reads these exact sizes)::
     CM_VALIDATE.REQ/CNF 60   CM_SLAC_MATCH.REQ 85   CM_SLAC_MATCH.CNF 109
 
 Decoders reject only what makes a frame unusable: a payload too short for its fields, APP_TYPE other than 0
-(another application) or SEC_TYPE other than 0 (another layout: cipher suites), NumGroups outside 1..58 (the
-attenuation values the EV ranks on), a CM_VALIDATE Result outside 0..4 (the EV acts on it); they raise
+(another application) or SEC_TYPE other than 0 (another layout: cipher suites), NumGroups outside 1..58 or
+NUM_SOUNDS 0 in CM_ATTEN_CHAR.IND (the attenuation values the EV ranks on), a CM_VALIDATE Result outside 0..4
+(the EV acts on it); they raise
 :class:`~evcc.plc.mme.FrameError` naming the message and field. Fields the EV receives but does not act on are
 kept as received and listed by ``deviations()`` when they differ from what ISO 15118-3 fixes (RESP_TYPE 1,
 TIME_OUT 6, NUM_SOUNDS 10, M-SOUND_TARGET broadcast, MVFLength, SignalType 0): the EV goes on and reports them
@@ -244,12 +245,14 @@ class CmAttenCharInd:
         source_id = r.take(ID_LEN, "SOURCE_ID")
         resp_id = r.take(ID_LEN, "RESP_ID")
         num_sounds = r.u8("NUM_SOUNDS")
+        if num_sounds == 0:  # then the AAG the EV ranks on are no measurement: unusable
+            raise r.fail("NUM_SOUNDS=0: no sound was received")
         return cls(src, run_id, num_sounds, _groups(r), source_id, resp_id)
 
     def deviations(self, sent: int = DEFAULT_NUM_SOUNDS) -> list[PeerDeviation]:
-        """NUM_SOUNDS counts the sounds received: 0, or more than the EV sent, is not a count of ours (the EV
-        ranks on the AAG values, not on this count)."""
-        if 1 <= self.num_sounds <= sent:
+        """NUM_SOUNDS counts the sounds received: more than the EV sent is not a count of ours (the EV ranks on
+        the AAG values; 0 is rejected by ``decode``: no measurement)."""
+        if self.num_sounds <= sent:
             return []
         return [PeerDeviation(f"{self.NAME} NUM_SOUNDS", str(self.num_sounds), f"1..{sent}", CLAUSE_ATTEN_IND)]
 

@@ -18,7 +18,8 @@ current state are reported as :class:`~evcc.slac.events.Dropped` and change noth
 
 Liberal where the standard allows, strict where it matters (issue #14). Rejected: another RunID, another PEV MAC
 (FORWARDING_STA, SOURCE_ADDRESS, PEV_MAC), another destination, a frame too short or of another application or
-security layout, values the EV acts on out of range (NumGroups, the CM_VALIDATE Result). Tolerated and counted
+security layout, values the EV acts on out of range (NumGroups, NUM_SOUNDS 0 under the AAG it ranks on,
+the CM_VALIDATE Result). Tolerated and counted
 in ``deviations`` (a :class:`~evcc.session.deviations.DeviationRecord`, one :class:`Tolerated` event the first
 time): fields the EV receives but does not act on (RESP_TYPE, TIME_OUT, NUM_SOUNDS, M-SOUND_TARGET, MVFLength,
 EVSE_MAC, SignalType; ``deviations()`` of each :mod:`evcc.plc.slac_mme` message). What the EV sends is unchanged.

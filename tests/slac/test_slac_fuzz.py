@@ -28,7 +28,7 @@ def _valid_frames(run_id: bytes) -> list[bytes]:
         encode_frame(EV_MAC, src, mmtype(MMType.CM_SLAC_PARM, Mode.CNF),
                      sm.CmSlacParmCnf(EV_MAC, run_id, 0, 10, b"\x00" * 6, 0)),
         encode_frame(EV_MAC, src, mmtype(MMType.CM_ATTEN_CHAR, Mode.IND),
-                     sm.CmAttenCharInd(EV_MAC, run_id, 0, (30,) * 58)) + bytes(197),
+                     sm.CmAttenCharInd(EV_MAC, run_id, 11, (30,) * 58)) + bytes(197),
         encode_frame(EV_MAC, src, mmtype(MMType.CM_VALIDATE, Mode.CNF), sm.CmValidate(7, 0, 4)),
         bytes.fromhex("02000000ee01") + bytes(6) + b"\x88\xe1\x01\x09\x60\x00\x00\x01" + bytes(46),
         bytes.fromhex("02000000ee01") + bytes(6) + b"\x88\xe1\x00\xb9\xa0\x00\xb0\x52\x00\x01" + bytes(44),

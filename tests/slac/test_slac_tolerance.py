@@ -166,6 +166,15 @@ def test_what_is_not_ours_or_unusable_is_still_dropped() -> None:
     ind[70] = 59
     q.ev.receive_frame(bytes(ind), q.bench.now)
     assert "NumGroups=59" in q.dropped()[-1] and src not in q.ev.candidates
+    # NUM_SOUNDS 0: the AAG (all 0 dB here, which would win) are no measurement: dropped, not ranked
+    silent = encode_frame(EV_MAC, src, 0x606E, sm.CmAttenCharInd(EV_MAC, q.ev.run_id, 0, (0,) * 58))
+    q.ev.receive_frame(silent, q.bench.now)
+    assert "NUM_SOUNDS=0" in q.dropped()[-1] and src not in q.ev.candidates
+    # more sounds than the EV sent: the attenuation is used, the count is reported
+    many = encode_frame(EV_MAC, src, 0x606E, sm.CmAttenCharInd(EV_MAC, q.ev.run_id, 12, (20,) * 58))
+    q.ev.receive_frame(many, q.bench.now)
+    assert src in q.ev.candidates
+    assert deviation_rows(q) == {("CM_ATTEN_CHAR.IND NUM_SOUNDS", "12"): 1}
 
 
 def test_deviation_record_is_bounded_per_field_and_value() -> None:
