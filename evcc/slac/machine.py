@@ -32,8 +32,8 @@ Two decisions rest on ISO 15118-3 Annex A.9 and Table A.1:
   the sounds end), so once all sounds are sent and each of those EVSEs has reported, no result is outstanding
   and the EV goes on to the selection at once (``SlacConfig.early_atten_results``). This gives an EVSE that waits
   only ~1 s for CM_SLAC_MATCH.REQ after CM_ATTEN_CHAR.RSP (open-plc-utils ``evse``) its time back. An EVSE whose
-  CM_SLAC_PARM.CNF was lost and whose CM_ATTEN_CHAR.IND comes later still is not waited for: the window then
-  runs as before only when no answer at all came.
+  CM_SLAC_PARM.CNF was lost is unknown to the EV and so not waited for (its CM_ATTEN_CHAR.IND still counts if it
+  comes before the others'); an EVSE that answered but never reports keeps the full window running.
 - **CM_VALIDATE unanswered.** Validation is an optional step on top of the matching by attenuation (Annex A.9;
   CM_VALIDATE.CNF Result 4 "not required" exists because an EVSE need not take part). When the chosen EVSE
   answers no CM_VALIDATE.REQ (the first, Timer 0, sent 1 + C_EV_match_retry times, each waiting
