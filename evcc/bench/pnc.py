@@ -126,22 +126,51 @@ def keystore_for_bench(folder: Path, choice: BenchKeyStore | bool,
 
 
 def _tpm_for_bench(folder: Path, tcti: str | None, stack: contextlib.ExitStack) -> tuple[KeyStore, str]:
-    """A TPM key store with its key files in the run's folder: on ``tcti``, or on a private swtpm for the run."""
+    """A TPM key store with its key files in the run's folder: on ``tcti``, or on the process's private TPM."""
     try:
         from evcc.hsm.tpm_store import TpmConfig, TpmKeyStore
     except ImportError as exc:  # tpm2-pytss missing (scripts/setup.d/32-tpm.sh installs it)
         raise PlatformError(f"the TPM key store is not available here ({exc})") from None
     where = f"TPM 2.0 at {tcti}"
     if tcti is None:
-        from evcc.hsm.swtpm import Swtpm
-
-        tpm = Swtpm(folder / "swtpm")
-        stack.callback(tpm.close)
-        tcti = tpm.start()
-        where = f"TPM 2.0 (private swtpm for the run, {tcti}, no resource manager)"
+        tcti, where = private_tpm_tcti(stack)
     store = TpmKeyStore(TpmConfig(tcti, folder / "tpm-keys"))
     stack.callback(store.close)
     return store, where
+
+
+def private_tpm_tcti(stack: contextlib.ExitStack) -> tuple[str, str]:
+    """A private swtpm for the bench, and the words for the output. With tpm2-abrmd installed: one swtpm behind
+    tpm2-abrmd on a private session bus per process (removed at exit; later runs reuse it and keep apart by key
+    folder), so that OpenSSL's tpm2 provider reaches it from the EV's network namespace (TLS 1.3 vehicle key)
+    and the tabrmd TCTI's one session-bus connection per process stays valid; its bus address is the process's
+    DBUS_SESSION_BUS_ADDRESS, as SoftHSM2's SOFTHSM2_CONF is. Without it: a swtpm for this run only (no TLS key
+    use from a namespace)."""
+    from evcc.hsm.swtpm import Swtpm
+    from evcc.hsm.tpm_abrmd import TCTI, PrivateAbrmd, abrmd_available
+
+    words = "TPM 2.0 (private swtpm behind tpm2-abrmd for this process, {tcti})"
+    if os.environ.get(_BENCH_TPM_MARK):
+        return TCTI, words.format(tcti=TCTI)
+    if not abrmd_available():
+        tpm = Swtpm()
+        stack.callback(tpm.close)
+        tcti = tpm.start()
+        return tcti, f"TPM 2.0 (private swtpm for the run, {tcti}, no resource manager)"
+    base = Path(tempfile.mkdtemp(prefix="evcc-bench-tpm-"))
+    atexit.register(shutil.rmtree, base, True)
+    tpm = Swtpm(base / "state")
+    tpm.start()
+    atexit.register(tpm.stop)
+    abrmd = PrivateAbrmd(tpm.tcti, base)
+    abrmd.start()
+    atexit.register(abrmd.close)  # runs before tpm.stop (atexit is last in, first out)
+    os.environ.update(abrmd.env)
+    os.environ[_BENCH_TPM_MARK] = abrmd.address
+    return TCTI, words.format(tcti=TCTI)
+
+
+_BENCH_TPM_MARK = "EVCC_BENCH_TPM_BUS"
 
 
 def new_public_key(store: KeyStore, label: str, algorithm: KeyAlgorithm) -> ec.EllipticCurvePublicKey:

@@ -40,7 +40,7 @@ from evcc.pki.generator import TestPki, build_pki, vehicle_chain
 from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, Suite, profile_table
 from evcc.session.connection import TlsConfig, TlsVersion
 from evcc.session.iso20.pnc import KeyStoreContracts20
-from evcc.session.tls13 import ClientCertificate, choose_vehicle_key
+from evcc.session.tls13 import ClientCertificate, TpmKeys, choose_vehicle_key
 
 ALGORITHM = KeyAlgorithm.EC_P521
 
@@ -100,7 +100,9 @@ def _vehicle(pki: TestPki, store: KeyStore, folder: Path) -> ClientCertificate:
     chain = vehicle_chain(pki, new_public_key(store, label, ALGORITHM))
     token = softhsm_token_config(folder) if isinstance(store, Pkcs11KeyStore) else None  # the same token
     soft = store if isinstance(store, SoftKeyStore) else None
-    return ClientCertificate(chain, choose_vehicle_key(label, token, soft))
+    tcti = getattr(store, "tcti", None)  # a TPM key store (evcc.hsm.tpm_store): its key files through tpm2-openssl
+    tpm = TpmKeys(tcti, store) if isinstance(tcti, str) and hasattr(store, "key_file") else None  # type: ignore[arg-type]
+    return ClientCertificate(chain, choose_vehicle_key(label, token, soft, tpm))
 
 
 @contextlib.contextmanager

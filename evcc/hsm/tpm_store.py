@@ -170,6 +170,11 @@ class TpmKeyStore:
     def description(self) -> str:
         return f"TPM 2.0 at {self._config.tcti} (key files in {self._keys})"
 
+    @property
+    def tcti(self) -> str:
+        """The TCTI string of the TPM (OpenSSL's tpm2 provider uses the same TPM for TLS with a key file)."""
+        return self._config.tcti
+
     def close(self) -> None:
         with self._lock:
             self._esys.close()
