@@ -185,3 +185,22 @@ def test_no_request_exceeds_the_limits_in_force(protocol: str, limits: ChargerLi
         limits = ChargerLimits(limits.max_power, limits.max_current, limits.drop_after, limits.drop_power,
                                limits.drop_current, tuple((s, min(p, 32_000.0)) for s, p in limits.pmax_steps))
     check(protocol, limits, capacity_wh=200.0)
+
+
+@pytest.mark.parametrize("mode", ["DC_extended", "AC_three_phase_core"])
+def test_a_renegotiated_schedule_limits_from_its_power_delivery_on(mode: str) -> None:
+    """ISO 15118-2 §8.4.3.9 renegotiation: the new SAScheduleTuple's PMax (5 kW) is in force from its
+    PowerDeliveryRes(Start); before, the first one (200 kW). No request above either while it is in force."""
+    ac = mode.startswith("AC")
+    car = _car(ac, capacity_wh=200.0)
+    secc = Iso2Secc(config=Iso2SeccConfig(sa_schedules=(200_000.0,), renegotiate_after=3,
+                                          renegotiated_schedules=(5_000.0,)))
+    ev = Iso2Evcc(Iso2Config(evcc_id=MAC, energy_transfer_mode=mode), car)  # type: ignore[arg-type]
+    result = run_in_memory(ev, secc, max_steps=200_000)
+    assert result.ended.kind is EndKind.COMPLETED, result.ended
+    assert ev.renegotiations == 1 and secc.limit_check.violations == []
+    assert ev.limits.schedule is not None and ev.limits.schedule.pmax(result.end_time) == 5_000.0
+    if isinstance(car, DrawRecorder):  # after the renegotiation the on-board charger draws within 5 kW
+        assert max(current * 230.0 * phases for _, current, phases in car.draws[-5:]) <= 5_000.0
+    schedule = [e for e in result.events if isinstance(e, LimitInForce) and e.source == "schedule"]
+    assert schedule, "the renegotiated PMax never limited a request"
