@@ -3,8 +3,8 @@
 EV side: the contract store in the run's temporary folder and the key store that holds the OEM provisioning
 key and the contract keys (:class:`BenchKeyStore`, ``evcc bench --key-store``): a SoftHSM2 token when SoftHSM2
 is installed (a private SOFTHSM2_CONF, see :mod:`evcc.hsm.softhsm`; the default), else the software key store
-(bench only) with a random key-encryption key; or a TPM 2.0 (:mod:`evcc.hsm.tpm_store`): a private swtpm started
-for the run (:mod:`evcc.hsm.swtpm`, stopped at its end) or an existing TPM by its TCTI string (``--tcti``). The OEM
+(bench only) with a random key-encryption key; or a TPM 2.0 (:mod:`evcc.hsm.tpm_store`): the process's private
+swtpm (:func:`private_tpm_tcti`) or an existing TPM by its TCTI string (``--tcti``). The OEM
 provisioning key is generated inside that store and certified by the run's OEM Sub-CA 2, as a production line
 would. Without a contract the first session does CertificateInstallation through the SECC's test provisioning
 service; ``install_before`` installs one ahead of the session instead (same service, no V2G messages).
@@ -51,7 +51,7 @@ KEY_STORES = ("softhsm", "tpm", "soft")
 @dataclass(frozen=True)
 class BenchKeyStore:
     """Which key store a bench run uses: ``softhsm`` (falls back to ``soft`` when SoftHSM2 is missing), ``tpm``
-    (``tcti`` None: a private swtpm for the run) or ``soft``."""
+    (``tcti`` None: the process's private swtpm) or ``soft``."""
 
     kind: str = "softhsm"
     tcti: str | None = None
