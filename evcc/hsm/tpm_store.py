@@ -335,7 +335,10 @@ class TpmKeyStore:
         return KeyInfo(key.label, algorithm, point)
 
     def import_private(self, label: str, algorithm: KeyAlgorithm, private: bytearray) -> KeyInfo:
-        """TPM2_Import of ``private`` wrapped for the SRK in the host (the caller wipes ``private``)."""
+        """TPM2_Import of ``private`` wrapped for the SRK in the host (the caller wipes ``private``).
+
+        The marshalled sensitive area is a bytearray wiped after wrapping; the range check and the public point
+        need the scalar as a Python int, which cannot be wiped (as in the other stores' import)."""
         self._require(algorithm)
         width = WIDTH[algorithm]
         if len(private) != width:
