@@ -39,7 +39,7 @@ class ManagerActions(Protocol):
 
     def remove(self, path: str) -> None: ...
 
-    def import_files(self, chain_fd: int, key_fd: int, priority: int) -> str: ...
+    async def import_files(self, chain_fd: int, key_fd: int, priority: int) -> str: ...
 
 
 class ManagerInterface(ServiceInterface):
@@ -49,7 +49,8 @@ class ManagerInterface(ServiceInterface):
     UnknownContract, InvalidArguments; RequestInstallation(s eMAID, i priority) -> o (installed by
     CertificateInstallation at the next session) -> InvalidArguments; RemoveContract(o) -> UnknownContract;
     ImportContract(h chain PEM, h key PEM, i priority) -> o (workshops; the caller opens the files, so the
-    service never reads a path on a client's behalf) -> ImportFailed, InvalidArguments, NotSupported.
+    service never reads a path on a client's behalf; regular files or pipes of at most 64 KiB each, a pipe must be
+    closed by its writer within 5 s) -> ImportFailed, InvalidArguments (naming the limit), NotSupported.
     Every method may also answer StoreFailed."""
 
     def __init__(self, actions: ManagerActions) -> None:
@@ -89,9 +90,10 @@ class ManagerInterface(ServiceInterface):
             raise to_dbus(exc) from None
 
     @dbus_method()
-    def ImportContract(self, chain: DBusUnixFd, key: DBusUnixFd, priority: DBusInt32) -> DBusObjectPath:  # noqa: N802
+    async def ImportContract(self, chain: DBusUnixFd, key: DBusUnixFd,  # noqa: N802
+                             priority: DBusInt32) -> DBusObjectPath:
         try:
-            return self._actions.import_files(chain, key, priority)
+            return await self._actions.import_files(chain, key, priority)
         except HmiError as exc:
             raise to_dbus(exc) from None
 
@@ -187,16 +189,19 @@ class SessionValues:
     errors: tuple[str, ...] = ()
     reason: str = ""
     limit: str = ""  # Limit: what the EV may ask for now and what set it (evcc.session.limits, issue 19)
+    loop_lag_ms: float = 0.0
 
     def properties(self) -> dict[str, object]:
         return {"State": int(self.state), "Protocol": self.protocol, "SoC": self.soc, "Power": self.power,
-                "Energy": self.energy, "Errors": list(self.errors), "Limit": self.limit, "Reason": self.reason}
+                "Energy": self.energy, "Errors": list(self.errors), "Limit": self.limit, "Reason": self.reason,
+                "LoopLag": self.loop_lag_ms}
 
 
 class SessionInterface(ServiceInterface):
     """org.evcc.Evcc1.Session: State (u, names.py), Protocol (s: "DIN70121", "ISO15118-2", "ISO15118-20", ""),
     SoC (d, %), Power (d, W; negative = discharging), Energy (d, Wh this session), Errors (as), Reason (s, of
-    the last state change); StateChanged(u old, u new, s reason)."""
+    the last state change), LoopLag (d, ms: the service's largest event-loop delay over the last minute; a health
+    figure, 0 until measured); StateChanged(u old, u new, s reason)."""
 
     def __init__(self) -> None:
         super().__init__(SESSION_INTERFACE)
@@ -235,6 +240,10 @@ class SessionInterface(ServiceInterface):
         """What the EV may ask for now and what set it (EV, EVSE maximum, schedule, minimum), e.g. "27.1 A (EVSE
         maximum)"; "" outside the charge loop (evcc.session.limits, issue 19)."""
         return self.values.limit
+
+    @dbus_property(access=PropertyAccess.READ)
+    def LoopLag(self) -> DBusDouble:  # noqa: N802
+        return self.values.loop_lag_ms
 
     @dbus_signal()
     def StateChanged(self, old: int, new: int, reason: str) -> StateChange:  # noqa: N802

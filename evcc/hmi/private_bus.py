@@ -2,6 +2,10 @@
 and benches without touching the machine's buses (SERVICE.md: "a policy can be tested without root or
 systemd"). Its socket lives in a fresh world-traversable folder, so an unprivileged uid can connect.
 Test/bench only: the car uses the system bus.
+
+dbus-daemon logs to stderr (denied calls, exceeded limits: one line each, as many as a hostile client provokes); a
+thread reads it all the time and keeps the last ``STDERR_LINES`` lines (:attr:`PrivateBus.log`), so that the pipe
+never fills (at ~64 KB the daemon would block in its write and stop serving the bus).
 """
 
 from __future__ import annotations
@@ -9,12 +13,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from evcc.errors import PlatformError
 
 POLICY = Path(__file__).resolve().parents[2] / "systemd" / "org.evcc.Evcc1.conf"
+STDERR_LINES = 200
 
 # The default-deny part of Debian's /usr/share/dbus-1/system.conf, in short: every uid may connect; nobody owns
 # names or calls methods unless a policy allows it; replies, signals and the bus driver are allowed.
@@ -52,6 +60,9 @@ class PrivateBus:
     address: str = ""
     folder: Path | None = None
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_LINES), repr=False)
+    stderr_lines: int = 0  # all lines read so far
+    _reader: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> PrivateBus:
         if shutil.which("dbus-daemon") is None:
@@ -64,13 +75,23 @@ class PrivateBus:
         self._proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile",
                                        "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True)
-        assert self._proc.stdout is not None
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._reader = threading.Thread(target=self._drain, args=(self._proc.stderr,), name="dbus-daemon-stderr",
+                                        daemon=True)
+        self._reader.start()
         self.address = self._proc.stdout.readline().strip()
         if not self.address:
-            err = self._proc.stderr.read() if self._proc.stderr else ""
+            self._proc.wait(timeout=5)
+            self._reader.join(5)
+            err = "\n".join(self.log)
             self.stop()
             raise PlatformError(f"dbus-daemon did not start: {err.strip()}")
         return self
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:  # ends at EOF: the daemon stopped
+            self.log.append(line.rstrip("\n"))
+            self.stderr_lines += 1
 
     @property
     def socket(self) -> Path:
@@ -85,6 +106,9 @@ class PrivateBus:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+            if self._reader is not None:
+                self._reader.join(5)
+                self._reader = None
             for stream in (self._proc.stdout, self._proc.stderr):
                 if stream is not None:
                     stream.close()

@@ -4,14 +4,20 @@ The only module here that touches the bus or the clock. Contract objects mirror 
 (and on :meth:`HmiService.sync_contracts`) new contracts are exported (ObjectManager sends InterfacesAdded),
 removed ones unexported (InterfacesRemoved), changed ones emit PropertiesChanged. READY for systemd only after
 :meth:`start` returned: the name is owned then.
+
+Hostile or slow peers (issue 15): the connection is hardened by :mod:`evcc.hmi.bus_guard` (back-pressure waited out,
+a bounded outgoing queue, per-sender fairness, every passed file descriptor closed unless ImportContract takes it);
+ImportContract reads its descriptors without blocking the loop (:mod:`evcc.hmi.fd_read`). If the connection is lost
+anyway, the service reconnects and owns its name again within ``reconnect_s``; if it cannot, ``on_lost`` is called
+(the daemon stops and exits non-zero, so that systemd restarts it): the service never lives on without its API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,7 +31,9 @@ from dbus_fast.errors import DBusError
 from evcc.contracts.errors import ContractNotFound, InvalidIdentifier
 from evcc.contracts.store import Contract, ContractStore
 from evcc.errors import EvccError, PlatformError, StoreError
+from evcc.hmi.bus_guard import GuardStats, guard
 from evcc.hmi.errors import IMPORT_FAILED, INVALID_ARGUMENTS, NOT_SUPPORTED, STORE_FAILED, UNKNOWN_CONTRACT, HmiError
+from evcc.hmi.fd_read import read_fd
 from evcc.hmi.interfaces import ContractInterface, ContractValues, ManagerInterface, SessionInterface, SessionValues
 from evcc.hmi.names import BUS_NAME, ROOT_PATH, SESSION_PATH, SessionState, contract_path
 from evcc.hmi.ordering import priorities_for, selected_first
@@ -33,6 +41,7 @@ from evcc.hmi.throttle import PropertyThrottle
 
 LOG = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 64 * 1024
+RECONNECT_POLL_S = 0.2
 Importer = Callable[[Path, Path, int], Contract]
 
 
@@ -41,19 +50,8 @@ class HmiConfig:
     bus_address: str | None = None  # None: the system bus
     expiry_window: timedelta = timedelta(days=30)
     throttle_interval: float = 0.1  # s between PropertiesChanged of fast values (SoC, power, energy)
-
-
-def _read_fd(fd: int, what: str) -> bytearray:
-    mode = os.fstat(fd).st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-        raise HmiError(INVALID_ARGUMENTS, f"{what}: not a regular file or pipe")
-    data = bytearray()
-    while len(data) <= MAX_IMPORT_BYTES:
-        chunk = os.read(fd, 16384)
-        if not chunk:
-            return data
-        data += chunk
-    raise HmiError(INVALID_ARGUMENTS, f"{what}: more than {MAX_IMPORT_BYTES} bytes")
+    import_timeout_s: float = 5.0  # ImportContract: both descriptors must reach end of data within this
+    reconnect_s: float = 2.0  # a lost bus connection must be back (name owned) within this, else on_lost
 
 
 class HmiService:
@@ -64,6 +62,13 @@ class HmiService:
         self._importer, self._delete_key = importer, delete_key
         self._clock, self._wall = clock, wall_clock
         self._bus: MessageBus | None = None
+        self.stats = GuardStats()  # of every connection this service had (the tests and the benchmark read them)
+        self.connections = 0
+        self.on_lost: Callable[[str], None] | None = None  # the API is gone for good (the daemon exits non-zero)
+        self._manager = ManagerInterface(self)
+        self._watch: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._import_lock = asyncio.Lock()
         self._contracts: dict[str, ContractInterface] = {}  # object path -> interface
         self._ids: dict[str, str] = {}  # object path -> contract id
         self.session = SessionInterface()
@@ -72,42 +77,113 @@ class HmiService:
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect, export, own the bus name (:class:`PlatformError` if the bus or the name is not ours)."""
+        """Connect, export, own the bus name (:class:`PlatformError` if the bus or the name is not ours); then
+        watch the connection (reconnect, or ``on_lost``)."""
+        self._stopped = False
+        await self._connect()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_connection(), name="dbus-watch")
+
+    async def _connect(self) -> None:
         try:
             if self.config.bus_address is None:
                 bus = MessageBus(bus_type=BusType.SYSTEM, negotiate_unix_fd=True)
             else:
                 bus = MessageBus(bus_address=self.config.bus_address, negotiate_unix_fd=True)
-            self._bus = await bus.connect()
-        except (OSError, DBusError, ValueError) as exc:
+            await bus.connect()
+        except (OSError, DBusError, ValueError, EOFError) as exc:
             raise PlatformError(f"D-Bus: cannot connect to {self.config.bus_address or 'the system bus'}: {exc}") \
                 from exc
-        self._bus.export(ROOT_PATH, ManagerInterface(self))
-        self._bus.export(SESSION_PATH, self.session)
-        self.sync_contracts()
         try:
-            reply = await self._bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
-        except DBusError as exc:
-            raise PlatformError(f"D-Bus: may not own {BUS_NAME}: {exc.text}") from exc
-        if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
-            raise PlatformError(f"D-Bus: {BUS_NAME} is owned by another process")
+            guard(bus, self.stats)
+            bus.export(ROOT_PATH, self._manager)
+            bus.export(SESSION_PATH, self.session)
+            for path, interface in self._contracts.items():
+                bus.export(path, interface)
+            try:
+                reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
+            except DBusError as exc:
+                raise PlatformError(f"D-Bus: may not own {BUS_NAME}: {exc.text}") from exc
+            except (OSError, EOFError) as exc:
+                raise PlatformError(f"D-Bus: connection lost while owning {BUS_NAME}: {exc}") from exc
+            if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
+                raise PlatformError(f"D-Bus: {BUS_NAME} is owned by another process")
+        except BaseException:
+            bus.disconnect()
+            raise
+        self._bus = bus
+        self.connections += 1
+        self.sync_contracts()
+
+    async def _watch_connection(self) -> None:
+        while not self._stopped:
+            bus = self._bus
+            assert bus is not None
+            why = "closed by the bus"
+            try:
+                await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+            except Exception as exc:  # noqa: BLE001 - whatever ended the connection, it is reported, not raised
+                why = f"{type(exc).__name__}: {exc}"
+            if self._stopped:
+                return
+            self._bus = None
+            LOG.error("D-Bus connection lost (%s): reconnecting", why)
+            await self._reconnect(why)
+
+    async def _reconnect(self, why: str) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.config.reconnect_s
+        while True:
+            try:
+                await self._connect()
+            except PlatformError as exc:
+                if loop.time() + RECONNECT_POLL_S > end:
+                    text = f"D-Bus connection lost ({why}) and not back within {self.config.reconnect_s:g} s: {exc}"
+                    LOG.critical("%s", text)
+                    self._stopped = True
+                    if self.on_lost is not None:
+                        self.on_lost(text)
+                    return
+                await asyncio.sleep(RECONNECT_POLL_S)
+            else:
+                LOG.warning("D-Bus connection back, %s owned again", BUS_NAME)
+                return
 
     def stop(self) -> None:
+        self._stopped = True
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         if self._bus is not None:
             self._bus.disconnect()
             self._bus = None
 
+    async def close(self) -> None:
+        """:meth:`stop`, and wait until the connection watcher has ended."""
+        watch = self._watch
+        self.stop()
+        if watch is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+
+    def lose_connection_for_test(self) -> None:
+        """Shut the socket to the bus down, as a bus restart or a kernel error would (tests of the reconnect)."""
+        assert self._bus is not None and self._bus._sock is not None
+        with contextlib.suppress(OSError):
+            self._bus._sock.shutdown(2)
+
     # --- contracts ----------------------------------------------------------------------------------------
     def sync_contracts(self) -> None:
-        """Make the exported Contract objects match the store."""
-        assert self._bus is not None
+        """Make the exported Contract objects match the store (while disconnected: the objects that the next
+        connection exports)."""
         now = self._wall()
         present = {contract_path(c.contract_id): c for c in self.store.list()}
         for path in [p for p in self._contracts if p not in present]:
-            self._bus.unexport(path, self._contracts.pop(path))
+            gone = self._contracts.pop(path)
             self._ids.pop(path, None)
+            if self._bus is not None:
+                self._bus.unexport(path, gone)
         for path, c in present.items():
             values = ContractValues.of(c, now, self.config.expiry_window)
             if path in self._contracts:
@@ -115,7 +191,8 @@ class HmiService:
             else:
                 self._contracts[path] = ContractInterface(values)
                 self._ids[path] = c.contract_id
-                self._bus.export(path, self._contracts[path])
+                if self._bus is not None:
+                    self._bus.export(path, self._contracts[path])
 
     def _id_of(self, path: str) -> str:
         try:
@@ -162,14 +239,24 @@ class HmiService:
                 LOG.warning("contract %s removed, its key %s not deleted: %s", contract.contract_id,
                             contract.key_label, exc)
 
-    def import_files(self, chain_fd: int, key_fd: int, priority: int) -> str:
+    async def import_files(self, chain_fd: int, key_fd: int, priority: int) -> str:
+        """Read both descriptors without blocking the loop (limit ``MAX_IMPORT_BYTES`` each, both within
+        ``import_timeout_s``), then import; the descriptors are closed in every case (bus_guard left them open for
+        this method). One import at a time."""
         try:
             if self._importer is None:
                 raise HmiError(NOT_SUPPORTED, "this service has no contract importer (no key store configured)")
-            return self._import(_read_fd(chain_fd, "chain"), _read_fd(key_fd, "key"), priority)
+            async with self._import_lock:
+                loop = asyncio.get_running_loop()
+                allowed = self.config.import_timeout_s
+                deadline = loop.time() + allowed
+                chain = await read_fd(chain_fd, "chain", MAX_IMPORT_BYTES, deadline, allowed)
+                key = await read_fd(key_fd, "key", MAX_IMPORT_BYTES, deadline, allowed)
+                return self._import(chain, key, priority)
         finally:
             for fd in {chain_fd, key_fd}:
-                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _import(self, chain: bytearray, key: bytearray, priority: int) -> str:
         assert self._importer is not None
@@ -202,13 +289,15 @@ class HmiService:
         self._publish()
 
     def update_session(self, *, protocol: str | None = None, soc: float | None = None, power: float | None = None,
-                       energy: float | None = None, errors: tuple[str, ...] | None = None) -> None:
+                       energy: float | None = None, errors: tuple[str, ...] | None = None,
+                       loop_lag_ms: float | None = None) -> None:
         """New session values; PropertiesChanged at most every ``throttle_interval`` (errors at once)."""
         v = self.session.values
-        self.session.values = SessionValues(
-            v.state, v.protocol if protocol is None else protocol, v.soc if soc is None else soc,
-            v.power if power is None else power, v.energy if energy is None else energy,
-            v.errors if errors is None else errors, v.reason)
+        self.session.values = replace(
+            v, protocol=v.protocol if protocol is None else protocol, soc=v.soc if soc is None else soc,
+            power=v.power if power is None else power, energy=v.energy if energy is None else energy,
+            errors=v.errors if errors is None else errors,
+            loop_lag_ms=v.loop_lag_ms if loop_lag_ms is None else loop_lag_ms)
         self._publish()
 
     def set_limit(self, limit: str) -> None:

@@ -71,7 +71,7 @@ def test_a_client_lists_two_contracts_and_swaps_their_priority(private_bus: Priv
                                       [[contract_path("bbbb"), contract_path("aaaa")]])
             assert reply.message_type is MessageType.METHOD_RETURN, reply.body
             after = _contracts(await _managed(client))
-            assert after[contract_path("bbbb")]["Priority"] > after[contract_path("aaaa")]["Priority"]
+            assert int(after[contract_path("bbbb")]["Priority"]) > int(after[contract_path("aaaa")]["Priority"])  # type: ignore[call-overload]
             changed = await client.wait_for(lambda m: m.member == "PropertiesChanged" and m.path == contract_path("bbbb"))
             assert changed[0].body[0] == CONTRACT_INTERFACE and "Priority" in changed[0].body[1]
         reloaded = ContractStore(store.directory)
@@ -228,7 +228,7 @@ def test_set_priorities_is_one_atomic_store_write(store: ContractStore) -> None:
         original(contracts)  # type: ignore[arg-type]
         writes.append((store.directory / "contracts.json").read_bytes())
 
-    store._commit = counting  # type: ignore[method-assign]
+    store._commit = counting  # type: ignore[method-assign,assignment]
     ids = [c.contract_id for c in store.list()]
     store.set_priorities({ids[0]: 1, ids[1]: 2})
     assert len(writes) == 1 and [c.contract_id for c in ContractStore(store.directory).list()] == ids[::-1]

@@ -1,0 +1,237 @@
+"""The service's side of the bus connection, hardened against slow and hostile peers (issue 15, SERVICE.md "D-Bus").
+
+dbus-fast 5.2 (the current release; its writer is unchanged upstream) drops the whole connection when the socket to
+the bus returns EAGAIN (``BlockingIOError`` from ``send`` while a partly written message is pending), and any local
+user can cause that by calling without reading replies. Two parts here:
+
+:class:`GuardedWriter` replaces dbus-fast's ``_MessageWriter`` of one connection:
+    - back-pressure (EAGAIN, EINTR) is waited out (the loop's writer callback), never a reason to disconnect;
+    - the outgoing queue is bounded (``QUEUE_BYTES``): past it the oldest *signals* are dropped first (a client
+      re-reads properties; PropertiesChanged of SoC or power are superseded anyway); method replies and errors are
+      kept, so every call still gets its one reply;
+    - a send after the connection is gone is dropped quietly (no ``OSError(9)`` from ``send_reply``).
+
+:class:`Gatekeeper` is the first message handler of the connection:
+    - every file descriptor that arrives with a message is closed at once, except the two that
+      ``Manager.ImportContract(hhi)`` takes (the method closes those); an ImportContract in any other form is refused
+      before dispatch, so no method ever sees a descriptor the gatekeeper closed;
+    - per-sender fairness: a sender whose unread replies already fill ``SENDER_BYTES`` of the queue gets
+      ``org.freedesktop.DBus.Error.LimitsExceeded`` instead of another reply (small), and past twice that nothing
+      (the bus times its calls out), so one client's flood cannot push the others' replies back.
+
+This module touches dbus-fast's private writer (``MessageBus._writer``): :func:`guard` checks its shape and
+refuses with :class:`PlatformError` if a dbus-fast release changed it (pyproject pins the tested series).
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import logging
+import os
+import socket
+from collections import deque
+from dataclasses import dataclass
+
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+from dbus_fast.aio.message_bus import _MessageWriter
+
+from evcc.errors import PlatformError
+from evcc.hmi.names import MANAGER_INTERFACE, ROOT_PATH
+
+LOG = logging.getLogger(__name__)
+QUEUE_BYTES = 4 * 1024 * 1024  # past this, queued signals are dropped (oldest first)
+SENDER_BYTES = 256 * 1024  # unread replies one sender may have queued before its calls are refused
+LIMITS_EXCEEDED = "org.freedesktop.DBus.Error.LimitsExceeded"
+INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
+IMPORT = (ROOT_PATH, MANAGER_INTERFACE, "ImportContract", "hhi")
+
+
+@dataclass
+class GuardStats:
+    """Counters of one connection (the benchmark and the tests read them)."""
+
+    waits: int = 0  # EAGAIN/EINTR waited out
+    signals_dropped: int = 0
+    calls_refused: int = 0  # LimitsExceeded answers
+    calls_ignored: int = 0  # no answer at all (the sender is far over its share)
+    fds_closed: int = 0
+    late_sends: int = 0  # sends after the connection was gone
+
+
+@dataclass
+class _Entry:
+    buf: bytearray
+    fds: list[int] | None
+    fut: asyncio.Future[None] | None
+    droppable: bool
+    destination: str
+
+
+def _settle(fut: asyncio.Future[None] | None, exc: Exception | None = None) -> None:
+    if fut is not None and not fut.done():
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: nobody may await a reply's send future
+
+
+class GuardedWriter(_MessageWriter):
+    """dbus-fast's writer with waited-out back-pressure and a bounded queue (see the module docstring)."""
+
+    def __init__(self, bus: MessageBus, stats: GuardStats, queue_bytes: int = QUEUE_BYTES) -> None:
+        super().__init__(bus)
+        self.stats = stats
+        self.queue_bytes = queue_bytes
+        self.queued = 0
+        self.per_destination: dict[str, int] = {}
+        self.entries: deque[_Entry] = deque()  # instead of dbus-fast's ``messages`` (which stays empty)
+
+    def queued_for(self, destination: str) -> int:
+        return self.per_destination.get(destination, 0)
+
+    def _account(self, entry: _Entry, sign: int) -> None:
+        size = sign * len(entry.buf)
+        self.queued += size
+        left = self.per_destination.get(entry.destination, 0) + size
+        if left > 0:
+            self.per_destination[entry.destination] = left
+        else:
+            self.per_destination.pop(entry.destination, None)
+
+    def buffer_message(self, msg: Message, future: asyncio.Future[None] | None = None) -> None:
+        entry = _Entry(msg._marshall(self.negotiate_unix_fd), list(msg.unix_fds) if msg.unix_fds else None,
+                       future, msg.message_type is MessageType.SIGNAL, msg.destination or "")
+        self.entries.append(entry)
+        self._account(entry, +1)
+        if self.queued > self.queue_bytes:
+            self._drop_signals()
+
+    def _drop_signals(self) -> None:
+        keep: deque[_Entry] = deque()
+        while self.entries:
+            entry = self.entries.popleft()
+            if entry.droppable and self.queued > self.queue_bytes:
+                self._account(entry, -1)
+                self.stats.signals_dropped += 1
+                _settle(entry.fut)
+            else:
+                keep.append(entry)
+        self.entries.extend(keep)
+
+    def schedule_write(self, msg: Message | None = None, future: asyncio.Future[None] | None = None) -> None:
+        if self.bus._disconnected:
+            self.stats.late_sends += 1
+            _settle(future)
+            return
+        was_empty = not self.entries
+        if msg is not None:
+            self.buffer_message(msg, future)
+        if self.bus.unique_name:  # after Hello: write now if nothing waits (dbus-fast's latency shortcut)
+            if was_empty:
+                self.write_callback(remove_writer=False)
+            if (self.buf is not None or self.entries) and self.fd is not None:
+                self.loop.add_writer(self.fd, self.write_callback)
+
+    def write_callback(self, remove_writer: bool = True) -> None:
+        sock, fd = self.sock, self.fd
+        assert sock is not None and fd is not None
+        try:
+            while True:
+                if self.buf is None:
+                    if not self.entries:
+                        if remove_writer:
+                            self.loop.remove_writer(fd)
+                        return
+                    entry = self.entries.popleft()
+                    self._account(entry, -1)
+                    self.unix_fds, self.buf, self.offset, self.fut = entry.fds, memoryview(entry.buf), 0, entry.fut
+                try:
+                    if self.unix_fds and self.negotiate_unix_fd:
+                        ancdata = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", self.unix_fds))]
+                        self.offset += sock.sendmsg([self.buf[self.offset:]], ancdata)
+                        self.unix_fds = None
+                    else:
+                        self.offset += sock.send(self.buf[self.offset:])
+                except (BlockingIOError, InterruptedError):
+                    self.stats.waits += 1
+                    self.loop.add_writer(fd, self.write_callback)  # back-pressure: wait for writable
+                    return
+                if self.offset < len(self.buf):
+                    self.loop.add_writer(fd, self.write_callback)
+                    return
+                self.buf = None
+                _settle(self.fut)
+        except Exception as exc:  # noqa: BLE001 - the connection is really gone (EPIPE, ECONNRESET, EBADF)
+            _settle(self.fut, None if self.bus._user_disconnect else exc)
+            for entry in self.entries:
+                _settle(entry.fut)
+            self.bus._finalize(exc)
+
+
+def _close(fds: list[int], stats: GuardStats) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+            stats.fds_closed += 1
+        except OSError:
+            pass
+
+
+class Gatekeeper:
+    """The first message handler: descriptor hygiene and per-sender fairness (see the module docstring)."""
+
+    def __init__(self, writer: GuardedWriter, stats: GuardStats, sender_bytes: int = SENDER_BYTES) -> None:
+        self.writer, self.stats, self.sender_bytes = writer, stats, sender_bytes
+
+    def __call__(self, msg: Message) -> Message | bool | None:
+        if msg.unix_fds:
+            refused = self._descriptors(msg)
+            if refused is not None:
+                return refused
+        if msg.message_type is not MessageType.METHOD_CALL or not msg.sender:
+            return None
+        queued = self.writer.queued_for(msg.sender)
+        if queued <= self.sender_bytes:
+            return None
+        if queued > 2 * self.sender_bytes:
+            self.stats.calls_ignored += 1
+            return True  # handled: no reply at all, the sender is not reading anyway
+        self.stats.calls_refused += 1
+        return Message.new_error(msg, LIMITS_EXCEEDED, f"{msg.sender} has {queued} bytes of unread replies")
+
+    def _descriptors(self, msg: Message) -> Message | None:
+        fds = list(msg.unix_fds)
+        if msg.message_type is MessageType.METHOD_CALL and msg.member == "ImportContract":
+            if (msg.path, msg.interface, msg.member, msg.signature) == IMPORT and self._in_range(msg.body, len(fds)):
+                taken = {msg.body[0], msg.body[1]}
+                _close([fd for i, fd in enumerate(fds) if i not in taken], self.stats)
+                return None
+            _close(fds, self.stats)
+            return Message.new_error(msg, INVALID_ARGS, "ImportContract takes (h chain, h key, i priority) on "
+                                     f"{ROOT_PATH}, interface {MANAGER_INTERFACE}, with both descriptors attached")
+        _close(fds, self.stats)
+        return None
+
+    @staticmethod
+    def _in_range(body: list[object], count: int) -> bool:
+        return all(isinstance(i, int) and 0 <= i < count for i in body[:2])
+
+
+def guard(bus: MessageBus, stats: GuardStats | None = None) -> GuardStats:
+    """Harden a freshly connected bus (call right after ``connect()``, before exporting anything)."""
+    old = getattr(bus, "_writer", None)
+    if type(old) is not _MessageWriter or old.messages or old.buf is not None \
+            or not hasattr(bus, "_disconnected") or not hasattr(bus, "_user_disconnect"):
+        raise PlatformError("dbus-fast's writer is not the one evcc.hmi.bus_guard was written for "
+                            "(tested with dbus-fast 5.2)")
+    stats = stats or GuardStats()
+    writer = GuardedWriter(bus, stats)
+    bus._writer = writer
+    bus.add_message_handler(Gatekeeper(writer, stats))
+    return stats
+
+
+__all__ = ["GuardStats", "GuardedWriter", "Gatekeeper", "guard", "QUEUE_BYTES", "SENDER_BYTES"]
