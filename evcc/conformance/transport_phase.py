@@ -129,7 +129,8 @@ async def tls_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
     SupportedAppProtocol tells."""
     pre = run.case.precondition
     offer = proto.choice(pre.protocol).offer
-    item = await sap_exchange(run, link, build_request([offer]), 2.0)
+    item = await sap_exchange(run, link, build_request([offer]), max(2.0, run.opts.min_msg_timeout or 0.0),
+                              timing="sap_s")
     if not isinstance(item, Frame):
         return _tls_outcome(run, refused="no SupportedAppProtocol answer after the handshake: " + what(item))
     for check in run.case.expect.checks:
@@ -140,14 +141,16 @@ async def tls_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
 
 
 # ------------------------------------------------------------------------------------------ SupportedAppProtocol
-async def sap_exchange(run: CaseRun, link: Link, req: Any, wait: float, raw: bytes | None = None) -> Received | None:
+async def sap_exchange(run: CaseRun, link: Link, req: Any, wait: float, raw: bytes | None = None,
+                       timing: str = "response_s") -> Received | None:
+    """Send a supportedAppProtocolReq (or ``raw`` EXI); its answer's delay goes into ``timings[timing]``."""
     payload = raw if raw is not None else exi.encode(req)
     run.note("ev", "supportedAppProtocolReq", "garbage" if raw is not None else short(req))
     link.send_raw(v2gtp.encode(v2gtp.EXI_ENCODED, payload))
     sent = run.charger.now()
     item = await link.receive(wait)
     if isinstance(item, Frame):
-        run.timings["response_s"] = round(item.t - sent, 6)
+        run.timings[timing] = round(item.t - sent, 6)
     return item
 
 
@@ -201,7 +204,8 @@ async def sap_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
 
 async def negotiate(run: CaseRun, link: Link, protocol: str) -> None:
     offer = proto.choice(protocol).offer
-    item = await sap_exchange(run, link, build_request([offer]), max(2.0, run.opts.min_msg_timeout or 0.0))
+    item = await sap_exchange(run, link, build_request([offer]), max(2.0, run.opts.min_msg_timeout or 0.0),
+                              timing="sap_s")
     if not isinstance(item, Frame):
         raise stop(Verdict.INCONCLUSIVE, f"SupportedAppProtocol: {what(item)}")
     try:

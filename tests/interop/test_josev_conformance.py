@@ -1,0 +1,67 @@
+"""`evcc conformance` against an independent charger (issue 16 point 3): Josev's SECC (PyPI iso15118 0.31.2,
+DIN SPEC 70121 and ISO 15118-2, EIM over TCP) on a veth pair, the suite as its own process in the EV namespace.
+The suite runs to the end and gives the verdicts we expect of that charger, so a change on either side is seen;
+the findings (what Josev gets wrong, by requirement) are in the README. A subset keeps this under two minutes
+(Josev pauses SDP about 5 s after each session); the whole catalogue against it is a manual run:
+
+    evcc conformance --iface ev0 --pack-voltage 30:36 --precharge-tolerance 40 --min-msg-timeout 1.5
+
+The lab options are the ones the interop session tests use for this peer (40 V EVSE, 1 V present voltage, a JVM
+codec at 0.2-0.6 s per message); they change the EV's way to each precondition, never a verdict."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evcc.bench.secc.link import VethLink
+from evcc.session.attach import PROTOCOLS
+from tests.interop.josev import JosevSecc
+
+pytestmark = pytest.mark.interop
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED = {  # case -> verdict against Josev 0.31.2 (README "Testing a charger": findings), in catalogue order
+    "SDP-answer": "pass",
+    "SDP-bad-version": "pass",
+    "SDP-length-mismatch": "fail",  # answers a request whose length field does not match the datagram
+    "SAP-din": "pass",
+    "SAP-unknown-namespace": "fail",  # Failed_NoNegotiation with SchemaID 0 ([V2G-DC-226]: no SchemaID)
+    "SAP-minor-version": "pass",
+    "DIN-RES-ServiceDiscovery": "pass",
+    "DIN-SID-ChargeParameterDiscovery": "fail",  # its FAILED_UnknownSession response is not valid DIN EXI
+    "DIN-SID-CableCheck": "pass",
+    # last: a second SessionSetupReq gets no answer (its encoder fails on its own EVSEID) and leaves its EXI codec
+    # unable to decode any later supportedAppProtocolReq until restarted
+    "DIN-SEQ-ServiceDiscovery-SessionSetup": "fail",
+}
+
+
+@pytest.fixture(scope="module")
+def josev(link: VethLink, josev_pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosevSecc]:
+    with JosevSecc(link, tmp_path_factory.mktemp("josev-conformance"), josev_pki,
+                   {"SECC_ENFORCE_TLS": "False", "AUTH_MODES": "EIM"}) as secc:
+        secc.warm_up([PROTOCOLS["iso2"].offer, PROTOCOLS["din"].offer])
+        yield secc
+
+
+def test_conformance_suite_against_josev(josev: JosevSecc, link: VethLink, tmp_path: Path) -> None:
+    cases = [arg for case in EXPECTED for arg in ("--cases", case)]
+    done = subprocess.run(
+        ["ip", "netns", "exec", link.ev_netns, sys.executable, "-m", "evcc", "conformance", "--iface", link.ev_ifname,
+         "--out", str(tmp_path), "--pack-voltage", "30:36", "--precharge-tolerance", "40", "--min-msg-timeout", "1.5",
+         "--charge-seconds", "1", *cases], capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-3000:]
+    record = json.loads((tmp_path / "conformance.json").read_text())
+    assert record["run"] == record["selected"] == len(EXPECTED) and not record["interrupted"]
+    got = {r["id"]: r["verdict"] for r in record["results"]}
+    assert got == EXPECTED, {r["id"]: r["reason"] for r in record["results"] if got[r["id"]] != EXPECTED[r["id"]]}
+    assert done.returncode == (1 if "fail" in EXPECTED.values() else 0)
+    log = josev.log_since(0)
+    assert "supportedAppProtocolReq received" in log  # the sessions reached Josev, not only our side
+    assert "hexBinary needs to be even-length" in log  # why the repeated SessionSetupReq got no answer
