@@ -121,7 +121,7 @@ class Runner:
             self._report_charger()
             self.say("unplugged")
         elif action == "wait":
-            await asyncio.sleep(s.seconds / self.speed)
+            await self._wait(s.seconds / self.speed)
         elif action == "wait_state":
             await self._wait_state(s)
         elif action == "select":
@@ -165,6 +165,16 @@ class Runner:
                 raise StepFailed(f"Session.State still {state.name.title()} after {s.timeout_s:g} s "
                                  f"(waited for {', '.join(x.name.title() for x in s.states)})")
             await asyncio.sleep(POLL_S)
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep, showing the live values every 2 s while charging."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while (left := end - loop.time()) > 0:
+            if await self.state() is SessionState.CHARGING and loop.time() - self._shown >= 2.0:
+                self._shown = loop.time()
+                await self._show_values()
+            await asyncio.sleep(min(POLL_S, left))
 
     async def _show_values(self) -> None:
         values = {}

@@ -1,0 +1,40 @@
+"""The built-in HMI tour end to end (issue 18 item 1): one cycle of evcc/demo/scenarios/tour.toml with SLAC over the
+simulated powerline, at --speed 4 (only the scenario's pauses are shortened; the sessions run at their own pace).
+Every situation comes true: the charger refuses contract_1 (PaymentDetailsRes FAILED_CertificateRevoked, Session
+Error), contract_2 selected over D-Bus is the one the charger sees at the next plug-in, charging with live values up
+to the target, contract_3 imported over D-Bus shows State 2 (Expiring) and is used after SetPriorities, the EV-side
+stop ends in Stopped, the charger fault ends the session, the removal. The demo then stops by itself (exit 0)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT, netns_left
+
+
+def test_one_cycle_of_the_tour_shows_every_situation() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("evcc demo needs root (network namespaces)")
+    run = subprocess.run([sys.executable, "-m", "evcc", "demo", "--cycles", "1", "--speed", "4"],
+                         capture_output=True, text=True, timeout=400, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = run.stdout
+    print(out)
+    assert run.returncode == 0, out + run.stderr
+    assert "powerline with SLAC" in out and "Session.State -> Slac" in out
+    assert "1 cycle(s) done (0 step(s) did not come true)" in out
+    charger = re.findall(r"the charger's last session: contract (\w+)(.*)", out)
+    assert charger[0][0] == "contract_1" and "FAILED_CertificateRevoked" in charger[0][1]
+    assert charger[1][0] == "contract_2" and "refused" not in charger[1][1]
+    assert charger[-2][0] == "contract_3"  # after the import and SetPriorities (the EV-side stop)
+    assert charger[-1][0] == "contract_3" and "(faulty charger)" in charger[-1][1]
+    assert re.search(r"charging: SoC 5\d\.\d %, Power [1-9]\d*\.\d kW, Energy [1-9]", out)
+    assert "contract_3 prio 3 state 2" in out  # Expiring
+    assert "Session.State -> Stopped" in out and "Session.State -> Error" in out
+    assert "Traceback" not in out + run.stderr
+    assert not netns_left()
