@@ -288,7 +288,7 @@ class LimitTracker:
         self.pending: RelativeSchedule | None = None
         self.asked_at: float | None = None
         self.current: Allowance | None = None
-        self._told: tuple[str, Source, float] | None = None
+        self._told: dict[str, tuple[Source, float]] = {}  # per request: the source and value last reported
         self._deviations: set[str] = set()
 
     def pmax(self, now: float) -> float | None:
@@ -301,11 +301,11 @@ class LimitTracker:
             if text not in self._deviations and len(self._deviations) < MAX_DEVIATIONS:
                 self._deviations.add(text)
                 out.append(LimitDeviation(text))
-        told = self._told
-        moved = told is None or told[0] != request or told[1] != a.source or (
-            a.source != "EV" and abs(a.value - told[2]) > 0.01 * max(abs(told[2]), 1.0))
-        if moved:
-            self._told = (request, a.source, a.value)
+        told = self._told.get(request)
+        moved = told is None or told[0] != a.source or (
+            a.source != "EV" and abs(a.value - told[1]) > 0.01 * max(abs(told[1]), 1.0))
+        if moved and (told is not None or len(self._told) < MAX_DEVIATIONS):  # a few request kinds per protocol
+            self._told[request] = (a.source, a.value)
             out.append(LimitInForce(request, a.value, a.unit, a.source, now))
         return out
 

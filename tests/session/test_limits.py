@@ -194,3 +194,15 @@ def test_the_session_report_shows_the_limit_in_force_and_what_set_it() -> None:
                             "at": 2.5}
     assert report.limit_deviations == ["EVSEMaximumPowerLimit -5 makes no sense: taken as 0"]
     assert report.as_dict()["limit"]["source"] == "EVSE maximum"
+
+
+def test_tracker_reports_each_request_kind_on_its_own() -> None:
+    """ISO 15118-20 Dynamic DC bounds two values per message: alternating them is no change of either."""
+    tracker = LimitTracker()
+    evse = EvseLimits(max_current=50, max_power=20_000)
+    told = []
+    for i in range(5):
+        told += tracker.take("EVMaximumChargePower", power(80_000.0, evse.max_power, None), float(i))
+        told += tracker.take("EVMaximumChargeCurrent", dc_current(200.0, 400.0, evse, None), float(i))
+    assert [e.request for e in told if isinstance(e, LimitInForce)] == ["EVMaximumChargePower",
+                                                                        "EVMaximumChargeCurrent"]
