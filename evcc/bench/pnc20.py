@@ -5,7 +5,9 @@ part and the TLS 1.3 contexts of both sides.
 - Plug & Charge (§8.3.4.2, §8.3.4.8): without a contract the session does CertificateInstallation through the
   SECC's -20 test provisioning service (SECP521 decryption into the key store); ``install_before`` installs
   ``n`` contracts ahead of the session (eMAIDs of the test PKI, falling priority), so that a charger refusing
-  the first sees the EV try the next (PrioritizedEMAIDs / contract priorities).
+  the first sees the EV try the next (PrioritizedEMAIDs / contract priorities). With a TPM key store (``--key-store tpm``) the
+  OEM certificate names a -20 TPM storage key and the contract key arrives as TPM_EncryptedPrivateKey, imported
+  with TPM2_Import (evcc.contracts.install20_tpm).
 - TLS 1.3 with mutual authentication (ISO 15118-20 TLS profile, evcc.session.tls13): the SECC presents the run's
   P-521 SECC chain and requires a vehicle certificate under the run's OEM root; the EV presents a vehicle
   certificate for its key in the key store (SoftHSM2 through OpenSSL's pkcs11-provider where installed, else
@@ -23,20 +25,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from evcc.bench.pnc import BenchKeyStore, bench_keys, certify_new_key, new_public_key, softhsm_token_config
+from evcc.bench.pnc import BenchKeyStore, BenchKeys, bench_keys, certify_new_key, new_public_key, softhsm_token_config
 from evcc.bench.runtime_pki import BenchTls
 from evcc.bench.secc.iso20_pnc import Iso20PncSim
 from evcc.bench.secc.tls import server_context13
 from evcc.contracts import messages20
+from evcc.contracts.install20_tpm import storage_key_extension
 from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
 from evcc.contracts.store import Contract
 from evcc.hsm.keystore import KeyAlgorithm, KeyStore
 from evcc.hsm.pkcs11_store import Pkcs11KeyStore
 from evcc.hsm.soft_store import SoftKeyStore
-from evcc.pki.generator import TestPki, build_pki, vehicle_chain
+from evcc.pki.generator import TestPki, build_pki, issue_certificate, vehicle_chain
 from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, Suite, profile_table
 from evcc.session.connection import TlsConfig, TlsVersion
 from evcc.session.iso20.pnc import KeyStoreContracts20
@@ -105,17 +109,35 @@ def _vehicle(pki: TestPki, store: KeyStore, folder: Path) -> ClientCertificate:
     return ClientCertificate(chain, choose_vehicle_key(label, token, soft, tpm))
 
 
+def _oem_certificate(pki: TestPki, keys: BenchKeys, label: str) -> tuple[x509.Certificate, str]:
+    """The OEM provisioning key ``label`` and its certificate; with a TPM key store the certificate also names a
+    new -20 TPM storage key (evcc.contracts.install20_tpm), so that the CPS answers with TPM_EncryptedPrivateKey.
+    The words for the output say which."""
+    profile = profile_table()["oem_prov_leaf"]
+    create_storage = getattr(keys.keystore, "create_storage_key", None)
+    if create_storage is None:
+        return certify_new_key(pki, keys.keystore, label, ALGORITHM, profile), keys.keystore_kind
+    storage = f"bench-storage20/{uuid.uuid4().hex[:10]}"
+    keys.labels.append(storage)
+    point = create_storage(storage).public
+    issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
+    cert = issue_certificate(profile, new_public_key(keys.keystore, label, ALGORITHM), issuer, issuer[1], pki.suite,
+                             pki.now, (storage_key_extension(point),))
+    return cert, (f"{keys.keystore_kind}; -20 contracts as TPM_EncryptedPrivateKey (TPM2_Import under the storage "
+                  f"key {storage!r} named in the OEM certificate)")
+
+
 @contextlib.contextmanager
 def bench_pnc20(pki: TestPki, key_store: BenchKeyStore | bool = True) -> Iterator[BenchPnc20]:
     """The run's -20 key store and Plug & Charge parts; the keys made for the run are deleted afterwards."""
     with bench_keys(pki, "evcc-bench-pnc20-", key_store) as keys:
         oem_label = f"bench-oem20/{uuid.uuid4().hex[:10]}"
         keys.labels.append(oem_label)
-        oem = certify_new_key(pki, keys.keystore, oem_label, ALGORITHM, profile_table()["oem_prov_leaf"])
+        oem, kind = _oem_certificate(pki, keys, oem_label)
         vehicle = _vehicle(pki, keys.keystore, keys.folder)
         keys.labels.append(vehicle.key.label)
         contracts = KeyStoreContracts20(keys.ctx, pcid=TEST_PCID, oem_chain=(oem, *pki.chain("oem_sub_ca_2")),
                                         oem_key_label=oem_label, oem_key_algorithm=ALGORITHM, maximum_chains=3)
         sim = ProvisioningSimulator(pki)
         services = [ProvisioningService(sim, emaid) for emaid in TEST_EMAIDS[:3]]
-        yield BenchPnc20(pki, keys.keystore, keys.keystore_kind, contracts, vehicle, keys.ctx.now, services)
+        yield BenchPnc20(pki, keys.keystore, kind, contracts, vehicle, keys.ctx.now, services)

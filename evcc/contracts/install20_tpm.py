@@ -10,8 +10,17 @@ arrives as a TPM 2.0 duplication blob with an outer wrapper only, made by the CP
                              TPM's integrity check
 
 The storage key (P-521, SHA-512, AES-256-CFB, restricted decrypt) is created in the TPM beforehand
-(``TpmKeyStore.create_storage_key``); how the OEM certificate names it to the CPS is not modelled here (the test
-provisioning service is given its public key). After the import the key signs a random challenge that must verify
+(``TpmKeyStore.create_storage_key``). How the CPS learns it ("the TPM storage key named in the OEM certificate",
+PKI.md §1) is our model, not the standard's text: -20's CertificateInstallationReq carries no field for it (only
+OEMProvisioningCertificateChain, ListOfRootCertificateIDs, MaximumContractCertificateChains, PrioritizedEMAIDs),
+and the storage key cannot be the certificate's subject key (a restricted decryption key cannot sign the request).
+So the OEM provisioning certificate carries the storage key's P-521 public key in subjectAltPublicKeyInfo
+(2.5.29.72), the extension the Ed448 profile already uses for its X448 ECDH key (:func:`storage_key_extension`,
+issued at the production line with the certificate). The rest of the parent's public area is fixed: the schema's
+206-byte TPM_EncryptedPrivateKey is exactly the size for a SHA-512 nameAlg and AES-256 (evcc.hsm.tpm_wrap), so
+the point is all a CPS needs (:func:`named_storage_parent`). The EV finds the key by the same point
+(:func:`storage_key_label`). Limits: a real CPS may learn the storage key another way (OEM backend data), and
+nothing guarantees that it accepts this extension in a P-521 certificate; interop is untested. After the import the key signs a random challenge that must verify
 with the certificate's key (the key check of the other paths: the TPM does not compare d*G with the public
 area); otherwise the key is deleted and :class:`KeyMismatch` raised. All or nothing, like the other paths.
 """
@@ -21,8 +30,9 @@ from __future__ import annotations
 import os
 from typing import Protocol, runtime_checkable
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 
 from evcc.contracts.chain import POLICY_ISO20
 from evcc.contracts.errors import DecryptionFailed, DhPublicKeyInvalid, KeyMismatch, MalformedResponse
@@ -37,10 +47,53 @@ from evcc.contracts.install_common import (
 )
 from evcc.contracts.store import Contract
 from evcc.hsm.hostcrypto import peer_public, verify_raw
-from evcc.hsm.keystore import InvalidPeerKey, KeyAlgorithm, KeyInfo, KeyStoreError
-from evcc.hsm.tpm_wrap import TPM20_MAX_DUPLICATE, WrappedKeyRejected
+from evcc.hsm.keystore import InvalidPeerKey, KeyAlgorithm, KeyInfo, KeyStore, KeyStoreError
+from evcc.hsm.tpm_wrap import TPM20_MAX_DUPLICATE, TPM_ALG_SHA512, StorageParent, WrappedKeyRejected
+from evcc.pki.generator import OID_SUBJECT_ALT_PUBLIC_KEY_INFO
 
 DH_LENGTH = 133
+STORAGE_AES_BITS = 256  # evcc.hsm.tpm_objects.storage20_template
+
+
+def storage_key_extension(point: bytes) -> x509.UnrecognizedExtension:
+    """subjectAltPublicKeyInfo (2.5.29.72) naming the EV's -20 TPM storage key (P-521, X9.62 ``point``) in its
+    OEM provisioning certificate (module docstring)."""
+    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP521R1(), point)
+    spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return x509.UnrecognizedExtension(OID_SUBJECT_ALT_PUBLIC_KEY_INFO, spki)
+
+
+def _named_point(oem_cert: x509.Certificate) -> bytes | None:
+    try:
+        ext = oem_cert.extensions.get_extension_for_oid(OID_SUBJECT_ALT_PUBLIC_KEY_INFO).value
+        key = load_der_public_key(ext.value)  # type: ignore[attr-defined]
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp521r1":
+        return None  # e.g. the Ed448 profile's X448 ECDH key
+    return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+
+def named_storage_parent(oem_cert: x509.Certificate) -> StorageParent | None:
+    """The TPM storage key an OEM provisioning certificate names (a P-521 key in subjectAltPublicKeyInfo), as
+    a CPS wraps for it; None when the certificate names none."""
+    point = _named_point(oem_cert)
+    if point is None:
+        return None
+    return StorageParent(ec.SECP521R1(), point[1:67], point[67:], TPM_ALG_SHA512, STORAGE_AES_BITS)
+
+
+def storage_key_label(keystore: KeyStore, oem_cert: x509.Certificate) -> str | None:
+    """The label of the storage key in ``keystore`` that ``oem_cert`` names, None when it names none or the key
+    store cannot import TPM blobs. A certificate naming a key the store lacks: :class:`DecryptionFailed` at the
+    install, which says so."""
+    point = _named_point(oem_cert)
+    if point is None or not isinstance(keystore, WrappedImport):
+        return None
+    for info in keystore.list():
+        if info.algorithm is KeyAlgorithm.EC_P521 and info.public == point:
+            return info.label
+    return None
 
 
 @runtime_checkable

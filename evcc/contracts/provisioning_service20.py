@@ -4,8 +4,9 @@ CertificateInstallationReq -> CertificateInstallationRes [V2G20-2491..2502]: the
 validated to the test PKI's OEM root and its signature checked (ECDSA-SHA512 or EdDSA Ed448), then the
 simulator issues a contract (SECP521 with the P-521 PKI, X448 with the Ed448 PKI), and SignedInstallationData
 is signed with the CPS leaf key. PCID = the OEM provisioning certificate's CN; eMAID = the first of
-PrioritizedEMAIDs, else the service's default. With ``ProvisioningService.tpm_storage`` (the EV's TPM storage
-key) the contract key travels as TPM_EncryptedPrivateKey instead (evcc.contracts.install20_tpm).
+PrioritizedEMAIDs, else the service's default. When the OEM provisioning certificate names a TPM storage key
+(a P-521 key in subjectAltPublicKeyInfo, evcc.contracts.install20_tpm), or ``ProvisioningService.tpm_storage``
+is set, the contract key travels as TPM_EncryptedPrivateKey for that key instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from evcc.contracts.chain import POLICY_ISO20, ChainPolicy, common_name
 from evcc.contracts.errors import SignatureRejected
 from evcc.contracts.install20 import EcdhCurve, SignedInstallationData20
+from evcc.contracts.install20_tpm import named_storage_parent
 from evcc.contracts.signed import algorithm_of_certificate, check_signature
 from evcc.exi import schema_module
 from evcc.exi.signature import sign_elements
@@ -85,9 +87,9 @@ def _values(service: ProvisioningService, request: Any, now: datetime) -> Signed
     except SignatureRejected as exc:
         raise RequestRefused("FAILED_SignatureError", f"CertificateInstallationReq: {exc}") from exc
     emaids = request.PrioritizedEMAIDs.EMAID if request.PrioritizedEMAIDs is not None else []
-    if service.tpm_storage is not None:  # the EV's TPM storage key: answer with TPM_EncryptedPrivateKey
-        return service.sim.certificate_installation_20_tpm(emaids[0] if emaids else service.emaid, now,
-                                                           service.tpm_storage)
+    storage = service.tpm_storage or named_storage_parent(oem)
+    if storage is not None:  # the EV's TPM storage key: answer with TPM_EncryptedPrivateKey
+        return service.sim.certificate_installation_20_tpm(emaids[0] if emaids else service.emaid, now, storage)
     curve = EcdhCurve.X448 if service.sim.pki.suite is Suite.ISO20_ED448 else EcdhCurve.SECP521
     return service.sim.certificate_installation_20(oem, common_name(oem), emaids[0] if emaids else service.emaid,
                                                    now, curve, service.ski_encoding)

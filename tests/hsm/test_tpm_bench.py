@@ -72,11 +72,14 @@ def test_bench_pnc_with_the_private_tpm(tmp_path: Path) -> None:
 
 
 def test_bench_iso20_pnc_with_the_vehicle_key_in_the_tpm(tmp_path: Path) -> None:
-    """-20 DC PnC over TLS 1.3, mutual: the vehicle key is used through tpm2-openssl from the EV's namespace."""
+    """-20 DC PnC over TLS 1.3, mutual: the vehicle key is used through tpm2-openssl from the EV's namespace; the
+    contract key arrives as TPM_EncryptedPrivateKey for the storage key the OEM certificate names."""
     report = _bench_process(tmp_path, "--protocol", "iso20-dc", "--tls", "--start-soc", "76")
     requests = [m["request"] for m in report["messages"]]  # type: ignore[attr-defined]
     assert "CertificateInstallationReq" in requests and "AuthorizationReq" in requests, requests
     assert str(report["tls_cipher"]).startswith("TLS_"), report["tls_cipher"]
+    # the OEM certificate names a TPM storage key: the contract came as TPM_EncryptedPrivateKey (TPM2_Import)
+    assert "TPM_EncryptedPrivateKey" in str(report["pnc"]["keystore"]), report["pnc"]  # type: ignore[index]
 
 
 def test_bench_pnc_on_an_existing_tpm_by_tcti(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -8,7 +8,8 @@ a state) and its implementation on evcc.contracts and a key store.
   the machine tries the next when the charger refuses one (AuthorizationRes WARNING_*).
 - CertificateInstallation (§8.3.4.8, messages20): OEMProvisioningCertificateChain signed by the OEM key;
   PrioritizedEMAIDs carries the eMAIDs of the vehicle's contracts in priority order (-20 has no other place for
-  the priorities); the response is decrypted per [V2G20-2491..2502] (install20).
+  the priorities); the response is decrypted per [V2G20-2491..2502] (install20), or a TPM_EncryptedPrivateKey
+  imported under the TPM storage key the OEM certificate names (install20_tpm, PKI.md §1).
 - MeteringConfirmation (§8.3.4.12): SignedMeteringData signed by the contract key.
 """
 
@@ -23,6 +24,7 @@ from cryptography import x509
 
 from evcc.contracts import messages20
 from evcc.contracts.install20 import SkiEncoding
+from evcc.contracts.install20_tpm import storage_key_label
 from evcc.contracts.install_common import InstallContext
 from evcc.contracts.messages20 import install_from_message_20
 from evcc.contracts.select import ChargerOffer, select_contract
@@ -71,7 +73,9 @@ def contract_chain(ders: Sequence[bytes]) -> Any:
 class KeyStoreContracts20:
     """The -20 contract port on the contract store and key store of ``ctx``. ``oem_chain`` (leaf first) with its
     key ``oem_key_label`` and ``oem_key_algorithm`` (P-521 or Ed448) sign CertificateInstallationReq;
-    ``ecdh_key_label`` decrypts the response (the OEM key for SECP521, its X448 alternate key for X448)."""
+    ``ecdh_key_label`` decrypts the response (the OEM key for SECP521, its X448 alternate key for X448);
+    ``tpm_storage_key_label`` imports a TPM_EncryptedPrivateKey, by default the TPM storage key the OEM
+    certificate names (evcc.contracts.install20_tpm.storage_key_label)."""
 
     ctx: InstallContext
     pcid: str = ""
@@ -83,6 +87,7 @@ class KeyStoreContracts20:
     maximum_chains: int = 1
     expiry_window: timedelta = timedelta(days=30)
     installed_priority: int = 0
+    tpm_storage_key_label: str | None = None
 
     def contracts(self) -> list[Contract]:
         offer = ChargerOffer(frozenset({"Contract"}))
@@ -108,8 +113,12 @@ class KeyStoreContracts20:
         label = self.ecdh_key_label or self.oem_key_label
         if label is None:
             raise ConfigError("CertificateInstallationRes without an OEM key to decrypt it")
+        storage = self.tpm_storage_key_label
+        if storage is None and self.oem_chain:
+            storage = storage_key_label(self.ctx.keystore, self.oem_chain[0])
         return install_from_message_20(response, pcid=self.pcid, ecdh_key_label=label, ctx=self.ctx,
-                                       ski_encoding=self.ski_encoding, priority=self.installed_priority)
+                                       ski_encoding=self.ski_encoding, priority=self.installed_priority,
+                                       tpm_storage_key_label=storage)
 
     def authorization_req(self, session_id: bytes, timestamp: int, gen_challenge: bytes, contract: Contract) -> Any:
         m = common()

@@ -1,0 +1,170 @@
+"""ISO 15118-20 Plug & Charge sessions where the contract key arrives as ``TPM_EncryptedPrivateKey`` (PKI.md §1):
+the EV's OEM provisioning certificate names its TPM storage key (subjectAltPublicKeyInfo, the model of
+evcc.contracts.install20_tpm), the bench SECC's test provisioning service wraps the contract key for that key,
+the EV imports it with TPM2_Import during CertificateInstallation, AuthorizationReq is signed by it in the TPM and
+the session ends with SessionStop. Then the EV restarts (the swtpm is stopped and started again on its state, the
+key store opened anew) and a second session authorises with the same contract, without CertificateInstallation.
+
+The bench's -20 path runs unchanged (network namespaces, TLS 1.3 with the vehicle key in the TPM through
+tpm2-openssl, the SECC simulator); only its key store is replaced by one on a swtpm whose state outlives the run,
+and the run's PKI is kept for both runs (a new PKI would not trust the first run's contract)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from evcc.bench import cli
+from evcc.bench import run as bench_run
+from evcc.bench.pnc import new_public_key
+from evcc.bench.pnc20 import ALGORITHM, BenchPnc20, run_pki20
+from evcc.contracts.install20_tpm import named_storage_parent, storage_key_extension, storage_key_label
+from evcc.contracts.install_common import InstallContext
+from evcc.contracts.provisioning_service import ProvisioningService
+from evcc.contracts.provisioning_sim import ProvisioningSimulator
+from evcc.contracts.store import ContractStore
+from evcc.hsm.tpm_objects import KeyFile
+from evcc.hsm.tpm_store import TpmConfig, TpmKeyStore
+from evcc.pki.generator import TestPki, issue_certificate, vehicle_chain
+from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, profile_table
+from evcc.session import tls_tpm
+from evcc.session.iso20.pnc import KeyStoreContracts20
+from evcc.session.tls13 import ClientCertificate, TpmKeys, choose_vehicle_key
+
+from tests.bench.bench_helpers import run_bench
+
+STORAGE, OEM, VEHICLE = "storage20", "oem20", "vehicle20"
+
+
+@contextlib.contextmanager
+def swtpm_on(folder: Path) -> Iterator[str]:
+    """swtpm on a UNIX socket (reachable from every network namespace) keeping its state in ``folder``/state."""
+    if shutil.which("swtpm") is None:
+        pytest.fail("swtpm missing: scripts/setup.d/32-tpm.sh")
+    (folder / "state").mkdir(parents=True, exist_ok=True)
+    sock = folder / "tpm.sock"
+    sock.unlink(missing_ok=True)
+    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={folder / 'state'}",
+                             "--server", f"type=unixio,path={sock}", "--ctrl", f"type=unixio,path={sock}.ctrl",
+                             "--flags", "not-need-init,startup-clear"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            if sock.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        assert sock.exists(), "swtpm did not open its socket"
+        yield f"swtpm:path={sock}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@dataclass
+class Ev:
+    """What survives an EV restart: the folder (key files, contracts) and the certificates."""
+
+    folder: Path
+    oem_chain: tuple[x509.Certificate, ...] = ()
+    vehicle_chain: tuple[x509.Certificate, ...] = ()
+    parents: list[str | None] = field(default_factory=list)  # per installed contract: its key file's parent
+
+
+@contextlib.contextmanager
+def ev_keys(pki: TestPki, ev: Ev) -> Iterator[BenchPnc20]:
+    """The EV's keys in the TPM for one bench run; made on the first run (the production line), opened after."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with swtpm_on(ev.folder / "swtpm") as tcti:
+        store = TpmKeyStore(TpmConfig(tcti, ev.folder / "tpm"))
+        try:
+            if not ev.oem_chain:
+                point = store.create_storage_key(STORAGE).public
+                issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
+                oem = issue_certificate(profile_table()["oem_prov_leaf"], new_public_key(store, OEM, ALGORITHM),
+                                        issuer, issuer[1], pki.suite, pki.now, (storage_key_extension(point),))
+                ev.oem_chain = (oem, *pki.chain("oem_sub_ca_2"))
+                ev.vehicle_chain = tuple(vehicle_chain(pki, new_public_key(store, VEHICLE, ALGORITHM)))
+            ctx = InstallContext(store=ContractStore(ev.folder / "contracts"), keystore=store,
+                                 v2g_roots=(pki.certs["v2g_root"],), now=now, mo_roots=(pki.certs["mo_root"],))
+            vehicle = ClientCertificate(ev.vehicle_chain, choose_vehicle_key(VEHICLE, None, None, TpmKeys(tcti, store)))
+            contracts = KeyStoreContracts20(ctx, pcid=TEST_PCID, oem_chain=ev.oem_chain, oem_key_label=OEM,
+                                            oem_key_algorithm=ALGORITHM, maximum_chains=3)
+            services = [ProvisioningService(ProvisioningSimulator(pki), emaid) for emaid in TEST_EMAIDS[:3]]
+            yield BenchPnc20(pki, store, f"TPM 2.0 at {tcti}", contracts, vehicle, now, services)
+            ev.parents = [KeyFile.decode(store.key_file(c.key_label).read_bytes()).parent
+                          for c in ctx.store.list() if c.key_label]
+        finally:
+            store.close()
+
+
+def _session(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> dict[str, Any]:
+    path = tmp_path / f"{name}.json"
+    status, out = run_bench(["--protocol", "iso20-dc", "--tls", "--link", "netns", "--no-dbus", "--start-soc", "75",
+                             "--json", str(path)], capsys)
+    assert status == cli.EXIT_OK, out
+    report: dict[str, Any] = json.loads(path.read_text())
+    requests = [m["request"] for m in report["messages"]]
+    assert "AuthorizationReq" in requests and "DC_ChargeLoopReq" in requests, requests
+    assert requests[-1] == "SessionStopReq" and report["end_kind"] == "completed", requests
+    assert report["pnc"]["authorized"] and report["pnc"]["emaid"] == TEST_EMAIDS[0], report["pnc"]
+    return report
+
+
+def test_iso20_pnc_imports_tpm_encrypted_private_key_and_keeps_it_after_restart(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    if not tls_tpm.tpm2_provider_installed():
+        pytest.fail("tpm2-openssl missing: scripts/setup.d/32-tpm.sh")
+    pki = run_pki20()
+    ev = Ev(tmp_path / "ev")
+    monkeypatch.setattr(bench_run, "run_pki20", lambda: pki)
+    monkeypatch.setattr(bench_run, "bench_pnc20", lambda p, _choice=None: ev_keys(p, ev))
+
+    first = _session(tmp_path, capsys, "first")
+    requests = [m["request"] for m in first["messages"]]
+    assert requests[:4] == ["SessionSetupReq", "AuthorizationSetupReq", "CertificateInstallationReq",
+                            "AuthorizationReq"], requests
+    assert first["pnc"]["installed"]
+    # the contract key's file says it was imported under the storage key: only TPM2_Import of a
+    # TPM_EncryptedPrivateKey puts a key there (the SECP521 path imports under the SRK)
+    assert ev.parents == [STORAGE]
+
+    second = _session(tmp_path, capsys, "second")  # a new swtpm process on the same state, a new key store
+    requests = [m["request"] for m in second["messages"]]
+    assert "CertificateInstallationReq" not in requests and not second["pnc"]["installed"], requests
+    assert ev.parents == [STORAGE]
+
+
+def test_oem_certificate_names_the_storage_key(tmp_path: Path) -> None:
+    """The model's two ends: the CPS reads the storage key from the OEM certificate, the EV finds it by the
+    same point; a certificate naming nothing (or an X448 key) gives None on both sides."""
+    pki = run_pki20()
+    with swtpm_on(tmp_path / "swtpm") as tcti:
+        store = TpmKeyStore(TpmConfig(tcti, tmp_path / "tpm"))
+        try:
+            point = store.create_storage_key(STORAGE).public
+            other = store.create_storage_key("another")
+            issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
+            oem = issue_certificate(profile_table()["oem_prov_leaf"], new_public_key(store, OEM, ALGORITHM),
+                                    issuer, issuer[1], pki.suite, pki.now, (storage_key_extension(point),))
+            def values(parent: Any) -> tuple[Any, ...]:
+                return parent.curve.name, parent.x, parent.y, parent.name_alg, parent.aes_bits
+
+            parent = named_storage_parent(oem)
+            assert parent is not None and values(parent) == values(store.storage_parent(STORAGE))
+            assert values(parent) != values(store.storage_parent(other.label))
+            assert storage_key_label(store, oem) == STORAGE
+            plain = pki.certs["oem_prov_leaf"]
+            assert named_storage_parent(plain) is None and storage_key_label(store, plain) is None
+        finally:
+            store.close()
