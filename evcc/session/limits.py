@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from evcc.session.events import LimitDeviation, LimitInForce
 
@@ -60,12 +60,11 @@ class EvseLimits:
     def updated(self, **values: float | None) -> EvseLimits:
         """These limits with every given value that is not None replacing the old one (a CurrentDemandRes /
         ChargeLoopRes that leaves an optional limit out keeps the last one in force)."""
-        new = {k: v for k, v in values.items() if v is not None}
-        return replace(self, **new) if new else self
+        new = {k: v for k, v in values.items() if v is not None and v != getattr(self, k)}
+        return replace(self, **new) if new else self  # unchanged limits (most responses): the same object
 
 
-@dataclass(frozen=True, slots=True)
-class Allowance:
+class Allowance(NamedTuple):  # a tuple: one per charge-loop request, a frozen dataclass costs 10 times more
     """What the EV may ask for now: ``value`` (A or W, >= 0), ``source`` (what set it), ``stop`` (why no valid
     request is possible, or None) and ``deviations`` (limits that made no sense and what was done instead)."""
 
@@ -84,6 +83,8 @@ def floor_encodable(value: float, finest: int = -1) -> float:
     exactly; the -20 RationalNumberType (Exponent from -3) encodes it exactly too. Never negative; NaN: 0."""
     if not value > 0:
         return 0.0
+    if finest == -1 and value <= 3276.7:  # the common case (currents): tenths
+        return math.floor(value * 10.0 + 1e-9) / 10.0
     for multiplier in range(finest, 8):
         step = 10.0**multiplier
         if value / step <= 32_767:
@@ -102,38 +103,34 @@ def _checked(name: str, value: float | None, deviations: list[str]) -> float | N
     return value
 
 
-def _smallest(candidates: Iterable[tuple[Source, float | None]]) -> tuple[Source, float]:
-    """The smallest candidate (ties: the first named, the EV's wish first)."""
-    best: tuple[Source, float] | None = None
-    for source, value in candidates:
-        if value is not None and (best is None or value < best[1]):
-            best = (source, value)
-    assert best is not None  # the EV's wish is always a candidate
-    return best
-
-
 def _charge(wish: float, unit: str, limits: Sequence[tuple[Source, str, float | None]], minimum: float | None,
             ev_max: float | None, charging: bool, deviations: list[str]) -> Allowance:
-    """The smallest of the wish and ``limits`` ((source, name, value) already in ``unit``), then the minimum."""
-    wish = wish if wish == wish and wish > 0 else 0.0
-    checked = [(source, name, _checked(name, value, deviations)) for source, name, value in limits]
-    for source, name, value in checked:
-        if charging and source == "EVSE maximum" and value == 0.0:
-            deviations.append(f"{name} is 0 while charging")
-    minimum = _checked("minimum", minimum, deviations)
-    candidates: list[tuple[Source, float | None]] = [("EV", wish)]
-    candidates += [(s, v) for s, _, v in checked]
-    source, value = _smallest(candidates)
+    """The smallest of the wish and ``limits`` ((source, name, value) already in ``unit``; ties: the wish, then
+    the first named), then the minimum. One pass: it runs for every charge-loop request."""
+    source: Source = "EV"
+    value = wish if wish == wish and wish > 0 else 0.0
+    evse_max: float | None = None
+    room = math.inf  # the smallest limit
+    for src, name, raw in limits:
+        limit = _checked(name, raw, deviations)
+        if limit is None:
+            continue
+        if src == "EVSE maximum":
+            if charging and limit == 0.0:
+                deviations.append(f"{name} is 0 while charging")
+            evse_max = limit if evse_max is None or limit < evse_max else evse_max
+        room = min(room, limit)
+        if limit < value:
+            source, value = src, limit
     value = floor_encodable(value)
-    known = [v for _, _, v in checked if v is not None]
-    evse_max = min((v for s, _, v in checked if s == "EVSE maximum" and v is not None), default=None)
+    minimum = _checked("minimum", minimum, deviations)
     if evse_max is not None and minimum and evse_max < minimum:
         deviations.append(f"the EVSE's maximum {evse_max:.1f} {unit} is below its minimum {minimum:.1f} {unit}")
     stop = None
     if charging and evse_max == 0.0:
         stop = f"the EVSE allows no charging (maximum 0 {unit})"
     elif charging and minimum and value < minimum:
-        if source == "EV" and ev_max is not None and ev_max >= minimum and min(known, default=minimum) >= minimum:
+        if source == "EV" and ev_max is not None and ev_max >= minimum and room >= minimum:
             value, source = float(minimum), "minimum"  # the vehicle can take the minimum: never ask below it
         elif source == "EV":
             stop = f"the vehicle wants {value:.1f} {unit}, less than the EVSE's minimum {minimum:.1f} {unit}"
@@ -176,7 +173,7 @@ def ac_current(wish: float, nominal_voltage: float, phases: int, evse: EvseLimit
     ]
     a = _charge(wish, "A", limits, None, None, charging, deviations)
     if charging and a.stop is None and ev_min and a.value < ev_min and a.source != "EV":
-        return replace(a, value=0.0, stop=f"the {a.source} allows {a.value:.1f} A per phase, less than the "
+        return a._replace(value=0.0, stop=f"the {a.source} allows {a.value:.1f} A per phase, less than the "
                                           f"vehicle's minimum {ev_min:.1f} A")
     return a
 
