@@ -1,8 +1,8 @@
 """`evcc demo`: the real onboard service for HMI developers, without a car (issue 18).
 
 The daemon of `evcc run` (the same composition, a subprocess `python3 -m evcc.app run` in the EV's network
-namespace) against the simulated charger (the bench's ISO 15118-2 SECC with Plug & Charge, behind the simulated
-powerline with SLAC) and the bench BMS on udp_multicast CAN, serving org.evcc.Evcc1 on a D-Bus bus, while a
+namespace) against the simulated charger (the bench's ISO 15118-20 DC SECC over TLS 1.3, or -2, with Plug & Charge,
+behind the simulated powerline with SLAC) and the bench BMS on udp_multicast CAN, serving org.evcc.Evcc1 on a D-Bus bus, while a
 scenario cycles through the situations an HMI must show. Runs until Ctrl-C or SIGTERM.
 
 Needs root (network namespaces). Buses: --bus private (default: a private dbus-daemon with session rules, its
@@ -91,7 +91,7 @@ async def _demo(args: argparse.Namespace, scenario: "Scenario") -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     folder = Path(tempfile.mkdtemp(prefix="evcc-demo-"))
-    world = World(folder, slac=scenario.slac and not args.no_slac)
+    world = World(folder, slac=scenario.slac and not args.no_slac, protocol=scenario.protocol)
     daemon: subprocess.Popen[bytes] | None = None
     status = EXIT_OK
     async with contextlib.AsyncExitStack() as stack:
@@ -103,7 +103,8 @@ async def _demo(args: argparse.Namespace, scenario: "Scenario") -> int:
         await world.start()
         say(f"simulated charger and BMS in network namespaces {world.prefix}-* (root): "
             + ("powerline with SLAC, " if world.slac else "direct link, ")
-            + "ISO 15118-2 SECC with Plug & Charge, BMS on udp_multicast CAN")
+            + ("ISO 15118-20 DC SECC over TLS 1.3 mutual" if world.iso20 else "ISO 15118-2 DC SECC")
+            + " with Plug & Charge, BMS on udp_multicast CAN")
         log = folder / "daemon.log"
         daemon = _start_daemon(world, world.config(address or "system"), log)
         stack.callback(_stop_daemon, daemon)

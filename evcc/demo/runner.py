@@ -140,10 +140,10 @@ class Runner:
             self.say(f"RemoveContract({s.contract})")
         elif action == "charger":
             self.world.charger(fault=s.fault, refuse=s.refuse)
-            self.say("charger for the next sessions: " + ("answers CurrentDemandReq #4 with FAILED" if s.fault
-                                                          else "works") +
-                     (f", refuses {', '.join(s.refuse)} (PaymentDetailsRes FAILED_CertificateRevoked)"
-                      if s.refuse else ""))
+            refusal = "AuthorizationRes WARNING_eMSPUnknown: the EV tries its next contract" if self.world.iso20 \
+                else "PaymentDetailsRes FAILED_CertificateRevoked: the -2 session ends"
+            self.say("charger for the next sessions: " + (f"fault {self.world.fault}" if s.fault else "works") +
+                     (f", refuses {', '.join(s.refuse)} ({refusal})" if s.refuse else ""))
         elif action == "ev_stop":
             self.world.ev_stop()
             self.say("the EV asks to stop (BMS stop request on CAN)")
@@ -205,3 +205,5 @@ class Runner:
         seen = names.get(last.emaid or "", last.emaid or "none")
         refused = f"; refused: {', '.join(last.pnc.refusals)}" if last.pnc.refusals else ""
         self.say(f"the charger's last session: contract {seen}{refused}" + (" (faulty charger)" if last.faulty else ""))
+        if len(self.world.sessions) > 50:  # the demo runs for days: keep the recent ones
+            del self.world.sessions[:-10]

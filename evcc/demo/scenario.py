@@ -2,6 +2,7 @@
 
     name = "..."                 description = "..."
     slac = true                  # the simulated powerline with SLAC before each session (false: a direct link)
+    protocol = "iso2"            # the charger: "iso2" (ISO 15118-2 DC, TCP) or "iso20" (-20 DC, TLS 1.3 mutual)
     [[steps]]
     action = "say"               text = "..."                     # a line on the demo's output
     action = "plug"              soc = 50  target_soc = 60  capacity_wh = 1000  max_power_w = 20000
@@ -32,6 +33,7 @@ from evcc.hmi.names import SessionState
 ACTIONS = ("say", "plug", "unplug", "wait", "wait_state", "select", "set_priorities", "import", "remove", "charger",
            "ev_stop")
 CONTRACT_NAMES = ("contract_1", "contract_2", "contract_3")
+PROTOCOLS = ("iso2", "iso20")
 BUILTIN = Path(__file__).resolve().parent / "scenarios"
 STATE_NAMES = {s.name.replace("_", "").lower(): s for s in SessionState}
 
@@ -64,6 +66,7 @@ class Scenario:
     description: str = ""
     slac: bool = True
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    protocol: str = "iso2"
 
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -152,9 +155,12 @@ def parse_scenario(text: str, source: str) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not TOML: {exc}") from None
-    unknown = sorted(set(data) - {"name", "description", "slac", "steps"})
+    unknown = sorted(set(data) - {"name", "description", "slac", "protocol", "steps"})
     if unknown:
-        raise ScenarioError(f"{source}: unknown key {unknown[0]!r} (name, description, slac, steps)")
+        raise ScenarioError(f"{source}: unknown key {unknown[0]!r} (name, description, slac, protocol, steps)")
+    protocol = data.get("protocol", "iso2")
+    if protocol not in PROTOCOLS:
+        raise ScenarioError(f"{source}: protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     name, steps = data.get("name", source), data.get("steps")
     if not isinstance(name, str) or not isinstance(data.get("description", ""), str):
         raise ScenarioError(f"{source}: name and description must be strings")
@@ -165,7 +171,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
     parsed = tuple(parse_step(f"{source}: step {i + 1}", raw) for i, raw in enumerate(steps))
     if not any(s.action in ("wait", "wait_state") for s in parsed):
         raise ScenarioError(f"{source}: needs a wait or wait_state step (a cycle without one would spin)")
-    return Scenario(name, data.get("description", ""), data.get("slac", True), parsed)
+    return Scenario(name, data.get("description", ""), data.get("slac", True), parsed, protocol)
 
 
 def load_scenario(name_or_path: str) -> Scenario:

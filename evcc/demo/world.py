@@ -11,7 +11,10 @@ The contracts (contract_1, contract_2 of the run-time test PKI; contract_3, vali
 over D-Bus) go into a software key store and the contract store before the daemon starts. Plug-in and unplug are
 the BMS frames starting and stopping (the daemon starts a session when fresh BMS data arrive); the EV's stop is
 the BMS's stop request; a charger fault is the SDP answer pointing at the faulty SECC for the next sessions; a
-refused contract is the SECC answering PaymentDetailsReq with FAILED_CertificateRevoked (ISO 15118-2 Table 105).
+refused contract is the SECC answering PaymentDetailsReq with FAILED_CertificateRevoked (ISO 15118-2 Table 105;
+the -2 session ends there). With ``protocol = "iso20"`` the charger is the -20 DC SECC over TLS 1.3 mutual (the
+vehicle key in the software key store, its certificate from the run's P-521 PKI) and a refused contract is
+AuthorizationRes WARNING_eMSPUnknown, after which the EV tries its next contract in the same session (§8.3.4.2).
 The simulators run on the caller's asyncio loop; their sockets are opened inside the namespaces.
 """
 
@@ -22,6 +25,7 @@ import contextlib
 import ipaddress
 import os
 import secrets
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,14 +35,19 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from evcc.bench import netns
+from evcc.bench.pnc import new_public_key
 from evcc.bench.secc.din_responder import DinSecc
 from evcc.bench.secc.faults import parse_fault
+from evcc.bench.secc.iso20_pnc import Iso20PncSim
+from evcc.bench.secc.iso20_responder import Iso20Secc, Iso20SeccConfig, dc_secc
+from evcc.bench.secc.iso20_values import SUPPORTED_ISO20
 from evcc.bench.secc.iso2_pnc import SeccPncSim
 from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
 from evcc.bench.secc.link import VethLink, in_netns
 from evcc.bench.secc.sap_responder import SupportedProtocol
 from evcc.bench.secc.sdp_server import SdpResponder, serve_sdp
-from evcc.bench.secc.server import serve_secc
+from evcc.bench.secc.server import TIMERS, serve_secc
+from evcc.bench.secc.tls import server_context13
 from evcc.bms_bridge.aio import CanNodeRunner
 from evcc.bms_bridge.battery_bms import BenchBms, BmsFault
 from evcc.bms_bridge.bus import open_bus
@@ -50,18 +59,22 @@ from evcc.contracts.install_common import InstallContext
 from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
 from evcc.contracts.store import ContractStore
+from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
-from evcc.pki.generator import TestPki, build_pki
+from evcc.pki.generator import TestPki, build_pki, vehicle_chain
 from evcc.pki.profiles import Suite
 from evcc.session import sap
 from evcc.session.battery_model import BatteryModel
+from evcc.session.iso20 import ISO_15118_20
 from evcc.session.sdp import SdpResponse, Security, Transport
 
 CAN_GROUP = "239.74.163.3"
 CONTRACTS = ("contract_1", "contract_2", "contract_3")
 PRESTORED = {"contract_1": 2, "contract_2": 1}  # name -> priority before the daemon starts
 REFUSED_CODE = "FAILED_CertificateRevoked"
-FAULT = "code:CurrentDemandRes#4=FAILED"  # the faulty charger (evcc.bench.secc.faults text)
+REFUSED_CODE_20 = "WARNING_eMSPUnknown"
+FAULTS = {"iso2": "code:CurrentDemandRes#4=FAILED", "iso20": "code:DC_ChargeLoopRes#4=FAILED"}  # faults.py text
+VEHICLE_KEY = "demo-vehicle"
 
 
 @dataclass
@@ -81,10 +94,26 @@ class DemoPnc(SeccPncSim):
 
 
 @dataclass
-class ChargerSession:
-    """What the charger saw of one session: the contract it was offered and what it refused."""
+class DemoPnc20(Iso20PncSim):
+    """The -20 SECC's Plug & Charge part, refusing the contracts whose eMAID is in ``refuse`` at Authorization."""
 
-    pnc: DemoPnc
+    refuse: frozenset[str] = frozenset()
+
+    def authorize(self, secc: Iso20Secc, req: Any) -> str:
+        code = super().authorize(secc, req)
+        leaf = self.contract_leaf
+        if code == "OK" and leaf is not None and common_name(leaf) in self.refuse:
+            self.refusals.append(f"{common_name(leaf)}: {REFUSED_CODE_20}")
+            self.contract_leaf = None
+            return REFUSED_CODE_20
+        return code
+
+
+@dataclass
+class ChargerSession:
+    """What the charger saw of one session: the contract it authorised and what it refused."""
+
+    pnc: DemoPnc | DemoPnc20
     faulty: bool
 
     @property
@@ -148,6 +177,7 @@ class PowerlineLink:
 class World:
     folder: Path
     slac: bool = True
+    protocol: str = "iso2"  # or "iso20" (DC, TLS 1.3, Plug & Charge)
     prefix: str = field(default_factory=lambda: "evd-" + secrets.token_hex(3))
     pki: TestPki | None = None
     emaids: dict[str, str] = field(default_factory=dict)  # contract name -> eMAID
@@ -166,6 +196,10 @@ class World:
     _now: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
 
     @property
+    def iso20(self) -> bool:
+        return self.protocol == "iso20"
+
+    @property
     def ev_netns(self) -> str:
         assert self.link is not None
         return self.link.ev_netns
@@ -173,7 +207,7 @@ class World:
     # --- set-up and tear-down -----------------------------------------------------------------------------
     def create(self) -> None:
         """PKI, key store, contracts, namespaces (blocking: before the loop's work starts)."""
-        self.pki = build_pki(Suite.ISO2, self._now)
+        self.pki = build_pki(Suite.ISO20_P521 if self.iso20 else Suite.ISO2, self._now)
         self.link = PowerlineLink(self.prefix) if self.slac else VethLink(prefix=self.prefix)
         self.link.create()
         netns.run("ip", "-n", self.link.ev_netns, "link", "set", "lo", "up", "multicast", "on")
@@ -190,14 +224,24 @@ class World:
         ctx = InstallContext(store=ContractStore(self.folder / "contracts"), keystore=store,
                              v2g_roots=(self.pki.certs["v2g_root"],), now=self._now,
                              mo_roots=(self.pki.certs["mo_root"],))
-        for name in CONTRACTS:
-            chain, key = self.contract_files(name)
-            if name in PRESTORED:
-                self.emaids[name] = import_contract_files(chain, key, ctx, PRESTORED[name]).emaid
-            else:
-                self.emaids[name] = common_name(self.pki.certs[name])
-        pem = serialization.Encoding.PEM
-        (self.folder / "v2g_root.pem").write_bytes(self.pki.certs["v2g_root"].public_bytes(pem))
+        try:
+            for name in CONTRACTS:
+                chain, key = self.contract_files(name)
+                if name in PRESTORED:
+                    self.emaids[name] = import_contract_files(chain, key, ctx, PRESTORED[name]).emaid
+                else:
+                    self.emaids[name] = common_name(self.pki.certs[name])
+            if self.iso20:  # the vehicle's TLS 1.3 identity: key in the store, certificate of the run's OEM CA
+                public = new_public_key(store, VEHICLE_KEY, KeyAlgorithm.EC_P521)
+                self._pem(self.folder / "vehicle_chain.pem", *vehicle_chain(self.pki, public))
+        finally:
+            getattr(store, "close", lambda: None)()
+        self._pem(self.folder / "v2g_root.pem", self.pki.certs["v2g_root"])
+
+    @staticmethod
+    def _pem(path: Path, *certs: Any) -> Path:
+        path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+        return path
 
     def contract_files(self, name: str) -> tuple[Path, Path]:
         """PEM chain (leaf first) and PKCS#8 key of a test-PKI contract (for the import over D-Bus too)."""
@@ -218,12 +262,16 @@ class World:
             await self.link.start()
         ifname, ns = self.link.secc_ifname, self.link.secc_netns
         self._address = str(netns.link_local(ns, ifname))
-        supported = [SupportedProtocol("iso2", sap.ISO2_NAMESPACE, 2, 0)]
+        supported = list(SUPPORTED_ISO20) if self.iso20 else [SupportedProtocol("iso2", sap.ISO2_NAMESPACE, 2, 0)]
+        key_name = "iso20-dc" if self.iso20 else "iso2"
+        tls = self._secc_tls() if self.iso20 else None
+        timers = {"iso20-dc": ISO_15118_20, "iso20-ac": ISO_15118_20} if self.iso20 else TIMERS
         with in_netns(ns):
             for key, faulty in (("ok", False), ("fault", True)):
                 server, _log = await serve_secc(
-                    f"{self._address}%{ifname}", 0, supported, DinSecc,
-                    responders={"iso2": self._factory(faulty)}, fault=parse_fault(FAULT) if faulty else None)
+                    f"{self._address}%{ifname}", 0, supported, DinSecc, ssl_context=tls,
+                    responders={key_name: self._factory(faulty)}, timers=timers,
+                    fault=parse_fault(FAULTS[self.protocol]) if faulty else None)
                 self._servers.append(server)
                 self._ports[key] = server.sockets[0].getsockname()[1]
             self._sdp = SdpResponder(self._sdp_answer(self._ports["ok"]))
@@ -236,10 +284,28 @@ class World:
         self._tasks.append(asyncio.get_running_loop().create_task(CanNodeRunner(bus, self.battery).run()))
 
     def _sdp_answer(self, port: int) -> SdpResponse:
-        return SdpResponse(ipaddress.IPv6Address(self._address), port, Security.NO_TLS, Transport.TCP)
+        return SdpResponse(ipaddress.IPv6Address(self._address), port, Security.TLS if self.iso20 else Security.NO_TLS,
+                           Transport.TCP)
 
-    def _factory(self, faulty: bool) -> Callable[[], Iso2Secc]:
-        return lambda: self._make_secc(faulty)
+    def _secc_tls(self) -> ssl.SSLContext:
+        """TLS 1.3 server: the run's SECC chain; vehicle certificates must lead to its OEM root."""
+        assert self.pki is not None
+        chain = self._pem(self.folder / "secc_chain.pem", *self.pki.chain("secc_leaf"))
+        key = self.folder / "secc.key"
+        key.write_bytes(self.pki.keys["secc_leaf"].private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        key.chmod(0o600)
+        return server_context13(chain, key, [self.pki.root_of("oem_prov_leaf")])
+
+    def _factory(self, faulty: bool) -> Callable[[], Any]:
+        return (lambda: self._make_secc20(faulty)) if self.iso20 else (lambda: self._make_secc(faulty))
+
+    def _make_secc20(self, faulty: bool) -> Iso20Secc:
+        assert self.pki is not None
+        service = ProvisioningService(ProvisioningSimulator(self.pki), self.emaids["contract_1"])
+        pnc = DemoPnc20(service, datetime.now(timezone.utc), refuse=self.refuse)
+        self.sessions.append(ChargerSession(pnc, faulty))
+        return dc_secc(Iso20SeccConfig(response_time=0.02, services=("DC",), max_charge_power=50_000.0), pnc=pnc)
 
     def _make_secc(self, faulty: bool) -> Iso2Secc:
         assert self.pki is not None
@@ -287,7 +353,7 @@ class World:
         """The next sessions' charger: the faulty SECC or the good one, refusing these contract names."""
         assert self._sdp is not None
         self.refuse = frozenset(self.emaids[n] for n in refuse)
-        self.fault = FAULT if fault else None
+        self.fault = FAULTS[self.protocol] if fault else None
         self._sdp.response = self._sdp_answer(self._ports["fault" if fault else "ok"])
 
     def config(self, bus_address: str, restart_delay_s: float = 1.0) -> Path:
@@ -296,8 +362,10 @@ class World:
         sections = {
             "plc": f'interface = "{self.link.ev_ifname}"',
             "slac": f"enabled = {'true' if self.slac else 'false'}",
-            "session": f'payment = "contract"\nprotocols = ["iso2"]\nrestart_delay_s = {restart_delay_s}\n'
-                       f'stop_timeout_s = 5.0',
+            "session": f'payment = "contract"\nrestart_delay_s = {restart_delay_s}\nstop_timeout_s = 5.0\n' + (
+                f'protocols = ["iso20-dc"]\ntls = true\nv2g_roots = ["{self.folder / "v2g_root.pem"}"]\n'
+                f'vehicle_chain = "{self.folder / "vehicle_chain.pem"}"\nvehicle_key_label = "{VEHICLE_KEY}"'
+                if self.iso20 else 'protocols = ["iso2"]'),
             "contracts": f'directory = "{self.folder / "contracts"}"',
             "hsm": f'kind = "soft"\ndirectory = "{self.folder / "keys"}"\nkek_file = "{self.folder / "kek"}"',
             "bms": f'interface = "udp_multicast"\nchannel = "{CAN_GROUP}"\nfreshness_s = 1.0',

@@ -20,7 +20,8 @@ GOOD_STEP = '[[steps]]\naction = "wait"\nseconds = 1\n'
 
 
 def test_builtin_scenarios_parse_and_cover_the_hmi_situations() -> None:
-    assert "tour" in builtin_names()
+    assert {"tour", "tour-iso2"} <= set(builtin_names())
+    assert load_scenario("tour").protocol == "iso20" and load_scenario("tour-iso2").protocol == "iso2"
     for name in builtin_names():
         assert load_scenario(name).steps
     tour = load_scenario("tour")
@@ -43,6 +44,7 @@ def test_builtin_scenarios_parse_and_cover_the_hmi_situations() -> None:
     ('[[steps]]\naction = "unplug"\n', "needs a wait or wait_state step"),
     ('name = "x"\n', "needs at least one [[steps]] table"),
     ('speed = 3\n' + GOOD_STEP, "unknown key 'speed'"),
+    ('protocol = "din"\n' + GOOD_STEP, "protocol must be one of iso2, iso20"),
     ('[[steps]\n', "not TOML"),
 ])
 def test_scenario_mistakes_are_named(text: str, message: str) -> None:
