@@ -86,9 +86,10 @@ AC_SEQUENCE = (
 VALUES = (
     ("PowerDelivery-tuple", "PowerDeliveryReq with SAScheduleTupleID 99 (not offered) is refused",
      "PowerDeliveryReq", "SAScheduleTupleID", 99, ("FAILED_TariffSelectionInvalid",), ("[V2G2-225]",)),
-    ("PaymentServiceSelection-no-charge-service", "PaymentServiceSelectionReq without the charge service is refused",
-     "PaymentServiceSelectionReq", "SelectedServiceList.SelectedService", [iso2.SelectedServiceType(ServiceID=99)],
-     ("FAILED_NoChargeServiceSelected",), ("ISO 15118-2 §8.4.3.5 FAILED_NoChargeServiceSelected",)),
+    ("PaymentServiceSelection-no-charge-service", "PaymentServiceSelectionReq selecting only ServiceID 99 (no "
+     "charge service, and not offered) is refused", "PaymentServiceSelectionReq", "SelectedServiceList.SelectedService",
+     [iso2.SelectedServiceType(ServiceID=99)], ("FAILED_NoChargeServiceSelected", "FAILED_ServiceSelectionInvalid"),
+     ("ISO 15118-2 §8.4.3.5 FAILED_NoChargeServiceSelected / FAILED_ServiceSelectionInvalid",)),
     ("CurrentDemand-over-current", "CurrentDemandReq asking 3000 A: the charger stays within its own current limit",
      "CurrentDemandReq", "EVTargetCurrent", 3000, ("OK*",), ("ISO 15118-2 §8.4.5.4 EVSECurrentLimitAchieved",)),
 )
