@@ -62,3 +62,36 @@ class Pair:
             if not self.step() or until(self):
                 return
         raise AssertionError(f"no end after {max_steps} steps")
+
+
+class ReplayLoop:
+    """A charger that, while ``replay`` is set, answers every request with its last response as it was (no decode,
+    no logic): long charge loops where only the EV side costs time. Otherwise the wrapped simulator answers."""
+
+    def __init__(self, inner: SeccResponder) -> None:
+        self.inner = inner
+        self.replay = False
+        self._last: object | None = None
+        self._due: float | None = None
+
+    def receive_payload(self, data: bytes, now: float) -> None:
+        if self.replay and self._last is not None:
+            self._due = now
+        else:
+            self.inner.receive_payload(data, now)
+
+    def messages_to_send(self, now: float) -> list[object]:
+        if self._due is not None and self._due <= now:
+            self._due = None
+            return [self._last]
+        out = list(self.inner.messages_to_send(now))
+        if out:
+            self._last = out[-1]
+        return out
+
+    def get_timer(self) -> float | None:
+        return self._due if self._due is not None else self.inner.get_timer()
+
+    @property
+    def payload_type(self) -> int:
+        return int(getattr(self.inner, "payload_type", 0x8001))
