@@ -121,7 +121,8 @@ def tls_config(cfg: AppConfig, roots: tuple[x509.Certificate, ...], keystore: Ke
         return None
     from evcc.session.connection import TlsConfig, TlsVersion, prepare
 
-    if not s.protocols[0].startswith("iso20"):
+    iso20 = s.protocols[0].startswith("iso20")
+    if not iso20 and s.vehicle_chain is None:
         return prepare(TlsConfig(v2g_roots=roots))
     from evcc.session.tls13 import ClientCertificate, TpmKeyFiles, TpmKeys, choose_vehicle_key
 
@@ -131,8 +132,10 @@ def tls_config(cfg: AppConfig, roots: tuple[x509.Certificate, ...], keystore: Ke
     soft = keystore if isinstance(keystore, SoftKeyStore) else None
     tcti = getattr(cfg.hsm, "tcti", None) if cfg.hsm.kind == "tpm" else None  # a TPM: its key files, tpm2-openssl
     tpm = TpmKeys(tcti, cast(TpmKeyFiles, keystore)) if tcti else None
-    key = choose_vehicle_key(s.vehicle_key_label, token, soft, tpm)
-    return prepare(TlsConfig(v2g_roots=roots, version=TlsVersion.TLS13, client_certificate=ClientCertificate(chain, key)))
+    cert = ClientCertificate(chain, choose_vehicle_key(s.vehicle_key_label, token, soft, tpm))
+    if not iso20:  # TLS 1.2 (DIN, -2): sent only to a charger that asks for a client certificate
+        return prepare(TlsConfig(v2g_roots=roots, client_certificate=cert))
+    return prepare(TlsConfig(v2g_roots=roots, version=TlsVersion.TLS13, client_certificate=cert))
 
 
 def install_context(store: ContractStore, keystore: KeyStore,

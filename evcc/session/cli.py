@@ -85,8 +85,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     sec.add_argument("--mo-root", type=Path, action="append", default=[], help="trusted MO root (PEM or DER)")
     sec.add_argument("--vehicle-cert", type=Path,
                      help="ISO 15118-20 TLS 1.3: vehicle certificate then its Sub-CAs (PEM), for --vehicle-key "
-                          "(default: the chain stored with the key by evcc keys import-cert)")
-    sec.add_argument("--vehicle-key", help="ISO 15118-20 TLS 1.3: key label of the vehicle certificate in the key "
+                          "(default: the chain stored with the key by evcc keys import-cert); din/iso2 TLS 1.2: "
+                          "an optional client certificate, sent only to a charger that asks for one")
+    sec.add_argument("--vehicle-key", help="TLS client key: label of the vehicle certificate's key in the key "
                                            "store (a token through OpenSSL pkcs11-provider, a TPM, or --soft-keys)")
     sec.add_argument("--lab-tls13-p256", action="store_true",
                      help="LAB PEERS ONLY: TLS 1.3 also offers prime256v1 and ecdsa_secp256r1_sha256 after the "
@@ -114,8 +115,9 @@ def _tls(args: argparse.Namespace, keys: OpenedKeyStore | None) -> TlsConfig | N
         return None
     if not args.v2g_root:
         raise ConfigError("--tls needs at least one --v2g-root")
-    if not _iso20(args):
-        return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog)
+    if not _iso20(args):  # TLS 1.2; a client certificate only when asked for (evcc.session.connection)
+        cert = client_certificate(_options(args), keys) if keys is not None and args.vehicle_key else None
+        return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog, client_certificate=cert)
     assert keys is not None
     return TlsConfig(v2g_roots=tuple(args.v2g_root), keylog_file=args.keylog, version=TlsVersion.TLS13,
                      client_certificate=client_certificate(_options(args), keys),
@@ -137,7 +139,7 @@ def _keys(args: argparse.Namespace) -> Iterator[OpenedKeyStore | None]:
     if args.tls and _iso20(args) and args.vehicle_key is None:
         raise ConfigError("ISO 15118-20 --tls needs --vehicle-cert FILE and --vehicle-key LABEL (--vehicle-cert "
                           "may be left out when the key store holds the key's certificate: evcc keys import-cert)")
-    if args.auth != "pnc" and not (args.tls and _iso20(args)):
+    if args.auth != "pnc" and not (args.tls and (_iso20(args) or args.vehicle_key is not None)):
         yield None
         return
     with open_keystore(_options(args)) as keys:

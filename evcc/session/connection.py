@@ -4,9 +4,16 @@ TLS 1.3 with mutual authentication (the profile and the vehicle certificate: :mo
 =========  ========  ===================================================  ==============================
 protocol   version   cipher suites                                        client certificate
 =========  ========  ===================================================  ==============================
-DIN, -2    TLS 1.2   ``ECDHE-ECDSA-AES128-SHA256``                        none
+DIN, -2    TLS 1.2   ``ECDHE-ECDSA-AES128-SHA256``                        none; optional chain + key
 -20        TLS 1.3   ``TLS_AES_256_GCM_SHA384``, ``TLS_CHACHA20_POLY1305``  vehicle certificate chain + key
 =========  ========  ===================================================  ==============================
+
+TLS 1.2 with a client certificate: ISO 15118-2's TLS profile authenticates the SECC only; the EV has no TLS
+certificate of its own in that PKI. A charger (or test system) that sends a CertificateRequest anyway would get an
+empty Certificate message and may end the handshake, so a certificate chain and key can be configured for TLS 1.2
+too (``TlsConfig.client_certificate``: a P-256 key in a TPM through tpm2-openssl, in a PKCS#11 token, or in the
+software store, the same :class:`~evcc.session.tls13.ClientCertificate` as for -20). It is sent only when the
+SECC asks for it (TLS 1.2, RFC 5246 §7.4.6). Not configured: none, as before.
 
 Both: the SECC's chain is validated against the installed V2G root certificates; no hostname check (the SECC is
 reached by a link-local address, its certificate names the charger, not a host).
@@ -56,7 +63,8 @@ class TlsConfig:
     """``v2g_roots``: V2G root certificates (PEM/DER file paths, PEM/DER bytes or cryptography objects).
 
     ``cipher``: the TLS 1.2 cipher. ``version`` TLS13 (ISO 15118-20): ``tls13`` gives the suites, groups and
-    signature algorithms, ``client_certificate`` the vehicle certificate chain and where its key is.
+    signature algorithms, ``client_certificate`` the vehicle certificate chain and where its key is; with TLS12
+    ``client_certificate`` is optional and sent only to a charger that asks (module docstring).
 
     ``keylog_file``: BENCH TRACES ONLY. Writes the TLS session secrets (NSS key log format) so that Wireshark
     can decrypt a capture. Never set it in a vehicle: anyone with the file reads the session.
@@ -75,7 +83,7 @@ class PreparedTls:
     """A client context built once from a :class:`TlsConfig`, reusable for many connections."""
 
     context: ssl.SSLContext
-    client_key_source: str | None  # where the vehicle key is (TLS 1.3 with a client certificate), else None
+    client_key_source: str | None  # where the client key is (when a client certificate is configured), else None
 
 
 def _root_pem(source: RootSource) -> str:
@@ -94,14 +102,14 @@ def prepare(config: TlsConfig) -> PreparedTls:
         if config.client_certificate is not None:
             source = load_client_certificate(ctx, config.client_certificate)
     else:
-        if config.client_certificate is not None:
-            raise ConfigError("a client certificate is a TLS 1.3 (ISO 15118-20) setting; -2 uses none")
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         try:
             ctx.set_ciphers(config.cipher)
         except ssl.SSLError as exc:
             raise ConfigError(f"TLS cipher {config.cipher!r} is not available: {exc}") from exc
+        if config.client_certificate is not None:  # only for a charger that asks (module docstring)
+            source = load_client_certificate(ctx, config.client_certificate)
     ctx.check_hostname = False  # the SECC has no host name; its chain is what is checked
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata="".join(_root_pem(r) for r in config.v2g_roots))
@@ -126,7 +134,7 @@ class V2gConnection(asyncio.Protocol):
         self.cipher: tuple[str, str, int] | None = None
         self.peer_certificate: bytes | None = None
         self.tls_version: str | None = None
-        self.client_key_source: str | None = None  # set by open_connection (TLS 1.3 with a client certificate)
+        self.client_key_source: str | None = None  # set by open_connection (when a client certificate is configured)
         self._lost: TlsError | ConnectionFailed | None = None
         self._received = False
         self._flood: V2gtpError | None = None  # set when the SECC sent more than MAX_UNREAD unread messages

@@ -316,8 +316,8 @@ def test_configuration_errors_name_what_is_wrong(soft_store: SoftKeyStore, p521:
         prepare(_tls13(p521, cert, tls13=Tls13Profile(suites=("TLS_BOGUS",))))
     with pytest.raises(ConfigError, match="TLS groups 'nogroup' refused"):
         prepare(_tls13(p521, cert, tls13=Tls13Profile(groups=("nogroup",))))
-    with pytest.raises(ConfigError, match="client certificate is a TLS 1.3"):
-        prepare(TlsConfig(v2g_roots=(p521.v2g_root,), client_certificate=cert))
+    # TLS 1.2 takes a client certificate too, for a charger that asks (evcc.session.connection; issue 11)
+    assert prepare(TlsConfig(v2g_roots=(p521.v2g_root,), client_certificate=cert)).client_key_source
     with pytest.raises(ConfigError, match="vehicle certificate chain is empty"):
         prepare(_tls13(p521, ClientCertificate((), cert.key)))
     wrong = ClientCertificate(soft_certificate(soft_store, p521).chain, cert.key)
