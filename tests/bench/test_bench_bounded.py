@@ -5,7 +5,15 @@ decimated to a bounded number of evenly spaced samples for the plot, first and l
 
 from __future__ import annotations
 
+import argparse
 import json
+
+import pytest
+
+from evcc.bench import cli as bench_cli
+from evcc.bench.cli import scenario_from
+from evcc.errors import ConfigError
+from evcc.session.pacing import DEFAULT_MIN_CYCLE
 
 from evcc.bench.report import MESSAGES_HEAD, MESSAGES_TAIL, SERIES_POINTS, BenchReport
 from evcc.bench.vehicle_sim import make_vehicle
@@ -74,3 +82,17 @@ def test_session_report_keeps_first_and_last_messages_without_pairing_across_the
     first_of_tail = report.messages[4]
     assert first_of_tail["direction"] == SECC_TO_EV and "latency_ms" not in first_of_tail  # its request was dropped
     assert report.messages[-1]["latency_ms"] == 10.0 and report.messages[1]["latency_ms"] == 10.0
+
+
+def _bench_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="evcc")
+    bench_cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["bench", *argv])
+
+
+def test_bench_pace_is_a_cars_in_battery_time_unless_chosen() -> None:
+    assert scenario_from(_bench_args()).loop_min_cycle == DEFAULT_MIN_CYCLE / 300.0  # default --time-scale 300
+    assert scenario_from(_bench_args("--min-cycle", "0")).loop_min_cycle == 0.0
+    assert scenario_from(_bench_args("--min-cycle", "0.25")).loop_min_cycle == 0.25
+    with pytest.raises(ConfigError, match="bench.min_cycle 0.5: outside"):
+        scenario_from(_bench_args("--min-cycle", "0.5"))
