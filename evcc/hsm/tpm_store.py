@@ -30,8 +30,10 @@ the standards require (Z passes through host memory: ESAPI returns it; it is cop
 binding's own copy cannot be wiped). Curves: those the TPM lists (TPM2_GetCapability ECC_CURVES) among P-256 and
 P-521; Ed448/X448 exist on no TPM 2.0 (:class:`UnsupportedAlgorithm`). Authorisation: the owner hierarchy and
 every key with an empty password (keys are noDA, so a TPM in dictionary-attack lockout still serves them); an
-owner password is not supported (TPM_RC_BAD_AUTH at the first CreatePrimary). Every TPM or TSS error becomes a
-:class:`TpmError` naming the response code (hex and name) and what was tried.
+owner password is not supported (TPM_RC_BAD_AUTH at the first CreatePrimary). A busy TPM (TPM_RC_RETRY,
+TPM_RC_YIELDED, TPM_RC_TESTING) is resubmitted by ESAPI a bounded number of times (tss2-esys 3.2: 5 submissions in
+all), then reported. Every TPM or TSS error becomes a :class:`TpmError` naming the response code (hex and name) and
+what was tried (tests/hsm/test_tpm_bad_input.py).
 """
 
 from __future__ import annotations
