@@ -1,6 +1,8 @@
-"""Buses for the demo and the interface tools: a private session-style dbus-daemon (everyone may own names and call,
-as on a user's session bus; SERVICE.md "Tests: dbus-daemon --session"). The system-rules bus with evcc's real
-policy is :class:`evcc.hmi.private_bus.PrivateBus`."""
+"""Buses for the demo and the interface tools: a private dbus-daemon with session rules (everyone may own names and
+call, as on a user's session bus; SERVICE.md "Tests: dbus-daemon --session") or, with ``policy=True``, with the
+system bus's default-deny rules and evcc's shipped policy ``systemd/org.evcc.Evcc1.conf`` (the rules of
+:mod:`evcc.hmi.private_bus`). The bus runs in its own session, so that a Ctrl-C in the terminal reaches the demo,
+which then stops the daemon in order before the bus."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ class SessionBus:
     """``with SessionBus() as bus:`` a dbus-daemon with session rules on a socket in a fresh folder
     (``bus.address``); stopped and removed on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: bool = False) -> None:
+        self.policy = policy
         self.address = ""
         self._folder: Path | None = None
         self._proc: subprocess.Popen[str] | None = None
@@ -42,7 +45,13 @@ class SessionBus:
         self._folder = Path(tempfile.mkdtemp(prefix="evcc-demo-bus-"))
         self._folder.chmod(0o755)
         config = self._folder / "bus.conf"
-        config.write_text(CONFIG.format(socket=self._folder / "bus"), encoding="utf-8")
+        if self.policy:
+            from evcc.hmi.private_bus import CONFIG as SYSTEM_CONFIG, POLICY
+
+            text = SYSTEM_CONFIG.format(socket=self._folder / "bus", policy=str(POLICY))
+        else:
+            text = CONFIG.format(socket=self._folder / "bus")
+        config.write_text(text, encoding="utf-8")
         self._proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile",
                                        "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, start_new_session=True)  # Ctrl-C reaches the demo, not its bus

@@ -6,7 +6,8 @@ behind the simulated powerline with SLAC) and the bench BMS on udp_multicast CAN
 scenario cycles through the situations an HMI must show. Runs until Ctrl-C or SIGTERM.
 
 Needs root (network namespaces). Buses: --bus private (default: a private dbus-daemon with session rules, its
-address printed), session (the user's DBUS_SESSION_BUS_ADDRESS; a unix:path= address: abstract sockets are not
+address printed), policy (a private dbus-daemon with the system bus's default-deny rules and the shipped policy
+systemd/org.evcc.Evcc1.conf: reading for everyone, changes for root and the group evcc), session (the user's DBUS_SESSION_BUS_ADDRESS; a unix:path= address: abstract sockets are not
 reachable from the EV's namespace), system (the system bus: install systemd/org.evcc.Evcc1.conf first).
 
 Exit status: 0 after Ctrl-C/SIGTERM and an orderly stop; 2 bad scenario or option; 3 the platform refused (not
@@ -48,7 +49,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--scenario", default="tour",
                    help="built-in scenario name (evcc/demo/scenarios) or a .toml file (default: tour)")
     p.add_argument("--speed", type=float, default=1.0, help="divides the scenario's waits (default 1)")
-    p.add_argument("--bus", choices=("private", "session", "system"), default="private")
+    p.add_argument("--bus", choices=("private", "policy", "session", "system"), default="private")
     p.add_argument("--cycles", type=int, default=0, help="stop after this many cycles (default 0: until Ctrl-C)")
     p.add_argument("--no-slac", action="store_true", help="a direct link instead of the powerline with SLAC")
     p.add_argument("--keep", action="store_true", help="keep the working folder (daemon log, config, keys)")
@@ -160,7 +161,7 @@ def _bus_address(kind: str, stack: contextlib.AsyncExitStack) -> str | None:
             raise PlatformError("--bus session: the session bus has an abstract socket address, which the daemon "
                                 "cannot reach from the EV's network namespace (use --bus private)")
         return address
-    bus = SessionBus().start()
+    bus = SessionBus(policy=kind == "policy").start()
     stack.callback(bus.stop)
     return bus.address
 

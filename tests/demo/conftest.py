@@ -4,6 +4,7 @@ bus whose address it prints), driven by tests/demo/loop.toml."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,8 +28,8 @@ class Demo:
     address: str = ""
 
     @classmethod
-    def start(cls, *args: str, timeout: float = 90.0) -> Demo:
-        proc = subprocess.Popen([sys.executable, "-m", "evcc", "demo", "--bus", "private", *args],
+    def start(cls, *args: str, timeout: float = 90.0, bus: str = "private") -> Demo:
+        proc = subprocess.Popen([sys.executable, "-m", "evcc", "demo", "--bus", bus, *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
         demo = cls(proc)
@@ -52,6 +53,11 @@ class Demo:
     def output(self) -> str:
         return "\n".join(self.lines)
 
+    @property
+    def prefix(self) -> str:
+        """This demo's network namespace prefix (from its first line)."""
+        return namespace_prefix(self.output())
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -64,7 +70,14 @@ class Demo:
         return self.proc.returncode
 
 
-def netns_left(prefix: str = "evd-") -> list[str]:
+def namespace_prefix(output: str) -> str:
+    match = re.search(r"network namespaces (evd-[0-9a-f]+)-\*", output)
+    assert match, output
+    return match.group(1) + "-"
+
+
+def netns_left(prefix: str) -> list[str]:
+    """Namespaces of one demo still present (other demos may run on the machine at the same time)."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
 

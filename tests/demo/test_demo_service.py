@@ -197,17 +197,31 @@ def test_sigterm_ends_the_demo_cleanly(demo: Demo) -> None:
     assert demo.stop(signal.SIGTERM) == 0, demo.output()
     out = demo.output()
     assert "evcc demo: stopped" in out and "Traceback" not in out
-    assert not any(line.startswith(("evd-")) for line in netns_left()), netns_left()
+    assert not netns_left(demo.prefix), netns_left(demo.prefix)
 
 
-def test_ctrl_c_ends_the_demo_cleanly() -> None:
+def test_ctrl_c_ends_the_demo_cleanly_on_the_policy_bus() -> None:
+    """Also: --bus policy (system rules with systemd/org.evcc.Evcc1.conf) serves the API to root."""
     if os.geteuid() != 0:
         pytest.fail("evcc demo needs root (network namespaces)")
-    d = Demo.start("--no-slac", "--scenario", str(LOOP))
+    d = Demo.start("--no-slac", "--scenario", str(LOOP), bus="policy")
     try:
         assert any("served by the real daemon" in line for line in d.lines)
+
+        async def read() -> tuple[Any, list[tuple[str, str, int]]]:
+            client = await Client.connect(d.address)
+            try:
+                (v,) = await client.ok(ROOT_PATH, "org.freedesktop.DBus.Properties", "Get", "ss",
+                                       [MANAGER_INTERFACE, "Version"])
+                listed = await client.contracts()
+                await client.ok(ROOT_PATH, MANAGER_INTERFACE, "SetPriorities", "ao", [[p for p, _, _ in listed]])
+                return v.value, listed
+            finally:
+                client.bus.disconnect()
+        version, listed = asyncio.run(read())
+        assert version == 1 and len(listed) == 2
     finally:
         status = d.stop(signal.SIGINT)
     assert status == 0, d.output()
     assert "evcc demo: stopped" in d.output() and "Traceback" not in d.output()
-    assert not netns_left(), netns_left()
+    assert not netns_left(d.prefix), netns_left(d.prefix)

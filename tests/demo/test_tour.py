@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT, netns_left
+from .conftest import ROOT, namespace_prefix, netns_left
 
 
 def test_one_cycle_of_the_tour_shows_every_situation() -> None:
@@ -39,4 +39,4 @@ def test_one_cycle_of_the_tour_shows_every_situation() -> None:
     assert "contract_3 prio 3 state 2" in out  # Expiring
     assert "Session.State -> Stopped" in out and "Session.State -> Error" in out
     assert "Traceback" not in out + run.stderr
-    assert not netns_left()
+    assert not netns_left(namespace_prefix(out))
