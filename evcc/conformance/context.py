@@ -54,11 +54,20 @@ def stop(verdict: Verdict, reason: str) -> CaseOutcome:
 
 
 @dataclass
+class SuiteState:
+    """What one case learns for the next ones: the namespaces the charger refused (Failed_NoNegotiation), so that
+    the later cases of that protocol are not applicable without another session."""
+
+    not_offered: set[str] = field(default_factory=set)
+
+
+@dataclass
 class CaseRun:
     case: Case
     charger: Charger
     opts: RunOptions
     t0: float
+    suite: SuiteState = field(default_factory=SuiteState)
     exchange: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     dropped: int = 0

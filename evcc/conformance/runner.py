@@ -17,19 +17,20 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from evcc.conformance.context import CaseOutcome, CaseRun, RunOptions
+from evcc.conformance.context import CaseOutcome, CaseRun, RunOptions, SuiteState
 from evcc.conformance.link import Charger
 from evcc.conformance.model import Case, CaseResult, Phase, Verdict
 from evcc.conformance.session_phase import session_case
-from evcc.conformance.transport_phase import needs_probe, open_link, sap_case, sdp_case, supported, tls_case
+from evcc.conformance.transport_phase import (known_not_offered, needs_probe, open_link, sap_case, sdp_case,
+                                              supported, tls_case)
 from evcc.errors import EvccError
 
 __all__ = ["RunOptions", "run_case", "run_suite"]
 
 
-async def run_case(case: Case, charger: Charger, opts: RunOptions) -> CaseResult:
-    """One case; always a result."""
-    run = CaseRun(case, charger, opts, charger.now())
+async def run_case(case: Case, charger: Charger, opts: RunOptions, suite: SuiteState | None = None) -> CaseResult:
+    """One case; always a result. ``suite``: what earlier cases of the run learnt (protocols not offered)."""
+    run = CaseRun(case, charger, opts, charger.now(), suite if suite is not None else SuiteState())
     wall = time.time()
     try:
         async with asyncio.timeout(opts.case_timeout):
@@ -50,6 +51,8 @@ async def _phase(run: CaseRun) -> tuple[Verdict, str]:
     phase = run.case.phase
     if phase is Phase.SDP:
         return await sdp_case(run)
+    if phase is Phase.SESSION or needs_probe(run):
+        known_not_offered(run, run.case.precondition.protocol)
     if needs_probe(run):  # before the case's own connection: a charger may serve one connection at a time
         await supported(run, run.case.precondition.protocol)
     link = await open_link(run)
@@ -70,9 +73,10 @@ async def run_suite(cases: Sequence[Case], make_charger: Callable[[], Charger], 
     come, so a caller that is interrupted still has what ran."""
     out = results if results is not None else []
     charger = make_charger()
+    state = SuiteState()
     for i, case in enumerate(cases):
         try:
-            result = await run_case(case, charger, opts)
+            result = await run_case(case, charger, opts, state)
         except Exception as exc:  # noqa: BLE001 - a suite bug on one case must not lose the others' verdicts
             result = CaseResult(case, Verdict.INCONCLUSIVE, f"suite error: {type(exc).__name__}: {exc}")
         out.append(result)

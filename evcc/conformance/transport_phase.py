@@ -202,6 +202,13 @@ async def sap_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
 
 # ----------------------------------------------------------------------------- negotiation for a session case
 
+def known_not_offered(run: CaseRun, protocol: str) -> None:
+    """NOT_APPLICABLE at once when an earlier case of this run found the protocol not offered."""
+    namespace = proto.choice(protocol).offer.namespace
+    if namespace in run.suite.not_offered:
+        raise stop(Verdict.NOT_APPLICABLE, f"the charger does not offer {namespace} (found by an earlier case)")
+
+
 async def negotiate(run: CaseRun, link: Link, protocol: str) -> None:
     offer = proto.choice(protocol).offer
     item = await sap_exchange(run, link, build_request([offer]), max(2.0, run.opts.min_msg_timeout or 0.0),
@@ -214,6 +221,7 @@ async def negotiate(run: CaseRun, link: Link, protocol: str) -> None:
         raise stop(Verdict.INCONCLUSIVE, f"SupportedAppProtocol: undecodable response: {exc}") from None
     run.note("charger", element_name(res), short(res), item.t)
     if getattr(res, "ResponseCode", "") == "Failed_NoNegotiation":
+        run.suite.not_offered.add(offer.namespace)
         raise stop(Verdict.NOT_APPLICABLE, f"the charger does not offer {offer.namespace}")
     if getattr(res, "SchemaID", None) != offer.schema_id:
         raise stop(Verdict.INCONCLUSIVE, f"SupportedAppProtocol: {short(res, 200)}")

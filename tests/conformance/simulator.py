@@ -27,8 +27,8 @@ ADDRESS = ("::1", 61851)
 PLAN_NAMES = ("din", "iso2", "iso20-dc", "iso20-ac")
 
 
-def supported() -> list[Any]:
-    return [BENCH[name].supported for name in PLAN_NAMES]
+def supported(names: tuple[str, ...] = PLAN_NAMES) -> list[Any]:
+    return [BENCH[name].supported for name in names]
 
 
 def factories(options: SeccOptions | None = None) -> dict[str, Callable[[], Any]]:
@@ -57,12 +57,14 @@ def sdp_responder(address: tuple[str, int] = ADDRESS, security: Security | None 
                                     Transport.TCP), security_from_request=security is None)
 
 
-def memory_charger(fault: Fault | None = None, record: SeccLog | None = None) -> MemoryCharger:
+def memory_charger(fault: Fault | None = None, record: SeccLog | None = None,
+                   protocols: tuple[str, ...] = PLAN_NAMES) -> MemoryCharger:
+    """``protocols``: the bench plans the charger negotiates (default all)."""
     log = record if record is not None else SeccLog()
     made = factories()
 
     def peer() -> MemoryPeer:
-        session = SeccSession(supported(), made, log)
+        session = SeccSession(supported(protocols), made, log)
         if fault is None:
             return session
         return FaultySecc(session, fault, session.timers, log.injected)

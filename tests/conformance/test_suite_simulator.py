@@ -74,3 +74,17 @@ def test_full_timeout_cases_find_that_the_simulator_has_no_sequence_timeout() ->
     results = asyncio.run(run_suite(cases, memory_charger, RunOptions(full=True)))
     assert len(results) >= 4
     assert all(r.verdict is Verdict.FAIL and "Sequence_Timeout" in r.reason for r in results)
+
+
+def test_protocol_not_offered_is_not_applicable_and_asked_once() -> None:
+    """A DIN-only charger: the first ISO 15118-2 case learns Failed_NoNegotiation, the others are not applicable
+    without another session; DIN cases still pass."""
+    charger = memory_charger(protocols=("din",))
+    cases = select(all_cases(), ["ISO2-DC-RES-*", "DIN-RES-SessionSetup"])
+    results = asyncio.run(run_suite(cases, lambda: charger, RunOptions()))
+    verdicts = {r.case.id: r for r in results}
+    assert verdicts["DIN-RES-SessionSetup"].verdict is Verdict.PASS
+    iso2 = [r for r in results if r.case.id.startswith("ISO2-")]
+    assert len(iso2) >= 10 and all(r.verdict is Verdict.NOT_APPLICABLE for r in iso2)
+    assert sum("earlier case" in r.reason for r in iso2) == len(iso2) - 1
+    assert charger.connections == 2  # one for ISO 15118-2, one for DIN
