@@ -23,6 +23,7 @@ from evcc.session.battery_model import BatteryModel
 
 LOG = logging.getLogger(__name__)
 POLL_S = 0.1
+MAX_CHANGES = 1000
 
 
 class StepFailed(Exception):
@@ -52,6 +53,10 @@ class Runner:
                 self.changes.append(SessionState(int(msg.body[1])))
             except ValueError:
                 LOG.warning("StateChanged with an unknown state %r", msg.body[1])
+            if len(self.changes) > MAX_CHANGES:  # the demo runs for days: keep the recent ones
+                drop = len(self.changes) - MAX_CHANGES // 2
+                del self.changes[:drop]
+                self._mark = max(0, self._mark - drop)
 
     async def run(self, cycles: int = 0) -> None:
         """Cycle the steps (``cycles`` times; 0 = until cancelled)."""

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from dbus_fast import PropertyAccess
 from dbus_fast import introspection as intr
 from dbus_fast.aio import MessageBus
 
@@ -74,12 +75,12 @@ def test_the_checker_finds_removals_changes_and_additions(live: dict[str, intr.I
 
     session = parse_file(DBUS_DIR / f"{SESSION_INTERFACE}.xml")
     grown = copy.deepcopy(live[SESSION_INTERFACE])
-    grown.properties.append(intr.Property("Temperature", "d", intr.PropertyAccess.READ))
+    grown.properties.append(intr.Property("Temperature", "d", PropertyAccess.READ))
     assert compatibility(session, grown) == ([], [f"{SESSION_INTERFACE}: property Temperature (d read) is new"])
 
     access = copy.deepcopy(live[SESSION_INTERFACE])
     soc = next(p for p in access.properties if p.name == "SoC")
-    soc.access = intr.PropertyAccess.READWRITE
+    soc.access = PropertyAccess.READWRITE
     assert compatibility(session, access)[0] == [f"{SESSION_INTERFACE}: property SoC changed from 'd read' to "
                                                  f"'d readwrite'"]
 
@@ -98,8 +99,9 @@ def test_every_member_error_and_interface_is_documented() -> None:
     text = {n: (DBUS_DIR / f"{n}.xml").read_text() for n in NAMES}
     for name in NAMES:
         iface = parse_file(DBUS_DIR / f"{name}.xml")
-        for member in [*iface.methods, *iface.signals, *iface.properties]:
-            assert f"      {member.name}:\n" in text[name], f"{name}.{member.name} has no comment"
+        members = [m.name for m in iface.methods] + [x.name for x in iface.signals] + [p.name for p in iface.properties]
+        for member in members:
+            assert f"      {member}:\n" in text[name], f"{name}.{member} has no comment"
         for p in iface.properties:
             assert p.annotations.get("org.freedesktop.DBus.Property.EmitsChangedSignal") in (
                 "true", "const", "invalidates", "false"), p.name
