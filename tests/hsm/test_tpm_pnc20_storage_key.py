@@ -43,6 +43,7 @@ from evcc.session.iso20.pnc import KeyStoreContracts20
 from evcc.session.tls13 import ClientCertificate, TpmKeys, choose_vehicle_key
 
 from tests.bench.bench_helpers import run_bench
+from tests.hsm.test_tpm_bad_input import TPM_CC_SIGN, BusyTpm
 
 STORAGE, OEM, VEHICLE = "storage20", "oem20", "vehicle20"
 
@@ -79,6 +80,7 @@ class Ev:
     oem_chain: tuple[x509.Certificate, ...] = ()
     vehicle_chain: tuple[x509.Certificate, ...] = ()
     parents: list[str | None] = field(default_factory=list)  # per installed contract: its key file's parent
+    busy_signing: bool = False  # the TPM answers every TPM2_Sign of the key store with TPM_RC_RETRY
 
 
 @contextlib.contextmanager
@@ -86,7 +88,10 @@ def ev_keys(pki: TestPki, ev: Ev) -> Iterator[BenchPnc20]:
     """The EV's keys in the TPM for one bench run; made on the first run (the production line), opened after."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     with swtpm_on(ev.folder / "swtpm") as tcti:
-        store = TpmKeyStore(TpmConfig(tcti, ev.folder / "tpm"))
+        proxy = BusyTpm(tcti, TPM_CC_SIGN, 0x922) if ev.busy_signing else None
+        if proxy is not None:
+            proxy.busy = 1_000_000
+        store = TpmKeyStore(TpmConfig(proxy or tcti, ev.folder / "tpm"))
         try:
             if not ev.oem_chain:
                 point = store.create_storage_key(STORAGE).public
@@ -168,3 +173,37 @@ def test_oem_certificate_names_the_storage_key(tmp_path: Path) -> None:
             assert named_storage_parent(plain) is None and storage_key_label(store, plain) is None
         finally:
             store.close()
+
+
+def test_iso20_pnc_busy_tpm_stops_the_session_in_order_and_loses_no_contract(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TPM that stays busy when the contract key must sign AuthorizationReq: the session stops in order
+    (SessionStopReq; the bench counts an orderly EV stop as a completed run) with one line naming the key and
+    TPM_RC_RETRY; the contract and its key stay, and the next session uses them."""
+    if not tls_tpm.tpm2_provider_installed():
+        pytest.fail("tpm2-openssl missing: scripts/setup.d/32-tpm.sh")
+    pki = run_pki20()
+    ev = Ev(tmp_path / "ev")
+    monkeypatch.setattr(bench_run, "run_pki20", lambda: pki)
+    monkeypatch.setattr(bench_run, "bench_pnc20", lambda p, _choice=None: ev_keys(p, ev))
+    assert _session(tmp_path, capsys, "install")["pnc"]["installed"]
+
+    ev.busy_signing = True
+    path = tmp_path / "busy.json"
+    status, out = run_bench(["--protocol", "iso20-dc", "--tls", "--link", "netns", "--no-dbus", "--start-soc", "75",
+                             "--json", str(path)], capsys)
+    assert status == cli.EXIT_OK, out  # an orderly stop by the EV is a completed run for the bench
+    report = json.loads(path.read_text())
+    requests = [m["request"] for m in report["messages"]]
+    # the EV stops in order: SessionStopReq instead of an AuthorizationReq it cannot sign
+    assert requests == ["SessionSetupReq", "AuthorizationSetupReq", "SessionStopReq"], (status, requests)
+    assert report["end_kind"] == "stopped", report
+    reason = str(report["end_reason"])
+    assert reason.startswith("cannot sign AuthorizationReq: TPM Sign (ECDSA) with key 'contract/"), reason
+    assert "\n" not in reason and "TPM_RC_RETRY" in reason, reason
+    assert "Traceback" not in out, out
+    assert ev.parents == [STORAGE]  # the contract and its key file are still there
+
+    ev.busy_signing = False
+    again = _session(tmp_path, capsys, "again")
+    assert not again["pnc"]["installed"] and ev.parents == [STORAGE]
