@@ -1,5 +1,8 @@
 //! The Rust core alone: reads `name<TAB>grammar<TAB>hex` lines on stdin, prints `name decode_ns encode_ns`
 //! (medians of timed batches). Driven by benchmarks/exi_bench.py.
+//!
+//! `BENCH_ROUNDS` (31) batches of `BENCH_BATCH` (2000) operations; `BENCH_ONLY=decode|encode` times one side
+//! only (for instruction counts under `valgrind --tool=callgrind`: run two batch sizes and take the difference).
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -21,17 +24,18 @@ fn main() {
         let (s, kind) = grammar(cols[1]).expect("grammar");
         let data = decode_hex(cols[2]).expect("hex");
         let (index, value) = decode(s, kind, &data, Limits::default()).expect("decodes");
-        let batch = 2000;
+        let batch: u32 = std::env::var("BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
         let mut dec = Vec::new();
         let mut enc = Vec::new();
         for _ in 0..std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(31) {
             let t = Instant::now();
-            for _ in 0..batch {
+            for _ in 0..if only == "encode" { 0 } else { batch } {
                 std::hint::black_box(decode(s, kind, std::hint::black_box(&data), Limits::default()).ok());
             }
             dec.push(t.elapsed().as_nanos() as f64 / f64::from(batch));
             let t = Instant::now();
-            for _ in 0..batch {
+            for _ in 0..if only == "decode" { 0 } else { batch } {
                 std::hint::black_box(encode(s, kind, index, std::hint::black_box(&value)).ok());
             }
             enc.push(t.elapsed().as_nanos() as f64 / f64::from(batch));

@@ -6,55 +6,73 @@ use crate::value::BigInt;
 pub struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
+    /// `data.len() * 8`, computed once.
+    len_bits: usize,
+}
+
+#[cold]
+#[inline(never)]
+fn short(n: u8, pos: usize) -> Error {
+    Error::new(format!("stream ends inside a {n}-bit field"), pos)
 }
 
 impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8]) -> BitReader<'a> {
-        BitReader { data, pos: 0 }
+        BitReader { data, pos: 0, len_bits: data.len() * 8 }
     }
 
+    #[inline(always)]
     pub fn position(&self) -> usize {
         self.pos
     }
 
+    #[inline(always)]
     pub fn remaining_bits(&self) -> usize {
-        self.data.len() * 8 - self.pos
+        self.len_bits - self.pos
     }
 
-    /// Read `n` ≤ 32 bits, most significant first.
+    /// The 64 bits from byte `byte` on, big-endian; bytes past the end read as zero.
+    #[inline(always)]
+    fn window(&self, byte: usize) -> u64 {
+        match self.data.get(byte..byte + 8) {
+            Some(w) => u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+            None => self.tail_window(byte),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tail_window(&self, byte: usize) -> u64 {
+        let mut w = [0u8; 8];
+        let rest = self.data.get(byte..).unwrap_or(&[]);
+        let n = rest.len().min(8);
+        w[..n].copy_from_slice(&rest[..n]);
+        u64::from_be_bytes(w)
+    }
+
+    /// Read `n` ≤ 32 bits, most significant first. One length check covers the whole field.
     #[inline(always)]
     pub fn read_bits(&mut self, n: u8) -> Result<u32> {
-        if n == 0 {
-            return Ok(0);
+        if n > 32 || (n as usize) > self.len_bits - self.pos {
+            return Err(short(n, self.pos));
         }
-        if n > 32 || (n as usize) > self.remaining_bits() {
-            return Err(Error::new(format!("stream ends inside a {n}-bit field"), self.pos));
-        }
-        let byte = self.pos >> 3;
-        let off = (self.pos & 7) as u32;
-        // A 64-bit big-endian window holds off (≤ 7) + n (≤ 32) bits.
-        let window: u64 = match self.data.get(byte..byte + 8) {
-            Some(w) => u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
-            None => {
-                let mut w = 0u64;
-                for k in 0..8 {
-                    w = (w << 8) | u64::from(self.data.get(byte + k).copied().unwrap_or(0));
-                }
-                w
-            }
-        };
-        let value = (window << off) >> (64 - u32::from(n));
+        // A 64-bit big-endian window holds off (≤ 7) + n (≤ 32) bits; n = 0 yields 0 (shift by 63 of a
+        // value whose top bit is clear).
+        let window = self.window(self.pos >> 3);
+        let value = ((window << (self.pos & 7)) >> 1) >> (63 - u32::from(n));
         self.pos += n as usize;
         Ok(value as u32)
     }
 
+    #[inline(always)]
     pub fn read_bit(&mut self) -> Result<bool> {
         Ok(self.read_bits(1)? == 1)
     }
 
+    #[inline]
     pub fn read_byte(&mut self) -> Result<u8> {
         if self.pos & 7 == 0 {
-            let b = *self.data.get(self.pos >> 3).ok_or_else(|| Error::new("stream ends inside a byte", self.pos))?;
+            let b = *self.data.get(self.pos >> 3).ok_or_else(|| short(8, self.pos))?;
             self.pos += 8;
             return Ok(b);
         }
@@ -67,24 +85,54 @@ impl<'a> BitReader<'a> {
             return Err(Error::new(format!("{n} octets exceed the remaining input"), self.pos));
         }
         let start = self.pos >> 3;
-        if self.pos & 7 == 0 {
-            let out = self.data.get(start..start + n).map(<[u8]>::to_vec);
-            self.pos += n * 8;
-            return out.ok_or_else(|| Error::new("stream ends", self.pos));
-        }
         let shift = (self.pos & 7) as u32;
-        let mut out = Vec::with_capacity(n);
-        for k in 0..n {
-            let hi = u16::from(*self.data.get(start + k).unwrap_or(&0));
-            let lo = u16::from(*self.data.get(start + k + 1).unwrap_or(&0));
-            out.push((((hi << 8) | lo) >> (8 - shift)) as u8);
-        }
+        let out = if shift == 0 {
+            self.data.get(start..start + n).map(<[u8]>::to_vec)
+        } else {
+            // Unaligned: the n octets span n + 1 input bytes, all present (checked above).
+            self.data.get(start..start + n + 1).map(|src| {
+                src.windows(2).map(|w| (((u16::from(w[0]) << 8) | u16::from(w[1])) >> (8 - shift)) as u8).collect()
+            })
+        };
         self.pos += n * 8;
-        Ok(out)
+        out.ok_or_else(|| Error::new("stream ends", self.pos))
+    }
+
+    /// Up to 7 groups of an Unsigned Integer from one window (the common case): `Some(value)` and the position
+    /// advanced, or `None` (near the end of the input or a longer integer) with the position unchanged.
+    #[inline(always)]
+    fn uint_fast(&mut self) -> Option<u64> {
+        let mut w = self.window(self.pos >> 3) << (self.pos & 7);
+        let remaining = self.len_bits - self.pos;
+        let mut value = 0u64;
+        let mut k = 0;
+        while k < 7 {
+            let b = (w >> 56) as u8;
+            value |= u64::from(b & 0x7f) << (7 * k);
+            if b & 0x80 == 0 {
+                let used = 8 * (k + 1);
+                if used > remaining {
+                    return None; // the zero padding of the window: let the checked path report it
+                }
+                self.pos += used;
+                return Some(value);
+            }
+            w <<= 8;
+            k += 1;
+        }
+        None
     }
 
     /// EXI Unsigned Integer (§7.1.6) that must fit in `u64`.
+    #[inline]
     pub fn read_uint(&mut self) -> Result<u64> {
+        match self.uint_fast() {
+            Some(v) => Ok(v),
+            None => self.read_uint_slow(),
+        }
+    }
+
+    fn read_uint_slow(&mut self) -> Result<u64> {
         let start = self.pos;
         let mut value: u64 = 0;
         let mut shift = 0u32;
@@ -103,7 +151,15 @@ impl<'a> BitReader<'a> {
     }
 
     /// EXI Unsigned Integer of any size: `Ok(Ok(small))` or `Ok(Err(big-endian magnitude))`.
+    #[inline]
     pub fn read_big_uint(&mut self) -> Result<std::result::Result<u128, Vec<u8>>> {
+        match self.uint_fast() {
+            Some(v) => Ok(Ok(u128::from(v))),
+            None => self.read_big_uint_slow(),
+        }
+    }
+
+    fn read_big_uint_slow(&mut self) -> Result<std::result::Result<u128, Vec<u8>>> {
         let start = self.pos;
         let mut value: u128 = 0;
         let mut shift = 0u32;

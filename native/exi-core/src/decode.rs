@@ -15,7 +15,7 @@
 
 use crate::bits::{big_plus_one, BitReader};
 use crate::error::{Error, Result};
-use crate::tables::{bits_for, Child, Datatype, Event, Schema};
+use crate::tables::{bits_for, Child, Datatype, Event, Schema, TypeDef};
 use crate::value::{BigInt, Node, Slot, Value};
 
 /// Bounds applied before and during decoding.
@@ -213,7 +213,7 @@ impl<'a> Decoder<'a> {
                 match ch {
                     Some((d, f)) if !has_ee && code as usize == state.prods.len() => {
                         let v = self.empty_value_as_ee(d, code, at)?;
-                        self.put(&mut node, f, v, at)?;
+                        put(td, &mut node, f, v, at)?;
                         break;
                     }
                     _ => return Err(self.deviation(code, at)),
@@ -222,16 +222,15 @@ impl<'a> Decoder<'a> {
             match prod.e {
                 Event::At { q: aq, d, f } => {
                     let v = self.value(d, aq).map_err(|e| e.within(s.qnames[aq as usize].local))?;
-                    self.put(&mut node, f, v, at)?;
+                    put(td, &mut node, f, v, at)?;
                 }
                 Event::Se { q: eq, c, f } => {
-                    let name = s.qnames[eq as usize].local;
-                    let v = self.element(c, eq).map_err(|e| e.within(name))?;
-                    self.put(&mut node, f, v, at)?;
+                    let v = self.element(c, eq).map_err(|e| e.within(s.qnames[eq as usize].local))?;
+                    put(td, &mut node, f, v, at)?;
                 }
                 Event::Ch { d, f } => {
                     let v = self.value(d, q)?;
-                    self.put(&mut node, f, v, at)?;
+                    put(td, &mut node, f, v, at)?;
                 }
                 Event::Ee => break,
                 Event::Unsupported { q: uq, what } => {
@@ -247,23 +246,6 @@ impl<'a> Decoder<'a> {
         }
         self.depth -= 1;
         Ok(node)
-    }
-
-    fn put(&self, node: &mut Node, f: u16, v: Value, at: usize) -> Result<()> {
-        let fd = &self.s.types[node.ty as usize].fields[f as usize];
-        let slot = &mut node.fields[f as usize];
-        if fd.repeated {
-            match slot {
-                Slot::Many(list) => list.push(v),
-                _ => *slot = Slot::Many(vec![v]),
-            }
-        } else {
-            if !matches!(slot, Slot::Absent) {
-                return Err(Error::new(format!("{} occurs twice", fd.name), at));
-            }
-            *slot = Slot::One(v);
-        }
-        Ok(())
     }
 
     fn value(&mut self, d: u16, q: u16) -> Result<Value> {
@@ -386,16 +368,46 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// Place a decoded value in field `f` of `node` (of type `td`).
+#[inline(always)]
+fn put(td: &TypeDef, node: &mut Node, f: u16, v: Value, at: usize) -> Result<()> {
+    let (Some(fd), Some(slot)) = (td.fields.get(f as usize), node.fields.get_mut(f as usize)) else {
+        return Err(Error::new("field index outside the type (grammar tables inconsistent)", at));
+    };
+    match slot {
+        Slot::Absent if fd.repeated => *slot = Slot::Many(vec![v]),
+        Slot::Absent => *slot = Slot::One(v),
+        Slot::Many(list) if fd.repeated => list.push(v),
+        _ => return Err(twice(fd.name, at)),
+    }
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn twice(name: &str, at: usize) -> Error {
+    Error::new(format!("{name} occurs twice"), at)
+}
+
 fn strip(be: &[u8]) -> Vec<u8> {
     let first = be.iter().position(|b| *b != 0).unwrap_or(be.len());
     be[first..].to_vec()
 }
 
+#[inline(always)]
 pub(crate) fn check_range(v: i128, min: Option<i128>, max: Option<i128>, at: usize) -> Result<()> {
     if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
-        let lo = min.map_or("-inf".to_string(), |m| m.to_string());
-        let hi = max.map_or("inf".to_string(), |m| m.to_string());
-        return Err(Error::new(format!("value {v} outside the schema's range {lo}..{hi}"), at));
+        return Err(out_of_range(v, min, max, at));
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_range(v: i128, min: Option<i128>, max: Option<i128>, at: usize) -> Error {
+    {
+        let lo = min.map_or("-inf".to_string(), |m| m.to_string());
+        let hi = max.map_or("inf".to_string(), |m| m.to_string());
+        Error::new(format!("value {v} outside the schema's range {lo}..{hi}"), at)
+    }
 }

@@ -1,9 +1,15 @@
 //! The codec's one error type: what was wrong, where in the element path, at which bit.
 
 use std::fmt;
+use std::ops::Deref;
+
+/// A codec error. Boxed so that every `Result` of the hot paths stays two words wide (the error path is cold);
+/// its fields read through `Deref` (`err.message`, `err.path`, `err.bit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(Box<ErrorData>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub struct ErrorData {
     pub message: String,
     /// Element names from the root down to the element being processed.
     pub path: Vec<&'static str>,
@@ -11,14 +17,26 @@ pub struct Error {
     pub bit: usize,
 }
 
+impl Deref for Error {
+    type Target = ErrorData;
+
+    fn deref(&self) -> &ErrorData {
+        &self.0
+    }
+}
+
 impl Error {
+    #[cold]
+    #[inline(never)]
     pub fn new(message: impl Into<String>, bit: usize) -> Error {
-        Error { message: message.into(), path: Vec::new(), bit }
+        Error(Box::new(ErrorData { message: message.into(), path: Vec::new(), bit }))
     }
 
     /// Prefix the path with an enclosing element (called while unwinding).
+    #[cold]
+    #[inline(never)]
     pub fn within(mut self, name: &'static str) -> Error {
-        self.path.insert(0, name);
+        self.0.path.insert(0, name);
         self
     }
 

@@ -54,6 +54,8 @@ pub struct Node {
 
 impl Node {
     pub fn new(ty: u16, n: usize) -> Node {
-        Node { ty, fields: (0..n).map(|_| Slot::Absent).collect() }
+        let mut fields = Vec::with_capacity(n);
+        fields.resize_with(n, || Slot::Absent);
+        Node { ty, fields }
     }
 }
