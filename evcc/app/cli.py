@@ -38,6 +38,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"TOML configuration (default {DEFAULT_CONFIG})")
     p.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    p.add_argument("--user", metavar="NAME", help="with --check: the files must be readable by this user "
+                   "(default: the user running the check, as the unit's ExecStartPre does)")
     p.set_defaults(func=run)
 
 
@@ -66,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.check:
             cfg = load_config(args.config)
+            from evcc.app.check_files import Identity, check_files  # the files the service will open (issue 15)
+
+            files = check_files(cfg, Identity.user(args.user) if getattr(args, "user", None) else None)
+            for line in files:
+                print(f"<3>evcc run: {cfg.source}: {line}", file=sys.stderr, flush=True)
+            if files:
+                return EXIT_CONFIG
             from evcc.keys.check import check_keys  # the configured keys and certificates (evcc keys)
 
             keys = check_keys(cfg, datetime.now(timezone.utc))

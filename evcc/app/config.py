@@ -126,7 +126,7 @@ def sap_key(protocol: str) -> str:
 
 
 def _session(t: Table, base: Path) -> SessionSettings:
-    roots = tuple(Path(r) for r in t.strings("v2g_roots", ()))
+    roots = t.paths("v2g_roots")
     s = SessionSettings(
         protocols=t.strings("protocols", DEFAULT_PROTOCOLS, choices=PROTOCOLS),
         payment=t.text("payment", "contract", choices=PAYMENTS),
@@ -242,7 +242,11 @@ def load_config(path: Path) -> AppConfig:
         raise AppConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise AppConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise AppConfigError(f"{path}: not valid TOML here: arrays or inline tables nested too deeply") from None
     try:
         return parse_config(doc, path)
     except AppConfigError as exc:
         raise AppConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise AppConfigError(f"{path}: a value nested too deeply") from None

@@ -11,6 +11,10 @@
               at any point of the loop: waiting for BMS data, SLAC, SDP, TCP/TLS connect (nothing to end in
               order: cut at once), the session, the rest between sessions
     WATCHDOG=1 every half WatchdogSec while the event loop runs
+    loop lag: a probe measures how late a 0.1 s timer fires; the maximum over the last minute is Session.LoopLag
+              on D-Bus (ms), p99 and max go into each "session ended" log line
+    D-Bus lost for good (the HMI service could not reconnect and own its name again): STOPPING=1, the session
+              ends in order, exit 3, so that systemd restarts the service (never alive without its API)
 
 Session state goes to D-Bus (Session.State with StateChanged(old, new, reason), SoC, power, energy) and to the
 BMS (EVCC_SessionStage, contactor close wish) as the machine moves.
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from evcc.app.cancel import cancel_and_wait
 from evcc.app.compose import Parts
-from evcc.app.notify import Notifier
+from evcc.app.notify import LagWindow, Notifier
 from evcc.app.progress import CONTACTOR_STAGES, PROTOCOL_CODES, EnergyMeter, classify, end_state
 from evcc.bms_bridge.modes import ChargeMode
 from evcc.bms_bridge.state import (
@@ -44,6 +48,9 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 BMS_WAIT_POLL_S = 0.05
+LAG_PROBE_S = 0.1  # the loop-lag probe's timer
+LAG_PUBLISH_S = 1.0  # Session.LoopLag refresh
+EXIT_API_LOST = 3  # evcc.app.cli's "platform refused" status
 VALUES_PERIOD_S = 0.25  # SoC, power, energy to D-Bus while a session runs (the service throttles further)
 PHASES = {"slac": (SessionState.SLAC, SessionStage.SLAC, "SLAC: matching with the charger"),
           "sdp": (SessionState.SETUP, SessionStage.SETUP, "looking for the charger (SDP)"),
@@ -62,6 +69,9 @@ class Daemon:
         self.sessions = 0
         self._meter = EnergyMeter()
         self._why = ""
+        self.exit_code = 0
+        self.lag = LagWindow()
+        parts.hmi.on_lost = self.api_lost
 
     # --- events from the parts ----------------------------------------------------------------------------
     def on_bridge_event(self, event: BridgeEvent) -> None:
@@ -114,6 +124,10 @@ class Daemon:
         current = getattr(tracker, "current", None)
         return current.describe() if isinstance(current, Allowance) else ""
 
+    def api_lost(self, why: str) -> None:
+        self.exit_code = EXIT_API_LOST
+        self.request_stop(why)
+
     # --- stopping -----------------------------------------------------------------------------------------
     def request_stop(self, why: str) -> None:
         if self.stopping.is_set():
@@ -131,6 +145,7 @@ class Daemon:
         helpers: list[asyncio.Task[None]] = []
         if self.watchdog_s is not None:
             helpers.append(asyncio.create_task(self._watchdog(), name="watchdog"))
+        helpers.append(asyncio.create_task(self._lag_probe(), name="loop-lag"))
         try:
             await self.parts.hmi.start()
             self.parts.hmi.set_state(SessionState.IDLE, "started")
@@ -150,8 +165,8 @@ class Daemon:
                     LOG.error("%s ended with an error: %s", task.get_name(), task.exception())
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-        LOG.info("stopped", extra={"fields": {"sessions": self.sessions}})
-        return 0
+        LOG.info("stopped", extra={"fields": {"sessions": self.sessions, "exit": self.exit_code}})
+        return self.exit_code
 
     def _open_bridge(self) -> BmsBridge:
         try:
@@ -219,7 +234,9 @@ class Daemon:
         level = logging.INFO if state is SessionState.STOPPED else logging.WARNING
         LOG.log(level, "session ended", extra={"fields": {
             "protocol": report.protocol, "kind": report.ended.kind.value, "reason": report.ended.reason,
-            "state": report.ended.state, "duration_s": round(report.finished - report.started, 3)}})
+            "state": report.ended.state, "duration_s": round(report.finished - report.started, 3),
+            "loop_lag_p99_ms": round(self.lag.quantile(0.99) * 1000, 2),
+            "loop_lag_max_ms": round(self.lag.max() * 1000, 2)}})
         self._publish(state, stage, f"{report.ended.kind.value}: {report.ended.reason}", report.protocol or "")
         self.parts.bridge.core.set_session(SessionStatus(stage=SessionStage.IDLE))
         self.notifier.status(f"session ended ({report.ended.kind.value}); waiting for the next one")
@@ -228,6 +245,17 @@ class Daemon:
         while True:
             await asyncio.sleep(VALUES_PERIOD_S)
             self._values()
+
+    async def _lag_probe(self) -> None:
+        published = self.clock()
+        while True:
+            before = self.clock()
+            await asyncio.sleep(LAG_PROBE_S)
+            now = self.clock()
+            self.lag.add(now, now - before - LAG_PROBE_S)
+            if now - published >= LAG_PUBLISH_S:
+                published = now
+                self.parts.hmi.update_session(loop_lag_ms=round(self.lag.max() * 1000, 1))
 
     async def _watchdog(self) -> None:
         assert self.watchdog_s is not None

@@ -4,13 +4,19 @@
 ``STOPPING=1`` on SIGTERM. Without ``$NOTIFY_SOCKET`` (not started by systemd) every call does nothing.
 An abstract socket is written ``@name``. A send that fails is logged once and otherwise ignored: the
 service must not stop or block because its supervisor went away or reads slowly (sends never wait).
+
+:class:`LagWindow` holds the event loop's lag (how late a timer fired) over the last minute: the daemon's health
+figure for "nothing blocks the loop" (issue 15); its maximum goes to D-Bus (Session.LoopLag), the watchdog is
+only as punctual as the loop.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
+from collections import deque
 from collections.abc import Mapping
 
 LOG = logging.getLogger(__name__)
@@ -68,3 +74,26 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+class LagWindow:
+    """Event-loop lag samples (seconds) of the last ``window_s`` seconds; sans-IO, the probe passes ``now``."""
+
+    def __init__(self, window_s: float = 60.0) -> None:
+        self.window_s = window_s
+        self._samples: deque[tuple[float, float]] = deque()
+
+    def add(self, now: float, lag: float) -> None:
+        self._samples.append((now, max(0.0, lag)))
+        while self._samples and self._samples[0][0] < now - self.window_s:
+            self._samples.popleft()
+
+    def max(self) -> float:
+        return max((lag for _, lag in self._samples), default=0.0)
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (nearest rank) of the samples in the window, 0 without samples."""
+        lags = sorted(lag for _, lag in self._samples)
+        if not lags:
+            return 0.0
+        return lags[min(len(lags) - 1, max(0, math.ceil(q * len(lags)) - 1))]

@@ -7,6 +7,7 @@ Sans-IO: works on the dict ``tomllib`` returned; the file is read by :func:`evcc
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,8 +18,12 @@ T = TypeVar("T")
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 60, 60  # bounded, whatever the nesting depth
+
+
 def _shown(value: object) -> str:
-    text = repr(value)
+    text = _SHOWN.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -70,6 +75,8 @@ class Table:
         value = self._get(key, str, None if default is None else str(default), required)
         if not isinstance(value, str) or not value:
             raise AppConfigError(f"{self.where(key)}: expected a non-empty path")
+        if "\0" in value:
+            raise AppConfigError(f"{self.where(key)}: a path cannot contain a NUL character")
         return Path(value)
 
     def optional_path(self, key: str) -> Path | None:
@@ -104,6 +111,13 @@ class Table:
         if len(set(value)) != len(value):
             raise AppConfigError(f"{self.where(key)}: an entry is listed twice")
         return tuple(value)
+
+    def paths(self, key: str) -> tuple[Path, ...]:
+        """A list of non-empty paths (none by default)."""
+        values = self.strings(key, ())
+        if any(not v or "\0" in v for v in values):
+            raise AppConfigError(f"{self.where(key)}: every entry must be a non-empty path without NUL characters")
+        return tuple(Path(v) for v in values)
 
     def done(self) -> None:
         unknown = sorted(set(self._data) - self._seen)

@@ -62,6 +62,7 @@ class PrivateBus:
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
     log: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_LINES), repr=False)
     stderr_lines: int = 0  # all lines read so far
+    stderr_chars: int = 0
     _reader: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> PrivateBus:
@@ -92,6 +93,7 @@ class PrivateBus:
         for line in stream:  # ends at EOF: the daemon stopped
             self.log.append(line.rstrip("\n"))
             self.stderr_lines += 1
+            self.stderr_chars += len(line)
 
     @property
     def socket(self) -> Path:

@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+import can
 from cryptography.hazmat.primitives import serialization
 
 from evcc.bench.secc.din_responder import DinSecc
@@ -169,6 +170,7 @@ class Bench:
     emaids: dict[str, str] = field(default_factory=dict)  # contract_1/contract_2 -> eMAID
     sdp: SdpResponder | None = None  # the SECC's SDP answer (tests may silence or redirect it)
     tls20: dict[str, str] = field(default_factory=dict)  # [session] keys of the -20 TLS identity
+    can_bus: can.BusABC | None = None  # the BMS simulator's end of the udp_multicast CAN bus
     tpm_tcti: str | None = None  # [hsm] kind = "tpm" on this TCTI (key files in tmp/tpm-keys) instead of the token
 
     def create(self) -> Bench:
@@ -187,6 +189,9 @@ class Bench:
         if isinstance(self.link, PowerlineLink):
             self.peer.call(self.link.stop())
         self.peer.close()
+        if self.can_bus is not None:
+            self.can_bus.shutdown()  # else python-can warns "UdpMulticastBus was not properly shut down"
+            self.can_bus = None
         self.link.close()
 
     # --- set-up -------------------------------------------------------------------------------------------
@@ -254,6 +259,7 @@ class Bench:
     async def _start_bms(self) -> None:
         with in_netns(self.link.ev_netns):
             bus = open_bus(CanBusConfig("udp_multicast", CAN_GROUP))
+        self.can_bus = bus
         self.battery = BenchBms(load_codec(), BatteryModel(capacity_wh=40.0, soc=75.0, target_soc=80.0))
         asyncio.get_running_loop().create_task(CanNodeRunner(bus, self.battery).run())
 

@@ -18,7 +18,9 @@ tests make that moment deterministic.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import random
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ from evcc.app.cancel import cancel_and_wait
 from evcc.bench.secc.link import in_netns
 from evcc.bms_bridge.aio import CanNodeRunner
 from evcc.bms_bridge.battery_bms import BmsFault
-from evcc.session.sdp import SdpResponse, Security, Transport
+from evcc.session.sdp import SECC_PORTS, SdpResponse, Security, Transport
 
 from .bench20 import write_pem
 from .harness import Bench, DaemonProcess, until
@@ -120,10 +122,17 @@ class Tarpit:
     async def start(self, bench: Bench) -> Tarpit:
         link = bench.link
         address = link.link_local(link.secc_netns, link.secc_ifname)
-        with in_netns(link.secc_netns):
-            self.server = await asyncio.start_server(self._handle, f"{address}%{link.secc_ifname}", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
+        for port in random.sample(SECC_PORTS, 32):  # where SDP may point (the EV ignores other ports, issue 15)
+            try:
+                with in_netns(link.secc_netns):
+                    self.server = await asyncio.start_server(self._handle, f"{address}%{link.secc_ifname}", port)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            self.port = port
+            return self
+        raise OSError(errno.EADDRINUSE, "no free port for the tarpit")
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

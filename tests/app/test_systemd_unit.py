@@ -49,6 +49,7 @@ def test_unit_has_the_settings_the_daemon_relies_on() -> None:
     assert s["StateDirectory"] == ["evcc"] and s["RuntimeDirectory"] == ["evcc"] and s["ConfigurationDirectory"] == ["evcc"]
     assert "AF_PACKET" in s["RestrictAddressFamilies"][0] and "AF_CAN" in s["RestrictAddressFamilies"][0]
     assert s["ExecStart"] == ["/usr/bin/evcc run --config /etc/evcc/evcc.toml"]
+    assert s["LimitNOFILE"] == ["512"] and s["Restart"] == ["on-failure"]  # issue 15: bounded fds, lost API restarts
 
 
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:

@@ -63,7 +63,9 @@ def _line(sock: socket.socket) -> bytes:
 
 
 def connect_raw(address: str) -> socket.socket:
-    """Authenticate (EXTERNAL, unix fds) and send Hello; the Hello reply is read with the first replies."""
+    """Authenticate (EXTERNAL, unix fds) and send Hello (its reply is still to be read: :class:`Replies`).
+    Descriptors must wait for that reply: dbus-daemon drops a connection whose descriptors arrive while it still
+    reads the authentication lines."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(_path(address))
     sock.sendall(b"\0AUTH EXTERNAL " + str(os.getuid()).encode().hex().encode() + b"\r\n")
@@ -125,35 +127,47 @@ def _child(address: str, steps: list[Step], evcc_group: bool, go_on: int, report
     sock = connect_raw(address)
     replies = Replies(sock)
     expected = 1  # Hello
+    replies.wait(expected)
     serial = 2
     held: list[int] = []
-    for step in steps:
-        c = step.call
-        for _ in range(step.count):
-            fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(c.fds)]
-            for _ in range(c.pipes):
-                r, w = os.pipe()
-                fds.append(r)
-                held.append(w)
-            msg = Message(destination=c.destination, path=c.path, interface=c.interface, member=c.member,
-                          signature=c.signature, body=list(c.body), serial=serial, unix_fds=fds)
-            data = bytes(msg._marshall(True))
-            if fds:
-                sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
-            else:
-                sock.sendall(data)
-            for fd in fds:
-                os.close(fd)
-            serial += 1
-            expected += 1
-        if step.read_replies:
-            replies.wait(expected)
+    for number, step in enumerate(steps):
+        try:
+            expected = _run_step(sock, replies, step, serial, expected, held)
+        except OSError as exc:
+            raise OSError(exc.errno, f"step {number} ({step.call.interface}.{step.call.member}): {exc.strerror}") \
+                from exc
+        serial += step.count
     os.write(report, json.dumps({"sent": serial - 2, "returns": replies.returns, "errors": replies.errors,
                                  "uid": os.getuid()}).encode() + b"\n")
     os.read(go_on, 1)  # hold the connection (and the pipes' write ends) until the parent says so
     for fd in held:
         os.close(fd)
     sock.close()
+
+
+def _run_step(sock: socket.socket, replies: Replies, step: Step, serial: int, expected: int,
+              held: list[int]) -> int:
+    c = step.call
+    for _ in range(step.count):
+        fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(c.fds)]
+        for _ in range(c.pipes):
+            r, w = os.pipe()
+            fds.append(r)
+            held.append(w)
+        msg = Message(destination=c.destination, path=c.path, interface=c.interface, member=c.member,
+                      signature=c.signature, body=list(c.body), serial=serial, unix_fds=fds)
+        data = bytes(msg._marshall(True))
+        if fds:
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
+        else:
+            sock.sendall(data)
+        for fd in fds:
+            os.close(fd)
+        serial += 1
+        expected += 1
+    if step.read_replies:
+        replies.wait(expected)
+    return expected
 
 
 @dataclass
