@@ -22,6 +22,7 @@ from evcc.session.din import DinConfig, DinEvcc
 from evcc.session.events import EndKind, LimitDeviation, LimitInForce
 from evcc.session.iso2 import AcBatteryModel, Iso2Config, Iso2Evcc
 from evcc.session.iso20 import Iso20Config, Iso20Evcc
+from evcc.session.iso20.values import number
 from evcc.session.limits import Allowance
 
 MAC = bytes.fromhex("0242ac110002")
@@ -204,3 +205,40 @@ def test_a_renegotiated_schedule_limits_from_its_power_delivery_on(mode: str) ->
         assert max(current * 230.0 * phases for _, current, phases in car.draws[-5:]) <= 5_000.0
     schedule = [e for e in result.events if isinstance(e, LimitInForce) and e.source == "schedule"]
     assert schedule, "the renegotiated PMax never limited a request"
+
+
+@pytest.mark.parametrize("control", ["Scheduled", "Dynamic"])
+def test_bpt_discharge_offers_and_targets_stay_within_the_evse_discharge_limits(control: str) -> None:
+    """ISO 15118-20 DC_BPT: the schedule asks for 4 kW back, the EVSE allows 8 A / 5 kW of discharge, the
+    vehicle could give 100 A / 30 kW: EVTargetCurrent (Scheduled), EVMaximumDischargeCurrent/-Power (both
+    modes) and the EVPowerProfile never exceed the EVSE's discharge limits."""
+    from tests.session.iso20.helpers import Recorder, run_typed
+
+    secc = Iso20Secc(kind="DC", config=Iso20SeccConfig(
+        schedules=(-4_000.0,), max_discharge_current=8.0, max_discharge_power=5_000.0, dynamic_power=-30_000.0,
+        stop_after_loop=300))  # a discharging schedule lasts a day: the EVSE ends it
+    car = AcBatteryModel(capacity_wh=200.0, soc=60.0, target_soc=80.0, min_discharge_soc=58)
+    ev = Iso20Evcc(Iso20Config(evcc_id="0242AC110002", service="DC_BPT", control_mode=control,  # type: ignore[arg-type]
+                               unix_time_offset=TIME_BASE, no_discharge_hold=0.5), car)
+    recorder = Recorder(secc)
+    result = run_typed(ev, recorder, max_steps=200_000)
+    assert result.ended.kind in ENDED_IN_ORDER, result.ended
+    loops = [m for name, m in recorder.requests if name == "DC_ChargeLoopReq"]
+    assert loops
+    for req in loops:
+        mode = req.BPT_Scheduled_DC_CLReqControlMode or req.BPT_Dynamic_DC_CLReqControlMode
+        assert _n(mode.EVMaximumDischargeCurrent) <= 8.0 and _n(mode.EVMaximumDischargePower) <= 5_000.0
+        if req.BPT_Scheduled_DC_CLReqControlMode is not None:
+            current, voltage = _n(mode.EVTargetCurrent), _n(mode.EVTargetVoltage)
+            assert current >= -8.0 and -current * voltage <= 4_000.0 + 1e-6, (current, voltage)
+    if control == "Scheduled":
+        assert min(_n(req.BPT_Scheduled_DC_CLReqControlMode.EVTargetCurrent) for req in loops) == -8.0
+    start = next(m for name, m in recorder.requests if name == "PowerDeliveryReq")
+    assert min(_n(e.Power) for e in start.EVPowerProfile.EVPowerProfileEntries.EVPowerProfileEntry) >= -5_000.0
+
+
+def _n(value: Any) -> float:
+    """A RationalNumberType the EV sent (mandatory fields: never None)."""
+    got = number(value)
+    assert got is not None
+    return got

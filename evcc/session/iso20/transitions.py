@@ -24,6 +24,7 @@ from evcc.session.iso20 import requests as rq
 from evcc.session.iso20 import schedule as sched
 from evcc.session.iso20.config import BPT_CHANNEL_SEPARATED, State
 from evcc.session.iso20.stopping import evse_notification
+from evcc.session.limits import discharge, power
 
 if TYPE_CHECKING:
     from evcc.session.iso20.machine import Iso20Evcc
@@ -65,6 +66,9 @@ def send_power_delivery_start(m: Iso20Evcc, now: float) -> None:
     else:
         top = ac.max_power(m)
     back = rq.discharge(m.vehicle, m.config, now).power
+    evse = m.limits.evse  # the EVPowerProfile too stays within the EVSE's limits (evcc.session.limits)
+    top = power(top, evse.max_power, None, charging=False).value
+    back = discharge(back, "W", evse.max_discharge_power, None).value
     horizon = rq.energy(m.vehicle, m.config, now).departure
     profile = sched.power_profile(m.schedule, top, back, m.secc_time(now), max(1, horizon),
                                   m.config.confirm_power_tolerance)
