@@ -12,6 +12,7 @@ and the run's PKI is kept for both runs (a new PKI would not trust the first run
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from evcc.bench import cli
 from evcc.bench import run as bench_run
@@ -207,3 +209,60 @@ def test_iso20_pnc_busy_tpm_stops_the_session_in_order_and_loses_no_contract(
     ev.busy_signing = False
     again = _session(tmp_path, capsys, "again")
     assert not again["pnc"]["installed"] and ev.parents == [STORAGE]
+
+
+def test_daemon_contract_port_imports_tpm_encrypted_private_key(tmp_path: Path) -> None:
+    """`evcc run`'s composition (evcc.app.compose.build, [hsm] kind = "tpm", [contracts] oem_key_label/oem_cert):
+    its -20 contract port asks with the OEM certificate that names the storage key, and imports the CPS's
+    TPM_EncryptedPrivateKey under it; the contract signs after the parts are built again (a daemon restart)."""
+    import secrets
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from evcc.app.compose import build
+    from evcc.app.config import parse_config
+    from evcc.hsm.hostcrypto import verify_raw
+
+    pki = run_pki20()
+    with swtpm_on(tmp_path / "swtpm") as tcti:
+        keys = tmp_path / "keys"
+        store = TpmKeyStore(TpmConfig(tcti, keys))
+        try:  # the production line: storage key, OEM key and its certificate naming the storage key
+            point = store.create_storage_key(STORAGE).public
+            issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
+            oem = issue_certificate(profile_table()["oem_prov_leaf"], new_public_key(store, OEM, ALGORITHM),
+                                    issuer, issuer[1], pki.suite, pki.now, (storage_key_extension(point),))
+        finally:
+            store.close()
+        (tmp_path / "oem.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM)
+                                                    for c in (oem, *pki.chain("oem_sub_ca_2"))))
+        (tmp_path / "root.pem").write_bytes(pki.certs["v2g_root"].public_bytes(Encoding.PEM))
+        doc = {"plc": {"interface": "lo"}, "slac": {"enabled": False},
+               "session": {"protocols": ["iso20-dc"], "v2g_roots": [str(tmp_path / "root.pem")]},
+               "contracts": {"directory": str(tmp_path / "contracts"), "oem_key_label": OEM,
+                             "oem_cert": str(tmp_path / "oem.pem")},
+               "hsm": {"kind": "tpm", "tcti": tcti, "directory": str(keys)},
+               "dbus": {"bus": "address", "address": "unix:path=/nonexistent"}}
+        cfg = parse_config(doc, tmp_path / "evcc.toml")
+        service = ProvisioningService(ProvisioningSimulator(pki), TEST_EMAIDS[0])
+        parts = build(cfg)
+        try:
+            port = parts.contract_port20()
+            port.ctx = dataclasses.replace(port.ctx, now=pki.now)  # the test PKI's validity
+            request = port.certificate_installation_req(secrets.token_bytes(8), int(pki.now.timestamp()))
+            response = service.answer(request, pki.now)
+            assert response.SignedInstallationData.TPM_EncryptedPrivateKey is not None
+            contract = port.install(response)
+            assert contract.key_label is not None
+        finally:
+            parts.close()
+        parts = build(cfg)  # a restart
+        try:
+            assert isinstance(parts.keystore, TpmKeyStore) and contract.key_label is not None
+            kept = KeyFile.decode(parts.keystore.key_file(contract.key_label).read_bytes())
+            assert kept.parent == STORAGE
+            leaf_key = x509.load_der_x509_certificate(contract.chain[0]).public_key()
+            assert isinstance(leaf_key, ec.EllipticCurvePublicKey)
+            assert verify_raw(leaf_key, b"m", parts.keystore.sign(contract.key_label, b"m"))
+        finally:
+            parts.close()
