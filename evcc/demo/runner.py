@@ -24,6 +24,7 @@ from evcc.session.battery_model import BatteryModel
 LOG = logging.getLogger(__name__)
 POLL_S = 0.1
 MAX_CHANGES = 1000
+FAIL_PAUSE_S = 1.0
 
 
 class StepFailed(Exception):
@@ -71,6 +72,7 @@ class Runner:
                 except StepFailed as exc:
                     self.failed_steps += 1
                     self.say(f"step {i} ({step.action}) did not come true: {exc}")
+                    await asyncio.sleep(FAIL_PAUSE_S)  # a service that is gone is not asked in a tight loop
 
     # --- D-Bus, as an HMI uses it ---------------------------------------------------------------------------
     async def call(self, path: str, interface: str, member: str, signature: str = "", body: list[Any] | None = None,
@@ -176,9 +178,12 @@ class Runner:
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
         while (left := end - loop.time()) > 0:
-            if await self.state() is SessionState.CHARGING and loop.time() - self._shown >= 2.0:
-                self._shown = loop.time()
-                await self._show_values()
+            try:
+                if await self.state() is SessionState.CHARGING and loop.time() - self._shown >= 2.0:
+                    self._shown = loop.time()
+                    await self._show_values()
+            except StepFailed:
+                pass  # the values are a courtesy; a wait does not fail
             await asyncio.sleep(min(POLL_S, left))
 
     async def _show_values(self) -> None:
