@@ -111,7 +111,8 @@ def install_tpm_wrapped(data: SignedInstallationData20, verify: VerifySignature,
     if not isinstance(importer, WrappedImport) or storage_key_label is None:
         raise DecryptionFailed("TPM_EncryptedPrivateKey needs TPM2_Import, which this key store does not offer"
                                if not isinstance(importer, WrappedImport) else
-                               "TPM_EncryptedPrivateKey received but no TPM storage key is configured")
+                               "TPM_EncryptedPrivateKey received but no TPM storage key is configured (the OEM "
+                               "certificate names none that is in the key store)")
     if data.ecdh_curve is not EcdhCurve.SECP521:
         raise MalformedResponse(f"TPM_EncryptedPrivateKey with ECDHCurve {data.ecdh_curve.value}: needs SECP521")
     if len(data.dh_public_key) != DH_LENGTH:

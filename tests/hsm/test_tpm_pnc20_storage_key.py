@@ -266,3 +266,33 @@ def test_daemon_contract_port_imports_tpm_encrypted_private_key(tmp_path: Path) 
             assert verify_raw(leaf_key, b"m", parts.keystore.sign(contract.key_label, b"m"))
         finally:
             parts.close()
+
+
+def test_storage_key_named_but_missing_refuses_the_blob_and_stores_nothing(tmp_path: Path) -> None:
+    """The OEM certificate names a storage key the key store no longer has (its file lost): the blob is refused
+    with one line saying so, no contract and no key are written."""
+    import secrets
+
+    from evcc.contracts.errors import DecryptionFailed
+
+    pki = run_pki20()
+    with swtpm_on(tmp_path / "swtpm") as tcti:
+        store = TpmKeyStore(TpmConfig(tcti, tmp_path / "tpm"))
+        try:
+            point = store.create_storage_key(STORAGE).public
+            issuer = (pki.certs["oem_sub_ca_2"], pki.signing_key("oem_sub_ca_2"))
+            oem = issue_certificate(profile_table()["oem_prov_leaf"], new_public_key(store, OEM, ALGORITHM),
+                                    issuer, issuer[1], pki.suite, pki.now, (storage_key_extension(point),))
+            ctx = InstallContext(store=ContractStore(tmp_path / "contracts"), keystore=store,
+                                 v2g_roots=(pki.certs["v2g_root"],), now=pki.now, mo_roots=(pki.certs["mo_root"],))
+            port = KeyStoreContracts20(ctx, pcid=TEST_PCID, oem_chain=(oem, *pki.chain("oem_sub_ca_2")),
+                                       oem_key_label=OEM, oem_key_algorithm=ALGORITHM)
+            request = port.certificate_installation_req(secrets.token_bytes(8), int(pki.now.timestamp()))
+            response = ProvisioningService(ProvisioningSimulator(pki), TEST_EMAIDS[0]).answer(request, pki.now)
+            store.delete(STORAGE)
+            with pytest.raises(DecryptionFailed) as err:
+                port.install(response)
+            assert "no TPM storage key" in str(err.value) and "\n" not in str(err.value), err.value
+            assert ctx.store.list() == [] and [k.label for k in store.list()] == [OEM]
+        finally:
+            store.close()
