@@ -242,3 +242,16 @@ def _n(value: Any) -> float:
     got = number(value)
     assert got is not None
     return got
+
+
+def test_the_iso2_charging_profile_stays_within_the_evse_maximum_power() -> None:
+    """ISO 15118-2 PowerDeliveryReq(Start): the ChargingProfile never exceeds the PMax ([V2G2-294]) nor the
+    EVSEMaximumPowerLimit of the ChargeParameterDiscoveryRes."""
+    car = _car(False)
+    secc = Iso2Secc(config=Iso2SeccConfig(limits=ChargerLimits(max_power=10_000.0), sa_schedules=(200_000.0,)))
+    ev = Iso2Evcc(Iso2Config(evcc_id=MAC, energy_transfer_mode="DC_extended"), car)
+    result = run_in_memory(ev, secc, max_steps=200_000)
+    assert result.ended.kind is EndKind.COMPLETED, result.ended
+    assert ev.charging_profile is not None
+    assert [e.ChargingProfileEntryMaxPower.Value * 10 ** e.ChargingProfileEntryMaxPower.Multiplier
+            for e in ev.charging_profile.ProfileEntry] == [10_000]

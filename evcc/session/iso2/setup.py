@@ -11,6 +11,7 @@ from evcc.session.iso2 import certificate_update, contract_flow
 from evcc.session.iso2 import requests as rq
 from evcc.session.iso2 import schedules
 from evcc.session.iso2.config import State
+from evcc.session.iso2.values import value_of
 
 if TYPE_CHECKING:
     from evcc.session.iso2.machine import Iso2Evcc
@@ -149,5 +150,10 @@ def accept_schedules(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResType, now
         m.limits.schedule = agreed
     else:
         m.limits.pending = agreed  # takes effect with PowerDeliveryRes(Start) (renegotiation.finished)
-    m.charging_profile = schedules.charging_profile(chosen, rq.ev_max_power(m.vehicle, m.config.energy_transfer_mode))
+    top = rq.ev_max_power(m.vehicle, m.config.energy_transfer_mode)
+    dc = res.DC_EVSEChargeParameter
+    evse_power = value_of(dc.EVSEMaximumPowerLimit) if dc is not None else None
+    if evse_power is not None and 0 <= evse_power < top:  # the profile within the EVSE's maximum too (issue 19)
+        top = evse_power
+    m.charging_profile = schedules.charging_profile(chosen, top)
     return True
