@@ -177,7 +177,7 @@ LIMITS = st.builds(
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(protocol=st.sampled_from(PROTOCOLS), limits=LIMITS)
 def test_no_request_exceeds_the_limits_in_force(protocol: str, limits: ChargerLimits) -> None:
     """Random limits, drops and schedules, every protocol: the simulator never sees a request above what it had
