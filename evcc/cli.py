@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "keys": "evcc.keys.cli",
     "conformance": "evcc.conformance.cli",
     "demo": "evcc.demo.cli",
+    "trace": "evcc.trace.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
