@@ -1,6 +1,7 @@
 """The service's side of the bus connection, hardened against slow and hostile peers (issue 15, SERVICE.md "D-Bus").
 
-dbus-fast 5.2 (the current release; its writer is unchanged upstream) drops the whole connection when the socket to
+dbus-fast 5.2 (the current release on PyPI; its tracker has no fix, only dbus-next's open issue 153 and PR 154 for the
+same writer) drops the whole connection when the socket to
 the bus returns EAGAIN (``BlockingIOError`` from ``send`` while a partly written message is pending), and any local
 user can cause that by calling without reading replies. Two parts here:
 
@@ -14,8 +15,10 @@ user can cause that by calling without reading replies. Two parts here:
 :class:`Gatekeeper` is the first message handler of the connection:
     - method calls are not dispatched as they are read (dbus-fast would run a whole burst in one loop turn: 20,000
       queued GetManagedObjects stalled a charging session for 0.76 s) but queued per sender and dispatched
-      ``CALLS_PER_TURN`` per loop turn, one per sender in turn: a flood neither stalls the loop nor starves the
-      other clients; a sender with ``SENDER_CALLS`` calls waiting gets ``LimitsExceeded``;
+      ``CALLS_PER_TURN`` per loop turn, one per sender in turn, each sender at most ``SENDER_RATE`` per second
+      (bursts of ``SENDER_BURST``): a flood neither stalls the loop, nor eats the CPU the session needs, nor
+      starves the other clients; calls beyond ``SENDER_CALLS`` waiting ones of one sender are dropped unanswered (an error
+      reply per call would cost the loop as much as the call);
     - every file descriptor that arrives with a message is closed at once, except the two that
       ``Manager.ImportContract(hhi)`` takes (the method closes those); an ImportContract in any other form is refused
       before dispatch, so no method ever sees a descriptor the gatekeeper closed;
@@ -47,8 +50,11 @@ from evcc.hmi.names import MANAGER_INTERFACE, ROOT_PATH
 LOG = logging.getLogger(__name__)
 QUEUE_BYTES = 4 * 1024 * 1024  # past this, queued signals are dropped (oldest first)
 SENDER_BYTES = 256 * 1024  # unread replies one sender may have queued before its calls are refused
-SENDER_CALLS = 64  # calls of one sender waiting for their turn before further ones are refused
-CALLS_PER_TURN = 4  # calls dispatched per event-loop turn (the session's I/O and timers run in between)
+SENDER_CALLS = 256  # calls of one sender waiting for their turn; more are dropped unanswered (the system bus lets
+#                    a connection have 128 calls pending, max_replies_per_connection, so only a laxer bus gets here)
+CALLS_PER_TURN = 2  # calls dispatched per event-loop turn (the session's I/O and timers run in between)
+SENDER_RATE = 200.0  # calls per second one sender gets dispatched (an HMI needs a few); more wait in its queue
+SENDER_BURST = 50
 LIMITS_EXCEEDED = "org.freedesktop.DBus.Error.LimitsExceeded"
 INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
 IMPORT = (ROOT_PATH, MANAGER_INTERFACE, "ImportContract", "hhi")
@@ -195,6 +201,7 @@ class Gatekeeper:
         self._queues: dict[str, deque[Message]] = {}  # sender -> calls waiting for their turn
         self._releasing: Message | None = None
         self._turn: asyncio.Handle | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}  # sender -> (tokens, loop time)
 
     def __call__(self, msg: Message) -> Message | bool | None:
         if msg is self._releasing:
@@ -214,33 +221,43 @@ class Gatekeeper:
             return True  # dispatched in its sender's turn
         if not waiting:
             del self._queues[msg.sender]
-        if queued > 2 * self.sender_bytes:
+        if queued > 2 * self.sender_bytes or len(waiting) >= SENDER_CALLS:
             self.stats.calls_ignored += 1
-            return True  # handled: no reply at all, the sender is not reading anyway
+            return True  # handled: no reply at all (cheap; the bus times the call out for its sender)
         self.stats.calls_refused += 1
-        return Message.new_error(msg, LIMITS_EXCEEDED, f"{msg.sender} has {len(waiting)} calls waiting and "
-                                 f"{queued} bytes of unread replies")
+        return Message.new_error(msg, LIMITS_EXCEEDED, f"{msg.sender} has {queued} bytes of unread replies")
+
+    def _tokens(self, sender: str, now: float) -> float:
+        """The sender's dispatch tokens now (a bucket of ``SENDER_BURST``, refilled at ``SENDER_RATE`` per s)."""
+        tokens, stamp = self._buckets.get(sender, (float(SENDER_BURST), now))
+        return min(float(SENDER_BURST), tokens + (now - stamp) * SENDER_RATE)
 
     def _next_turn(self) -> None:
-        """Dispatch up to ``CALLS_PER_TURN`` waiting calls, one per sender in turn, then let the loop run."""
+        """Dispatch up to ``CALLS_PER_TURN`` waiting calls, one per sender in turn and only within the sender's
+        rate, then let the loop run (timers, the session's sockets) before the next turn."""
         self._turn = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         budget = CALLS_PER_TURN
-        while budget > 0 and self._queues:
-            for sender in list(self._queues):
-                waiting = self._queues[sender]
-                msg = waiting.popleft()
-                if not waiting:
-                    del self._queues[sender]
-                self._releasing = msg
-                try:
-                    self.bus._process_message(msg)
-                finally:
-                    self._releasing = None
-                budget -= 1
-                if budget == 0:
-                    break
+        ready = [sender for sender in self._queues if self._tokens(sender, now) >= 1.0]
+        for sender in ready[:budget]:
+            waiting = self._queues[sender]
+            msg = waiting.popleft()
+            if not waiting:
+                del self._queues[sender]
+            self._buckets[sender] = (self._tokens(sender, now) - 1.0, now)
+            self._releasing = msg
+            try:
+                self.bus._process_message(msg)
+            finally:
+                self._releasing = None
+        if len(self._buckets) > 4 * SENDER_BURST:  # forget senders whose buckets are full again
+            self._buckets = {k: v for k, v in self._buckets.items()
+                             if k in self._queues or self._tokens(k, now) < SENDER_BURST}
         if self._queues:
-            self._turn = asyncio.get_running_loop().call_soon(self._next_turn)
+            wait = 0.0 if len(ready) > budget or any(self._tokens(k, now) >= 1.0 for k in self._queues) \
+                else 1.0 / SENDER_RATE
+            self._turn = loop.call_later(wait, self._next_turn) if wait else loop.call_soon(self._next_turn)
 
     def _descriptors(self, msg: Message) -> Message | None:
         fds = list(msg.unix_fds)

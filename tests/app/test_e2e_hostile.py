@@ -62,6 +62,8 @@ def test_hostile_local_clients_neither_get_in_nor_take_the_daemon_down(bench: Be
         session = next(s for s in bench.sessions_since(daemon.started) if s.first("CurrentDemandReq"))
         assert "evcc.app" in open(f"/proc/{pid}/cmdline").read()  # the daemon itself, not a wrapper
         before = _fds(pid)
+        time.sleep(1.1)  # a LoopLag update
+        print(f"Session.LoopLag before the attacks: {dbus_client.session('LoopLag'):.1f} ms")
 
         # 1. descriptors on every method, as nobody and as a workshop client
         for evcc_group in (False, True):
@@ -69,6 +71,8 @@ def test_hostile_local_clients_neither_get_in_nor_take_the_daemon_down(bench: Be
                 report = a.result()
             assert report["returns"] + report["errors"] == 1 + 10 * len(_every_method())
         after_fds = _fds(pid)
+        time.sleep(1.1)
+        print(f"Session.LoopLag after the descriptors: {dbus_client.session('LoopLag'):.1f} ms")
         assert after_fds <= before, f"the daemon holds {after_fds - before} descriptors more than before"
 
         # 2. a held pipe: the loop stays free for the watchdog, the BMS bridge, the session and D-Bus
@@ -85,6 +89,7 @@ def test_hostile_local_clients_neither_get_in_nor_take_the_daemon_down(bench: Be
         loops = [t for t, n in session.times if n == "CurrentDemandReq" and start <= t <= end]
         assert len(loops) >= 2, f"{len(loops)} CurrentDemandReq while the pipe was held"
         assert "BMS frame stale" not in daemon.output()
+        print(f"Session.LoopLag after the held pipe: {dbus_client.session('LoopLag'):.1f} ms")
 
         # 3. a flood with unread replies
         flood = Step(Call(BUS_NAME, ROOT_PATH, OM, "GetManagedObjects"), 20_000, read_replies=False)
