@@ -65,9 +65,11 @@ def session(protocol: str, limits: ChargerLimits, capacity_wh: float = 60.0) -> 
         mode = "AC_three_phase_core" if ac else "DC_extended"
         ev = Iso2Evcc(Iso2Config(evcc_id=MAC, energy_transfer_mode=mode), car)  # type: ignore[arg-type]
     else:
-        _, kind, control = protocol.split("-")
-        secc = Iso20Secc(kind=kind.upper(), config=Iso20SeccConfig(limits=limits, schedules=(200_000.0,)))  # type: ignore[arg-type]
-        ev = Iso20Evcc(Iso20Config(evcc_id="0242AC110002", service=kind.upper(), control_mode=control,  # type: ignore[arg-type]
+        _, kind, mode = protocol.split("-")
+        service: Any = kind.upper()
+        control: Any = mode
+        secc = Iso20Secc(kind=service, config=Iso20SeccConfig(limits=limits, schedules=(200_000.0,)))
+        ev = Iso20Evcc(Iso20Config(evcc_id="0242AC110002", service=service, control_mode=control,
                                    unix_time_offset=TIME_BASE), car)
     return run_in_memory(ev, secc, now=0.0, max_steps=200_000), secc, car
 
