@@ -14,11 +14,11 @@ Printed every --interval seconds (every 50 sessions in (c)): RSS and open file d
 EV side; the simulator is another process), full-loop counts, GC pauses (gc.callbacks, wall clock) p99/max, the
 EV's turn (response taken -> next request written; pacing included) p99 and its work alone, the exchanges slower
 than the standard's V2G_EVCC_Msg_Timeout (the simulator shares the machine: the EV waits up to LAB_MSG_TIMEOUT,
-2 s, so that a starved simulator does not end the soak, and counts them); at the end the ratio of the final RSS to the early one
-(the first sample after the first interval; target <= 1.1). Figures, never assertions.
+2 s, so that a starved simulator does not end the soak, and counts them); at the end the ratio of the final RSS
+to the early one (the first sample after the first interval; target <= 1.1). Figures, never assertions.
 
-Run: python3 benchmarks/soak_bench.py [--only a|b|c] [--paced-hours H] [--time-scale S] [--unpaced-seconds T]
-     [--sessions N] [--interval S]
+Run: python3 benchmarks/soak_bench.py [--only a|b|c] [--paced-hours H] [--time-scale S]
+     [--unpaced-seconds T] [--sessions N] [--interval S]
 """
 
 from __future__ import annotations

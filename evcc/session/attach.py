@@ -178,13 +178,15 @@ async def attach(config: AttachConfig, protocols: Mapping[str, ProtocolChoice] =
 
     try:
         session = await run_session(recorder, [choice.offer], {choice.offer.protocol: make}, timers, clock,
-                                    setup_started=origin, log=SessionLog())
+                                    setup_started=origin,
+                                    log=SessionLog(over_limits=choice.timers.V2G_EVCC_Msg_Timeout))
     except SecurityError as exc:  # TLS 1.3: the SECC refused the vehicle certificate (an alert on the first read)
         report.outcome, report.reason = "connection failed", f"TLS: {exc}"
         return report
     _fill(report, session.ended, session.events, recorder, machines, origin, session.finished)
     report.negotiated = session.protocol
     report.over_standard_timeout = over_standard_timeout(report, choice.timers)
+    report.over_standard_count = session.events.over.total
     report.soc = {"start": config.vehicle.start_soc, "end": round(vehicle.battery.soc, 3),
                   "delivered_wh": round(vehicle.battery.delivered_wh, 3),
                   "discharged_wh": round(vehicle.battery.discharged_wh, 3)}

@@ -199,7 +199,7 @@ def _print(report: SessionJsonReport, out: TextIO) -> None:
               file=out)
     if report.min_msg_timeout is not None:
         print(f"LAB: V2G_EVCC_Msg_Timeout raised to at least {report.min_msg_timeout} s; "
-              f"{len(report.over_standard_timeout)} response(s) later than the standard allows", file=out)
+              f"{report.over_standard_count} response(s) later than the standard allows", file=out)
     if report.lab_tls13_p256:
         print(LAB_TLS13_P256_NOTE, file=out)
     verdict = "session ended with SessionStop" if report.ok else "session FAILED"

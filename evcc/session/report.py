@@ -201,6 +201,7 @@ class SessionJsonReport:
     min_cycle: float | None = None  # the charge loop's minimum cycle in use (s)
     min_msg_timeout: float | None = None  # lab option in use (see evcc.session.attach.with_min_msg_timeout)
     over_standard_timeout: list[dict[str, Any]] = field(default_factory=list)  # past the standard's EVCC timeout
+    over_standard_count: int = 0  # all of them (the list covers the kept messages)
     lab_tls13_p256: bool = False  # lab option in use: TLS 1.3 also offered P-256 (evcc session --lab-tls13-p256)
     soc: dict[str, float] = field(default_factory=dict)
     deviations: list[dict[str, Any]] = field(default_factory=list)  # the SECC's tolerated ones (issue #14)
