@@ -213,7 +213,7 @@ fn groups_to_be_bytes(groups: &[u8]) -> Vec<u8> {
 
 pub struct BitWriter {
     buf: Vec<u8>,
-    /// Pending bits, right-aligned in `acc`; fewer than 8 after every call.
+    /// Pending bits, right-aligned in `acc`; fewer than 32 after every call (flushed 32 at a time).
     acc: u64,
     nbits: u32,
 }
@@ -229,20 +229,29 @@ impl BitWriter {
         BitWriter { buf: Vec::with_capacity(64), acc: 0, nbits: 0 }
     }
 
+    #[inline(always)]
     pub fn position(&self) -> usize {
         self.buf.len() * 8 + self.nbits as usize
     }
 
     /// Write the low `n` ≤ 32 bits of `value`, most significant first.
-    #[inline]
+    #[inline(always)]
     pub fn write_bits(&mut self, value: u32, n: u8) {
-        if n == 0 {
-            return;
-        }
         let n = u32::from(n.min(32));
-        let mask = if n == 32 { u64::from(u32::MAX) } else { (1u64 << n) - 1 };
+        // n = 0 keeps acc (a shift by 0, a masked-out value).
+        let mask = (1u64 << n) - 1;
         self.acc = (self.acc << n) | (u64::from(value) & mask);
         self.nbits += n;
+        if self.nbits >= 32 {
+            self.nbits -= 32;
+            self.buf.extend_from_slice(&((self.acc >> self.nbits) as u32).to_be_bytes());
+            self.acc &= (1u64 << self.nbits) - 1;
+        }
+    }
+
+    /// Move the whole pending bytes to the buffer (leaving fewer than 8 bits pending).
+    #[inline]
+    fn flush_bytes(&mut self) {
         while self.nbits >= 8 {
             self.nbits -= 8;
             self.buf.push((self.acc >> self.nbits) as u8);
@@ -250,27 +259,50 @@ impl BitWriter {
         self.acc &= (1u64 << self.nbits) - 1;
     }
 
+    #[inline(always)]
     pub fn write_byte(&mut self, b: u8) {
-        if self.nbits == 0 {
-            self.buf.push(b);
-        } else {
-            self.write_bits(u32::from(b), 8);
-        }
+        self.write_bits(u32::from(b), 8);
     }
 
     /// Octets in a row (binary values): a copy when aligned.
     pub fn write_bytes(&mut self, bytes: &[u8]) {
+        self.flush_bytes();
         if self.nbits == 0 {
             self.buf.extend_from_slice(bytes);
         } else {
             self.buf.reserve(bytes.len());
+            let keep = self.nbits;
+            let mut acc = self.acc;
             for b in bytes {
-                self.write_bits(u32::from(*b), 8);
+                acc = (acc << 8) | u64::from(*b);
+                self.buf.push((acc >> keep) as u8);
+                acc &= (1u64 << keep) - 1;
             }
+            self.acc = acc;
         }
     }
 
-    pub fn write_uint(&mut self, mut v: u128) {
+    /// An EXI Unsigned Integer (§7.1.6): up to four 7-bit groups in one write.
+    #[inline]
+    pub fn write_uint(&mut self, v: u128) {
+        if v < 1 << 28 {
+            let v = v as u32;
+            let (bits, n) = if v < 1 << 7 {
+                (v, 8)
+            } else if v < 1 << 14 {
+                (0x8000 | ((v & 0x7f) << 8) | (v >> 7), 16)
+            } else if v < 1 << 21 {
+                (0x80_8000 | ((v & 0x7f) << 16) | (((v >> 7) & 0x7f) << 8) | (v >> 14), 24)
+            } else {
+                (0x8080_8000 | ((v & 0x7f) << 24) | (((v >> 7) & 0x7f) << 16) | (((v >> 14) & 0x7f) << 8) | (v >> 21), 32)
+            };
+            self.write_bits(bits, n);
+            return;
+        }
+        self.write_uint_long(v);
+    }
+
+    fn write_uint_long(&mut self, mut v: u128) {
         loop {
             let group = (v & 0x7f) as u8;
             v >>= 7;
@@ -317,6 +349,7 @@ impl BitWriter {
 
     /// The stream, zero-padded to a byte.
     pub fn finish(mut self) -> Vec<u8> {
+        self.flush_bytes();
         if self.nbits > 0 {
             self.buf.push((self.acc << (8 - self.nbits)) as u8);
         }

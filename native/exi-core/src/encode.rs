@@ -8,7 +8,7 @@ use crate::bits::{big_minus_one, BitWriter};
 use crate::decode::check_range;
 use crate::error::{Error, Result};
 use crate::tables::{bits_for, Child, Datatype, Event, Schema};
-use crate::value::{Node, Value};
+use crate::value::{Node, Slot, Value};
 
 const MAX_DEPTH: usize = 48;
 use crate::decode::START_TAG_SECOND_LEVEL_BITS as SECOND_LEVEL_EE_BITS;
@@ -126,6 +126,17 @@ impl Encoder {
             large.resize(td.fields.len(), 0);
             &mut large
         };
+        // Fields that still have values to place: a bit set when the node has at most 64 fields (the common
+        // case, so that choosing a production costs one test per production), else counted.
+        let mut pending: u64 = 0;
+        let small_node = td.fields.len() <= 64;
+        if small_node {
+            for (f, slot) in node.fields.iter().enumerate() {
+                if !matches!(slot, Slot::Absent) && !matches!(slot, Slot::Many(v) if v.is_empty()) {
+                    pending |= 1 << f;
+                }
+            }
+        }
         let mut st = td.start as usize;
         loop {
             let state = &s.states[st];
@@ -140,7 +151,8 @@ impl Encoder {
                     }
                     Event::Unsupported { .. } => continue,
                 };
-                if (used[f] as usize) < node.fields[f].count() {
+                let left = if small_node { pending >> f & 1 == 1 } else { (used[f] as usize) < node.fields[f].count() };
+                if left {
                     chosen = Some(code);
                     break;
                 }
@@ -148,11 +160,12 @@ impl Encoder {
             if let Some(code) = chosen {
                 let p = &state.prods[code];
                 if let Event::Ch { f, .. } = p.e {
-                    let empty = node.fields[f as usize].get(used[f as usize] as usize).is_some_and(is_empty);
-                    let has_ee = state.prods.iter().any(|p| matches!(p.e, Event::Ee));
-                    let others_placed = (0..td.fields.len())
-                        .all(|i| i == f as usize || used[i] as usize >= node.fields[i].count());
-                    if self.ee && empty && !has_ee && others_placed && node.fields[f as usize].count() == 1 {
+                    if self.ee
+                        && node.fields[f as usize].get(used[f as usize] as usize).is_some_and(is_empty)
+                        && !state.prods.iter().any(|p| matches!(p.e, Event::Ee))
+                        && (0..td.fields.len()).all(|i| i == f as usize || used[i] as usize >= node.fields[i].count())
+                        && node.fields[f as usize].count() == 1
+                    {
                         used[f as usize] += 1;
                         self.w.write_bits(state.prods.len() as u32, state.width); // escape
                         self.w.write_bits(0, SECOND_LEVEL_EE_BITS); // EE
@@ -163,20 +176,29 @@ impl Encoder {
                 match p.e {
                     Event::At { d, f, q: aq } => {
                         let v = node.fields[f as usize].get(used[f as usize] as usize);
-                        let name = td.fields[f as usize].name;
-                        self.value(d, aq, v.ok_or_else(|| Error::new("missing value", 0))?).map_err(|e| e.within(name))?;
+                        self.value(d, aq, v.ok_or_else(|| Error::new("missing value", 0))?)
+                            .map_err(|e| e.within(td.fields[f as usize].name))?;
                         used[f as usize] += 1;
+                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                            pending &= !(1 << f);
+                        }
                     }
                     Event::Se { c, f, q: eq } => {
                         let v = node.fields[f as usize].get(used[f as usize] as usize);
-                        let name = td.fields[f as usize].name;
-                        self.element(c, eq, v.ok_or_else(|| Error::new("missing value", 0))?).map_err(|e| e.within(name))?;
+                        self.element(c, eq, v.ok_or_else(|| Error::new("missing value", 0))?)
+                            .map_err(|e| e.within(td.fields[f as usize].name))?;
                         used[f as usize] += 1;
+                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                            pending &= !(1 << f);
+                        }
                     }
                     Event::Ch { d, f } => {
                         let v = node.fields[f as usize].get(used[f as usize] as usize);
                         self.value(d, q, v.ok_or_else(|| Error::new("missing value", 0))?)?;
                         used[f as usize] += 1;
+                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                            pending &= !(1 << f);
+                        }
                     }
                     _ => {}
                 }
@@ -184,7 +206,7 @@ impl Encoder {
                 continue;
             }
             if let Some(code) = ee {
-                for (f, fd) in td.fields.iter().enumerate() {
+                for (f, fd) in td.fields.iter().enumerate().filter(|_| !small_node || pending != 0) {
                     if (used[f] as usize) < node.fields[f].count() {
                         return Err(Error::new(
                             format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.fields[f].count(), used[f]),
