@@ -41,6 +41,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     where = p.add_mutually_exclusive_group()
     where.add_argument("--iface", help="the interface the charger is on (SDP to ff02::1 there)")
     where.add_argument("--sdp-address", metavar="ADDR:PORT", help="LAB: SDP to this address instead (e.g. ::1:15118)")
+    where.add_argument("--passive", type=Path, metavar="CAPTURE",
+                       help="no charger: judge a capture (pcap) with the cases that need no stimulus")
     p.add_argument("--list", action="store_true", help="print the catalogue (id, requirements, title) and exit")
     p.add_argument("--protocol", action="append", choices=PROTOCOL_CHOICES, default=[],
                    help="only cases of this protocol (repeatable; iso20 = every -20 service)")
@@ -132,12 +134,14 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         if args.list:
             print_list(cases, out)
             return EXIT_OK
-        if args.iface is None and args.sdp_address is None:
-            raise ConfigError("give --iface IF (or --sdp-address ADDR:PORT), or --list")
+        if args.iface is None and args.sdp_address is None and args.passive is None:
+            raise ConfigError("give --iface IF (or --sdp-address ADDR:PORT, or --passive CAPTURE), or --list")
         if not cases:
             raise ConfigError("no case matches --protocol/--cases")
         if not args.out.is_dir():
             raise ConfigError(f"--out {args.out}: not a folder")
+        if args.passive is not None:
+            return _passive(args, cases, out)
         VehicleConfig(charge_seconds=args.charge_seconds, pack_voltage=args.pack_voltage)  # says what is wrong now
         charger = NetworkCharger(args.iface, _sdp_address(args.sdp_address))
         with _tls(args) as (tls12, tls13):
@@ -177,6 +181,28 @@ def _run(args: argparse.Namespace, cases: Sequence[Case], charger: NetworkCharge
     if status == EXIT_OK and report.failed:
         status = EXIT_FAILED
     return status
+
+
+def _passive(args: argparse.Namespace, cases: Sequence[Case], out: TextIO) -> int:
+    from evcc.conformance.passive import run_passive
+    from evcc.trace.decode import decode_packets
+    from evcc.trace.pcap import read_pcap
+    try:
+        data = args.passive.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"--passive {args.passive}: {exc.strerror or exc}") from exc
+    report = SuiteReport(f"capture {args.passive}", time.time(), selected=len(cases),
+                         options={"passive": str(args.passive), "cases": args.cases, "protocols": args.protocol})
+    report.results = run_passive(list(cases), decode_packets(read_pcap(data)))
+    report.finished = time.time()
+    show = _progress(out)
+    for i, r in enumerate(report.results):
+        if r.verdict.value != "not applicable":
+            show(i + 1, len(report.results), r)
+    paths = write_all(report, args.out)
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts().items())
+    print(f"{len(report.results)} cases: {counts}; report: {', '.join(str(p) for p in paths)}", file=out)
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

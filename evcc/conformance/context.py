@@ -105,8 +105,14 @@ def not_a_response(run: CaseRun, item: Received | None, wait: float) -> tuple[Ve
 
 
 def judge_response(run: CaseRun, res: Any, wanted: str, session_id: bytes | None, elapsed: float,
-                    performance: float | None) -> tuple[Verdict, str]:
-    expect = run.case.expect
+                   performance: float | None) -> tuple[Verdict, str]:
+    return judge_case_response(run.case, res, wanted, session_id, elapsed, performance)
+
+
+def judge_case_response(case: Case, res: Any, wanted: str, session_id: bytes | None, elapsed: float,
+                        performance: float | None) -> tuple[Verdict, str]:
+    """The verdict on ``res``, the charger's answer to the case's stimulus (also used on captures: --passive)."""
+    expect = case.expect
     name = element_name(res)
     if expect.kind is ExpectKind.RESPONSE and expect.response:
         wanted = expect.response
@@ -120,7 +126,7 @@ def judge_response(run: CaseRun, res: Any, wanted: str, session_id: bytes | None
     if not code_matches(code, expect.codes):
         return Verdict.FAIL, f"{name} ResponseCode {code}, expected {' or '.join(expect.codes)}"
     checks = list(expect.checks)
-    stim = run.case.stimulus.kind
+    stim = case.stimulus.kind
     failed = check_fields(res, checks, session_id)
     if failed is None and session_id is not None and name not in ("SessionSetupRes", "supportedAppProtocolRes") \
             and stim in (StimulusKind.NONE, StimulusKind.MUTATE, StimulusKind.STOP, StimulusKind.DELAY):

@@ -43,6 +43,7 @@ class Event:
     dst: str
     type: str  # message name, or what went wrong
     detail: Any = None
+    message: Any = field(default=None, compare=False, repr=False)  # the decoded message object (not serialised)
 
     def as_dict(self) -> dict[str, Any]:
         return {"t": round(self.t, 6), "layer": self.layer, "src": self.src, "dst": self.dst, "type": self.type,
@@ -189,7 +190,7 @@ class TraceDecoder:
         elif name == "supportedAppProtocolRes" and msg.SchemaID is not None:
             conn.namespace = conn.offers.get(msg.SchemaID)
         return Event(t, "v2g", src, dst, name, {"grammar": grammar, "payload_type": f"{payload_type:#06x}",
-                                                "message": detail})
+                                                "message": detail}, msg)
 
 
 def _element(msg: Any) -> str:
