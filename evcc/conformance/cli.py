@@ -43,6 +43,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     where.add_argument("--sdp-address", metavar="ADDR:PORT", help="LAB: SDP to this address instead (e.g. ::1:15118)")
     where.add_argument("--passive", type=Path, metavar="CAPTURE",
                        help="no charger: judge a capture (pcap) with the cases that need no stimulus")
+    p.add_argument("--keylog", type=Path, help="--passive: NSS key log of the capture's TLS sessions (tshark decrypts; "
+                                               "TEST/LAB ONLY)")
     p.add_argument("--list", action="store_true", help="print the catalogue (id, requirements, title) and exit")
     p.add_argument("--protocol", action="append", choices=PROTOCOL_CHOICES, default=[],
                    help="only cases of this protocol (repeatable; iso20 = every -20 service)")
@@ -142,6 +144,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
             raise ConfigError(f"--out {args.out}: not a folder")
         if args.passive is not None:
             return _passive(args, cases, out)
+        if args.keylog is not None:
+            raise ConfigError("--keylog goes with --passive (a live run has its own TLS)")
         VehicleConfig(charge_seconds=args.charge_seconds, pack_voltage=args.pack_voltage)  # says what is wrong now
         charger = NetworkCharger(args.iface, _sdp_address(args.sdp_address))
         with _tls(args) as (tls12, tls13):
@@ -185,6 +189,7 @@ def _run(args: argparse.Namespace, cases: Sequence[Case], charger: NetworkCharge
 
 def _passive(args: argparse.Namespace, cases: Sequence[Case], out: TextIO) -> int:
     from evcc.conformance.passive import run_passive
+    from evcc.trace.cli import plain_data
     from evcc.trace.decode import decode_packets
     from evcc.trace.pcap import read_pcap
     try:
@@ -193,7 +198,7 @@ def _passive(args: argparse.Namespace, cases: Sequence[Case], out: TextIO) -> in
         raise ConfigError(f"--passive {args.passive}: {exc.strerror or exc}") from exc
     report = SuiteReport(f"capture {args.passive}", time.time(), selected=len(cases),
                          options={"passive": str(args.passive), "cases": args.cases, "protocols": args.protocol})
-    report.results = run_passive(list(cases), decode_packets(read_pcap(data)))
+    report.results = run_passive(list(cases), decode_packets(read_pcap(data), plain_data(args.passive, args.keylog)))
     report.finished = time.time()
     show = _progress(out)
     for i, r in enumerate(report.results):

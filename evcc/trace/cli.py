@@ -1,7 +1,7 @@
 """`evcc trace decode CAPTURE.pcap`: a capture taken anywhere (a sniffer between a car and a charger, or the
 bench's ``--trace``) decoded with the product's parsers and codec (evcc.trace.decode) into JSON Lines (stdout or
-``--jsonl FILE``) and, with ``--html FILE``, a self-contained timeline. TLS connections are reported as encrypted:
-decrypting them from an NSS key log (``--keylog``) is not done yet.
+``--jsonl FILE``) and, with ``--html FILE``, a self-contained timeline. TLS connections are reported as encrypted;
+with ``--keylog KEYS`` (an NSS key log, TEST/LAB ONLY) tshark decrypts them and their messages are decoded too.
 
 Exit status: 0 decoded; 2 the file is not a readable classic Ethernet pcap, or an option is not supported (one line).
 """
@@ -20,6 +20,7 @@ from evcc.errors import ConfigError
 from evcc.session.report_common import write_atomic
 from evcc.trace.decode import Event, decode_packets
 from evcc.trace.pcap import read_pcap
+from evcc.trace.tls import decrypted
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 MAX_CAPTURE = 1 << 30
@@ -33,14 +34,12 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     d.add_argument("capture", type=Path, help="classic pcap, Ethernet")
     d.add_argument("--jsonl", type=Path, help="write the events here instead of stdout")
     d.add_argument("--html", type=Path, help="also write a self-contained HTML timeline")
-    d.add_argument("--keylog", type=Path, help="NSS key log of the TLS sessions (not supported yet)")
+    d.add_argument("--keylog", type=Path, help="NSS key log of the TLS sessions: decrypted by tshark (TEST/LAB ONLY)")
     d.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     try:
-        if args.keylog is not None:
-            raise ConfigError("--keylog: decrypting TLS from a key log is not supported yet")
         try:
             size = args.capture.stat().st_size
             if size > MAX_CAPTURE:
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
             data = args.capture.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{args.capture}: {exc.strerror or exc}") from exc
-        events = decode_packets(read_pcap(data))
+        events = decode_packets(read_pcap(data), plain_data(args.capture, args.keylog))
         lines = "".join(json.dumps(e.as_dict(), default=str) + "\n" for e in events)
         if args.jsonl is not None:
             write_atomic(args.jsonl, lines.encode(), "--jsonl")
@@ -60,6 +59,13 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         print(f"evcc trace: {exc}", file=err)
         return EXIT_CONFIG
     return EXIT_OK
+
+
+def plain_data(capture: Path, keylog: Path | None) -> list[tuple[float, str, str, bytes]]:
+    """The TLS application data decrypted by tshark (evcc.trace.tls), or none without a key log."""
+    if keylog is None:
+        return []
+    return [(p.t, p.src, p.dst, p.data) for p in decrypted(capture, keylog)]
 
 
 def timeline(events: Sequence[Event], title: str) -> str:

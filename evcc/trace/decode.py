@@ -6,7 +6,8 @@
                                       SupportedAppProtocol first (grammar "sap"), then the namespace it chose
                                       (DIN, ISO 15118-2; ISO 15118-20 by payload type, §7.8.3.3 Table 14)
 
-A TLS connection is recognised and reported as encrypted (decrypting it from a key log is not done here). A
+A TLS connection is recognised and reported as encrypted; its decrypted application data (tshark with the key
+log: evcc.trace.tls) comes in through :meth:`TraceDecoder.feed_plain`. A
 segment gap, a broken V2GTP header or an undecodable payload is an event naming what was wrong; nothing raises.
 Bounded: at most ``MAX_PENDING`` out-of-order segments per direction are held.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +69,7 @@ class _Connection:
 
 class TraceDecoder:
     def __init__(self) -> None:
-        self._dirs: dict[tuple[str, str], _Direction] = {}
+        self._dirs: dict[tuple[str, ...], _Direction] = {}
         self._conns: dict[frozenset[str], _Connection] = {}
 
     def feed(self, packet: Packet) -> list[Event]:
@@ -80,6 +82,11 @@ class TraceDecoder:
         if ethertype == ETH_P_IPV6:
             return self._ipv6(packet.t, frame[14:])
         return []
+
+    def feed_plain(self, t: float, src: str, dst: str, data: bytes) -> list[Event]:
+        """Decrypted TLS application data of one direction (evcc.trace.tls), in order: V2GTP, then EXI."""
+        d = self._dirs.setdefault(("tls", src, dst), _Direction(state="v2gtp"))
+        return self._stream(t, src, dst, d, data)
 
     # ------------------------------------------------------------------------------------------------ SLAC
     def _mme(self, packet: Packet) -> Event:
@@ -204,6 +211,11 @@ def _element(msg: Any) -> str:
     return name[: -len("Type")] if name.endswith("Type") else name
 
 
-def decode_packets(packets: list[Packet]) -> list[Event]:
+def decode_packets(packets: list[Packet], plain: Sequence[tuple[float, str, str, bytes]] = ()) -> list[Event]:
+    """Every event of ``packets`` and of ``plain`` (decrypted TLS data: time, from, to, bytes), by time."""
     decoder = TraceDecoder()
-    return [event for packet in packets for event in decoder.feed(packet)]
+    events = [event for packet in packets for event in decoder.feed(packet)]
+    if plain:
+        events += [event for t, src, dst, data in plain for event in decoder.feed_plain(t, src, dst, data)]
+        events.sort(key=lambda e: e.t)
+    return events

@@ -1,7 +1,7 @@
 """`evcc trace decode` (issue 16 point 4): a real capture of a DIN session over veth (the bench's --trace, SLAC
 through the powerline simulator, SDP, TCP) decoded into SLAC MMEs, SDP and every V2G message in the grammar
 SupportedAppProtocol chose; a segment split, duplicated and reordered still decodes once and in order; a TLS
-connection is reported as encrypted; broken files give a one-line error and broken frames an event, never a
+connection is reported as encrypted, and decrypted by tshark with the key log; broken files give a one-line error and broken frames an event, never a
 traceback."""
 
 from __future__ import annotations
@@ -111,5 +111,36 @@ def test_broken_files_are_one_line_errors(tmp_path: Path) -> None:
     assert status == 2 and err.count("\n") == 1 and "cut short" in err
     status, _, err = _decode([str(tmp_path / "missing.pcap")])
     assert status == 2 and "missing.pcap" in err
-    status, _, err = _decode([str(path), "--keylog", str(path)])
-    assert status == 2 and "not supported yet" in err
+
+
+@pytest.fixture(scope="module")
+def tls_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if os.geteuid() != 0:
+        pytest.fail("needs root (network namespaces)")
+    folder = tmp_path_factory.mktemp("trace-tls")
+    done = subprocess.run([sys.executable, "-m", "evcc", "bench", "--protocol", "iso2", "--tls", "--link", "netns",
+                           "--trace", str(folder), "--no-dbus"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=240, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return next(folder.glob("*.pcap")), next(folder.glob("*keylog*"))
+
+
+def test_tls_session_decrypted_by_tshark_with_the_key_log(tls_capture: tuple[Path, Path]) -> None:
+    capture, keylog = tls_capture
+    status, out, err = _decode([str(capture)])
+    assert status == 0, err
+    plain = [json.loads(line) for line in out.splitlines()]
+    assert "TLS" in [e["type"] for e in plain] and not [e for e in plain if e["layer"] == "v2g"]
+    status, out, err = _decode([str(capture), "--keylog", str(keylog)])
+    assert status == 0, err
+    v2g = [json.loads(line) for line in out.splitlines() if '"layer": "v2g"' in line]
+    names = [e["type"] for e in v2g]
+    assert names[:3] == ["supportedAppProtocolReq", "supportedAppProtocolRes", "SessionSetupReq"]
+    assert names[-1] == "SessionStopRes" and all(e["detail"]["grammar"] in ("sap", "iso2") for e in v2g)
+    assert [e["t"] for e in v2g] == sorted(e["t"] for e in v2g)
+
+
+def test_keylog_errors_are_one_line(tls_capture: tuple[Path, Path], tmp_path: Path) -> None:
+    capture, _ = tls_capture
+    status, _, err = _decode([str(capture), "--keylog", str(tmp_path / "none.txt")])
+    assert status == 2 and "not a file" in err and err.count("\n") == 1
