@@ -113,3 +113,20 @@ def test_hostile_local_clients_neither_get_in_nor_take_the_daemon_down(bench: Be
     finally:
         print("--- dbus-daemon (tail) ---\n" + "\n".join(list(private_bus.log)[-10:]))
         daemon.stop()
+
+
+def test_a_bus_gone_for_good_ends_the_daemon_with_exit_3(bench: Bench) -> None:
+    """The daemon never lives on without its API: its bus goes away for good (here: its own private dbus-daemon is
+    stopped), the reconnect window passes, the daemon stops in order and exits 3 for systemd to restart it."""
+    with PrivateBus() as own:
+        config = bench.config("gone.toml", dbus=f'bus = "address"\naddress = "{own.address}"')
+        daemon = DaemonProcess.start(bench, config, "gone")
+        try:
+            daemon.notify.wait_for("READY=1", 20.0)
+            own.stop()
+            assert daemon.wait(30) == 3, daemon.output()
+            out = daemon.output()
+            assert "not back within 2 s" in out and "Traceback" not in out, out
+            daemon.notify.wait_for("STOPPING=1", 1.0)
+        finally:
+            daemon.stop()
