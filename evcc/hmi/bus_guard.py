@@ -202,12 +202,14 @@ class Gatekeeper:
         self._releasing: Message | None = None
         self._turn: asyncio.Handle | None = None
         self._buckets: dict[str, tuple[float, float]] = {}  # sender -> (tokens, loop time)
+        self._kept: dict[int, list[int]] = {}  # id of a waiting ImportContract call -> its two descriptors
 
     def __call__(self, msg: Message) -> Message | bool | None:
         if msg is self._releasing:
             return None  # its turn: dbus-fast dispatches it now
+        kept: list[int] = []  # ImportContract's two descriptors: the method closes them
         if msg.unix_fds:
-            refused = self._descriptors(msg)
+            refused, kept = self._descriptors(msg)
             if refused is not None:
                 return refused
         if msg.message_type is not MessageType.METHOD_CALL or not msg.sender:
@@ -216,11 +218,14 @@ class Gatekeeper:
         waiting = self._queues.setdefault(msg.sender, deque())
         if queued <= self.sender_bytes and len(waiting) < SENDER_CALLS:
             waiting.append(msg)
+            if kept:
+                self._kept[id(msg)] = kept
             if self._turn is None:
                 self._turn = asyncio.get_running_loop().call_soon(self._next_turn)
             return True  # dispatched in its sender's turn
         if not waiting:
             del self._queues[msg.sender]
+        _close(kept, self.stats)  # the method will not run
         if queued > 2 * self.sender_bytes or len(waiting) >= SENDER_CALLS:
             self.stats.calls_ignored += 1
             return True  # handled: no reply at all (cheap; the bus times the call out for its sender)
@@ -246,6 +251,10 @@ class Gatekeeper:
             if not waiting:
                 del self._queues[sender]
             self._buckets[sender] = (self._tokens(sender, now) - 1.0, now)
+            kept = self._kept.pop(id(msg), [])
+            if self.bus._disconnected:  # no method runs on a connection that is gone: nobody else closes them
+                _close(kept, self.stats)
+                continue
             self._releasing = msg
             try:
                 self.bus._process_message(msg)
@@ -259,18 +268,19 @@ class Gatekeeper:
                 else 1.0 / SENDER_RATE
             self._turn = loop.call_later(wait, self._next_turn) if wait else loop.call_soon(self._next_turn)
 
-    def _descriptors(self, msg: Message) -> Message | None:
+    def _descriptors(self, msg: Message) -> tuple[Message | None, list[int]]:
+        """Close what no method takes; (a refusal or None, the descriptors left open for ImportContract)."""
         fds = list(msg.unix_fds)
         if msg.message_type is MessageType.METHOD_CALL and msg.member == "ImportContract":
             if (msg.path, msg.interface, msg.member, msg.signature) == IMPORT and self._in_range(msg.body, len(fds)):
                 taken = {msg.body[0], msg.body[1]}
                 _close([fd for i, fd in enumerate(fds) if i not in taken], self.stats)
-                return None
+                return None, [fds[i] for i in taken]
             _close(fds, self.stats)
             return Message.new_error(msg, INVALID_ARGS, "ImportContract takes (h chain, h key, i priority) on "
-                                     f"{ROOT_PATH}, interface {MANAGER_INTERFACE}, with both descriptors attached")
+                                     f"{ROOT_PATH}, interface {MANAGER_INTERFACE}, with both descriptors attached"), []
         _close(fds, self.stats)
-        return None
+        return None, []
 
     @staticmethod
     def _in_range(body: list[object], count: int) -> bool:
