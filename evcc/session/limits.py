@@ -197,6 +197,17 @@ def discharge(wish: float, unit: str, evse_max: float | None, schedule_max: floa
     return _charge(wish, unit, limits, None, None, False, deviations)
 
 
+def din_pmax(pmax: float | None, evse: EvseLimits, voltage: float) -> tuple[float | None, str | None]:
+    """DIN SPEC 70121's PMax is a bare short (PMaxType, no unit in the schema) and chargers disagree on it (W
+    saturated at 32767; Josev's simulator sends 200). It is read in W where that is consistent with the EVSE's
+    own limits; a PMax below the power of EVSEMinimumCurrentLimit at ``voltage`` cannot be W (no valid DC request
+    would exist): it is recorded and not applied (None), and EVSEMaximumPowerLimit (a PhysicalValue in W) governs."""
+    if pmax is None or not evse.min_current or evse.min_current <= 0 or pmax >= evse.min_current * voltage:
+        return pmax, None
+    return None, (f"PMax {pmax:.0f} is below the EVSE's minimum {evse.min_current:.0f} A x {voltage:.0f} V: "
+                  "not a power in W, not applied (EVSEMaximumPowerLimit governs)")
+
+
 # ------------------------------------------------------------------------------------- relative schedules
 @dataclass(frozen=True, slots=True)
 class RelativeSchedule:

@@ -206,3 +206,17 @@ def test_tracker_reports_each_request_kind_on_its_own() -> None:
         told += tracker.take("EVMaximumChargeCurrent", dc_current(200.0, 400.0, evse, None), float(i))
     assert [e.request for e in told if isinstance(e, LimitInForce)] == ["EVMaximumChargePower",
                                                                         "EVMaximumChargeCurrent"]
+
+
+def test_a_din_pmax_that_cannot_be_watts_is_recorded_and_not_applied() -> None:
+    """DIN SPEC 70121 PMaxType has no unit: Josev's simulated EVSE sends PMax 200 with EVSEMinimumCurrentLimit
+    20 A; read as 200 W no DC request would be valid. It is not applied; EVSEMaximumPowerLimit governs."""
+    from evcc.session.limits import din_pmax
+
+    evse = EvseLimits(max_current=200, max_power=10_000, min_current=20)
+    pmax, why = din_pmax(200.0, evse, 38.0)
+    assert pmax is None and why is not None and "not a power in W" in why
+    a = dc_current(100.0, 38.0, evse, pmax, 100.0)
+    assert a.stop is None and a.value == 100.0
+    assert din_pmax(11_000.0, evse, 400.0) == (11_000.0, None)  # 11 kW >= 20 A x 400 V: applied
+    assert din_pmax(200.0, EvseLimits(max_current=200), 400.0) == (200.0, None)  # no minimum: read as W

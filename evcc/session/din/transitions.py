@@ -20,7 +20,7 @@ from evcc.session.din import requests as rq
 from evcc.session.din.config import State
 from evcc.session.din.values import value_of
 from evcc.session.events import ChargingStarted, EndKind
-from evcc.session.limits import SHORT_MAX_PMAX, dc_current, relative_schedule
+from evcc.session.limits import SHORT_MAX_PMAX, dc_current, din_pmax, relative_schedule
 
 if TYPE_CHECKING:
     from evcc.session.din.machine import DinEvcc
@@ -190,8 +190,9 @@ def _send_current_demand(m: DinEvcc, now: float) -> None:
     EVSE's maximum current and power, the PMax in force and EVSEMinimumCurrentLimit); no valid request: stop."""
     t = m.vehicle.dc_targets(now)
     voltage = rq.target_voltage(t, m.limits.evse.max_voltage)
-    a = dc_current(t.current, voltage, m.limits.evse, m.limits.pmax(now), m.vehicle.dc_limits().max_current)
-    for event in m.limits.take("EVTargetCurrent", a, now):
+    pmax, unusable = din_pmax(m.limits.pmax(now), m.limits.evse, voltage)
+    a = dc_current(t.current, voltage, m.limits.evse, pmax, m.vehicle.dc_limits().max_current)
+    for event in m.limits.deviations([unusable] if unusable else []) + m.limits.take("EVTargetCurrent", a, now):
         m.emit(event)
     if a.stop is not None:
         m.begin_stop(EndKind.STOPPED, a.stop, now)
