@@ -106,9 +106,9 @@ AC_SEQUENCE = (
 VALUES = (
     ("ServiceDetail-unknown", "ServiceDetailReq for ServiceID 99 (not offered) is refused",
      "ServiceDetailReq", "ServiceID", 99, ("FAILED_ServiceIDInvalid",), ("ISO 15118-20 §8.3.4.6",)),
-    ("ServiceSelection-service", "ServiceSelectionReq of ServiceID 99 (not offered) is refused",
-     "ServiceSelectionReq", "SelectedEnergyTransferService.ServiceID", 99, ("FAILED_ServiceSelectionInvalid",),
-     ("ISO 15118-20 §8.3.4.7",)),
+    ("ServiceSelection-service", "ServiceSelectionReq of ServiceID 99 (not offered, no energy transfer service) is "
+     "refused", "ServiceSelectionReq", "SelectedEnergyTransferService.ServiceID", 99,
+     ("FAILED_ServiceSelectionInvalid", "FAILED_NoEnergyTransferServiceSelected"), ("ISO 15118-20 §8.3.4.7",)),
     ("ServiceSelection-parameter-set", "ServiceSelectionReq of ParameterSetID 99 (not offered) is refused",
      "ServiceSelectionReq", "SelectedEnergyTransferService.ParameterSetID", 99, ("FAILED_ServiceSelectionInvalid",),
      ("ISO 15118-20 §8.3.4.7",)),
