@@ -46,7 +46,9 @@ def _codec(module: str) -> _exi.Codec:
     return _exi.Codec(module, schema_module(module).CLASSES, ExiError)
 
 
+@functools.cache
 def _grammar(grammar: str) -> tuple[_exi.Codec, bool]:
+    # Cached per grammar id (an unknown id raises, and exceptions are not cached).
     try:
         module, fragment = GRAMMARS[grammar]
     except KeyError:
@@ -57,9 +59,7 @@ def _grammar(grammar: str) -> tuple[_exi.Codec, bool]:
 def decode(grammar: str, data: bytes) -> Any:
     """Decode an EXI document (no V2GTP header) with a grammar; returns the root element's value."""
     codec, fragment = _grammar(grammar)
-    if fragment:
-        return codec.decode(data, True)[1]
-    return codec.decode(data)[1]
+    return codec.decode_value(data, fragment)
 
 
 class Counted(NamedTuple):

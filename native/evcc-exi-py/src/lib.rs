@@ -9,6 +9,10 @@ use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple, PyType};
 
+/// Types with at least this many fields start a decoded instance from a tuple of `None`s instead of appending
+/// each field.
+const BLANK_FROM: usize = 8;
+
 /// Encoding errors raised while reading Python objects: the core error type, built with a path.
 type CoreResult<T> = Result<T, exi_core::Error>;
 
@@ -17,6 +21,10 @@ struct Codec {
     schema: &'static Schema,
     classes: Vec<Py<PyType>>,
     enum_values: Vec<Vec<Py<PyString>>>,
+    /// The qnames' local names, interned once.
+    names: Vec<Py<PyString>>,
+    /// Per type with many fields: a tuple of as many `None`s, the start of a decoded instance (see `node_to_py`).
+    blanks: Vec<Option<Py<PyTuple>>>,
     object_new: PyObject,
     int_from_bytes: PyObject,
     error: Py<PyType>,
@@ -65,6 +73,16 @@ impl Codec {
             schema,
             classes: classes.into_iter().map(Bound::unbind).collect(),
             enum_values,
+            names: schema.qnames.iter().map(|q| PyString::intern(py, q.local).unbind()).collect(),
+            blanks: schema
+                .types
+                .iter()
+                .map(|t| {
+                    (t.fields.len() >= BLANK_FROM)
+                        .then(|| PyTuple::new(py, t.fields.iter().map(|_| py.None())).map(Bound::unbind))
+                        .transpose()
+                })
+                .collect::<PyResult<_>>()?,
             object_new: builtins.getattr("list")?.getattr("__new__")?.unbind(),
             int_from_bytes: builtins.getattr("int")?.getattr("from_bytes")?.unbind(),
             error: error_type.unbind(),
@@ -79,8 +97,15 @@ impl Codec {
         let (index, value) = exi_core::decode(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
         let decl = &kind.decls(self.schema)[index];
         let obj = self.to_py(py, decl.c, &value)?;
-        let name = PyString::intern(py, self.schema.qnames[decl.q as usize].local).unbind();
-        Ok((name, obj))
+        Ok((self.names[decl.q as usize].clone_ref(py), obj))
+    }
+
+    /// As `decode`, returning only the value (what `evcc.exi.decode` gives).
+    #[pyo3(signature = (data, fragment=false))]
+    fn decode_value(&self, py: Python<'_>, data: &[u8], fragment: bool) -> PyResult<PyObject> {
+        let kind = kind_of(fragment);
+        let (index, value) = exi_core::decode(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
+        self.to_py(py, kind.decls(self.schema)[index].c, &value)
     }
 
     /// As `decode`, also returning how many empty values came as a second-level EE (EXIficient's form, which
@@ -92,8 +117,7 @@ impl Codec {
             exi_core::decode_counted(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
         let decl = &kind.decls(self.schema)[index];
         let obj = self.to_py(py, decl.c, &value)?;
-        let name = PyString::intern(py, self.schema.qnames[decl.q as usize].local).unbind();
-        Ok((name, obj, tolerated.empty_value_as_ee))
+        Ok((self.names[decl.q as usize].clone_ref(py), obj, tolerated.empty_value_as_ee))
     }
 
     /// Encode `value` as the element `name` of the document or fragment grammar. `empty_value_as_ee` writes
@@ -184,7 +208,11 @@ impl Codec {
         Ok(match v {
             Value::Node(n) => self.node_to_py(py, n)?,
             Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any().unbind(),
-            Value::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+            // Nearly every integer fits 64 bits: PyLong_FromLongLong instead of the 128-bit conversion.
+            Value::Int(i) => match i64::try_from(*i) {
+                Ok(small) => small.into_pyobject(py)?.into_any().unbind(),
+                Err(_) => i.into_pyobject(py)?.into_any().unbind(),
+            },
             Value::Big(b) => {
                 let mag = PyBytes::new(py, &b.magnitude);
                 let n = self.int_from_bytes.call1(py, (mag, "big"))?;
@@ -205,9 +233,35 @@ impl Codec {
 
     fn node_to_py(&self, py: Python<'_>, n: &Node) -> PyResult<PyObject> {
         let ty = n.ty as usize;
+        // The instance without `__init__` (list.__new__(cls)), then its fields appended in schema order.
         let obj = self.object_new.call1(py, (self.classes[ty].clone_ref(py),))?;
         let list = obj.bind(py).downcast::<PyList>()?;
         let td = &self.schema.types[ty];
+        if let Some(blank) = &self.blanks[ty] {
+            // Many fields, most of them absent (a BodyType holds one of its messages): all `None` in one
+            // concatenation, then only the fields that are not `None`.
+            list.as_sequence().in_place_concat(blank.bind(py).as_sequence())?;
+            for (i, (fd, slot)) in td.fields.iter().zip(&n.fields).enumerate() {
+                let o = match slot {
+                    Slot::Absent if fd.repeated => PyList::empty(py).into_any(),
+                    Slot::Absent => continue,
+                    Slot::One(v) => {
+                        let o = self.to_py(py, fd.child, v)?;
+                        if fd.repeated {
+                            PyList::new(py, [o])?.into_any()
+                        } else {
+                            o.into_bound(py)
+                        }
+                    }
+                    Slot::Many(vs) => {
+                        let items: Vec<PyObject> = vs.iter().map(|v| self.to_py(py, fd.child, v)).collect::<PyResult<_>>()?;
+                        PyList::new(py, items)?.into_any()
+                    }
+                };
+                list.set_item(i, o)?;
+            }
+            return Ok(obj);
+        }
         for (fd, slot) in td.fields.iter().zip(&n.fields) {
             match slot {
                 Slot::Absent if fd.repeated => list.append(PyList::empty(py))?,
@@ -299,13 +353,25 @@ impl Codec {
                 if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
                     return Err(bad("an int"));
                 }
+                if let Ok(i) = obj.extract::<i64>() {
+                    return Ok(Value::Int(i128::from(i)));
+                }
                 if let Ok(i) = obj.extract::<i128>() {
                     return Ok(Value::Int(i));
                 }
                 big_from_py(obj).ok_or_else(|| bad("an int"))
             }
             Datatype::Enum { values, .. } => {
-                let text: String = obj.extract().map_err(|_| bad("an enumeration value (str)"))?;
+                // Decoded values are the interned strings themselves: find them by identity first.
+                if let Some(i) = self.enum_values[d as usize].iter().position(|v| v.as_ptr() == obj.as_ptr()) {
+                    return Ok(Value::Enum(i as u16));
+                }
+                let s = obj.downcast::<PyString>().map_err(|_| bad("an enumeration value (str)"))?;
+                let text = s.to_str().map_err(|_| bad("an enumeration value (str)"))?;
+                if let Some(i) = values.iter().position(|v| *v == text) {
+                    return Ok(Value::Enum(i as u16));
+                }
+                let text = text.to_string();
                 values
                     .iter()
                     .position(|v| *v == text)
