@@ -13,8 +13,11 @@ The vehicle's wish (BMS or battery model) is limited by, the smallest wins::
                    ChargeParameterDiscoveryRes; ISO 15118-2 [V2G2-294]: the EV stays within it), -20 Scheduled:
                    the ScheduleTuple's PowerSchedule on the SECC's time base; -20 Dynamic AC: EVSETargetActivePower
     minimum        EVSEMinimumCurrentLimit (DIN, -2 DC), EVSEMinimumChargeCurrent (-20 DC): while charging the EV
-                   never asks for less; a vehicle that wants less is raised to it when its own maximum allows,
-                   otherwise the session stops in order
+                   never asks for less than it wants; a vehicle that wants less is raised to it when its own
+                   maximum allows, otherwise the session stops in order. The maxima win over the minimum: a power
+                   limit or schedule that allows less at this voltage is kept and recorded (Josev's -20 EVSE
+                   announces 1 kW with a 10 A minimum); the EVSE's maximum current below its minimum current
+                   is a contradiction with no valid request: an orderly stop
 
 Power limits become current at the EV's target voltage plus the encoding's rounding (``VOLTAGE_MARGIN``), so
 that the product of the values as encoded stays within the power; every value is rounded down to what
@@ -110,6 +113,7 @@ def _charge(wish: float, unit: str, limits: Sequence[tuple[Source, str, float | 
     source: Source = "EV"
     value = wish if wish == wish and wish > 0 else 0.0
     evse_max: float | None = None
+    direct: float | None = None  # the EVSE's maximum in ``unit`` itself (not a power at this voltage)
     room = math.inf  # the smallest limit
     for src, name, raw in limits:
         limit = _checked(name, raw, deviations)
@@ -119,6 +123,8 @@ def _charge(wish: float, unit: str, limits: Sequence[tuple[Source, str, float | 
             if charging and limit == 0.0:
                 deviations.append(f"{name} is 0 while charging")
             evse_max = limit if evse_max is None or limit < evse_max else evse_max
+            if name != "EVSEMaximumPowerLimit":
+                direct = limit if direct is None or limit < direct else direct
         room = min(room, limit)
         if limit < value:
             source, value = src, limit
@@ -134,9 +140,12 @@ def _charge(wish: float, unit: str, limits: Sequence[tuple[Source, str, float | 
             value, source = float(minimum), "minimum"  # the vehicle can take the minimum: never ask below it
         elif source == "EV":
             stop = f"the vehicle wants {value:.1f} {unit}, less than the EVSE's minimum {minimum:.1f} {unit}"
-        else:
-            stop = (f"the {source} allows {value:.1f} {unit}, less than the EVSE's minimum {minimum:.1f} {unit}: "
+        elif direct is not None and direct < minimum:  # the EVSE's own maximum below its minimum: contradiction
+            stop = (f"the EVSE's maximum {direct:.1f} {unit} is less than its minimum {minimum:.1f} {unit}: "
                     "no valid request")
+        else:  # a power limit or the schedule at this voltage: never above it; the minimum is the EVSE's floor
+            deviations.append(f"the {source} allows less than the EVSE's minimum {minimum:.1f} {unit}: "
+                              f"the request stays within the {source}")
     return Allowance(0.0 if stop else value, unit, source, stop, tuple(deviations))
 
 

@@ -41,8 +41,9 @@ def test_dc_target_current_never_above_any_limit_and_never_raises(
             assert a.value <= max(0.0, bound) + 1e-9, (a, bound)
     if a.source != "minimum" and wish == wish:
         assert a.value <= max(0.0, wish) + 1e-9  # nothing the vehicle did not ask for
-    if a.stop is None and evse.min_current is not None and evse.min_current > 0:
-        assert a.value >= evse.min_current or a.value == 0.0 and wish == wish and wish <= 0
+    if a.stop is None and evse.min_current is not None and evse.min_current > 0 and a.value < evse.min_current:
+        # below the minimum only when a power limit or the schedule allows no more (recorded), or nothing wanted
+        assert a.source in ("EVSE maximum", "schedule") and a.deviations or wish != wish or wish <= 0
     bad = [x for x in (evse.max_current, evse.max_power, pmax) if x is not None and (x != x or x < 0)]
     if bad:
         assert a.deviations  # the nonsense is recorded
@@ -75,7 +76,12 @@ def test_minimum_raises_a_small_wish_when_the_vehicle_can_take_it_else_stops() -
     stopped = dc_current(2.0, 400.0, evse, None, ev_max=3.0)
     assert stopped.stop is not None and stopped.value == 0.0
     squeezed = dc_current(100.0, 400.0, evse, 1_000.0)  # the PMax allows 2.5 A, the EVSE's minimum is 5 A
-    assert squeezed.stop is not None and "no valid request" in squeezed.stop and squeezed.value == 0.0
+    assert squeezed.stop is None and squeezed.value == 2.4 and squeezed.source == "schedule"  # never above it
+    assert "less than the EVSE's minimum" in squeezed.deviations[0]
+    josev = dc_current(100.0, 400.0, EvseLimits(max_current=100, max_power=1_000, min_current=10), None, 200.0)
+    assert josev.stop is None and josev.value == 2.4 and josev.deviations  # Josev's -20 DC EVSE: 1 kW, 10 A min
+    contradiction = dc_current(100.0, 400.0, EvseLimits(max_current=4, min_current=5), None, 200.0)
+    assert contradiction.stop is not None and "no valid request" in contradiction.stop
 
 
 def test_nonsense_limits_are_recorded_and_stop_in_order() -> None:
@@ -98,7 +104,7 @@ def test_ac_current_per_phase_within_evse_max_current_and_pmax(
     if evse.max_current is not None and evse.max_current == evse.max_current:
         assert a.value <= max(0.0, evse.max_current) + 1e-9
     per_phase = max(1.0, voltage if voltage == voltage else 0.0) * max(1, phases)
-    if pmax is not None and pmax == pmax:
+    if pmax is not None and pmax == pmax and math.isfinite(per_phase):
         assert a.value * per_phase <= max(0.0, pmax) * (1 + 1e-12) + 1e-6
 
 
