@@ -1,5 +1,6 @@
-//! The Rust core alone: reads `name<TAB>grammar<TAB>hex` lines on stdin, prints `name decode_ns encode_ns`
-//! (medians of timed batches). Driven by benchmarks/exi_bench.py.
+//! The Rust core alone: reads `name<TAB>grammar<TAB>hex` lines on stdin, prints `name decode_ns encode_ns blocks`
+//! (medians of timed batches; `blocks`: heap blocks the decoded value holds, i.e. the allocations a decode
+//! leaves behind). Driven by benchmarks/exi_bench.py.
 //!
 //! `BENCH_ROUNDS` (31) batches of `BENCH_BATCH` (2000) operations; `BENCH_ONLY=decode|encode` times one side
 //! only (for instruction counts under `valgrind --tool=callgrind`: run two batch sizes and take the difference).
@@ -7,7 +8,28 @@
 use std::io::BufRead;
 use std::time::Instant;
 
-use exi_core::{decode, encode, grammar, json::decode_hex, Limits};
+use exi_core::{decode, encode, grammar, json::decode_hex, Limits, Slot, Value};
+
+/// Heap blocks owned by a decoded value (a node's field vector, a repeated field's list, a string or binary).
+fn blocks(v: &Value) -> usize {
+    match v {
+        Value::Str(s) => usize::from(s.capacity() > 0),
+        Value::Bytes(b) => usize::from(b.capacity() > 0),
+        Value::Big(b) => usize::from(b.magnitude.capacity() > 0),
+        Value::Node(n) => {
+            usize::from(n.fields.capacity() > 0)
+                + n.fields
+                    .iter()
+                    .map(|s| match s {
+                        Slot::Absent => 0,
+                        Slot::One(v) => blocks(v),
+                        Slot::Many(vs) => 1 + vs.iter().map(blocks).sum::<usize>(),
+                    })
+                    .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -40,6 +62,6 @@ fn main() {
             }
             enc.push(t.elapsed().as_nanos() as f64 / f64::from(batch));
         }
-        println!("{}\t{:.0}\t{:.0}", cols[0], median(dec), median(enc));
+        println!("{}\t{:.0}\t{:.0}\t{}", cols[0], median(dec), median(enc), blocks(&value));
     }
 }

@@ -26,6 +26,11 @@ impl<'a> BitReader<'a> {
         self.pos
     }
 
+    /// Move to bit `pos` (≤ the length), e.g. to read a string-table entry again.
+    pub(crate) fn seek(&mut self, pos: usize) {
+        self.pos = pos.min(self.len_bits);
+    }
+
     #[inline(always)]
     pub fn remaining_bits(&self) -> usize {
         self.len_bits - self.pos

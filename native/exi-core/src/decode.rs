@@ -50,8 +50,9 @@ struct Decoder<'a> {
     tolerated: Tolerated,
     r: BitReader<'a>,
     s: &'static Schema,
-    /// The string table (EXI §7.3): every literal value in order, with the qname it was coded under.
-    strings: Vec<(u16, String)>,
+    /// The string table (EXI §7.3): every literal value in order, with the qname it was coded under, as the
+    /// bit position of its first code point and its length (a hit reads the literal again: no copy is kept).
+    strings: Vec<(u16, usize, u64)>,
     depth: usize,
     limits: Limits,
 }
@@ -330,41 +331,55 @@ impl<'a> Decoder<'a> {
         match len {
             0 => {
                 let local: Vec<usize> =
-                    self.strings.iter().enumerate().filter(|(_, (sq, _))| *sq == q).map(|(i, _)| i).collect();
+                    self.strings.iter().enumerate().filter(|(_, (sq, _, _))| *sq == q).map(|(i, _)| i).collect();
                 let id = self.r.read_bits(bits_for(local.len()))? as usize;
                 let gi = *local
                     .get(id)
                     .ok_or_else(|| Error::new(format!("local string table hit {id} beyond its {} entries", local.len()), at))?;
-                Ok(self.strings[gi].1.clone())
+                let (_, from, n) = self.strings[gi];
+                self.reread(from, n)
             }
             1 => {
                 let id = self.r.read_bits(bits_for(self.strings.len()))? as usize;
-                let (_, s) = self.strings.get(id).ok_or_else(|| {
+                let &(_, from, n) = self.strings.get(id).ok_or_else(|| {
                     Error::new(format!("global string table hit {id} beyond its {} entries", self.strings.len()), at)
                 })?;
-                Ok(s.clone())
+                self.reread(from, n)
             }
             _ => {
                 let n = len - 2;
                 if n > (self.r.remaining_bits() / 8) as u64 {
                     return Err(Error::new(format!("string length {n} exceeds the remaining input"), at));
                 }
-                let mut out = String::with_capacity(n as usize);
-                for _ in 0..n {
-                    let cat = self.r.position();
-                    let cp = self.r.read_uint()?;
-                    let ch = u32::try_from(cp)
-                        .ok()
-                        .and_then(char::from_u32)
-                        .ok_or_else(|| Error::new(format!("invalid code point {cp}"), cat))?;
-                    out.push(ch);
-                }
+                let from = self.r.position();
+                let out = self.code_points(n)?;
                 if n > 0 {
-                    self.strings.push((q, out.clone()));
+                    self.strings.push((q, from, n));
                 }
                 Ok(out)
             }
         }
+    }
+
+    /// `n` code points (EXI §7.1.10), each an Unsigned Integer.
+    fn code_points(&mut self, n: u64) -> Result<String> {
+        let mut out = String::with_capacity(n as usize);
+        for _ in 0..n {
+            let cat = self.r.position();
+            let cp = self.r.read_uint()?;
+            let ch = u32::try_from(cp).ok().and_then(char::from_u32).ok_or_else(|| Error::new(format!("invalid code point {cp}"), cat))?;
+            out.push(ch);
+        }
+        Ok(out)
+    }
+
+    /// A string-table hit: the literal read earlier at bit `from`, read again (it decoded then).
+    fn reread(&mut self, from: usize, n: u64) -> Result<String> {
+        let resume = self.r.position();
+        self.r.seek(from);
+        let out = self.code_points(n);
+        self.r.seek(resume);
+        out
     }
 }
 
