@@ -1,5 +1,6 @@
 """`evcc conformance` against an independent charger (issue 16 point 3): Josev's SECC (PyPI iso15118 0.31.2,
-DIN SPEC 70121 and ISO 15118-2, EIM over TCP) on a veth pair, the suite as its own process in the EV namespace.
+DIN SPEC 70121 and ISO 15118-2, EIM over TCP) on a veth pair, the suite as its own process in the EV namespace;
+and ISO 15118-20 DC over TLS 1.3 (its P-256 profile, a vehicle key in a soft key store) through the runner.
 The suite runs to the end and gives the verdicts we expect of that charger, so a change on either side is seen;
 the findings (what Josev gets wrong, by requirement) are in the README. A subset keeps this under two minutes
 (Josev pauses SDP about 5 s after each session); the whole catalogue against it is a manual run:
@@ -11,6 +12,7 @@ codec at 0.2-0.6 s per message); they change the EV's way to each precondition, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -18,10 +20,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from evcc.bench.secc.link import VethLink
+from evcc.bench.secc.link import VethLink, in_netns
+from evcc.conformance.catalogue import all_cases, select
+from evcc.conformance.link import NetworkCharger
+from evcc.conformance.runner import RunOptions, run_suite
+from evcc.hsm.keystore import KeyAlgorithm
+from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
 from evcc.session.attach import PROTOCOLS
+from evcc.session.connection import TlsConfig, TlsVersion
+from evcc.session.tls13 import ClientCertificate, SoftStoreKey
 from tests.interop.josev import JosevSecc
+from tests.interop.test_josev_iso20 import JOSEV_TLS13, _vehicle_leaf
 
 pytestmark = pytest.mark.interop
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +56,7 @@ WEDGE = {"DIN-SEQ-ServiceDiscovery-SessionSetup": "fail"}
 AFTER_WEDGE = {"SAP-din": "inconclusive"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()  # one Josev per test: both listen on the link's UDP port 15118
 def josev(link: VethLink, josev_pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosevSecc]:
     with JosevSecc(link, tmp_path_factory.mktemp("josev-conformance"), josev_pki,
                    {"SECC_ENFORCE_TLS": "False", "AUTH_MODES": "EIM"}) as secc:
@@ -77,3 +88,37 @@ def test_conformance_suite_against_josev(josev: JosevSecc, link: VethLink, tmp_p
     assert "supportedAppProtocolReq received" in log  # the sessions reached Josev, not only our side
     assert "hexBinary needs to be even-length" in log  # why the repeated SessionSetupReq got no answer
     assert "EXIDecodingError" in log  # and why the next supportedAppProtocolReq got none
+
+
+EXPECTED20 = {  # ISO 15118-20 DC over TLS 1.3 (mutual; Josev's P-256 profile), in catalogue order
+    "TLS-13-profile": "pass",
+    "TLS-13-no-vehicle-cert": "pass",
+    "ISO20-DC-SID-ServiceDetail": "fail",  # its FAILED ServiceDetailRes is not valid -20 EXI
+    "ISO20-DC-VAL-PowerDelivery-discharge": "fail",  # Discharge accepted in a DC (not BPT) service
+}
+
+
+@pytest.fixture()
+def josev20(link: VethLink, josev_pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosevSecc]:
+    env = {"SECC_ENFORCE_TLS": "True", "ENABLE_TLS_1_3": "True", "AUTH_MODES": "EIM", "PROTOCOLS": "ISO_15118_20_DC"}
+    with JosevSecc(link, tmp_path_factory.mktemp("josev-conformance20"), josev_pki, env) as secc:
+        yield secc
+
+
+def test_conformance_suite_against_josev_iso20_over_tls13(josev20: JosevSecc, link: VethLink, josev_pki: Path,
+                                                          tmp_path: Path) -> None:
+    soft = SoftKeyStore(SoftKeyStoreConfig(tmp_path / "soft", passphrase=b"interop"))
+    public = soft.generate("vehicle", KeyAlgorithm.EC_P256).public
+    chain = _vehicle_leaf(ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public), josev_pki)
+    tls13 = TlsConfig(v2g_roots=(josev_pki / "iso15118_2" / "certs" / "v2gRootCACert.pem",),
+                      version=TlsVersion.TLS13, tls13=JOSEV_TLS13,
+                      client_certificate=ClientCertificate(chain, SoftStoreKey(soft, "vehicle")))
+    # a lenient 5 s message timeout: the first -20 messages through its JVM codec take seconds (no warm-up here)
+    opts = RunOptions(tls13=tls13, session_tls=True, min_msg_timeout=5.0, precharge_tolerance=1000.0)
+    mark = josev20.mark()
+    with in_netns(link.ev_netns):
+        charger = NetworkCharger(iface=link.ev_ifname)
+        results = asyncio.run(run_suite(select(all_cases(), list(EXPECTED20)), lambda: charger, opts))
+    got = {r.case.id: r.verdict.value for r in results}
+    assert got == EXPECTED20, {r.case.id: r.reason for r in results if got[r.case.id] != EXPECTED20[r.case.id]}
+    assert "ServiceDetailReq received" in josev20.log_since(mark)
