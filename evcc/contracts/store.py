@@ -20,6 +20,7 @@ import builtins
 import enum
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -138,13 +139,16 @@ def _deserialise(data: bytes, path: Path) -> dict[str, Contract]:
 
 
 class ContractStore:
-    """The contracts of one vehicle in ``directory/contracts.json``. Single writer per folder."""
+    """The contracts of one vehicle in ``directory/contracts.json``. Single writer per folder (one process); within
+    it the changes are serialised by a lock (the D-Bus service writes on its worker thread, a session on the event
+    loop), so no read-modify-write loses another's change. Readers see the last committed dict."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         remove_stale_temps(directory)
         self._path = directory / FILE_NAME
+        self._lock = threading.RLock()
         try:
             data = self._path.read_bytes()
         except FileNotFoundError:
@@ -170,11 +174,12 @@ class ContractStore:
             raise ContractNotFound(f"no contract {contract_id!r}") from None
 
     def add(self, contract: Contract) -> Contract:
-        _check_record(contract)
-        if contract.contract_id in self._contracts:
-            raise ContractStoreError(f"contract {contract.contract_id} already stored")
-        self._commit({**self._contracts, contract.contract_id: contract})
-        return contract
+        with self._lock:
+            _check_record(contract)
+            if contract.contract_id in self._contracts:
+                raise ContractStoreError(f"contract {contract.contract_id} already stored")
+            self._commit({**self._contracts, contract.contract_id: contract})
+            return contract
 
     def add_pending(self, emaid: str, priority: int = 0) -> Contract:
         """Record a contract that awaits CertificateInstallation (no chain or key yet)."""
@@ -183,34 +188,39 @@ class ContractStore:
 
     def replace(self, old_id: str, new: Contract) -> Contract:
         """Swap ``old_id`` for ``new`` in one atomic write (CertificateUpdate; pending -> installed)."""
-        self.get(old_id)
-        _check_record(new)
-        contracts = {k: v for k, v in self._contracts.items() if k != old_id}
-        contracts[new.contract_id] = new
-        self._commit(contracts)
-        return new
+        with self._lock:
+            self.get(old_id)
+            _check_record(new)
+            contracts = {k: v for k, v in self._contracts.items() if k != old_id}
+            contracts[new.contract_id] = new
+            self._commit(contracts)
+            return new
 
     def set_priority(self, contract_id: str, priority: int) -> Contract:
-        c = replace(self.get(contract_id), priority=priority)
-        self._commit({**self._contracts, contract_id: c})
-        return c
+        with self._lock:
+            c = replace(self.get(contract_id), priority=priority)
+            self._commit({**self._contracts, contract_id: c})
+            return c
 
     def set_priorities(self, priorities: dict[str, int]) -> builtins.list[Contract]:
         """Several priorities in one atomic write (a reordering is never half applied after a crash)."""
-        changed = {cid: replace(self.get(cid), priority=p) for cid, p in priorities.items()}
-        self._commit({**self._contracts, **changed})
-        return [self._contracts[cid] for cid in changed]
+        with self._lock:
+            changed = {cid: replace(self.get(cid), priority=p) for cid, p in priorities.items()}
+            self._commit({**self._contracts, **changed})
+            return [self._contracts[cid] for cid in changed]
 
     def revoke(self, contract_id: str) -> Contract:
-        c = replace(self.get(contract_id), lifecycle=Lifecycle.REVOKED)
-        self._commit({**self._contracts, contract_id: c})
-        return c
+        with self._lock:
+            c = replace(self.get(contract_id), lifecycle=Lifecycle.REVOKED)
+            self._commit({**self._contracts, contract_id: c})
+            return c
 
     def remove(self, contract_id: str) -> Contract:
         """Remove a contract; the caller deletes its key (``key_label``) from the key store afterwards."""
-        c = self.get(contract_id)
-        self._commit({k: v for k, v in self._contracts.items() if k != contract_id})
-        return c
+        with self._lock:
+            c = self.get(contract_id)
+            self._commit({k: v for k, v in self._contracts.items() if k != contract_id})
+            return c
 
     def orphan_key_labels(self, key_labels: Iterable[str]) -> builtins.list[str]:
         """Contract key labels present in the key store but referenced by no contract (crash left-overs)."""

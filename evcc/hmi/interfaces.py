@@ -31,13 +31,13 @@ StateChange = Annotated[tuple[int, int, str], DBusSignature("uus")]
 class ManagerActions(Protocol):
     """What the Manager's methods do; raises :class:`HmiError`. Paths are contract object paths."""
 
-    def select(self, path: str) -> None: ...
+    async def select(self, path: str) -> None: ...
 
-    def set_priorities(self, paths: list[str]) -> None: ...
+    async def set_priorities(self, paths: list[str]) -> None: ...
 
-    def request_installation(self, emaid: str, priority: int) -> str: ...
+    async def request_installation(self, emaid: str, priority: int) -> str: ...
 
-    def remove(self, path: str) -> None: ...
+    async def remove(self, path: str) -> None: ...
 
     async def import_files(self, chain_fd: int, key_fd: int, priority: int) -> str: ...
 
@@ -51,7 +51,8 @@ class ManagerInterface(ServiceInterface):
     ImportContract(h chain PEM, h key PEM, i priority) -> o (workshops; the caller opens the files, so the
     service never reads a path on a client's behalf; regular files or pipes of at most 64 KiB each, a pipe must be
     closed by its writer within 5 s) -> ImportFailed, InvalidArguments (naming the limit), NotSupported.
-    Every method may also answer StoreFailed."""
+    Every method may also answer StoreFailed. The methods are coroutines: the store writes (fsync) and token calls
+    behind them run on the service's worker thread, never on the event loop (issue 15)."""
 
     def __init__(self, actions: ManagerActions) -> None:
         super().__init__(MANAGER_INTERFACE)
@@ -62,30 +63,30 @@ class ManagerInterface(ServiceInterface):
         return API_VERSION
 
     @dbus_method()
-    def SelectContract(self, contract: DBusObjectPath) -> None:  # noqa: N802
+    async def SelectContract(self, contract: DBusObjectPath) -> None:  # noqa: N802
         try:
-            self._actions.select(contract)
+            await self._actions.select(contract)
         except HmiError as exc:
             raise to_dbus(exc) from None
 
     @dbus_method()
-    def SetPriorities(self, contracts: ObjectPaths) -> None:  # noqa: N802
+    async def SetPriorities(self, contracts: ObjectPaths) -> None:  # noqa: N802
         try:
-            self._actions.set_priorities(list(contracts))
+            await self._actions.set_priorities(list(contracts))
         except HmiError as exc:
             raise to_dbus(exc) from None
 
     @dbus_method()
-    def RequestInstallation(self, emaid: DBusStr, priority: DBusInt32) -> DBusObjectPath:  # noqa: N802
+    async def RequestInstallation(self, emaid: DBusStr, priority: DBusInt32) -> DBusObjectPath:  # noqa: N802
         try:
-            return self._actions.request_installation(emaid, priority)
+            return await self._actions.request_installation(emaid, priority)
         except HmiError as exc:
             raise to_dbus(exc) from None
 
     @dbus_method()
-    def RemoveContract(self, contract: DBusObjectPath) -> None:  # noqa: N802
+    async def RemoveContract(self, contract: DBusObjectPath) -> None:  # noqa: N802
         try:
-            self._actions.remove(contract)
+            await self._actions.remove(contract)
         except HmiError as exc:
             raise to_dbus(exc) from None
 

@@ -7,7 +7,11 @@ removed ones unexported (InterfacesRemoved), changed ones emit PropertiesChanged
 
 Hostile or slow peers (issue 15): the connection is hardened by :mod:`evcc.hmi.bus_guard` (back-pressure waited out,
 a bounded outgoing queue, per-sender fairness, every passed file descriptor closed unless ImportContract takes it);
-ImportContract reads its descriptors without blocking the loop (:mod:`evcc.hmi.fd_read`). If the connection is lost
+ImportContract reads its descriptors without blocking the loop (:mod:`evcc.hmi.fd_read`); the work behind every
+Manager method (contract-store writes with their fsyncs, the token import of ImportContract, key deletion) runs on
+one worker thread of the service, in the order the calls came, so the loop keeps answering (Get, GetManagedObjects,
+the session's timers) while the disk or the token is slow; the token's own lock serialises its calls with the
+session's. If the connection is lost
 anyway, the service reconnects and owns its name again within ``reconnect_s``; if it cannot, ``on_lost`` is called
 (the daemon stops and exits non-zero, so that systemd restarts it): the service never lives on without its API.
 """
@@ -20,9 +24,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from dbus_fast import BusType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
@@ -43,6 +49,7 @@ LOG = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 64 * 1024
 RECONNECT_POLL_S = 0.2
 Importer = Callable[[Path, Path, int], Contract]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class HmiService:
         self.session = SessionInterface()
         self._throttle = PropertyThrottle(config.throttle_interval, frozenset({"State", "Errors", "Reason"}))
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._worker: ThreadPoolExecutor | None = None  # store writes, token calls: off the event loop
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -150,6 +158,9 @@ class HmiService:
 
     def stop(self) -> None:
         self._stopped = True
+        if self._worker is not None:  # a write under way ends on its thread (atomic); queued ones are dropped
+            self._worker.shutdown(wait=False, cancel_futures=True)
+            self._worker = None
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
@@ -200,44 +211,53 @@ class HmiService:
         except KeyError:
             raise HmiError(UNKNOWN_CONTRACT, f"no contract at {path}") from None
 
-    def _apply_order(self, order: list[str]) -> None:
-        """The new priorities in one atomic store write (a crash never leaves half an order)."""
-        changed = {cid: p for cid, p in priorities_for(order, self.store.list()).items()
-                   if self.store.get(cid).priority != p}
-        if changed:
-            self._store_call(lambda: self.store.set_priorities(changed)[0])
-        self.sync_contracts()
+    async def _off_loop(self, action: Callable[[], T]) -> T:
+        """``action`` on the service's worker thread (one thread: calls run one at a time, in order)."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hmi-store")
+        return await asyncio.get_running_loop().run_in_executor(self._worker, action)
 
-    def _store_call(self, action: Callable[[], Contract]) -> Contract:
+    async def _apply_order(self, order: Callable[[], list[str]]) -> None:
+        """The new priorities in one atomic store write (a crash never leaves half an order); the order is
+        computed on the worker too, from the store as the writes before left it."""
+        def write() -> None:
+            wanted = order()
+            changed = {cid: p for cid, p in priorities_for(wanted, self.store.list()).items()
+                       if self.store.get(cid).priority != p}
+            if changed:
+                _store_call(lambda: self.store.set_priorities(changed)[0])
         try:
-            return action()
-        except ContractNotFound as exc:
-            raise HmiError(UNKNOWN_CONTRACT, str(exc)) from None
-        except InvalidIdentifier as exc:
-            raise HmiError(INVALID_ARGUMENTS, str(exc)) from None
-        except StoreError as exc:
-            raise HmiError(STORE_FAILED, str(exc)) from None
+            await self._off_loop(write)
+        finally:
+            self.sync_contracts()
 
-    def select(self, path: str) -> None:
-        self._apply_order(selected_first(self._id_of(path), self.store.list()))
+    async def select(self, path: str) -> None:
+        cid = self._id_of(path)
+        await self._apply_order(lambda: selected_first(cid, self.store.list()))
 
-    def set_priorities(self, paths: list[str]) -> None:
-        self._apply_order([self._id_of(p) for p in paths])
+    async def set_priorities(self, paths: list[str]) -> None:
+        ids = [self._id_of(p) for p in paths]
+        await self._apply_order(lambda: ids)
 
-    def request_installation(self, emaid: str, priority: int) -> str:
-        contract = self._store_call(lambda: self.store.add_pending(emaid, priority))
+    async def request_installation(self, emaid: str, priority: int) -> str:
+        contract = await self._off_loop(lambda: _store_call(lambda: self.store.add_pending(emaid, priority)))
         self.sync_contracts()
         return contract_path(contract.contract_id)
 
-    def remove(self, path: str) -> None:
-        contract = self._store_call(lambda: self.store.remove(self._id_of(path)))
+    async def remove(self, path: str) -> None:
+        cid = self._id_of(path)
+        contract = await self._off_loop(lambda: _store_call(lambda: self.store.remove(cid)))
         self.sync_contracts()
         if contract.key_label and self._delete_key is not None:
-            try:
-                self._delete_key(contract.key_label)
-            except EvccError as exc:  # the store no longer references it: orphan clean-up will find it
-                LOG.warning("contract %s removed, its key %s not deleted: %s", contract.contract_id,
-                            contract.key_label, exc)
+            await self._off_loop(lambda: self._delete_key_of(contract))
+
+    def _delete_key_of(self, contract: Contract) -> None:
+        assert self._delete_key is not None and contract.key_label is not None
+        try:
+            self._delete_key(contract.key_label)
+        except EvccError as exc:  # the store no longer references it: orphan clean-up will find it
+            LOG.warning("contract %s removed, its key %s not deleted: %s", contract.contract_id,
+                        contract.key_label, exc)
 
     async def import_files(self, chain_fd: int, key_fd: int, priority: int) -> str:
         """Read both descriptors without blocking the loop (limit ``MAX_IMPORT_BYTES`` each, both within
@@ -252,13 +272,16 @@ class HmiService:
                 deadline = loop.time() + allowed
                 chain = await read_fd(chain_fd, "chain", MAX_IMPORT_BYTES, deadline, allowed)
                 key = await read_fd(key_fd, "key", MAX_IMPORT_BYTES, deadline, allowed)
-                return self._import(chain, key, priority)
+                contract = await self._off_loop(lambda: self._import(chain, key, priority))
+                self.sync_contracts()
+                return contract_path(contract.contract_id)
         finally:
             for fd in {chain_fd, key_fd}:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _import(self, chain: bytearray, key: bytearray, priority: int) -> str:
+    def _import(self, chain: bytearray, key: bytearray, priority: int) -> Contract:
+        """On the worker thread: the token import and the store write (evcc.contracts.importer)."""
         assert self._importer is not None
         fds = [os.memfd_create("evcc-import-chain"), os.memfd_create("evcc-import-key")]
         try:
@@ -276,8 +299,7 @@ class HmiService:
             os.ftruncate(fds[1], 0)
             for fd in fds:
                 os.close(fd)
-        self.sync_contracts()
-        return contract_path(contract.contract_id)
+        return contract
 
     # --- session ------------------------------------------------------------------------------------------
     def set_state(self, new: SessionState, reason: str) -> None:
@@ -324,3 +346,15 @@ class HmiService:
     def _emit(self, changed: dict[str, object]) -> None:
         if self._bus is not None:
             self.session.emit_properties_changed(changed)
+
+
+def _store_call(action: Callable[[], Contract]) -> Contract:
+    """A contract-store action with its errors as the D-Bus errors the Manager answers."""
+    try:
+        return action()
+    except ContractNotFound as exc:
+        raise HmiError(UNKNOWN_CONTRACT, str(exc)) from None
+    except InvalidIdentifier as exc:
+        raise HmiError(INVALID_ARGUMENTS, str(exc)) from None
+    except StoreError as exc:
+        raise HmiError(STORE_FAILED, str(exc)) from None
