@@ -12,7 +12,7 @@
               order: cut at once), the session, the rest between sessions
     WATCHDOG=1 every half WatchdogSec while the event loop runs
     loop lag: a probe measures how late a 0.1 s timer fires; the maximum over the last minute is Session.LoopLag
-              on D-Bus (ms), p99 and max go into each "session ended" log line
+              on D-Bus (ms), p99 and max go into each "session ended" log line and the STATUS= line
     D-Bus lost for good (the HMI service could not reconnect and own its name again): STOPPING=1, the session
               ends in order, exit 3, so that systemd restarts the service (never alive without its API)
 
@@ -256,6 +256,7 @@ class Daemon:
             if now - published >= LAG_PUBLISH_S:
                 published = now
                 self.parts.hmi.update_session(loop_lag_ms=round(self.lag.max() * 1000, 1))
+                self.notifier.loop_lag(self.lag.quantile(0.99), self.lag.max())
 
     async def _watchdog(self) -> None:
         assert self.watchdog_s is not None

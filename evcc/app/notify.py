@@ -6,8 +6,9 @@ An abstract socket is written ``@name``. A send that fails is logged once and ot
 service must not stop or block because its supervisor went away or reads slowly (sends never wait).
 
 :class:`LagWindow` holds the event loop's lag (how late a timer fired) over the last minute: the daemon's health
-figure for "nothing blocks the loop" (issue 15); its maximum goes to D-Bus (Session.LoopLag), the watchdog is
-only as punctual as the loop.
+figure for "nothing blocks the loop" (issue 15); its maximum goes to D-Bus (Session.LoopLag), p99 and maximum
+to every STATUS= line (``...; loop lag p99 1 ms, max 4 ms``, re-sent when the whole-ms figures change, see
+:meth:`Notifier.loop_lag`); the watchdog is only as punctual as the loop.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Notifier:
         self._sock: socket.socket | None = None
         self._warned = False
         self.dropped = 0
+        self._status: str | None = None  # the last STATUS= text, without the loop-lag figures
+        self._lag = ""  # "; loop lag p99 .. ms, max .. ms" once the daemon has figures
         if self._address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
@@ -58,17 +61,30 @@ class Notifier:
                 LOG.warning("sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)
                 self._warned = True
 
+    def _status_field(self, text: str) -> str:
+        self._status = text
+        return f"STATUS={text}{self._lag}"
+
     def ready(self, status: str) -> None:
-        self.send("READY=1", f"STATUS={status}")
+        self.send("READY=1", self._status_field(status))
 
     def status(self, text: str) -> None:
-        self.send(f"STATUS={text}")
+        self.send(self._status_field(text))
+
+    def loop_lag(self, p99_s: float, max_s: float) -> None:
+        """The event loop's lag over the last minute (:class:`LagWindow`) on the STATUS= line: the last status is
+        sent again when the figures, in whole milliseconds, changed."""
+        lag = f"; loop lag p99 {p99_s * 1000:.0f} ms, max {max_s * 1000:.0f} ms"
+        if lag != self._lag:
+            self._lag = lag
+            if self._status is not None:
+                self.status(self._status)
 
     def watchdog(self) -> None:
         self.send("WATCHDOG=1")
 
     def stopping(self, status: str) -> None:
-        self.send("STOPPING=1", f"STATUS={status}")
+        self.send("STOPPING=1", self._status_field(status))
 
     def close(self) -> None:
         if self._sock is not None:
