@@ -8,6 +8,8 @@
 The machine is wrapped in :class:`~evcc.app.progress.ObservedMachine`, so every state change reaches the
 daemon (D-Bus, BMS stage, STATUS=). :meth:`Attempt.stop` asks for the orderly end (PowerDelivery stop,
 SessionStop) once a machine runs; before that there is nothing to end in order and the caller cancels.
+:meth:`Attempt.pause` ends it the same way with SessionStop Pause (ISO 15118-2 [V2G2-741]..; -20 ChargingSession
+Pause); ``resume`` (the paused session's SessionID) makes the next attempt ask to continue it in SessionSetupReq.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ class Outcome:
 
 class Attempt:
     def __init__(self, parts: Parts, on_phase: Callable[[str], None], on_state: Callable[[str, str], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, resume: bytes | None = None) -> None:
         self.parts = parts
+        self.resume = resume
         self.on_phase = on_phase  # "slac", "sdp", "connect"
         self.on_state = on_state  # (protocol, machine state)
         self.clock = clock
@@ -58,6 +61,22 @@ class Attempt:
             return False
         self.machine.stop(self.clock(), reason)
         return True
+
+    def pause(self, reason: str) -> bool:
+        """Ask the running -2/-20 machine to end with SessionStop Pause; False when none runs or it cannot pause
+        (DIN SPEC 70121)."""
+        inner = self.machine.inner if self.machine is not None else None
+        stop = getattr(inner, "stop", None)
+        if inner is None or not hasattr(inner, "paused") or not callable(stop):
+            return False
+        stop(self.clock(), reason, pause=True)
+        return True
+
+    def paused_session(self) -> bytes | None:
+        """The SessionID to resume with when the machine ended its session with SessionStop Pause, else None."""
+        inner = self.machine.inner if self.machine is not None else None
+        session_id = getattr(inner, "session_id", None)
+        return session_id if getattr(inner, "paused", False) and isinstance(session_id, bytes) else None
 
     async def run(self) -> Outcome:
         ifname = self.parts.config.plc.interface
@@ -111,7 +130,8 @@ class Attempt:
         protocol = self.parts.protocols.names[key]  # the configured name: iso20-dc-bpt rides on iso20-dc
 
         def make(negotiated: Negotiated) -> EvccMachine:
-            inner = self.parts.protocols.makers[key](self.parts.mac, self.parts.bridge.vehicle, self.parts)
+            inner = self.parts.protocols.makers[key](self.parts.mac, self.parts.bridge.vehicle, self.parts,
+                                                     self.resume)
             self.protocol = protocol
             self.machine = ObservedMachine(inner, lambda state: self.on_state(protocol, state))
             if self._stop_reason is not None:  # a stop asked for while negotiating

@@ -19,7 +19,7 @@ import os
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -155,6 +155,7 @@ class Parts:
     v2g_roots: tuple[x509.Certificate, ...]
     oem: tuple[str, tuple[x509.Certificate, ...]] | None  # key label, certificate chain (leaf first)
     _bridge: BmsBridge | None = None
+    _install_tried: set[str] = field(default_factory=set)  # pending contracts asked for in this run (pending.py)
 
     @property
     def bridge(self) -> BmsBridge:
@@ -177,8 +178,26 @@ class Parts:
 
         window = timedelta(days=self.config.contracts.expiry_window_days)
         label, chain = self.oem if self.oem else (None, ())
-        return KeyStoreContracts(install_context(self.store, self.keystore, self.v2g_roots), oem_key_label=label,
-                                 oem_cert=chain[0] if chain else None, expiry_window=window)
+        ctx = install_context(self.store, self.keystore, self.v2g_roots)
+        pending = self._pending()
+        if pending is not None:  # Manager.RequestInstallation: CertificateInstallation first
+            from evcc.app.pending import InstallPending
+
+            return InstallPending(ctx, oem_key_label=label, oem_cert=chain[0], expiry_window=window,
+                                  installed_priority=pending.priority, pending_id=pending.contract_id)
+        return KeyStoreContracts(ctx, oem_key_label=label, oem_cert=chain[0] if chain else None,
+                                 expiry_window=window)
+
+    def _pending(self) -> Contract | None:
+        """The pending contract this session installs (once per run; only with an OEM provisioning key)."""
+        if self.oem is None:
+            return None
+        from evcc.app.pending import first_pending
+
+        pending = first_pending(self.store, self._install_tried)
+        if pending is not None:
+            self._install_tried.add(pending.contract_id)
+        return pending
 
     def contract_port20(self) -> KeyStoreContracts20:
         """The ISO 15118-20 contract port: contracts in the D-Bus priority order (PnC tries them in turn;
@@ -193,9 +212,19 @@ class Parts:
         if self.oem is None:
             return KeyStoreContracts20(ctx, expiry_window=window)
         label, chain = self.oem
+        from evcc.contracts.chain import common_name
+
         ed = isinstance(chain[0].public_key(), ed448.Ed448PublicKey)
         algorithm = KeyAlgorithm.ED448 if ed else KeyAlgorithm.EC_P521
-        return KeyStoreContracts20(ctx, oem_chain=chain, oem_key_label=label, oem_key_algorithm=algorithm,
+        pcid = common_name(chain[0])  # ISO 15118-20: the PCID is the OEM provisioning certificate's CN
+        pending = self._pending()
+        if pending is not None:  # Manager.RequestInstallation: CertificateInstallation first
+            from evcc.app.pending import InstallPending20
+
+            return InstallPending20(ctx, pcid=pcid, oem_chain=chain, oem_key_label=label, oem_key_algorithm=algorithm,
+                                    expiry_window=window, installed_priority=pending.priority,
+                                    pending_id=pending.contract_id)
+        return KeyStoreContracts20(ctx, pcid=pcid, oem_chain=chain, oem_key_label=label, oem_key_algorithm=algorithm,
                                    expiry_window=window)
 
     def close(self) -> None:

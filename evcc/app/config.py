@@ -212,6 +212,9 @@ def parse_config(doc: dict[str, Any], source: Path) -> AppConfig:
         table.done()
     if (cfg.contracts.oem_key_label is None) != (cfg.contracts.oem_cert is None):
         raise AppConfigError("[contracts] oem_key_label and oem_cert: give both or neither")
+    if cfg.contracts.oem_key_label is not None and not cfg.session.v2g_roots:
+        raise AppConfigError("[contracts] oem_key_label needs [session] v2g_roots (CertificateInstallationReq lists "
+                             "the V2G roots the EV trusts)")
     _check_bms_mode(cfg.session, cfg.bms.mode)
     return cfg
 

@@ -7,6 +7,14 @@
     loop: wait for fresh BMS data -> one attempt (SLAC, SDP, session) -> publish -> rest -> again
           (the session stack is imported at the first attempt)
     BMS StopRequested during a session -> the machine stops in order (PowerDelivery stop, SessionStop)
+    BMS_PauseRequest set during a session (the driver's "pause charging" or a charging timer, relayed by the VCU)
+              -> the -2/-20 machine ends with SessionStop Pause (ISO 15118-2 [V2G2-741]..; -20 ChargingSession
+              Pause); no session starts while it is set; once it clears (or at the next plug-in: the BMS data went
+              stale and came back) the next attempt asks to continue the paused session (SessionSetupReq with its
+              SessionID; a charger that no longer knows it starts a new one)
+    every session starts with empty Session.Errors (the last session's stay until then)
+    after every session the Contract objects follow the store (CertificateInstallation of a contract asked for
+              with Manager.RequestInstallation, evcc.app.pending; CertificateUpdate)
     SIGTERM/SIGINT -> STOPPING=1, the active session stops in order (cut after [session] stop_timeout_s), exit 0
               at any point of the loop: waiting for BMS data, SLAC, SDP, TCP/TLS connect (nothing to end in
               order: cut at once), the session, the rest between sessions
@@ -71,6 +79,8 @@ class Daemon:
         self._why = ""
         self.exit_code = 0
         self.lag = LagWindow()
+        self._paused: bytes | None = None  # the SessionID of the session paused by BMS_PauseRequest
+        self._pausing = False
         parts.hmi.on_lost = self.api_lost
 
     # --- events from the parts ----------------------------------------------------------------------------
@@ -124,6 +134,14 @@ class Daemon:
         current = getattr(tracker, "current", None)
         return current.describe() if isinstance(current, Allowance) else ""
 
+    def _check_pause(self) -> None:
+        """BMS_PauseRequest during a session: pause it once (the machine ends with SessionStop Pause)."""
+        if self._pausing or self.attempt is None or not self.parts.bridge.core.pause_requested:
+            return
+        if self.attempt.pause("the vehicle asks to pause (BMS_PauseRequest)"):
+            self._pausing = True
+            LOG.info("pausing the session (BMS_PauseRequest)")
+
     def api_lost(self, why: str) -> None:
         self.exit_code = EXIT_API_LOST
         self.request_stop(why)
@@ -157,6 +175,8 @@ class Daemon:
             while not self.stopping.is_set():
                 if await self._wait_for_bms():
                     await self._one_session()
+                    if self._paused is not None:
+                        await self._wait_for_resume()
                     await self._rest(self.parts.config.session.restart_delay_s)
         finally:
             for task in helpers:
@@ -178,13 +198,24 @@ class Daemon:
     async def _wait_for_bms(self) -> bool:
         announced = False
         while not self.stopping.is_set():
-            if self.parts.bridge.core.is_fresh() and self.parts.bridge.core.stop is None:
+            core = self.parts.bridge.core
+            if core.is_fresh() and core.stop is None and not core.pause_requested:
                 return True
             if not announced:
                 self.notifier.status("waiting for BMS data")
                 announced = True
             await self._rest(BMS_WAIT_POLL_S)
         return False
+
+    async def _wait_for_resume(self) -> None:
+        """Paused: until BMS_PauseRequest clears with fresh BMS data (also after an unplug and a new plug-in)."""
+        self.notifier.status("session paused; waiting for BMS_PauseRequest to clear or the next plug-in")
+        core = self.parts.bridge.core
+        while not self.stopping.is_set():
+            if core.is_fresh() and not core.pause_requested:
+                LOG.info("resuming the paused session")
+                return
+            await self._rest(BMS_WAIT_POLL_S)
 
     async def _rest(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -195,7 +226,9 @@ class Daemon:
         from evcc.app.attempt import Attempt
 
         self._meter = EnergyMeter()
-        self.attempt = attempt = Attempt(self.parts, self._phase, self._state, self.clock)
+        self.parts.hmi.update_session(errors=())  # the last session's errors end with it
+        resume, self._paused, self._pausing = self._paused, None, False
+        self.attempt = attempt = Attempt(self.parts, self._phase, self._state, self.clock, resume)
         task = asyncio.create_task(attempt.run(), name="session")
         ticker = asyncio.create_task(self._tick(), name="session-values")
         try:
@@ -203,6 +236,8 @@ class Daemon:
         finally:
             self.attempt = None
             await cancel_and_wait(ticker)
+        self._paused = attempt.paused_session() if outcome.report is not None else None
+        self.parts.hmi.sync_contracts()  # a contract installed (or renewed) in the session appears on D-Bus
         self._finish(outcome)
 
     async def _outcome(self, attempt: Attempt, task: asyncio.Task[Outcome]) -> Outcome:
@@ -245,6 +280,7 @@ class Daemon:
         while True:
             await asyncio.sleep(VALUES_PERIOD_S)
             self._values()
+            self._check_pause()
 
     async def _lag_probe(self) -> None:
         published = self.clock()

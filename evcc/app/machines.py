@@ -15,7 +15,6 @@ machines' modules are imported when the first session negotiates them, not at st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -45,7 +44,12 @@ class ContractSource(Protocol):
     def contract_port20(self) -> KeyStoreContracts20: ...
 
 
-MachineMaker = Callable[[bytes, VehiclePort, ContractSource], EvccMachine]
+class MachineMaker(Protocol):
+    """A machine for one session; ``resume``: the SessionID of a paused session to resume (ISO 15118-2 [V2G2-741],
+    -20 SessionStop Pause; DIN SPEC 70121 has no pause and starts a new session)."""
+
+    def __call__(self, mac: bytes, vehicle: VehiclePort, contracts: ContractSource,
+                 resume: bytes | None = None) -> EvccMachine: ...
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,12 @@ def _iso2(s: SessionSettings) -> MachineMaker:
     payment: PaymentOption = "Contract" if s.payment == "contract" else "ExternalPayment"
     mode: EnergyTransferMode = s.energy_transfer  # type: ignore[assignment]  # config checked the choices
 
-    def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
+    def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource, resume: bytes | None = None) -> EvccMachine:
         from evcc.session.iso2 import Iso2Config, Iso2Evcc
 
         port = contracts.contract_port() if payment == "Contract" else None
         return Iso2Evcc(Iso2Config(evcc_id=mac, energy_transfer_mode=mode, payment=payment, contracts=port,
-                                   timers=with_min_cycle(ISO_15118_2, min_cycle(s))), vehicle)
+                                   resume_session_id=resume, timers=with_min_cycle(ISO_15118_2, min_cycle(s))), vehicle)
     return make
 
 
@@ -81,7 +85,7 @@ def min_cycle(s: SessionSettings) -> float:
 
 
 def _din(s: SessionSettings) -> MachineMaker:
-    def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
+    def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource, resume: bytes | None = None) -> EvccMachine:
         return _din_machine(mac, vehicle, with_min_cycle(DIN_70121, min_cycle(s)))
     return make
 
@@ -96,7 +100,7 @@ def _iso20(s: SessionSettings, protocol: str) -> MachineMaker:
     service = SERVICES[protocol]
     pnc = s.payment == "contract"
 
-    def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource) -> EvccMachine:
+    def make(mac: bytes, vehicle: VehiclePort, contracts: ContractSource, resume: bytes | None = None) -> EvccMachine:
         from evcc.session.iso20 import ISO_15118_20, Iso20Config
         from evcc.session.iso20.machine import Iso20Evcc
         from evcc.session.iso20.vehicle import Iso20VehiclePort
@@ -105,7 +109,7 @@ def _iso20(s: SessionSettings, protocol: str) -> MachineMaker:
         config = Iso20Config(
             evcc_id=mac.hex().upper(), service=service, control_mode=s.control_mode,  # type: ignore[arg-type]
             authorization="PnC" if pnc else "EIM", unix_time_offset=time.time() - time.monotonic(),
-            contracts=contracts.contract_port20() if pnc else None,
+            contracts=contracts.contract_port20() if pnc else None, resume_session_id=resume,
             timers=with_min_cycle(ISO_15118_20, min_cycle(s)))
         return Iso20Evcc(config, vehicle)
     return make

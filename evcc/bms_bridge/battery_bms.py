@@ -10,6 +10,7 @@ and ``next_deadline()``. Faults to inject (SERVICE.md "electrical and protocol f
 - ``ERROR_FLAG``: BMS_ErrorCode FAILED_EVRESSMalfunction, ``EMERGENCY_STOP``: BMS_EmergencyStop,
 - ``FROZEN_COUNTER``: the alive counter stops, ``WRONG_VERSION``: BMS_ProtocolVersion 2,
 - ``STOP_REQUEST``: the vehicle asks for an orderly stop.
+- ``PAUSE_REQUEST``: the vehicle asks to pause charging (BMS_PauseRequest; cleared: resume).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class BmsFault(enum.Enum):
     FROZEN_COUNTER = "frozen_counter"
     WRONG_VERSION = "wrong_version"
     STOP_REQUEST = "stop_request"
+    PAUSE_REQUEST = "pause_request"
 
 
 @dataclass
@@ -103,6 +105,7 @@ class BenchBms:
             "BMS_ChargingComplete": int(targets.charging_complete), "BMS_BulkComplete": int(bool(targets.bulk_complete)),
             "BMS_ContactorsClosed": int(self.contactors_closed), "BMS_ContactorPermission": 1,
             "BMS_SoC": m.soc, "BMS_StopRequest": int(BmsFault.STOP_REQUEST in self.faults),
+            "BMS_PauseRequest": int(BmsFault.PAUSE_REQUEST in self.faults),
             "BMS_InletTemperature": 25.0, "BMS_FullSoC": limits.full_soc or 100, "BMS_BulkSoC": limits.bulk_soc or 80,
         }
         capacity = limits.energy_capacity or m.capacity_wh

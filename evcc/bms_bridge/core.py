@@ -93,6 +93,13 @@ class BridgeCore:
         return self._latched
 
     @property
+    def pause_requested(self) -> bool:
+        """BMS_PauseRequest of the latest fresh BMS_Status: the vehicle wants no charging now, the session it
+        paused to be resumed once the bit clears (a level, not a latch; stale data is no request)."""
+        status = self._inputs["BMS_Status"].values
+        return status is not None and self.is_fresh("BMS_Status") and bool(status.get("BMS_PauseRequest", 0))
+
+    @property
     def now(self) -> float:
         """The time of the latest input the adapter handed in (frame, timer or transmit cycle)."""
         return max(self._now, self.started)

@@ -143,6 +143,7 @@ class Runner:
         elif action == "import":
             await self._import(s)
         elif action == "remove":
+            await self.show_contracts()
             await self.call(ROOT_PATH, MANAGER_INTERFACE, "RemoveContract", "o", [await self.path_of(s.contract)])
             self.say(f"RemoveContract({s.contract})")
         elif action == "charger":
@@ -154,6 +155,19 @@ class Runner:
         elif action == "ev_stop":
             self.world.ev_stop()
             self.say("the EV asks to stop (BMS stop request on CAN)")
+        elif action == "request_installation":
+            emaid = self.world.emaids["contract_4"]
+            self.world.install_emaid = emaid  # what the charger's provisioning backend will issue
+            (path,) = await self.call(ROOT_PATH, MANAGER_INTERFACE, "RequestInstallation", "si", [emaid, s.priority])
+            self.say(f"RequestInstallation(contract_4 = {emaid}, priority {s.priority}) -> {path}")
+            await self.show_contracts()
+        elif action == "ev_pause":
+            self.world.ev_pause(True)
+            self.say("the EV asks to pause (BMS_PauseRequest on CAN): SessionStop Pause")
+        elif action == "ev_resume":
+            self.world.ev_pause(False)
+            self._report_charger()
+            self.say("the EV asks to resume (BMS_PauseRequest cleared): the paused session continues")
 
     async def _wait_state(self, s: Step) -> None:
         loop = asyncio.get_running_loop()
@@ -192,8 +206,10 @@ class Runner:
             (v,) = await self.call(SESSION_PATH, "org.freedesktop.DBus.Properties", "Get", "ss",
                                    [SESSION_INTERFACE, name])
             values[name] = float(v.value)
+        (errors,) = await self.call(SESSION_PATH, "org.freedesktop.DBus.Properties", "Get", "ss",
+                                    [SESSION_INTERFACE, "Errors"])
         self.say(f"charging: SoC {values['SoC']:.1f} %, Power {values['Power'] / 1000:.1f} kW, "
-                 f"Energy {values['Energy']:.1f} Wh")
+                 f"Energy {values['Energy']:.1f} Wh, Errors {list(errors.value) or 'none'}")
 
     async def _import(self, s: Step) -> None:
         chain, key = self.world.contract_files(s.contract)
@@ -214,6 +230,7 @@ class Runner:
         names = {e: n for n, e in self.world.emaids.items()}
         seen = names.get(last.emaid or "", last.emaid or "none")
         refused = f"; refused: {', '.join(last.pnc.refusals)}" if last.pnc.refusals else ""
-        self.say(f"the charger's last session: contract {seen}{refused}" + (" (faulty charger)" if last.faulty else ""))
+        self.say(f"the charger's last session: contract {seen}{refused}" + (" (faulty charger)" if last.faulty else "")
+                 + (" (paused)" if last.paused else "") + (" (resumed session)" if last.resumed else ""))
         if len(self.world.sessions) > 50:  # the demo runs for days: keep the recent ones
             del self.world.sessions[:-10]

@@ -15,9 +15,13 @@
     action = "remove"            contract = "contract_3"          # Manager.RemoveContract
     action = "charger"           fault = false  refuse = ["contract_1"]  # the next sessions' charger
     action = "ev_stop"                                            # the BMS asks to stop (EV side)
+    action = "ev_pause"                                           # BMS_PauseRequest set: SessionStop Pause
+    action = "ev_resume"                                          # BMS_PauseRequest cleared: the session resumes
+    action = "request_installation"  priority = 5                 # Manager.RequestInstallation of contract_4
 
 Contract names are the test PKI's ``contract_1`` (valid 2 years), ``contract_2`` (1 year), ``contract_3`` (28 days:
-Expiring). Every problem is one :class:`ScenarioError` naming the step and key.
+Expiring) and ``contract_4``, the one the charger's provisioning backend installs after RequestInstallation (no files:
+it cannot be imported). Every problem is one :class:`ScenarioError` naming the step and key.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from evcc.errors import ConfigError
 from evcc.hmi.names import SessionState
 
 ACTIONS = ("say", "plug", "unplug", "wait", "wait_state", "select", "set_priorities", "import", "remove", "charger",
-           "ev_stop")
-CONTRACT_NAMES = ("contract_1", "contract_2", "contract_3")
+           "ev_stop", "ev_pause", "ev_resume", "request_installation")
+CONTRACT_NAMES = ("contract_1", "contract_2", "contract_3", "contract_4")
 PROTOCOLS = ("iso2", "iso20")
 BUILTIN = Path(__file__).resolve().parent / "scenarios"
 STATE_NAMES = {s.name.replace("_", "").lower(): s for s in SessionState}
@@ -73,7 +77,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "say": ("text",), "plug": ("soc", "target_soc", "capacity_wh", "max_power_w"), "unplug": (),
     "wait": ("seconds",), "wait_state": ("states", "timeout_s"), "select": ("contract",),
     "set_priorities": ("order",), "import": ("contract", "priority"), "remove": ("contract",),
-    "charger": ("fault", "refuse"), "ev_stop": (),
+    "charger": ("fault", "refuse"), "ev_stop": (), "ev_pause": (), "ev_resume": (),
+    "request_installation": ("priority",),
 }
 
 
@@ -143,6 +148,8 @@ def parse_step(where: str, raw: Any) -> Step:
             values[key] = value
     if action in ("select", "import", "remove") and "contract" not in values:
         raise ScenarioError(f"{where}: action {action!r} needs contract")
+    if action == "import" and values["contract"] == "contract_4":
+        raise ScenarioError(f"{where}: contract_4 comes from RequestInstallation; it has no files to import")
     if action == "wait_state" and "states" not in values:
         raise ScenarioError(f"{where}: action 'wait_state' needs states")
     if action == "set_priorities" and not values.get("order"):

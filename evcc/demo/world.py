@@ -35,7 +35,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from evcc.bench import netns
-from evcc.bench.pnc import new_public_key
+from evcc.bench.pnc import certify_new_key, new_public_key
 from evcc.bench.secc.din_responder import DinSecc
 from evcc.bench.secc.faults import parse_fault
 from evcc.bench.secc.iso20_pnc import Iso20PncSim
@@ -62,7 +62,7 @@ from evcc.contracts.store import ContractStore
 from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
 from evcc.pki.generator import TestPki, build_pki, vehicle_chain
-from evcc.pki.profiles import Suite
+from evcc.pki.profiles import Suite, profile_table
 from evcc.session import sap
 from evcc.session.battery_model import BatteryModel
 from evcc.session.iso20 import ISO_15118_20
@@ -70,11 +70,13 @@ from evcc.session.sdp import SdpResponse, Security, Transport
 
 CAN_GROUP = "239.74.163.3"
 CONTRACTS = ("contract_1", "contract_2", "contract_3")
+INSTALLED_EMAID = "DE8AAC00000042F"  # contract_4: installed by CertificateInstallation after RequestInstallation
 PRESTORED = {"contract_1": 2, "contract_2": 1}  # name -> priority before the daemon starts
 REFUSED_CODE = "FAILED_CertificateRevoked"
 REFUSED_CODE_20 = "WARNING_eMSPUnknown"
 FAULTS = {"iso2": "code:CurrentDemandRes#4=FAILED", "iso20": "code:DC_ChargeLoopRes#4=FAILED"}  # faults.py text
 VEHICLE_KEY = "demo-vehicle"
+OEM_KEY = "demo-oem-provisioning"  # the OEM provisioning key: CertificateInstallation of a requested contract
 
 
 @dataclass
@@ -115,6 +117,18 @@ class ChargerSession:
 
     pnc: DemoPnc | DemoPnc20
     faulty: bool
+    secc: Iso2Secc | Iso20Secc | None = None
+    resumable: frozenset[bytes] = frozenset()  # the charger's paused sessions when this one began
+
+    @property
+    def paused(self) -> bool:
+        """This session ended with SessionStop Pause (the charger keeps its SessionID for a resumption)."""
+        return self.secc is not None and self.secc.session_id in self.secc.paused
+
+    @property
+    def resumed(self) -> bool:
+        """This session continued a paused one (SessionSetupRes OK_OldSessionJoined)."""
+        return self.secc is not None and self.secc.session_id in self.resumable
 
     @property
     def emaid(self) -> str | None:
@@ -186,6 +200,8 @@ class World:
     sessions: list[ChargerSession] = field(default_factory=list)
     refuse: frozenset[str] = frozenset()  # eMAIDs the charger refuses
     fault: str | None = None  # the fault of the next sessions (text of evcc.bench.secc.faults)
+    paused: set[bytes] = field(default_factory=set)  # the chargers' paused SessionIDs (SessionStop Pause)
+    install_emaid: str = ""  # the eMAID the provisioning backend issues (Manager.RequestInstallation); "" contract_1
     _sdp: SdpResponder | None = None
     _ports: dict[str, int] = field(default_factory=dict)  # "ok" and fault text -> SECC port
     _address: str = ""
@@ -231,6 +247,10 @@ class World:
                     self.emaids[name] = import_contract_files(chain, key, ctx, PRESTORED[name]).emaid
                 else:
                     self.emaids[name] = common_name(self.pki.certs[name])
+            self.emaids["contract_4"] = INSTALLED_EMAID
+            algorithm = KeyAlgorithm.EC_P521 if self.iso20 else KeyAlgorithm.EC_P256
+            oem = certify_new_key(self.pki, store, OEM_KEY, algorithm, profile_table()["oem_prov_leaf"])
+            self._pem(self.folder / "oem_chain.pem", oem, *self.pki.chain("oem_sub_ca_2"))
             if self.iso20:  # the vehicle's TLS 1.3 identity: key in the store, certificate of the run's OEM CA
                 public = new_public_key(store, VEHICLE_KEY, KeyAlgorithm.EC_P521)
                 self._pem(self.folder / "vehicle_chain.pem", *vehicle_chain(self.pki, public))
@@ -302,17 +322,20 @@ class World:
 
     def _make_secc20(self, faulty: bool) -> Iso20Secc:
         assert self.pki is not None
-        service = ProvisioningService(ProvisioningSimulator(self.pki), self.emaids["contract_1"])
+        service = ProvisioningService(ProvisioningSimulator(self.pki), self.install_emaid or self.emaids["contract_1"])
         pnc = DemoPnc20(service, datetime.now(timezone.utc), refuse=self.refuse)
-        self.sessions.append(ChargerSession(pnc, faulty))
-        return dc_secc(Iso20SeccConfig(response_time=0.02, services=("DC",), max_charge_power=50_000.0), pnc=pnc)
+        secc = dc_secc(Iso20SeccConfig(response_time=0.02, services=("DC",), max_charge_power=50_000.0), pnc=pnc,
+                       paused=self.paused)
+        self.sessions.append(ChargerSession(pnc, faulty, secc, frozenset(self.paused)))
+        return secc
 
     def _make_secc(self, faulty: bool) -> Iso2Secc:
         assert self.pki is not None
-        service = ProvisioningService(ProvisioningSimulator(self.pki), self.emaids["contract_1"])
+        service = ProvisioningService(ProvisioningSimulator(self.pki), self.install_emaid or self.emaids["contract_1"])
         pnc = DemoPnc(service, datetime.now(timezone.utc), refuse=self.refuse)
-        self.sessions.append(ChargerSession(pnc, faulty))
-        return Iso2Secc(config=Iso2SeccConfig(response_time=0.02, max_power=50_000.0), pnc=pnc)
+        secc = Iso2Secc(config=Iso2SeccConfig(response_time=0.02, max_power=50_000.0), pnc=pnc, paused=self.paused)
+        self.sessions.append(ChargerSession(pnc, faulty, secc, frozenset(self.paused)))
+        return secc
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -349,6 +372,11 @@ class World:
         assert self.battery is not None
         self.battery.faults.add(BmsFault.STOP_REQUEST)
 
+    def ev_pause(self, on: bool) -> None:
+        """The VCU asks to pause charging (BMS_PauseRequest on CAN) or clears the request (resume)."""
+        assert self.battery is not None
+        (self.battery.faults.add if on else self.battery.faults.discard)(BmsFault.PAUSE_REQUEST)
+
     def charger(self, *, fault: bool, refuse: tuple[str, ...]) -> None:
         """The next sessions' charger: the faulty SECC or the good one, refusing these contract names."""
         assert self._sdp is not None
@@ -365,8 +393,9 @@ class World:
             "session": f'payment = "contract"\nrestart_delay_s = {restart_delay_s}\nstop_timeout_s = 5.0\n' + (
                 f'protocols = ["iso20-dc"]\ntls = true\nv2g_roots = ["{self.folder / "v2g_root.pem"}"]\n'
                 f'vehicle_chain = "{self.folder / "vehicle_chain.pem"}"\nvehicle_key_label = "{VEHICLE_KEY}"'
-                if self.iso20 else 'protocols = ["iso2"]'),
-            "contracts": f'directory = "{self.folder / "contracts"}"',
+                if self.iso20 else f'protocols = ["iso2"]\nv2g_roots = ["{self.folder / "v2g_root.pem"}"]'),
+            "contracts": f'directory = "{self.folder / "contracts"}"\noem_key_label = "{OEM_KEY}"\n'
+                         f'oem_cert = "{self.folder / "oem_chain.pem"}"',
             "hsm": f'kind = "soft"\ndirectory = "{self.folder / "keys"}"\nkek_file = "{self.folder / "kek"}"',
             "bms": f'interface = "udp_multicast"\nchannel = "{CAN_GROUP}"\nfreshness_s = 1.0',
             "dbus": f'bus = "address"\naddress = "{bus_address}"',

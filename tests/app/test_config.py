@@ -64,6 +64,8 @@ def test_relative_paths_are_relative_to_the_file() -> None:
     (_doc(hsm={}), '[hsm] pin_file: missing (required for kind = "pkcs11")'),
     (_doc(dbus={"bus": "address"}), '[dbus] address: missing (required for bus = "address")'),
     (_doc(contracts={"oem_key_label": "oem"}), "[contracts] oem_key_label and oem_cert: give both or neither"),
+    (_doc(contracts={"oem_key_label": "oem", "oem_cert": "oem.pem"}),
+     "[contracts] oem_key_label needs [session] v2g_roots"),
     (_doc(log={"level": "verbose"}), "[log] level: 'verbose' is not one of debug, info, warning, error"),
     (_doc(modem={"x": 1}), "unknown section [modem]"),
     ({**_doc(), "plc": ["eth1"]}, "[plc]: expected a table, got ['eth1']"),

@@ -218,3 +218,21 @@ def test_evcc_frames_carry_version_alive_counter_stage_and_evse_values() -> None
     assert limits["EVCC_EvseMaxVoltage"] == 920.0
     assert limits["EVCC_EvseMaxCurrent"] == 1000.0, "clamped to the DBC range"
     assert isinstance(pair.core.stop, (StopRequested, type(None)))
+
+
+def test_pause_request_is_a_level_of_fresh_data_and_no_stop() -> None:
+    """BMS_PauseRequest (dbc/evcc_bms.dbc): set -> pause_requested, cleared -> not; it never latches a stop (the
+    session pauses in order and resumes); stale BMS data is no pause request (that is the stale stop)."""
+    pair = Pair()
+    pair.run_until(0.5)
+    pair.core.set_session(CHARGING)
+    assert not pair.core.pause_requested
+    pair.bms.faults.add(BmsFault.PAUSE_REQUEST)
+    pair.run_until(0.8)
+    assert pair.core.pause_requested and pair.stops() == [] and pair.core.stop is None
+    pair.bms.faults.discard(BmsFault.PAUSE_REQUEST)
+    pair.run_until(1.1)
+    assert not pair.core.pause_requested
+    pair.bms.faults.update({BmsFault.PAUSE_REQUEST, BmsFault.SILENCE})
+    pair.run_until(3.0)
+    assert not pair.core.pause_requested and pair.core.stop is not None
