@@ -3,6 +3,8 @@
 //! construction, with the element path and bit offset.
 #![deny(unsafe_code)]
 
+use std::collections::HashMap;
+
 use exi_core::tables::{Child, Datatype, Schema};
 use exi_core::{BigInt, Kind, Limits, Node, Slot, Value};
 use pyo3::exceptions::{PyKeyError, PyTypeError};
@@ -23,6 +25,9 @@ struct Codec {
     enum_values: Vec<Vec<Py<PyString>>>,
     /// The qnames' local names, interned once.
     names: Vec<Py<PyString>>,
+    /// Element name -> index in the document grammar and in the fragment grammar.
+    document_index: HashMap<&'static str, usize>,
+    fragment_index: HashMap<&'static str, usize>,
     /// Per type with many fields: a tuple of as many `None`s, the start of a decoded instance (see `node_to_py`).
     blanks: Vec<Option<Py<PyTuple>>>,
     object_new: PyObject,
@@ -74,6 +79,8 @@ impl Codec {
             classes: classes.into_iter().map(Bound::unbind).collect(),
             enum_values,
             names: schema.qnames.iter().map(|q| PyString::intern(py, q.local).unbind()).collect(),
+            document_index: index_of(schema, schema.document),
+            fragment_index: index_of(schema, schema.fragment),
             blanks: schema
                 .types
                 .iter()
@@ -134,9 +141,9 @@ impl Codec {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let kind = kind_of(fragment);
         let decls = kind.decls(self.schema);
-        let index = decls
-            .iter()
-            .position(|d| self.schema.qnames[d.q as usize].local == name)
+        let by_name = if fragment { &self.fragment_index } else { &self.document_index };
+        let index = *by_name
+            .get(name)
             .ok_or_else(|| self.err(py, exi_core::Error::new(format!("{name} is not an element of this grammar"), 0)))?;
         let decl = &decls[index];
         let v = self.from_py(decl.c, value).map_err(|e| self.err(py, e.within(self.schema.qnames[decl.q as usize].local)))?;
@@ -390,6 +397,15 @@ fn big_from_py(obj: &Bound<'_, PyAny>) -> Option<Value> {
     let bytes = abs.call_method("to_bytes", ((nbits + 7) / 8, "big"), Some(&kwargs)).ok()?;
     let magnitude = bytes.downcast::<PyBytes>().ok()?.as_bytes().to_vec();
     Some(Value::Big(BigInt { negative, magnitude }))
+}
+
+/// Element name -> its first index among `decls` (names are unique in a grammar's entries).
+fn index_of(schema: &'static Schema, decls: &'static [exi_core::tables::Decl]) -> HashMap<&'static str, usize> {
+    let mut map = HashMap::with_capacity(decls.len());
+    for (i, d) in decls.iter().enumerate() {
+        map.entry(schema.qnames[d.q as usize].local).or_insert(i);
+    }
+    map
 }
 
 fn schema_by_module(id: &str) -> Option<&'static Schema> {
