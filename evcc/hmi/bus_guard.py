@@ -17,7 +17,8 @@ user can cause that by calling without reading replies. Two parts here:
       queued GetManagedObjects stalled a charging session for 0.76 s) but queued per sender and dispatched
       ``CALLS_PER_TURN`` per loop turn, one per sender in turn, each sender at most ``SENDER_RATE`` per second
       (bursts of ``SENDER_BURST``): a flood neither stalls the loop, nor eats the CPU the session needs, nor
-      starves the other clients; calls beyond ``SENDER_CALLS`` waiting ones of one sender are dropped unanswered (an error
+      starves the other clients (a call of a sender within its rate gets a turn at once, even while the next turn
+      waits for a flooding sender's refill); calls beyond ``SENDER_CALLS`` waiting ones of one sender are dropped unanswered (an error
       reply per call would cost the loop as much as the call);
     - every file descriptor that arrives with a message is closed at once, except the two that
       ``Manager.ImportContract(hhi)`` takes (the method closes those); an ImportContract in any other form is refused
@@ -220,8 +221,7 @@ class Gatekeeper:
             waiting.append(msg)
             if kept:
                 self._kept[id(msg)] = kept
-            if self._turn is None:
-                self._turn = asyncio.get_running_loop().call_soon(self._next_turn)
+            self._schedule(msg.sender)
             return True  # dispatched in its sender's turn
         if not waiting:
             del self._queues[msg.sender]
@@ -231,6 +231,16 @@ class Gatekeeper:
             return True  # handled: no reply at all (cheap; the bus times the call out for its sender)
         self.stats.calls_refused += 1
         return Message.new_error(msg, LIMITS_EXCEEDED, f"{msg.sender} has {queued} bytes of unread replies")
+
+    def _schedule(self, sender: str) -> None:
+        """A turn at once for a sender that may be dispatched now, even when the next turn was put off for a
+        flooding sender whose tokens ran out (a well-behaved client never waits for another's refill)."""
+        loop = asyncio.get_running_loop()
+        if self._turn is None:
+            self._turn = loop.call_soon(self._next_turn)
+        elif isinstance(self._turn, asyncio.TimerHandle) and self._tokens(sender, loop.time()) >= 1.0:
+            self._turn.cancel()
+            self._turn = loop.call_soon(self._next_turn)
 
     def _tokens(self, sender: str, now: float) -> float:
         """The sender's dispatch tokens now (a bucket of ``SENDER_BURST``, refilled at ``SENDER_RATE`` per s)."""

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
-from dbus_fast import BusType, NameFlag, RequestNameReply
+from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 
@@ -48,6 +48,8 @@ from evcc.hmi.throttle import PropertyThrottle
 LOG = logging.getLogger(__name__)
 MAX_IMPORT_BYTES = 64 * 1024
 RECONNECT_POLL_S = 0.2
+OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
+MANAGED_SIGNATURE = "a{oa{sa{sv}}}"
 Importer = Callable[[Path, Path, int], Contract]
 T = TypeVar("T")
 
@@ -82,6 +84,7 @@ class HmiService:
         self._throttle = PropertyThrottle(config.throttle_interval, frozenset({"State", "Errors", "Reason"}))
         self._flush_handle: asyncio.TimerHandle | None = None
         self._worker: ThreadPoolExecutor | None = None  # store writes, token calls: off the event loop
+        self._managed: list[object] | None = None  # GetManagedObjects' reply body until a value changes
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -103,6 +106,7 @@ class HmiService:
                 from exc
         try:
             guard(bus, self.stats)
+            bus.add_message_handler(self._managed_objects)  # after the gatekeeper: calls still take turns
             bus.export(ROOT_PATH, self._manager)
             bus.export(SESSION_PATH, self.session)
             for path, interface in self._contracts.items():
@@ -120,6 +124,7 @@ class HmiService:
             raise
         self._bus = bus
         self.connections += 1
+        self._managed = None
         self.sync_contracts()
 
     async def _watch_connection(self) -> None:
@@ -184,11 +189,27 @@ class HmiService:
         with contextlib.suppress(OSError):
             self._bus._sock.shutdown(2)
 
+    def _managed_objects(self, msg: Message) -> Message | None:
+        """ObjectManager.GetManagedObjects at the root from a cached reply body: built by dbus-fast's own handler
+        once, dropped whenever an object or a value changes (:meth:`sync_contracts`, :meth:`_publish`). Under a
+        flood of GetManagedObjects (issue 15) a call then costs the reply's marshalling, not 20 property getters."""
+        if msg.message_type is not MessageType.METHOD_CALL or msg.member != "GetManagedObjects" \
+                or msg.interface != OBJECT_MANAGER or msg.path != ROOT_PATH or self._bus is None:
+            return None
+        if self._managed is None:
+            built = _Captured()
+            self._bus._default_get_managed_objects_handler(msg, built)  # type: ignore[arg-type]
+            if built.reply is None or built.reply.message_type is not MessageType.METHOD_RETURN:
+                return None  # not complete at once (no such getter here) or an error: dbus-fast answers itself
+            self._managed = built.reply.body
+        return Message.new_method_return(msg, MANAGED_SIGNATURE, self._managed)
+
     # --- contracts ----------------------------------------------------------------------------------------
     def sync_contracts(self) -> None:
         """Make the exported Contract objects match the store (while disconnected: the objects that the next
         connection exports)."""
         now = self._wall()
+        self._managed = None
         present = {contract_path(c.contract_id): c for c in self.store.list()}
         for path in [p for p in self._contracts if p not in present]:
             gone = self._contracts.pop(path)
@@ -329,6 +350,7 @@ class HmiService:
             self._publish()
 
     def _publish(self) -> None:
+        self._managed = None  # a session value changed: GetManagedObjects builds its reply again
         out = self._throttle.update(self.session.values.properties(), self._clock())
         if out:
             self._emit(out)
@@ -358,3 +380,16 @@ def _store_call(action: Callable[[], Contract]) -> Contract:
         raise HmiError(INVALID_ARGUMENTS, str(exc)) from None
     except StoreError as exc:
         raise HmiError(STORE_FAILED, str(exc)) from None
+
+
+class _Captured:
+    """Stands in for dbus-fast's SendReply while :meth:`HmiService._managed_objects` builds its cached reply."""
+
+    def __init__(self) -> None:
+        self.reply: Message | None = None
+
+    def __call__(self, reply: Message) -> None:
+        self.reply = reply
+
+    def send_error(self, exc: Exception) -> None:
+        self.reply = None
