@@ -92,25 +92,43 @@ def _elements_of(cls: type[Message], fragment: bool) -> tuple[str, ...]:
 
 
 def _element_for(message: Message, fragment: bool) -> str:
-    names = _elements_of(type(message), fragment)
+    return _element_for_names(type(message), _elements_of(type(message), fragment), fragment)
+
+
+def _element_for_names(cls: type[Message], names: tuple[str, ...], fragment: bool) -> str:
     what = "fragment" if fragment else "global"
     if len(names) == 1:
         return names[0]
     if not names:
-        raise ExiError(f"{type(message).__name__} is not the type of any {what} element")
-    raise ExiError(f"{type(message).__name__} is the type of several {what} elements ({', '.join(names)}): "
+        raise ExiError(f"{cls.__name__} is not the type of any {what} element")
+    raise ExiError(f"{cls.__name__} is the type of several {what} elements ({', '.join(names)}): "
                    "name one with element=")
+
+
+def _document_codec(module: str) -> _exi.Codec:
+    if module not in _DOCUMENT_OF:
+        raise ExiError(f"schema set {module} has no document grammar")
+    return _codec(module)
+
+
+@functools.cache
+def _document_target(cls: type[Message]) -> tuple[_exi.Codec, str]:
+    """The codec and the global element of a message class (one cached look-up per encode)."""
+    codec = _document_codec(cls._schema)
+    names = _elements_of(cls, False)
+    if len(names) != 1:
+        _element_for_names(cls, names, False)
+    return codec, names[0]
 
 
 def encode(message: Message, element: str | None = None) -> bytes:
     """Encode a message object as an EXI document of its schema set's document grammar."""
     if not isinstance(message, Message):
         raise ExiError(f"expected a generated message object, got {type(message).__name__}")
-    module = message._schema
-    if module not in _DOCUMENT_OF:
-        raise ExiError(f"schema set {module} has no document grammar")
-    name = element or _element_for(message, False)
-    return _codec(module).encode(name, message)
+    if not element:
+        codec, name = _document_target(type(message))
+        return codec.encode(name, message)
+    return _document_codec(message._schema).encode(element, message)
 
 
 def decode_fragment(grammar: str, data: bytes) -> Fragment:
