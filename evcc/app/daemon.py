@@ -135,12 +135,17 @@ class Daemon:
         return current.describe() if isinstance(current, Allowance) else ""
 
     def _check_pause(self) -> None:
-        """BMS_PauseRequest during a session: pause it once (the machine ends with SessionStop Pause)."""
-        if self._pausing or self.attempt is None or not self.parts.bridge.core.pause_requested:
-            return
-        if self.attempt.pause("the vehicle asks to pause (BMS_PauseRequest)"):
-            self._pausing = True
+        """BMS_PauseRequest during a session: pause it once (the machine ends with SessionStop Pause); a DIN SPEC
+        70121 session has no pause and stops (no session starts again until the request clears)."""
+        attempt = self.attempt
+        if self._pausing or attempt is None or attempt.machine is None or not self.parts.bridge.core.pause_requested:
+            return  # before the machine runs: at the next tick
+        self._pausing = True
+        reason = "the vehicle asks to pause (BMS_PauseRequest)"
+        if attempt.pause(reason):
             LOG.info("pausing the session (BMS_PauseRequest)")
+        elif attempt.stop(f"{reason}; this protocol has no pause: stopping"):
+            LOG.info("stopping the session (BMS_PauseRequest; the protocol has no pause)")
 
     def api_lost(self, why: str) -> None:
         self.exit_code = EXIT_API_LOST
