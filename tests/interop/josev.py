@@ -167,6 +167,16 @@ class JosevSecc:
         except FileNotFoundError:
             return ""
 
+    def settled_log(self, mark: int, last: str, timeout: float = 15.0) -> str:
+        """The log since ``mark`` once ``last`` is in it (or ``timeout`` passed): Josev writes a session's closing
+        lines from its own tasks, a little after the EV has seen SessionStopRes and exited."""
+        end = time.monotonic() + timeout
+        while last not in self.log_since(mark) and time.monotonic() < end:
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        return self.log_since(mark)
+
     def stop(self) -> None:
         if self.proc is None:
             return

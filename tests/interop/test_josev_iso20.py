@@ -201,7 +201,7 @@ def check_session(josev: JosevSecc, link: VethLink, vehicle_tls: PreparedTls, se
     """One session to SessionStop, checked on our side and in what Josev logged for it."""
     mark = josev.mark()
     run = asyncio.run(_session(link, vehicle_tls, config(service)))
-    log = josev.log_since(mark)
+    log = josev.settled_log(mark, "Reason: Communication session terminated. EV Info")
     assert run.report.ended.kind is EndKind.COMPLETED, (run.report.ended, log[-4000:])
     # TLS 1.3 with the vehicle certificate, the key where the fixture put it
     assert run.cipher == ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256)
