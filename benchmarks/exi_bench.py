@@ -1,6 +1,6 @@
 """EXI codec benchmark (issues 2 and 17): figures and ratios, no assertions.
 
-    python3 benchmarks/exi_bench.py [--callgrind]
+    python3 benchmarks/exi_bench.py [--callgrind] [--c-bench PATH]
 
 From Python: median decode and encode time of -2 SessionSetupReq, -2 CurrentDemandReq, -20 DC_ChargeLoopReq,
 a -2 PaymentDetailsReq with a contract chain (~1.9 kB) and a CertificateInstallationRes (~4 kB); the same for the
@@ -14,6 +14,8 @@ C reference (libcbv2g at EVerest/libcbv2g 54fed4d, built with gcc -O3, the same 
 repository: decode_iso2_exiDocument / decode_iso20_dc_exiDocument into a static struct, encode into a 16 kB buffer,
 medians of 31 batches of 2,000, and under callgrind the difference of two batch sizes). The nanoseconds are the
 issue 17 table (2 vCPU of this machine kind, idle); every message re-encodes byte-identically with libcbv2g.
+`--c-bench PATH` runs such a harness (stdin `name<TAB>grammar<TAB>hex` lines, stdout `name<TAB>decode ns<TAB>encode ns`
+lines, like examples/bench.rs) on the same bytes in the same run and uses its figures instead of the table's.
 Targets: Rust core <= C on every row; Python <= 3x the Rust core on the small messages.
 References: Josev (EXIficient in a JVM) 6-15 ms per message.
 """
@@ -125,6 +127,20 @@ def rust_core(rows: list[tuple[str, str, bytes]]) -> dict[str, tuple[float, floa
     return res
 
 
+def c_bench(rows: list[tuple[str, str, bytes]]) -> dict[str, tuple[float, float]]:
+    """Live figures of an external C harness (`--c-bench PATH`), ns per operation; {} without one."""
+    if "--c-bench" not in sys.argv:
+        return {}
+    exe = sys.argv[sys.argv.index("--c-bench") + 1]
+    feed = "".join(f"{n}\t{g}\t{d.hex()}\n" for n, g, d in rows if n in C_REFERENCE)
+    out = subprocess.run([exe], input=feed, capture_output=True, text=True)
+    res = {}
+    for line in out.stdout.splitlines():
+        cols = line.split("\t")
+        res[cols[0]] = (float(cols[1]), float(cols[2]))
+    return res
+
+
 def core_instructions(name: str, grammar: str, data: bytes, side: str) -> int | None:
     """Instructions per operation of the Rust core (callgrind; difference of two batch sizes), None without
     valgrind."""
@@ -163,14 +179,16 @@ def main() -> None:
         for name, _, data in rows:
             d, e, b = core[name]
             print(f"{name:32s} {d:10.3f} {e:10.3f} {b:19d}")
+        live_c = c_bench(rows)
         print(f"\nIssue 17: ns per operation decode / encode, ratio = this / C (<= 1.0 is the target for the core); "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; C figures "
+              + ("measured now (--c-bench)" if live_c else "from the issue 17 table"))
         print(f"{'message':30s} {'C (libcbv2g)':>15s} {'Rust core':>15s} {'core/C':>11s} {'Python':>15s} "
               f"{'py/C':>11s} {'py/core':>11s} {'alloc/dec core, py':>19s}")
         for name, grammar, data in rows:
             if name not in C_REFERENCE:
                 continue
-            cd, ce, _, _ = C_REFERENCE[name]
+            cd, ce = live_c.get(name, C_REFERENCE[name][:2])
             rd, re_, blocks = core[name][0] * 1000, core[name][1] * 1000, core[name][2]
             msg = next(m for n, _, m in messages() if n == name)
             n = 2000 if len(data) < 500 else 500
