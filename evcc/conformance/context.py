@@ -5,13 +5,16 @@ the charger assigned, V2G_SECC_Msg_Performance_Time: DIN SPEC 70121 Table 75, IS
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evcc.conformance.judge import check_fields, code_matches, late
 from evcc.conformance.link import Broken, Charger, Closed, Received
 from evcc.conformance.messages import body_of, element_name, session_id_of
 from evcc.conformance.model import Case, ExpectKind, StimulusKind, Verdict
 from evcc.session.connection import TlsConfig
+
+if TYPE_CHECKING:
+    from evcc.conformance.pnc import PncMaterial
 
 
 GARBAGE_EXI = b"\x80\xff\xff\xff\xff\x00\x13\x37"
@@ -38,6 +41,7 @@ class RunOptions:
     min_msg_timeout: float | None = None  # LAB: the EV's V2G_EVCC_Msg_Timeout raised to this (a slow charger);
     # the verdicts still use the standard's performance times
     session_tls: bool = False  # SupportedAppProtocol and session cases over TLS too (a charger that offers only TLS)
+    pnc: PncMaterial | None = None  # Plug & Charge cases: the EV's contract side and test PKIs; None: not applicable
 
 
 class CaseOutcome(Exception):
@@ -59,6 +63,7 @@ class SuiteState:
     the later cases of that protocol are not applicable without another session."""
 
     not_offered: set[str] = field(default_factory=set)
+    challenges: list[bytes] = field(default_factory=list)  # GenChallenges the charger issued (PaymentDetailsRes)
 
 
 @dataclass

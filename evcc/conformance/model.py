@@ -57,6 +57,7 @@ class StimulusKind(enum.Enum):
     STOP = "stop"  # the EV asks to stop at this point (the orderly stop path)
     DATAGRAM = "datagram"  # SDP: ``value`` is the datagram (hex)
     OFFERS = "offers"  # SAP: ``value`` is the list of offers (namespace, major, minor, schema id, priority)
+    CONTRACT = "contract"  # Plug & Charge: ``value`` names the deviation (evcc.conformance.pnc.DEVIATIONS)
     TLS_OFFER = "tls-offer"  # TLS: ``value`` names the deviation (e.g. "no-client-cert", "tls12-other-cipher")
 
 

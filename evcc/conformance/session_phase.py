@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evcc import exi
+from evcc.conformance import pnc
 from evcc.conformance import protocols as proto
 from evcc.conformance.context import GARBAGE_EXI, MAX_STEPS, CaseRun, judge_response, not_a_response, stop, what
 from evcc.conformance.link import Closed, Frame, Link
@@ -37,6 +38,7 @@ class _Session:
     session_id: bytes | None = None
     sent: dict[str, Any] = field(default_factory=dict)  # last request of each name, for EARLIER
     counts: dict[str, int] = field(default_factory=dict)
+    old_challenge: bytes | None = None  # a GenChallenge the charger issued in an earlier session (replay)
 
 
 
@@ -49,7 +51,13 @@ def _machine(run: CaseRun, protocol: str) -> _Session:
     energy = pre.energy if pre.energy in choice.energy else choice.default_energy
     control: ControlMode = "Dynamic" if pre.control == "Dynamic" else "Scheduled"
     timers = with_min_msg_timeout(choice.timers, opts.min_msg_timeout)
-    inputs = MachineInputs(opts.evcc_id, vehicle, energy, "eim", None, opts.precharge_tolerance,  # type: ignore[arg-type]
+    contracts = None
+    if pre.auth == "pnc":
+        if opts.pnc is None:
+            raise stop(Verdict.NOT_APPLICABLE, "Plug & Charge case: no contract key store and test PKI given")
+        contracts = opts.pnc.contracts
+    inputs = MachineInputs(opts.evcc_id, vehicle, energy, "pnc" if contracts is not None else "eim",  # type: ignore[arg-type]
+                           contracts, opts.precharge_tolerance,
                            timers, control=control, unix_time_offset=time.time() - run.charger.now())
     return _Session(choice.make_machine(inputs), vehicle, protocol)
 
@@ -59,6 +67,7 @@ async def session_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
     protocol = pre.protocol
     await negotiate(run, link, protocol)
     s = _machine(run, protocol)
+    s.old_challenge = run.suite.challenges[-1] if run.suite.challenges else None
     machine, route = s.machine, routing(s.machine)
     watching = False  # STOP / PROGRESS: the trigger passed, the session goes on to the expected message
     machine.start(run.charger.now(), setup_deadline=run.t0 + proto.timers(protocol).V2G_EVCC_CommunicationSetup_Timeout)
@@ -86,6 +95,9 @@ async def session_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
             res = _decode(run, protocol, item)
             if res is not None and s.session_id is None and element_name(res) in ("SessionSetupRes",):
                 s.session_id = session_id_of(res)
+            challenge = getattr(body_of(res), "GenChallenge", None) if res is not None else None
+            if isinstance(challenge, (bytes, bytearray)):
+                run.suite.challenges[:] = [*run.suite.challenges[-7:], bytes(challenge)]
             if watching and res is not None and element_name(res) == run.case.expect.response:
                 return judge_response(run, res, element_name(res), s.session_id, 0.0, None)
             if item.payload_type in route.accepted:
@@ -155,6 +167,11 @@ async def _stimulate(run: CaseRun, link: Link, s: _Session, msg: Any,
         request, payload_type = element_name(out), type_of(out)
     elif kind is StimulusKind.MUTATE:
         out = set_field(msg, str(stim.path), stim.value)
+    elif kind is StimulusKind.CONTRACT:
+        if run.opts.pnc is None:
+            raise stop(Verdict.NOT_APPLICABLE, "Plug & Charge case: no contract key store and test PKI given")
+        out = pnc.deviate(run.opts.pnc, msg, str(stim.value), sid, s.old_challenge)
+        run.note("ev", "contract deviation", f"{stim.value} in {request}")
     if kind is StimulusKind.DELAY:
         delay = proto.seconds(protocol, stim.value, request, 0.0)
         run.note("ev", "delay", f"{request} held back {delay} s")

@@ -58,10 +58,11 @@ def sdp_responder(address: tuple[str, int] = ADDRESS, security: Security | None 
 
 
 def memory_charger(fault: Fault | None = None, record: SeccLog | None = None,
-                   protocols: tuple[str, ...] = PLAN_NAMES) -> MemoryCharger:
-    """``protocols``: the bench plans the charger negotiates (default all)."""
+                   protocols: tuple[str, ...] = PLAN_NAMES, options: SeccOptions | None = None) -> MemoryCharger:
+    """``protocols``: the bench plans the charger negotiates (default all); ``options``: the simulated SECC's
+    (Plug & Charge: ``options.pnc``)."""
     log = record if record is not None else SeccLog()
-    made = factories()
+    made = factories(options)
 
     def peer() -> MemoryPeer:
         session = SeccSession(supported(protocols), made, log)

@@ -87,11 +87,17 @@ class SeccPncSim:
         details = req.Body.PaymentDetailsReq
         if code.startswith("OK") and details is not None:
             try:
-                self.contract_leaf = self.service.signer_chain(
+                leaf = self.service.signer_chain(
                     chain_ders(details.ContractSignatureCertChain), MO_SIGNER, "mo_root", self.wall_clock)
+                code = _contract_code(leaf, str(details.eMAID), self.wall_clock)
+                self.contract_leaf = leaf if code == "OK" else None
+                if code != "OK":
+                    self.refusals.append(f"PaymentDetailsReq: {code} (eMAID {details.eMAID} or validity)")
             except RequestRefused as exc:
-                self.refusals.append(str(exc))
                 code = exc.response_code
+                if _expired(details.ContractSignatureCertChain, self.wall_clock):
+                    code = "FAILED_CertificateExpired"
+                self.refusals.append(f"{code}: {exc}")
         self.issued_challenge = self.gen_challenge or secrets.token_bytes(16)
         return iso2.PaymentDetailsResType(
             ResponseCode=code, GenChallenge=self.issued_challenge,  # type: ignore[arg-type]
@@ -126,3 +132,23 @@ class SeccPncSim:
         else:
             res.DC_EVSEStatus = dc_status(secc)
         return res
+
+
+def _expired(chain: iso2.CertificateChainType, now: datetime) -> bool:
+    """The contract certificate's validity ended (PaymentDetailsRes FAILED_CertificateExpired)."""
+    try:
+        leaf = x509.load_der_x509_certificate(bytes(chain.Certificate))
+    except ValueError:
+        return False
+    return leaf.not_valid_after_utc < now
+
+
+def _contract_code(leaf: x509.Certificate, emaid: str, now: datetime) -> str:
+    """The eMAID of PaymentDetailsReq must be the contract certificate's (its subject CN, dashes ignored)."""
+    if leaf.not_valid_after_utc < now:
+        return "FAILED_CertificateExpired"
+    names = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    cn = str(names[0].value) if names else ""
+    if cn.replace("-", "").upper() != emaid.replace("-", "").upper():
+        return "FAILED"
+    return "OK"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Sequence
 
-from evcc.conformance.catalogue import din, iso2, iso20, transport
+from evcc.conformance.catalogue import din, iso2, iso20, pnc, transport
 from evcc.conformance.model import Case, CatalogueError
 
-AREAS = (transport, din, iso2, iso20)
+AREAS = (transport, din, iso2, iso20, pnc)
 
 
 def all_cases() -> list[Case]:

@@ -1,0 +1,55 @@
+"""ISO 15118-2 Plug & Charge charger cases (issue 16): the contract chains and signatures a charger must refuse and
+the signed receipt it must check. ResponseCodes as ISO 15118-2 names them for PaymentDetailsRes (§8.4.3.6:
+FAILED_CertificateExpired, FAILED_CertChainError), AuthorizationRes (§8.4.3.7: FAILED_ChallengeInvalid,
+FAILED_SignatureError) and MeteringReceiptRes (§8.4.3.13: FAILED_MeteringSignatureNotValid); the requirement is
+cited by message and element (no requirement ids verified here). The stimuli: :mod:`evcc.conformance.pnc`."""
+
+from __future__ import annotations
+
+from evcc.conformance.model import Case, Check, Expect, ExpectKind, Phase, Precondition, Stimulus, StimulusKind
+
+PAYMENT = "ISO 15118-2 §8.4.3.6 PaymentDetailsReq/Res"
+AUTH = "ISO 15118-2 §8.4.3.7 AuthorizationReq/Res (GenChallenge, Header Signature)"
+RECEIPT = "ISO 15118-2 §8.4.3.13 MeteringReceiptReq/Res (Header Signature)"
+
+# (id, energy, request, deviation or None (the valid request), response codes, checks, requirement, title)
+ROWS: tuple[tuple[str, str, str, str | None, tuple[str, ...], tuple[Check, ...], str, str], ...] = (
+    ("ISO2-DC-PNC-RES-PaymentDetails", "dc", "PaymentDetailsReq", None, ("OK",),
+     (Check("GenChallenge", "len", (16, 16)), Check("EVSETimeStamp", "present")), PAYMENT,
+     "a valid contract chain is accepted with a 16-byte GenChallenge"),
+    ("ISO2-DC-PNC-RES-Authorization", "dc", "AuthorizationReq", None, ("OK",),
+     (Check("EVSEProcessing", "in", ("Finished", "Ongoing", "Ongoing_WaitingForCustomerInteraction")),), AUTH,
+     "an AuthorizationReq signed over the issued GenChallenge is accepted"),
+    ("ISO2-DC-PNC-expired-chain", "dc", "PaymentDetailsReq", "expired-chain", ("FAILED_CertificateExpired",), (),
+     PAYMENT, "an expired contract certificate (trusted MO Sub-CA) is refused with FAILED_CertificateExpired"),
+    ("ISO2-DC-PNC-untrusted-chain", "dc", "PaymentDetailsReq", "untrusted-chain", ("FAILED_CertChainError",), (),
+     PAYMENT, "a contract chain to an unknown MO root is refused with FAILED_CertChainError"),
+    ("ISO2-DC-PNC-wrong-emaid", "dc", "PaymentDetailsReq", "wrong-emaid", ("FAILED*",), (), PAYMENT,
+     "a PaymentDetailsReq whose eMAID is not the contract certificate's is refused"),
+    ("ISO2-DC-PNC-old-challenge", "dc", "AuthorizationReq", "old-challenge", ("FAILED_ChallengeInvalid",),
+     (), AUTH, "an AuthorizationReq correctly signed over a GenChallenge of an earlier session (a replay) is "
+     "refused with FAILED_ChallengeInvalid"),
+    ("ISO2-DC-PNC-bad-signature", "dc", "AuthorizationReq", "bad-signature", ("FAILED_SignatureError",), (), AUTH,
+     "an AuthorizationReq with a broken signature is refused with FAILED_SignatureError"),
+    ("ISO2-DC-PNC-RES-MeteringReceipt", "dc", "MeteringReceiptReq", None, ("OK",),
+     (Check("DC_EVSEStatus.EVSEStatusCode", "present"),), RECEIPT, "a correctly signed MeteringReceiptReq is accepted"),
+    ("ISO2-DC-PNC-bad-receipt", "dc", "MeteringReceiptReq", "bad-receipt", ("FAILED_MeteringSignatureNotValid",), (),
+     RECEIPT, "a MeteringReceiptReq with a broken signature is refused with FAILED_MeteringSignatureNotValid"),
+    ("ISO2-AC-PNC-RES-ChargingStatus", "ac", "ChargingStatusReq", None, ("OK",),
+     (Check("AC_EVSEStatus.RCD", "present"), Check("EVSEID", "len", (1, 37))), "ISO 15118-2 §8.4.4.2",
+     "ChargingStatusRes in a Plug & Charge AC session has its mandatory content"),
+    ("ISO2-AC-PNC-RES-MeteringReceipt", "ac", "MeteringReceiptReq", None, ("OK",),
+     (Check("AC_EVSEStatus.RCD", "present"),), RECEIPT, "a correctly signed MeteringReceiptReq (AC) is accepted"),
+    ("ISO2-AC-PNC-bad-receipt", "ac", "MeteringReceiptReq", "bad-receipt", ("FAILED_MeteringSignatureNotValid",), (),
+     RECEIPT, "a MeteringReceiptReq (AC) with a broken signature is refused with FAILED_MeteringSignatureNotValid"),
+)
+
+
+def cases() -> list[Case]:
+    out = []
+    for ident, energy, request, deviation, codes, checks, requirement, title in ROWS:
+        stimulus = Stimulus() if deviation is None else Stimulus(StimulusKind.CONTRACT, value=deviation)
+        out.append(Case(ident, f"ISO 15118-2 {energy.upper()} Plug & Charge: {title}", "pnc", ("iso2",),
+                        (requirement,), Phase.SESSION, Precondition("iso2", request, energy=energy, auth="pnc"),
+                        stimulus, Expect(ExpectKind.RESPONSE, request[:-3] + "Res", codes, checks)))
+    return out

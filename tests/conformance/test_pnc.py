@@ -1,0 +1,93 @@
+"""Plug & Charge cases (ISO 15118-2 §8.4.3.6 PaymentDetails, §8.4.3.7 Authorization, §8.4.3.13 MeteringReceipt)
+against the SECC simulator in memory with real keys: the EV's OEM provisioning key and contract key in a SoftHSM2
+token, the test PKI generated at run time (the charger trusts its MO root), a second one as the unknown MO root.
+Every PnC case passes against the simulator; a simulator that issues the same GenChallenge in every session fails
+the replay case, and forced FAILED codes fail the cases that expect OK. Without contract material the PnC cases
+are not applicable."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from evcc.bench.protocols import SeccOptions
+from evcc.bench.secc.faults import parse_fault
+from evcc.bench.secc.iso2_pnc import SeccPncSim
+from evcc.conformance.catalogue import all_cases, select
+from evcc.conformance.model import CaseResult, Verdict
+from evcc.conformance.pnc import PncMaterial
+from evcc.conformance.runner import RunOptions, run_suite
+from evcc.contracts.provisioning_service import ProvisioningService
+from evcc.contracts.provisioning_sim import ProvisioningSimulator
+from evcc.hsm.keystore import KeyAlgorithm
+from evcc.hsm.pkcs11_store import Pkcs11KeyStore
+from evcc.pki.generator import TestPki, build_pki
+from evcc.pki.profiles import TEST_EMAIDS, Suite
+from evcc.session.iso2.pnc import KeyStoreContracts
+from tests.conformance.simulator import memory_charger
+from tests.contracts.contracts_helpers import make_context, oem_key_in_store
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+PNC = "ISO2-*-PNC-*"
+
+
+@pytest.fixture(scope="module")
+def pkis() -> tuple[TestPki, TestPki]:
+    return build_pki(Suite.ISO2, NOW), build_pki(Suite.ISO2, NOW)
+
+
+@pytest.fixture()
+def material(tmp_path: Path, token: Pkcs11KeyStore, pkis: tuple[TestPki, TestPki]) -> PncMaterial:
+    pki, foreign = pkis
+    label, cert = oem_key_in_store(pki, token, KeyAlgorithm.EC_P256)
+    contracts = KeyStoreContracts(make_context(tmp_path, token, pki, NOW), oem_key_label=label, oem_cert=cert)
+    service = ProvisioningService(ProvisioningSimulator(pki), TEST_EMAIDS[0])
+    contracts.install(service.answer(contracts.certificate_installation_req(bytes(8)), NOW))  # installed before
+    return PncMaterial(contracts, pki, foreign)
+
+
+def _run(material: PncMaterial | None, pki: TestPki, pattern: str = PNC, fault: str | None = None,
+         **sim: object) -> dict[str, CaseResult]:
+    service = ProvisioningService(ProvisioningSimulator(pki), TEST_EMAIDS[0])
+    options = SeccOptions(pnc=lambda: SeccPncSim(service, NOW, **sim))  # type: ignore[arg-type]
+    spec = parse_fault(fault) if fault else None
+    results = asyncio.run(run_suite(select(all_cases(), [pattern]),
+                                    lambda: memory_charger(spec, options=options), RunOptions(pnc=material)))
+    return {r.case.id: r for r in results}
+
+
+def test_every_pnc_case_passes_against_the_simulator(material: PncMaterial, pkis: tuple[TestPki, TestPki]) -> None:
+    results = _run(material, pkis[0])
+    assert len(results) >= 12
+    bad = {case: (r.verdict.value, r.reason) for case, r in results.items() if r.verdict is not Verdict.PASS}
+    assert bad == {}
+    assert "FAILED_CertificateExpired" in results["ISO2-DC-PNC-expired-chain"].reason
+    assert "FAILED_ChallengeInvalid" in results["ISO2-DC-PNC-old-challenge"].reason
+    assert "FAILED_MeteringSignatureNotValid" in results["ISO2-AC-PNC-bad-receipt"].reason
+
+
+def test_a_charger_that_reissues_its_gen_challenge_fails_the_replay_case(
+        material: PncMaterial, pkis: tuple[TestPki, TestPki]) -> None:
+    results = _run(material, pkis[0], "ISO2-DC-PNC-*", gen_challenge=b"\x11" * 16)
+    failed = {case: r.reason for case, r in results.items() if r.verdict is Verdict.FAIL}
+    assert set(failed) == {"ISO2-DC-PNC-old-challenge"}, failed
+    assert "AuthorizationRes ResponseCode OK" in failed["ISO2-DC-PNC-old-challenge"]
+
+
+@pytest.mark.parametrize(("fault", "case"), [
+    ("code:PaymentDetailsRes=FAILED", "ISO2-DC-PNC-RES-PaymentDetails"),
+    ("code:AuthorizationRes=FAILED_SignatureError", "ISO2-DC-PNC-RES-Authorization"),
+    ("code:MeteringReceiptRes=FAILED", "ISO2-DC-PNC-RES-MeteringReceipt"),
+])
+def test_fault_fails_the_pnc_case_that_names_it(material: PncMaterial, pkis: tuple[TestPki, TestPki], fault: str,
+                                                case: str) -> None:
+    results = _run(material, pkis[0], case, fault)
+    assert results[case].verdict is Verdict.FAIL, results[case].reason
+
+
+def test_pnc_cases_are_not_applicable_without_contract_material(pkis: tuple[TestPki, TestPki]) -> None:
+    results = _run(None, pkis[0], "ISO2-DC-PNC-*")
+    assert {r.verdict for r in results.values()} == {Verdict.NOT_APPLICABLE}
