@@ -3,6 +3,8 @@ certificate (the configured chain file, and the chain stored with the key by ``e
 that key's public key and is valid now. The OEM provisioning certificate ([contracts] oem_key_label/oem_cert;
 ISO 15118-2 [V2G2-820], -20 CertificateInstallation) and the vehicle certificate ([session]
 vehicle_key_label/vehicle_chain; ISO 15118-20 TLS 1.3) expiring within [contracts] expiry_window_days are warnings.
+A certificate naming an ISO 15118-20 TPM storage key (subjectAltPublicKeyInfo, evcc.keys.storage) that the store
+does not have is a problem: the CPS would wrap the contract key for a key the EV cannot use.
 
 The key store is opened only when the configuration names a key.
 """
@@ -17,8 +19,8 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from evcc.errors import EvccError
-from evcc.hsm.open_store import open_store, options_from_hsm
-from evcc.keys import commands
+from evcc.hsm.open_store import OpenedStore, open_store, options_from_hsm
+from evcc.keys import commands, storage
 from evcc.keys.certs import cert_store
 from evcc.keys.chain import leaf_matches, load_chain, name_of
 
@@ -95,7 +97,7 @@ def check_keys(cfg: AppConfig, now: datetime) -> KeyCheck:
                     result.problems.append(f"{key.label_key} {key.label!r}: no certificate (neither {key.chain_key} "
                                            "nor one stored with the key: evcc keys import-cert)")
                 for where, leaf in sources:
-                    _check_leaf(result, key, info, where, leaf, now, window)
+                    _check_leaf(result, opened, key, info, where, leaf, now, window)
         finally:
             certs.close()
     finally:
@@ -103,11 +105,15 @@ def check_keys(cfg: AppConfig, now: datetime) -> KeyCheck:
     return result
 
 
-def _check_leaf(result: KeyCheck, key: _Key, info: KeyInfo, where: str, leaf: x509.Certificate, now: datetime,
-                window: timedelta) -> None:
+def _check_leaf(result: KeyCheck, opened: OpenedStore, key: _Key, info: KeyInfo, where: str,
+                leaf: x509.Certificate, now: datetime, window: timedelta) -> None:
     if not leaf_matches(leaf, info.public):
         result.problems.append(f"{where}: {key.role} {name_of(leaf)!r} does not match key {key.label!r}")
         return
+    try:
+        storage.named_label(opened, leaf)
+    except EvccError as exc:
+        result.problems.append(f"{where}: {exc}")
     mark = commands.expiry_mark(leaf.not_valid_after_utc, now, window)
     if mark == "EXPIRED" or leaf.not_valid_before_utc > now:
         result.problems.append(f"{where}: {key.role} {name_of(leaf)!r} is not valid now (valid "

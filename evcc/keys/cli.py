@@ -1,8 +1,11 @@
 """`evcc keys`: the key lifecycle on the EV's key store, for the factory line and the workshop.
 
   generate LABEL --curve p256|p521|ed448|x448   a key pair made inside the store
+  generate LABEL --storage-key                  the ISO 15118-20 TPM storage key (TPM 2.0 store only): the parent
+                                                a CPS wraps the contract key for (TPM_EncryptedPrivateKey)
   csr LABEL --subject DN --role ROLE [--out F]  a PKCS#10 request signed inside the store (ROLE oem-provisioning:
-                                                CN = PCID; vehicle: the TLS 1.3 vehicle name)
+      [--storage-key S]                         CN = PCID; vehicle: the TLS 1.3 vehicle name); --storage-key: the
+                                                OEM provisioning request names storage key S (evcc.keys.storage)
   import-cert LABEL CHAIN.pem [--root R]...     the issued certificate and its Sub-CAs, stored with the key
   list [--window-days N]                        keys, curve, certificate, notAfter, role, expiry marks
   delete LABEL [--yes]                          the key and its certificates (asks on a terminal)
@@ -31,7 +34,7 @@ import pkcs11
 from evcc.errors import ConfigError, EvccError
 from evcc.hsm.files import atomic_write
 from evcc.hsm.open_store import OpenedStore, open_store
-from evcc.keys import commands
+from evcc.keys import commands, storage
 from evcc.keys.certs import CertStore, cert_store
 from evcc.keys.chain import load_chain
 from evcc.keys.names import CONTRACT, CSR_ROLES, OEM_PROVISIONING, VEHICLE
@@ -54,12 +57,17 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     cmds = keys.add_subparsers(dest="keys_command", required=True)
     p = cmds.add_parser("generate", parents=[store], help="a key pair made inside the store")
     p.add_argument("label")
-    p.add_argument("--curve", required=True, choices=sorted(commands.CURVES))
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--curve", choices=sorted(commands.CURVES))
+    kind.add_argument("--storage-key", action="store_true",
+                      help="the ISO 15118-20 TPM storage key (P-521 restricted decryption primary; TPM store only)")
     p = cmds.add_parser("csr", parents=[store], help="a PKCS#10 request signed inside the store")
     p.add_argument("label")
     p.add_argument("--subject", required=True, help="RFC 4514, e.g. CN=WMIEVCCTEST0000017,O=OEM,C=DE,DC=OEM")
     p.add_argument("--role", choices=CSR_ROLES, help="what the certificate is for (default: from --config)")
     p.add_argument("--out", type=Path, help="write the request here (default: standard output)")
+    p.add_argument("--storage-key", metavar="LABEL", help="oem-provisioning: request subjectAltPublicKeyInfo "
+                                                           "naming this -20 TPM storage key")
     p = cmds.add_parser("import-cert", parents=[store], help="store the issued certificate chain with its key")
     p.add_argument("label")
     p.add_argument("chain", type=Path, help="leaf first, then its Sub-CAs (PEM; or one DER certificate)")
@@ -139,14 +147,18 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     with _opened(args) as (opened, certs, cfg):
         now = datetime.now(timezone.utc)
         roles = roles_of(cfg)
-        if cmd == "generate":
+        if cmd == "generate" and args.storage_key:
+            storage.create(opened, args.label)
+            print(f"ISO 15118-20 TPM storage key {args.label!r} (p521) generated in {opened.store.description}",
+                  file=out)
+        elif cmd == "generate":
             info = commands.generate(opened, args.label, args.curve)
             print(f"key {info.label!r} ({args.curve}) generated in {opened.store.description}", file=out)
         elif cmd == "csr":
             role = args.role or roles.get(args.label)
             if role not in CSR_ROLES:
                 raise ConfigError("give --role oem-provisioning or vehicle (or --config naming the key's role)")
-            _write(args.out, commands.csr_pem(opened, args.label, args.subject, role), out)
+            _write(args.out, commands.csr_pem(opened, args.label, args.subject, role, args.storage_key), out)
         elif cmd == "import-cert":
             chain = load_chain(_read(args.chain, "certificate file"), f"certificate file {args.chain}")
             roots = tuple(c for r in args.root for c in load_chain(_read(r, "--root"), f"--root {r}"))

@@ -20,6 +20,7 @@ from evcc.hsm.keystore import KeyAlgorithm, KeyExists, KeyInfo, KeyNotFound, che
 from evcc.hsm.open_store import OpenedStore
 from evcc.keys.certs import CertStore, Chain
 from evcc.keys.chain import leaf_matches, name_of, verify_chain
+from evcc.keys import storage
 from evcc.keys.csr import build_csr, public_key_object
 from evcc.keys.names import CONTRACT, OEM_PROVISIONING, check_subject, parse_subject
 
@@ -47,12 +48,21 @@ def generate(opened: OpenedStore, label: str, curve: str) -> KeyInfo:
     return opened.store.generate(label, CURVES[curve])
 
 
-def csr_pem(opened: OpenedStore, label: str, subject: str, role: str) -> bytes:
-    """A PKCS#10 request (PEM) for ``label``, signed in the store, after the subject passed ``role``'s rule."""
+def csr_pem(opened: OpenedStore, label: str, subject: str, role: str, storage_key: str | None = None) -> bytes:
+    """A PKCS#10 request (PEM) for ``label``, signed in the store, after the subject passed ``role``'s rule;
+    ``storage_key``: an OEM provisioning request that names this -20 TPM storage key (evcc.keys.storage)."""
     name = parse_subject(subject)
     check_subject(role, name)
     info = key_info(opened, label)
-    return build_csr(opened.store, label, info.algorithm, name).public_bytes(Encoding.PEM)
+    extensions: tuple[x509.UnrecognizedExtension, ...] = ()
+    if storage_key is not None:
+        if role != OEM_PROVISIONING:
+            raise ConfigError(f"--storage-key {storage_key}: only an OEM provisioning certificate names the TPM "
+                              f"storage key, not a {role} certificate")
+        if storage_key == label:
+            raise ConfigError(f"--storage-key {storage_key}: the storage key cannot sign its own request")
+        extensions = (storage.request_extension(opened, storage_key),)
+    return build_csr(opened.store, label, info.algorithm, name, extensions).public_bytes(Encoding.PEM)
 
 
 def import_cert(opened: OpenedStore, certs: CertStore, label: str, chain: Sequence[x509.Certificate],
@@ -69,6 +79,7 @@ def import_cert(opened: OpenedStore, certs: CertStore, label: str, chain: Sequen
     if role == OEM_PROVISIONING and not _key_agreement(leaf):
         raise SecurityError(f"certificate {name_of(leaf)!r} is no OEM provisioning certificate: its keyUsage lacks "
                             "keyAgreement (the ECDH of CertificateInstallation, [V2G2-820])")
+    storage.named_label(opened, leaf)  # a certificate naming a -20 TPM storage key the store lacks is refused
     verify_chain(chain, roots, now)
     certs.save(label, chain)
     return tuple(chain)
@@ -127,6 +138,7 @@ def rows(opened: OpenedStore, certs: CertStore, roles: Mapping[str, str], now: d
          window: timedelta) -> list[KeyRow]:
     """Every key of the store with its certificate (subject, issuer, notAfter), role and expiry mark."""
     out = []
+    storage_keys = storage.storage_labels(opened)
     for info in opened.store.list():
         chain = certs.load(info.label)
         leaf = chain[0] if chain else None
@@ -135,5 +147,6 @@ def rows(opened: OpenedStore, certs: CertStore, roles: Mapping[str, str], now: d
             mark = "CERTIFICATE DOES NOT MATCH"
         out.append(KeyRow(info.label, opened.kind, CURVE_NAMES[info.algorithm],
                           name_of(leaf) if leaf else "", leaf.issuer.rfc4514_string() if leaf else "",
-                          leaf.not_valid_after_utc if leaf else None, role_of(info.label, roles), mark))
+                          leaf.not_valid_after_utc if leaf else None,
+                          storage.STORAGE_ROLE if info.label in storage_keys else role_of(info.label, roles), mark))
     return out

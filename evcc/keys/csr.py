@@ -8,10 +8,12 @@ holds, so the request is assembled here in DER and only the signature comes from
             version        INTEGER 0,
             subject        Name,                         -- x509.Name.public_bytes()
             subjectPKInfo  SubjectPublicKeyInfo,         -- from the store's public key
-            attributes [0] IMPLICIT SET OF Attribute }   -- empty: the CA applies its profile
+            attributes [0] IMPLICIT SET OF Attribute }   -- empty, or one extensionRequest (RFC 2985 §5.4.2)
         signatureAlgorithm        AlgorithmIdentifier,   -- ecdsa-with-SHA256/-SHA512 (no parameters) | id-Ed448
         signature                 BIT STRING }           -- DER Ecdsa-Sig-Value | raw 114-byte Ed448 signature
 
+The only extension a request carries is subjectAltPublicKeyInfo naming the EV's -20 TPM storage key
+(``evcc keys csr --storage-key``, evcc.keys.storage); everything else comes from the CA's profile.
 The store signs P-256 over SHA-256 and P-521 over SHA-512 (evcc.hsm.keystore), so the algorithm follows the curve.
 The result is parsed back with cryptography and its signature checked before it is handed out.
 """
@@ -56,13 +58,39 @@ def spki_der(algorithm: KeyAlgorithm, public: bytes) -> bytes:
     return public_key_object(algorithm, public).public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
-def build_csr(store: KeyStore, label: str, algorithm: KeyAlgorithm, subject: x509.Name
-              ) -> x509.CertificateSigningRequest:
-    """A PKCS#10 request for the key ``label`` with ``subject``, signed in the store (module docstring)."""
+# extensionRequest attribute type (PKCS #9, RFC 2985: 1.2.840.113549.1.9.14)
+EXTENSION_REQUEST_OID = bytes.fromhex("06092a864886f70d01090e")
+
+
+def extension_der(ext: x509.UnrecognizedExtension) -> bytes:
+    """One non-critical Extension (RFC 5280 §4.1): extnID, extnValue (the extension's DER value)."""
+    oid = ext.oid.dotted_string.split(".")
+    body = bytes([40 * int(oid[0]) + int(oid[1])])
+    for arc in map(int, oid[2:]):
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.insert(0, 0x80 | (arc & 0x7F))
+        body += bytes(chunk)
+    return der(0x30, der(0x06, body) + der(0x04, ext.value))
+
+
+def attributes_der(extensions: tuple[x509.UnrecognizedExtension, ...]) -> bytes:
+    """``attributes [0]``: empty, or one extensionRequest holding ``extensions``."""
+    if not extensions:
+        return der(0xA0, b"")
+    request = der(0x30, EXTENSION_REQUEST_OID + der(0x31, der(0x30, b"".join(map(extension_der, extensions)))))
+    return der(0xA0, request)
+
+
+def build_csr(store: KeyStore, label: str, algorithm: KeyAlgorithm, subject: x509.Name,
+              extensions: tuple[x509.UnrecognizedExtension, ...] = ()) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request for the key ``label`` with ``subject`` (and ``extensions`` requested), signed in the
+    store (module docstring)."""
     if algorithm not in SIGNATURE_ALGORITHMS:
         raise UnsupportedAlgorithm(f"key {label!r} is {algorithm.value}: it cannot sign a certificate request")
     info = der(0x30, der(0x02, b"\x00") + subject.public_bytes() + spki_der(algorithm, store.public_key(label))
-               + der(0xA0, b""))
+               + attributes_der(extensions))
     raw = store.sign(label, info)
     signature = raw if algorithm is KeyAlgorithm.ED448 else ecdsa_der(raw)
     request = der(0x30, info + SIGNATURE_ALGORITHMS[algorithm] + der(0x03, b"\x00" + signature))
