@@ -51,14 +51,16 @@ def _machine(run: CaseRun, protocol: str) -> _Session:
     energy = pre.energy if pre.energy in choice.energy else choice.default_energy
     control: ControlMode = "Dynamic" if pre.control == "Dynamic" else "Scheduled"
     timers = with_min_msg_timeout(choice.timers, opts.min_msg_timeout)
-    contracts = None
+    contracts, contracts20 = None, None
     if pre.auth == "pnc":
-        if opts.pnc is None:
+        contracts = opts.pnc.contracts if opts.pnc is not None else None
+        contracts20 = opts.pnc.contracts20 if opts.pnc is not None else None
+        if (contracts20 if protocol.startswith("iso20") else contracts) is None:
             raise stop(Verdict.NOT_APPLICABLE, "Plug & Charge case: no contract key store and test PKI given")
-        contracts = opts.pnc.contracts
-    inputs = MachineInputs(opts.evcc_id, vehicle, energy, "pnc" if contracts is not None else "eim",  # type: ignore[arg-type]
-                           contracts, opts.precharge_tolerance,
-                           timers, control=control, unix_time_offset=time.time() - run.charger.now())
+    auth = "pnc" if pre.auth == "pnc" else "eim"
+    inputs = MachineInputs(opts.evcc_id, vehicle, energy, auth, contracts,  # type: ignore[arg-type]
+                           opts.precharge_tolerance, timers, control=control, contracts20=contracts20,
+                           unix_time_offset=time.time() - run.charger.now())
     return _Session(choice.make_machine(inputs), vehicle, protocol)
 
 
@@ -95,9 +97,9 @@ async def session_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
             res = _decode(run, protocol, item)
             if res is not None and s.session_id is None and element_name(res) in ("SessionSetupRes",):
                 s.session_id = session_id_of(res)
-            challenge = getattr(body_of(res), "GenChallenge", None) if res is not None else None
-            if isinstance(challenge, (bytes, bytearray)):
-                run.suite.challenges[:] = [*run.suite.challenges[-7:], bytes(challenge)]
+            challenge = _gen_challenge(res)
+            if challenge is not None:
+                run.suite.challenges[:] = [*run.suite.challenges[-7:], challenge]
             if watching and res is not None and element_name(res) == run.case.expect.response:
                 return judge_response(run, res, element_name(res), s.session_id, 0.0, None)
             if item.payload_type in route.accepted:
@@ -106,6 +108,16 @@ async def session_case(run: CaseRun, link: Link) -> tuple[Verdict, str]:
             return _ended(run, watching, what(item))
         machine.handle_timer(now)
     return Verdict.INCONCLUSIVE, f"no end after {MAX_STEPS} steps"
+
+
+def _gen_challenge(res: Any) -> bytes | None:
+    """The GenChallenge a response issues: -2 PaymentDetailsRes, -20 AuthorizationSetupRes (PnC mode)."""
+    if res is None:
+        return None
+    body = body_of(res)
+    holder = getattr(body, "PnC_ASResAuthorizationMode", None) or body
+    challenge = getattr(holder, "GenChallenge", None)
+    return bytes(challenge) if isinstance(challenge, (bytes, bytearray)) else None
 
 
 def _ended(run: CaseRun, watching: bool, why: str) -> tuple[Verdict, str]:

@@ -1,6 +1,6 @@
-"""Plug & Charge cases (ISO 15118-2 §8.4.3.6 PaymentDetails, §8.4.3.7 Authorization, §8.4.3.13 MeteringReceipt)
-against the SECC simulator in memory with real keys: the EV's OEM provisioning key and contract key in a SoftHSM2
-token, the test PKI generated at run time (the charger trusts its MO root), a second one as the unknown MO root.
+"""Plug & Charge cases (ISO 15118-2 §8.4.3.6 PaymentDetails, §8.4.3.7 Authorization, §8.4.3.13 MeteringReceipt;
+ISO 15118-20 §8.3.4.2 Authorization with PnC, §8.3.4.6 MeteringConfirmation) against the SECC simulator in memory
+with real keys: the EV's OEM provisioning key and contract key in a SoftHSM2 token (-20: P-521), the test PKI generated at run time (the charger trusts its MO root), a second one as the unknown MO root.
 Every PnC case passes against the simulator; a simulator that issues the same GenChallenge in every session fails
 the replay case, and forced FAILED codes fail the cases that expect OK. Without contract material the PnC cases
 are not applicable."""
@@ -15,7 +15,10 @@ import pytest
 
 from evcc.bench.protocols import SeccOptions
 from evcc.bench.secc.faults import parse_fault
+from evcc.bench.secc.iso20_pnc import Iso20PncSim
+from evcc.bench.secc.iso20_responder import Iso20SeccConfig
 from evcc.bench.secc.iso2_pnc import SeccPncSim
+from evcc.contracts import messages20
 from evcc.conformance.catalogue import all_cases, select
 from evcc.conformance.model import CaseResult, Verdict
 from evcc.conformance.pnc import PncMaterial
@@ -25,8 +28,9 @@ from evcc.contracts.provisioning_sim import ProvisioningSimulator
 from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.pkcs11_store import Pkcs11KeyStore
 from evcc.pki.generator import TestPki, build_pki
-from evcc.pki.profiles import TEST_EMAIDS, Suite
+from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, Suite
 from evcc.session.iso2.pnc import KeyStoreContracts
+from evcc.session.iso20.pnc import KeyStoreContracts20
 from tests.conformance.simulator import memory_charger
 from tests.contracts.contracts_helpers import make_context, oem_key_in_store
 
@@ -91,3 +95,49 @@ def test_fault_fails_the_pnc_case_that_names_it(material: PncMaterial, pkis: tup
 def test_pnc_cases_are_not_applicable_without_contract_material(pkis: tuple[TestPki, TestPki]) -> None:
     results = _run(None, pkis[0], "ISO2-DC-PNC-*")
     assert {r.verdict for r in results.values()} == {Verdict.NOT_APPLICABLE}
+
+
+@pytest.fixture(scope="module")
+def pkis20() -> tuple[TestPki, TestPki]:
+    return build_pki(Suite.ISO20_P521, NOW), build_pki(Suite.ISO20_P521, NOW)
+
+
+@pytest.fixture()
+def material20(tmp_path: Path, token: Pkcs11KeyStore, pkis20: tuple[TestPki, TestPki],
+               pkis: tuple[TestPki, TestPki]) -> PncMaterial:
+    pki, foreign = pkis20
+    label, oem = oem_key_in_store(pki, token, KeyAlgorithm.EC_P521)
+    port = KeyStoreContracts20(make_context(tmp_path, token, pki, NOW), pcid=TEST_PCID,
+                               oem_chain=(oem, *pki.chain("oem_sub_ca_2")), oem_key_label=label)
+    req = messages20.certificate_installation_req(bytes(8), int(NOW.timestamp()), port.oem_chain, port.ctx.v2g_roots,
+                                                  token, label, KeyAlgorithm.EC_P521, prioritized_emaids=(TEST_EMAIDS[0],))
+    port.install(ProvisioningService(ProvisioningSimulator(pki)).answer(req, NOW))  # installed before the session
+    return PncMaterial(None, pkis[0], pkis[1], port, pki, foreign)
+
+
+def _run20(material: PncMaterial, pki: TestPki, pattern: str = "ISO20-*-PNC-*", **sim: object
+           ) -> dict[str, CaseResult]:
+    service = ProvisioningService(ProvisioningSimulator(pki))
+    options = SeccOptions(pnc=lambda: Iso20PncSim(service, NOW, **sim),  # type: ignore[arg-type]
+                          iso20=Iso20SeccConfig(metering_confirmation_at=frozenset({2})))
+    results = asyncio.run(run_suite(select(all_cases(), [pattern]),
+                                    lambda: memory_charger(options=options, protocols=("iso20-dc",)),
+                                    RunOptions(pnc=material)))
+    return {r.case.id: r for r in results}
+
+
+def test_every_iso20_pnc_case_passes_against_the_simulator(material20: PncMaterial,
+                                                           pkis20: tuple[TestPki, TestPki]) -> None:
+    results = _run20(material20, pkis20[0])
+    assert len(results) >= 6
+    bad = {case: (r.verdict.value, r.reason) for case, r in results.items() if r.verdict is not Verdict.PASS}
+    assert bad == {}
+    assert "WARNING_CertificateExpired" in results["ISO20-DC-PNC-expired-chain"].reason
+    assert "FAILED_MeteringSignatureNotValid" in results["ISO20-DC-PNC-bad-receipt"].reason
+
+
+def test_an_iso20_charger_that_reissues_its_gen_challenge_fails_the_replay_case(
+        material20: PncMaterial, pkis20: tuple[TestPki, TestPki]) -> None:
+    results = _run20(material20, pkis20[0], "ISO20-DC-PNC-*", forced_challenge=b"\x22" * 16)
+    failed = {case: r.reason for case, r in results.items() if r.verdict is Verdict.FAIL}
+    assert set(failed) == {"ISO20-DC-PNC-old-challenge"}, failed

@@ -45,11 +45,38 @@ ROWS: tuple[tuple[str, str, str, str | None, tuple[str, ...], tuple[Check, ...],
 )
 
 
+AUTH20 = "ISO 15118-20 §8.3.4.2 AuthorizationReq PnC_AReqAuthorizationMode / AuthorizationRes"
+METERING20 = "ISO 15118-20 §8.3.4.6 MeteringConfirmationReq (Header Signature over SignedMeteringData)"
+# ISO 15118-20 DC: the AuthorizationRes codes of the -20 schema (WARNING_* refuse the contract: the EV may try its
+# next one; a charger may report a changed chain as a signature error when it checks the signature first)
+ROWS20: tuple[tuple[str, str, str, str | None, tuple[str, ...], tuple[Check, ...], str, str], ...] = (
+    ("ISO20-DC-PNC-RES-Authorization", "dc", "AuthorizationReq", None, ("OK",),
+     (Check("EVSEProcessing", "in", ("Finished", "Ongoing", "Ongoing_WaitingForCustomerInteraction")),), AUTH20,
+     "a contract chain and signature over the issued GenChallenge are accepted"),
+    ("ISO20-DC-PNC-expired-chain", "dc", "AuthorizationReq", "expired-chain",
+     ("WARNING_CertificateExpired", "FAILED_CertificateExpired"), (), AUTH20,
+     "an expired contract certificate (trusted MO Sub-CA, signed with its key) is refused as expired"),
+    ("ISO20-DC-PNC-untrusted-chain", "dc", "AuthorizationReq", "untrusted-chain",
+     ("WARNING_CertificateValidationError", "WARNING_NoCertificateAvailable",
+      "FAILED_CertChainError"), (), AUTH20,
+     "a contract chain to an unknown MO root (signed with its key) is refused"),
+    ("ISO20-DC-PNC-old-challenge", "dc", "AuthorizationReq", "old-challenge",
+     ("WARNING_ChallengeInvalid", "FAILED_ChallengeInvalid"), (), AUTH20,
+     "PnC_AReqAuthorizationMode correctly signed over a GenChallenge of an earlier session (a replay) is refused"),
+    ("ISO20-DC-PNC-bad-signature", "dc", "AuthorizationReq", "bad-signature", ("FAILED_SignatureError",), (),
+     AUTH20, "PnC_AReqAuthorizationMode with a broken signature is refused with FAILED_SignatureError"),
+    ("ISO20-DC-PNC-bad-receipt", "dc", "MeteringConfirmationReq", "bad-receipt",
+     ("FAILED_MeteringSignatureNotValid",), (), METERING20,
+     "a MeteringConfirmationReq with a broken signature is refused with FAILED_MeteringSignatureNotValid"),
+)
+
+
 def cases() -> list[Case]:
     out = []
-    for ident, energy, request, deviation, codes, checks, requirement, title in ROWS:
-        stimulus = Stimulus() if deviation is None else Stimulus(StimulusKind.CONTRACT, value=deviation)
-        out.append(Case(ident, f"ISO 15118-2 {energy.upper()} Plug & Charge: {title}", "pnc", ("iso2",),
-                        (requirement,), Phase.SESSION, Precondition("iso2", request, energy=energy, auth="pnc"),
-                        stimulus, Expect(ExpectKind.RESPONSE, request[:-3] + "Res", codes, checks)))
+    for rows, protocol, title in ((ROWS, "iso2", "ISO 15118-2"), (ROWS20, "iso20-dc", "ISO 15118-20")):
+        for ident, energy, request, deviation, codes, checks, requirement, what in rows:
+            stimulus = Stimulus() if deviation is None else Stimulus(StimulusKind.CONTRACT, value=deviation)
+            out.append(Case(ident, f"{title} {energy.upper()} Plug & Charge: {what}", "pnc", (protocol,),
+                            (requirement,), Phase.SESSION, Precondition(protocol, request, energy=energy, auth="pnc"),
+                            stimulus, Expect(ExpectKind.RESPONSE, request[:-3] + "Res", codes, checks)))
     return out
