@@ -24,6 +24,7 @@ bad-receipt         MeteringReceiptReq (-2),       Header Signature: one byte of
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,8 @@ DEVIATIONS = ("expired-chain", "untrusted-chain", "wrong-emaid", "old-challenge"
 @dataclass(frozen=True)
 class PncMaterial:
     """``contracts``: the EV's contract side with an installed contract; ``pki``: the test PKI the charger trusts;
-    ``foreign``: another test PKI (same suite), whose MO root the charger does not know."""
+    ``foreign``: another test PKI (same suite), whose MO root the charger does not know. A CertificateInstallation
+    case asks ``installer`` for a contract side without a contract."""
 
     contracts: ContractPort | None
     pki: TestPki
@@ -54,6 +56,8 @@ class PncMaterial:
     contracts20: ContractPort20 | None = None  # ISO 15118-20: the EV's -20 contract side and its suite's PKIs
     pki20: TestPki | None = None
     foreign20: TestPki | None = None
+    installer: Callable[[], ContractPort] | None = None  # -2: a contract side without a contract (a fresh store
+    # each call): the EV does CertificateInstallation (the CertificateInstallation cases)
 
 
 def _ders(pki: TestPki, leaf: str) -> list[bytes]:

@@ -54,6 +54,9 @@ def _machine(run: CaseRun, protocol: str) -> _Session:
     contracts, contracts20 = None, None
     if pre.auth == "pnc":
         contracts = opts.pnc.contracts if opts.pnc is not None else None
+        if pre.request == "CertificateInstallationReq" and protocol == "iso2":
+            installer = opts.pnc.installer if opts.pnc is not None else None
+            contracts = installer() if installer is not None else None
         contracts20 = opts.pnc.contracts20 if opts.pnc is not None else None
         if (contracts20 if protocol.startswith("iso20") else contracts) is None:
             raise stop(Verdict.NOT_APPLICABLE, "Plug & Charge case: no contract key store and test PKI given")

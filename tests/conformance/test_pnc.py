@@ -50,7 +50,11 @@ def material(tmp_path: Path, token: Pkcs11KeyStore, pkis: tuple[TestPki, TestPki
     contracts = KeyStoreContracts(make_context(tmp_path, token, pki, NOW), oem_key_label=label, oem_cert=cert)
     service = ProvisioningService(ProvisioningSimulator(pki), TEST_EMAIDS[0])
     contracts.install(service.answer(contracts.certificate_installation_req(bytes(8)), NOW))  # installed before
-    return PncMaterial(contracts, pki, foreign)
+
+    def installer() -> KeyStoreContracts:  # no contract yet: the EV installs one in the session
+        return KeyStoreContracts(make_context(tmp_path, token, pki, NOW), oem_key_label=label, oem_cert=cert)
+
+    return PncMaterial(contracts, pki, foreign, installer=installer)
 
 
 def _run(material: PncMaterial | None, pki: TestPki, pattern: str = PNC, fault: str | None = None,
@@ -71,6 +75,8 @@ def test_every_pnc_case_passes_against_the_simulator(material: PncMaterial, pkis
     assert "FAILED_CertificateExpired" in results["ISO2-DC-PNC-expired-chain"].reason
     assert "FAILED_ChallengeInvalid" in results["ISO2-DC-PNC-old-challenge"].reason
     assert "FAILED_MeteringSignatureNotValid" in results["ISO2-AC-PNC-bad-receipt"].reason
+    assert "went on to PaymentDetailsReq" in results["ISO2-DC-PNC-CertificateInstallation"].reason
+    assert "FAILED_SignatureError" in results["ISO2-DC-PNC-CertificateInstallation-bad-signature"].reason
 
 
 def test_a_charger_that_reissues_its_gen_challenge_fails_the_replay_case(
@@ -85,6 +91,8 @@ def test_a_charger_that_reissues_its_gen_challenge_fails_the_replay_case(
     ("code:PaymentDetailsRes=FAILED", "ISO2-DC-PNC-RES-PaymentDetails"),
     ("code:AuthorizationRes=FAILED_SignatureError", "ISO2-DC-PNC-RES-Authorization"),
     ("code:MeteringReceiptRes=FAILED", "ISO2-DC-PNC-RES-MeteringReceipt"),
+    ("code:CertificateInstallationRes=FAILED", "ISO2-DC-PNC-CertificateInstallation"),
+    ("garbage-exi:CertificateInstallationRes", "ISO2-DC-PNC-CertificateInstallation"),
 ])
 def test_fault_fails_the_pnc_case_that_names_it(material: PncMaterial, pkis: tuple[TestPki, TestPki], fault: str,
                                                 case: str) -> None:

@@ -71,8 +71,20 @@ ROWS20: tuple[tuple[str, str, str, str | None, tuple[str, ...], tuple[Check, ...
 )
 
 
+INSTALL = "ISO 15118-2 §8.4.3.10 CertificateInstallationReq/Res"
+
+
 def cases() -> list[Case]:
-    out = []
+    pre = Precondition("iso2", "CertificateInstallationReq", energy="dc", auth="pnc")
+    out = [
+        Case("ISO2-DC-PNC-CertificateInstallation", "ISO 15118-2 DC Plug & Charge: a valid CertificateInstallationReq "
+             "is answered OK with a contract the EV decrypts and stores (it goes on to PaymentDetailsReq)", "pnc",
+             ("iso2",), (INSTALL,), Phase.SESSION, pre, Stimulus(), Expect(ExpectKind.PROGRESS, "PaymentDetailsReq")),
+        Case("ISO2-DC-PNC-CertificateInstallation-bad-signature", "ISO 15118-2 DC Plug & Charge: a "
+             "CertificateInstallationReq with a broken signature is refused with FAILED_SignatureError", "pnc",
+             ("iso2",), (INSTALL,), Phase.SESSION, pre, Stimulus(StimulusKind.CONTRACT, value="bad-signature"),
+             Expect(ExpectKind.RESPONSE, "CertificateInstallationRes", ("FAILED_SignatureError",))),
+    ]
     for rows, protocol, title in ((ROWS, "iso2", "ISO 15118-2"), (ROWS20, "iso20-dc", "ISO 15118-20")):
         for ident, energy, request, deviation, codes, checks, requirement, what in rows:
             stimulus = Stimulus() if deviation is None else Stimulus(StimulusKind.CONTRACT, value=deviation)
