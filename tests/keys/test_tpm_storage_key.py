@@ -5,7 +5,8 @@ has the key, `evcc keys list` shows its role. Then a -20 DC Plug & Charge bench 
 that certificate: the bench's provisioning service answers with TPM_EncryptedPrivateKey for the named storage key
 and the EV imports the contract key with TPM2_Import (the key file's parent is the storage key).
 
-Bad input (exit 2, one line, nothing written): a storage key on a store other than a TPM's, a CSR naming a missing
+Bad input (exit 2, one line, nothing written): a storage key on a store other than a TPM's, a storage-key request
+`evcc pki sign-csr` cannot carry (vehicle role, a P-256 suite, a key that is not P-521), a CSR naming a missing
 storage key or an ordinary key, a label that exists, a certificate naming a storage key the store lacks (import-cert
 and `evcc run --check`); a TPM whose owner hierarchy has a password (TPM_RC_BAD_AUTH)."""
 
@@ -23,6 +24,10 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import NameOID
 
 from evcc.bench import cli
 from evcc.bench import run as bench_run
@@ -38,7 +43,7 @@ from evcc.hsm.tpm_objects import KeyFile
 from evcc.hsm.tpm_store import TpmConfig, TpmKeyStore
 from evcc.keys.certs import FileCertStore
 from evcc.keys.storage import STORAGE_ROLE
-from evcc.pki.generator import TestPki, vehicle_chain, write_pki
+from evcc.pki.generator import OID_SUBJECT_ALT_PUBLIC_KEY_INFO, TestPki, vehicle_chain, write_pki
 from evcc.pki.profiles import TEST_EMAIDS, TEST_PCID, Suite
 from evcc.session import tls_tpm
 from evcc.session.iso20.pnc import KeyStoreContracts20
@@ -231,3 +236,27 @@ def test_locked_tpm_owner_hierarchy_with_a_password(tmp_path: Path) -> None:
         assert files(folder) == before and not (tmp_path / "oem.csr").exists()
         listing = ok(evcc("keys", "list", *options))
         assert any(line.startswith(f"{OEM} ") for line in listing.splitlines()), listing
+
+
+@pytest.mark.parametrize("role, cn, curve, alt, cause", [
+    ("vehicle", "WMIEVCCTESTVEHICLE", "p521", "p521", "only an OEM provisioning certificate of suite iso20-p521"),
+    ("oem-provisioning", TEST_PCID, "p256", "p521", "only an OEM provisioning certificate of suite iso20-p521"),
+    ("oem-provisioning", TEST_PCID, "p521", "p256", "is not a P-521 public key"),
+])
+def test_sign_csr_refuses_a_storage_key_request_it_cannot_carry(pki: Path, tmp_path: Path, role: str, cn: str,
+                                                                curve: str, alt: str, cause: str) -> None:
+    """`evcc pki sign-csr`: subjectAltPublicKeyInfo only in a P-521 OEM provisioning request and only with a
+    P-521 key (the -20 TPM storage key): otherwise exit 2, one line, no certificate written."""
+    curves = {"p256": ec.SECP256R1(), "p521": ec.SECP521R1()}
+    key = ec.generate_private_key(curves[curve])
+    spki = ec.generate_private_key(curves[alt]).public_key().public_bytes(Encoding.DER,
+                                                                          PublicFormat.SubjectPublicKeyInfo)
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+           .add_extension(x509.UnrecognizedExtension(OID_SUBJECT_ALT_PUBLIC_KEY_INFO, spki), critical=False)
+           .sign(key, hashes.SHA256()))
+    (tmp_path / "r.csr").write_bytes(csr.public_bytes(Encoding.PEM))
+    done = evcc("pki", "sign-csr", tmp_path / "r.csr", "--pki", pki, "--role", role, "--out", tmp_path / "out.pem")
+    assert done.status == 2 and "Traceback" not in done.err, done.err
+    assert len(done.err.splitlines()) == 1 and cause in done.err, done.err
+    assert not (tmp_path / "out.pem").exists()
