@@ -2,7 +2,8 @@
 DIN SPEC 70121 and ISO 15118-2, EIM over TCP) on a veth pair, the suite as its own process in the EV namespace;
 and ISO 15118-20 DC over TLS 1.3 (its P-256 profile, a vehicle key in a soft key store) through the runner.
 The suite runs to the end and gives the verdicts we expect of that charger, so a change on either side is seen;
-the findings (what Josev gets wrong, by requirement) are in the README. A subset keeps this under two minutes
+the findings (what Josev gets wrong, by requirement) are in the README. The charge-loop cases are conclusive since
+our EV keeps a limit below the EVSE's minimum instead of stopping (issue 19). A subset keeps this under two minutes
 (Josev pauses SDP about 5 s after each session); the whole catalogue against it is a manual run:
 
     evcc conformance --iface ev0 --pack-voltage 30:36 --precharge-tolerance 40 --min-msg-timeout 1.5
@@ -44,10 +45,12 @@ EXPECTED = {  # case -> verdict against Josev 0.31.2 (README "Testing a charger"
     "SAP-din": "pass",
     "SAP-unknown-namespace": "fail",  # Failed_NoNegotiation with SchemaID 0 ([V2G-DC-226]: no SchemaID)
     "SAP-minor-version": "pass",
-    "DIN-RES-ServiceDiscovery": "pass",
     "DIN-SID-ChargeParameterDiscovery": "fail",  # its FAILED_UnknownSession response is not valid DIN EXI
     "DIN-SID-CableCheck": "pass",
     "DIN-SEQ-CableCheck-ServiceDiscovery": "pass",
+    # the charge loop is reached (a limit below the EVSE minimum is kept, issue 19); asked for 3000 A there, it
+    # reports EVSECurrentLimitAchieved false
+    "DIN-VAL-CurrentDemand-over-current": "fail",
     "DIN-V2GTP-length": "fail",  # a header announcing 0x7FFFFFFF bytes is answered as if it were right
 }
 # a second SessionSetupReq gets no answer (Josev's encoder fails on its own odd-length EVSEID) and leaves its EXI
@@ -95,6 +98,7 @@ EXPECTED20 = {  # ISO 15118-20 DC over TLS 1.3 (mutual; Josev's P-256 profile), 
     "TLS-13-no-vehicle-cert": "pass",
     "ISO20-DC-SID-ServiceDetail": "fail",  # its FAILED ServiceDetailRes is not valid -20 EXI
     "ISO20-DC-VAL-PowerDelivery-discharge": "fail",  # Discharge accepted in a DC (not BPT) service
+    "ISO20-DC-STOP-DC_ChargeLoop2": "pass",  # charge loop, then the EV's stop path to SessionStopRes OK
 }
 
 
