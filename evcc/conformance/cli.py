@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,12 +26,14 @@ from typing import TextIO
 from evcc.conformance.catalogue import all_cases, select
 from evcc.conformance.link import NetworkCharger
 from evcc.conformance.model import Case, CaseResult
+from evcc.conformance.pnc import PncMaterial, foreign_pki, load_test_pki
 from evcc.conformance.report import SuiteReport, write_all
 from evcc.conformance.runner import RunOptions, run_suite
 from evcc.errors import ConfigError, EvccError, PlatformError, StoreError
 from evcc.session.attach_protocols import PROTOCOLS
 from evcc.session.attach_vehicle import VehicleConfig
 from evcc.session.connection import TlsConfig, TlsVersion
+from evcc.session.iso2.pnc import ContractPort
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROTOCOL_CHOICES = ("din", "iso2", "iso20", *sorted(p for p in PROTOCOLS if p.startswith("iso20")))
@@ -69,7 +73,13 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     sec.add_argument("--vehicle-key", help="-20 TLS 1.3: key label of the vehicle certificate in the key store")
     sec.add_argument("--vehicle-cert", type=Path, help="-20 TLS 1.3: vehicle certificate chain (PEM)")
     from evcc.keys.options import add_store_arguments
-    add_store_arguments(p.add_argument_group("key store (as `evcc keys` takes it), for --vehicle-key"))
+    pnc = p.add_argument_group("Plug & Charge cases (ISO 15118-2; test PKI only)")
+    pnc.add_argument("--pnc-pki", type=Path, metavar="DIR", help="the test PKI the charger trusts (`evcc pki init`): "
+                     "the expired contract chain; without it the PnC cases are not applicable")
+    pnc.add_argument("--contracts", type=Path, metavar="DIR", help="contract store with an installed contract")
+    pnc.add_argument("--oem-key", help="OEM provisioning key label (the CertificateInstallation cases)")
+    pnc.add_argument("--oem-cert", type=Path, help="OEM provisioning certificate (PEM), with --oem-key")
+    add_store_arguments(p.add_argument_group("key store (as `evcc keys` takes it), for --vehicle-key and PnC"))
     p.set_defaults(func=run)
 
 
@@ -122,6 +132,34 @@ def _tls(args: argparse.Namespace) -> Iterator[tuple[TlsConfig | None, TlsConfig
                                client_certificate=client_certificate(opts, keys))
 
 
+@contextlib.contextmanager
+def _pnc(args: argparse.Namespace) -> Iterator[PncMaterial | None]:
+    """The EV's contract side and the test PKIs for the Plug & Charge cases (ISO 15118-2), or None."""
+    if args.pnc_pki is None:
+        if args.contracts is not None or args.oem_key is not None:
+            raise ConfigError("--contracts and --oem-key go with --pnc-pki DIR")
+        yield None
+        return
+    if args.contracts is None:
+        raise ConfigError("--pnc-pki needs --contracts DIR (a contract store with an installed contract)")
+    from evcc.keys.options import store_options
+    from evcc.session.attach_contracts import PncOptions, contract_port, open_keystore
+    pki = load_test_pki(args.pnc_pki)
+    roots = tuple(args.v2g_root) or (args.pnc_pki / "iso2" / "certs" / "v2g_root.pem",)
+    opts = PncOptions(args.contracts, roots, store_options(args)[0], args.oem_key, args.oem_cert,
+                      (args.pnc_pki / "iso2" / "certs" / "mo_root.pem",))
+    with open_keystore(opts) as keys, tempfile.TemporaryDirectory(prefix="evcc-conformance-install-") as spare:
+        contracts = contract_port(opts, keys.store)
+        if contracts.contract() is None:
+            raise ConfigError(f"--contracts {args.contracts}: no installed contract")
+        fresh = iter(range(1 << 30))
+
+        def installer() -> ContractPort:  # an empty store each case: the EV does CertificateInstallation
+            return contract_port(dataclasses.replace(opts, contracts=Path(spare) / str(next(fresh))), keys.store)
+
+        yield PncMaterial(contracts, pki, foreign_pki(), installer=installer if args.oem_key else None)
+
+
 def _progress(out: TextIO) -> Callable[[int, int, CaseResult], None]:
     def show(i: int, n: int, r: CaseResult) -> None:
         timing = r.timings.get("response_s")
@@ -148,8 +186,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
             raise ConfigError("--keylog goes with --passive (a live run has its own TLS)")
         VehicleConfig(charge_seconds=args.charge_seconds, pack_voltage=args.pack_voltage)  # says what is wrong now
         charger = NetworkCharger(args.iface, _sdp_address(args.sdp_address))
-        with _tls(args) as (tls12, tls13):
-            opts = RunOptions(tls12=tls12, tls13=tls13, charge_seconds=args.charge_seconds,
+        with _tls(args) as (tls12, tls13), _pnc(args) as pnc:
+            opts = RunOptions(tls12=tls12, tls13=tls13, charge_seconds=args.charge_seconds, pnc=pnc,
                               case_timeout=args.case_timeout, full=args.full, session_tls=args.tls,
                               pack_voltage=args.pack_voltage, precharge_tolerance=args.precharge_tolerance,
                               min_msg_timeout=args.min_msg_timeout)

@@ -24,10 +24,13 @@ bad-receipt         MeteringReceiptReq (-2),       Header Signature: one byte of
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timezone
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -36,8 +39,8 @@ from evcc.errors import ConfigError
 from evcc.exi.signature import ECDSA_SHA256, ECDSA_SHA512, EDDSA_ED448, Algorithm, sign_elements
 from evcc.hsm.hostcrypto import HASHES, ecdsa_raw
 from evcc.hsm.keystore import KeyAlgorithm
-from evcc.pki.generator import TestPki
-from evcc.pki.profiles import TEST_EMAIDS
+from evcc.pki.generator import TestPki, build_pki, load_private_key
+from evcc.pki.profiles import TEST_EMAIDS, Suite
 from evcc.session.iso2.pnc import ContractPort
 from evcc.session.iso20.pnc import ContractPort20, contract_chain
 
@@ -58,6 +61,30 @@ class PncMaterial:
     foreign20: TestPki | None = None
     installer: Callable[[], ContractPort] | None = None  # -2: a contract side without a contract (a fresh store
     # each call): the EV does CertificateInstallation (the CertificateInstallation cases)
+
+
+def load_test_pki(folder: Path, suite: Suite = Suite.ISO2) -> TestPki:
+    """One suite of a test PKI written by ``evcc pki init`` (``<folder>/<suite>/certs/*.pem``, ``keys/*.key``)."""
+    base = folder / suite.value
+    if not (base / "certs").is_dir():
+        raise ConfigError(f"--pnc-pki {folder}: no {suite.value}/certs folder (a test PKI from `evcc pki init`)")
+    pki = TestPki(suite, datetime.now(timezone.utc))
+    try:
+        for path in sorted((base / "certs").glob("*.pem")):
+            pki.certs[path.stem] = x509.load_pem_x509_certificate(path.read_bytes())
+        for path in sorted((base / "keys").glob("*.key")):
+            pki.keys[path.stem] = load_private_key(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--pnc-pki {folder}: {exc}") from exc
+    for name in ("mo_root", "mo_sub_ca_2", "broken_contract_expired"):
+        if name not in pki.certs or name not in pki.keys and name != "mo_root":
+            raise ConfigError(f"--pnc-pki {folder}: {suite.value} has no {name} (certificate and key)")
+    return pki
+
+
+def foreign_pki(suite: Suite = Suite.ISO2) -> TestPki:
+    """A test PKI generated now: its MO root is one no charger knows (the untrusted-chain deviation)."""
+    return build_pki(suite, datetime.now(timezone.utc))
 
 
 def _ders(pki: TestPki, leaf: str) -> list[bytes]:

@@ -96,7 +96,8 @@ class Served:
 
 @contextlib.contextmanager
 def served_simulator(context: ssl.SSLContext | None = None, fault: Fault | None = None,
-                     security: Security | None = Security.NO_TLS) -> Iterator[Served]:
+                     security: Security | None = Security.NO_TLS, options: SeccOptions | None = None
+                     ) -> Iterator[Served]:
     """The simulator over loopback on its own loop and thread (as on another device): SECC server on ::1 (a free
     port in the dynamic range), SDP answered on ::1 at a free UDP port announcing it."""
     loop = asyncio.new_event_loop()
@@ -104,7 +105,7 @@ def served_simulator(context: ssl.SSLContext | None = None, fault: Fault | None 
     thread.start()
 
     async def start() -> tuple[asyncio.Server, SeccLog, asyncio.DatagramTransport, int]:
-        server, record = await serve_secc("::1", 0, supported(), responders=factories(), ssl_context=context,
+        server, record = await serve_secc("::1", 0, supported(), responders=factories(options), ssl_context=context,
                                           fault=fault)
         port = server.sockets[0].getsockname()[1]
         responder = sdp_responder(("::1", port), security)

@@ -149,3 +149,40 @@ def test_an_iso20_charger_that_reissues_its_gen_challenge_fails_the_replay_case(
     results = _run20(material20, pkis20[0], "ISO20-DC-PNC-*", forced_challenge=b"\x22" * 16)
     failed = {case: r.reason for case, r in results.items() if r.verdict is Verdict.FAIL}
     assert set(failed) == {"ISO20-DC-PNC-old-challenge"}, failed
+
+
+def test_conformance_cli_runs_the_pnc_cases_with_a_test_pki_folder(tmp_path: Path) -> None:
+    """`evcc conformance --pnc-pki DIR --contracts DIR` (+ key store options) over loopback: the test PKI as
+    `evcc pki init` writes it, a contract installed in a software key store beforehand; every -2 DC PnC case
+    passes, CertificateInstallation included (--oem-key/--oem-cert)."""
+    import io
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from evcc.cli import build_parser
+    from evcc.conformance.cli import run
+    from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
+    from evcc.pki.generator import write_pki
+    from tests.conformance.simulator import served_simulator
+
+    pki = write_pki(tmp_path / "pki", (Suite.ISO2,), NOW)[Suite.ISO2]
+    kek = tmp_path / "kek.bin"
+    kek.write_bytes(bytes(range(32)))
+    store = SoftKeyStore(SoftKeyStoreConfig(tmp_path / "keys", kek_file=kek))
+    label, cert = oem_key_in_store(pki, store, KeyAlgorithm.EC_P256)
+    (tmp_path / "oem.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    ctx = make_context(tmp_path, store, pki, NOW)
+    contracts = KeyStoreContracts(ctx, oem_key_label=label, oem_cert=cert)
+    service = ProvisioningService(ProvisioningSimulator(pki), TEST_EMAIDS[0])
+    contracts.install(service.answer(contracts.certificate_installation_req(bytes(8)), NOW))
+    options = SeccOptions(pnc=lambda: SeccPncSim(service, NOW))
+    out, err = io.StringIO(), io.StringIO()
+    with served_simulator(options=options) as sim:
+        args = build_parser("conformance").parse_args([
+            "conformance", "--sdp-address", f"::1:{sim.sdp_port}", "--out", str(tmp_path), "--cases", "ISO2-DC-PNC-*",
+            "--pnc-pki", str(tmp_path / "pki"), "--contracts", str(ctx.store.directory), "--oem-key", label,
+            "--oem-cert", str(tmp_path / "oem.pem"), "--soft-keys", str(tmp_path / "keys"), "--kek-file", str(kek)])
+        status = run(args, out, err)
+    progress = [line for line in out.getvalue().splitlines() if line.startswith("[")]
+    assert status == 0, out.getvalue() + err.getvalue()
+    assert len(progress) == 11 and all(" pass " in line for line in progress), progress
