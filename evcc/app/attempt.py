@@ -23,7 +23,7 @@ from evcc.app.compose import Parts
 from evcc.app.progress import ObservedMachine
 from evcc.errors import PeerError, SecurityError
 from evcc.session import v2gtp
-from evcc.session.connection import open_connection
+from evcc.session.connection import V2gConnection, open_connection
 from evcc.session.machine import EvccMachine
 from evcc.session.runner import SessionReport, run_session
 from evcc.session.sap import Negotiated
@@ -79,6 +79,24 @@ class Attempt:
         return session_id if getattr(inner, "paused", False) and isinstance(session_id, bytes) else None
 
     async def run(self) -> Outcome:
+        conn = await self.reach_secc()
+        if isinstance(conn, Outcome):
+            return conn
+        protocols = self.parts.protocols
+        started = self.clock()
+        makers = {offer.protocol: self._factory(offer.protocol) for offer in protocols.offers}
+        report = await run_session(conn, list(protocols.offers), makers, protocols.sap_timers, self.clock, started)
+        return Outcome(report, report.ended.reason, "session")
+
+    def accepted_payloads(self) -> frozenset[int]:
+        """The V2GTP payload types of the configured protocols (-20 messages have their own)."""
+        extra = v2gtp.ISO20_PAYLOAD_TYPES if self.parts.protocols.iso20 else frozenset()
+        return frozenset(v2gtp.SESSION_PAYLOAD_TYPES | extra)
+
+    async def reach_secc(self) -> V2gConnection | Outcome:
+        """The link: SLAC, SDP on the interface (link-local SECC addresses only), TCP/TLS with that interface's
+        scope; an :class:`Outcome` when it fails. (`evcc demo` without root overrides this in its own subclass,
+        evcc.demo.inprocess; `evcc run` always takes this path.)"""
         ifname = self.parts.config.plc.interface
         if self.parts.config.slac.enabled:
             self.on_phase("slac")
@@ -98,17 +116,11 @@ class Attempt:
         self.on_phase("connect")
         LOG.info("SECC found", extra={"fields": {"address": str(found.address), "port": found.port,
                                                  "security": found.security.name}})
-        protocols = self.parts.protocols
-        accepted = v2gtp.SESSION_PAYLOAD_TYPES | (v2gtp.ISO20_PAYLOAD_TYPES if protocols.iso20 else frozenset())
         try:
-            conn = await open_connection(str(found.address), found.port, tls=tls, scope_id=interface_index(ifname),
-                                         accepted=accepted)
+            return await open_connection(str(found.address), found.port, tls=tls, scope_id=interface_index(ifname),
+                                         accepted=self.accepted_payloads())
         except (PeerError, SecurityError) as exc:  # SecurityError: the TLS handshake failed (untrusted, refused)
             return Outcome(None, f"connection to the SECC: {exc}", "connect")
-        started = self.clock()
-        makers = {offer.protocol: self._factory(offer.protocol) for offer in protocols.offers}
-        report = await run_session(conn, list(protocols.offers), makers, protocols.sap_timers, self.clock, started)
-        return Outcome(report, report.ended.reason, "session")
 
     async def _slac(self, ifname: str) -> None:
         # Imported here: benches on a direct link never load the SLAC stack (cold start to READY, issue 6).

@@ -67,8 +67,10 @@ PHASES = {"slac": (SessionState.SLAC, SessionStage.SLAC, "SLAC: matching with th
 
 class Daemon:
     def __init__(self, parts: Parts, notifier: Notifier, watchdog_s: float | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 attempt_class: type[Attempt] | None = None) -> None:
         self.parts = parts
+        self.attempt_class = attempt_class  # None: evcc.app.attempt.Attempt (`evcc run`); a subclass: evcc demo only
         self.notifier = notifier
         self.watchdog_s = watchdog_s
         self.clock = clock
@@ -233,7 +235,8 @@ class Daemon:
         self._meter = EnergyMeter()
         self.parts.hmi.update_session(errors=())  # the last session's errors end with it
         resume, self._paused, self._pausing = self._paused, None, False
-        self.attempt = attempt = Attempt(self.parts, self._phase, self._state, self.clock, resume)
+        self.attempt = attempt = (self.attempt_class or Attempt)(self.parts, self._phase, self._state, self.clock,
+                                                                   resume)
         task = asyncio.create_task(attempt.run(), name="session")
         ticker = asyncio.create_task(self._tick(), name="session-values")
         try:

@@ -1,4 +1,4 @@
-"""The simulated world of ``evcc demo``: everything the daemon talks to, except the HMI (root: network namespaces).
+"""The simulated world of ``evcc demo``: everything the daemon talks to, except the HMI (network namespaces or local).
 
     EV netns  <prefix>-ev                                    charger side
     ┌─────────────────────────────────────────────┐
@@ -15,7 +15,10 @@ refused contract is the SECC answering PaymentDetailsReq with FAILED_Certificate
 the -2 session ends there). With ``protocol = "iso20"`` the charger is the -20 DC SECC over TLS 1.3 mutual (the
 vehicle key in the software key store, its certificate from the run's P-521 PKI) and a refused contract is
 AuthorizationRes WARNING_eMSPUnknown, after which the EV tries its next contract in the same session (§8.3.4.2).
-The simulators run on the caller's asyncio loop; their sockets are opened inside the namespaces.
+The simulators run on the caller's asyncio loop; their sockets are opened inside the namespaces. With ``local``
+(`evcc demo` without root, evcc.demo.inprocess) there are no namespaces: the SECCs listen on ::1 (127.0.0.1 without
+IPv6), :meth:`World.secc` tells the demo link where the next session's charger is (instead of the SDP answer), and the
+BMS is on python-can's ``virtual`` bus, which reaches only this process.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from evcc.contracts.install_common import InstallContext
 from evcc.contracts.provisioning_service import ProvisioningService
 from evcc.contracts.provisioning_sim import ProvisioningSimulator
 from evcc.contracts.store import ContractStore
+from evcc.errors import PlatformError
 from evcc.hsm.keystore import KeyAlgorithm
 from evcc.hsm.soft_store import SoftKeyStore, SoftKeyStoreConfig
 from evcc.pki.generator import TestPki, build_pki, vehicle_chain
@@ -202,6 +206,8 @@ class World:
     fault: str | None = None  # the fault of the next sessions (text of evcc.bench.secc.faults)
     paused: set[bytes] = field(default_factory=set)  # the chargers' paused SessionIDs (SessionStop Pause)
     install_emaid: str = ""  # the eMAID the provisioning backend issues (Manager.RequestInstallation); "" contract_1
+    local: bool = False  # in process (no root): SECCs on loopback, no SDP/SLAC, BMS on python-can's virtual bus
+    _current: str = "ok"  # the SECC of the next sessions ("ok" or "fault"; in process: no SDP answer to change)
     _sdp: SdpResponder | None = None
     _ports: dict[str, int] = field(default_factory=dict)  # "ok" and fault text -> SECC port
     _address: str = ""
@@ -221,9 +227,18 @@ class World:
         return self.link.ev_netns
 
     # --- set-up and tear-down -----------------------------------------------------------------------------
+    @property
+    def can_channel(self) -> str:
+        """The CAN channel: the multicast group (namespaces) or this demo's virtual bus name (in process)."""
+        return f"evcc-demo-{self.prefix}" if self.local else CAN_GROUP
+
     def create(self) -> None:
-        """PKI, key store, contracts, namespaces (blocking: before the loop's work starts)."""
+        """PKI, key store, contracts, namespaces unless local (blocking: before the loop's work starts)."""
         self.pki = build_pki(Suite.ISO20_P521 if self.iso20 else Suite.ISO2, self._now)
+        if self.local:
+            self.slac = False
+            self._contracts()
+            return
         self.link = PowerlineLink(self.prefix) if self.slac else VethLink(prefix=self.prefix)
         self.link.create()
         netns.run("ip", "-n", self.link.ev_netns, "link", "set", "lo", "up", "multicast", "on")
@@ -277,6 +292,9 @@ class World:
 
     async def start(self) -> None:
         """Powerline and EVSE SLAC (slac), the SECCs and SDP, the BMS (silent: unplugged)."""
+        if self.local:
+            await self._start_local()
+            return
         assert self.link is not None
         if isinstance(self.link, PowerlineLink):
             await self.link.start()
@@ -298,6 +316,35 @@ class World:
             self._transports.append(await serve_sdp(self._sdp, ifname))
         with in_netns(self.link.ev_netns):
             bus = open_bus(CanBusConfig("udp_multicast", CAN_GROUP))
+        self._start_bms(bus)
+
+    async def _start_local(self) -> None:
+        """In process: the SECCs on the IPv6 loopback (IPv4 when the host has no ::1), the BMS on the virtual bus."""
+        supported = list(SUPPORTED_ISO20) if self.iso20 else [SupportedProtocol("iso2", sap.ISO2_NAMESPACE, 2, 0)]
+        key_name = "iso20-dc" if self.iso20 else "iso2"
+        tls = self._secc_tls() if self.iso20 else None
+        timers = {"iso20-dc": ISO_15118_20, "iso20-ac": ISO_15118_20} if self.iso20 else TIMERS
+        for key, faulty in (("ok", False), ("fault", True)):
+            for host in (("::1", "127.0.0.1") if not self._address else (self._address,)):
+                try:
+                    server, _log = await serve_secc(
+                        host, 0, supported, DinSecc, ssl_context=tls, responders={key_name: self._factory(faulty)},
+                        timers=timers, fault=parse_fault(FAULTS[self.protocol]) if faulty else None)
+                except OSError:
+                    continue
+                self._address = host
+                self._servers.append(server)
+                self._ports[key] = server.sockets[0].getsockname()[1]
+                break
+            else:
+                raise PlatformError("the simulated charger cannot listen on the loopback (::1 or 127.0.0.1)")
+        self._start_bms(open_bus(CanBusConfig("virtual", self.can_channel)))
+
+    def secc(self) -> tuple[str, int]:
+        """In process: where the next session's charger listens (what SDP would have answered)."""
+        return self._address, self._ports[self._current]
+
+    def _start_bms(self, bus: Any) -> None:
         self._can = bus
         self.battery = BenchBms(load_codec(), BatteryModel())
         self.battery.faults.add(BmsFault.SILENCE)  # unplugged until a scenario plugs in
@@ -379,16 +426,18 @@ class World:
 
     def charger(self, *, fault: bool, refuse: tuple[str, ...]) -> None:
         """The next sessions' charger: the faulty SECC or the good one, refusing these contract names."""
-        assert self._sdp is not None
         self.refuse = frozenset(self.emaids[n] for n in refuse)
         self.fault = FAULTS[self.protocol] if fault else None
-        self._sdp.response = self._sdp_answer(self._ports["fault" if fault else "ok"])
+        self._current = "fault" if fault else "ok"
+        if self._sdp is not None:
+            self._sdp.response = self._sdp_answer(self._ports[self._current])
 
     def config(self, bus_address: str, restart_delay_s: float = 1.0) -> Path:
-        """The daemon's TOML (the same keys as /etc/evcc/evcc.toml)."""
-        assert self.link is not None
+        """The daemon's TOML (the same keys as /etc/evcc/evcc.toml; in process: the loopback interface, whose MAC
+        the demo replaces, and the virtual CAN bus)."""
+        assert self.link is not None or self.local
         sections = {
-            "plc": f'interface = "{self.link.ev_ifname}"',
+            "plc": f'interface = "{"lo" if self.link is None else self.link.ev_ifname}"',
             "slac": f"enabled = {'true' if self.slac else 'false'}",
             "session": f'payment = "contract"\nrestart_delay_s = {restart_delay_s}\nstop_timeout_s = 5.0\n' + (
                 f'protocols = ["iso20-dc"]\ntls = true\nv2g_roots = ["{self.folder / "v2g_root.pem"}"]\n'
@@ -397,7 +446,8 @@ class World:
             "contracts": f'directory = "{self.folder / "contracts"}"\noem_key_label = "{OEM_KEY}"\n'
                          f'oem_cert = "{self.folder / "oem_chain.pem"}"',
             "hsm": f'kind = "soft"\ndirectory = "{self.folder / "keys"}"\nkek_file = "{self.folder / "kek"}"',
-            "bms": f'interface = "udp_multicast"\nchannel = "{CAN_GROUP}"\nfreshness_s = 1.0',
+            "bms": f'interface = "{"virtual" if self.local else "udp_multicast"}"\nchannel = "{self.can_channel}"\n'
+                   'freshness_s = 1.0',
             "dbus": f'bus = "address"\naddress = "{bus_address}"',
             "log": 'level = "info"',
         }

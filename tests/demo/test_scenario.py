@@ -71,8 +71,13 @@ def test_bad_scenario_or_option_exits_2_with_one_line(tmp_path: Path) -> None:
     assert run.returncode == 2 and "--speed must be from" in run.stderr
 
 
-def test_without_root_the_demo_says_why(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_root_the_demo_says_in_process(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Without root the demo runs in process and says so first; a bus it cannot use is one line, status 3
+    (the in-process run itself: test_inprocess.py)."""
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # the os module evcc.demo.cli calls
-    assert main(["demo", "--scenario", "tour"]) == 3
-    err = capsys.readouterr().err
-    assert "needs root" in err and err.count("\n") == 1
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    assert main(["demo", "--scenario", "tour", "--bus", "session"]) == 3
+    out, err = capsys.readouterr()
+    assert out.startswith("evcc demo: not root: in-process mode (no network namespaces)\n"), out
+    assert "DBUS_SESSION_BUS_ADDRESS is not set" in err and err.count("\n") == 1, err
