@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from evcc.conformance.context import CaseOutcome, CaseRun, RunOptions, SuiteState
 from evcc.conformance.link import Charger
 from evcc.conformance.model import Case, CaseResult, Phase, Verdict
-from evcc.conformance.session_phase import session_case
+from evcc.conformance.session_phase import contract_ports, session_case
 from evcc.conformance.transport_phase import (known_not_offered, needs_probe, open_link, sap_case, sdp_case,
                                               supported, tls_case)
 from evcc.errors import EvccError
@@ -53,6 +53,7 @@ async def _phase(run: CaseRun) -> tuple[Verdict, str]:
         return await sdp_case(run)
     if phase is Phase.SESSION or needs_probe(run):
         known_not_offered(run, run.case.precondition.protocol)
+        contract_ports(run)  # a Plug & Charge case without contract material: not applicable, no session
     if needs_probe(run):  # before the case's own connection: a charger may serve one connection at a time
         await supported(run, run.case.precondition.protocol)
     link = await open_link(run)

@@ -43,6 +43,23 @@ class _Session:
 
 
 
+def contract_ports(run: CaseRun, make: bool = False) -> tuple[Any, Any]:
+    """The -2 and -20 contract sides a Plug & Charge case runs with; NOT_APPLICABLE (before any connection)
+    without them. ``make``: a CertificateInstallation case gets a fresh contract side without a contract."""
+    pre, material = run.case.precondition, run.opts.pnc
+    if pre.auth != "pnc":
+        return None, None
+    contracts: Any = material.contracts if material is not None else None
+    contracts20: Any = material.contracts20 if material is not None else None
+    if pre.request == "CertificateInstallationReq" and pre.protocol == "iso2":
+        installer = material.installer if material is not None else None
+        contracts = (installer() if make else True) if installer is not None else None
+    if (contracts20 if pre.protocol.startswith("iso20") else contracts) is None:
+        raise stop(Verdict.NOT_APPLICABLE, "Plug & Charge case: no contract side and test PKI given (--pnc-pki, "
+                   "--contracts; CertificateInstallation: --oem-key)")
+    return contracts, contracts20
+
+
 def _machine(run: CaseRun, protocol: str) -> _Session:
     pre = run.case.precondition
     choice = proto.choice(protocol)
@@ -51,15 +68,7 @@ def _machine(run: CaseRun, protocol: str) -> _Session:
     energy = pre.energy if pre.energy in choice.energy else choice.default_energy
     control: ControlMode = "Dynamic" if pre.control == "Dynamic" else "Scheduled"
     timers = with_min_msg_timeout(choice.timers, opts.min_msg_timeout)
-    contracts, contracts20 = None, None
-    if pre.auth == "pnc":
-        contracts = opts.pnc.contracts if opts.pnc is not None else None
-        if pre.request == "CertificateInstallationReq" and protocol == "iso2":
-            installer = opts.pnc.installer if opts.pnc is not None else None
-            contracts = installer() if installer is not None else None
-        contracts20 = opts.pnc.contracts20 if opts.pnc is not None else None
-        if (contracts20 if protocol.startswith("iso20") else contracts) is None:
-            raise stop(Verdict.NOT_APPLICABLE, "Plug & Charge case: no contract key store and test PKI given")
+    contracts, contracts20 = contract_ports(run, make=True)
     auth = "pnc" if pre.auth == "pnc" else "eim"
     inputs = MachineInputs(opts.evcc_id, vehicle, energy, auth, contracts,  # type: ignore[arg-type]
                            opts.precharge_tolerance, timers, control=control, contracts20=contracts20,

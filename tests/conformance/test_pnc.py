@@ -101,8 +101,10 @@ def test_fault_fails_the_pnc_case_that_names_it(material: PncMaterial, pkis: tup
 
 
 def test_pnc_cases_are_not_applicable_without_contract_material(pkis: tuple[TestPki, TestPki]) -> None:
-    results = _run(None, pkis[0], "ISO2-DC-PNC-*")
-    assert {r.verdict for r in results.values()} == {Verdict.NOT_APPLICABLE}
+    charger = memory_charger()
+    results = asyncio.run(run_suite(select(all_cases(), ["*-PNC-*"]), lambda: charger, RunOptions()))
+    assert len(results) >= 20 and {r.verdict for r in results} == {Verdict.NOT_APPLICABLE}
+    assert charger.connections == 0  # decided before any session
 
 
 @pytest.fixture(scope="module")
