@@ -1,9 +1,9 @@
-"""Plug & Charge stimuli of ``evcc conformance`` (issue 16), ISO 15118-2 §8.4.3.6 PaymentDetails, §8.4.3.7
-Authorization and §8.4.3.13 MeteringReceipt: contract chains and signatures a charger must refuse, built from the
+"""Plug & Charge stimuli of ``evcc conformance`` (issue 16), ISO 15118-2 PaymentDetails,
+Authorization and MeteringReceipt: contract chains and signatures a charger must refuse, built from the
 EV's own contract side (the key store and contract store behind :class:`~evcc.session.iso2.pnc.ContractPort`) and
 the test PKI the charger trusts (``evcc pki init``; its ``broken_contract_expired`` leaf under the MO Sub-CA 2) plus
 a second test PKI as the unknown MO root. Each deviation is a changed copy of the request the EV machine built.
-ISO 15118-20 (§8.3.4.2 AuthorizationReq with PnC_AReqAuthorizationMode, §8.3.4.6 MeteringConfirmationReq): the
+ISO 15118-20 (AuthorizationReq with PnC_AReqAuthorizationMode, MeteringConfirmationReq): the
 same deviations where the message has the element (no eMAID element in -20); a changed contract chain is signed
 again with that chain's own key (a charger may check the signature before the chain and must refuse either way).
 

@@ -1,6 +1,7 @@
-"""Plug & Charge cases (ISO 15118-2 §8.4.3.6 PaymentDetails, §8.4.3.7 Authorization, §8.4.3.13 MeteringReceipt;
-ISO 15118-20 §8.3.4.2 Authorization with PnC, §8.3.4.6 MeteringConfirmation) against the SECC simulator in memory
-with real keys: the EV's OEM provisioning key and contract key in a SoftHSM2 token (-20: P-521), the test PKI generated at run time (the charger trusts its MO root), a second one as the unknown MO root.
+"""Plug & Charge cases (ISO 15118-2 PaymentDetails, Authorization, MeteringReceipt;
+ISO 15118-20 Authorization with PnC, MeteringConfirmation) against the SECC simulator in memory
+with real keys: the EV's OEM provisioning key and contract key in a SoftHSM2 token (-20: P-521), the test PKI
+generated at run time (the charger trusts its MO root), a second one as the unknown MO root.
 Every PnC case passes against the simulator; a simulator that issues the same GenChallenge in every session fails
 the replay case, and forced FAILED codes fail the cases that expect OK. Without contract material the PnC cases
 are not applicable."""
@@ -120,7 +121,8 @@ def material20(tmp_path: Path, token: Pkcs11KeyStore, pkis20: tuple[TestPki, Tes
     port = KeyStoreContracts20(make_context(tmp_path, token, pki, NOW), pcid=TEST_PCID,
                                oem_chain=(oem, *pki.chain("oem_sub_ca_2")), oem_key_label=label)
     req = messages20.certificate_installation_req(bytes(8), int(NOW.timestamp()), port.oem_chain, port.ctx.v2g_roots,
-                                                  token, label, KeyAlgorithm.EC_P521, prioritized_emaids=(TEST_EMAIDS[0],))
+                                                  token, label, KeyAlgorithm.EC_P521,
+                                                  prioritized_emaids=(TEST_EMAIDS[0],))
     port.install(ProvisioningService(ProvisioningSimulator(pki)).answer(req, NOW))  # installed before the session
     return PncMaterial(None, pkis[0], pkis[1], port, pki, foreign)
 

@@ -1,16 +1,18 @@
-"""ISO 15118-2 Plug & Charge charger cases (issue 16): the contract chains and signatures a charger must refuse and
-the signed receipt it must check. ResponseCodes as ISO 15118-2 names them for PaymentDetailsRes (§8.4.3.6:
-FAILED_CertificateExpired, FAILED_CertChainError), AuthorizationRes (§8.4.3.7: FAILED_ChallengeInvalid,
-FAILED_SignatureError) and MeteringReceiptRes (§8.4.3.13: FAILED_MeteringSignatureNotValid); the requirement is
-cited by message and element (no requirement ids verified here). The stimuli: :mod:`evcc.conformance.pnc`."""
+"""Plug & Charge charger cases (issue 16): the contract chains and signatures a charger must refuse and the signed
+receipt it must check, ISO 15118-2 (PaymentDetails, Authorization, MeteringReceipt, CertificateInstallation) and
+ISO 15118-20 DC (Authorization with PnC_AReqAuthorizationMode, MeteringConfirmation). ResponseCodes as the schemas
+name them: FAILED_CertificateExpired, FAILED_CertChainError, FAILED_ChallengeInvalid, FAILED_SignatureError,
+FAILED_MeteringSignatureNotValid; -20 WARNING_CertificateExpired, WARNING_CertificateValidationError,
+WARNING_ChallengeInvalid. Requirements are cited by message and element (no requirement ids verified here).
+The stimuli: :mod:`evcc.conformance.pnc`."""
 
 from __future__ import annotations
 
 from evcc.conformance.model import Case, Check, Expect, ExpectKind, Phase, Precondition, Stimulus, StimulusKind
 
-PAYMENT = "ISO 15118-2 §8.4.3.6 PaymentDetailsReq/Res"
-AUTH = "ISO 15118-2 §8.4.3.7 AuthorizationReq/Res (GenChallenge, Header Signature)"
-RECEIPT = "ISO 15118-2 §8.4.3.13 MeteringReceiptReq/Res (Header Signature)"
+PAYMENT = "ISO 15118-2 PaymentDetailsReq/Res"
+AUTH = "ISO 15118-2 AuthorizationReq/Res (GenChallenge, Header Signature)"
+RECEIPT = "ISO 15118-2 MeteringReceiptReq/Res (Header Signature)"
 
 # (id, energy, request, deviation or None (the valid request), response codes, checks, requirement, title)
 ROWS: tuple[tuple[str, str, str, str | None, tuple[str, ...], tuple[Check, ...], str, str], ...] = (
@@ -45,8 +47,8 @@ ROWS: tuple[tuple[str, str, str, str | None, tuple[str, ...], tuple[Check, ...],
 )
 
 
-AUTH20 = "ISO 15118-20 §8.3.4.2 AuthorizationReq PnC_AReqAuthorizationMode / AuthorizationRes"
-METERING20 = "ISO 15118-20 §8.3.4.6 MeteringConfirmationReq (Header Signature over SignedMeteringData)"
+AUTH20 = "ISO 15118-20 AuthorizationReq PnC_AReqAuthorizationMode / AuthorizationRes"
+METERING20 = "ISO 15118-20 MeteringConfirmationReq (Header Signature over SignedMeteringData)"
 # ISO 15118-20 DC: the AuthorizationRes codes of the -20 schema (WARNING_* refuse the contract: the EV may try its
 # next one; a charger may report a changed chain as a signature error when it checks the signature first)
 ROWS20: tuple[tuple[str, str, str, str | None, tuple[str, ...], tuple[Check, ...], str, str], ...] = (
@@ -71,7 +73,7 @@ ROWS20: tuple[tuple[str, str, str, str | None, tuple[str, ...], tuple[Check, ...
 )
 
 
-INSTALL = "ISO 15118-2 §8.4.3.10 CertificateInstallationReq/Res"
+INSTALL = "ISO 15118-2 CertificateInstallationReq/Res"
 
 
 def cases() -> list[Case]:

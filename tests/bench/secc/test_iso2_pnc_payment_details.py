@@ -1,4 +1,4 @@
-"""The ISO 15118-2 SECC simulator's PaymentDetails checks (ISO 15118-2 §8.4.3.6 PaymentDetailsReq/Res; test PKI):
+"""The ISO 15118-2 SECC simulator's PaymentDetails checks (ISO 15118-2 PaymentDetailsReq/Res; test PKI):
 the contract chain to the MO root, an expired contract answered FAILED_CertificateExpired (not FAILED_CertChainError),
 a chain to an unknown MO root FAILED_CertChainError, and an eMAID that is not the contract certificate's refused.
 Added for the Plug & Charge cases of `evcc conformance` (tests/conformance/test_pnc.py runs them end to end)."""
