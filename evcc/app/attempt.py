@@ -10,11 +10,17 @@ daemon (D-Bus, BMS stage, STATUS=). :meth:`Attempt.stop` asks for the orderly en
 SessionStop) once a machine runs; before that there is nothing to end in order and the caller cancels.
 :meth:`Attempt.pause` ends it the same way with SessionStop Pause (ISO 15118-2 [V2G2-741]..; -20 ChargingSession
 Pause); ``resume`` (the paused session's SessionID) makes the next attempt ask to continue it in SessionSetupReq.
+
+Plug & Charge (``payment = contract``): the machine's steps run on the key store's worker thread
+(:class:`~evcc.hsm.aio.AsyncKeyStore`, the runner's ``offload``) so that token calls never hold the daemon's loop;
+state changes seen there reach ``on_state`` on the loop (``call_soon_threadsafe``), in order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from evcc.app.compose import Parts
 from evcc.app.progress import ObservedMachine
 from evcc.errors import PeerError, SecurityError
+from evcc.hsm.aio import AsyncKeyStore
 from evcc.session import v2gtp
 from evcc.session.connection import V2gConnection, open_connection
 from evcc.session.machine import EvccMachine
@@ -85,7 +92,13 @@ class Attempt:
         protocols = self.parts.protocols
         started = self.clock()
         makers = {offer.protocol: self._factory(offer.protocol) for offer in protocols.offers}
-        report = await run_session(conn, list(protocols.offers), makers, protocols.sap_timers, self.clock, started)
+        offload = AsyncKeyStore(self.parts.keystore) if self.parts.config.session.payment == "contract" else None
+        try:
+            report = await run_session(conn, list(protocols.offers), makers, protocols.sap_timers, self.clock, started,
+                                       offload=offload)
+        finally:
+            if offload is not None:
+                offload.close()
         return Outcome(report, report.ended.reason, "session")
 
     def accepted_payloads(self) -> frozenset[int]:
@@ -145,7 +158,15 @@ class Attempt:
             inner = self.parts.protocols.makers[key](self.parts.mac, self.parts.bridge.vehicle, self.parts,
                                                      self.resume)
             self.protocol = protocol
-            self.machine = ObservedMachine(inner, lambda state: self.on_state(protocol, state))
+            loop = asyncio.get_running_loop()
+            loop_thread = threading.get_ident()
+
+            def on_state(state: str) -> None:  # a step may run on the key store's thread (module docstring)
+                if threading.get_ident() == loop_thread:
+                    self.on_state(protocol, state)
+                else:
+                    loop.call_soon_threadsafe(self.on_state, protocol, state)
+            self.machine = ObservedMachine(inner, on_state)
             if self._stop_reason is not None:  # a stop asked for while negotiating
                 self.machine.stop(self.clock(), self._stop_reason)
             return self.machine

@@ -16,6 +16,19 @@ Bounded: what the session keeps (events, per-response timings) is a SessionLog o
 machine runs, the objects alive after start-up are frozen out of the garbage collector's sight (``gc.freeze``,
 :mod:`evcc.gc_watch`), so that a collection in the charge loop scans only what the loop itself allocates; they
 are handed back when the session ends.
+
+Off the event loop (issue 15): a Plug & Charge machine calls the key store from its handlers through the
+injected contract port (GenChallenge and MeteringReceipt signatures, ECDH and key import in
+CertificateInstallation/Update; 10-60 ms a command on a discrete TPM). With ``offload`` (the key store's one
+worker thread, :class:`evcc.hsm.aio.AsyncKeyStore`) every machine step (a received response, a timer) runs
+there and the runner awaits it, so the loop keeps serving D-Bus, BMS deadlines and the watchdog meanwhile; token
+calls stay serialised on that thread. Chosen over making the contract port asynchronous (requests the machine
+emits as events): the machines stay sans-IO and unchanged, only this adapter moves. Callbacks a step triggers on
+the loop's side (a state observer) must hand their work to the loop (``call_soon_threadsafe``: it runs before the
+runner resumes, since the step's result reaches the loop after it). Only PnC sessions pass ``offload``: an EIM
+session never touches the key store and keeps its charge loop on the loop thread, without a thread hop per
+message. While a step runs off the loop, the loop only reads the machine or sets its stop request (one
+attribute write, taken at the next response).
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from evcc import exi
 from evcc.errors import ConfigError, PeerError, PeerTimeout
@@ -31,15 +45,22 @@ from evcc.gc_watch import frozen_after_start
 from evcc.session.connection import V2gConnection
 from evcc.session.errors import TlsError
 from evcc.session.events import EndKind, SessionEnded
-from evcc.session.machine import EvccMachine, accepted_payload_types, routing, written_hook
+from evcc.session.machine import EvccMachine, Routing, accepted_payload_types, routing, written_hook
 from evcc.session.sap import Negotiated, ProtocolOffer, SapClient, SapMsgTimeout
 from evcc.session.session_log import SessionLog
 from evcc.session.timeouts import EvccTimers
-from evcc.session.v2gtp import EXI_ENCODED
+from evcc.session.v2gtp import EXI_ENCODED, V2gtpMessage
 
 log = logging.getLogger(__name__)
 
 MachineFactory = Callable[[Negotiated], EvccMachine]
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Where blocking machine steps run (:class:`evcc.hsm.aio.AsyncKeyStore`: the key store's worker thread)."""
+
+    async def call(self, fn: Callable[..., T], *args: object) -> T: ...
 
 
 @dataclass
@@ -62,9 +83,11 @@ async def run_session(
     setup_started: float | None = None,
     log: SessionLog | None = None,
     freeze_gc: bool = True,
+    offload: Offload | None = None,
 ) -> SessionReport:
     """Negotiate, then run the machine ``machines[offer.protocol]``; always returns a report. ``log``: where the
-    session's record goes (a fresh bounded :class:`SessionLog` by default); ``freeze_gc``: see the module."""
+    session's record goes (a fresh bounded :class:`SessionLog` by default); ``freeze_gc``, ``offload``: see the
+    module."""
     missing = [o.protocol for o in offers if o.protocol not in machines]
     if missing:
         raise ConfigError(f"offered protocols without a machine: {missing}")
@@ -77,7 +100,7 @@ async def run_session(
         machine = machines[negotiated.offer.protocol](negotiated)
         machine.start(clock(), setup_deadline=start + sap_timers.V2G_EVCC_CommunicationSetup_Timeout)
         with frozen_after_start(freeze_gc):
-            report.ended = await _drive(conn, machine, report.events, clock, report.protocol)
+            report.ended = await _drive(conn, machine, report.events, clock, report.protocol, offload)
     except (PeerError, TlsError) as exc:  # TLS 1.3: the SECC's verdict on the vehicle certificate comes late
         kind = EndKind.TIMEOUT if isinstance(exc, PeerTimeout) else EndKind.PROTOCOL_ERROR
         timer = exc.timer if isinstance(exc, SapMsgTimeout) else None
@@ -110,7 +133,8 @@ async def _negotiate(
 
 
 async def _drive(
-    conn: V2gConnection, machine: EvccMachine, log: SessionLog, clock: Callable[[], float], protocol: str
+    conn: V2gConnection, machine: EvccMachine, log: SessionLog, clock: Callable[[], float], protocol: str,
+    offload: Offload | None = None,
 ) -> SessionEnded:
     route = routing(machine)
     written = written_hook(machine)
@@ -139,8 +163,19 @@ async def _drive(
                 return SessionEnded(EndKind.PROTOCOL_ERROR, _wrong_type(received.payload_type, machine, protocol),
                                     "transport")
             response_taken = now
+        if offload is not None:
+            await offload.call(_step, route, machine, received, now)
+            continue
+        if received is not None:
             route.receive(received.payload_type, received.payload, now)
         machine.handle_timer(now)
+
+
+def _step(route: Routing, machine: EvccMachine, received: V2gtpMessage | None, now: float) -> None:
+    """One received response (if any) and the timers due with it (on the offload thread)."""
+    if received is not None:
+        route.receive(received.payload_type, received.payload, now)
+    machine.handle_timer(now)
 
 
 def _wrong_type(payload_type: int, machine: EvccMachine, protocol: str) -> str:
