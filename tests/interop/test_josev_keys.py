@@ -1,10 +1,10 @@
 """The factory flow from the command line against an independent charger (INTEROP.md): the vehicle key generated in
 SoftHSM2 by `evcc keys generate`, its request from `evcc keys csr`, the certificate issued by `openssl x509 -req`
 with Josev's own OEM Sub-CA 2 (its PKI from create_certs.sh), `evcc keys import-cert` verifying it to Josev's OEM
-root, then `evcc session --protocol iso20-ac --tls` as its own process in the EV namespace against Josev's SECC
-(ISO 15118-20 AC, TLS 1.3 with mutual authentication), the chain taken from the key store. (AC: our -20 DC session
-against Josev stops before its charge loop since the charge-loop limits of issue 19 -- Josev's EVSE announces a
-maximum current below its minimum -- as test_josev_iso20's DC test does; the key and TLS path is the same.)
+root, then `evcc session --protocol iso20-dc --tls` as its own process in the EV namespace against Josev's SECC
+(ISO 15118-20 DC, TLS 1.3 with mutual authentication), the chain taken from the key store. (Josev's DC EVSE
+announces a maximum power that allows less than its own minimum current: the EV asks for what the maximum allows
+and records the deviation, issue 19.)
 
 Josev's TLS 1.3 is P-256 only: the session needs `--lab-tls13-p256` (LAB PEERS ONLY), and fails without it. What
 Josev's simulated EVSE needs from the lab vehicle (a PreCharge tolerance, charging complete one second into the loop,
@@ -82,12 +82,12 @@ def provisioned(josev_pki: Path, softhsm_config: Pkcs11Config, tmp_path_factory:
 
 
 @pytest.fixture(scope="module")
-def josev_ac(link: VethLink, josev_pki: Path, provisioned: tuple[list[str], str], softhsm_config: Pkcs11Config,
+def josev_dc(link: VethLink, josev_pki: Path, provisioned: tuple[list[str], str], softhsm_config: Pkcs11Config,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosevSecc]:
-    """Josev's -20 AC SECC (TLS 1.3 enforced, EIM), its JVM codec warmed by one relaxed in-process session that uses
+    """Josev's -20 DC SECC (TLS 1.3 enforced, EIM), its JVM codec warmed by one relaxed in-process session that uses
     the same stored key and chain."""
     _, label = provisioned
-    env = {"SECC_ENFORCE_TLS": "True", "ENABLE_TLS_1_3": "True", "AUTH_MODES": "EIM", "PROTOCOLS": "ISO_15118_20_AC"}
+    env = {"SECC_ENFORCE_TLS": "True", "ENABLE_TLS_1_3": "True", "AUTH_MODES": "EIM", "PROTOCOLS": "ISO_15118_20_DC"}
     from evcc.keys.certs import Pkcs11CertStore
 
     certs = Pkcs11CertStore(softhsm_config)
@@ -97,38 +97,38 @@ def josev_ac(link: VethLink, josev_pki: Path, provisioned: tuple[list[str], str]
     tls = prepare(TlsConfig(v2g_roots=(josev_pki / "iso15118_2" / "certs" / "v2gRootCACert.pem",),
                             version=TlsVersion.TLS13, tls13=JOSEV_TLS13, client_certificate=ClientCertificate(stored,
                                                                                                             key)))
-    with JosevSecc(link, tmp_path_factory.mktemp("josev-keys-ac"), josev_pki, env) as secc:
+    with JosevSecc(link, tmp_path_factory.mktemp("josev-keys-dc"), josev_pki, env) as secc:
         since = secc.mark()
-        asyncio.run(_session(link, tls, config("AC", _relaxed(ISO_15118_20))))
+        asyncio.run(_session(link, tls, config("DC", _relaxed(ISO_15118_20))))
         secc.wait_for("UDP server has been resumed", 30.0, since)
         yield secc
 
 
 def _run(link: VethLink, tmp: Path, josev_pki: Path, provisioned: tuple[list[str], str], *extra: str) -> EvccRun:
     store, label = provisioned
-    return evcc_session(link, tmp / "report.json", "--protocol", "iso20-ac", "--tls", "--v2g-root",
+    return evcc_session(link, tmp / "report.json", "--protocol", "iso20-dc", "--tls", "--v2g-root",
                         str(josev_pki / "iso15118_2" / "certs" / "v2gRootCACert.pem"), "--vehicle-key", label,
                         *store, *JOSEV_CAR, *extra)
 
 
-def test_cli_provisioned_vehicle_key_in_an_iso20_ac_session_against_josev(
-        josev_ac: JosevSecc, link: VethLink, josev_pki: Path, provisioned: tuple[list[str], str],
+def test_cli_provisioned_vehicle_key_in_an_iso20_dc_session_against_josev(
+        josev_dc: JosevSecc, link: VethLink, josev_pki: Path, provisioned: tuple[list[str], str],
         tmp_path: Path) -> None:
-    mark = josev_ac.mark()
+    mark = josev_dc.mark()
     run = _run(link, tmp_path, josev_pki, provisioned, "--lab-tls13-p256")
-    log = josev_ac.log_since(mark)
+    log = josev_dc.log_since(mark)
     assert run.status == 0, (run.stdout, run.stderr, log[-3000:])
     assert run.report["tls_version"] == "TLSv1.3" and run.report["lab_tls13_p256"] is True
     assert "pkcs11-provider" in run.report["tls_client_key"] and provisioned[1] in run.report["tls_client_key"]
     assert "LAB: TLS 1.3 also offered prime256v1" in run.stdout
     assert "SDPRequest received: [Security: TLS, Protocol: TCP]" in log
     assert josev_received(log) == run.types("EV->SECC"), (josev_received(log), run.types("EV->SECC"))
-    assert josev_received(log)[-1] == "SessionStopReq" and "AC_ChargeLoopReq" in josev_received(log)
+    assert josev_received(log)[-1] == "SessionStopReq" and "DC_ChargeLoopReq" in josev_received(log)
     assert not [f for f in JOSEV_FAILURES if f in log], log[-3000:]
 
 
 def test_without_the_lab_option_josev_refuses_the_iso20_groups(
-        josev_ac: JosevSecc, link: VethLink, josev_pki: Path, provisioned: tuple[list[str], str],
+        josev_dc: JosevSecc, link: VethLink, josev_pki: Path, provisioned: tuple[list[str], str],
         tmp_path: Path) -> None:
     run = _run(link, tmp_path, josev_pki, provisioned)
     assert run.status == 1 and run.report["outcome"] == "connection failed", (run.stdout, run.stderr)
