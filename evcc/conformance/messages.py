@@ -10,6 +10,8 @@ from typing import Any
 
 from evcc import exi
 from evcc.session import v2gtp
+from evcc.session.elements import body_of as body_of
+from evcc.session.elements import element_name as element_name
 
 GRAMMAR_OF_PAYLOAD = {v2gtp.ISO20_COMMON: "iso20-common", v2gtp.ISO20_AC: "iso20-ac", v2gtp.ISO20_DC: "iso20-dc",
                       v2gtp.ISO20_ACDP: "iso20-acdp", v2gtp.ISO20_WPT: "iso20-wpt"}
@@ -20,24 +22,6 @@ def grammar_for(protocol: str, payload_type: int) -> str:
     if payload_type in GRAMMAR_OF_PAYLOAD:
         return GRAMMAR_OF_PAYLOAD[payload_type]
     return "iso2" if protocol == "iso2" else "din" if protocol == "din" else "sap"
-
-
-def element_name(msg: Any) -> str:
-    """The message element: the Body's element (DIN, -2), the root element (-20, SupportedAppProtocol)."""
-    body = getattr(msg, "Body", None)
-    if body is not None:
-        for name, value in zip(body._fields, body):
-            if value is not None:
-                return str(name)
-        return ""
-    name = type(msg).__name__
-    return name[: -len("Type")] if name.endswith("Type") else name
-
-
-def body_of(msg: Any) -> Any:
-    """The object holding the message's fields (ResponseCode and the rest)."""
-    body = getattr(msg, "Body", None)
-    return msg if body is None else getattr(body, element_name(msg))
 
 
 def session_id_of(msg: Any) -> bytes | None:

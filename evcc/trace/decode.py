@@ -25,6 +25,7 @@ from evcc import exi
 from evcc.errors import EvccError
 from evcc.plc.mme import ETH_P_HOMEPLUG_AV, FrameError, Mode, MMType, mac_str, parse_mme
 from evcc.session import v2gtp
+from evcc.session.elements import element_name
 from evcc.session.errors import V2gtpError
 from evcc.session.sap import DIN_NAMESPACE, ISO2_NAMESPACE
 from evcc.session.sdp import SDP_PORT, decode_request, decode_response
@@ -191,24 +192,13 @@ class TraceDecoder:
         except (exi.ExiError, ValueError) as exc:
             return Event(t, "v2g", src, dst, "undecodable EXI", {"grammar": grammar, "error": str(exc),
                                                                  "payload": payload.hex()})
-        name = _element(msg)
+        name = element_name(msg)
         if name == "supportedAppProtocolReq":
             conn.offers = {a.SchemaID: a.ProtocolNamespace for a in msg.AppProtocol}
         elif name == "supportedAppProtocolRes" and msg.SchemaID is not None:
             conn.namespace = conn.offers.get(msg.SchemaID)
         return Event(t, "v2g", src, dst, name, {"grammar": grammar, "payload_type": f"{payload_type:#06x}",
                                                 "message": detail}, msg)
-
-
-def _element(msg: Any) -> str:
-    body = getattr(msg, "Body", None)
-    if body is not None:
-        for name, value in zip(body._fields, body):
-            if value is not None:
-                return str(name)
-        return ""
-    name = type(msg).__name__
-    return name[: -len("Type")] if name.endswith("Type") else name
 
 
 def decode_packets(packets: list[Packet], plain: Sequence[tuple[float, str, str, bytes]] = ()) -> list[Event]:

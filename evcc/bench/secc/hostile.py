@@ -21,27 +21,10 @@ from evcc.bench.secc.faults import (CERT_KINDS, SAP_RESPONSE, Disconnect, Fault,
                                     RawPayload)
 from evcc.bench.secc.memory import SeccResponder, accepted_payload_types, deliver, payload_type_for
 from evcc.session import v2gtp
+from evcc.session.elements import body_of, element_name
 from evcc.session.timeouts import EvccTimers
 
 TimerSource = Callable[[], EvccTimers | None]
-
-
-def response_name(msg: Any) -> str:
-    """The response element a message object is: the Body's element (DIN, -2), the root (-20, SAP)."""
-    body = getattr(msg, "Body", None)
-    if body is not None:
-        for name, value in zip(body._fields, body):
-            if value is not None:
-                return str(name)
-        return ""
-    name = type(msg).__name__
-    return name[: -len("Type")] if name.endswith("Type") else name
-
-
-def response_body(msg: Any) -> Any:
-    """The object holding ResponseCode and the response's fields."""
-    body = getattr(msg, "Body", None)
-    return msg if body is None else getattr(body, response_name(msg))
 
 
 class FaultySecc:
@@ -94,13 +77,13 @@ class FaultySecc:
 
     # ------------------------------------------------------------------ faults
     def _apply(self, msg: Any, now: float) -> list[tuple[float, Any]]:
-        name = response_name(msg)
+        name = element_name(msg)
         if self._silent:
             return []
         hit = self._hit(name)
         if name != SAP_RESPONSE:
             self._first.setdefault(name, msg)
-        if self._stalled is not None and name == response_name(self._stalled):
+        if self._stalled is not None and name == element_name(self._stalled):
             return [(now + (self.fault.delay or 0.0), copy.deepcopy(self._stalled))]
         if not hit:
             return [(now, msg)]
@@ -137,7 +120,7 @@ class FaultySecc:
         kind = self.fault.kind
         if kind is FaultKind.CODE:
             changed = copy.deepcopy(msg)
-            response_body(changed).ResponseCode = self.fault.response_code
+            body_of(changed).ResponseCode = self.fault.response_code
             return changed
         if kind is FaultKind.SESSION_ID:
             changed = copy.deepcopy(msg)
@@ -172,7 +155,7 @@ class FaultySecc:
             return [copy.deepcopy(self._first[wanted])]
         earlier = [m for n, m in self._first.items() if n != name]
         if earlier:
-            self.applied[-1] += f" -> {response_name(earlier[0])}"
+            self.applied[-1] += f" -> {element_name(earlier[0])}"
             return [copy.deepcopy(earlier[0])]
         self.applied[-1] += " sent twice"  # the first response: its copy answers the next request
         return [msg, copy.deepcopy(msg)]

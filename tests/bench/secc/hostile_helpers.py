@@ -9,11 +9,12 @@ from typing import Any
 
 from evcc import exi
 from evcc.bench.secc.faults import Fault
-from evcc.bench.secc.hostile import FaultySecc, response_name
+from evcc.bench.secc.hostile import FaultySecc
 from evcc.bench.secc.iso20_values import GRAMMAR_OF_PAYLOAD
 from evcc.bench.secc.memory import (PairResult, SeccResponder, accepted_payload_types, deliver, payload_type_for,
                                     run_in_memory)
 from evcc.session import v2gtp
+from evcc.session.elements import element_name
 from evcc.session.machine import EvccMachine
 from evcc.session.timeouts import EvccTimers
 
@@ -31,7 +32,7 @@ class Stamped:
 
     def receive_typed(self, payload_type: int, data: bytes, now: float) -> None:
         if payload_type == v2gtp.EXI_ENCODED:
-            name = response_name(exi.decode(self.grammar, data))  # the Body's element, a request here
+            name = element_name(exi.decode(self.grammar, data))  # the Body's element, a request here
         else:
             name = exi.decode_named(GRAMMAR_OF_PAYLOAD[payload_type], data).name
         self.requests.append((name, now))
