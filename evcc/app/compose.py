@@ -33,9 +33,10 @@ from evcc.bms_bridge.config import BridgeConfig, CanBusConfig
 from evcc.bms_bridge.state import BridgeEvent
 from evcc.contracts.install_common import InstallContext
 from evcc.contracts.store import Contract, ContractStore
+from evcc.errors import ConfigError
 from evcc.hmi.service import HmiConfig, HmiService
 from evcc.hsm.keystore import KeyStore
-from evcc.hsm.open_store import open_store, options_from_hsm
+from evcc.hsm.open_store import open_store, options_from_hsm, read_pin
 from evcc.hsm.pkcs11_store import Pkcs11Config
 from evcc.hsm.soft_store import SoftKeyStore
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from evcc.session.iso20.pnc import KeyStoreContracts20
 
 SIOCGIFHWADDR = 0x8927
-MAX_PIN_BYTES = 256
 
 
 def interface_mac(ifname: str) -> bytes:
@@ -65,13 +65,9 @@ def interface_mac(ifname: str) -> bytes:
 
 def _read_pin(path: Path) -> str:
     try:
-        data = path.read_bytes()[:MAX_PIN_BYTES + 1]
-    except OSError as exc:
-        raise AppConfigError(f"[hsm] pin_file: cannot read {path}: {exc.strerror or exc}") from None
-    pin = data.decode("utf-8", "replace").strip()
-    if not pin or len(data) > MAX_PIN_BYTES:
-        raise AppConfigError(f"[hsm] pin_file: {path} holds no PIN")
-    return pin
+        return read_pin(path, "[hsm] pin_file")
+    except ConfigError as exc:
+        raise AppConfigError(str(exc)) from None
 
 
 def open_keystore(h: HsmSettings) -> KeyStore:
