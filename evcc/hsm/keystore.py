@@ -61,6 +61,18 @@ class ConcatKdf:
         if not 0 < self.length <= hashlib.new(self.hash_name).digest_size:
             raise ValueError("a single-round KDF yields at most one hash length")
 
+    def derive(self, z: bytearray) -> bytearray:
+        """The key from the shared secret ``z`` (host side); ``z`` and the full digest are wiped."""
+        h = hashlib.new(self.hash_name)
+        h.update(COUNTER_1)
+        h.update(z)
+        h.update(self.other_info)
+        wipe(z)
+        digest = bytearray(h.digest())
+        out = digest[:self.length]
+        wipe(digest)
+        return out
+
 
 KDF_ISO2 = ConcatKdf("sha256", 16)
 KDF_ISO20 = ConcatKdf("sha512", 32)

@@ -36,7 +36,6 @@ from evcc.hsm.hostcrypto import (
     private_from_raw,
 )
 from evcc.hsm.keystore import (
-    COUNTER_1,
     ConcatKdf,
     KeyAlgorithm,
     KeyExists,
@@ -204,15 +203,7 @@ class SoftKeyStore:
             z = bytearray(key.exchange(other))
         else:
             raise UnsupportedAlgorithm(f"no key agreement for {algorithm.value}")
-        h = hashlib.new(kdf.hash_name)
-        h.update(COUNTER_1)
-        h.update(z)
-        h.update(kdf.other_info)
-        wipe(z)
-        digest = bytearray(h.digest())
-        out = digest[:kdf.length]
-        wipe(digest)
-        return out
+        return kdf.derive(z)
 
     def delete(self, label: str) -> None:
         path = self._path(label)

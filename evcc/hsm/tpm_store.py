@@ -74,7 +74,6 @@ from tpm2_pytss.types import (  # type: ignore[import-untyped]
 from evcc.hsm.files import atomic_delete, atomic_write, remove_stale_temps
 from evcc.hsm.hostcrypto import CURVES, ORDERS, encode_public, peer_public
 from evcc.hsm.keystore import (
-    COUNTER_1,
     ConcatKdf,
     KeyAlgorithm,
     KeyExists,
@@ -404,16 +403,7 @@ class TpmKeyStore:
             point = TPM2B_ECC_POINT(point=TPMS_ECC_POINT(x=peer[1:1 + width], y=peer[1 + width:]))
             with self._loaded(key, "key agreement") as handle, self._tpm(f"ECDH_ZGen with key {label!r}"):
                 out = self._esys.ecdh_zgen(handle, point)
-        z = bytearray(bytes(out.point.x).rjust(width, b"\0"))
-        h = hashlib.new(kdf.hash_name)
-        h.update(COUNTER_1)
-        h.update(z)
-        h.update(kdf.other_info)
-        wipe(z)
-        digest = bytearray(h.digest())
-        k = digest[:kdf.length]
-        wipe(digest)
-        return k
+        return kdf.derive(bytearray(bytes(out.point.x).rjust(width, b"\0")))
 
     def delete(self, label: str) -> None:
         with self._lock:
