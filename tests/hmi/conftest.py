@@ -4,6 +4,9 @@ with two contracts, and a client that records the service's signals."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import grp
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -17,6 +20,7 @@ from evcc.contracts.emaid import parse_emaid
 from evcc.contracts.store import Contract, ContractStore, Lifecycle
 from evcc.hmi.names import BUS_NAME
 from evcc.hmi.private_bus import PrivateBus
+from evcc.hmi.service import HmiService
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
 EMAID_A = parse_emaid("DEABCA00000001", require_check=False).normalized
@@ -27,6 +31,35 @@ EMAID_B = parse_emaid("NLXYZB00000002", require_check=False).normalized
 def private_bus() -> Iterator[PrivateBus]:
     with PrivateBus() as bus:
         yield bus
+
+
+@contextlib.contextmanager
+def running(service: HmiService) -> Iterator[asyncio.AbstractEventLoop]:
+    """``service`` started on a loop of its own in a thread, so that blocking clients can talk to it; closed on
+    exit. The group "evcc" that the policy grants must exist (scripts/setup.d/50-service.sh creates it)."""
+    try:
+        grp.getgrnam("evcc")
+    except KeyError:
+        pytest.fail('group "evcc" missing: scripts/setup creates it (scripts/setup.d/50-service.sh)')
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(service.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield loop
+    finally:
+        asyncio.run_coroutine_threadsafe(service.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 def installed(contract_id: str, emaid: str, priority: int) -> Contract:

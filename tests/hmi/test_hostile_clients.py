@@ -5,9 +5,7 @@ own thread and loop, as in test_policy, so that the test can watch it while it i
 from __future__ import annotations
 
 import asyncio
-import grp
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from evcc.hmi.names import BUS_NAME, MANAGER_INTERFACE, ROOT_PATH, SESSION_INTER
 from evcc.hmi.private_bus import PrivateBus
 from evcc.hmi.service import HmiConfig, HmiService
 
-from .conftest import NOW
+from .conftest import NOW, running
 from .hostile import BUS, Call, Step, attacker
 
 T = TypeVar("T")
@@ -53,30 +51,11 @@ def _importer(imported: list[tuple[bytes, bytes]]) -> Any:
 
 @pytest.fixture
 def served(private_bus: PrivateBus, store: ContractStore) -> Iterator[Served]:
-    try:
-        grp.getgrnam("evcc")
-    except KeyError:
-        pytest.fail('group "evcc" missing: scripts/setup creates it (scripts/setup.d/50-service.sh)')
-    loop = asyncio.new_event_loop()
     imported: list[tuple[bytes, bytes]] = []
     service = HmiService(HmiConfig(private_bus.address, import_timeout_s=1.0), store,
                          importer=_importer(imported), wall_clock=lambda: NOW)
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(service.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield Served(private_bus, service, loop, imported)
-    asyncio.run_coroutine_threadsafe(service.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with running(service) as loop:
+        yield Served(private_bus, service, loop, imported)
 
 
 async def _client(address: str) -> MessageBus:

@@ -4,10 +4,8 @@ run as the unprivileged uid "nobody" through setpriv."""
 
 from __future__ import annotations
 
-import asyncio
 import grp
 import subprocess
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +15,7 @@ from evcc.hmi.names import BUS_NAME, MANAGER_INTERFACE, ROOT_PATH, contract_path
 from evcc.hmi.private_bus import PrivateBus
 from evcc.hmi.service import HmiConfig, HmiService
 
-from .conftest import NOW
+from .conftest import NOW, running
 
 
 def _as_nobody(bus: PrivateBus, *args: str, group: bool = False) -> subprocess.CompletedProcess[str]:
@@ -34,28 +32,8 @@ def _manager(bus: PrivateBus, member: str, *args: str, group: bool = False) -> s
 @pytest.fixture
 def served(private_bus: PrivateBus, store: ContractStore) -> Iterator[PrivateBus]:
     """The service in its own thread and loop, so that the blocking clients here can talk to it."""
-    try:
-        grp.getgrnam("evcc")
-    except KeyError:
-        pytest.fail('group "evcc" missing: scripts/setup creates it (scripts/setup.d/50-service.sh)')
-    loop = asyncio.new_event_loop()
-    service = HmiService(HmiConfig(private_bus.address), store, wall_clock=lambda: NOW)
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(service.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield private_bus
-    loop.call_soon_threadsafe(service.stop)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with running(HmiService(HmiConfig(private_bus.address), store, wall_clock=lambda: NOW)):
+        yield private_bus
 
 
 def test_everyone_may_read(served: PrivateBus) -> None:
