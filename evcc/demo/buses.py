@@ -6,12 +6,8 @@ which then stops the daemon in order before the bus."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-
-from evcc.errors import PlatformError
+from evcc.hmi.private_bus import CONFIG as SYSTEM_CONFIG
+from evcc.hmi.private_bus import PrivateBus
 
 CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -31,53 +27,22 @@ CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configurat
 
 class SessionBus:
     """``with SessionBus() as bus:`` a dbus-daemon with session rules on a socket in a fresh folder
-    (``bus.address``); stopped and removed on exit."""
+    (``bus.address``), in a session of its own; stopped and removed on exit (:class:`PrivateBus` does the work)."""
 
     def __init__(self, policy: bool = False) -> None:
         self.policy = policy
-        self.address = ""
-        self._folder: Path | None = None
-        self._proc: subprocess.Popen[str] | None = None
+        self._bus = PrivateBus(config=SYSTEM_CONFIG if policy else CONFIG, new_session=True)
+
+    @property
+    def address(self) -> str:
+        return self._bus.address
 
     def start(self) -> SessionBus:
-        if shutil.which("dbus-daemon") is None:
-            raise PlatformError("dbus-daemon is not installed (Debian package dbus-daemon)")
-        self._folder = Path(tempfile.mkdtemp(prefix="evcc-demo-bus-"))
-        self._folder.chmod(0o755)
-        config = self._folder / "bus.conf"
-        if self.policy:
-            from evcc.hmi.private_bus import CONFIG as SYSTEM_CONFIG, POLICY
-
-            text = SYSTEM_CONFIG.format(socket=self._folder / "bus", policy=str(POLICY))
-        else:
-            text = CONFIG.format(socket=self._folder / "bus")
-        config.write_text(text, encoding="utf-8")
-        self._proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile",
-                                       "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, start_new_session=True)  # Ctrl-C reaches the demo, not its bus
-        assert self._proc.stdout is not None
-        self.address = self._proc.stdout.readline().strip()
-        if not self.address:
-            err = self._proc.stderr.read() if self._proc.stderr else ""
-            self.stop()
-            raise PlatformError(f"dbus-daemon did not start: {err.strip()}")
+        self._bus.start()
         return self
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            for stream in (self._proc.stdout, self._proc.stderr):
-                if stream is not None:
-                    stream.close()
-            self._proc = None
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        self._bus.stop()
 
     def __enter__(self) -> SessionBus:
         return self.start()

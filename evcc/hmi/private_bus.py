@@ -56,7 +56,13 @@ CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configurat
 
 @dataclass
 class PrivateBus:
+    """``with PrivateBus() as bus:`` the daemon on ``bus.address``; stopped and its folder removed on exit.
+    ``config`` is the bus configuration (``{socket}`` and ``{policy}`` filled in), ``new_session`` starts the
+    daemon in a session of its own (a Ctrl-C in the terminal then reaches the caller only)."""
+
     policy: Path = POLICY
+    config: str = field(default=CONFIG, repr=False)
+    new_session: bool = False
     address: str = ""
     folder: Path | None = None
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
@@ -72,10 +78,10 @@ class PrivateBus:
         self.folder.chmod(0o755)
         socket = self.folder / "bus"
         config = self.folder / "bus.conf"
-        config.write_text(CONFIG.format(socket=socket, policy=str(self.policy)), encoding="utf-8")
+        config.write_text(self.config.format(socket=socket, policy=str(self.policy)), encoding="utf-8")
         self._proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile",
                                        "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True)
+                                      text=True, start_new_session=self.new_session)
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._reader = threading.Thread(target=self._drain, args=(self._proc.stderr,), name="dbus-daemon-stderr",
                                         daemon=True)
