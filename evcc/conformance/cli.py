@@ -32,6 +32,7 @@ from evcc.conformance.runner import RunOptions, run_suite
 from evcc.errors import ConfigError, EvccError, PlatformError, StoreError
 from evcc.session.attach_protocols import PROTOCOLS
 from evcc.session.attach_vehicle import VehicleConfig
+from evcc.session.cli import voltage_range
 from evcc.session.connection import TlsConfig, TlsVersion
 from evcc.session.iso2.pnc import ContractPort
 
@@ -59,7 +60,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--charge-seconds", type=float, default=1.0,
                    help="how long the EV charges before it declares charging complete (default 1)")
     lab = p.add_argument_group("LAB: vehicle policy for a lab charger (the verdicts keep the standard's values)")
-    lab.add_argument("--pack-voltage", type=_voltage_range, default=None, metavar="EMPTY:FULL",
+    lab.add_argument("--pack-voltage", type=voltage_range, default=None, metavar="EMPTY:FULL",
                      help="the vehicle's open-circuit voltage at 0 %% and 100 %% SoC (default 330:400)")
     lab.add_argument("--precharge-tolerance", type=float, default=None, metavar="V",
                      help="PreCharge ends within V of the battery voltage (default 10)")
@@ -81,14 +82,6 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     pnc.add_argument("--oem-cert", type=Path, help="OEM provisioning certificate (PEM), with --oem-key")
     add_store_arguments(p.add_argument_group("key store (as `evcc keys` takes it), for --vehicle-key and PnC"))
     p.set_defaults(func=run)
-
-
-def _voltage_range(text: str) -> tuple[float, float]:
-    try:
-        empty, full = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not EMPTY:FULL in volts, e.g. 330:400") from None
-    return empty, full
 
 
 def _sdp_address(text: str | None) -> tuple[str, int] | None:

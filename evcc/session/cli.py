@@ -63,7 +63,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     car.add_argument("--time-scale", type=float, default=1.0, help="battery seconds per real second")
     car.add_argument("--charge-seconds", type=float, default=None,
                      help="the vehicle declares charging complete this long after the charge loop began")
-    car.add_argument("--pack-voltage", type=_voltage_range, default=None, metavar="EMPTY:FULL",
+    car.add_argument("--pack-voltage", type=voltage_range, default=None, metavar="EMPTY:FULL",
                      help="open-circuit voltage at 0 %% and 100 %% SoC (default 330:400)")
     car.add_argument("--precharge-tolerance", type=float, default=None,
                      help="V: accepted |EVSEPresentVoltage - battery voltage| that ends PreCharge (default 10)")
@@ -96,7 +96,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.set_defaults(func=run)
 
 
-def _voltage_range(text: str) -> tuple[float, float]:
+def voltage_range(text: str) -> tuple[float, float]:
+    """``--pack-voltage EMPTY:FULL`` (volts), for `evcc session` and `evcc conformance`."""
     try:
         empty, full = (float(v) for v in text.split(":"))
     except ValueError:
