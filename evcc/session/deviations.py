@@ -10,7 +10,10 @@ Sources (each names its standard clause in ``clause``):
 - SLAC (ISO 15118-3 Annex A.8/A.9): fields of received MMEs the EV does not act on (RESP_TYPE, TIME_OUT, ...),
   a missing CM_VALIDATE.CNF (matching by attenuation instead), see :mod:`evcc.slac.machine`;
 - EXI (W3C EXI 1.0 §8.5.4.4.1 with the V2G profile, EXI.md §1): an empty value written as a second-level EE
-  (EXIficient's form), see :func:`note_exi`.
+  (EXIficient's form), see :func:`note_exi`;
+- V2G values (ISO 15118-2 §8.2.1 [V2G2-168]): an OK supportedAppProtocolRes naming no or another SchemaID when one
+  protocol was offered; the audit of every check on received V2G values (kept strict or tolerated) is the table
+  in :mod:`evcc.session.tolerance`.
 
 Pure data: no clock, no I/O, no globals; the composition root passes one record to the parts that note into it.
 """

@@ -16,7 +16,7 @@ protocol's grammar by V2GTP payload type, ISO 15118-2 §7.8.3 Table 10 / ISO 151
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from evcc.session.events import EndKind
 from evcc.session.limits import limit_summary
 from evcc.session.report_common import timing_summary, write_atomic
 from evcc.session.session_log import SessionLog
+from evcc.session.tolerance import note_sap
 
 EV_TO_SECC = "EV->SECC"
 SECC_TO_EV = "SECC->EV"
@@ -99,6 +100,21 @@ def _describe(grammar: str, payload: bytes, deviations: DeviationRecord | None =
         note_exi(deviations, grammar, name, counted.empty_value_as_ee)
     code = getattr(value, "ResponseCode", None)
     return name, None if code is None else str(code)
+
+
+def note_sap_pair(deviations: DeviationRecord, records: Sequence[Recorded]) -> None:
+    """Note a tolerated SupportedAppProtocol answer (evcc.session.tolerance) from the first message of each
+    direction (the SAP pair); undecodable ones are not deviations (the handshake itself failed on them)."""
+    firsts: dict[str, Any] = {}
+    for rec in records:
+        if rec.direction not in firsts:
+            try:
+                firsts[rec.direction] = exi.decode("sap", rec.payload)
+            except exi.ExiError:
+                firsts[rec.direction] = None
+        if len(firsts) == 2:
+            break
+    note_sap(deviations, firsts.get(EV_TO_SECC), firsts.get(SECC_TO_EV))
 
 
 def message_rows(records: Iterable[Recorded] | Window[Recorded], grammar: str | None,
@@ -212,6 +228,11 @@ class SessionJsonReport:
                       log: SessionLog | None = None) -> None:
         found = DeviationRecord()
         self.messages = message_rows(records, grammar, origin, found)
+        if isinstance(records, Window):
+            head, tail = records.parts()
+            note_sap_pair(found, head + tail if records.total == len(head) + len(tail) else head)
+        else:
+            note_sap_pair(found, records)
         self.deviations = found.as_json()
         self.messages_total = records.total if isinstance(records, Window) else len(records)
         self.messages_dropped = self.messages_total - len(self.messages)

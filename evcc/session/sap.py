@@ -3,7 +3,9 @@
 The EVCC offers up to 20 protocols, each with namespace, version, a SchemaID it assigns and a priority
 (1 highest .. 20) [V2G2-167]; the SECC answers with OK_SuccessfulNegotiation, OK_SuccessfulNegotiation-
 WithMinorDeviation or Failed_NoNegotiation and, when OK, the SchemaID of the chosen offer [V2G2-168]. With no
-common protocol the response carries no SchemaID (DIN [V2G-DC-226]).
+common protocol the response carries no SchemaID (DIN [V2G-DC-226]). An OK answer with no SchemaID or another
+one is tolerated when exactly one protocol was offered (it can only be that one) and counted as a deviation by the
+session report; with several offers it ends the handshake (:mod:`evcc.session.tolerance`).
 
 :class:`SapClient` is sans-IO: ``start(now)`` then ``receive_payload(exi, now)``/``handle_timer(now)``;
 ``payloads_to_send()`` (EXI bytes for V2GTP 0x8001), ``result`` and ``error``.
@@ -19,6 +21,7 @@ from evcc.exi import sap
 from evcc.errors import PeerError
 from evcc.session.errors import SapError, SapTimeout
 from evcc.session.timeouts import EvccTimers
+from evcc.session.tolerance import sap_tolerated
 
 DIN_NAMESPACE = "urn:din:70121:2012:MsgDef"
 ISO2_NAMESPACE = "urn:iso:15118:2:2013:MsgDef"
@@ -100,11 +103,15 @@ def handle_response(res: sap.supportedAppProtocolRes, offers: Sequence[ProtocolO
     """The chosen offer, or :class:`SapError` naming why there is none."""
     if res.ResponseCode == "Failed_NoNegotiation":
         return _fail("the SECC supports none of the offered protocols (Failed_NoNegotiation)")
-    if res.SchemaID is None:
-        return _fail(f"{res.ResponseCode} without a SchemaID")
+    minor = res.ResponseCode == "OK_SuccessfulNegotiationWithMinorDeviation"
     for offer in offers:
         if offer.schema_id == res.SchemaID:
-            return Negotiated(offer, res.ResponseCode == "OK_SuccessfulNegotiationWithMinorDeviation")
+            return Negotiated(offer, minor)
+    if sap_tolerated(str(res.ResponseCode), res.SchemaID, [o.schema_id for o in offers]) is not None:
+        # one protocol offered, OK answered: it can only be that one (evcc.session.tolerance; the report counts it)
+        return Negotiated(offers[0], minor)
+    if res.SchemaID is None:
+        return _fail(f"{res.ResponseCode} without a SchemaID")
     return _fail(f"the SECC chose SchemaID {res.SchemaID}, which was not offered")
 
 
