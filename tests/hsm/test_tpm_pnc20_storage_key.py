@@ -14,9 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -45,33 +42,10 @@ from evcc.session.iso20.pnc import KeyStoreContracts20
 from evcc.session.tls13 import ClientCertificate, TpmKeys, choose_vehicle_key
 
 from tests.bench.bench_helpers import run_bench
+from tests.hsm.swtpm_unix import swtpm_on
 from tests.hsm.test_tpm_bad_input import TPM_CC_SIGN, BusyTpm
 
 STORAGE, OEM, VEHICLE = "storage20", "oem20", "vehicle20"
-
-
-@contextlib.contextmanager
-def swtpm_on(folder: Path) -> Iterator[str]:
-    """swtpm on a UNIX socket (reachable from every network namespace) keeping its state in ``folder``/state."""
-    if shutil.which("swtpm") is None:
-        pytest.fail("swtpm missing: scripts/setup.d/32-tpm.sh")
-    (folder / "state").mkdir(parents=True, exist_ok=True)
-    sock = folder / "tpm.sock"
-    sock.unlink(missing_ok=True)
-    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={folder / 'state'}",
-                             "--server", f"type=unixio,path={sock}", "--ctrl", f"type=unixio,path={sock}.ctrl",
-                             "--flags", "not-need-init,startup-clear"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(500):
-            if sock.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        assert sock.exists(), "swtpm did not open its socket"
-        yield f"swtpm:path={sock}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @dataclass

@@ -49,7 +49,7 @@ from evcc.session import tls_tpm
 from evcc.session.iso20.pnc import KeyStoreContracts20
 from evcc.session.tls13 import ClientCertificate, TpmKeys, choose_vehicle_key
 from tests.bench.bench_helpers import run_bench
-from tests.hsm.test_tpm_pnc20_storage_key import swtpm_on
+from tests.hsm.swtpm_unix import swtpm_on
 from tests.keys.conftest import PCID_SUBJECT, Done, evcc
 from tests.keys.test_keys_bad_input import refused
 

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +35,7 @@ from evcc.session.iso20.pnc import KeyStoreContracts20
 from evcc.session.tls13 import ClientCertificate, TpmKey, TpmKeys, choose_vehicle_key
 
 from tests.bench.bench_helpers import run_bench
+from tests.hsm.swtpm_unix import swtpm_on
 
 
 class TpmKeysOfTheRun:
@@ -49,35 +47,12 @@ class TpmKeysOfTheRun:
 
 
 @contextlib.contextmanager
-def unix_swtpm(folder: Path) -> Iterator[str]:
-    """swtpm on a UNIX socket in ``folder`` (module docstring); its TCTI string."""
-    if shutil.which("swtpm") is None:
-        pytest.fail("swtpm missing: scripts/setup.d/32-tpm.sh")
-    (folder / "state").mkdir(parents=True)
-    sock = folder / "tpm.sock"
-    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={folder / 'state'}",
-                             "--server", f"type=unixio,path={sock}", "--ctrl", f"type=unixio,path={sock}.ctrl",
-                             "--flags", "not-need-init,startup-clear"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(500):
-            if sock.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        assert sock.exists(), "swtpm did not open its socket"
-        yield f"swtpm:path={sock}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-@contextlib.contextmanager
 def tpm_pnc20(pki: TestPki, seen: TpmKeysOfTheRun) -> Iterator[BenchPnc20]:
     """bench_pnc20 with a TPM key store on a private swtpm: OEM provisioning key, vehicle key and contracts."""
     from evcc.hsm.tpm_store import TpmConfig, TpmKeyStore
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    with tempfile.TemporaryDirectory(prefix="evcc-test-tpm-pnc20-") as tmp, unix_swtpm(Path(tmp) / "swtpm") as tcti:
+    with tempfile.TemporaryDirectory(prefix="evcc-test-tpm-pnc20-") as tmp, swtpm_on(Path(tmp) / "swtpm") as tcti:
         store = TpmKeyStore(TpmConfig(tcti, Path(tmp) / "tpm"))
         try:
             ctx = InstallContext(store=ContractStore(Path(tmp) / "contracts"), keystore=store,
