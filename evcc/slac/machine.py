@@ -277,12 +277,8 @@ class EvSlac:
         self._send_parm_req(now)
 
     def _on_parm_cnf(self, mme: Mme, msg: Message, now: float) -> None:
-        assert isinstance(msg, sm.CmSlacParmCnf)
-        if msg.forwarding_sta != self.config.host_mac:
-            self._events.append(Dropped(f"CM_SLAC_PARM.CNF forwards to {mac_str(msg.forwarding_sta)}, not us"))
+        if not self._take_parm_cnf(mme, msg):
             return
-        self._tolerate(msg.deviations())
-        self.responders.add(mme.src)
         self._sounds = 0
         self._enter(State.WAIT_FOR_ATTEN_CHAR_IND)
         if self.t.TP_match_sequence <= 0:
@@ -292,12 +288,17 @@ class EvSlac:
 
     def _on_more_parm_cnf(self, mme: Mme, msg: Message, now: float) -> None:
         """Another EVSE's CM_SLAC_PARM.CNF while sounding: it takes part, its result is awaited."""
+        self._take_parm_cnf(mme, msg)
+
+    def _take_parm_cnf(self, mme: Mme, msg: Message) -> bool:
+        """A CM_SLAC_PARM.CNF forwarding to us: its sender takes part (False, and dropped, otherwise)."""
         assert isinstance(msg, sm.CmSlacParmCnf)
         if msg.forwarding_sta != self.config.host_mac:
             self._events.append(Dropped(f"CM_SLAC_PARM.CNF forwards to {mac_str(msg.forwarding_sta)}, not us"))
-            return
+            return False
         self._tolerate(msg.deviations())
         self.responders.add(mme.src)
+        return True
 
     # ------------------------------------------------------- sounding
     def _send_next_sound(self, now: float) -> None:
