@@ -12,11 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: fuzz.python, evcc
 
 import atheris  # type: ignore[import-untyped]  # noqa: E402  (no type information shipped)
 
-import harness  # noqa: E402
+from fuzz.python import harness  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: fuzz.python, evcc
 
-import harness  # noqa: E402
+from fuzz.python import harness  # noqa: E402
 
 ENGINE = harness.HERE / "engine.py"
 ARTIFACT_PREFIXES = ("crash-", "timeout-", "oom-", "leak-")
