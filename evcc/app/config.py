@@ -245,6 +245,8 @@ def load_config(path: Path) -> AppConfig:
         raise AppConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise AppConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # int() past sys.get_int_max_str_digits() (4300 digits): tomllib does not wrap it
+        raise AppConfigError(f"{path}: not valid TOML here: {str(exc).split(':')[0]}") from None
     except RecursionError:  # tomllib parses nested arrays and inline tables recursively
         raise AppConfigError(f"{path}: not valid TOML here: arrays or inline tables nested too deeply") from None
     try:

@@ -123,12 +123,13 @@ class Table:
         unknown = sorted(set(self._data) - self._seen)
         if unknown:
             known = ", ".join(sorted(self._seen))
-            raise AppConfigError(f"[{self.name}]: unknown key {unknown[0]!r} (known: {known})")
+            raise AppConfigError(f"[{self.name}]: unknown key {_SHOWN.repr(unknown[0])} (known: {known})")
 
 
 def tables(doc: dict[str, Any], known: Sequence[str]) -> dict[str, Table]:
     """One :class:`Table` per known section; an unknown top-level key is an error."""
     unknown = sorted(set(doc) - set(known))
     if unknown:
-        raise AppConfigError(f"unknown section [{unknown[0]}] (known: {', '.join(known)})")
+        # a key may hold any character, newlines too: escaped and bounded like every value shown
+        raise AppConfigError(f"unknown section [{_SHOWN.repr(unknown[0])[1:-1]}] (known: {', '.join(known)})")
     return {name: Table(name, doc.get(name)) for name in known}
