@@ -273,3 +273,108 @@ def _dindex(t: Tables, st: SimpleType) -> int:
         if d.key == st.key:
             return i
     raise KeyError(st)
+
+
+# ---- specialised decoders for the charge-loop types ---------------------------------------------------------
+# The table interpreter (exi-core/src/decode.rs) pays for every event with table look-ups, a match on the
+# event and on the datatype, and a recursive call. For the types a car decodes and encodes every charge-loop
+# cycle, the same grammar is emitted as straight Rust code: one function per type, one match arm per state and
+# production, the datatype's reader called directly. Events, errors and values are those of the interpreter
+# (the helpers it calls are the interpreter's own; tests/fast_decode.rs compares both on random and mutated
+# messages). Every other type, and every child type not listed, goes through the interpreter.
+
+FAST_TYPES: dict[str, tuple[str, ...]] = {
+    "iso2": ("V2G_Message", "MessageHeaderType", "BodyType", "CurrentDemandReqType", "CurrentDemandResType",
+             "ChargingStatusReqType", "ChargingStatusResType", "PreChargeReqType", "PreChargeResType",
+             "DC_EVStatusType", "DC_EVSEStatusType", "AC_EVSEStatusType", "PhysicalValueType", "MeterInfoType"),
+    "iso20_dc": ("DC_ChargeLoopReqType", "DC_ChargeLoopResType", "MessageHeaderType", "RationalNumberType",
+                 "DisplayParametersType", "EVSEStatusType", "MeterInfoType", "ReceiptType",
+                 "Scheduled_DC_CLReqControlModeType", "Scheduled_DC_CLResControlModeType",
+                 "Dynamic_DC_CLReqControlModeType", "Dynamic_DC_CLResControlModeType",
+                 "BPT_Scheduled_DC_CLReqControlModeType", "BPT_Scheduled_DC_CLResControlModeType",
+                 "BPT_Dynamic_DC_CLReqControlModeType", "BPT_Dynamic_DC_CLResControlModeType"),
+}
+
+
+def _reader(st: SimpleType, di: int, q: str) -> str:
+    """The decoder call that reads one value of `st` (datatype index `di`; `q` the qname expression)."""
+    if st.kind == "bool":
+        return "d.v_bool()"
+    if st.kind in ("string", "hex", "base64"):
+        return f"d.value_text({di}, {q})"
+    if st.kind == "enum":
+        return f"d.v_enum({len(st.enum_values)}, {max(len(st.enum_values) - 1, 0).bit_length()})"
+    lo, hi = st.min_value, st.max_value
+    if lo is not None and hi is not None and hi - lo < 4096:
+        return f"d.v_nbit({lo}, {(hi - lo).bit_length()})"
+    if lo is not None and lo >= 0:
+        return f"d.v_uint({lo}, {_opt(hi)})"
+    return f"d.v_sint({_opt(lo)}, {_opt(hi)})"
+
+
+def emit_fast(t: Tables, module: str, header: str) -> str | None:
+    names = FAST_TYPES.get(module)
+    if not names:
+        return None
+    fast = {t.type_names.index(n) for n in names}
+    out = [header, "#![allow(clippy::all, unused_variables, unused_mut)]",
+           "use crate::decode::{put, Decoder, FastFn};", "use crate::error::{Error, Result};",
+           "use crate::value::{Node, Value};",
+           f"use super::{module}::{{QNAMES, STATES, TYPES}};", ""]
+    out.append("pub(crate) fn lookup(t: u16) -> Option<FastFn> {")
+    out.append("    match t {")
+    out += [f"        {ti} => Some(dec_{ti})," for ti in sorted(fast)]
+    out.append("        _ => None,")
+    out.append("    }")
+    out.append("}")
+    for ti in sorted(fast):
+        out += _fast_type(t, ti, fast)
+    return "\n".join(out) + "\n"
+
+
+def _fast_type(t: Tables, ti: int, fast: set[int]) -> list[str]:
+    start = t.starts[ti]
+    seen, todo = [], [start]
+    while todo:
+        si = todo.pop()
+        if si in seen:
+            continue
+        seen.append(si)
+        todo += [e[4] for e in t.states[si] if e[0] != "Ee"]
+    out = ["", f"// {t.type_names[ti]}",
+           f"fn dec_{ti}(d: &mut Decoder<'_>, q: u16) -> Result<Node> {{",
+           "    d.enter()?;",
+           f"    let td = &TYPES[{ti}];",
+           f"    let mut node = Node::new({ti}, {len(t.fields[ti])});",
+           f"    let mut st: u32 = {start};",
+           "    loop {",
+           "        let at = d.r.position();",
+           "        match st {"]
+    for si in sorted(seen):
+        row = t.states[si]
+        out.append(f"            {si} => match d.r.read_bits({len(row).bit_length()})? {{")
+        for code, e in enumerate(row):
+            kind, q, a, f, n = e
+            if kind == "Ee":
+                out.append(f"                {code} => break,")
+                continue
+            if kind.startswith("Un_"):
+                what = _prod(e).split('what:')[1].split('}')[0]
+                out.append(f"                {code} => return Err(d.unsupported({q}, {what}, at)),")
+                continue
+            if kind == "At":
+                val = f"{_reader(t.datatypes[a], a, str(q))}.map_err(|e| e.within(QNAMES[{q}].local))?"
+            elif kind == "SeS":
+                val = (f"d.simple_with({a}, |d| {_reader(t.datatypes[a], a, str(q))})"
+                       f".map_err(|e| e.within(QNAMES[{q}].local))?")
+            elif kind == "SeC":
+                call = f"dec_{a}(d, {q})" if a in fast else f"d.complex({a}, {q})"
+                val = f"Value::Node({call}.map_err(|e| e.within(QNAMES[{q}].local))?)"
+            else:  # Ch
+                val = f"{_reader(t.datatypes[a], a, 'q')}?"
+            out.append(f"                {code} => {{ let v = {val}; put(td, &mut node, {f}, v, at)?; st = {n}; }}")
+        out.append(f"                code => {{ d.escape(&STATES[{si}], td, &mut node, code, at)?; break; }}")
+        out.append("            },")
+    out += ["            _ => return Err(Error::new(\"grammar state outside the type (tables inconsistent)\", at)),",
+            "        }", "    }", "    d.leave();", "    Ok(node)", "}"]
+    return out

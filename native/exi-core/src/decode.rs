@@ -15,7 +15,7 @@
 
 use crate::bits::{big_plus_one, BitReader};
 use crate::error::{Error, Result};
-use crate::tables::{bits_for, Child, Datatype, Event, Schema, TypeDef};
+use crate::tables::{bits_for, Child, Datatype, Event, Schema, State, TypeDef};
 use crate::value::{BigInt, Node, Slot, Value};
 
 /// Bounds applied before and during decoding.
@@ -46,10 +46,18 @@ pub struct Tolerated {
 /// EE is always the first (code 0) in a state without a first-level EE.
 pub(crate) const START_TAG_SECOND_LEVEL_BITS: u8 = 3;
 
-struct Decoder<'a> {
+/// A grammar's specialised decoder for a complex type (generated, see [`crate::generated`]), if it has one.
+pub(crate) type FastFn = for<'a> fn(&mut Decoder<'a>, u16) -> Result<Node>;
+/// The lookup of a schema's specialised decoders by type index.
+pub(crate) type FastTable = fn(u16) -> Option<FastFn>;
+
+pub(crate) struct Decoder<'a> {
     tolerated: Tolerated,
-    r: BitReader<'a>,
+    pub(crate) r: BitReader<'a>,
     s: &'static Schema,
+    /// Specialised per-type decoders (generated code that does what the table interpreter does for those
+    /// types, with the tables folded in), or `None` to interpret every type.
+    fast: Option<FastTable>,
     /// The string table (EXI §7.3): every literal value in order, with the qname it was coded under, as the
     /// bit position of its first code point and its length (a hit reads the literal again: no copy is kept).
     strings: Vec<(u16, usize, u64)>,
@@ -64,7 +72,18 @@ pub fn decode_document(s: &'static Schema, data: &[u8], limits: Limits) -> Resul
 
 /// As [`decode_document`], also counting the tolerated deviations.
 pub fn decode_document_counted(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value, Tolerated)> {
-    let mut d = Decoder::start(s, data, limits)?;
+    document(s, data, limits, crate::generated::fast_decoders(s.id))
+}
+
+/// As [`decode_document_counted`] with the table interpreter alone (no specialised decoder): the reference
+/// that the differential tests compare the specialised decoders with.
+#[doc(hidden)]
+pub fn decode_document_interpreted(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value, Tolerated)> {
+    document(s, data, limits, None)
+}
+
+fn document(s: &'static Schema, data: &[u8], limits: Limits, fast: Option<FastTable>) -> Result<(usize, Value, Tolerated)> {
+    let mut d = Decoder::start(s, data, limits, fast)?;
     let n = s.document.len();
     // DocContent: SE(G_0) … SE(G_n-1), SE(*) (EXI §8.5.1).
     let code = d.r.read_bits(bits_for(n + 1))? as usize;
@@ -85,10 +104,20 @@ pub fn decode_fragment(s: &'static Schema, data: &[u8], limits: Limits) -> Resul
 
 /// As [`decode_fragment`], also counting the tolerated deviations.
 pub fn decode_fragment_counted(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value, Tolerated)> {
+    fragment(s, data, limits, crate::generated::fast_decoders(s.id))
+}
+
+/// As [`decode_fragment_counted`] with the table interpreter alone (see [`decode_document_interpreted`]).
+#[doc(hidden)]
+pub fn decode_fragment_interpreted(s: &'static Schema, data: &[u8], limits: Limits) -> Result<(usize, Value, Tolerated)> {
+    fragment(s, data, limits, None)
+}
+
+fn fragment(s: &'static Schema, data: &[u8], limits: Limits, fast: Option<FastTable>) -> Result<(usize, Value, Tolerated)> {
     if s.fragment.is_empty() {
         return Err(Error::new(format!("schema {} has no fragment grammar", s.id), 0));
     }
-    let mut d = Decoder::start(s, data, limits)?;
+    let mut d = Decoder::start(s, data, limits, fast)?;
     let m = s.fragment.len();
     // FragmentContent: SE(F_0) … SE(F_m-1), SE(*), ED (EXI §8.5.2).
     let width = bits_for(m + 2);
@@ -113,7 +142,7 @@ pub fn decode_fragment_counted(s: &'static Schema, data: &[u8], limits: Limits) 
 }
 
 impl<'a> Decoder<'a> {
-    fn start(s: &'static Schema, data: &'a [u8], limits: Limits) -> Result<Decoder<'a>> {
+    fn start(s: &'static Schema, data: &'a [u8], limits: Limits, fast: Option<FastTable>) -> Result<Decoder<'a>> {
         if data.len() > limits.max_input {
             return Err(Error::new(format!("stream of {} bytes exceeds the limit of {}", data.len(), limits.max_input), 0));
         }
@@ -122,7 +151,7 @@ impl<'a> Decoder<'a> {
         if header != 0x80 {
             return Err(Error::new(format!("EXI header 0x{header:02x}: the V2G profile requires exactly 0x80"), 0));
         }
-        Ok(Decoder { tolerated: Tolerated::default(), r, s, strings: Vec::new(), depth: 0, limits })
+        Ok(Decoder { tolerated: Tolerated::default(), r, s, fast, strings: Vec::new(), depth: 0, limits })
     }
 
     /// After ED: zero padding to the byte boundary, then only zero bytes (some cars append one).
@@ -170,7 +199,7 @@ impl<'a> Decoder<'a> {
         Ok(v)
     }
 
-    fn element(&mut self, c: Child, q: u16) -> Result<Value> {
+    pub(crate) fn element(&mut self, c: Child, q: u16) -> Result<Value> {
         match c {
             Child::Simple(d) => {
                 // Type_0: CH [schema-typed value] (1 bit with the escape), Type_1: EE.
@@ -191,11 +220,80 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn complex(&mut self, t: u16, q: u16) -> Result<Node> {
+    /// An element of simple type `d` whose value `read` reads (the generated decoders' form of
+    /// [`Decoder::element`] for `Child::Simple`, with the same events and errors).
+    #[inline(always)]
+    pub(crate) fn simple_with(&mut self, d: u16, read: impl FnOnce(&mut Self) -> Result<Value>) -> Result<Value> {
+        let at = self.r.position();
+        let code = self.r.read_bits(1)?;
+        if code != 0 {
+            return self.empty_value_as_ee(d, code, at);
+        }
+        let v = read(self)?;
+        let at = self.r.position();
+        let code = self.r.read_bits(1)?;
+        if code != 0 {
+            return Err(self.deviation(code, at));
+        }
+        Ok(v)
+    }
+
+    /// Entering a complex element: the nesting limit.
+    #[inline(always)]
+    pub(crate) fn enter(&mut self) -> Result<()> {
         self.depth += 1;
         if self.depth > self.limits.max_depth {
             return Err(Error::new(format!("nesting deeper than {}", self.limits.max_depth), self.r.position()));
         }
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// A complex element of type `t`, by its specialised decoder if the grammar has one.
+    pub(crate) fn complex(&mut self, t: u16, q: u16) -> Result<Node> {
+        if let Some(f) = self.fast.and_then(|table| table(t)) {
+            return f(self, q);
+        }
+        self.interpret(t, q)
+    }
+
+    /// The escape `code` (read at `at`, beyond the productions of `state`) in a node of type `td`: only EE in
+    /// a state that waits for the simple content (then the value is placed and the node ends: `Ok`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn escape(&mut self, state: &State, td: &TypeDef, node: &mut Node, code: u32, at: usize) -> Result<()> {
+        let ch = state.prods.iter().find_map(|p| match p.e {
+            Event::Ch { d, f } => Some((d, f)),
+            _ => None,
+        });
+        let has_ee = state.prods.iter().any(|p| matches!(p.e, Event::Ee));
+        match ch {
+            Some((d, f)) if !has_ee && code as usize == state.prods.len() => {
+                let v = self.empty_value_as_ee(d, code, at)?;
+                put(td, node, f, v, at)
+            }
+            _ => Err(self.deviation(code, at)),
+        }
+    }
+
+    /// A production the V2G profile forbids.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn unsupported(&self, uq: u16, what: &str, at: usize) -> Error {
+        let text = if what.contains("wildcard") || what.contains("mixed") {
+            format!("{what} is not allowed in V2G messages ([V2G2-771])")
+        } else {
+            format!("{what} {} is not allowed here", self.s.qnames[uq as usize].local)
+        };
+        Error::new(text, at)
+    }
+
+    fn interpret(&mut self, t: u16, q: u16) -> Result<Node> {
+        self.enter()?;
         let s = self.s;
         let td = &s.types[t as usize];
         let mut node = Node::new(t, td.fields.len());
@@ -206,19 +304,8 @@ impl<'a> Decoder<'a> {
             let code = self.r.read_bits(state.width)?;
             let Some(prod) = state.prods.get(code as usize) else {
                 // The escape to the second level: only EE in a state that waits for the simple content.
-                let ch = state.prods.iter().find_map(|p| match p.e {
-                    Event::Ch { d, f } => Some((d, f)),
-                    _ => None,
-                });
-                let has_ee = state.prods.iter().any(|p| matches!(p.e, Event::Ee));
-                match ch {
-                    Some((d, f)) if !has_ee && code as usize == state.prods.len() => {
-                        let v = self.empty_value_as_ee(d, code, at)?;
-                        put(td, &mut node, f, v, at)?;
-                        break;
-                    }
-                    _ => return Err(self.deviation(code, at)),
-                }
+                self.escape(state, td, &mut node, code, at)?;
+                break;
             };
             match prod.e {
                 Event::At { q: aq, d, f } => {
@@ -234,27 +321,87 @@ impl<'a> Decoder<'a> {
                     put(td, &mut node, f, v, at)?;
                 }
                 Event::Ee => break,
-                Event::Unsupported { q: uq, what } => {
-                    let text = if what.contains("wildcard") || what.contains("mixed") {
-                        format!("{what} is not allowed in V2G messages ([V2G2-771])")
-                    } else {
-                        format!("{what} {} is not allowed here", s.qnames[uq as usize].local)
-                    };
-                    return Err(Error::new(text, at));
-                }
+                Event::Unsupported { q: uq, what } => return Err(self.unsupported(uq, what, at)),
             }
             st = prod.n as usize;
         }
-        self.depth -= 1;
+        self.leave();
         Ok(node)
     }
 
-    fn value(&mut self, d: u16, q: u16) -> Result<Value> {
-        let at = self.r.position();
+    pub(crate) fn value(&mut self, d: u16, q: u16) -> Result<Value> {
         match self.s.datatypes[d as usize] {
-            Datatype::Boolean => Ok(Value::Bool(self.r.read_bit()?)),
+            Datatype::Boolean => self.v_bool(),
             // Length facets are not enforced: the reference codecs accept and produce values outside them (a
             // 4-octet GenChallenge, a 23-character eMAID), and only the representation matters for the codec.
+            Datatype::String { .. } | Datatype::Binary { .. } => self.value_text(d, q),
+            Datatype::NBitInt { min, bits, .. } => self.v_nbit(min, bits),
+            Datatype::UnsignedInt { min, max } => self.v_uint(min, max),
+            Datatype::SignedInt { min, max } => self.v_sint(min, max),
+            Datatype::Enum { values, bits, base: _ } => self.v_enum(values.len(), bits),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn v_bool(&mut self) -> Result<Value> {
+        Ok(Value::Bool(self.r.read_bit()?))
+    }
+
+    /// Any offset the n bits can hold is accepted (a multiplier of 4 in a -3..3 type occurs in the field).
+    #[inline(always)]
+    pub(crate) fn v_nbit(&mut self, min: i64, bits: u8) -> Result<Value> {
+        Ok(Value::Int(i128::from(min) + i128::from(self.r.read_bits(bits)?)))
+    }
+
+    #[inline(always)]
+    pub(crate) fn v_enum(&mut self, n: usize, bits: u8) -> Result<Value> {
+        let at = self.r.position();
+        let i = self.r.read_bits(bits)?;
+        if i as usize >= n {
+            return Err(Error::new(format!("enumeration index {i} beyond the {n} values"), at));
+        }
+        Ok(Value::Enum(i as u16))
+    }
+
+    #[inline]
+    pub(crate) fn v_uint(&mut self, min: i128, max: Option<i128>) -> Result<Value> {
+        let at = self.r.position();
+        let v = match self.r.read_big_uint()? {
+            Ok(small) if small <= i128::MAX as u128 => small as i128,
+            Ok(small) => return self.big(BigInt { negative: false, magnitude: small.to_be_bytes().to_vec() }, max, at),
+            Err(mag) => return self.big(BigInt { negative: false, magnitude: mag }, max, at),
+        };
+        check_range(v, Some(min), max, at)?;
+        Ok(Value::Int(v))
+    }
+
+    #[inline]
+    pub(crate) fn v_sint(&mut self, min: Option<i128>, max: Option<i128>) -> Result<Value> {
+        let at = self.r.position();
+        let negative = self.r.read_bit()?;
+        let mag = self.r.read_big_uint()?;
+        let v = match mag {
+            Ok(m) if m < i128::MAX as u128 => {
+                if negative {
+                    -(m as i128) - 1
+                } else {
+                    m as i128
+                }
+            }
+            Ok(m) => {
+                let be = m.to_be_bytes();
+                return self.signed_big(negative, &be, min, max, at);
+            }
+            Err(be) => return self.signed_big(negative, &be, min, max, at),
+        };
+        check_range(v, min, max, at)?;
+        Ok(Value::Int(v))
+    }
+
+    /// A string or binary value.
+    pub(crate) fn value_text(&mut self, d: u16, q: u16) -> Result<Value> {
+        let at = self.r.position();
+        match self.s.datatypes[d as usize] {
             Datatype::String { .. } => Ok(Value::Str(self.string(q)?)),
             Datatype::Binary { .. } => {
                 let len = self.r.read_uint()?;
@@ -263,44 +410,7 @@ impl<'a> Decoder<'a> {
                 }
                 Ok(Value::Bytes(self.r.read_bytes(len as usize)?))
             }
-            // Any offset the n bits can hold is accepted (a multiplier of 4 in a -3..3 type occurs in the field).
-            Datatype::NBitInt { min, bits, .. } => Ok(Value::Int(i128::from(min) + i128::from(self.r.read_bits(bits)?))),
-            Datatype::UnsignedInt { min, max } => {
-                let v = match self.r.read_big_uint()? {
-                    Ok(small) if small <= i128::MAX as u128 => small as i128,
-                    Ok(small) => return self.big(BigInt { negative: false, magnitude: small.to_be_bytes().to_vec() }, max, at),
-                    Err(mag) => return self.big(BigInt { negative: false, magnitude: mag }, max, at),
-                };
-                check_range(v, Some(min), max, at)?;
-                Ok(Value::Int(v))
-            }
-            Datatype::SignedInt { min, max } => {
-                let negative = self.r.read_bit()?;
-                let mag = self.r.read_big_uint()?;
-                let v = match mag {
-                    Ok(m) if m < i128::MAX as u128 => {
-                        if negative {
-                            -(m as i128) - 1
-                        } else {
-                            m as i128
-                        }
-                    }
-                    Ok(m) => {
-                        let be = m.to_be_bytes();
-                        return self.signed_big(negative, &be, min, max, at);
-                    }
-                    Err(be) => return self.signed_big(negative, &be, min, max, at),
-                };
-                check_range(v, min, max, at)?;
-                Ok(Value::Int(v))
-            }
-            Datatype::Enum { values, bits, base: _ } => {
-                let i = self.r.read_bits(bits)?;
-                if i as usize >= values.len() {
-                    return Err(Error::new(format!("enumeration index {i} beyond the {} values", values.len()), at));
-                }
-                Ok(Value::Enum(i as u16))
-            }
+            _ => self.value(d, q),
         }
     }
 
@@ -385,7 +495,7 @@ impl<'a> Decoder<'a> {
 
 /// Place a decoded value in field `f` of `node` (of type `td`).
 #[inline(always)]
-fn put(td: &TypeDef, node: &mut Node, f: u16, v: Value, at: usize) -> Result<()> {
+pub(crate) fn put(td: &TypeDef, node: &mut Node, f: u16, v: Value, at: usize) -> Result<()> {
     let (Some(fd), Some(slot)) = (td.fields.get(f as usize), node.fields.get_mut(f as usize)) else {
         return Err(Error::new("field index outside the type (grammar tables inconsistent)", at));
     };

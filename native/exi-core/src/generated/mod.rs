@@ -8,3 +8,14 @@ pub mod iso20_ac;
 pub mod iso20_dc;
 pub mod iso20_wpt;
 pub mod iso20_acdp;
+mod iso2_fast;
+mod iso20_dc_fast;
+
+/// The specialised decoders of a schema's charge-loop types, by schema id (`Schema::id`).
+pub(crate) fn fast_decoders(id: &str) -> Option<crate::decode::FastTable> {
+    match id {
+        "iso2" => Some(iso2_fast::lookup),
+        "iso20_dc" => Some(iso20_dc_fast::lookup),
+        _ => None,
+    }
+}
