@@ -142,3 +142,43 @@ def replay(module: ModuleType, files: list[Path], timeout_s: float, rss_limit_mb
         signal.signal(signal.SIGALRM, old)
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     return results
+
+
+def signature(module: ModuleType, data: bytes) -> str | None:
+    """What kind of rule break ``data`` causes (the escaped exception's type, or the bad-message kind); None if
+    it keeps the rule."""
+    try:
+        checker(module)(data)
+    except RuleBroken as exc:
+        cause = exc.__cause__
+        return f"{type(cause).__name__}:{str(exc).split(':', 1)[0]}" if cause is not None else str(exc)
+    return None
+
+
+def minimize(module: ModuleType, data: bytes, max_checks: int = 20000) -> bytes:
+    """A smaller input that breaks the rule the same way: drop chunks (halving their size), then lower bytes."""
+    want = signature(module, data)
+    if want is None:
+        raise ValueError("the input keeps the rule: nothing to minimise")
+    checks, size = 0, max(1, len(data) // 2)
+    while size >= 1 and checks < max_checks:
+        pos, shrunk = 0, False
+        while pos < len(data) and checks < max_checks:
+            candidate = data[:pos] + data[pos + size:]
+            checks += 1
+            if candidate != data and signature(module, candidate) == want:
+                data, shrunk = candidate, True
+            else:
+                pos += size
+        if not shrunk:
+            size //= 2
+    for i in range(len(data)):
+        for value in (0x00, 0x30, 0x61):
+            if checks >= max_checks or data[i] <= value:
+                break
+            candidate = data[:i] + bytes([value]) + data[i + 1:]
+            checks += 1
+            if signature(module, candidate) == want:
+                data = candidate
+                break
+    return data

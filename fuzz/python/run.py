@@ -8,7 +8,9 @@ TARGET is one of ``py-v2gtp py-sdp py-slac py-bms-can py-config`` (``fuzz/python
 ``fuzz/regressions/TARGET/`` is read as extra seeds. An input that lets an undocumented exception escape, or
 runs past ``--timeout`` seconds, or grows past ``--rss-limit-mb`` is a finding: libFuzzer writes it to --out
 (``crash-*``, ``timeout-*``, ``oom-*``) with the log beside it (``*.log``). ``--replay DIR`` instead runs every
-file of DIR once through the same rule (time limit by SIGALRM, memory by RLIMIT_AS) and prints each failure.
+file of DIR once through the same rule (time limit by SIGALRM, memory by RLIMIT_AS) and prints each failure;
+``--minimize FILE`` shrinks a finding (same exception type) into ``--out/FILE.min`` (libFuzzer's own
+``-minimize_crash`` re-executes argv[0], which an atheris script is not).
 
 Exit status: 0 no finding, 1 finding, 2 usage error (or the campaign could not run at all). ``--stats FILE``
 gets JSON: target, engine, executions, coverage_kind, coverage, coverage_total, corpus, findings, cpu_seconds,
@@ -59,6 +61,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="folder for findings")
     p.add_argument("--stats", type=Path, required=True, help="JSON file for the campaign's figures")
     p.add_argument("--replay", type=Path, help="run each file of this folder once instead of a campaign")
+    p.add_argument("--minimize", type=Path, help="shrink this finding (same exception) into --out as NAME.min")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S, help="per-input time limit, seconds")
     p.add_argument("--rss-limit-mb", type=int, default=DEFAULT_RSS_LIMIT_MB, help="memory limit, MB")
     args = p.parse_args(argv)
@@ -66,6 +69,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--seconds, --timeout and --rss-limit-mb must be positive")
     if args.replay is not None and not args.replay.is_dir():
         p.error(f"--replay {args.replay}: not a folder")
+    if args.minimize is not None and not args.minimize.is_file():
+        p.error(f"--minimize {args.minimize}: not a file")
     return args
 
 
@@ -152,6 +157,17 @@ def main(argv: list[str]) -> int:
     name = args.target if args.target in harness.TARGETS else target.name
     stats: dict[str, object] = {"target": name, "engine": "atheris", "coverage_total": None, "code": _code_hash(),
                                 "started": started}
+    if args.minimize is not None:
+        module = harness.import_target(target)
+        data = args.minimize.read_bytes()
+        if harness.signature(module, data) is None:
+            print(f"run.py: {args.minimize} keeps the rule: nothing to minimise", file=sys.stderr)
+            return 2
+        small = harness.minimize(module, data)
+        dest = args.out / f"{args.minimize.name}.min"
+        dest.write_bytes(small)
+        print(f"{name}: {len(data)} -> {len(small)} bytes in {dest} ({harness.signature(module, small)}): {small.hex()}")
+        return 1
     if args.replay is not None:
         module = harness.import_target(target)
         files = _files(args.replay)

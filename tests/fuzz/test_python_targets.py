@@ -105,6 +105,9 @@ def test_the_harness_reports_a_broken_toy_target_as_a_finding(kind: str, tmp_pat
         replay = _run(f"file:{toy}", "--seconds", "1", "--corpus", tmp_path / "c", "--out", tmp_path / "o",
                       "--stats", tmp_path / "replay.json", "--replay", out)
         assert replay.returncode == 1 and reason in replay.stderr, replay.stdout + replay.stderr
+        small = _run(f"file:{toy}", "--seconds", "1", "--corpus", tmp_path / "c", "--out", tmp_path / "o",
+                     "--stats", tmp_path / "min.json", "--minimize", finding)
+        assert small.returncode == 1 and (tmp_path / "o" / f"{finding.name}.min").read_bytes() == b"!", small.stderr
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
