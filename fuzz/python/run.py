@@ -25,11 +25,14 @@ import json
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: fuzz.python, evcc
 
@@ -39,6 +42,7 @@ ENGINE = harness.HERE / "engine.py"
 ARTIFACT_PREFIXES = ("crash-", "timeout-", "oom-", "leak-")
 DEFAULT_TIMEOUT_S = 10  # per input; generous: the machine is shared (the targets take well under 10 ms)
 DEFAULT_RSS_LIMIT_MB = 1024
+INTERRUPTED = 72  # libFuzzer's exit status after SIGINT (a campaign stopped early, e.g. by scripts/fuzz)
 GRACE_S = 120  # start-up (imports, instrumentation, seed corpus) and shut-down beyond --seconds
 STATUS = re.compile(r"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
 FINAL_RUNS = re.compile(r"^stat::number_of_executed_units:\s*(\d+)")
@@ -119,15 +123,32 @@ def campaign(target: harness.Target, name: str, seconds: float, corpus: Path, ou
         seeds.append(regressions)
     cmd = [sys.executable, str(ENGINE), name, f"-max_total_time={max(1, round(seconds))}",
            f"-timeout={timeout_s}", f"-rss_limit_mb={rss_limit_mb}", f"-max_len={max_len}",
-           f"-artifact_prefix={out}{os.sep}", "-print_final_stats=1", *map(str, seeds)]
-    try:
-        proc = subprocess.run(cmd, cwd=harness.REPO, capture_output=True, text=True, errors="replace",
-                              timeout=seconds + timeout_s + GRACE_S)
-        log, rc = proc.stdout + proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        log = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        log += "\nrun.py: the atheris process did not stop in time and was killed\n"
-        rc = -9
+           f"-artifact_prefix={out}{os.sep}", "-print_final_stats=1", f"-interrupted_exitcode={INTERRUPTED}",
+           *map(str, seeds)]
+    with tempfile.TemporaryFile() as logf:
+        proc = subprocess.Popen(cmd, cwd=harness.REPO, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+
+        stopped: list[int] = []
+
+        def forward(signum: int, _frame: FrameType | None) -> None:  # stop early: libFuzzer ends the run cleanly
+            stopped.append(signum)
+            proc.send_signal(signal.SIGINT)
+
+        old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            rc = proc.wait(timeout=seconds + timeout_s + GRACE_S)
+            note = ""
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+            note = "\nrun.py: the atheris process did not stop in time and was killed\n"
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+        logf.seek(0)
+        log = logf.read().decode(errors="replace") + note
+    if stopped and rc != 0:  # libFuzzer says 72; Python's own handler (SIGINT before libFuzzer's) 130
+        rc = INTERRUPTED
     executions, coverage = parse_log(log)
     found = sorted(_artifacts(out) - before)
     if found:
@@ -191,7 +212,7 @@ def main(argv: list[str]) -> int:
             rc = 1
             for f in findings:
                 print(f"FINDING {f} (log: {f.name}.log)", file=sys.stderr)
-        elif result.returncode != 0:
+        elif result.returncode not in (0, INTERRUPTED):
             tail = "\n".join(result.log.splitlines()[-30:])
             print(f"run.py: the atheris process failed (status {result.returncode}) without a finding:\n{tail}",
                   file=sys.stderr)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,23 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert _run("py-nonesuch", *args).returncode == 2
     assert _run("py-sdp", "--seconds", "1").returncode == 2
     assert _run("py-sdp", *args, "--replay", tmp_path / "missing").returncode == 2
+
+
+def test_a_campaign_stopped_by_sigint_still_writes_its_figures(tmp_path: Path) -> None:
+    """scripts/fuzz stops a long campaign with SIGINT: run.py passes it to libFuzzer and still writes --stats."""
+    corpus, stats = tmp_path / "corpus", tmp_path / "stats.json"
+    shutil.copytree(REPO / "fuzz" / "corpus" / "py-sdp", corpus)
+    seeds = len(list(corpus.iterdir()))
+    proc = subprocess.Popen([sys.executable, str(RUN), "py-sdp", "--seconds", "3600", "--corpus", str(corpus),
+                             "--out", str(tmp_path / "out"), "--stats", str(stats)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while len(list(corpus.iterdir())) == seeds and proc.poll() is None:  # fuzzing has begun: a new input
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    figures = json.loads(stats.read_text(encoding="utf-8"))
+    assert figures["findings"] == 0 and isinstance(figures["executions"], int) and figures["executions"] > 0
