@@ -235,12 +235,6 @@ class Campaign:
                 shutil.copy2(f, seeds / f.name)
         if not any(seeds.iterdir()):
             (seeds / "empty-header").write_bytes(b"\x80\x00")
-        # A seed that crashes is a finding before any fuzzing (afl-fuzz would only skip it).
-        for f in sorted(seeds.iterdir()):
-            kind, _ = replay_one(binary, f.read_bytes())
-            if kind:
-                findings.append(self.keep_finding(binary, afl, f, kind))
-                f.unlink()
         out = self.workdir / "out"
         shutil.rmtree(out, ignore_errors=True)
         cmd = [str(afl / "afl-fuzz"), "-i", str(seeds), "-o", str(out), "-t", str(EXEC_TIMEOUT_MS)]
@@ -286,6 +280,14 @@ class Campaign:
         if not (out / "default" / "fuzzer_stats").exists():
             tail = (self.workdir / "afl.log").read_bytes()[-3000:].decode(errors="replace")
             raise FuzzError(f"afl-fuzz did not run (exit {proc.returncode}); {self.workdir / 'afl.log'}:\n{tail}")
+        # A seed that crashes or hangs is a finding too (afl-fuzz only skips it: AFL_IGNORE_SEED_PROBLEMS).
+        for name in skipped_seeds((self.workdir / "afl.log").read_bytes().decode(errors="replace")):
+            f = seeds / name
+            kind, _ = replay_one(binary, f.read_bytes()) if f.is_file() else ("", "")
+            if kind:
+                findings.append(self.keep_finding(binary, afl, f, kind))
+            elif f.is_file():
+                log(f"{self.target}: seed {name} was skipped by afl-fuzz but replays fine (load?); not counted")
         for sub, kind in (("crashes", "crash"), ("hangs", "hang")):
             for f in sorted((out / "default" / sub).glob("id:*")):
                 confirmed, _ = replay_one(binary, f.read_bytes())
@@ -293,8 +295,9 @@ class Campaign:
                     findings.append(self.keep_finding(binary, afl, f, confirmed, minimise=len(findings) < MAX_MINIMISED))
                 else:
                     log(f"{self.target}: {kind} {f.name} did not reproduce in a replay (load?); not counted")
-        self.stats["findings"] = len(findings)
-        self.stats["finding_files"] = [str(p) for p in findings]
+        unique = sorted(set(findings))
+        self.stats["findings"] = len(unique)
+        self.stats["finding_files"] = [str(p) for p in unique]
         return self.finish()
 
     def update_afl_stats(self, out: Path, cpu: float, wall: float) -> None:
@@ -395,6 +398,20 @@ def afl_version(afl: Path) -> str:
     r = subprocess.run([str(afl / "afl-fuzz"), "--version"], capture_output=True, text=True)
     m = re.search(r"afl-fuzz\+\+(\S+)", r.stdout + r.stderr)
     return m.group(1) if m else "unknown"
+
+
+_DRY_RUN = re.compile(r"Attempting dry run with '[^']*orig:([^'/]+)'")
+
+
+def skipped_seeds(log_text: str) -> list[str]:
+    """The seeds whose dry run crashed or timed out (afl-fuzz's log names them before the warning)."""
+    out = []
+    parts = _DRY_RUN.split(log_text)
+    # parts: [before, name1, text after name1, name2, ...]
+    for name, after in zip(parts[1::2], parts[2::2]):
+        if re.search(r"program crashed with one of the test cases|results in a (?:crash|timeout)", after, re.I):
+            out.append(name)
+    return out
 
 
 def parse_fuzzer_stats(path: Path) -> dict[str, str]:

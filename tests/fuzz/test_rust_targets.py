@@ -1,0 +1,123 @@
+"""Issue 20 points 1 and 3: the EXI core's AFL++ targets in CI.
+
+The fuzz crate is built once (``scripts/fuzz --build``); every Rust target then runs a short campaign from the
+committed corpus through ``scripts/fuzz`` (a finding fails), every file of ``fuzz/regressions/<target>/`` is
+replayed through its target's harness (the regression tests of minimised crashers; ``fuzz/regressions/known.json``
+names findings not fixed yet, which are strict xfails), and a target that panics on purpose shows that a panic does
+become a finding with a minimised input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FUZZ = REPO / "scripts" / "fuzz"
+REGRESSIONS = REPO / "fuzz" / "regressions"
+CAMPAIGN_S = 10
+EXTRA = ("exi-roundtrip", "exi-fragment-roundtrip")
+
+
+def grammar_ids() -> list[str]:
+    text = (REPO / "native" / "exi-core" / "src" / "lib.rs").read_text()
+    block = re.search(r"pub const GRAMMAR_IDS: \[&str; \d+\] = \[(.*?)\];", text, re.S)
+    assert block, "GRAMMAR_IDS not found in exi-core/src/lib.rs"
+    return re.findall(r'"([^"]+)"', block.group(1))
+
+
+RUST_TARGETS = sorted([f"exi-decode-{g}" for g in grammar_ids()] + list(EXTRA))
+
+
+def fuzz(*args: str | Path | int, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    # the bound only keeps a broken runner from blocking CI; it is no speed assertion
+    return subprocess.run([sys.executable, str(FUZZ), *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def built() -> None:
+    proc = fuzz("--build")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_target_per_grammar_and_the_round_trips() -> None:
+    listed = fuzz("--list", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    names = listed.stdout.split()
+    assert sorted(n for n in names if n.startswith("exi-")) == RUST_TARGETS
+    assert {"py-v2gtp", "py-sdp", "py-slac", "py-bms-can", "py-config"} <= set(names)
+
+
+@pytest.mark.parametrize("target", RUST_TARGETS)
+def test_short_campaign_from_the_committed_corpus_finds_nothing(built: None, target: str, tmp_path: Path) -> None:
+    corpus = REPO / "fuzz" / "corpus" / target
+    assert corpus.is_dir() and any(corpus.iterdir()), f"{corpus}: the seed corpus is committed"
+    proc = fuzz(target, "--seconds", CAMPAIGN_S, "--workdir", tmp_path / "work", "--no-record",
+                "--regressions", tmp_path / "regressions")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stats: dict[str, Any] = json.loads((tmp_path / "work" / "campaign.json").read_text())
+    assert stats["target"] == target and stats["finished"] and stats["findings"] == 0
+    assert stats["engine"].startswith("AFL++ ")
+    assert stats["executions"] > len(list(corpus.iterdir()))
+    assert stats["coverage_kind"] == "edges" and 0 < stats["coverage"] <= stats["coverage_total"]
+    assert stats["corpus"] >= 1 and stats["cpu_seconds"] > 0
+    assert re.fullmatch(r"[0-9a-f]{40}", stats["code"])
+    assert not (tmp_path / "regressions").exists()
+
+
+def test_a_panic_becomes_a_minimised_finding(built: None, tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "near").write_bytes(b"EVCA" + bytes(60))  # one byte from the selftest target's panic
+    proc = fuzz("selftest-crash", "--seconds", 20, "--workdir", tmp_path / "work", "--no-record",
+                "--corpus", seeds, "--regressions", tmp_path / "regressions")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FINDING selftest-crash: crash" in proc.stdout
+    assert "a panic in a harness is a finding" in proc.stdout
+    kept = list((tmp_path / "regressions" / "selftest-crash").iterdir())
+    assert kept and all(p.read_bytes().startswith(b"EVCC") for p in kept)
+    assert min(len(p.read_bytes()) for p in kept) < 64  # afl-tmin shrank it
+    stats = json.loads((tmp_path / "work" / "campaign.json").read_text())
+    assert stats["findings"] == len(kept)
+    replay = fuzz("--replay", "selftest-crash", kept[0])
+    assert replay.returncode == 1 and "crash" in replay.stdout
+
+
+def known_findings() -> dict[str, str]:
+    path = REGRESSIONS / "known.json"
+    if not path.exists():
+        return {}
+    data: dict[str, str] = json.loads(path.read_text())
+    return data
+
+
+def regression_cases() -> list[Any]:
+    known = known_findings()
+    cases: list[Any] = []
+    for target in RUST_TARGETS:
+        folder = REGRESSIONS / target
+        for f in sorted(folder.iterdir()) if folder.is_dir() else []:
+            name = f"{target}/{f.name}"
+            marks = [pytest.mark.xfail(strict=True, reason=known[name])] if name in known else []
+            cases.append(pytest.param(target, f, id=name, marks=marks))
+    if not cases:
+        cases.append(pytest.param("", Path(), id="none", marks=pytest.mark.skip(reason="no Rust regression yet")))
+    return cases
+
+
+@pytest.mark.parametrize(("target", "path"), regression_cases())
+def test_regression_replays_clean(built: None, target: str, path: Path) -> None:
+    proc = fuzz("--replay", target, path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_known_findings_name_existing_files() -> None:
+    for name in known_findings():
+        assert (REGRESSIONS / name).is_file(), f"fuzz/regressions/known.json names {name}, which is not there"
