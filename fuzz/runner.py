@@ -216,10 +216,21 @@ class Campaign:
     def run_rust(self) -> int:
         started = now_iso()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        build(nice=self.nice)
+        code = record.code_hash(self.target) or "unknown"
+        built_code = TARGET_DIR / "built-code.txt"
+        try:
+            build(nice=self.nice)
+            record.write_atomic(built_code, code + "\n")
+        except FuzzError as e:
+            # The shared tree may be mid-merge: a long queue goes on with the binary of the last good build.
+            if not (TARGET_DIR / "release" / self.target).exists() or not built_code.exists():
+                raise
+            code = built_code.read_text().strip()
+            log(f"{self.target}: build failed, fuzzing the previous build (exi-core {code}): {str(e)[-500:]}")
         afl = afl_bin_dir()
         version = afl_version(afl)
         self.base_stats(f"AFL++ {version} (cargo-afl {CARGO_AFL_VERSION})", started)
+        self.stats["code"] = code
         binary = self.workdir / "bin" / self.target
         binary.parent.mkdir(exist_ok=True)
         shutil.copy2(target_binary(self.target), binary)
@@ -604,7 +615,7 @@ def queue(targets: Sequence[str], cpu_hours: float, jobs: int, root: Path, recor
                 target = pending.pop(0)
             done = float(record.load(record_path)["targets"].get(target, {}).get("cpu_seconds", 0.0))
             left = cpu_hours * 3600 - done
-            if left < 60:
+            if left < 0.01 * cpu_hours * 3600:
                 log(f"queue: {target} has {done / 3600:.2f} CPU-hours on record; skipped")
                 continue
             log(f"queue: {target} for {left / 3600:.2f} CPU-hours")

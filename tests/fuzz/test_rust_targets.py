@@ -76,7 +76,7 @@ def test_a_panic_becomes_a_minimised_finding(built: None, tmp_path: Path) -> Non
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     (seeds / "near").write_bytes(b"EVCA" + bytes(60))  # one byte from the selftest target's panic
-    proc = fuzz("selftest-crash", "--seconds", 20, "--workdir", tmp_path / "work", "--no-record",
+    proc = fuzz("selftest-crash", "--seconds", 12, "--workdir", tmp_path / "work", "--no-record",
                 "--corpus", seeds, "--regressions", tmp_path / "regressions")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FINDING selftest-crash: crash" in proc.stdout
