@@ -47,7 +47,7 @@ def test_short_campaign_from_the_committed_corpus_finds_nothing(target: str, tmp
     assert stats["target"] == target and stats["engine"] == "atheris" and stats["findings"] == 0
     assert isinstance(stats["executions"], int) and stats["executions"] > len(list(corpus.iterdir()))
     assert isinstance(stats["coverage"], int) and stats["coverage"] > 0
-    assert isinstance(stats["corpus"], int) and stats["corpus"] >= len(list(corpus.iterdir()))
+    assert isinstance(stats["corpus"], int) and stats["corpus"] > 0
     code = subprocess.run(["git", "rev-parse", "HEAD:evcc"], cwd=REPO, capture_output=True, text=True, check=True)
     assert stats["code"] == code.stdout.strip()
     assert not any(out.iterdir())
