@@ -57,7 +57,8 @@ PY_TARGETS = ("py-v2gtp", "py-sdp", "py-slac", "py-bms-can", "py-config")
 SELFTEST = ("selftest-crash",)  # not listed: the tests' check that a panic becomes a finding
 CARGO_AFL_VERSION = "0.18.2"
 EXEC_TIMEOUT_MS = 1000  # afl-fuzz's per-input limit; decoding any input takes well under a millisecond
-REPLAY_TIMEOUT_S = 10  # a hang is confirmed when one replay runs this long (the machine is shared and loaded)
+# A hang is confirmed when one replay runs this long (the machine is shared and loaded).
+REPLAY_TIMEOUT_S = float(os.environ.get("EVCC_FUZZ_REPLAY_TIMEOUT", "10"))
 LONG_S = 600  # campaigns longer than this run at nice 19
 SNAPSHOT_S = 120  # partial figures written this often
 MAX_MINIMISED = 5  # findings minimised per campaign (the others are copied as they are)
@@ -190,13 +191,16 @@ class Campaign:
     def finish(self) -> int:
         self.stats["finished"] = True
         self.stats["stop"] = self.stop_reason or "time"
+        if self.stats.get("execs_per_sec") is None and self.stats["wall_seconds"]:
+            self.stats["execs_per_sec"] = round(self.stats["executions"] / self.stats["wall_seconds"], 1)
         self.save()
         if self.record_path is not None:
             record.merge(self.stats, self.record_path)
             self.stats["merged"] = True
             self.save()
         s = self.stats
-        cov = f"{s['coverage']}/{s['coverage_total']} {s['coverage_kind']}" if s.get("coverage") is not None else "-"
+        cov = "-" if s.get("coverage") is None else f"{s['coverage']}" + (
+            f"/{s['coverage_total']}" if s.get("coverage_total") else "") + f" {s['coverage_kind']}"
         log(f"{self.target}: {s['executions']:,} executions ({s.get('execs_per_sec') or 0:.0f}/s), coverage {cov}, "
             f"corpus {s['corpus']}, findings {s['findings']}, CPU {s['cpu_seconds']:.0f} s, wall "
             f"{s['wall_seconds']:.0f} s")

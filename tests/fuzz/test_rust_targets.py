@@ -10,6 +10,7 @@ become a finding with a minimised input.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -121,3 +122,18 @@ def test_regression_replays_clean(built: None, target: str, path: Path) -> None:
 def test_known_findings_name_existing_files() -> None:
     for name in known_findings():
         assert (REGRESSIONS / name).is_file(), f"fuzz/regressions/known.json names {name}, which is not there"
+
+
+def test_excessive_allocation_and_hangs_are_findings(built: None, tmp_path: Path) -> None:
+    alloc, hang, fine = tmp_path / "alloc", tmp_path / "hang", tmp_path / "fine"
+    alloc.write_bytes(b"ALLOC")
+    hang.write_bytes(b"HANG")
+    fine.write_bytes(b"EVCA")
+    proc = subprocess.run([sys.executable, str(FUZZ), "--replay", "selftest-crash", str(alloc), str(hang), str(fine)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "EVCC_FUZZ_REPLAY_TIMEOUT": "3"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if line.startswith(str(tmp_path)))
+    assert lines[str(alloc)].startswith("crash: ") and "excessive allocation" in lines[str(alloc)]
+    assert lines[str(hang)].startswith("hang: ")
+    assert lines[str(fine)] == "ok"
