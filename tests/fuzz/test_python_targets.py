@@ -137,3 +137,11 @@ def test_a_campaign_stopped_by_sigint_still_writes_its_figures(tmp_path: Path) -
     assert proc.returncode == 0, out + err
     figures = json.loads(stats.read_text(encoding="utf-8"))
     assert figures["findings"] == 0 and isinstance(figures["executions"], int) and figures["executions"] > 0
+
+
+def test_the_python_fuzz_code_type_checks() -> None:
+    """mypy --strict on fuzz/python and this file (``fuzz`` is a namespace package: explicit package bases)."""
+    out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--explicit-package-bases", "--no-incremental",
+                          "fuzz/python", "tests/fuzz/test_python_targets.py"], cwd=REPO, capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
