@@ -272,7 +272,10 @@ class Campaign:
         deadline = None if self.seconds is None else t0 + self.seconds + 120
         stopping_at = 0.0
         while proc.poll() is None:
-            self._stop.wait(2.0)
+            if stopping_at:
+                time.sleep(1.0)
+            else:
+                self._stop.wait(2.0)
             with_cpu = tree_cpu(proc.pid)
             cpu = max(cpu, with_cpu)
             now = time.monotonic()
@@ -334,7 +337,8 @@ class Campaign:
         if minimise and kind == "crash":
             tmp = self.workdir / "tmin.out"
             r = subprocess.run([str(afl / "afl-tmin"), "-i", str(f), "-o", str(tmp), "-t", "5000", "--", str(binary)],
-                               env={**os.environ, **AFL_ENV}, capture_output=True, timeout=600)
+                               env={**os.environ, **AFL_ENV}, capture_output=True, timeout=600,
+                               preexec_fn=(lambda: os.nice(19)) if self.nice else None)
             if r.returncode == 0 and tmp.exists() and replay_one(binary, tmp.read_bytes())[0] == "crash":
                 data = tmp.read_bytes()
         dest = self.regressions / self.target
@@ -594,6 +598,13 @@ def collect(root: Path, record_path: Path) -> int:
             log(f"{f}: campaign still running (pid {stats.get('pid')}); skipped")
             continue
         stats["stop"] = stats.get("stop") or "killed"
+        if not stats.get("finished"):
+            # Crashes and hangs afl-fuzz saved before the kill count, unconfirmed (replay them from the work dir).
+            saved = int(stats.get("afl_crashes", 0) or 0) + int(stats.get("afl_hangs", 0) or 0)
+            if saved:
+                stats["findings"] = max(int(stats["findings"]), saved)
+                log(f"{stats['target']}: {saved} crash/hang input(s) in {f.parent}/out/default: unconfirmed, "
+                    f"replay with scripts/fuzz --replay {stats['target']} FILE")
         if record.merge(stats, record_path):
             merged += 1
             log(f"collected {stats['target']}: {stats['executions']:,} executions, CPU {stats['cpu_seconds']:.0f} s "
