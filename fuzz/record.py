@@ -167,7 +167,7 @@ def report(record: Mapping[str, Any], current: Mapping[str, str | None]) -> str:
     `current` maps a target to the code hash it has now (CPU-hours on the current code are those of campaigns
     that ran on exactly that tree).
     """
-    head = f"{'target':<28} {'executions':>14} {'exec/s':>8} {'coverage':>16} {'corpus':>7} {'findings':>8} " \
+    head = f"{'target':<28} {'executions':>14} {'exec/s':>8} {'coverage':>18} {'corpus':>7} {'findings':>8} " \
            f"{'CPU-h':>7} {'CPU-h now':>9}"
     lines = [head, "-" * len(head)]
     total_cpu = 0.0
@@ -182,7 +182,7 @@ def report(record: Mapping[str, Any], current: Mapping[str, str | None]) -> str:
         now = e.get("by_code", {}).get(current.get(target) or "", {})
         eps = last.get("execs_per_sec")
         lines.append(f"{target:<28} {int(e.get('executions', 0)):>14,} {'-' if eps is None else f'{eps:.0f}':>8} "
-                     f"{coverage:>16} {last.get('corpus', '-')!s:>7} {int(e.get('findings', 0)):>8} "
+                     f"{coverage:>18} {last.get('corpus', '-')!s:>7} {int(e.get('findings', 0)):>8} "
                      f"{float(e.get('cpu_seconds', 0)) / 3600:>7.2f} {float(now.get('cpu_seconds', 0)) / 3600:>9.2f}")
         total_cpu += float(e.get("cpu_seconds", 0))
         total_findings += int(e.get("findings", 0))
