@@ -121,7 +121,9 @@ def campaign(target: harness.Target, name: str, seconds: float, corpus: Path, ou
     regressions = harness.REPO / "fuzz" / "regressions" / name
     if regressions.is_dir() and _files(regressions):
         seeds.append(regressions)
-    cmd = [sys.executable, str(ENGINE), name, f"-max_total_time={max(1, round(seconds))}",
+    dictionary = harness.HERE / "dicts" / f"{name}.dict"  # libFuzzer tokens (a target's grammar), where useful
+    cmd = [sys.executable, str(ENGINE), name, *([f"-dict={dictionary}"] if dictionary.is_file() else []),
+           f"-max_total_time={max(1, round(seconds))}",
            f"-timeout={timeout_s}", f"-rss_limit_mb={rss_limit_mb}", f"-max_len={max_len}",
            f"-artifact_prefix={out}{os.sep}", "-print_final_stats=1", f"-interrupted_exitcode={INTERRUPTED}",
            *map(str, seeds)]
