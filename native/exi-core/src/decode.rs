@@ -51,6 +51,9 @@ pub(crate) type FastFn = for<'a> fn(&mut Decoder<'a>, u16) -> Result<Node>;
 /// The lookup of a schema's specialised decoders by type index.
 pub(crate) type FastTable = fn(u16) -> Option<FastFn>;
 
+/// Streams up to `PADDED - 8` bytes (the charge-loop messages) are decoded from a zero-padded copy on the stack.
+const PADDED: usize = 128;
+
 pub(crate) struct Decoder<'a> {
     tolerated: Tolerated,
     pub(crate) r: BitReader<'a>,
@@ -83,7 +86,8 @@ pub fn decode_document_interpreted(s: &'static Schema, data: &[u8], limits: Limi
 }
 
 fn document(s: &'static Schema, data: &[u8], limits: Limits, fast: Option<FastTable>) -> Result<(usize, Value, Tolerated)> {
-    let mut d = Decoder::start(s, data, limits, fast)?;
+    let mut pad = [0u8; PADDED];
+    let mut d = Decoder::start(s, data, limits, fast, &mut pad)?;
     let n = s.document.len();
     // DocContent: SE(G_0) … SE(G_n-1), SE(*) (EXI §8.5.1).
     let code = d.r.read_bits(bits_for(n + 1))? as usize;
@@ -117,7 +121,8 @@ fn fragment(s: &'static Schema, data: &[u8], limits: Limits, fast: Option<FastTa
     if s.fragment.is_empty() {
         return Err(Error::new(format!("schema {} has no fragment grammar", s.id), 0));
     }
-    let mut d = Decoder::start(s, data, limits, fast)?;
+    let mut pad = [0u8; PADDED];
+    let mut d = Decoder::start(s, data, limits, fast, &mut pad)?;
     let m = s.fragment.len();
     // FragmentContent: SE(F_0) … SE(F_m-1), SE(*), ED (EXI §8.5.2).
     let width = bits_for(m + 2);
@@ -142,11 +147,18 @@ fn fragment(s: &'static Schema, data: &[u8], limits: Limits, fast: Option<FastTa
 }
 
 impl<'a> Decoder<'a> {
-    fn start(s: &'static Schema, data: &'a [u8], limits: Limits, fast: Option<FastTable>) -> Result<Decoder<'a>> {
+    /// A decoder of `data`; a short stream is read from a zero-padded copy in `pad` (see [`BitReader::padded`]).
+    fn start(s: &'static Schema, data: &'a [u8], limits: Limits, fast: Option<FastTable>, pad: &'a mut [u8; PADDED]) -> Result<Decoder<'a>> {
         if data.len() > limits.max_input {
             return Err(Error::new(format!("stream of {} bytes exceeds the limit of {}", data.len(), limits.max_input), 0));
         }
-        let mut r = BitReader::new(data);
+        let mut r = match pad.get_mut(..data.len()) {
+            Some(head) if data.len() + 8 <= PADDED => {
+                head.copy_from_slice(data);
+                BitReader::padded(&pad[..], data.len())
+            }
+            _ => BitReader::new(data),
+        };
         let header = r.read_byte().map_err(|_| Error::new("empty stream: no EXI header", 0))?;
         if header != 0x80 {
             return Err(Error::new(format!("EXI header 0x{header:02x}: the V2G profile requires exactly 0x80"), 0));
