@@ -312,6 +312,18 @@ def _reader(st: SimpleType, di: int, q: str) -> str:
     return f"d.v_sint({_opt(lo)}, {_opt(hi)})"
 
 
+def _simple_reader(st: SimpleType, di: int, q: int) -> str:
+    """The decoder call that reads a whole element of simple type `st`: CH, value, EE."""
+    if st.kind == "bool":
+        return f"d.simple_bool({di})"
+    if st.kind == "enum":
+        return f"d.simple_enum({di}, {len(st.enum_values)}, {max(len(st.enum_values) - 1, 0).bit_length()})"
+    lo, hi = st.min_value, st.max_value
+    if st.kind not in ("string", "hex", "base64") and lo is not None and hi is not None and hi - lo < 4096:
+        return f"d.simple_nbit({di}, {lo}, {(hi - lo).bit_length()})"
+    return f"d.simple_with({di}, |d| {_reader(st, di, str(q))})"
+
+
 def emit_fast(t: Tables, module: str, header: str) -> str | None:
     names = FAST_TYPES.get(module)
     if not names:
@@ -457,8 +469,7 @@ def _fast_type(t: Tables, ti: int, fast: set[int]) -> list[str]:
             if kind == "At":
                 val = f"{_reader(t.datatypes[a], a, str(q))}.map_err(|e| e.within(QNAMES[{q}].local))?"
             elif kind == "SeS":
-                val = (f"d.simple_with({a}, |d| {_reader(t.datatypes[a], a, str(q))})"
-                       f".map_err(|e| e.within(QNAMES[{q}].local))?")
+                val = f"{_simple_reader(t.datatypes[a], a, q)}.map_err(|e| e.within(QNAMES[{q}].local))?"
             elif kind == "SeC":
                 call = f"dec_{a}(d, {q})" if a in fast else f"d.complex({a}, {q})"
                 val = f"Value::Node({call}.map_err(|e| e.within(QNAMES[{q}].local))?)"

@@ -84,6 +84,22 @@ impl<'a> BitReader<'a> {
         Ok(value as u32)
     }
 
+    /// The next `n` ≤ 56 bits without moving, or `None` if fewer remain.
+    #[inline(always)]
+    pub fn peek(&self, n: u8) -> Option<u64> {
+        if n > 56 || (n as usize) > self.len_bits - self.pos {
+            return None;
+        }
+        let window = self.window(self.pos >> 3);
+        Some(((window << (self.pos & 7)) >> 1) >> (63 - u32::from(n)))
+    }
+
+    /// Move past `n` bits that [`BitReader::peek`] returned.
+    #[inline(always)]
+    pub fn skip(&mut self, n: u8) {
+        self.pos = (self.pos + n as usize).min(self.len_bits);
+    }
+
     #[inline(always)]
     pub fn read_bit(&mut self) -> Result<bool> {
         Ok(self.read_bits(1)? == 1)

@@ -250,6 +250,50 @@ impl<'a> Decoder<'a> {
         Ok(v)
     }
 
+    /// CH, a `bits`-wide value and EE in one read when all are there and both event codes are 0 (the common
+    /// case): the raw value, the position moved past them. Otherwise `None` and nothing read.
+    #[inline(always)]
+    fn fixed_simple(&mut self, bits: u8) -> Option<u32> {
+        let x = self.r.peek(bits + 2)?;
+        if x >> (bits + 1) != 0 || x & 1 != 0 {
+            return None;
+        }
+        self.r.skip(bits + 2);
+        Some(((x >> 1) & ((1u64 << bits) - 1)) as u32)
+    }
+
+    /// An element whose simple type is an n-bit integer (see [`Decoder::simple_with`] and [`Decoder::v_nbit`]).
+    #[inline(always)]
+    pub(crate) fn simple_nbit(&mut self, d: u16, min: i64, bits: u8) -> Result<Value> {
+        match self.fixed_simple(bits) {
+            Some(raw) => Ok(Value::Int(i128::from(min) + i128::from(raw))),
+            None => self.simple_with(d, |s| s.v_nbit(min, bits)),
+        }
+    }
+
+    /// An element whose simple type is an enumeration of `n` values.
+    #[inline(always)]
+    pub(crate) fn simple_enum(&mut self, d: u16, n: usize, bits: u8) -> Result<Value> {
+        let at = self.r.position();
+        match self.fixed_simple(bits) {
+            Some(raw) if (raw as usize) < n => Ok(Value::Enum(raw as u16)),
+            Some(_) => {
+                self.r.seek(at);
+                self.simple_with(d, |s| s.v_enum(n, bits))
+            }
+            None => self.simple_with(d, |s| s.v_enum(n, bits)),
+        }
+    }
+
+    /// An element whose simple type is boolean.
+    #[inline(always)]
+    pub(crate) fn simple_bool(&mut self, d: u16) -> Result<Value> {
+        match self.fixed_simple(1) {
+            Some(raw) => Ok(Value::Bool(raw == 1)),
+            None => self.simple_with(d, |s| s.v_bool()),
+        }
+    }
+
     /// Entering a complex element: the nesting limit.
     #[inline(always)]
     pub(crate) fn enter(&mut self) -> Result<()> {

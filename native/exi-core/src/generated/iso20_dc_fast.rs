@@ -152,21 +152,21 @@ fn dec_3(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         match st {
             39 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 40; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
-                2 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
+                2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
                 3 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 4 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[39], td, &mut node, code, at)?; break; }
             },
             40 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
                 2 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 3 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[40], td, &mut node, code, at)?; break; }
             },
             41 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
                 1 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 2 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[41], td, &mut node, code, at)?; break; }
@@ -436,11 +436,11 @@ fn dec_17(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
             },
             118 => match d.r.read_bits(2)? {
                 0 => { let v = Value::Node(dec_29(d, 83).map_err(|e| e.within(QNAMES[83].local))?); put(td, &mut node, 1, v, at)?; st = 119; }
-                1 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[84].local))?; put(td, &mut node, 2, v, at)?; st = 120; }
+                1 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[84].local))?; put(td, &mut node, 2, v, at)?; st = 120; }
                 code => { d.escape(&STATES[118], td, &mut node, code, at)?; break; }
             },
             119 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[84].local))?; put(td, &mut node, 2, v, at)?; st = 120; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[84].local))?; put(td, &mut node, 2, v, at)?; st = 120; }
                 code => { d.escape(&STATES[119], td, &mut node, code, at)?; break; }
             },
             120 => match d.r.read_bits(1)? {
@@ -480,7 +480,7 @@ fn dec_18(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[123], td, &mut node, code, at)?; break; }
             },
             124 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(5, |d| d.v_enum(40, 6)).map_err(|e| e.within(QNAMES[85].local))?; put(td, &mut node, 1, v, at)?; st = 125; }
+                0 => { let v = d.simple_enum(5, 40, 6).map_err(|e| e.within(QNAMES[85].local))?; put(td, &mut node, 1, v, at)?; st = 125; }
                 code => { d.escape(&STATES[124], td, &mut node, code, at)?; break; }
             },
             125 => match d.r.read_bits(3)? {
@@ -510,15 +510,15 @@ fn dec_18(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[129], td, &mut node, code, at)?; break; }
             },
             130 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[93].local))?; put(td, &mut node, 7, v, at)?; st = 131; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[93].local))?; put(td, &mut node, 7, v, at)?; st = 131; }
                 code => { d.escape(&STATES[130], td, &mut node, code, at)?; break; }
             },
             131 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[94].local))?; put(td, &mut node, 8, v, at)?; st = 132; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[94].local))?; put(td, &mut node, 8, v, at)?; st = 132; }
                 code => { d.escape(&STATES[131], td, &mut node, code, at)?; break; }
             },
             132 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[95].local))?; put(td, &mut node, 9, v, at)?; st = 133; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[95].local))?; put(td, &mut node, 9, v, at)?; st = 133; }
                 code => { d.escape(&STATES[132], td, &mut node, code, at)?; break; }
             },
             133 => match d.r.read_bits(3)? {
@@ -550,52 +550,52 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             175 => match d.r.read_bits(4)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[107].local))?; put(td, &mut node, 0, v, at)?; st = 176; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
-                2 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
-                3 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[107].local))?; put(td, &mut node, 0, v, at)?; st = 176; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
+                2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
+                3 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
                 4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 5 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 6 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                7 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                7 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 8 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                9 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                9 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 10 => break,
                 code => { d.escape(&STATES[175], td, &mut node, code, at)?; break; }
             },
             176 => match d.r.read_bits(4)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
-                2 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
+                2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
                 3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 5 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                6 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                6 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 7 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                8 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                8 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 9 => break,
                 code => { d.escape(&STATES[176], td, &mut node, code, at)?; break; }
             },
             177 => match d.r.read_bits(4)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
                 2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                5 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                5 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 6 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                7 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                7 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 8 => break,
                 code => { d.escape(&STATES[177], td, &mut node, code, at)?; break; }
             },
             178 => match d.r.read_bits(4)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
                 1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                4 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                4 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 5 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                6 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                6 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 7 => break,
                 code => { d.escape(&STATES[178], td, &mut node, code, at)?; break; }
             },
@@ -603,44 +603,44 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                3 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                3 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 4 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                5 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                5 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 6 => break,
                 code => { d.escape(&STATES[179], td, &mut node, code, at)?; break; }
             },
             180 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                2 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                2 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 3 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                4 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                4 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 5 => break,
                 code => { d.escape(&STATES[180], td, &mut node, code, at)?; break; }
             },
             181 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                1 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                1 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 2 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                3 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                3 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 4 => break,
                 code => { d.escape(&STATES[181], td, &mut node, code, at)?; break; }
             },
             182 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 1 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                2 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                2 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 3 => break,
                 code => { d.escape(&STATES[182], td, &mut node, code, at)?; break; }
             },
             183 => match d.r.read_bits(2)? {
                 0 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                1 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                1 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 2 => break,
                 code => { d.escape(&STATES[183], td, &mut node, code, at)?; break; }
             },
             184 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 1 => break,
                 code => { d.escape(&STATES[184], td, &mut node, code, at)?; break; }
             },
@@ -723,21 +723,21 @@ fn dec_33(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         match st {
             206 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 207; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
-                2 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
+                2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
                 3 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 4 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[206], td, &mut node, code, at)?; break; }
             },
             207 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
                 2 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 3 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[207], td, &mut node, code, at)?; break; }
             },
             208 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
                 1 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 2 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[208], td, &mut node, code, at)?; break; }
@@ -788,7 +788,7 @@ fn dec_34(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[215], td, &mut node, code, at)?; break; }
             },
             216 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(9, |d| d.v_enum(6, 3)).map_err(|e| e.within(QNAMES[116].local))?; put(td, &mut node, 1, v, at)?; st = 217; }
+                0 => { let v = d.simple_enum(9, 6, 3).map_err(|e| e.within(QNAMES[116].local))?; put(td, &mut node, 1, v, at)?; st = 217; }
                 code => { d.escape(&STATES[216], td, &mut node, code, at)?; break; }
             },
             217 => match d.r.read_bits(1)? {
@@ -918,7 +918,7 @@ fn dec_44(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             275 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(15, |d| d.v_nbit(-128, 8)).map_err(|e| e.within(QNAMES[135].local))?; put(td, &mut node, 0, v, at)?; st = 276; }
+                0 => { let v = d.simple_nbit(15, -128, 8).map_err(|e| e.within(QNAMES[135].local))?; put(td, &mut node, 0, v, at)?; st = 276; }
                 code => { d.escape(&STATES[275], td, &mut node, code, at)?; break; }
             },
             276 => match d.r.read_bits(1)? {

@@ -69,11 +69,11 @@ fn dec_2(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[10], td, &mut node, code, at)?; break; }
             },
             11 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(2, |d| d.v_enum(3, 2)).map_err(|e| e.within(QNAMES[136].local))?; put(td, &mut node, 1, v, at)?; st = 12; }
+                0 => { let v = d.simple_enum(2, 3, 2).map_err(|e| e.within(QNAMES[136].local))?; put(td, &mut node, 1, v, at)?; st = 12; }
                 code => { d.escape(&STATES[11], td, &mut node, code, at)?; break; }
             },
             12 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[183].local))?; put(td, &mut node, 2, v, at)?; st = 13; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[183].local))?; put(td, &mut node, 2, v, at)?; st = 13; }
                 code => { d.escape(&STATES[12], td, &mut node, code, at)?; break; }
             },
             13 => match d.r.read_bits(1)? {
@@ -176,7 +176,7 @@ fn dec_20(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             102 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(6, |d| d.v_enum(26, 5)).map_err(|e| e.within(QNAMES[188].local))?; put(td, &mut node, 0, v, at)?; st = 103; }
+                0 => { let v = d.simple_enum(6, 26, 5).map_err(|e| e.within(QNAMES[188].local))?; put(td, &mut node, 0, v, at)?; st = 103; }
                 code => { d.escape(&STATES[102], td, &mut node, code, at)?; break; }
             },
             103 => match d.r.read_bits(1)? {
@@ -184,24 +184,24 @@ fn dec_20(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[103], td, &mut node, code, at)?; break; }
             },
             104 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(16, |d| d.v_nbit(1, 8)).map_err(|e| e.within(QNAMES[193].local))?; put(td, &mut node, 2, v, at)?; st = 105; }
+                0 => { let v = d.simple_nbit(16, 1, 8).map_err(|e| e.within(QNAMES[193].local))?; put(td, &mut node, 2, v, at)?; st = 105; }
                 code => { d.escape(&STATES[104], td, &mut node, code, at)?; break; }
             },
             105 => match d.r.read_bits(3)? {
                 0 => { let v = Value::Node(dec_62(d, 125).map_err(|e| e.within(QNAMES[125].local))?); put(td, &mut node, 3, v, at)?; st = 106; }
                 1 => { let v = Value::Node(dec_47(d, 161).map_err(|e| e.within(QNAMES[161].local))?); put(td, &mut node, 4, v, at)?; st = 107; }
-                2 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 5, v, at)?; st = 108; }
+                2 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 5, v, at)?; st = 108; }
                 3 => { let v = Value::Node(dec_2(d, 80).map_err(|e| e.within(QNAMES[80].local))?); put(td, &mut node, 6, v, at)?; st = 109; }
                 code => { d.escape(&STATES[105], td, &mut node, code, at)?; break; }
             },
             106 => match d.r.read_bits(2)? {
                 0 => { let v = Value::Node(dec_47(d, 161).map_err(|e| e.within(QNAMES[161].local))?); put(td, &mut node, 4, v, at)?; st = 107; }
-                1 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 5, v, at)?; st = 108; }
+                1 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 5, v, at)?; st = 108; }
                 2 => { let v = Value::Node(dec_2(d, 80).map_err(|e| e.within(QNAMES[80].local))?); put(td, &mut node, 6, v, at)?; st = 109; }
                 code => { d.escape(&STATES[106], td, &mut node, code, at)?; break; }
             },
             107 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 5, v, at)?; st = 108; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 5, v, at)?; st = 108; }
                 1 => { let v = Value::Node(dec_2(d, 80).map_err(|e| e.within(QNAMES[80].local))?); put(td, &mut node, 6, v, at)?; st = 109; }
                 code => { d.escape(&STATES[107], td, &mut node, code, at)?; break; }
             },
@@ -241,30 +241,30 @@ fn dec_24(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 0 => { let v = Value::Node(dec_62(d, 115).map_err(|e| e.within(QNAMES[115].local))?); put(td, &mut node, 2, v, at)?; st = 125; }
                 1 => { let v = Value::Node(dec_62(d, 111).map_err(|e| e.within(QNAMES[111].local))?); put(td, &mut node, 3, v, at)?; st = 126; }
                 2 => { let v = Value::Node(dec_62(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 4, v, at)?; st = 127; }
-                3 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[82].local))?; put(td, &mut node, 5, v, at)?; st = 128; }
-                4 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
+                3 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[82].local))?; put(td, &mut node, 5, v, at)?; st = 128; }
+                4 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
                 code => { d.escape(&STATES[124], td, &mut node, code, at)?; break; }
             },
             125 => match d.r.read_bits(3)? {
                 0 => { let v = Value::Node(dec_62(d, 111).map_err(|e| e.within(QNAMES[111].local))?); put(td, &mut node, 3, v, at)?; st = 126; }
                 1 => { let v = Value::Node(dec_62(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 4, v, at)?; st = 127; }
-                2 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[82].local))?; put(td, &mut node, 5, v, at)?; st = 128; }
-                3 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
+                2 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[82].local))?; put(td, &mut node, 5, v, at)?; st = 128; }
+                3 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
                 code => { d.escape(&STATES[125], td, &mut node, code, at)?; break; }
             },
             126 => match d.r.read_bits(2)? {
                 0 => { let v = Value::Node(dec_62(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 4, v, at)?; st = 127; }
-                1 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[82].local))?; put(td, &mut node, 5, v, at)?; st = 128; }
-                2 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
+                1 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[82].local))?; put(td, &mut node, 5, v, at)?; st = 128; }
+                2 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
                 code => { d.escape(&STATES[126], td, &mut node, code, at)?; break; }
             },
             127 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[82].local))?; put(td, &mut node, 5, v, at)?; st = 128; }
-                1 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[82].local))?; put(td, &mut node, 5, v, at)?; st = 128; }
+                1 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
                 code => { d.escape(&STATES[127], td, &mut node, code, at)?; break; }
             },
             128 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[88].local))?; put(td, &mut node, 6, v, at)?; st = 129; }
                 code => { d.escape(&STATES[128], td, &mut node, code, at)?; break; }
             },
             129 => match d.r.read_bits(2)? {
@@ -303,7 +303,7 @@ fn dec_25(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             133 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(6, |d| d.v_enum(26, 5)).map_err(|e| e.within(QNAMES[188].local))?; put(td, &mut node, 0, v, at)?; st = 134; }
+                0 => { let v = d.simple_enum(6, 26, 5).map_err(|e| e.within(QNAMES[188].local))?; put(td, &mut node, 0, v, at)?; st = 134; }
                 code => { d.escape(&STATES[133], td, &mut node, code, at)?; break; }
             },
             134 => match d.r.read_bits(1)? {
@@ -319,15 +319,15 @@ fn dec_25(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[136], td, &mut node, code, at)?; break; }
             },
             137 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[120].local))?; put(td, &mut node, 4, v, at)?; st = 138; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[120].local))?; put(td, &mut node, 4, v, at)?; st = 138; }
                 code => { d.escape(&STATES[137], td, &mut node, code, at)?; break; }
             },
             138 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[144].local))?; put(td, &mut node, 5, v, at)?; st = 139; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[144].local))?; put(td, &mut node, 5, v, at)?; st = 139; }
                 code => { d.escape(&STATES[138], td, &mut node, code, at)?; break; }
             },
             139 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[138].local))?; put(td, &mut node, 6, v, at)?; st = 140; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[138].local))?; put(td, &mut node, 6, v, at)?; st = 140; }
                 code => { d.escape(&STATES[139], td, &mut node, code, at)?; break; }
             },
             140 => match d.r.read_bits(3)? {
@@ -353,17 +353,17 @@ fn dec_25(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[143], td, &mut node, code, at)?; break; }
             },
             144 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(16, |d| d.v_nbit(1, 8)).map_err(|e| e.within(QNAMES[193].local))?; put(td, &mut node, 11, v, at)?; st = 145; }
+                0 => { let v = d.simple_nbit(16, 1, 8).map_err(|e| e.within(QNAMES[193].local))?; put(td, &mut node, 11, v, at)?; st = 145; }
                 code => { d.escape(&STATES[144], td, &mut node, code, at)?; break; }
             },
             145 => match d.r.read_bits(2)? {
                 0 => { let v = Value::Node(dec_47(d, 161).map_err(|e| e.within(QNAMES[161].local))?); put(td, &mut node, 12, v, at)?; st = 146; }
-                1 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 13, v, at)?; st = 147; }
+                1 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 13, v, at)?; st = 147; }
                 2 => break,
                 code => { d.escape(&STATES[145], td, &mut node, code, at)?; break; }
             },
             146 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 13, v, at)?; st = 147; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[184].local))?; put(td, &mut node, 13, v, at)?; st = 147; }
                 1 => break,
                 code => { d.escape(&STATES[146], td, &mut node, code, at)?; break; }
             },
@@ -392,16 +392,16 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[172], td, &mut node, code, at)?; break; }
             },
             173 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(2, |d| d.v_enum(3, 2)).map_err(|e| e.within(QNAMES[136].local))?; put(td, &mut node, 1, v, at)?; st = 174; }
+                0 => { let v = d.simple_enum(2, 3, 2).map_err(|e| e.within(QNAMES[136].local))?; put(td, &mut node, 1, v, at)?; st = 174; }
                 code => { d.escape(&STATES[173], td, &mut node, code, at)?; break; }
             },
             174 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(21, |d| d.v_enum(5, 3)).map_err(|e| e.within(QNAMES[124].local))?; put(td, &mut node, 2, v, at)?; st = 175; }
-                1 => { let v = d.simple_with(22, |d| d.v_enum(12, 4)).map_err(|e| e.within(QNAMES[142].local))?; put(td, &mut node, 3, v, at)?; st = 176; }
+                0 => { let v = d.simple_enum(21, 5, 3).map_err(|e| e.within(QNAMES[124].local))?; put(td, &mut node, 2, v, at)?; st = 175; }
+                1 => { let v = d.simple_enum(22, 12, 4).map_err(|e| e.within(QNAMES[142].local))?; put(td, &mut node, 3, v, at)?; st = 176; }
                 code => { d.escape(&STATES[174], td, &mut node, code, at)?; break; }
             },
             175 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(22, |d| d.v_enum(12, 4)).map_err(|e| e.within(QNAMES[142].local))?; put(td, &mut node, 3, v, at)?; st = 176; }
+                0 => { let v = d.simple_enum(22, 12, 4).map_err(|e| e.within(QNAMES[142].local))?; put(td, &mut node, 3, v, at)?; st = 176; }
                 code => { d.escape(&STATES[175], td, &mut node, code, at)?; break; }
             },
             176 => match d.r.read_bits(1)? {
@@ -425,15 +425,15 @@ fn dec_30(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             177 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(3, |d| d.v_bool()).map_err(|e| e.within(QNAMES[119].local))?; put(td, &mut node, 0, v, at)?; st = 178; }
+                0 => { let v = d.simple_bool(3).map_err(|e| e.within(QNAMES[119].local))?; put(td, &mut node, 0, v, at)?; st = 178; }
                 code => { d.escape(&STATES[177], td, &mut node, code, at)?; break; }
             },
             178 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(23, |d| d.v_enum(12, 4)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 1, v, at)?; st = 179; }
+                0 => { let v = d.simple_enum(23, 12, 4).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 1, v, at)?; st = 179; }
                 code => { d.escape(&STATES[178], td, &mut node, code, at)?; break; }
             },
             179 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(20, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[118].local))?; put(td, &mut node, 2, v, at)?; st = 180; }
+                0 => { let v = d.simple_nbit(20, 0, 7).map_err(|e| e.within(QNAMES[118].local))?; put(td, &mut node, 2, v, at)?; st = 180; }
                 code => { d.escape(&STATES[179], td, &mut node, code, at)?; break; }
             },
             180 => match d.r.read_bits(1)? {
@@ -542,11 +542,11 @@ fn dec_62(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             1335 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(19, |d| d.v_nbit(-3, 3)).map_err(|e| e.within(QNAMES[165].local))?; put(td, &mut node, 0, v, at)?; st = 1336; }
+                0 => { let v = d.simple_nbit(19, -3, 3).map_err(|e| e.within(QNAMES[165].local))?; put(td, &mut node, 0, v, at)?; st = 1336; }
                 code => { d.escape(&STATES[1335], td, &mut node, code, at)?; break; }
             },
             1336 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(34, |d| d.v_enum(7, 3)).map_err(|e| e.within(QNAMES[219].local))?; put(td, &mut node, 1, v, at)?; st = 1337; }
+                0 => { let v = d.simple_enum(34, 7, 3).map_err(|e| e.within(QNAMES[219].local))?; put(td, &mut node, 1, v, at)?; st = 1337; }
                 code => { d.escape(&STATES[1336], td, &mut node, code, at)?; break; }
             },
             1337 => match d.r.read_bits(1)? {
@@ -606,7 +606,7 @@ fn dec_66(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             1351 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(6, |d| d.v_enum(26, 5)).map_err(|e| e.within(QNAMES[188].local))?; put(td, &mut node, 0, v, at)?; st = 1352; }
+                0 => { let v = d.simple_enum(6, 26, 5).map_err(|e| e.within(QNAMES[188].local))?; put(td, &mut node, 0, v, at)?; st = 1352; }
                 code => { d.escape(&STATES[1351], td, &mut node, code, at)?; break; }
             },
             1352 => match d.r.read_bits(1)? {
