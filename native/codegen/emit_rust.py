@@ -312,14 +312,26 @@ def _reader(st: SimpleType, di: int, q: str) -> str:
     return f"d.v_sint({_opt(lo)}, {_opt(hi)})"
 
 
+def _simple_reader(st: SimpleType, di: int, q: int) -> str:
+    """The decoder call that reads a whole element of simple type `st`: CH, value, EE."""
+    if st.kind == "bool":
+        return f"d.simple_bool({di})"
+    if st.kind == "enum":
+        return f"d.simple_enum({di}, {len(st.enum_values)}, {max(len(st.enum_values) - 1, 0).bit_length()})"
+    lo, hi = st.min_value, st.max_value
+    if st.kind not in ("string", "hex", "base64") and lo is not None and hi is not None and hi - lo < 4096:
+        return f"d.simple_nbit({di}, {lo}, {(hi - lo).bit_length()})"
+    return f"d.simple_with({di}, |d| {_reader(st, di, str(q))})"
+
+
 def emit_fast(t: Tables, module: str, header: str) -> str | None:
     names = FAST_TYPES.get(module)
     if not names:
         return None
     fast = {t.type_names.index(n) for n in names}
     out = [header, "#![allow(clippy::all, unused_variables, unused_mut)]",
-           "use crate::decode::{put, Decoder, FastFn};", "use crate::error::{Error, Result};",
-           "use crate::value::{Node, Value};",
+           "use crate::decode::{put, Decoder, FastFn};", "use crate::encode::{pending_fields, Encoder, FastFn as EncFn};",
+           "use crate::error::{Error, Result};", "use crate::tables::Child;", "use crate::value::{Node, Value};",
            f"use super::{module}::{{QNAMES, STATES, TYPES}};", ""]
     out.append("pub(crate) fn lookup(t: u16) -> Option<FastFn> {")
     out.append("    match t {")
@@ -327,13 +339,37 @@ def emit_fast(t: Tables, module: str, header: str) -> str | None:
     out.append("        _ => None,")
     out.append("    }")
     out.append("}")
+    out.append("")
+    out.append("pub(crate) fn lookup_encoder(t: u16) -> Option<EncFn> {")
+    out.append("    match t {")
+    out += [f"        {ti} => Some(enc_{ti})," for ti in sorted(fast)]
+    out.append("        _ => None,")
+    out.append("    }")
+    out.append("}")
     for ti in sorted(fast):
         out += _fast_type(t, ti, fast)
+    for ti in sorted(fast):
+        out += _fast_encoder(t, ti, fast)
     return "\n".join(out) + "\n"
 
 
-def _fast_type(t: Tables, ti: int, fast: set[int]) -> list[str]:
-    start = t.starts[ti]
+def _writer(st: SimpleType, di: int, q: str) -> str:
+    """The encoder call that writes the value `v` of `st` (datatype index `di`; `q` the qname expression)."""
+    if st.kind == "bool":
+        return f"e.w_bool({di}, {q}, v)"
+    if st.kind in ("string", "hex", "base64"):
+        return f"e.value({di}, {q}, v)"
+    if st.kind == "enum":
+        return f"e.w_enum({di}, {q}, {len(st.enum_values)}, {max(len(st.enum_values) - 1, 0).bit_length()}, v)"
+    lo, hi = st.min_value, st.max_value
+    if lo is not None and hi is not None and hi - lo < 4096:
+        return f"e.w_nbit({di}, {q}, {lo}, {(hi - lo).bit_length()}, v)"
+    if lo is not None and lo >= 0:
+        return f"e.w_uint({di}, {q}, {lo}, {_opt(hi)}, v)"
+    return f"e.w_sint({di}, {q}, {_opt(lo)}, {_opt(hi)}, v)"
+
+
+def _reachable(t: Tables, start: int) -> list[int]:
     seen, todo = [], [start]
     while todo:
         si = todo.pop()
@@ -341,6 +377,74 @@ def _fast_type(t: Tables, ti: int, fast: set[int]) -> list[str]:
             continue
         seen.append(si)
         todo += [e[4] for e in t.states[si] if e[0] != "Ee"]
+    return sorted(seen)
+
+
+def _fast_encoder(t: Tables, ti: int, fast: set[int]) -> list[str]:
+    """The encoder of encode.rs (`Encoder::interpret`, default style) for one type: at each state the first
+    production whose field still has a value, EE when none has (then no value may be left)."""
+    nf = len(t.fields[ti])
+    assert nf <= 64, f"{t.type_names[ti]}: the specialised encoder keeps the pending fields in a u64"
+    out = ["", f"// {t.type_names[ti]}",
+           f"fn enc_{ti}(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {{",
+           f"    let td = &TYPES[{ti}];",
+           "    e.enter(td, node)?;",
+           f"    let mut used = [0u32; {nf}];",
+           "    let mut pending = pending_fields(node);",
+           f"    let mut st: u32 = {t.starts[ti]};",
+           "    loop {",
+           "        match st {"]
+    for si in _reachable(t, t.starts[ti]):
+        row = t.states[si]
+        width = len(row).bit_length()
+        out.append(f"            {si} => {{")
+        first = True
+        ee = None
+        for code, ev in enumerate(row):
+            kind, q, a, f, n = ev
+            if kind == "Ee":
+                ee = code
+                continue
+            if kind.startswith("Un_"):
+                continue
+            if kind == "At":
+                write = f"{_writer(t.datatypes[a], a, str(q))}.map_err(|err| err.within(td.fields[{f}].name))?;"
+            elif kind == "SeS":
+                write = f"e.simple_with(|e| {_writer(t.datatypes[a], a, str(q))}).map_err(|err| err.within(td.fields[{f}].name))?;"
+            elif kind == "SeC":
+                call = f"enc_{a}(e, n, {q})" if a in fast else f"e.element(Child::Complex({a}), {q}, v)"
+                write = (f"match v {{ Value::Node(n) if n.ty == {a} => {call}, _ => e.element(Child::Complex({a}), {q}, v) }}"
+                         f".map_err(|err| err.within(td.fields[{f}].name))?;")
+            else:  # Ch
+                write = f"{_writer(t.datatypes[a], a, 'q')}?;"
+            out.append(f"                {'if' if first else '} else if'} pending >> {f} & 1 == 1 {{")
+            out.append(f"                    e.w.write_bits({code}, {width});")
+            out.append(f"                    let v = node.fields[{f}].get(used[{f}] as usize).ok_or_else(|| Error::new(\"missing value\", 0))?;")
+            out.append(f"                    {write}")
+            out.append(f"                    used[{f}] += 1;")
+            out.append(f"                    if used[{f}] as usize >= node.fields[{f}].count() {{ pending &= !(1 << {f}); }}")
+            out.append(f"                    st = {n};")
+            first = False
+        if ee is not None:
+            tail = [f"if pending != 0 {{ return Err(e.left_over(td, node, &used)); }}",
+                    f"e.w.write_bits({ee}, {width});", "break;"]
+        else:
+            tail = [f"return Err(e.missing(&STATES[{si}], td));"]
+        if first:
+            out += [f"                {x}" for x in tail]
+        else:
+            out.append("                } else {")
+            out += [f"                    {x}" for x in tail]
+            out.append("                }")
+        out.append("            }")
+    out += ["            _ => return Err(Error::new(\"grammar state outside the type (tables inconsistent)\", e.w.position())),",
+            "        }", "    }", "    e.leave();", "    Ok(())", "}"]
+    return out
+
+
+def _fast_type(t: Tables, ti: int, fast: set[int]) -> list[str]:
+    start = t.starts[ti]
+    seen = _reachable(t, start)
     out = ["", f"// {t.type_names[ti]}",
            f"fn dec_{ti}(d: &mut Decoder<'_>, q: u16) -> Result<Node> {{",
            "    d.enter()?;",
@@ -365,8 +469,7 @@ def _fast_type(t: Tables, ti: int, fast: set[int]) -> list[str]:
             if kind == "At":
                 val = f"{_reader(t.datatypes[a], a, str(q))}.map_err(|e| e.within(QNAMES[{q}].local))?"
             elif kind == "SeS":
-                val = (f"d.simple_with({a}, |d| {_reader(t.datatypes[a], a, str(q))})"
-                       f".map_err(|e| e.within(QNAMES[{q}].local))?")
+                val = f"{_simple_reader(t.datatypes[a], a, q)}.map_err(|e| e.within(QNAMES[{q}].local))?"
             elif kind == "SeC":
                 call = f"dec_{a}(d, {q})" if a in fast else f"d.complex({a}, {q})"
                 val = f"Value::Node({call}.map_err(|e| e.within(QNAMES[{q}].local))?)"

@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::value::BigInt;
 
 pub struct BitReader<'a> {
+    /// The input, possibly followed by zero bytes (see [`BitReader::padded`]); only `len_bits` bits are read.
     data: &'a [u8],
     pos: usize,
     /// `data.len() * 8`, computed once.
@@ -19,6 +20,13 @@ fn short(n: u8, pos: usize) -> Error {
 impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8]) -> BitReader<'a> {
         BitReader { data, pos: 0, len_bits: data.len() * 8 }
+    }
+
+    /// A reader of the first `len` bytes of `buf` whose remaining bytes (at least 8) are zero: every 64-bit
+    /// window then comes from one in-bounds load, also at the end of the input. Reads stay within `len`.
+    pub fn padded(buf: &'a [u8], len: usize) -> BitReader<'a> {
+        debug_assert!(len + 8 <= buf.len());
+        BitReader { data: buf, pos: 0, len_bits: len.min(buf.len()) * 8 }
     }
 
     #[inline(always)]
@@ -45,14 +53,21 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    #[cold]
+    /// The window within the last 8 bytes: those 8 bytes shifted (no byte-wise copy), or a short input's bytes.
     #[inline(never)]
     fn tail_window(&self, byte: usize) -> u64 {
-        let mut w = [0u8; 8];
-        let rest = self.data.get(byte..).unwrap_or(&[]);
-        let n = rest.len().min(8);
-        w[..n].copy_from_slice(&rest[..n]);
-        u64::from_be_bytes(w)
+        let len = self.data.len();
+        if len >= 8 && byte < len {
+            if let Some(w) = self.data.get(len - 8..) {
+                let last = u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+                return last << (8 * (byte + 8 - len));
+            }
+        }
+        let mut w = 0u64;
+        for i in 0..8 {
+            w = (w << 8) | u64::from(self.data.get(byte + i).copied().unwrap_or(0));
+        }
+        w
     }
 
     /// Read `n` ≤ 32 bits, most significant first. One length check covers the whole field.
@@ -69,6 +84,22 @@ impl<'a> BitReader<'a> {
         Ok(value as u32)
     }
 
+    /// The next `n` ≤ 56 bits without moving, or `None` if fewer remain.
+    #[inline(always)]
+    pub fn peek(&self, n: u8) -> Option<u64> {
+        if n > 56 || (n as usize) > self.len_bits - self.pos {
+            return None;
+        }
+        let window = self.window(self.pos >> 3);
+        Some(((window << (self.pos & 7)) >> 1) >> (63 - u32::from(n)))
+    }
+
+    /// Move past `n` bits that [`BitReader::peek`] returned.
+    #[inline(always)]
+    pub fn skip(&mut self, n: u8) {
+        self.pos = (self.pos + n as usize).min(self.len_bits);
+    }
+
     #[inline(always)]
     pub fn read_bit(&mut self) -> Result<bool> {
         Ok(self.read_bits(1)? == 1)
@@ -77,6 +108,9 @@ impl<'a> BitReader<'a> {
     #[inline]
     pub fn read_byte(&mut self) -> Result<u8> {
         if self.pos & 7 == 0 {
+            if self.pos + 8 > self.len_bits {
+                return Err(short(8, self.pos));
+            }
             let b = *self.data.get(self.pos >> 3).ok_or_else(|| short(8, self.pos))?;
             self.pos += 8;
             return Ok(b);

@@ -51,6 +51,9 @@ pub(crate) type FastFn = for<'a> fn(&mut Decoder<'a>, u16) -> Result<Node>;
 /// The lookup of a schema's specialised decoders by type index.
 pub(crate) type FastTable = fn(u16) -> Option<FastFn>;
 
+/// Streams up to `PADDED - 8` bytes (the charge-loop messages) are decoded from a zero-padded copy on the stack.
+const PADDED: usize = 128;
+
 pub(crate) struct Decoder<'a> {
     tolerated: Tolerated,
     pub(crate) r: BitReader<'a>,
@@ -83,7 +86,8 @@ pub fn decode_document_interpreted(s: &'static Schema, data: &[u8], limits: Limi
 }
 
 fn document(s: &'static Schema, data: &[u8], limits: Limits, fast: Option<FastTable>) -> Result<(usize, Value, Tolerated)> {
-    let mut d = Decoder::start(s, data, limits, fast)?;
+    let mut pad = [0u8; PADDED];
+    let mut d = Decoder::start(s, data, limits, fast, &mut pad)?;
     let n = s.document.len();
     // DocContent: SE(G_0) … SE(G_n-1), SE(*) (EXI §8.5.1).
     let code = d.r.read_bits(bits_for(n + 1))? as usize;
@@ -117,7 +121,8 @@ fn fragment(s: &'static Schema, data: &[u8], limits: Limits, fast: Option<FastTa
     if s.fragment.is_empty() {
         return Err(Error::new(format!("schema {} has no fragment grammar", s.id), 0));
     }
-    let mut d = Decoder::start(s, data, limits, fast)?;
+    let mut pad = [0u8; PADDED];
+    let mut d = Decoder::start(s, data, limits, fast, &mut pad)?;
     let m = s.fragment.len();
     // FragmentContent: SE(F_0) … SE(F_m-1), SE(*), ED (EXI §8.5.2).
     let width = bits_for(m + 2);
@@ -142,11 +147,18 @@ fn fragment(s: &'static Schema, data: &[u8], limits: Limits, fast: Option<FastTa
 }
 
 impl<'a> Decoder<'a> {
-    fn start(s: &'static Schema, data: &'a [u8], limits: Limits, fast: Option<FastTable>) -> Result<Decoder<'a>> {
+    /// A decoder of `data`; a short stream is read from a zero-padded copy in `pad` (see [`BitReader::padded`]).
+    fn start(s: &'static Schema, data: &'a [u8], limits: Limits, fast: Option<FastTable>, pad: &'a mut [u8; PADDED]) -> Result<Decoder<'a>> {
         if data.len() > limits.max_input {
             return Err(Error::new(format!("stream of {} bytes exceeds the limit of {}", data.len(), limits.max_input), 0));
         }
-        let mut r = BitReader::new(data);
+        let mut r = match pad.get_mut(..data.len()) {
+            Some(head) if data.len() + 8 <= PADDED => {
+                head.copy_from_slice(data);
+                BitReader::padded(&pad[..], data.len())
+            }
+            _ => BitReader::new(data),
+        };
         let header = r.read_byte().map_err(|_| Error::new("empty stream: no EXI header", 0))?;
         if header != 0x80 {
             return Err(Error::new(format!("EXI header 0x{header:02x}: the V2G profile requires exactly 0x80"), 0));
@@ -236,6 +248,50 @@ impl<'a> Decoder<'a> {
             return Err(self.deviation(code, at));
         }
         Ok(v)
+    }
+
+    /// CH, a `bits`-wide value and EE in one read when all are there and both event codes are 0 (the common
+    /// case): the raw value, the position moved past them. Otherwise `None` and nothing read.
+    #[inline(always)]
+    fn fixed_simple(&mut self, bits: u8) -> Option<u32> {
+        let x = self.r.peek(bits + 2)?;
+        if x >> (bits + 1) != 0 || x & 1 != 0 {
+            return None;
+        }
+        self.r.skip(bits + 2);
+        Some(((x >> 1) & ((1u64 << bits) - 1)) as u32)
+    }
+
+    /// An element whose simple type is an n-bit integer (see [`Decoder::simple_with`] and [`Decoder::v_nbit`]).
+    #[inline(always)]
+    pub(crate) fn simple_nbit(&mut self, d: u16, min: i64, bits: u8) -> Result<Value> {
+        match self.fixed_simple(bits) {
+            Some(raw) => Ok(Value::Int(i128::from(min) + i128::from(raw))),
+            None => self.simple_with(d, |s| s.v_nbit(min, bits)),
+        }
+    }
+
+    /// An element whose simple type is an enumeration of `n` values.
+    #[inline(always)]
+    pub(crate) fn simple_enum(&mut self, d: u16, n: usize, bits: u8) -> Result<Value> {
+        let at = self.r.position();
+        match self.fixed_simple(bits) {
+            Some(raw) if (raw as usize) < n => Ok(Value::Enum(raw as u16)),
+            Some(_) => {
+                self.r.seek(at);
+                self.simple_with(d, |s| s.v_enum(n, bits))
+            }
+            None => self.simple_with(d, |s| s.v_enum(n, bits)),
+        }
+    }
+
+    /// An element whose simple type is boolean.
+    #[inline(always)]
+    pub(crate) fn simple_bool(&mut self, d: u16) -> Result<Value> {
+        match self.fixed_simple(1) {
+            Some(raw) => Ok(Value::Bool(raw == 1)),
+            None => self.simple_with(d, |s| s.v_bool()),
+        }
     }
 
     /// Entering a complex element: the nesting limit.

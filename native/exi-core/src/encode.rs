@@ -7,13 +7,13 @@
 use crate::bits::{big_minus_one, BitWriter};
 use crate::decode::check_range;
 use crate::error::{Error, Result};
-use crate::tables::{bits_for, Child, Datatype, Event, Schema};
+use crate::tables::{bits_for, Child, Datatype, Event, Schema, State, TypeDef};
 use crate::value::{Node, Slot, Value};
 
 const MAX_DEPTH: usize = 48;
 use crate::decode::START_TAG_SECOND_LEVEL_BITS as SECOND_LEVEL_EE_BITS;
 
-fn is_empty(v: &Value) -> bool {
+pub(crate) fn is_empty(v: &Value) -> bool {
     matches!(v, Value::Str(t) if t.is_empty()) || matches!(v, Value::Bytes(b) if b.is_empty())
 }
 
@@ -42,8 +42,35 @@ pub struct Style {
 
 /// Encode a document in the given [`Style`].
 pub fn encode_document_styled(s: &'static Schema, index: usize, value: &Value, style: Style) -> Result<Vec<u8>> {
+    document(s, index, value, style, true)
+}
+
+/// As [`encode_document`] with the table interpreter alone (no specialised encoder): the reference that the
+/// differential tests compare the specialised encoders with.
+#[doc(hidden)]
+pub fn encode_document_interpreted(s: &'static Schema, index: usize, value: &Value) -> Result<Vec<u8>> {
+    document(s, index, value, Style::default(), false)
+}
+
+/// As [`encode_fragment`] with the table interpreter alone.
+#[doc(hidden)]
+pub fn encode_fragment_interpreted(s: &'static Schema, index: usize, value: &Value) -> Result<Vec<u8>> {
+    fragment(s, index, value, Style::default(), false)
+}
+
+/// The specialised encoders apply to the product's style only (literal strings, empty values as CH).
+fn fast_for(s: &'static Schema, style: Style, allowed: bool) -> Option<FastTable> {
+    if allowed && !style.string_table_hits && !style.empty_value_as_ee {
+        crate::generated::fast_encoders(s.id)
+    } else {
+        None
+    }
+}
+
+fn document(s: &'static Schema, index: usize, value: &Value, style: Style, allow_fast: bool) -> Result<Vec<u8>> {
     let decl = s.document.get(index).ok_or_else(|| Error::new("no such global element", 0))?;
-    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: style.string_table_hits, ee: style.empty_value_as_ee, strings: Vec::new() };
+    let fast = fast_for(s, style, allow_fast);
+    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: style.string_table_hits, ee: style.empty_value_as_ee, strings: Vec::new(), fast };
     e.w.write_byte(0x80);
     e.w.write_bits(index as u32, bits_for(s.document.len() + 1));
     let name = s.qnames[decl.q as usize].local;
@@ -57,8 +84,13 @@ pub fn encode_fragment(s: &'static Schema, index: usize, value: &Value) -> Resul
 
 /// Encode a fragment in the given [`Style`].
 pub fn encode_fragment_styled(s: &'static Schema, index: usize, value: &Value, style: Style) -> Result<Vec<u8>> {
+    fragment(s, index, value, style, true)
+}
+
+fn fragment(s: &'static Schema, index: usize, value: &Value, style: Style, allow_fast: bool) -> Result<Vec<u8>> {
     let decl = s.fragment.get(index).ok_or_else(|| Error::new("no such fragment element", 0))?;
-    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: style.string_table_hits, ee: style.empty_value_as_ee, strings: Vec::new() };
+    let fast = fast_for(s, style, allow_fast);
+    let mut e = Encoder { w: BitWriter::new(), s, depth: 0, hits: style.string_table_hits, ee: style.empty_value_as_ee, strings: Vec::new(), fast };
     let width = bits_for(s.fragment.len() + 2);
     e.w.write_byte(0x80);
     e.w.write_bits(index as u32, width);
@@ -68,8 +100,13 @@ pub fn encode_fragment_styled(s: &'static Schema, index: usize, value: &Value, s
     Ok(e.w.finish())
 }
 
-struct Encoder {
-    w: BitWriter,
+/// A grammar's specialised encoder for a complex type (generated, see [`crate::generated`]), if it has one.
+pub(crate) type FastFn = fn(&mut Encoder, &Node, u16) -> Result<()>;
+/// The lookup of a schema's specialised encoders by type index.
+pub(crate) type FastTable = fn(u16) -> Option<FastFn>;
+
+pub(crate) struct Encoder {
+    pub(crate) w: BitWriter,
     s: &'static Schema,
     depth: usize,
     hits: bool,
@@ -77,10 +114,13 @@ struct Encoder {
     ee: bool,
     /// Literal strings written so far with their qname (only kept when `hits`).
     strings: Vec<(u16, String)>,
+    /// Specialised per-type encoders (generated code that does what the table interpreter does for those
+    /// types in the default style), or `None` to interpret every type.
+    fast: Option<FastTable>,
 }
 
 impl Encoder {
-    fn element(&mut self, c: Child, q: u16, v: &Value) -> Result<()> {
+    pub(crate) fn element(&mut self, c: Child, q: u16, v: &Value) -> Result<()> {
         match c {
             Child::Simple(_) if self.ee && is_empty(v) => {
                 self.w.write_bits(1, 1); // escape
@@ -109,6 +149,140 @@ impl Encoder {
     }
 
     fn complex(&mut self, node: &Node, q: u16) -> Result<()> {
+        if let Some(f) = self.fast.and_then(|table| table(node.ty)) {
+            return f(self, node, q);
+        }
+        self.interpret(node, q)
+    }
+
+    /// Entering a complex element of type `td`: the nesting limit and the node's shape.
+    #[inline(always)]
+    pub(crate) fn enter(&mut self, td: &TypeDef, node: &Node) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Error::new("nesting too deep", self.w.position()));
+        }
+        if node.fields.len() != td.fields.len() {
+            return Err(self.shape(td));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn shape(&self, td: &TypeDef) -> Error {
+        Error::new(format!("{} needs {} fields", td.name, td.fields.len()), self.w.position())
+    }
+
+    #[inline(always)]
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// No production of `state` has a value left and it has no EE.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn missing(&self, state: &State, td: &TypeDef) -> Error {
+        let expected: Vec<&str> = state
+            .prods
+            .iter()
+            .filter_map(|p| match p.e {
+                Event::At { f, .. } | Event::Se { f, .. } | Event::Ch { f, .. } => Some(td.fields[f as usize].name),
+                _ => None,
+            })
+            .collect();
+        if expected.is_empty() {
+            return Error::new("content can only continue with wildcard or mixed content, which V2G forbids", self.w.position());
+        }
+        Error::new(format!("missing required {}", expected.join(" or ")), self.w.position())
+    }
+
+    /// At EE: a field with values left that the grammar gave no place.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn left_over(&self, td: &TypeDef, node: &Node, used: &[u32]) -> Error {
+        for (f, fd) in td.fields.iter().enumerate() {
+            if (used[f] as usize) < node.fields[f].count() {
+                return Error::new(
+                    format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.fields[f].count(), used[f]),
+                    self.w.position(),
+                );
+            }
+        }
+        Error::new("field placement inconsistent", self.w.position())
+    }
+
+    /// A simple-content element (default style): CH, the value `write` writes, EE.
+    #[inline(always)]
+    pub(crate) fn simple_with(&mut self, write: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        self.w.write_bits(0, 1); // CH
+        write(self)?;
+        self.w.write_bits(0, 1); // EE
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(crate) fn w_bool(&mut self, d: u16, q: u16, v: &Value) -> Result<()> {
+        match v {
+            Value::Bool(b) => {
+                self.w.write_bits(u32::from(*b), 1);
+                Ok(())
+            }
+            _ => self.value(d, q, v),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn w_nbit(&mut self, d: u16, q: u16, min: i64, bits: u8, v: &Value) -> Result<()> {
+        match v {
+            Value::Int(i) if *i >= i128::from(min) && *i <= i128::from(min) + (1i128 << bits) - 1 => {
+                self.w.write_bits((*i - i128::from(min)) as u32, bits);
+                Ok(())
+            }
+            _ => self.value(d, q, v),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn w_enum(&mut self, d: u16, q: u16, n: usize, bits: u8, v: &Value) -> Result<()> {
+        match v {
+            Value::Enum(i) if (*i as usize) < n => {
+                self.w.write_bits(u32::from(*i), bits);
+                Ok(())
+            }
+            _ => self.value(d, q, v),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn w_uint(&mut self, d: u16, q: u16, min: i128, max: Option<i128>, v: &Value) -> Result<()> {
+        match v {
+            Value::Int(i) if *i >= min && max.is_none_or(|m| *i <= m) => {
+                self.w.write_uint(*i as u128);
+                Ok(())
+            }
+            _ => self.value(d, q, v),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn w_sint(&mut self, d: u16, q: u16, min: Option<i128>, max: Option<i128>, v: &Value) -> Result<()> {
+        match v {
+            Value::Int(i) if min.is_none_or(|m| *i >= m) && max.is_none_or(|m| *i <= m) => {
+                if *i < 0 {
+                    self.w.write_bits(1, 1);
+                    self.w.write_uint((-(*i + 1)) as u128);
+                } else {
+                    self.w.write_bits(0, 1);
+                    self.w.write_uint(*i as u128);
+                }
+                Ok(())
+            }
+            _ => self.value(d, q, v),
+        }
+    }
+
+    fn interpret(&mut self, node: &Node, q: u16) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(Error::new("nesting too deep", self.w.position()));
@@ -234,7 +408,7 @@ impl Encoder {
         Ok(())
     }
 
-    fn value(&mut self, d: u16, q: u16, v: &Value) -> Result<()> {
+    pub(crate) fn value(&mut self, d: u16, q: u16, v: &Value) -> Result<()> {
         let at = self.w.position();
         let dt = &self.s.datatypes[d as usize];
         match (dt, v) {
@@ -313,6 +487,18 @@ impl Encoder {
         }
         false
     }
+}
+
+/// The fields of a node that have values to place, as a bit set (nodes of at most 64 fields).
+#[inline(always)]
+pub(crate) fn pending_fields(node: &Node) -> u64 {
+    let mut pending: u64 = 0;
+    for (f, slot) in node.fields.iter().enumerate().take(64) {
+        if !matches!(slot, Slot::Absent) && !matches!(slot, Slot::Many(v) if v.is_empty()) {
+            pending |= 1 << f;
+        }
+    }
+    pending
 }
 
 fn describe(v: &Value) -> &'static str {

@@ -11,7 +11,9 @@
 
 #![allow(clippy::all, unused_variables, unused_mut)]
 use crate::decode::{put, Decoder, FastFn};
+use crate::encode::{pending_fields, Encoder, FastFn as EncFn};
 use crate::error::{Error, Result};
+use crate::tables::Child;
 use crate::value::{Node, Value};
 use super::iso20_dc::{QNAMES, STATES, TYPES};
 
@@ -33,6 +35,28 @@ pub(crate) fn lookup(t: u16) -> Option<FastFn> {
         45 => Some(dec_45),
         51 => Some(dec_51),
         52 => Some(dec_52),
+        _ => None,
+    }
+}
+
+pub(crate) fn lookup_encoder(t: u16) -> Option<EncFn> {
+    match t {
+        2 => Some(enc_2),
+        3 => Some(enc_3),
+        4 => Some(enc_4),
+        5 => Some(enc_5),
+        17 => Some(enc_17),
+        18 => Some(enc_18),
+        29 => Some(enc_29),
+        32 => Some(enc_32),
+        33 => Some(enc_33),
+        34 => Some(enc_34),
+        39 => Some(enc_39),
+        40 => Some(enc_40),
+        44 => Some(enc_44),
+        45 => Some(enc_45),
+        51 => Some(enc_51),
+        52 => Some(enc_52),
         _ => None,
     }
 }
@@ -128,21 +152,21 @@ fn dec_3(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         match st {
             39 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 40; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
-                2 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
+                2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
                 3 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 4 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[39], td, &mut node, code, at)?; break; }
             },
             40 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
                 2 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 3 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[40], td, &mut node, code, at)?; break; }
             },
             41 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
                 1 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 2 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[41], td, &mut node, code, at)?; break; }
@@ -412,11 +436,11 @@ fn dec_17(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
             },
             118 => match d.r.read_bits(2)? {
                 0 => { let v = Value::Node(dec_29(d, 83).map_err(|e| e.within(QNAMES[83].local))?); put(td, &mut node, 1, v, at)?; st = 119; }
-                1 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[84].local))?; put(td, &mut node, 2, v, at)?; st = 120; }
+                1 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[84].local))?; put(td, &mut node, 2, v, at)?; st = 120; }
                 code => { d.escape(&STATES[118], td, &mut node, code, at)?; break; }
             },
             119 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[84].local))?; put(td, &mut node, 2, v, at)?; st = 120; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[84].local))?; put(td, &mut node, 2, v, at)?; st = 120; }
                 code => { d.escape(&STATES[119], td, &mut node, code, at)?; break; }
             },
             120 => match d.r.read_bits(1)? {
@@ -456,7 +480,7 @@ fn dec_18(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[123], td, &mut node, code, at)?; break; }
             },
             124 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(5, |d| d.v_enum(40, 6)).map_err(|e| e.within(QNAMES[85].local))?; put(td, &mut node, 1, v, at)?; st = 125; }
+                0 => { let v = d.simple_enum(5, 40, 6).map_err(|e| e.within(QNAMES[85].local))?; put(td, &mut node, 1, v, at)?; st = 125; }
                 code => { d.escape(&STATES[124], td, &mut node, code, at)?; break; }
             },
             125 => match d.r.read_bits(3)? {
@@ -486,15 +510,15 @@ fn dec_18(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[129], td, &mut node, code, at)?; break; }
             },
             130 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[93].local))?; put(td, &mut node, 7, v, at)?; st = 131; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[93].local))?; put(td, &mut node, 7, v, at)?; st = 131; }
                 code => { d.escape(&STATES[130], td, &mut node, code, at)?; break; }
             },
             131 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[94].local))?; put(td, &mut node, 8, v, at)?; st = 132; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[94].local))?; put(td, &mut node, 8, v, at)?; st = 132; }
                 code => { d.escape(&STATES[131], td, &mut node, code, at)?; break; }
             },
             132 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[95].local))?; put(td, &mut node, 9, v, at)?; st = 133; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[95].local))?; put(td, &mut node, 9, v, at)?; st = 133; }
                 code => { d.escape(&STATES[132], td, &mut node, code, at)?; break; }
             },
             133 => match d.r.read_bits(3)? {
@@ -526,52 +550,52 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             175 => match d.r.read_bits(4)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[107].local))?; put(td, &mut node, 0, v, at)?; st = 176; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
-                2 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
-                3 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[107].local))?; put(td, &mut node, 0, v, at)?; st = 176; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
+                2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
+                3 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
                 4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 5 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 6 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                7 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                7 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 8 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                9 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                9 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 10 => break,
                 code => { d.escape(&STATES[175], td, &mut node, code, at)?; break; }
             },
             176 => match d.r.read_bits(4)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
-                2 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
+                2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
                 3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 5 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                6 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                6 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 7 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                8 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                8 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 9 => break,
                 code => { d.escape(&STATES[176], td, &mut node, code, at)?; break; }
             },
             177 => match d.r.read_bits(4)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
                 2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                5 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                5 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 6 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                7 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                7 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 8 => break,
                 code => { d.escape(&STATES[177], td, &mut node, code, at)?; break; }
             },
             178 => match d.r.read_bits(4)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
                 1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                4 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                4 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 5 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                6 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                6 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 7 => break,
                 code => { d.escape(&STATES[178], td, &mut node, code, at)?; break; }
             },
@@ -579,44 +603,44 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
                 1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                3 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                3 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 4 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                5 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                5 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 6 => break,
                 code => { d.escape(&STATES[179], td, &mut node, code, at)?; break; }
             },
             180 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
                 1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                2 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                2 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 3 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                4 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                4 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 5 => break,
                 code => { d.escape(&STATES[180], td, &mut node, code, at)?; break; }
             },
             181 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
-                1 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                1 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 2 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                3 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                3 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 4 => break,
                 code => { d.escape(&STATES[181], td, &mut node, code, at)?; break; }
             },
             182 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 1 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                2 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                2 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 3 => break,
                 code => { d.escape(&STATES[182], td, &mut node, code, at)?; break; }
             },
             183 => match d.r.read_bits(2)? {
                 0 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
-                1 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                1 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 2 => break,
                 code => { d.escape(&STATES[183], td, &mut node, code, at)?; break; }
             },
             184 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(4, |d| d.v_bool()).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
+                0 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
                 1 => break,
                 code => { d.escape(&STATES[184], td, &mut node, code, at)?; break; }
             },
@@ -699,21 +723,21 @@ fn dec_33(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         match st {
             206 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 207; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
-                2 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
+                2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
                 3 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 4 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[206], td, &mut node, code, at)?; break; }
             },
             207 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
-                1 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
+                1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
                 2 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 3 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[207], td, &mut node, code, at)?; break; }
             },
             208 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(0, |d| d.v_nbit(0, 7)).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
+                0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
                 1 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 2 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[208], td, &mut node, code, at)?; break; }
@@ -764,7 +788,7 @@ fn dec_34(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[215], td, &mut node, code, at)?; break; }
             },
             216 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(9, |d| d.v_enum(6, 3)).map_err(|e| e.within(QNAMES[116].local))?; put(td, &mut node, 1, v, at)?; st = 217; }
+                0 => { let v = d.simple_enum(9, 6, 3).map_err(|e| e.within(QNAMES[116].local))?; put(td, &mut node, 1, v, at)?; st = 217; }
                 code => { d.escape(&STATES[216], td, &mut node, code, at)?; break; }
             },
             217 => match d.r.read_bits(1)? {
@@ -894,7 +918,7 @@ fn dec_44(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             275 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(15, |d| d.v_nbit(-128, 8)).map_err(|e| e.within(QNAMES[135].local))?; put(td, &mut node, 0, v, at)?; st = 276; }
+                0 => { let v = d.simple_nbit(15, -128, 8).map_err(|e| e.within(QNAMES[135].local))?; put(td, &mut node, 0, v, at)?; st = 276; }
                 code => { d.escape(&STATES[275], td, &mut node, code, at)?; break; }
             },
             276 => match d.r.read_bits(1)? {
@@ -1141,4 +1165,3408 @@ fn dec_52(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
     }
     d.leave();
     Ok(node)
+}
+
+// BPT_Dynamic_DC_CLReqControlModeType
+fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[2];
+    e.enter(td, node)?;
+    let mut used = [0u32; 14];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 24;
+    loop {
+        match st {
+            24 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 70, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 25;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 26;
+                } else {
+                    return Err(e.missing(&STATES[24], td));
+                }
+            }
+            25 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 26;
+                } else {
+                    return Err(e.missing(&STATES[25], td));
+                }
+            }
+            26 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 27;
+                } else {
+                    return Err(e.missing(&STATES[26], td));
+                }
+            }
+            27 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 28;
+                } else {
+                    return Err(e.missing(&STATES[27], td));
+                }
+            }
+            28 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 48), _ => e.element(Child::Complex(44), 48, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 29;
+                } else {
+                    return Err(e.missing(&STATES[28], td));
+                }
+            }
+            29 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 30;
+                } else {
+                    return Err(e.missing(&STATES[29], td));
+                }
+            }
+            30 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 31;
+                } else {
+                    return Err(e.missing(&STATES[30], td));
+                }
+            }
+            31 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 32;
+                } else {
+                    return Err(e.missing(&STATES[31], td));
+                }
+            }
+            32 => {
+                if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 33;
+                } else {
+                    return Err(e.missing(&STATES[32], td));
+                }
+            }
+            33 => {
+                if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 34;
+                } else {
+                    return Err(e.missing(&STATES[33], td));
+                }
+            }
+            34 => {
+                if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 35;
+                } else {
+                    return Err(e.missing(&STATES[34], td));
+                }
+            }
+            35 => {
+                if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 36;
+                } else {
+                    return Err(e.missing(&STATES[35], td));
+                }
+            }
+            36 => {
+                if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 74), _ => e.element(Child::Complex(44), 74, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 37;
+                } else if pending >> 13 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 75), _ => e.element(Child::Complex(44), 75, v) }.map_err(|err| err.within(td.fields[13].name))?;
+                    used[13] += 1;
+                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    st = 38;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(2, 2);
+                    break;
+                }
+            }
+            37 => {
+                if pending >> 13 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 75), _ => e.element(Child::Complex(44), 75, v) }.map_err(|err| err.within(td.fields[13].name))?;
+                    used[13] += 1;
+                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    st = 38;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            38 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// BPT_Dynamic_DC_CLResControlModeType
+fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[3];
+    e.enter(td, node)?;
+    let mut used = [0u32; 12];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 39;
+    loop {
+        match st {
+            39 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 70, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 40;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 41;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 42;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 43;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 44;
+                } else {
+                    return Err(e.missing(&STATES[39], td));
+                }
+            }
+            40 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 41;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 42;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 43;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 44;
+                } else {
+                    return Err(e.missing(&STATES[40], td));
+                }
+            }
+            41 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 42;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 43;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(2, 2);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 44;
+                } else {
+                    return Err(e.missing(&STATES[41], td));
+                }
+            }
+            42 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 43;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 44;
+                } else {
+                    return Err(e.missing(&STATES[42], td));
+                }
+            }
+            43 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 44;
+                } else {
+                    return Err(e.missing(&STATES[43], td));
+                }
+            }
+            44 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 45;
+                } else {
+                    return Err(e.missing(&STATES[44], td));
+                }
+            }
+            45 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 46;
+                } else {
+                    return Err(e.missing(&STATES[45], td));
+                }
+            }
+            46 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 47;
+                } else {
+                    return Err(e.missing(&STATES[46], td));
+                }
+            }
+            47 => {
+                if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 48;
+                } else {
+                    return Err(e.missing(&STATES[47], td));
+                }
+            }
+            48 => {
+                if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 49;
+                } else {
+                    return Err(e.missing(&STATES[48], td));
+                }
+            }
+            49 => {
+                if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 50;
+                } else {
+                    return Err(e.missing(&STATES[49], td));
+                }
+            }
+            50 => {
+                if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 51;
+                } else {
+                    return Err(e.missing(&STATES[50], td));
+                }
+            }
+            51 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// BPT_Scheduled_DC_CLReqControlModeType
+fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[4];
+    e.enter(td, node)?;
+    let mut used = [0u32; 13];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 52;
+    loop {
+        match st {
+            52 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 53;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 54;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 55;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 56;
+                } else {
+                    return Err(e.missing(&STATES[52], td));
+                }
+            }
+            53 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 54;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 55;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(2, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 56;
+                } else {
+                    return Err(e.missing(&STATES[53], td));
+                }
+            }
+            54 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 55;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 56;
+                } else {
+                    return Err(e.missing(&STATES[54], td));
+                }
+            }
+            55 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 56;
+                } else {
+                    return Err(e.missing(&STATES[55], td));
+                }
+            }
+            56 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 80), _ => e.element(Child::Complex(44), 80, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 57;
+                } else {
+                    return Err(e.missing(&STATES[56], td));
+                }
+            }
+            57 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 4);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 48), _ => e.element(Child::Complex(44), 48, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 58;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(1, 4);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 59;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(2, 4);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 60;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(3, 4);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 61;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(4, 4);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 62;
+                } else if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(5, 4);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 63;
+                } else if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(6, 4);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 64;
+                } else if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(7, 4);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 65;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(8, 4);
+                    break;
+                }
+            }
+            58 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 4);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 59;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(1, 4);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 60;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(2, 4);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 61;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(3, 4);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 62;
+                } else if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(4, 4);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 63;
+                } else if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(5, 4);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 64;
+                } else if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(6, 4);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 65;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(7, 4);
+                    break;
+                }
+            }
+            59 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 60;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 61;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 62;
+                } else if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 63;
+                } else if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 64;
+                } else if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(5, 3);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 65;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(6, 3);
+                    break;
+                }
+            }
+            60 => {
+                if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 61;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 62;
+                } else if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 63;
+                } else if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 64;
+                } else if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 65;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(5, 3);
+                    break;
+                }
+            }
+            61 => {
+                if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 62;
+                } else if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 63;
+                } else if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 64;
+                } else if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 65;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(4, 3);
+                    break;
+                }
+            }
+            62 => {
+                if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 63;
+                } else if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 64;
+                } else if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 65;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(3, 3);
+                    break;
+                }
+            }
+            63 => {
+                if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 64;
+                } else if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 65;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(2, 2);
+                    break;
+                }
+            }
+            64 => {
+                if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 65;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            65 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// BPT_Scheduled_DC_CLResControlModeType
+fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[5];
+    e.enter(td, node)?;
+    let mut used = [0u32; 8];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 66;
+    loop {
+        match st {
+            66 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 4);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 67;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 4);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 68;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(2, 4);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 69;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(3, 4);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 70;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(4, 4);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 71;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(5, 4);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 72;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(6, 4);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 73;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(7, 4);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 74;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(8, 4);
+                    break;
+                }
+            }
+            67 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 4);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 68;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 4);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 69;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(2, 4);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 70;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(3, 4);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 71;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(4, 4);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 72;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(5, 4);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 73;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(6, 4);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 74;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(7, 4);
+                    break;
+                }
+            }
+            68 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 69;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 70;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 71;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 72;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 73;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(5, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 74;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(6, 3);
+                    break;
+                }
+            }
+            69 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 70;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 71;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 72;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 73;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 74;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(5, 3);
+                    break;
+                }
+            }
+            70 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 71;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 72;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 73;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 74;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(4, 3);
+                    break;
+                }
+            }
+            71 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 72;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 73;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 74;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(3, 3);
+                    break;
+                }
+            }
+            72 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 73;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 74;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(2, 2);
+                    break;
+                }
+            }
+            73 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 74;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            74 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// DC_ChargeLoopReqType
+fn enc_17(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[17];
+    e.enter(td, node)?;
+    let mut used = [0u32; 9];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 117;
+    loop {
+        match st {
+            117 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 39 => enc_39(e, n, 82), _ => e.element(Child::Complex(39), 82, v) }.map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 118;
+                } else {
+                    return Err(e.missing(&STATES[117], td));
+                }
+            }
+            118 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 29 => enc_29(e, n, 83), _ => e.element(Child::Complex(29), 83, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 119;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 84, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 120;
+                } else {
+                    return Err(e.missing(&STATES[118], td));
+                }
+            }
+            119 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 84, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 120;
+                } else {
+                    return Err(e.missing(&STATES[119], td));
+                }
+            }
+            120 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 90), _ => e.element(Child::Complex(44), 90, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 121;
+                } else {
+                    return Err(e.missing(&STATES[120], td));
+                }
+            }
+            121 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 2 => enc_2(e, n, 2), _ => e.element(Child::Complex(2), 2, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 122;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 4 => enc_4(e, n, 4), _ => e.element(Child::Complex(4), 4, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 122;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 6 => e.element(Child::Complex(6), 6, v), _ => e.element(Child::Complex(6), 6, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 122;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 32 => enc_32(e, n, 24), _ => e.element(Child::Complex(32), 24, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 122;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 51 => enc_51(e, n, 37), _ => e.element(Child::Complex(51), 37, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 122;
+                } else {
+                    return Err(e.missing(&STATES[121], td));
+                }
+            }
+            122 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// DC_ChargeLoopResType
+fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[18];
+    e.enter(td, node)?;
+    let mut used = [0u32; 15];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 123;
+    loop {
+        match st {
+            123 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 39 => enc_39(e, n, 82), _ => e.element(Child::Complex(39), 82, v) }.map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 124;
+                } else {
+                    return Err(e.missing(&STATES[123], td));
+                }
+            }
+            124 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_enum(5, 85, 40, 6, v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 125;
+                } else {
+                    return Err(e.missing(&STATES[124], td));
+                }
+            }
+            125 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 34 => enc_34(e, n, 86), _ => e.element(Child::Complex(34), 86, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 126;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 40 => enc_40(e, n, 87), _ => e.element(Child::Complex(40), 87, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 127;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 45 => enc_45(e, n, 88), _ => e.element(Child::Complex(45), 88, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 128;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 91), _ => e.element(Child::Complex(44), 91, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 129;
+                } else {
+                    return Err(e.missing(&STATES[125], td));
+                }
+            }
+            126 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 40 => enc_40(e, n, 87), _ => e.element(Child::Complex(40), 87, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 127;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 45 => enc_45(e, n, 88), _ => e.element(Child::Complex(45), 88, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 128;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(2, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 91), _ => e.element(Child::Complex(44), 91, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 129;
+                } else {
+                    return Err(e.missing(&STATES[126], td));
+                }
+            }
+            127 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 45 => enc_45(e, n, 88), _ => e.element(Child::Complex(45), 88, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 128;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 91), _ => e.element(Child::Complex(44), 91, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 129;
+                } else {
+                    return Err(e.missing(&STATES[127], td));
+                }
+            }
+            128 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 91), _ => e.element(Child::Complex(44), 91, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 129;
+                } else {
+                    return Err(e.missing(&STATES[128], td));
+                }
+            }
+            129 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 92), _ => e.element(Child::Complex(44), 92, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 130;
+                } else {
+                    return Err(e.missing(&STATES[129], td));
+                }
+            }
+            130 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 93, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 131;
+                } else {
+                    return Err(e.missing(&STATES[130], td));
+                }
+            }
+            131 => {
+                if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 94, v)).map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 132;
+                } else {
+                    return Err(e.missing(&STATES[131], td));
+                }
+            }
+            132 => {
+                if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 95, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 133;
+                } else {
+                    return Err(e.missing(&STATES[132], td));
+                }
+            }
+            133 => {
+                if pending >> 10 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 3 => enc_3(e, n, 3), _ => e.element(Child::Complex(3), 3, v) }.map_err(|err| err.within(td.fields[10].name))?;
+                    used[10] += 1;
+                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    st = 134;
+                } else if pending >> 11 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 5 => enc_5(e, n, 5), _ => e.element(Child::Complex(5), 5, v) }.map_err(|err| err.within(td.fields[11].name))?;
+                    used[11] += 1;
+                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    st = 134;
+                } else if pending >> 12 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 7 => e.element(Child::Complex(7), 7, v), _ => e.element(Child::Complex(7), 7, v) }.map_err(|err| err.within(td.fields[12].name))?;
+                    used[12] += 1;
+                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    st = 134;
+                } else if pending >> 13 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 33 => enc_33(e, n, 25), _ => e.element(Child::Complex(33), 25, v) }.map_err(|err| err.within(td.fields[13].name))?;
+                    used[13] += 1;
+                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    st = 134;
+                } else if pending >> 14 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[14].get(used[14] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 52 => enc_52(e, n, 38), _ => e.element(Child::Complex(52), 38, v) }.map_err(|err| err.within(td.fields[14].name))?;
+                    used[14] += 1;
+                    if used[14] as usize >= node.fields[14].count() { pending &= !(1 << 14); }
+                    st = 134;
+                } else {
+                    return Err(e.missing(&STATES[133], td));
+                }
+            }
+            134 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// DisplayParametersType
+fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[29];
+    e.enter(td, node)?;
+    let mut used = [0u32; 10];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 175;
+    loop {
+        match st {
+            175 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 4);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 107, 0, 7, v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 176;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 4);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 177;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(2, 4);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 178;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(3, 4);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 108, 0, 7, v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 179;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(4, 4);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 180;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(5, 4);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 181;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(6, 4);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 182;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(7, 4);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 183;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(8, 4);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(9, 4);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(10, 4);
+                    break;
+                }
+            }
+            176 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 4);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 177;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 4);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 178;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(2, 4);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 108, 0, 7, v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 179;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(3, 4);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 180;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(4, 4);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 181;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(5, 4);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 182;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(6, 4);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 183;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(7, 4);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(8, 4);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(9, 4);
+                    break;
+                }
+            }
+            177 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 4);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 178;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 4);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 108, 0, 7, v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 179;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(2, 4);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 180;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(3, 4);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 181;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(4, 4);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 182;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(5, 4);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 183;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(6, 4);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(7, 4);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(8, 4);
+                    break;
+                }
+            }
+            178 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 4);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 108, 0, 7, v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 179;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(1, 4);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 180;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(2, 4);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 181;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(3, 4);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 182;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(4, 4);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 183;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(5, 4);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(6, 4);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(7, 4);
+                    break;
+                }
+            }
+            179 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 180;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 181;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 182;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 183;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(5, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(6, 3);
+                    break;
+                }
+            }
+            180 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 181;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 182;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 183;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(5, 3);
+                    break;
+                }
+            }
+            181 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 182;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 183;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(4, 3);
+                    break;
+                }
+            }
+            182 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 183;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(3, 3);
+                    break;
+                }
+            }
+            183 => {
+                if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 184;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(2, 2);
+                    break;
+                }
+            }
+            184 => {
+                if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 185;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            185 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// Dynamic_DC_CLReqControlModeType
+fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[32];
+    e.enter(td, node)?;
+    let mut used = [0u32; 9];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 196;
+    loop {
+        match st {
+            196 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 70, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 197;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 198;
+                } else {
+                    return Err(e.missing(&STATES[196], td));
+                }
+            }
+            197 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 198;
+                } else {
+                    return Err(e.missing(&STATES[197], td));
+                }
+            }
+            198 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 199;
+                } else {
+                    return Err(e.missing(&STATES[198], td));
+                }
+            }
+            199 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 200;
+                } else {
+                    return Err(e.missing(&STATES[199], td));
+                }
+            }
+            200 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 48), _ => e.element(Child::Complex(44), 48, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 201;
+                } else {
+                    return Err(e.missing(&STATES[200], td));
+                }
+            }
+            201 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 202;
+                } else {
+                    return Err(e.missing(&STATES[201], td));
+                }
+            }
+            202 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 203;
+                } else {
+                    return Err(e.missing(&STATES[202], td));
+                }
+            }
+            203 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 204;
+                } else {
+                    return Err(e.missing(&STATES[203], td));
+                }
+            }
+            204 => {
+                if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 205;
+                } else {
+                    return Err(e.missing(&STATES[204], td));
+                }
+            }
+            205 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// Dynamic_DC_CLResControlModeType
+fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[33];
+    e.enter(td, node)?;
+    let mut used = [0u32; 8];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 206;
+    loop {
+        match st {
+            206 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(1, 70, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 207;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 208;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 209;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 210;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 211;
+                } else {
+                    return Err(e.missing(&STATES[206], td));
+                }
+            }
+            207 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 208;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 209;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 210;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 211;
+                } else {
+                    return Err(e.missing(&STATES[207], td));
+                }
+            }
+            208 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 209;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 210;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(2, 2);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 211;
+                } else {
+                    return Err(e.missing(&STATES[208], td));
+                }
+            }
+            209 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 210;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 211;
+                } else {
+                    return Err(e.missing(&STATES[209], td));
+                }
+            }
+            210 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 211;
+                } else {
+                    return Err(e.missing(&STATES[210], td));
+                }
+            }
+            211 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 212;
+                } else {
+                    return Err(e.missing(&STATES[211], td));
+                }
+            }
+            212 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 213;
+                } else {
+                    return Err(e.missing(&STATES[212], td));
+                }
+            }
+            213 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 214;
+                } else {
+                    return Err(e.missing(&STATES[213], td));
+                }
+            }
+            214 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// EVSEStatusType
+fn enc_34(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[34];
+    e.enter(td, node)?;
+    let mut used = [0u32; 2];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 215;
+    loop {
+        match st {
+            215 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(2, 115, 0, Some(65535), v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 216;
+                } else {
+                    return Err(e.missing(&STATES[215], td));
+                }
+            }
+            216 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_enum(9, 116, 6, 3, v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 217;
+                } else {
+                    return Err(e.missing(&STATES[216], td));
+                }
+            }
+            217 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// MessageHeaderType
+fn enc_39(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[39];
+    e.enter(td, node)?;
+    let mut used = [0u32; 3];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 250;
+    loop {
+        match st {
+            250 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.value(10, 119, v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 251;
+                } else {
+                    return Err(e.missing(&STATES[250], td));
+                }
+            }
+            251 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 120, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 252;
+                } else {
+                    return Err(e.missing(&STATES[251], td));
+                }
+            }
+            252 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 56 => e.element(Child::Complex(56), 39, v), _ => e.element(Child::Complex(56), 39, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 253;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            253 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// MeterInfoType
+fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[40];
+    e.enter(td, node)?;
+    let mut used = [0u32; 8];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 254;
+    loop {
+        match st {
+            254 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.value(12, 121, v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 255;
+                } else {
+                    return Err(e.missing(&STATES[254], td));
+                }
+            }
+            255 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 122, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 256;
+                } else {
+                    return Err(e.missing(&STATES[255], td));
+                }
+            }
+            256 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 123, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 257;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 124, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 258;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 125, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 259;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.value(13, 126, v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 260;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 261;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(5, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 262;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(6, 3);
+                    break;
+                }
+            }
+            257 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 124, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 258;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 125, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 259;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.value(13, 126, v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 260;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 261;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 262;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(5, 3);
+                    break;
+                }
+            }
+            258 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 125, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 259;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.value(13, 126, v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 260;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 261;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 262;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(4, 3);
+                    break;
+                }
+            }
+            259 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.value(13, 126, v)).map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 260;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 261;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 262;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(3, 3);
+                    break;
+                }
+            }
+            260 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 261;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 262;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(2, 2);
+                    break;
+                }
+            }
+            261 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 262;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            262 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// RationalNumberType
+fn enc_44(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[44];
+    e.enter(td, node)?;
+    let mut used = [0u32; 2];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 275;
+    loop {
+        match st {
+            275 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_nbit(15, 135, -128, 8, v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 276;
+                } else {
+                    return Err(e.missing(&STATES[275], td));
+                }
+            }
+            276 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_sint(14, 136, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 277;
+                } else {
+                    return Err(e.missing(&STATES[276], td));
+                }
+            }
+            277 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// ReceiptType
+fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[45];
+    e.enter(td, node)?;
+    let mut used = [0u32; 6];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 278;
+    loop {
+        match st {
+            278 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    e.simple_with(|e| e.w_uint(11, 137, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 279;
+                } else {
+                    return Err(e.missing(&STATES[278], td));
+                }
+            }
+            279 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 138, v), _ => e.element(Child::Complex(26), 138, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 280;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 139, v), _ => e.element(Child::Complex(26), 139, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 281;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 140, v), _ => e.element(Child::Complex(26), 140, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 282;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 141, v), _ => e.element(Child::Complex(26), 141, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 283;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 284;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(5, 3);
+                    break;
+                }
+            }
+            280 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 139, v), _ => e.element(Child::Complex(26), 139, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 281;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 140, v), _ => e.element(Child::Complex(26), 140, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 282;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 141, v), _ => e.element(Child::Complex(26), 141, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 283;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 284;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(4, 3);
+                    break;
+                }
+            }
+            281 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 140, v), _ => e.element(Child::Complex(26), 140, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 282;
+                } else if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 141, v), _ => e.element(Child::Complex(26), 141, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 283;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 284;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(3, 3);
+                    break;
+                }
+            }
+            282 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 141, v), _ => e.element(Child::Complex(26), 141, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 283;
+                } else if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 284;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(2, 2);
+                    break;
+                }
+            }
+            283 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 284;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            284 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 285;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            285 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 286;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            286 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 287;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            287 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 288;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            288 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 289;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            289 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 290;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            290 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 291;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            291 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 292;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            292 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 293;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            293 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// Scheduled_DC_CLReqControlModeType
+fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[51];
+    e.enter(td, node)?;
+    let mut used = [0u32; 10];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 314;
+    loop {
+        match st {
+            314 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 315;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 316;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 317;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 318;
+                } else {
+                    return Err(e.missing(&STATES[314], td));
+                }
+            }
+            315 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 316;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 317;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(2, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 318;
+                } else {
+                    return Err(e.missing(&STATES[315], td));
+                }
+            }
+            316 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 317;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 318;
+                } else {
+                    return Err(e.missing(&STATES[316], td));
+                }
+            }
+            317 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 318;
+                } else {
+                    return Err(e.missing(&STATES[317], td));
+                }
+            }
+            318 => {
+                if pending >> 4 & 1 == 1 {
+                    e.w.write_bits(0, 1);
+                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 80), _ => e.element(Child::Complex(44), 80, v) }.map_err(|err| err.within(td.fields[4].name))?;
+                    used[4] += 1;
+                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    st = 319;
+                } else {
+                    return Err(e.missing(&STATES[318], td));
+                }
+            }
+            319 => {
+                if pending >> 5 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 48), _ => e.element(Child::Complex(44), 48, v) }.map_err(|err| err.within(td.fields[5].name))?;
+                    used[5] += 1;
+                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    st = 320;
+                } else if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 321;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 322;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 323;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(4, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 324;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(5, 3);
+                    break;
+                }
+            }
+            320 => {
+                if pending >> 6 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[6].name))?;
+                    used[6] += 1;
+                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    st = 321;
+                } else if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 322;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 323;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 324;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(4, 3);
+                    break;
+                }
+            }
+            321 => {
+                if pending >> 7 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
+                    used[7] += 1;
+                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    st = 322;
+                } else if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 323;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 324;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(3, 3);
+                    break;
+                }
+            }
+            322 => {
+                if pending >> 8 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
+                    used[8] += 1;
+                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    st = 323;
+                } else if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 324;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(2, 2);
+                    break;
+                }
+            }
+            323 => {
+                if pending >> 9 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
+                    used[9] += 1;
+                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    st = 324;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            324 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
+}
+
+// Scheduled_DC_CLResControlModeType
+fn enc_52(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
+    let td = &TYPES[52];
+    e.enter(td, node)?;
+    let mut used = [0u32; 4];
+    let mut pending = pending_fields(node);
+    let mut st: u32 = 325;
+    loop {
+        match st {
+            325 => {
+                if pending >> 0 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[0].name))?;
+                    used[0] += 1;
+                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    st = 326;
+                } else if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 327;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 328;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(3, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 329;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(4, 3);
+                    break;
+                }
+            }
+            326 => {
+                if pending >> 1 & 1 == 1 {
+                    e.w.write_bits(0, 3);
+                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[1].name))?;
+                    used[1] += 1;
+                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    st = 327;
+                } else if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(1, 3);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 328;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(2, 3);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 329;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(3, 3);
+                    break;
+                }
+            }
+            327 => {
+                if pending >> 2 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
+                    used[2] += 1;
+                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    st = 328;
+                } else if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(1, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 329;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(2, 2);
+                    break;
+                }
+            }
+            328 => {
+                if pending >> 3 & 1 == 1 {
+                    e.w.write_bits(0, 2);
+                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
+                    used[3] += 1;
+                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    st = 329;
+                } else {
+                    if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                    e.w.write_bits(1, 2);
+                    break;
+                }
+            }
+            329 => {
+                if pending != 0 { return Err(e.left_over(td, node, &used)); }
+                e.w.write_bits(0, 1);
+                break;
+            }
+            _ => return Err(Error::new("grammar state outside the type (tables inconsistent)", e.w.position())),
+        }
+    }
+    e.leave();
+    Ok(())
 }

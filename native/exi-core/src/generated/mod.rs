@@ -19,3 +19,12 @@ pub(crate) fn fast_decoders(id: &str) -> Option<crate::decode::FastTable> {
         _ => None,
     }
 }
+
+/// The specialised encoders of a schema's charge-loop types, by schema id (`Schema::id`).
+pub(crate) fn fast_encoders(id: &str) -> Option<crate::encode::FastTable> {
+    match id {
+        "iso2" => Some(iso2_fast::lookup_encoder),
+        "iso20_dc" => Some(iso20_dc_fast::lookup_encoder),
+        _ => None,
+    }
+}
