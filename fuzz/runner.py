@@ -62,7 +62,7 @@ REPLAY_TIMEOUT_S = float(os.environ.get("EVCC_FUZZ_REPLAY_TIMEOUT", "10"))
 LONG_S = 600  # campaigns longer than this run at nice 19
 SNAPSHOT_S = 120  # partial figures written this often
 MAX_MINIMISED = 5  # findings minimised per campaign (the others are copied as they are)
-CORPUS_MAX_FILES = 400  # the committed corpus of a target stays below this after afl-cmin
+CORPUS_MAX_FILES = 2000  # the committed corpus of a target stays below this after minimising (smallest first)
 AFL_ENV = {
     "AFL_SKIP_CPUFREQ": "1",
     "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES": "1",
@@ -462,8 +462,8 @@ def replay_one(binary: Path, data: bytes) -> tuple[str, str]:
 # --- corpus ------------------------------------------------------------------------------------------------------
 
 def minimise_set(afl: Path, binary: Path, src: Path, traces: Path) -> list[Path]:
-    """afl-cmin's selection (afl-cmin.py finds no tuples with these persistent-mode targets, afl-cmin.bash is
-    slow): afl-showmap traces every file; for each edge/hit-count tuple the smallest file that has it is kept."""
+    """afl-cmin -e's selection (afl-cmin.py finds no tuples with these persistent-mode targets, afl-cmin.bash is
+    slow): afl-showmap traces every file; for each edge the smallest file that has it is kept."""
     r = subprocess.run([str(afl / "afl-showmap"), "-i", str(src), "-o", str(traces), "-t", "5000", "-q", "--",
                         str(binary)], env={**os.environ, **AFL_ENV}, capture_output=True, text=True)
     if r.returncode != 0 or not traces.is_dir():
@@ -473,7 +473,8 @@ def minimise_set(afl: Path, binary: Path, src: Path, traces: Path) -> list[Path]
     tuples: dict[Path, set[str]] = {}
     for f in files:
         t = traces / f.name
-        found = set(t.read_text().split()) if t.exists() else set()
+        # Edges only, as afl-cmin -e: with hit-count buckets nearly every queue entry of these grammars is unique.
+        found = {x.split(":")[0] for x in t.read_text().split()} if t.exists() else set()
         tuples[f] = found
         for x in found:
             best.setdefault(x, f)
