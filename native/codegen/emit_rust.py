@@ -321,6 +321,10 @@ def _simple_reader(st: SimpleType, di: int, q: int) -> str:
     lo, hi = st.min_value, st.max_value
     if st.kind not in ("string", "hex", "base64") and lo is not None and hi is not None and hi - lo < 4096:
         return f"d.simple_nbit({di}, {lo}, {(hi - lo).bit_length()})"
+    if st.kind not in ("string", "hex", "base64"):
+        if lo is not None and lo >= 0:
+            return f"d.simple_int({di}, false, Some({lo}), {_opt(hi)})"
+        return f"d.simple_int({di}, true, {_opt(lo)}, {_opt(hi)})"
     return f"d.simple_with({di}, |d| {_reader(st, di, str(q))})"
 
 

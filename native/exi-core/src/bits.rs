@@ -140,7 +140,7 @@ impl<'a> BitReader<'a> {
     /// Up to 7 groups of an Unsigned Integer from one window (the common case): `Some(value)` and the position
     /// advanced, or `None` (near the end of the input or a longer integer) with the position unchanged.
     #[inline(always)]
-    fn uint_fast(&mut self) -> Option<u64> {
+    pub(crate) fn uint_fast(&mut self) -> Option<u64> {
         let mut w = self.window(self.pos >> 3) << (self.pos & 7);
         let remaining = self.len_bits - self.pos;
         let mut value = 0u64;

@@ -294,6 +294,33 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// An element whose simple type is an Unsigned Integer (`signed` = false) or an Integer: CH, sign and EE
+    /// read without the step-by-step checks when the integer has at most 7 groups, lies in the range and both
+    /// event codes are 0; otherwise from the start again step by step (the same value or error).
+    #[inline(always)]
+    pub(crate) fn simple_int(&mut self, d: u16, signed: bool, min: Option<i128>, max: Option<i128>) -> Result<Value> {
+        let start = self.r.position();
+        let head = if signed { 2 } else { 1 };
+        if let Some(x) = self.r.peek(head) {
+            if x >> (head - 1) == 0 {
+                self.r.skip(head);
+                if let Some(m) = self.r.uint_fast() {
+                    let v = if signed && x & 1 == 1 { -i128::from(m) - 1 } else { i128::from(m) };
+                    if !min.is_some_and(|lo| v < lo) && !max.is_some_and(|hi| v > hi) && self.r.peek(1) == Some(0) {
+                        self.r.skip(1);
+                        return Ok(Value::Int(v));
+                    }
+                }
+                self.r.seek(start);
+            }
+        }
+        if signed {
+            self.simple_with(d, |s| s.v_sint(min, max))
+        } else {
+            self.simple_with(d, |s| s.v_uint(min.unwrap_or(0), max))
+        }
+    }
+
     /// Entering a complex element: the nesting limit.
     #[inline(always)]
     pub(crate) fn enter(&mut self) -> Result<()> {

@@ -71,7 +71,7 @@ fn dec_2(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             24 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 25; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 25; }
                 1 => { let v = Value::Node(dec_44(d, 71).map_err(|e| e.within(QNAMES[71].local))?); put(td, &mut node, 1, v, at)?; st = 26; }
                 code => { d.escape(&STATES[24], td, &mut node, code, at)?; break; }
             },
@@ -151,28 +151,28 @@ fn dec_3(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             39 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 40; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 40; }
                 1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
                 2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
-                3 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
+                3 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 4 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[39], td, &mut node, code, at)?; break; }
             },
             40 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 41; }
                 1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
-                2 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
+                2 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 3 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[40], td, &mut node, code, at)?; break; }
             },
             41 => match d.r.read_bits(2)? {
                 0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 42; }
-                1 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
+                1 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 2 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[41], td, &mut node, code, at)?; break; }
             },
             42 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
+                0 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 43; }
                 1 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 44; }
                 code => { d.escape(&STATES[42], td, &mut node, code, at)?; break; }
             },
@@ -554,9 +554,9 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
                 2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
                 3 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
-                4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
-                5 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
-                6 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
+                4 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
+                5 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
+                6 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
                 7 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 8 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
                 9 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
@@ -567,9 +567,9 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 177; }
                 1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
                 2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
-                3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
-                4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
-                5 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
+                3 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
+                4 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
+                5 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
                 6 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 7 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
                 8 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
@@ -579,9 +579,9 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
             177 => match d.r.read_bits(4)? {
                 0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 178; }
                 1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
-                2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
-                3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
-                4 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
+                2 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
+                3 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
+                4 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
                 5 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 6 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
                 7 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
@@ -590,9 +590,9 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
             },
             178 => match d.r.read_bits(4)? {
                 0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[108].local))?; put(td, &mut node, 3, v, at)?; st = 179; }
-                1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
-                2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
-                3 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
+                1 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
+                2 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
+                3 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
                 4 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 5 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
                 6 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
@@ -600,9 +600,9 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[178], td, &mut node, code, at)?; break; }
             },
             179 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
-                1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
-                2 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[109].local))?; put(td, &mut node, 4, v, at)?; st = 180; }
+                1 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
+                2 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
                 3 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 4 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
                 5 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
@@ -610,8 +610,8 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[179], td, &mut node, code, at)?; break; }
             },
             180 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
-                1 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[110].local))?; put(td, &mut node, 5, v, at)?; st = 181; }
+                1 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
                 2 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 3 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
                 4 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
@@ -619,7 +619,7 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[180], td, &mut node, code, at)?; break; }
             },
             181 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[111].local))?; put(td, &mut node, 6, v, at)?; st = 182; }
                 1 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[112].local))?; put(td, &mut node, 7, v, at)?; st = 183; }
                 2 => { let v = Value::Node(dec_44(d, 113).map_err(|e| e.within(QNAMES[113].local))?); put(td, &mut node, 8, v, at)?; st = 184; }
                 3 => { let v = d.simple_bool(4).map_err(|e| e.within(QNAMES[114].local))?; put(td, &mut node, 9, v, at)?; st = 185; }
@@ -665,7 +665,7 @@ fn dec_32(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             196 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 197; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 197; }
                 1 => { let v = Value::Node(dec_44(d, 71).map_err(|e| e.within(QNAMES[71].local))?); put(td, &mut node, 1, v, at)?; st = 198; }
                 code => { d.escape(&STATES[196], td, &mut node, code, at)?; break; }
             },
@@ -722,28 +722,28 @@ fn dec_33(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             206 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(4294967295))).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 207; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(4294967295)).map_err(|e| e.within(QNAMES[70].local))?; put(td, &mut node, 0, v, at)?; st = 207; }
                 1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
                 2 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
-                3 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
+                3 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 4 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[206], td, &mut node, code, at)?; break; }
             },
             207 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[76].local))?; put(td, &mut node, 1, v, at)?; st = 208; }
                 1 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
-                2 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
+                2 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 3 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[207], td, &mut node, code, at)?; break; }
             },
             208 => match d.r.read_bits(2)? {
                 0 => { let v = d.simple_nbit(0, 0, 7).map_err(|e| e.within(QNAMES[77].local))?; put(td, &mut node, 2, v, at)?; st = 209; }
-                1 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
+                1 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 2 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[208], td, &mut node, code, at)?; break; }
             },
             209 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
+                0 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[78].local))?; put(td, &mut node, 3, v, at)?; st = 210; }
                 1 => { let v = Value::Node(dec_44(d, 59).map_err(|e| e.within(QNAMES[59].local))?); put(td, &mut node, 4, v, at)?; st = 211; }
                 code => { d.escape(&STATES[209], td, &mut node, code, at)?; break; }
             },
@@ -784,7 +784,7 @@ fn dec_34(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             215 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(2, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[115].local))?; put(td, &mut node, 0, v, at)?; st = 216; }
+                0 => { let v = d.simple_int(2, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[115].local))?; put(td, &mut node, 0, v, at)?; st = 216; }
                 code => { d.escape(&STATES[215], td, &mut node, code, at)?; break; }
             },
             216 => match d.r.read_bits(1)? {
@@ -816,7 +816,7 @@ fn dec_39(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[250], td, &mut node, code, at)?; break; }
             },
             251 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[120].local))?; put(td, &mut node, 1, v, at)?; st = 252; }
+                0 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[120].local))?; put(td, &mut node, 1, v, at)?; st = 252; }
                 code => { d.escape(&STATES[251], td, &mut node, code, at)?; break; }
             },
             252 => match d.r.read_bits(2)? {
@@ -849,51 +849,51 @@ fn dec_40(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[254], td, &mut node, code, at)?; break; }
             },
             255 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[122].local))?; put(td, &mut node, 1, v, at)?; st = 256; }
+                0 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[122].local))?; put(td, &mut node, 1, v, at)?; st = 256; }
                 code => { d.escape(&STATES[255], td, &mut node, code, at)?; break; }
             },
             256 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[123].local))?; put(td, &mut node, 2, v, at)?; st = 257; }
-                1 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[124].local))?; put(td, &mut node, 3, v, at)?; st = 258; }
-                2 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[125].local))?; put(td, &mut node, 4, v, at)?; st = 259; }
+                0 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[123].local))?; put(td, &mut node, 2, v, at)?; st = 257; }
+                1 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[124].local))?; put(td, &mut node, 3, v, at)?; st = 258; }
+                2 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[125].local))?; put(td, &mut node, 4, v, at)?; st = 259; }
                 3 => { let v = d.simple_with(13, |d| d.value_text(13, 126)).map_err(|e| e.within(QNAMES[126].local))?; put(td, &mut node, 5, v, at)?; st = 260; }
-                4 => { let v = d.simple_with(14, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
-                5 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
+                4 => { let v = d.simple_int(14, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
+                5 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
                 6 => break,
                 code => { d.escape(&STATES[256], td, &mut node, code, at)?; break; }
             },
             257 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[124].local))?; put(td, &mut node, 3, v, at)?; st = 258; }
-                1 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[125].local))?; put(td, &mut node, 4, v, at)?; st = 259; }
+                0 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[124].local))?; put(td, &mut node, 3, v, at)?; st = 258; }
+                1 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[125].local))?; put(td, &mut node, 4, v, at)?; st = 259; }
                 2 => { let v = d.simple_with(13, |d| d.value_text(13, 126)).map_err(|e| e.within(QNAMES[126].local))?; put(td, &mut node, 5, v, at)?; st = 260; }
-                3 => { let v = d.simple_with(14, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
-                4 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
+                3 => { let v = d.simple_int(14, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
+                4 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
                 5 => break,
                 code => { d.escape(&STATES[257], td, &mut node, code, at)?; break; }
             },
             258 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[125].local))?; put(td, &mut node, 4, v, at)?; st = 259; }
+                0 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[125].local))?; put(td, &mut node, 4, v, at)?; st = 259; }
                 1 => { let v = d.simple_with(13, |d| d.value_text(13, 126)).map_err(|e| e.within(QNAMES[126].local))?; put(td, &mut node, 5, v, at)?; st = 260; }
-                2 => { let v = d.simple_with(14, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
-                3 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
+                2 => { let v = d.simple_int(14, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
+                3 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
                 4 => break,
                 code => { d.escape(&STATES[258], td, &mut node, code, at)?; break; }
             },
             259 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(13, |d| d.value_text(13, 126)).map_err(|e| e.within(QNAMES[126].local))?; put(td, &mut node, 5, v, at)?; st = 260; }
-                1 => { let v = d.simple_with(14, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
-                2 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
+                1 => { let v = d.simple_int(14, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
+                2 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
                 3 => break,
                 code => { d.escape(&STATES[259], td, &mut node, code, at)?; break; }
             },
             260 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(14, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
-                1 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
+                0 => { let v = d.simple_int(14, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[127].local))?; put(td, &mut node, 6, v, at)?; st = 261; }
+                1 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
                 2 => break,
                 code => { d.escape(&STATES[260], td, &mut node, code, at)?; break; }
             },
             261 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
+                0 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[128].local))?; put(td, &mut node, 7, v, at)?; st = 262; }
                 1 => break,
                 code => { d.escape(&STATES[261], td, &mut node, code, at)?; break; }
             },
@@ -922,7 +922,7 @@ fn dec_44(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[275], td, &mut node, code, at)?; break; }
             },
             276 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(14, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[136].local))?; put(td, &mut node, 1, v, at)?; st = 277; }
+                0 => { let v = d.simple_int(14, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[136].local))?; put(td, &mut node, 1, v, at)?; st = 277; }
                 code => { d.escape(&STATES[276], td, &mut node, code, at)?; break; }
             },
             277 => match d.r.read_bits(1)? {
@@ -946,7 +946,7 @@ fn dec_45(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             278 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(11, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[137].local))?; put(td, &mut node, 0, v, at)?; st = 279; }
+                0 => { let v = d.simple_int(11, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[137].local))?; put(td, &mut node, 0, v, at)?; st = 279; }
                 code => { d.escape(&STATES[278], td, &mut node, code, at)?; break; }
             },
             279 => match d.r.read_bits(3)? {

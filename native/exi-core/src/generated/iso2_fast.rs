@@ -65,7 +65,7 @@ fn dec_2(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             10 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[167].local))?; put(td, &mut node, 0, v, at)?; st = 11; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[167].local))?; put(td, &mut node, 0, v, at)?; st = 11; }
                 code => { d.escape(&STATES[10], td, &mut node, code, at)?; break; }
             },
             11 => match d.r.read_bits(1)? {
@@ -388,7 +388,7 @@ fn dec_29(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
         let at = d.r.position();
         match st {
             172 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(1, |d| d.v_uint(0, Some(65535))).map_err(|e| e.within(QNAMES[167].local))?; put(td, &mut node, 0, v, at)?; st = 173; }
+                0 => { let v = d.simple_int(1, false, Some(0), Some(65535)).map_err(|e| e.within(QNAMES[167].local))?; put(td, &mut node, 0, v, at)?; st = 173; }
                 code => { d.escape(&STATES[172], td, &mut node, code, at)?; break; }
             },
             173 => match d.r.read_bits(1)? {
@@ -496,28 +496,28 @@ fn dec_47(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[245], td, &mut node, code, at)?; break; }
             },
             246 => match d.r.read_bits(3)? {
-                0 => { let v = d.simple_with(27, |d| d.v_uint(0, Some(18446744073709551615))).map_err(|e| e.within(QNAMES[162].local))?; put(td, &mut node, 1, v, at)?; st = 247; }
+                0 => { let v = d.simple_int(27, false, Some(0), Some(18446744073709551615)).map_err(|e| e.within(QNAMES[162].local))?; put(td, &mut node, 1, v, at)?; st = 247; }
                 1 => { let v = d.simple_with(28, |d| d.value_text(28, 215)).map_err(|e| e.within(QNAMES[215].local))?; put(td, &mut node, 2, v, at)?; st = 248; }
-                2 => { let v = d.simple_with(10, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[163].local))?; put(td, &mut node, 3, v, at)?; st = 249; }
-                3 => { let v = d.simple_with(29, |d| d.v_sint(Some(-9223372036854775808), Some(9223372036854775807))).map_err(|e| e.within(QNAMES[218].local))?; put(td, &mut node, 4, v, at)?; st = 250; }
+                2 => { let v = d.simple_int(10, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[163].local))?; put(td, &mut node, 3, v, at)?; st = 249; }
+                3 => { let v = d.simple_int(29, true, Some(-9223372036854775808), Some(9223372036854775807)).map_err(|e| e.within(QNAMES[218].local))?; put(td, &mut node, 4, v, at)?; st = 250; }
                 4 => break,
                 code => { d.escape(&STATES[246], td, &mut node, code, at)?; break; }
             },
             247 => match d.r.read_bits(3)? {
                 0 => { let v = d.simple_with(28, |d| d.value_text(28, 215)).map_err(|e| e.within(QNAMES[215].local))?; put(td, &mut node, 2, v, at)?; st = 248; }
-                1 => { let v = d.simple_with(10, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[163].local))?; put(td, &mut node, 3, v, at)?; st = 249; }
-                2 => { let v = d.simple_with(29, |d| d.v_sint(Some(-9223372036854775808), Some(9223372036854775807))).map_err(|e| e.within(QNAMES[218].local))?; put(td, &mut node, 4, v, at)?; st = 250; }
+                1 => { let v = d.simple_int(10, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[163].local))?; put(td, &mut node, 3, v, at)?; st = 249; }
+                2 => { let v = d.simple_int(29, true, Some(-9223372036854775808), Some(9223372036854775807)).map_err(|e| e.within(QNAMES[218].local))?; put(td, &mut node, 4, v, at)?; st = 250; }
                 3 => break,
                 code => { d.escape(&STATES[247], td, &mut node, code, at)?; break; }
             },
             248 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(10, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[163].local))?; put(td, &mut node, 3, v, at)?; st = 249; }
-                1 => { let v = d.simple_with(29, |d| d.v_sint(Some(-9223372036854775808), Some(9223372036854775807))).map_err(|e| e.within(QNAMES[218].local))?; put(td, &mut node, 4, v, at)?; st = 250; }
+                0 => { let v = d.simple_int(10, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[163].local))?; put(td, &mut node, 3, v, at)?; st = 249; }
+                1 => { let v = d.simple_int(29, true, Some(-9223372036854775808), Some(9223372036854775807)).map_err(|e| e.within(QNAMES[218].local))?; put(td, &mut node, 4, v, at)?; st = 250; }
                 2 => break,
                 code => { d.escape(&STATES[248], td, &mut node, code, at)?; break; }
             },
             249 => match d.r.read_bits(2)? {
-                0 => { let v = d.simple_with(29, |d| d.v_sint(Some(-9223372036854775808), Some(9223372036854775807))).map_err(|e| e.within(QNAMES[218].local))?; put(td, &mut node, 4, v, at)?; st = 250; }
+                0 => { let v = d.simple_int(29, true, Some(-9223372036854775808), Some(9223372036854775807)).map_err(|e| e.within(QNAMES[218].local))?; put(td, &mut node, 4, v, at)?; st = 250; }
                 1 => break,
                 code => { d.escape(&STATES[249], td, &mut node, code, at)?; break; }
             },
@@ -550,7 +550,7 @@ fn dec_62(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
                 code => { d.escape(&STATES[1336], td, &mut node, code, at)?; break; }
             },
             1337 => match d.r.read_bits(1)? {
-                0 => { let v = d.simple_with(10, |d| d.v_sint(Some(-32768), Some(32767))).map_err(|e| e.within(QNAMES[220].local))?; put(td, &mut node, 2, v, at)?; st = 1338; }
+                0 => { let v = d.simple_int(10, true, Some(-32768), Some(32767)).map_err(|e| e.within(QNAMES[220].local))?; put(td, &mut node, 2, v, at)?; st = 1338; }
                 code => { d.escape(&STATES[1337], td, &mut node, code, at)?; break; }
             },
             1338 => match d.r.read_bits(1)? {
