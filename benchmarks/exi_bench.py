@@ -7,8 +7,9 @@ a -2 PaymentDetailsReq with a contract chain (~1.9 kB) and a CertificateInstalla
 Rust core alone (native/exi-core/examples/bench.rs); for the four messages of issue 17 the ratio of the Rust core
 and of Python to the C reference (libcbv2g) and of Python to the Rust core; allocations per decode; the import
 time of evcc.exi and the extension's size. Wall-clock figures depend on the machine's load (a shared 2-core
-machine varies by 2x and more): `--callgrind` also counts instructions per operation of the Rust core under
-valgrind (repeatable under load) and compares them with the C reference's counts below.
+machine varies by 2x and more): `--callgrind` also counts instructions per operation under valgrind (repeatable
+under load) of the Rust core and of the Python calls (`exi.decode`/`exi.encode`, hash seed fixed), and prints the
+ratios core/C and Python/core from them.
 
 C reference (libcbv2g at EVerest/libcbv2g 54fed4d, built with gcc -O3, the same bytes; a small harness outside this
 repository: decode_iso2_exiDocument / decode_iso20_dc_exiDocument into a static struct, encode into a 16 kB buffer,
@@ -160,7 +161,42 @@ def core_instructions(name: str, grammar: str, data: bytes, side: str) -> int | 
     return (counts[1] - counts[0]) // 200
 
 
+def python_loop(side: str, index: int, n: int) -> None:
+    """`--loop SIDE INDEX N`: N calls of exi.decode or exi.encode on message INDEX (run under callgrind)."""
+    name, grammar, msg = messages()[index]
+    data = exi.encode(msg)  # type: ignore[arg-type]
+    exi.decode(grammar, data)
+    if side == "decode":
+        for _ in range(n):
+            exi.decode(grammar, data)
+    else:
+        for _ in range(n):
+            exi.encode(msg)  # type: ignore[arg-type]
+
+
+def python_instructions(index: int, side: str) -> int | None:
+    """Instructions per exi.decode/exi.encode call from Python (callgrind; difference of two loop lengths, hash
+    seed fixed so that dict layouts repeat), None without valgrind."""
+    counts = []
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    for n in (100, 600):
+        try:
+            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                                  __file__, "--loop", side, str(index), str(n)], capture_output=True, text=True, env=env)
+        except FileNotFoundError:
+            return None
+        found = [ln for ln in out.stderr.splitlines() if "Collected" in ln]
+        if not found:
+            return None
+        counts.append(int(found[0].split()[-1]))
+    return (counts[1] - counts[0]) // 500
+
+
 def main() -> None:
+    if "--loop" in sys.argv:
+        at = sys.argv.index("--loop")
+        python_loop(sys.argv[at + 1], int(sys.argv[at + 2]), int(sys.argv[at + 3]))
+        return
     rows = []
     print(f"{'message':32s} {'bytes':>6s} {'py decode us':>13s} {'py encode us':>13s} {'target':>7s} "
           f"{'vs Josev 6ms':>12s}")
@@ -185,6 +221,7 @@ def main() -> None:
               + ("measured now (--c-bench)" if live_c else "from the issue 17 table"))
         print(f"{'message':30s} {'C (libcbv2g)':>15s} {'Rust core':>15s} {'core/C':>11s} {'Python':>15s} "
               f"{'py/C':>11s} {'py/core':>11s} {'alloc/dec core, py':>19s}")
+        py_core: dict[str, tuple[float, float]] = {}
         for name, grammar, data in rows:
             if name not in C_REFERENCE:
                 continue
@@ -194,22 +231,29 @@ def main() -> None:
             n = 2000 if len(data) < 500 else 500
             pd = per_call(lambda d: exi.decode(grammar, d), data, n) * 1000
             pe = per_call(exi.encode, msg, n) * 1000
+            py_core[name] = (pd / rd, pe / re_)
             print(f"{name:30s} {cd:7,.0f}/{ce:7,.0f} {rd:7,.0f}/{re_:7,.0f} {rd / cd:5.2f}/{re_ / ce:5.2f} "
                   f"{pd:7,.0f}/{pe:7,.0f} {pd / cd:5.2f}/{pe / ce:5.2f} {pd / rd:5.1f}/{pe / re_:5.1f} "
                   f"{blocks:9d}, {python_blocks(grammar, data):d}")
+        small = [n for n, _, _ in rows if n in SMALL]
+        print("Python / Rust core (wall, target <= 3.0 on the small messages): "
+              + "; ".join(f"{n} decode {py_core[n][0]:.2f}, encode {py_core[n][1]:.2f}" for n in small))
         if "--callgrind" in sys.argv:
-            print("\nInstructions per operation (callgrind), decode / encode, ratio = Rust core / C")
-            for name, grammar, data in rows:
+            print("\nInstructions per operation (callgrind), decode / encode; core/C and Python/core from them")
+            print(f"{'message':30s} {'C':>17s} {'Rust core':>17s} {'core/C':>11s} {'Python':>17s} {'py/core':>11s}")
+            for index, (name, grammar, data) in enumerate(rows):
                 if name not in C_REFERENCE:
                     continue
                 _, _, ci_d, ci_e = C_REFERENCE[name]
                 rd_i = core_instructions(name, grammar, data, "decode")
                 re_i = core_instructions(name, grammar, data, "encode")
-                if rd_i is None or re_i is None:
+                pd_i = python_instructions(index, "decode")
+                pe_i = python_instructions(index, "encode")
+                if rd_i is None or re_i is None or pd_i is None or pe_i is None:
                     print("valgrind not available")
                     break
-                print(f"{name:30s} C {ci_d:8,d}/{ci_e:8,d}  Rust {rd_i:8,d}/{re_i:8,d}  "
-                      f"{rd_i / ci_d:5.2f}/{re_i / ci_e:5.2f}")
+                print(f"{name:30s} {ci_d:8,d}/{ci_e:8,d} {rd_i:8,d}/{re_i:8,d} {rd_i / ci_d:5.2f}/{re_i / ci_e:5.2f} "
+                      f"{pd_i:8,d}/{pe_i:8,d} {pd_i / rd_i:5.2f}/{pe_i / re_i:5.2f}")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     times = []
     for _ in range(5):

@@ -43,7 +43,9 @@ def schema_module(module: str) -> ModuleType:
 
 @functools.cache
 def _codec(module: str) -> _exi.Codec:
-    return _exi.Codec(module, schema_module(module).CLASSES, ExiError)
+    codec = _exi.Codec(module, schema_module(module).CLASSES, ExiError)
+    _REGISTRY.add_codec(codec, module in _DOCUMENT_OF)
+    return codec
 
 
 @functools.cache
@@ -53,13 +55,9 @@ def _grammar(grammar: str) -> tuple[_exi.Codec, bool]:
         module, fragment = GRAMMARS[grammar]
     except KeyError:
         raise ExiError(f"unknown grammar {grammar!r}; known: {', '.join(GRAMMARS)}") from None
-    return _codec(module), fragment
-
-
-def decode(grammar: str, data: bytes) -> Any:
-    """Decode an EXI document (no V2GTP header) with a grammar; returns the root element's value."""
-    codec, fragment = _grammar(grammar)
-    return codec.decode_value(data, fragment)
+    codec = _codec(module)
+    _REGISTRY.add_grammar(grammar, codec, fragment)
+    return codec, fragment
 
 
 class Counted(NamedTuple):
@@ -121,8 +119,9 @@ def _document_target(cls: type[Message]) -> tuple[_exi.Codec, str]:
     return codec, names[0]
 
 
-def encode(message: Message, element: str | None = None) -> bytes:
-    """Encode a message object as an EXI document of its schema set's document grammar."""
+def _encode_other(message: Message, element: str | None = None) -> bytes:
+    """`encode` for what the registry has not registered: a class of a schema set not loaded yet, `element=`,
+    errors."""
     if not isinstance(message, Message):
         raise ExiError(f"expected a generated message object, got {type(message).__name__}")
     if not element:
@@ -172,3 +171,10 @@ def from_json(grammar: str, text: str) -> bytes:
     """Encode the canonical JSON view to an EXI stream."""
     codec, fragment = _grammar(grammar)
     return codec.from_json(text, fragment)
+
+
+# decode and encode are the registry's methods (no Python frame per call: issue 17); what they do not find
+# registered goes to _grammar and _encode_other.
+_REGISTRY = _exi.Registry(_grammar, _encode_other)
+decode = _REGISTRY.decode
+encode = _REGISTRY.encode

@@ -3,7 +3,11 @@
 //! construction, with the element path and bit offset.
 #![deny(unsafe_code)]
 
+mod fast;
+
 use std::collections::HashMap;
+
+use fast::ListClass;
 
 use exi_core::tables::{Child, Datatype, Schema};
 use exi_core::{BigInt, Kind, Limits, Node, Slot, Value};
@@ -11,29 +15,71 @@ use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple, PyType};
 
-/// Types with at least this many fields start a decoded instance from a tuple of `None`s instead of appending
-/// each field.
-const BLANK_FROM: usize = 8;
-
 /// Encoding errors raised while reading Python objects: the core error type, built with a path.
 type CoreResult<T> = Result<T, exi_core::Error>;
+
+/// Per type: empty field vectors of earlier encodings (capacity = the type's field count), reused by the next
+/// encoding instead of allocating and freeing one per node and call.
+type Spare = Vec<Vec<Vec<Slot>>>;
+
+/// Types with at most this many fields get their decoded items appended; larger ones start from a tuple of `None`s.
+const APPEND_UP_TO: usize = 8;
+
+/// Spare vectors kept per type (a message holds at most a few nodes of one type in the charge loop).
+const SPARE_PER_TYPE: usize = 8;
+
+/// Drop an encoded value, keeping its nodes' field vectors in `spare`.
+fn recycle(spare: &mut Spare, v: Value) {
+    if let Value::Node(n) = v {
+        recycle_node(spare, n);
+    }
+}
+
+fn recycle_node(spare: &mut Spare, n: Node) {
+    let Node { ty, mut fields } = n;
+    for slot in fields.iter_mut() {
+        match slot {
+            Slot::Absent | Slot::One(Value::Bool(_) | Value::Int(_) | Value::Enum(_)) => {}
+            Slot::One(Value::Node(child)) => {
+                let child = Node { ty: child.ty, fields: std::mem::take(&mut child.fields) };
+                recycle_node(spare, child);
+            }
+            other => drop(std::mem::replace(other, Slot::Absent)),
+        }
+    }
+    // Every slot now owns no heap memory: empty the vector without running the per-slot drop (a forgotten
+    // full-range drain leaves it empty; `clear` if it did not).
+    std::mem::forget(fields.drain(..));
+    if !fields.is_empty() {
+        fields.clear();
+    }
+    if let Some(pool) = spare.get_mut(ty as usize) {
+        if pool.len() < SPARE_PER_TYPE {
+            pool.push(fields);
+        }
+    }
+}
 
 #[pyclass(frozen, module = "evcc._exi")]
 struct Codec {
     schema: &'static Schema,
-    classes: Vec<Py<PyType>>,
+    /// `classes[i]`: the generated class of type i (a `list` subclass).
+    classes: Vec<ListClass>,
     enum_values: Vec<Vec<Py<PyString>>>,
     /// The qnames' local names, interned once.
     names: Vec<Py<PyString>>,
     /// Element name -> index in the document grammar and in the fragment grammar.
     document_index: HashMap<&'static str, usize>,
     fragment_index: HashMap<&'static str, usize>,
-    /// Per type with many fields: a tuple of as many `None`s, the start of a decoded instance (see `node_to_py`).
-    blanks: Vec<Option<Py<PyTuple>>>,
-    object_new: PyObject,
+    /// Per type: a tuple of as many `None`s as it has fields, the start of a decoded instance (see `node_to_py`).
+    blanks: Vec<Py<PyTuple>>,
+    /// The empty tuple (the arguments of `list.__new__`).
+    no_args: Py<PyTuple>,
     int_from_bytes: PyObject,
     error: Py<PyType>,
     limits: Limits,
+    /// Field vectors for the next encoding (see `Spare`).
+    spare: std::sync::Mutex<Spare>,
 }
 
 fn kind_of(fragment: bool) -> Kind {
@@ -76,7 +122,7 @@ impl Codec {
         let builtins = py.import("builtins")?;
         Ok(Codec {
             schema,
-            classes: classes.into_iter().map(Bound::unbind).collect(),
+            classes: classes.iter().map(ListClass::new).collect::<PyResult<_>>()?,
             enum_values,
             names: schema.qnames.iter().map(|q| PyString::intern(py, q.local).unbind()).collect(),
             document_index: index_of(schema, schema.document),
@@ -84,41 +130,41 @@ impl Codec {
             blanks: schema
                 .types
                 .iter()
-                .map(|t| {
-                    (t.fields.len() >= BLANK_FROM)
-                        .then(|| PyTuple::new(py, t.fields.iter().map(|_| py.None())).map(Bound::unbind))
-                        .transpose()
-                })
+                .map(|t| PyTuple::new(py, t.fields.iter().map(|_| py.None())).map(Bound::unbind))
                 .collect::<PyResult<_>>()?,
-            object_new: builtins.getattr("list")?.getattr("__new__")?.unbind(),
+            no_args: PyTuple::empty(py).unbind(),
             int_from_bytes: builtins.getattr("int")?.getattr("from_bytes")?.unbind(),
             error: error_type.unbind(),
             limits: Limits { max_input, max_depth },
+            spare: std::sync::Mutex::new(Vec::new()),
         })
     }
 
     /// Decode a document (`fragment=False`) or a one-element fragment: returns `(element name, value)`.
     #[pyo3(signature = (data, fragment=false))]
-    fn decode<'py>(&self, py: Python<'py>, data: &[u8], fragment: bool) -> PyResult<(Py<PyString>, PyObject)> {
+    fn decode<'py>(&self, py: Python<'py>, data: &[u8], fragment: bool) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyAny>)> {
         let kind = kind_of(fragment);
         let (index, value) = exi_core::decode(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
         let decl = &kind.decls(self.schema)[index];
         let obj = self.to_py(py, decl.c, &value)?;
-        Ok((self.names[decl.q as usize].clone_ref(py), obj))
+        Ok((self.names[decl.q as usize].bind(py).clone(), obj))
     }
 
     /// As `decode`, returning only the value (what `evcc.exi.decode` gives).
     #[pyo3(signature = (data, fragment=false))]
-    fn decode_value(&self, py: Python<'_>, data: &[u8], fragment: bool) -> PyResult<PyObject> {
-        let kind = kind_of(fragment);
-        let (index, value) = exi_core::decode(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
-        self.to_py(py, kind.decls(self.schema)[index].c, &value)
+    fn decode_value<'py>(&self, py: Python<'py>, data: &[u8], fragment: bool) -> PyResult<Bound<'py, PyAny>> {
+        self.decode_value_at(py, data, kind_of(fragment))
     }
 
     /// As `decode`, also returning how many empty values came as a second-level EE (EXIficient's form, which
     /// the decoder tolerates: EXI.md §1): `(element name, value, empty_value_as_ee)`.
     #[pyo3(signature = (data, fragment=false))]
-    fn decode_counted<'py>(&self, py: Python<'py>, data: &[u8], fragment: bool) -> PyResult<(Py<PyString>, PyObject, u32)> {
+    fn decode_counted<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        fragment: bool,
+    ) -> PyResult<(Py<PyString>, Bound<'py, PyAny>, u32)> {
         let kind = kind_of(fragment);
         let (index, value, tolerated) =
             exi_core::decode_counted(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
@@ -140,20 +186,11 @@ impl Codec {
         empty_value_as_ee: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let kind = kind_of(fragment);
-        let decls = kind.decls(self.schema);
         let by_name = if fragment { &self.fragment_index } else { &self.document_index };
         let index = *by_name
             .get(name)
             .ok_or_else(|| self.err(py, exi_core::Error::new(format!("{name} is not an element of this grammar"), 0)))?;
-        let decl = &decls[index];
-        let v = self.from_py(decl.c, value).map_err(|e| self.err(py, e.within(self.schema.qnames[decl.q as usize].local)))?;
-        let style = exi_core::encode::Style { string_table_hits: false, empty_value_as_ee };
-        let bytes = match kind {
-            Kind::Document => exi_core::encode::encode_document_styled(self.schema, index, &v, style),
-            Kind::Fragment => exi_core::encode::encode_fragment_styled(self.schema, index, &v, style),
-        }
-        .map_err(|e| self.err(py, e))?;
-        Ok(PyBytes::new(py, &bytes))
+        self.encode_at(py, kind, index, value, empty_value_as_ee)
     }
 
     /// The canonical JSON view of a stream.
@@ -173,7 +210,7 @@ impl Codec {
     /// the element can only hold wildcard content. `empty_values` empties about half of the string and binary
     /// element values.
     #[pyo3(signature = (name, seed, fragment=false, empty_values=false))]
-    fn sample(&self, py: Python<'_>, name: &str, seed: u64, fragment: bool, empty_values: bool) -> PyResult<PyObject> {
+    fn sample<'py>(&self, py: Python<'py>, name: &str, seed: u64, fragment: bool, empty_values: bool) -> PyResult<Bound<'py, PyAny>> {
         let kind = kind_of(fragment);
         let decls = kind.decls(self.schema);
         let index = decls
@@ -187,7 +224,7 @@ impl Codec {
         };
         match made {
             Some(v) => self.to_py(py, decls[index].c, &v),
-            None => Ok(py.None()),
+            None => Ok(py.None().into_bound(py)),
         }
     }
 
@@ -202,7 +239,139 @@ impl Codec {
     }
 }
 
+/// A grammar id's codec and kind (a value of `Registry.grammars`).
+#[pyclass(frozen, module = "evcc._exi")]
+struct Grammar {
+    codec: Py<Codec>,
+    kind: Kind,
+}
+
+/// A generated class with exactly one global element: its codec and the element's index in the document grammar
+/// (a value of `Registry.targets`).
+#[pyclass(frozen, module = "evcc._exi")]
+struct Target {
+    codec: Py<Codec>,
+    index: usize,
+}
+
+/// The entry points `evcc.exi.decode` and `evcc.exi.encode` without a Python frame: a grammar id or a message class
+/// leads to its codec through a dict; what is not registered yet (or is an error) goes to the Python functions
+/// given at construction, which load codecs and register them (`add_grammar`, `add_codec`).
+#[pyclass(frozen, module = "evcc._exi")]
+struct Registry {
+    /// grammar id -> Grammar
+    grammars: Py<PyDict>,
+    /// generated class -> Target
+    targets: Py<PyDict>,
+    /// `load(grammar)`: registers the grammar id or raises the API's error for it.
+    load: PyObject,
+    /// `encode_other(message, element)`: the encoding of everything `encode` does not find in `targets`.
+    encode_other: PyObject,
+}
+
+#[pymethods]
+impl Registry {
+    #[new]
+    fn new(py: Python<'_>, load: PyObject, encode_other: PyObject) -> Registry {
+        Registry { grammars: PyDict::new(py).unbind(), targets: PyDict::new(py).unbind(), load, encode_other }
+    }
+
+    /// Register a grammar id: decoding with it uses `codec` (its fragment grammar when `fragment`).
+    fn add_grammar(&self, py: Python<'_>, grammar: &Bound<'_, PyString>, codec: Py<Codec>, fragment: bool) -> PyResult<()> {
+        self.grammars.bind(py).set_item(grammar, Grammar { codec, kind: kind_of(fragment) })
+    }
+
+    /// Register the classes of a codec whose schema set has a document grammar (`document`): each class that is
+    /// the type of exactly one global element is encoded as that element.
+    fn add_codec(&self, py: Python<'_>, codec: Bound<'_, Codec>, document: bool) -> PyResult<()> {
+        if !document {
+            return Ok(());
+        }
+        let c = codec.get();
+        let targets = self.targets.bind(py);
+        for (ty, cls) in c.classes.iter().enumerate() {
+            let mut of_type = c.schema.document.iter().enumerate().filter(|(_, d)| d.c == Child::Complex(ty as u16));
+            if let (Some((index, _)), None) = (of_type.next(), of_type.next()) {
+                targets.set_item(cls.bind(py), Target { codec: codec.clone().unbind(), index })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode an EXI document (no V2GTP header) with a grammar; returns the root element's value.
+    fn decode<'py>(&self, py: Python<'py>, grammar: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let grammars = self.grammars.bind(py);
+        let entry = match grammars.get_item(grammar)? {
+            Some(entry) => entry,
+            None => {
+                self.load.bind(py).call1((grammar,))?;
+                grammars.get_item(grammar)?.ok_or_else(|| PyKeyError::new_err("grammar not registered"))?
+            }
+        };
+        let g = entry.downcast::<Grammar>()?.get();
+        g.codec.get().decode_value_at(py, data, g.kind)
+    }
+
+    /// Encode a message object as an EXI document of its schema set's document grammar.
+    #[pyo3(signature = (message, element=None))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        message: &Bound<'py, PyAny>,
+        element: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if element.is_none() {
+            if let Some(target) = self.targets.bind(py).get_item(message.get_type())? {
+                let t = target.downcast::<Target>()?.get();
+                return Ok(t.codec.get().encode_at(py, Kind::Document, t.index, message, false)?.into_any());
+            }
+        }
+        self.encode_other.bind(py).call1((message, element))
+    }
+}
+
 impl Codec {
+    fn decode_value_at<'py>(&self, py: Python<'py>, data: &[u8], kind: Kind) -> PyResult<Bound<'py, PyAny>> {
+        let (index, value) = exi_core::decode(self.schema, kind, data, self.limits).map_err(|e| self.err(py, e))?;
+        self.to_py(py, kind.decls(self.schema)[index].c, &value)
+    }
+
+    /// Encode `value` as entry `index` of the document or fragment grammar.
+    fn encode_at<'py>(
+        &self,
+        py: Python<'py>,
+        kind: Kind,
+        index: usize,
+        value: &Bound<'py, PyAny>,
+        empty_value_as_ee: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let decl = &kind.decls(self.schema)[index];
+        // The field vectors of earlier encodings (taken out for this call; a concurrent call starts without).
+        let mut spare = self.spare.try_lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
+        spare.resize_with(self.schema.types.len(), Vec::new);
+        let v = match self.from_py(&mut spare, decl.c, value) {
+            Ok(v) => v,
+            Err(e) => {
+                self.put_back(spare);
+                return Err(self.err(py, e.within(self.schema.qnames[decl.q as usize].local)));
+            }
+        };
+        let style = exi_core::encode::Style { string_table_hits: false, empty_value_as_ee };
+        let bytes = match kind {
+            Kind::Document => exi_core::encode::encode_document_styled(self.schema, index, &v, style),
+            Kind::Fragment => exi_core::encode::encode_fragment_styled(self.schema, index, &v, style),
+        };
+        recycle(&mut spare, v);
+        self.put_back(spare);
+        Ok(PyBytes::new(py, &bytes.map_err(|e| self.err(py, e))?))
+    }
+
+    fn put_back(&self, spare: Spare) {
+        if let Ok(mut s) = self.spare.try_lock() {
+            *s = spare;
+        }
+    }
+
     fn err(&self, py: Python<'_>, e: exi_core::Error) -> PyErr {
         let args = (e.to_string(), e.path_text(), e.bit);
         match self.error.bind(py).call1(args) {
@@ -211,115 +380,116 @@ impl Codec {
         }
     }
 
-    fn to_py(&self, py: Python<'_>, c: Child, v: &Value) -> PyResult<PyObject> {
+    fn to_py<'py>(&self, py: Python<'py>, c: Child, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Ok(match v {
-            Value::Node(n) => self.node_to_py(py, n)?,
-            Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any().unbind(),
+            Value::Node(n) => self.node_to_py(py, n)?.into_any(),
+            Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
             // Nearly every integer fits 64 bits: PyLong_FromLongLong instead of the 128-bit conversion.
             Value::Int(i) => match i64::try_from(*i) {
-                Ok(small) => small.into_pyobject(py)?.into_any().unbind(),
-                Err(_) => i.into_pyobject(py)?.into_any().unbind(),
+                Ok(small) => small.into_pyobject(py)?.into_any(),
+                Err(_) => i.into_pyobject(py)?.into_any(),
             },
             Value::Big(b) => {
                 let mag = PyBytes::new(py, &b.magnitude);
-                let n = self.int_from_bytes.call1(py, (mag, "big"))?;
+                let n = self.int_from_bytes.bind(py).call1((mag, "big"))?;
                 if b.negative {
-                    n.call_method0(py, "__neg__")?
+                    n.call_method0("__neg__")?
                 } else {
                     n
                 }
             }
-            Value::Str(s) => PyString::new(py, s).into_any().unbind(),
-            Value::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
+            Value::Str(s) => PyString::new(py, s).into_any(),
+            Value::Bytes(b) => PyBytes::new(py, b).into_any(),
             Value::Enum(i) => match c {
-                Child::Simple(d) => self.enum_values[d as usize][*i as usize].clone_ref(py).into_any(),
-                Child::Complex(_) => py.None(),
+                Child::Simple(d) => self.enum_values[d as usize][*i as usize].bind(py).clone().into_any(),
+                Child::Complex(_) => py.None().into_bound(py),
             },
         })
     }
 
-    fn node_to_py(&self, py: Python<'_>, n: &Node) -> PyResult<PyObject> {
+    /// A decoded instance: made without `__init__` (the decoder's values are valid by construction), its items
+    /// set from a tuple of as many `None`s (one allocation of the right size), then the present fields replaced.
+    fn node_to_py<'py>(&self, py: Python<'py>, n: &Node) -> PyResult<Bound<'py, PyList>> {
         let ty = n.ty as usize;
-        // The instance without `__init__` (list.__new__(cls)), then its fields appended in schema order.
-        let obj = self.object_new.call1(py, (self.classes[ty].clone_ref(py),))?;
-        let list = obj.bind(py).downcast::<PyList>()?;
+        let list = self.classes[ty].new_instance(py, self.no_args.bind(py))?;
         let td = &self.schema.types[ty];
-        if let Some(blank) = &self.blanks[ty] {
-            // Many fields, most of them absent (a BodyType holds one of its messages): all `None` in one
-            // concatenation, then only the fields that are not `None`.
-            list.as_sequence().in_place_concat(blank.bind(py).as_sequence())?;
-            for (i, (fd, slot)) in td.fields.iter().zip(&n.fields).enumerate() {
-                let o = match slot {
-                    Slot::Absent if fd.repeated => PyList::empty(py).into_any(),
-                    Slot::Absent => continue,
+        if td.fields.len() <= APPEND_UP_TO {
+            // Few fields: appended in order (room for 4, then 8: at most two allocations).
+            for (fd, slot) in td.fields.iter().zip(&n.fields) {
+                match slot {
+                    Slot::Absent if fd.repeated => list.append(PyList::empty(py))?,
+                    Slot::Absent => list.append(py.None())?,
                     Slot::One(v) => {
                         let o = self.to_py(py, fd.child, v)?;
                         if fd.repeated {
-                            PyList::new(py, [o])?.into_any()
+                            list.append(PyList::new(py, [o])?)?
                         } else {
-                            o.into_bound(py)
+                            list.append(o)?
                         }
                     }
                     Slot::Many(vs) => {
-                        let items: Vec<PyObject> = vs.iter().map(|v| self.to_py(py, fd.child, v)).collect::<PyResult<_>>()?;
-                        PyList::new(py, items)?.into_any()
+                        let items = vs.iter().map(|v| self.to_py(py, fd.child, v)).collect::<PyResult<Vec<_>>>()?;
+                        list.append(PyList::new(py, items)?)?
                     }
-                };
-                list.set_item(i, o)?;
+                }
             }
-            return Ok(obj);
+            return Ok(list);
         }
-        for (fd, slot) in td.fields.iter().zip(&n.fields) {
-            match slot {
-                Slot::Absent if fd.repeated => list.append(PyList::empty(py))?,
-                Slot::Absent => list.append(py.None())?,
+        list.as_sequence().in_place_concat(self.blanks[ty].bind(py).as_sequence())?;
+        for (i, (fd, slot)) in td.fields.iter().zip(&n.fields).enumerate() {
+            let o = match slot {
+                Slot::Absent if fd.repeated => PyList::empty(py).into_any(),
+                Slot::Absent => continue,
                 Slot::One(v) => {
                     let o = self.to_py(py, fd.child, v)?;
                     if fd.repeated {
-                        list.append(PyList::new(py, [o])?)?
+                        PyList::new(py, [o])?.into_any()
                     } else {
-                        list.append(o)?
+                        o
                     }
                 }
                 Slot::Many(vs) => {
-                    let items: Vec<PyObject> = vs.iter().map(|v| self.to_py(py, fd.child, v)).collect::<PyResult<_>>()?;
-                    list.append(PyList::new(py, items)?)?
+                    let items = vs.iter().map(|v| self.to_py(py, fd.child, v)).collect::<PyResult<Vec<_>>>()?;
+                    PyList::new(py, items)?.into_any()
                 }
-            }
+            };
+            list.set_item(i, o)?;
         }
-        Ok(obj)
+        Ok(list)
     }
 
-    fn from_py(&self, c: Child, obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
+    fn from_py(&self, spare: &mut Spare, c: Child, obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
         match c {
-            Child::Complex(t) => self.node_from_py(t, obj).map(|n| Value::Node(n)),
+            Child::Complex(t) => self.node_from_py(spare, t, obj).map(Value::Node),
             Child::Simple(d) => self.simple_from_py(d, obj),
         }
     }
 
-    fn node_from_py(&self, t: u16, obj: &Bound<'_, PyAny>) -> CoreResult<Node> {
-        let py = obj.py();
+    fn node_from_py(&self, spare: &mut Spare, t: u16, obj: &Bound<'_, PyAny>) -> CoreResult<Node> {
         let ty = t as usize;
-        let cls = self.classes[ty].bind(py);
         let td = &self.schema.types[ty];
-        if !obj.get_type().is(cls) && !obj.is_instance(cls).unwrap_or(false) {
+        let cls = &self.classes[ty];
+        // The generated class itself (the usual case) by pointer; a subclass by isinstance.
+        if obj.get_type_ptr().cast() != cls.as_ptr() && !obj.is_instance(cls.bind(obj.py())).unwrap_or(false) {
             let got = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
             return Err(exi_core::Error::new(format!("expected a {} object, got {got}", td.name), 0));
         }
         let list = obj
             .downcast::<PyList>()
             .map_err(|_| exi_core::Error::new(format!("{} object is not a generated message", td.name), 0))?;
-        if list.len() != td.fields.len() {
-            return Err(exi_core::Error::new(format!("{} object has {} fields, expected {}", td.name, list.len(), td.fields.len()), 0));
+        let n = td.fields.len();
+        if list.len() != n {
+            return Err(exi_core::Error::new(format!("{} object has {} fields, expected {n}", td.name, list.len()), 0));
         }
-        let mut node = Node::new(t, td.fields.len());
+        let mut fields = spare[ty].pop().unwrap_or_else(|| Vec::with_capacity(n));
         for (i, fd) in td.fields.iter().enumerate() {
             let attr = list.get_item(i).map_err(|_| exi_core::Error::new("field vanished", 0))?;
             if attr.is_none() {
+                fields.push(Slot::Absent);
                 continue;
             }
             let wrap = |e: exi_core::Error| e.within(fd.name);
-            node.fields[i] = if fd.repeated {
+            fields.push(if fd.repeated {
                 let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = attr.downcast::<PyList>() {
                     l.iter().collect()
                 } else if let Ok(tuple) = attr.downcast::<PyTuple>() {
@@ -330,13 +500,13 @@ impl Codec {
                 if items.is_empty() {
                     Slot::Absent
                 } else {
-                    Slot::Many(items.iter().map(|it| self.from_py(fd.child, it)).collect::<CoreResult<_>>().map_err(wrap)?)
+                    Slot::Many(items.iter().map(|it| self.from_py(spare, fd.child, it)).collect::<CoreResult<_>>().map_err(wrap)?)
                 }
             } else {
-                Slot::One(self.from_py(fd.child, &attr).map_err(wrap)?)
-            };
+                Slot::One(self.from_py(spare, fd.child, &attr).map_err(wrap)?)
+            });
         }
-        Ok(node)
+        Ok(Node { ty: t, fields })
     }
 
     fn simple_from_py(&self, d: u16, obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
@@ -348,7 +518,9 @@ impl Codec {
             Datatype::Boolean => obj.downcast::<PyBool>().map(|b| Value::Bool(b.is_true())).map_err(|_| bad("a bool")),
             Datatype::String { .. } => obj.extract::<String>().map(Value::Str).map_err(|_| bad("a str")),
             Datatype::Binary { .. } => {
-                if let Ok(b) = obj.downcast::<PyBytes>() {
+                if let Ok(b) = obj.downcast_exact::<PyBytes>() {
+                    Ok(Value::Bytes(b.as_bytes().to_vec()))
+                } else if let Ok(b) = obj.downcast::<PyBytes>() {
                     Ok(Value::Bytes(b.as_bytes().to_vec()))
                 } else if let Ok(b) = obj.downcast::<PyByteArray>() {
                     Ok(Value::Bytes(b.to_vec()))
@@ -357,7 +529,8 @@ impl Codec {
                 }
             }
             Datatype::NBitInt { .. } | Datatype::UnsignedInt { .. } | Datatype::SignedInt { .. } => {
-                if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+                // An exact int by its type pointer first (an int is not a bool, whose check would walk int's MRO).
+                if !obj.is_exact_instance_of::<PyInt>() && (obj.is_exact_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>()) {
                     return Err(bad("an int"));
                 }
                 if let Ok(i) = obj.extract::<i64>() {
@@ -433,6 +606,7 @@ fn schema_sets() -> Vec<&'static str> {
 #[pymodule]
 fn _exi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Codec>()?;
+    m.add_class::<Registry>()?;
     m.add_function(wrap_pyfunction!(schema_sets, m)?)?;
     Ok(())
 }
