@@ -61,7 +61,7 @@ EXEC_TIMEOUT_MS = 1000  # afl-fuzz's per-input limit; decoding any input takes w
 REPLAY_TIMEOUT_S = float(os.environ.get("EVCC_FUZZ_REPLAY_TIMEOUT", "10"))
 LONG_S = 600  # campaigns longer than this run at nice 19
 SNAPSHOT_S = 120  # partial figures written this often
-MAX_MINIMISED = 5  # findings minimised per campaign (the others are copied as they are)
+TMIN_S = 300  # afl-tmin's time per finding
 CORPUS_MAX_FILES = 2000  # the committed corpus of a target stays below this after minimising (smallest first)
 AFL_ENV = {
     "AFL_SKIP_CPUFREQ": "1",
@@ -298,21 +298,25 @@ class Campaign:
         if not (out / "default" / "fuzzer_stats").exists():
             tail = (self.workdir / "afl.log").read_bytes()[-3000:].decode(errors="replace")
             raise FuzzError(f"afl-fuzz did not run (exit {proc.returncode}); {self.workdir / 'afl.log'}:\n{tail}")
-        # A seed that crashes or hangs is a finding too (afl-fuzz only skips it: AFL_IGNORE_SEED_PROBLEMS).
-        for name in skipped_seeds((self.workdir / "afl.log").read_bytes().decode(errors="replace")):
-            f = seeds / name
-            kind, _ = replay_one(binary, f.read_bytes()) if f.is_file() else ("", "")
-            if kind:
-                findings.append(self.keep_finding(binary, afl, f, kind))
-            elif f.is_file():
-                log(f"{self.target}: seed {name} was skipped by afl-fuzz but replays fine (load?); not counted")
-        for sub, kind in (("crashes", "crash"), ("hangs", "hang")):
-            for f in sorted((out / "default" / sub).glob("id:*")):
-                confirmed, _ = replay_one(binary, f.read_bytes())
-                if confirmed:
-                    findings.append(self.keep_finding(binary, afl, f, confirmed, minimise=len(findings) < MAX_MINIMISED))
-                else:
-                    log(f"{self.target}: {kind} {f.name} did not reproduce in a replay (load?); not counted")
+        # Every saved crash/hang (and any seed afl-fuzz skipped because it crashed or hung) is replayed; those that
+        # reproduce are grouped by what they do (finding_signature): one minimised input per group is kept.
+        candidates = [seeds / n for n in skipped_seeds((self.workdir / "afl.log").read_bytes().decode(errors="replace"))]
+        for sub in ("crashes", "hangs"):
+            candidates += sorted((out / "default" / sub).glob("id:*"))
+        groups: dict[str, list[tuple[Path, str]]] = {}
+        for f in candidates:
+            if not f.is_file():
+                continue
+            kind, message = replay_one(binary, f.read_bytes())
+            if not kind:
+                log(f"{self.target}: {f.name} did not reproduce in a replay (load?); not counted")
+                continue
+            groups.setdefault(finding_signature(kind, message), []).append((f, kind))
+        for sig, members in groups.items():
+            f, kind = min(members, key=lambda m: m[0].stat().st_size)
+            log(f"{self.target}: {len(members)} input(s) with {sig!r}")
+            findings.append(self.keep_finding(binary, afl, f, kind))
+        self.stats["finding_kinds"] = {sig: len(m) for sig, m in groups.items()}
         unique = sorted(set(findings))
         self.stats["findings"] = len(unique)
         self.stats["finding_files"] = [str(p) for p in unique]
@@ -336,10 +340,15 @@ class Campaign:
         data = f.read_bytes()
         if minimise and kind == "crash":
             tmp = self.workdir / "tmin.out"
-            r = subprocess.run([str(afl / "afl-tmin"), "-i", str(f), "-o", str(tmp), "-t", "5000", "--", str(binary)],
-                               env={**os.environ, **AFL_ENV}, capture_output=True, timeout=600,
+            tmp.unlink(missing_ok=True)
+            try:
+                # Bounded: a slow input (an allocation finding takes ~1 s per run) is kept as found.
+                subprocess.run([str(afl / "afl-tmin"), "-i", str(f), "-o", str(tmp), "-t", "5000", "--", str(binary)],
+                               env={**os.environ, **AFL_ENV}, capture_output=True, timeout=TMIN_S,
                                preexec_fn=(lambda: os.nice(19)) if self.nice else None)
-            if r.returncode == 0 and tmp.exists() and replay_one(binary, tmp.read_bytes())[0] == "crash":
+            except subprocess.TimeoutExpired:
+                log(f"{self.target}: afl-tmin did not finish in {TMIN_S} s; the input is kept as found")
+            if tmp.exists() and tmp.stat().st_size and replay_one(binary, tmp.read_bytes())[0] == "crash":
                 data = tmp.read_bytes()
         dest = self.regressions / self.target
         dest.mkdir(parents=True, exist_ok=True)
@@ -417,6 +426,19 @@ def afl_version(afl: Path) -> str:
     r = subprocess.run([str(afl / "afl-fuzz"), "--version"], capture_output=True, text=True)
     m = re.search(r"afl-fuzz\+\+(\S+)", r.stdout + r.stderr)
     return m.group(1) if m else "unknown"
+
+
+def finding_signature(kind: str, message: str) -> str:
+    """What a finding does, without the numbers that differ between inputs: the panic location and message,
+    the allocation abort, or "hang"."""
+    if kind == "hang":
+        return "hang"
+    m = re.search(r"panicked at ([^\n]+)\n([^\n]*)", message)
+    if m:
+        what = re.sub(r"[0-9a-f]{4,}|\d+", "N", m.group(2))
+        return f"panic at {m.group(1)} {what}"[:200]
+    line = next((x for x in message.splitlines() if x.startswith("finding:")), message.splitlines()[0] if message else kind)
+    return re.sub(r"\d+", "N", line)[:200]
 
 
 _DRY_RUN = re.compile(r"Attempting dry run with '[^']*orig:([^'/]+)'")
