@@ -3,7 +3,8 @@
 Each campaign (``scripts/fuzz``) leaves a stats object: target, engine, executions, coverage_kind, coverage,
 coverage_total (or null), corpus, findings, cpu_seconds (user+sys of the fuzzer processes), wall_seconds, code
 (git tree hash of ``native/exi-core/src`` for Rust targets, of ``evcc/`` for Python targets), started. The record
-keeps per target the totals (executions, cpu_seconds, findings, campaigns), the totals per code hash (the last
+keeps per target the totals (executions, cpu_seconds, findings, campaigns), the distinct kinds of finding
+(``signatures``: the report counts a bug found again by a later campaign once), the totals per code hash (the last
 ``MAX_CODES``), the last ``MAX_LAST`` campaigns and the ids of the last ``MAX_IDS`` merged campaigns (so that a
 campaign is never counted twice); it is bounded whatever the number of campaigns. Writes are atomic (a temporary
 file renamed over the record) under an exclusive lock, so that two campaigns ending together both count.
@@ -147,8 +148,20 @@ def merge_into(record: dict[str, Any], stats: Mapping[str, Any]) -> bool:
     last: list[dict[str, Any]] = entry.setdefault("last", [])
     last.append({k: stats.get(k) for k in (*STATS_KEYS, "execs_per_sec", "stop")})
     del last[:-MAX_LAST]
+    kinds = stats.get("finding_kinds")
+    if isinstance(kinds, dict) and kinds:
+        # What the findings do (scripts/fuzz groups them): the same bug found again is not a new crash.
+        sigs: list[str] = entry.setdefault("signatures", [])
+        sigs.extend(str(k) for k in kinds if str(k) not in sigs)
+        del sigs[:-MAX_IDS]
     entry["engine"] = stats["engine"]
     return True
+
+
+def distinct_findings(entry: Mapping[str, Any]) -> int:
+    """Findings of a target counted once per kind where the campaigns said what they do, else per campaign."""
+    sigs = entry.get("signatures")
+    return len(sigs) if sigs else int(entry.get("findings", 0))
 
 
 def merge(stats: Mapping[str, Any], path: Path = RECORD) -> bool:
@@ -182,10 +195,10 @@ def report(record: Mapping[str, Any], current: Mapping[str, str | None]) -> str:
         now = e.get("by_code", {}).get(current.get(target) or "", {})
         eps = last.get("execs_per_sec")
         lines.append(f"{target:<28} {int(e.get('executions', 0)):>14,} {'-' if eps is None else f'{eps:.0f}':>8} "
-                     f"{coverage:>18} {last.get('corpus', '-')!s:>7} {int(e.get('findings', 0)):>8} "
+                     f"{coverage:>18} {last.get('corpus', '-')!s:>7} {distinct_findings(e):>8} "
                      f"{float(e.get('cpu_seconds', 0)) / 3600:>7.2f} {float(now.get('cpu_seconds', 0)) / 3600:>9.2f}")
         total_cpu += float(e.get("cpu_seconds", 0))
-        total_findings += int(e.get("findings", 0))
+        total_findings += distinct_findings(e)
     lines.append("")
     lines.append(f"{total_cpu / 3600:.1f} CPU-hours, {total_findings} crashes")
     return "\n".join(lines)

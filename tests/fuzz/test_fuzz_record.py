@@ -102,3 +102,14 @@ def test_usage_errors_exit_2() -> None:
                               text=True, timeout=60)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert proc.stderr.strip().splitlines()[-1].startswith("scripts/fuzz: error:")
+
+
+def test_the_same_bug_found_again_counts_once_in_the_report(tmp_path: Path) -> None:
+    path = tmp_path / "record.json"
+    kinds = {"exit -N: finding: excessive allocation": 3}
+    record.merge(stats(started="1", findings=1, finding_kinds=kinds), path)
+    record.merge(stats(started="2", findings=1, finding_kinds=kinds), path)
+    record.merge(stats(started="3", findings=1, finding_kinds={"panic at src/decode.rs:1:1: x": 1}), path)
+    data = record.load(path)
+    assert data["targets"]["exi-decode-iso2"]["findings"] == 3
+    assert record.report(data, {}).splitlines()[-1] == "0.0 CPU-hours, 2 crashes"
