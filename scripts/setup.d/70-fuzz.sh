@@ -6,7 +6,7 @@ APT_PACKAGES+=(make gcc)
 CARGO_AFL_VERSION=0.18.2
 
 fuzz_install_afl() {
-    if ! cargo afl --version 2>/dev/null | grep -Eq "^cargo-afl $CARGO_AFL_VERSION( |$)"; then
+    if ! cargo afl --version 2>/dev/null | grep -E "^cargo-afl $CARGO_AFL_VERSION( |$)" >/dev/null; then
         echo "setup: cargo install cargo-afl $CARGO_AFL_VERSION (builds AFL++)"
         cargo install --quiet --locked --force cargo-afl --version "$CARGO_AFL_VERSION"
     fi
