@@ -1,6 +1,8 @@
 //! Schema-informed EXI for the V2G profile: DIN SPEC 70121, ISO 15118-2 and ISO 15118-20, with the
 //! SupportedAppProtocol, fragment and xmldsig grammars. The grammars are generated from the official XSDs
-//! (`native/codegen`) into declarative tables (`generated/`); this crate interprets them.
+//! (`native/codegen`) into declarative tables (`generated/`); this crate interprets them. For the charge-loop
+//! types the generator also emits straight-line decoders and encoders (`generated/*_fast.rs`) that do what the
+//! interpreter does with the tables folded in (tests/fast_paths.rs compares both).
 #![forbid(unsafe_code)]
 
 pub mod arbitrary;
