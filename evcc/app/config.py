@@ -17,6 +17,7 @@ from evcc.app.errors import AppConfigError
 from evcc.app.toml_reader import Table, tables
 from evcc.bms_bridge.modes import DEFAULT_DBC, ChargeMode
 from evcc.bms_bridge.config import INTERFACES as CAN_INTERFACES, TIMERS as BMS_TIMERS
+from evcc.toml_text import parse_toml
 
 SECTIONS = ("plc", "slac", "session", "contracts", "hsm", "bms", "dbus", "log")
 # Protocols the daemon can offer (preference = list order). ISO 15118-20: the energy service in the name; BPT
@@ -240,15 +241,11 @@ def load_config(path: Path) -> AppConfig:
     if len(data) > MAX_CONFIG_BYTES:
         raise AppConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        doc = tomllib.loads(data.decode("utf-8"))
+        doc = parse_toml(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise AppConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise AppConfigError(f"{path}: not valid TOML: {exc}") from None
-    except ValueError as exc:  # int() past sys.get_int_max_str_digits() (4300 digits): tomllib does not wrap it
-        raise AppConfigError(f"{path}: not valid TOML here: {str(exc).split(':')[0]}") from None
-    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise AppConfigError(f"{path}: not valid TOML here: arrays or inline tables nested too deeply") from None
     try:
         return parse_config(doc, path)
     except AppConfigError as exc:

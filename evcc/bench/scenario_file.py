@@ -27,6 +27,7 @@ from evcc.bench.scenario import Scenario, Step
 from evcc.bench.scenario_faults import parse_faults
 from evcc.bench.verdict import OUTCOMES, Expect
 from evcc.errors import ConfigError
+from evcc.toml_text import parse_toml
 
 MAX_FILE_BYTES = 256 * 1024
 _TABLES = {"ev", "charger", "bench", "steps", "expect", "name", "description"}
@@ -100,7 +101,7 @@ def load_scenario(path: Path, link: str | None = None) -> ScenarioFile:
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigError(f"scenario {path}: larger than {MAX_FILE_BYTES} bytes")
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = parse_toml(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"scenario {path}: not valid TOML: {exc}") from exc
     for key in data:

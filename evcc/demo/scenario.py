@@ -33,6 +33,7 @@ from typing import Any
 
 from evcc.errors import ConfigError
 from evcc.hmi.names import SessionState
+from evcc.toml_text import parse_toml
 
 ACTIONS = ("say", "plug", "unplug", "wait", "wait_state", "select", "set_priorities", "import", "remove", "charger",
            "ev_stop", "ev_pause", "ev_resume", "request_installation")
@@ -159,7 +160,7 @@ def parse_step(where: str, raw: Any) -> Step:
 
 def parse_scenario(text: str, source: str) -> Scenario:
     try:
-        data = tomllib.loads(text)
+        data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not TOML: {exc}") from None
     unknown = sorted(set(data) - {"name", "description", "slac", "protocol", "steps"})

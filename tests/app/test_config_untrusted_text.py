@@ -14,7 +14,7 @@ REGRESSIONS = Path(__file__).resolve().parents[2] / "fuzz" / "regressions" / "py
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    (b"a=" + b"1" * 4301, "not valid TOML here: Exceeds the limit (4300 digits) for integer string conversion"),
+    (b"a=" + b"1" * 4301, "not valid TOML: Exceeds the limit (4300 digits) for integer string conversion"),
     (b'"\\n"=1', "unknown section [\\n] (known: plc,"),
     (b"k" * 1000 + b"=1", "unknown section [kkkkkkkkkkkkkkkkkkkkkkkkkkk...kkkkkkkkkkkkkkkkkkkkkkkkkkkk] (known: plc,"),
     (b'[plc]\ninterface="x"\n[hsm]\npin_file="p"\n[log]\n"a\\nb"=1', "[log]: unknown key 'a\\nb' (known: level)"),
