@@ -269,7 +269,9 @@ class Campaign:
                                 stdin=subprocess.DEVNULL, preexec_fn=(lambda: os.nice(19)) if self.nice else None)
         cpu = 0.0
         last_snapshot = t0
-        deadline = None if self.seconds is None else t0 + self.seconds + 120
+        # afl-fuzz checks -V between queue entries only; a slow entry could hold a short campaign far longer.
+        grace = 120.0 if self.seconds is None or self.seconds >= LONG_S else max(15.0, self.seconds)
+        deadline = None if self.seconds is None else t0 + self.seconds + grace
         stopping_at = 0.0
         while proc.poll() is None:
             if stopping_at:
