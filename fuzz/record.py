@@ -187,10 +187,15 @@ def report(record: Mapping[str, Any], current: Mapping[str, str | None]) -> str:
     total_findings = 0
     for target in sorted(record.get("targets", {})):
         e = record["targets"][target]
-        last = (e.get("last") or [{}])[-1]
-        cov = last.get("coverage")
-        cov_total = last.get("coverage_total")
-        kind = last.get("coverage_kind") or ""
+        recent = e.get("last") or [{}]
+        last = recent[-1]
+        # Coverage: the best of the recent campaigns on the same build as the last one (a short campaign after a
+        # long one does not hide what the long one reached).
+        same = [c for c in recent if c.get("code") == last.get("code") and c.get("coverage") is not None]
+        best = max(same, key=lambda c: int(c["coverage"])) if same else last
+        cov = best.get("coverage")
+        cov_total = best.get("coverage_total")
+        kind = best.get("coverage_kind") or ""
         coverage = "-" if cov is None else f"{cov}/{cov_total} {kind}" if cov_total else f"{cov} {kind}"
         now = e.get("by_code", {}).get(current.get(target) or "", {})
         eps = last.get("execs_per_sec")
