@@ -13,6 +13,8 @@
 //! Every read is bounds-checked; lengths are checked against the remaining input before allocating; nesting is
 //! limited. No input can make this module panic.
 
+use std::collections::BTreeMap;
+
 use crate::bits::{big_plus_one, BitReader};
 use crate::error::{Error, Result};
 use crate::tables::{bits_for, Child, Datatype, Event, Schema, State, TypeDef};
@@ -64,8 +66,26 @@ pub(crate) struct Decoder<'a> {
     /// The string table (EXI §7.3): every literal value in order, with the qname it was coded under, as the
     /// bit position of its first code point and its length (a hit reads the literal again: no copy is kept).
     strings: Vec<(u16, usize, u64)>,
+    /// The local partitions of the string table (EXI §7.3.2): per qname, the global ids of its literals, so a
+    /// local hit costs one lookup, not a scan of every literal (hostile input can hold tens of thousands).
+    local: BTreeMap<u16, Vec<usize>>,
+    /// Characters still allowed to come from string-table hits (see [`hit_budget`]).
+    hit_chars_left: u64,
+    /// The whole budget, for the error message.
+    hit_chars: u64,
     depth: usize,
     limits: Limits,
+}
+
+/// Characters that string-table hits may produce in one stream: 64 Ki plus twice the stream's length.
+///
+/// A hit is one or two bytes on the wire but yields a whole copy of an earlier literal, so without a bound a
+/// 64 KiB V2GTP payload (one 32,000-character literal, then 18,000 hits on it) decodes to more than 500 MiB
+/// (fuzz finding F1 of issue 20). Real V2G messages use hits for a few repeated attribute values (an xmldsig
+/// Algorithm URI per Reference), some hundred characters in all; the decoders of libcbv2g and EXIficient keep
+/// fixed-size string buffers and cannot exceed a few times the input either.
+pub(crate) fn hit_budget(input_len: usize) -> u64 {
+    65_536 + 2 * input_len as u64
 }
 
 /// Decode an EXI document: returns the index of the root element in `schema.document` and its value.
@@ -163,7 +183,18 @@ impl<'a> Decoder<'a> {
         if header != 0x80 {
             return Err(Error::new(format!("EXI header 0x{header:02x}: the V2G profile requires exactly 0x80"), 0));
         }
-        Ok(Decoder { tolerated: Tolerated::default(), r, s, fast, strings: Vec::new(), depth: 0, limits })
+        Ok(Decoder {
+            tolerated: Tolerated::default(),
+            r,
+            s,
+            fast,
+            strings: Vec::new(),
+            local: BTreeMap::new(),
+            hit_chars_left: hit_budget(data.len()),
+            hit_chars: hit_budget(data.len()),
+            depth: 0,
+            limits,
+        })
     }
 
     /// After ED: zero padding to the byte boundary, then only zero bytes (some cars append one).
@@ -523,21 +554,20 @@ impl<'a> Decoder<'a> {
         let len = self.r.read_uint()?;
         match len {
             0 => {
-                let local: Vec<usize> =
-                    self.strings.iter().enumerate().filter(|(_, (sq, _, _))| *sq == q).map(|(i, _)| i).collect();
+                let local = self.local.get(&q).map_or(&[][..], Vec::as_slice);
                 let id = self.r.read_bits(bits_for(local.len()))? as usize;
                 let gi = *local
                     .get(id)
                     .ok_or_else(|| Error::new(format!("local string table hit {id} beyond its {} entries", local.len()), at))?;
                 let (_, from, n) = self.strings[gi];
-                self.reread(from, n)
+                self.reread(from, n, at)
             }
             1 => {
                 let id = self.r.read_bits(bits_for(self.strings.len()))? as usize;
                 let &(_, from, n) = self.strings.get(id).ok_or_else(|| {
                     Error::new(format!("global string table hit {id} beyond its {} entries", self.strings.len()), at)
                 })?;
-                self.reread(from, n)
+                self.reread(from, n, at)
             }
             _ => {
                 let n = len - 2;
@@ -547,6 +577,7 @@ impl<'a> Decoder<'a> {
                 let from = self.r.position();
                 let out = self.code_points(n)?;
                 if n > 0 {
+                    self.local.entry(q).or_default().push(self.strings.len());
                     self.strings.push((q, from, n));
                 }
                 Ok(out)
@@ -567,7 +598,13 @@ impl<'a> Decoder<'a> {
     }
 
     /// A string-table hit: the literal read earlier at bit `from`, read again (it decoded then).
-    fn reread(&mut self, from: usize, n: u64) -> Result<String> {
+    fn reread(&mut self, from: usize, n: u64, at: usize) -> Result<String> {
+        self.hit_chars_left = self.hit_chars_left.checked_sub(n).ok_or_else(|| {
+            Error::new(
+                format!("string-table hits would produce more than {} characters from this stream", self.hit_chars),
+                at,
+            )
+        })?;
         let resume = self.r.position();
         self.r.seek(from);
         let out = self.code_points(n);
