@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from evcc import exi
 from evcc.exi import ExiError, iso2, iso20_dc, sap
 
+ROOT = Path(__file__).resolve().parents[2]
 SESSION_SETUP_DIN = bytes.fromhex("809a02000000000000000011d01a121dc983cd6000")
 
 
@@ -131,3 +134,10 @@ def test_ambiguous_fragment_element_must_be_named() -> None:
         exi.encode_fragment(chain)
     data = exi.encode_fragment(chain, element="ContractSignatureCertChain")
     assert exi.decode_fragment("iso2-fragment", data) == ("ContractSignatureCertChain", chain)
+
+
+def test_string_table_hits_are_bounded_from_python_too() -> None:
+    """Fuzz finding F1 (issue 20): 20 kB of KeyName string-table hits used to become 112 MiB; now one ExiError."""
+    data = (ROOT / "fuzz" / "regressions" / "exi-decode-iso2" / "alloc-80edfaef9836").read_bytes()
+    with pytest.raises(ExiError, match=r"^string-table hits would produce more than \d+ characters .* at /KeyInfo/KeyName"):
+        exi.decode("iso2", data)
