@@ -18,47 +18,16 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString,
 /// Encoding errors raised while reading Python objects: the core error type, built with a path.
 type CoreResult<T> = Result<T, exi_core::Error>;
 
-/// Per type: empty field vectors of earlier encodings (capacity = the type's field count), reused by the next
-/// encoding instead of allocating and freeing one per node and call.
-type Spare = Vec<Vec<Vec<Slot>>>;
+/// Per root type: the value tree of the last encoding, updated in place by the next one (the charge loop sends
+/// the same shape every cycle: absent fields stay absent, nodes and byte buffers are reused, nothing is allocated
+/// or freed per call). `Value::Bool(false)` where there is none yet.
+type Trees = Vec<Value>;
 
 /// Types with at most this many fields get their decoded items appended; larger ones start from a tuple of `None`s.
 const APPEND_UP_TO: usize = 8;
 
-/// Spare vectors kept per type (a message holds at most a few nodes of one type in the charge loop).
-const SPARE_PER_TYPE: usize = 8;
-
-/// Drop an encoded value, keeping its nodes' field vectors in `spare`.
-fn recycle(spare: &mut Spare, v: Value) {
-    if let Value::Node(n) = v {
-        recycle_node(spare, n);
-    }
-}
-
-fn recycle_node(spare: &mut Spare, n: Node) {
-    let Node { ty, mut fields } = n;
-    for slot in fields.iter_mut() {
-        match slot {
-            Slot::Absent | Slot::One(Value::Bool(_) | Value::Int(_) | Value::Enum(_)) => {}
-            Slot::One(Value::Node(child)) => {
-                let child = Node { ty: child.ty, fields: std::mem::take(&mut child.fields) };
-                recycle_node(spare, child);
-            }
-            other => drop(std::mem::replace(other, Slot::Absent)),
-        }
-    }
-    // Every slot now owns no heap memory: empty the vector without running the per-slot drop (a forgotten
-    // full-range drain leaves it empty; `clear` if it did not).
-    std::mem::forget(fields.drain(..));
-    if !fields.is_empty() {
-        fields.clear();
-    }
-    if let Some(pool) = spare.get_mut(ty as usize) {
-        if pool.len() < SPARE_PER_TYPE {
-            pool.push(fields);
-        }
-    }
-}
+/// Trees of encodings longer than this are not kept (bounds the memory a codec holds on to).
+const KEEP_TREE_UP_TO: usize = 64 << 10;
 
 #[pyclass(frozen, module = "evcc._exi")]
 struct Codec {
@@ -78,8 +47,8 @@ struct Codec {
     int_from_bytes: PyObject,
     error: Py<PyType>,
     limits: Limits,
-    /// Field vectors for the next encoding (see `Spare`).
-    spare: std::sync::Mutex<Spare>,
+    /// The value trees of earlier encodings (see `Trees`).
+    trees: std::sync::Mutex<Trees>,
 }
 
 fn kind_of(fragment: bool) -> Kind {
@@ -136,7 +105,7 @@ impl Codec {
             int_from_bytes: builtins.getattr("int")?.getattr("from_bytes")?.unbind(),
             error: error_type.unbind(),
             limits: Limits { max_input, max_depth },
-            spare: std::sync::Mutex::new(Vec::new()),
+            trees: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -346,30 +315,41 @@ impl Codec {
         empty_value_as_ee: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let decl = &kind.decls(self.schema)[index];
-        // The field vectors of earlier encodings (taken out for this call; a concurrent call starts without).
-        let mut spare = self.spare.try_lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
-        spare.resize_with(self.schema.types.len(), Vec::new);
-        let v = match self.from_py(&mut spare, decl.c, value) {
-            Ok(v) => v,
-            Err(e) => {
-                self.put_back(spare);
-                return Err(self.err(py, e.within(self.schema.qnames[decl.q as usize].local)));
-            }
+        // The tree of the last encoding of this root type (taken out for this call; a concurrent call, or a root of
+        // simple type, starts from an empty one).
+        let slot = match decl.c {
+            Child::Complex(t) => Some(t as usize),
+            Child::Simple(_) => None,
         };
+        let mut trees = self.trees.try_lock().ok();
+        let mut v = match (&mut trees, slot) {
+            (Some(trees), Some(t)) => {
+                if trees.len() != self.schema.types.len() {
+                    trees.resize_with(self.schema.types.len(), || Value::Bool(false));
+                }
+                std::mem::replace(&mut trees[t], Value::Bool(false))
+            }
+            _ => Value::Bool(false),
+        };
+        drop(trees);
+        if let Err(e) = self.update_value(&mut v, decl.c, value) {
+            return Err(self.err(py, e.within(self.schema.qnames[decl.q as usize].local)));
+        }
         let style = exi_core::encode::Style { string_table_hits: false, empty_value_as_ee };
         let bytes = match kind {
             Kind::Document => exi_core::encode::encode_document_styled(self.schema, index, &v, style),
             Kind::Fragment => exi_core::encode::encode_fragment_styled(self.schema, index, &v, style),
         };
-        recycle(&mut spare, v);
-        self.put_back(spare);
-        Ok(PyBytes::new(py, &bytes.map_err(|e| self.err(py, e))?))
-    }
-
-    fn put_back(&self, spare: Spare) {
-        if let Ok(mut s) = self.spare.try_lock() {
-            *s = spare;
+        if let (Some(t), Ok(b)) = (slot, &bytes) {
+            if b.len() <= KEEP_TREE_UP_TO {
+                if let Ok(mut trees) = self.trees.try_lock() {
+                    if let Some(keep) = trees.get_mut(t) {
+                        *keep = v;
+                    }
+                }
+            }
         }
+        Ok(PyBytes::new(py, &bytes.map_err(|e| self.err(py, e))?))
     }
 
     fn err(&self, py: Python<'_>, e: exi_core::Error) -> PyErr {
@@ -458,38 +438,53 @@ impl Codec {
         Ok(list)
     }
 
-    fn from_py(&self, spare: &mut Spare, c: Child, obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
+    /// Make `v` the value of `obj` as child `c`, reusing what `v` holds (nodes of the same type, byte and string
+    /// buffers); on error `v` is left a valid but partial value.
+    fn update_value(&self, v: &mut Value, c: Child, obj: &Bound<'_, PyAny>) -> CoreResult<()> {
         match c {
-            Child::Complex(t) => self.node_from_py(spare, t, obj).map(Value::Node),
-            Child::Simple(d) => self.simple_from_py(d, obj),
+            Child::Complex(t) => {
+                if !matches!(v, Value::Node(n) if n.ty == t) {
+                    *v = Value::Node(Node::new(t, self.schema.types[t as usize].fields.len()));
+                }
+                match v {
+                    Value::Node(n) => self.update_node(n, obj),
+                    _ => unreachable!("set just above"),
+                }
+            }
+            Child::Simple(d) => self.update_simple(v, d, obj),
         }
     }
 
-    fn node_from_py(&self, spare: &mut Spare, t: u16, obj: &Bound<'_, PyAny>) -> CoreResult<Node> {
-        let ty = t as usize;
+    /// Update the fields of `node` (of its type, with that type's field count) from the generated object `obj`.
+    fn update_node(&self, node: &mut Node, obj: &Bound<'_, PyAny>) -> CoreResult<()> {
+        let ty = node.ty as usize;
         let td = &self.schema.types[ty];
         let cls = &self.classes[ty];
         // The generated class itself (the usual case) by pointer; a subclass by isinstance.
-        if obj.get_type_ptr().cast() != cls.as_ptr() && !obj.is_instance(cls.bind(obj.py())).unwrap_or(false) {
-            let got = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            return Err(exi_core::Error::new(format!("expected a {} object, got {got}", td.name), 0));
-        }
-        let list = obj
-            .downcast::<PyList>()
-            .map_err(|_| exi_core::Error::new(format!("{} object is not a generated message", td.name), 0))?;
+        let list = match cls.exact_instance(obj) {
+            Some(list) => list,
+            None => {
+                if !obj.is_instance(cls.bind(obj.py())).unwrap_or(false) {
+                    let got = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+                    return Err(exi_core::Error::new(format!("expected a {} object, got {got}", td.name), 0));
+                }
+                obj.downcast::<PyList>()
+                    .map_err(|_| exi_core::Error::new(format!("{} object is not a generated message", td.name), 0))?
+            }
+        };
         let n = td.fields.len();
         if list.len() != n {
             return Err(exi_core::Error::new(format!("{} object has {} fields, expected {n}", td.name, list.len()), 0));
         }
-        let mut fields = spare[ty].pop().unwrap_or_else(|| Vec::with_capacity(n));
-        for (i, fd) in td.fields.iter().enumerate() {
-            let attr = list.get_item(i).map_err(|_| exi_core::Error::new("field vanished", 0))?;
-            if attr.is_none() {
-                fields.push(Slot::Absent);
+        for (i, (fd, slot)) in td.fields.iter().zip(node.fields.iter_mut()).enumerate() {
+            let Some(attr) = fast::item_unless_none(list, i).map_err(|_| exi_core::Error::new("field vanished", 0))? else {
+                if !matches!(slot, Slot::Absent) {
+                    *slot = Slot::Absent;
+                }
                 continue;
-            }
+            };
             let wrap = |e: exi_core::Error| e.within(fd.name);
-            fields.push(if fd.repeated {
+            if fd.repeated {
                 let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = attr.downcast::<PyList>() {
                     l.iter().collect()
                 } else if let Ok(tuple) = attr.downcast::<PyTuple>() {
@@ -498,15 +493,77 @@ impl Codec {
                     return Err(wrap(exi_core::Error::new("a repeated element needs a list", 0)));
                 };
                 if items.is_empty() {
-                    Slot::Absent
-                } else {
-                    Slot::Many(items.iter().map(|it| self.from_py(spare, fd.child, it)).collect::<CoreResult<_>>().map_err(wrap)?)
+                    *slot = Slot::Absent;
+                    continue;
+                }
+                if !matches!(slot, Slot::Many(_)) {
+                    *slot = Slot::Many(Vec::with_capacity(items.len()));
+                }
+                let Slot::Many(values) = slot else { unreachable!("set just above") };
+                values.truncate(items.len());
+                for (k, it) in items.iter().enumerate() {
+                    if k == values.len() {
+                        values.push(Value::Bool(false));
+                    }
+                    if let Err(e) = self.update_value(&mut values[k], fd.child, it) {
+                        // Not a value the encoder may see (the tree is dropped with the error).
+                        return Err(wrap(e));
+                    }
                 }
             } else {
-                Slot::One(self.from_py(spare, fd.child, &attr).map_err(wrap)?)
-            });
+                if !matches!(slot, Slot::One(_)) {
+                    *slot = Slot::One(Value::Bool(false));
+                }
+                let Slot::One(value) = slot else { unreachable!("set just above") };
+                self.update_value(value, fd.child, &attr).map_err(wrap)?;
+            }
         }
-        Ok(Node { ty: t, fields })
+        Ok(())
+    }
+
+    /// `v` := the value of `obj` as datatype `d` (string and byte buffers reused).
+    fn update_simple(&self, v: &mut Value, d: u16, obj: &Bound<'_, PyAny>) -> CoreResult<()> {
+        match (&self.schema.datatypes[d as usize], &mut *v) {
+            // The charge loop's scalars, written over the last value of the same kind (no drop of the old value);
+            // anything else, and every error, goes through `simple_from_py`.
+            (Datatype::NBitInt { .. } | Datatype::UnsignedInt { .. } | Datatype::SignedInt { .. }, Value::Int(slot)) => {
+                if let Some(i) = fast::exact_int_i64(obj) {
+                    *slot = i128::from(i);
+                    return Ok(());
+                }
+            }
+            (Datatype::Boolean, Value::Bool(slot)) => {
+                if let Ok(b) = obj.downcast::<PyBool>() {
+                    *slot = b.is_true();
+                    return Ok(());
+                }
+            }
+            (Datatype::Enum { .. }, Value::Enum(slot)) => {
+                if let Some(i) = self.enum_values[d as usize].iter().position(|e| e.as_ptr() == obj.as_ptr()) {
+                    *slot = i as u16;
+                    return Ok(());
+                }
+            }
+            (Datatype::Binary { .. }, Value::Bytes(buf)) => {
+                if let Ok(b) = obj.downcast_exact::<PyBytes>() {
+                    buf.clear();
+                    buf.extend_from_slice(b.as_bytes());
+                    return Ok(());
+                }
+            }
+            (Datatype::String { .. }, Value::Str(buf)) => {
+                if let Ok(s) = obj.downcast_exact::<PyString>() {
+                    if let Ok(text) = s.to_str() {
+                        buf.clear();
+                        buf.push_str(text);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
+        }
+        *v = self.simple_from_py(d, obj)?;
+        Ok(())
     }
 
     fn simple_from_py(&self, d: u16, obj: &Bound<'_, PyAny>) -> CoreResult<Value> {
