@@ -24,6 +24,7 @@ References: Josev (EXIficient in a JVM) 6-15 ms per message.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 import statistics
 import subprocess
 import sys
@@ -142,23 +143,31 @@ def c_bench(rows: list[tuple[str, str, bytes]]) -> dict[str, tuple[float, float]
     return res
 
 
-def core_instructions(name: str, grammar: str, data: bytes, side: str) -> int | None:
-    """Instructions per operation of the Rust core (callgrind; difference of two batch sizes), None without
-    valgrind."""
-    exe = ROOT / "native/target/release/examples/bench"
+def callgrind_per_op(cmd_of: Callable[[int], list[str]], runs: tuple[int, int],
+                     env_of: Callable[[int], dict[str, str]], stdin: str | None = None) -> int | None:
+    """Instructions per operation under callgrind: the difference of two run lengths, divided by it; None
+    without valgrind or when callgrind printed no total."""
     counts = []
-    for batch in (20, 220):
-        env = dict(os.environ, BENCH_ROUNDS="1", BENCH_BATCH=str(batch), BENCH_ONLY=side)
+    for n in runs:
         try:
-            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", str(exe)],
-                                 input=f"{name}\t{grammar}\t{data.hex()}\n", capture_output=True, text=True, env=env)
+            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd_of(n)],
+                                 input=stdin, capture_output=True, text=True, env=env_of(n))
         except FileNotFoundError:
             return None
         found = [ln for ln in out.stderr.splitlines() if "Collected" in ln]
         if not found:
             return None
         counts.append(int(found[0].split()[-1]))
-    return (counts[1] - counts[0]) // 200
+    return (counts[1] - counts[0]) // (runs[1] - runs[0])
+
+
+def core_instructions(name: str, grammar: str, data: bytes, side: str) -> int | None:
+    """Instructions per operation of the Rust core (callgrind; difference of two batch sizes), None without
+    valgrind."""
+    exe = ROOT / "native/target/release/examples/bench"
+    return callgrind_per_op(lambda n: [str(exe)], (20, 220),
+                            lambda n: dict(os.environ, BENCH_ROUNDS="1", BENCH_BATCH=str(n), BENCH_ONLY=side),
+                            stdin=f"{name}\t{grammar}\t{data.hex()}\n")
 
 
 def python_loop(side: str, index: int, n: int) -> None:
@@ -177,19 +186,8 @@ def python_loop(side: str, index: int, n: int) -> None:
 def python_instructions(index: int, side: str) -> int | None:
     """Instructions per exi.decode/exi.encode call from Python (callgrind; difference of two loop lengths, hash
     seed fixed so that dict layouts repeat), None without valgrind."""
-    counts = []
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    for n in (100, 600):
-        try:
-            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                                  __file__, "--loop", side, str(index), str(n)], capture_output=True, text=True, env=env)
-        except FileNotFoundError:
-            return None
-        found = [ln for ln in out.stderr.splitlines() if "Collected" in ln]
-        if not found:
-            return None
-        counts.append(int(found[0].split()[-1]))
-    return (counts[1] - counts[0]) // 500
+    return callgrind_per_op(lambda n: [sys.executable, __file__, "--loop", side, str(index), str(n)], (100, 600),
+                            lambda n: dict(os.environ, PYTHONHASHSEED="0"))
 
 
 def main() -> None:
