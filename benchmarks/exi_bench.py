@@ -7,7 +7,8 @@ a -2 PaymentDetailsReq with a contract chain (~1.9 kB) and a CertificateInstalla
 Rust core alone (native/exi-core/examples/bench.rs); for the four messages of issue 17 the ratio of the Rust core
 and of Python to the C reference (libcbv2g) and of Python to the Rust core; allocations per decode; the import
 time of evcc.exi and the extension's size. Wall-clock figures depend on the machine's load (a shared 2-core
-machine varies by 2x and more): `--callgrind` also counts instructions per operation under valgrind (repeatable
+machine varies by 2x and more, within seconds): the issue 17 table therefore runs C, core and Python back to back in
+each of 21 rounds and takes the median of the per-round ratios. `--callgrind` also counts instructions per operation under valgrind (repeatable
 under load) of the Rust core and of the Python calls (`exi.decode`/`exi.encode`, hash seed fixed), and prints the
 ratios core/C and Python/core from them.
 
@@ -16,7 +17,8 @@ repository: decode_iso2_exiDocument / decode_iso20_dc_exiDocument into a static 
 medians of 31 batches of 2,000, and under callgrind the difference of two batch sizes). The nanoseconds are the
 issue 17 table (2 vCPU of this machine kind, idle); every message re-encodes byte-identically with libcbv2g.
 `--c-bench PATH` runs such a harness (stdin `name<TAB>grammar<TAB>hex` lines, stdout `name<TAB>decode ns<TAB>encode ns`
-lines, like examples/bench.rs) on the same bytes in the same run and uses its figures instead of the table's.
+lines, like examples/bench.rs; env ROUNDS and BATCH) on the same bytes, interleaved with the core, and uses its
+figures instead of the table's.
 Targets: Rust core <= C on every row; Python <= 3x the Rust core on the small messages.
 References: Josev (EXIficient in a JVM) 6-15 ms per message.
 """
@@ -36,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from evcc import exi  # noqa: E402
 from evcc.exi import iso2, iso20_dc  # noqa: E402
+from evcc._exi import core_time  # noqa: E402
 
 # name -> (decode ns, encode ns, decode instructions, encode instructions) of libcbv2g -O3 (see the docstring).
 C_REFERENCE: dict[str, tuple[float, float, int, int]] = {
@@ -129,18 +132,72 @@ def rust_core(rows: list[tuple[str, str, bytes]]) -> dict[str, tuple[float, floa
     return res
 
 
-def c_bench(rows: list[tuple[str, str, bytes]]) -> dict[str, tuple[float, float]]:
-    """Live figures of an external C harness (`--c-bench PATH`), ns per operation; {} without one."""
-    if "--c-bench" not in sys.argv:
-        return {}
-    exe = sys.argv[sys.argv.index("--c-bench") + 1]
-    feed = "".join(f"{n}\t{g}\t{d.hex()}\n" for n, g, d in rows if n in C_REFERENCE)
-    out = subprocess.run([exe], input=feed, capture_output=True, text=True)
-    res = {}
-    for line in out.stdout.splitlines():
-        cols = line.split("\t")
-        res[cols[0]] = (float(cols[1]), float(cols[2]))
-    return res
+ROUNDS = 21
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def spread(rs: list[float]) -> str:
+    """`median (first quartile-third quartile)` of ratios."""
+    if len(rs) < 4:
+        return f"{statistics.median(rs):.2f}"
+    q1, _, q3 = statistics.quantiles(rs, n=4)
+    return f"{statistics.median(rs):.2f} ({q1:.2f}-{q3:.2f})"
+
+
+def ratio(num: list[float], den: list[float]) -> str:
+    """Per-round ratios of two series measured back to back, summarised by `spread`."""
+    return spread([a / b for a, b in zip(num, den)])
+
+
+def batch_of(data: bytes) -> int:
+    return 2000 if len(data) < 500 else 200
+
+
+def one_line(cmd: list[str], env: dict[str, str], line: str) -> tuple[float, float]:
+    """Decode and encode ns of a harness that reads `name<TAB>grammar<TAB>hex` lines (examples/bench.rs, C)."""
+    out = subprocess.run(cmd, input=line, capture_output=True, text=True, env=env, check=True)
+    cols = out.stdout.splitlines()[0].split("\t")
+    return float(cols[1]), float(cols[2])
+
+
+def python_batch(fn: Callable[[], object], n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n * 1e9
+
+
+def paired(rows: list[tuple[str, str, bytes]], c_exe: str | None) -> dict[str, dict[str, list[float]]]:
+    """`ROUNDS` rounds; in each, per issue-17 message back to back: the C harness (when given) and
+    examples/bench.rs (3 batches each, their median), then in this process a batch of core decodes
+    (`core_time`), of `exi.decode`, of core encodes and of `exi.encode`. Ratios are taken per round, so that
+    a change of the machine's speed between rounds (a shared vCPU) cancels out."""
+    bench = str(ROOT / "native/target/release/examples/bench")
+    msgs = {n: m for n, _, m in messages()}
+    series: dict[str, dict[str, list[float]]] = {}
+    for _ in range(ROUNDS):
+        for name, grammar, data in rows:
+            if name not in C_REFERENCE:
+                continue
+            f = series.setdefault(name, {})
+            n = batch_of(data)
+            line = f"{name}\t{grammar}\t{data.hex()}\n"
+            if c_exe:
+                c = one_line([c_exe], dict(os.environ, ROUNDS="3", BATCH=str(n)), line)
+                f.setdefault("c_dec", []).append(c[0])
+                f.setdefault("c_enc", []).append(c[1])
+            r = one_line([bench], dict(os.environ, BENCH_ROUNDS="3", BENCH_BATCH=str(n)), line)
+            f.setdefault("core_dec", []).append(r[0])
+            f.setdefault("core_enc", []).append(r[1])
+            msg = msgs[name]
+            f.setdefault("in_dec", []).append(core_time(grammar, data, "decode", n))
+            f.setdefault("py_dec", []).append(python_batch(lambda: exi.decode(grammar, data), n))
+            f.setdefault("in_enc", []).append(core_time(grammar, data, "encode", n))
+            f.setdefault("py_enc", []).append(python_batch(lambda: exi.encode(msg), n))  # type: ignore[arg-type]
+    return series
 
 
 def callgrind_per_op(cmd_of: Callable[[int], list[str]], runs: tuple[int, int],
@@ -180,7 +237,7 @@ def python_loop(side: str, index: int, n: int) -> None:
             exi.decode(grammar, data)
     else:
         for _ in range(n):
-            exi.encode(msg)  # type: ignore[arg-type]
+            exi.encode(msg)
 
 
 def python_instructions(index: int, side: str) -> int | None:
@@ -213,29 +270,34 @@ def main() -> None:
         for name, _, data in rows:
             d, e, b = core[name]
             print(f"{name:32s} {d:10.3f} {e:10.3f} {b:19d}")
-        live_c = c_bench(rows)
-        print(f"\nIssue 17: ns per operation decode / encode, ratio = this / C (<= 1.0 is the target for the core); "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; C figures "
-              + ("measured now (--c-bench)" if live_c else "from the issue 17 table"))
-        print(f"{'message':30s} {'C (libcbv2g)':>15s} {'Rust core':>15s} {'core/C':>11s} {'Python':>15s} "
-              f"{'py/C':>11s} {'py/core':>11s} {'alloc/dec core, py':>19s}")
-        py_core: dict[str, tuple[float, float]] = {}
+        c_exe = sys.argv[sys.argv.index("--c-bench") + 1] if "--c-bench" in sys.argv else None
+        pairs = paired(rows, c_exe)
+        print(f"\nIssue 17: ns per operation decode / encode (medians of {ROUNDS} rounds); load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; C "
+              + ("measured now, interleaved with the core (--c-bench)" if c_exe else "from the issue 17 table"))
+        print("core/C: median of the per-round ratios of C and examples/bench.rs run back to back (quartiles in "
+              "brackets); py/core: the same for Python calls and the core timed in the same process "
+              "(evcc._exi.core_time). Targets: core/C <= 1.0 on every row, py/core <= 3.0 on the small messages.")
+        print(f"{'message':30s} {'C (libcbv2g)':>15s} {'Rust core':>15s} {'core/C decode':>18s} "
+              f"{'core/C encode':>18s} {'Python':>15s} {'py/core decode':>18s} {'py/core encode':>18s} "
+              f"{'alloc/dec core, py':>19s}")
         for name, grammar, data in rows:
             if name not in C_REFERENCE:
                 continue
-            cd, ce = live_c.get(name, C_REFERENCE[name][:2])
-            rd, re_, blocks = core[name][0] * 1000, core[name][1] * 1000, core[name][2]
-            msg = next(m for n, _, m in messages() if n == name)
-            n = 2000 if len(data) < 500 else 500
-            pd = per_call(lambda d: exi.decode(grammar, d), data, n) * 1000
-            pe = per_call(exi.encode, msg, n) * 1000
-            py_core[name] = (pd / rd, pe / re_)
-            print(f"{name:30s} {cd:7,.0f}/{ce:7,.0f} {rd:7,.0f}/{re_:7,.0f} {rd / cd:5.2f}/{re_ / ce:5.2f} "
-                  f"{pd:7,.0f}/{pe:7,.0f} {pd / cd:5.2f}/{pe / ce:5.2f} {pd / rd:5.1f}/{pe / re_:5.1f} "
-                  f"{blocks:9d}, {python_blocks(grammar, data):d}")
-        small = [n for n, _, _ in rows if n in SMALL]
-        print("Python / Rust core (wall, target <= 3.0 on the small messages): "
-              + "; ".join(f"{n} decode {py_core[n][0]:.2f}, encode {py_core[n][1]:.2f}" for n in small))
+            f = pairs[name]
+            cd, ce = (med(f["c_dec"]), med(f["c_enc"])) if c_exe else C_REFERENCE[name][:2]
+            rd, re_, blocks = med(f["core_dec"]), med(f["core_enc"]), core[name][2]
+            cr_d = ratio(f["core_dec"], f["c_dec"]) if c_exe else spread([rd / cd])
+            cr_e = ratio(f["core_enc"], f["c_enc"]) if c_exe else spread([re_ / ce])
+            print(f"{name:30s} {cd:7,.0f}/{ce:7,.0f} {rd:7,.0f}/{re_:7,.0f} {cr_d:>18s} {cr_e:>18s} "
+                  f"{med(f['py_dec']):7,.0f}/{med(f['py_enc']):7,.0f} {ratio(f['py_dec'], f['in_dec']):>18s} "
+                  f"{ratio(f['py_enc'], f['in_enc']):>18s} {blocks:9d}, {python_blocks(grammar, data):d}")
+        misses = [f"{n} core/C {side}" for n in pairs for side, a, b in (("decode", "core_dec", "c_dec"),
+                  ("encode", "core_enc", "c_enc")) if c_exe and med([x / y for x, y in zip(pairs[n][a], pairs[n][b])]) > 1.0]
+        misses += [f"{n} py/core {side}" for n in SMALL for side, a, b in (("decode", "py_dec", "in_dec"),
+                   ("encode", "py_enc", "in_enc")) if med([x / y for x, y in zip(pairs[n][a], pairs[n][b])]) > 3.0]
+        print("targets (medians of the paired ratios): " + ("all met" if not misses else "missed: " + ", ".join(misses))
+              + ("" if c_exe else " (core/C not judged without --c-bench)"))
         if "--callgrind" in sys.argv:
             print("\nInstructions per operation (callgrind), decode / encode; core/C and Python/core from them")
             print(f"{'message':30s} {'C':>17s} {'Rust core':>17s} {'core/C':>11s} {'Python':>17s} {'py/core':>11s}")

@@ -33,4 +33,6 @@ class Registry:
 
 def schema_sets() -> list[str]: ...
 
-__all__ = ["Codec", "Registry", "schema_sets"]
+def core_time(grammar: str, data: bytes, side: str, n: int) -> float: ...
+
+__all__ = ["Codec", "Registry", "core_time", "schema_sets"]

@@ -124,3 +124,18 @@ def test_reused_field_vectors_leave_no_trace_between_encodings() -> None:
             EVTargetCurrent=iso20_dc.RationalNumberType(Exponent=0, Value=0),
             EVTargetVoltage=iso20_dc.RationalNumberType(Exponent=0, Value=0)))
     assert exi.decode("iso20-dc", exi.encode(empty)) == empty
+
+
+def test_core_time_runs_the_core_and_rejects_what_it_cannot_time() -> None:
+    """The benchmark hook (`_exi.core_time`) times real core decodes and encodes of the given bytes; it refuses an
+    unknown grammar or side and bytes that do not decode instead of timing an error path."""
+    _, grammar, msg = exi_bench.messages()[1]
+    data = exi.encode(msg)
+    assert _exi.core_time(grammar, data, "decode", 3) > 0.0
+    assert _exi.core_time(grammar, data, "encode", 3) > 0.0
+    with pytest.raises(ValueError, match="no grammar"):
+        _exi.core_time("iso-nine", data, "decode", 1)
+    with pytest.raises(ValueError, match="side is decode or encode"):
+        _exi.core_time(grammar, data, "both", 1)
+    with pytest.raises(ValueError, match="does not decode"):
+        _exi.core_time(grammar, data[:3], "decode", 1)

@@ -3,6 +3,7 @@
 //! construction, with the element path and bit offset.
 #![deny(unsafe_code)]
 
+mod bench;
 mod fast;
 
 use std::collections::HashMap;
@@ -665,5 +666,6 @@ fn _exi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Codec>()?;
     m.add_class::<Registry>()?;
     m.add_function(wrap_pyfunction!(schema_sets, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::core_time, m)?)?;
     Ok(())
 }
