@@ -18,6 +18,7 @@ from typing import Any
 
 from evcc.bench.vehicle_sim import Sample
 from evcc.bounded import Decimator, PerName, Window
+from evcc.session.deviations import merge_json
 from evcc.session.events import EndKind, Exchange, LateResponse, SessionEvent
 from evcc.session.limits import limit_summary
 from evcc.session.report_common import write_atomic
@@ -113,7 +114,7 @@ class BenchReport:
     limit_violations: list[str] = field(default_factory=list)  # requests above the charger's limits (bounded)
     fault_actions: list[str] = field(default_factory=list)  # what the fault layer did, as it happened
     ip_frames_over_powerline: int | None = None  # IPv6 frames the simulated powerline carried (netns only)
-    deviations: list[dict[str, Any]] = field(default_factory=list)  # the charger's tolerated ones (SLAC; #14)
+    deviations: list[dict[str, Any]] = field(default_factory=list)  # the charger's tolerated ones (SLAC, V2G; #14)
     end_kind: str | None = None
     end_reason: str = "not started"
     end_state: str | None = None
@@ -163,6 +164,7 @@ class BenchReport:
         self.limit = limit or self.limit
         self.limit_deviations = (self.limit_deviations + deviations)[:32]
         if isinstance(events, SessionLog):
+            self.deviations = merge_json(self.deviations, events.deviations)  # the V2G machine's, after SLAC's
             self._rtt.merge(events.rtt)
             self.late_responses += events.late_count
             self.ev = events.ev_summary()

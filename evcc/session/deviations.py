@@ -13,19 +13,24 @@ Sources (each names its standard clause in ``clause``):
   (EXIficient's form), see :func:`note_exi`;
 - V2G values (ISO 15118-2 §8.2.1 [V2G2-168]): an OK supportedAppProtocolRes naming no or another SchemaID when one
   protocol was offered; the audit of every check on received V2G values (kept strict or tolerated) is the table
-  in :mod:`evcc.session.tolerance`.
+  in :mod:`evcc.session.tolerance`;
+- V2G sessions (ISO 15118-2 [V2G2-296]): more SAScheduleTuples than the EV's MaxEntriesSAScheduleTuple,
+  which the machine reports as :class:`~evcc.session.events.PeerDeviation` events and the session's
+  :class:`~evcc.session.session_log.SessionLog` counts here (see :mod:`evcc.session.iso2.schedules`).
 
 Pure data: no clock, no I/O, no globals; the composition root passes one record to the parts that note into it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 MAX_VALUE_LEN = 64
 DEFAULT_MAX_KINDS = 256
 
+OVERFLOW_FIELD = "(other deviations)"  # the report row counting what did not fit
 EXI_EMPTY_VALUE_FIELD = "EXI empty simple value"
 EXI_EMPTY_VALUE_CLAUSE = "W3C EXI 1.0 §8.5.4.4.1 (second-level EE); V2G encoders write CH of length 0 (EXI.md §1)"
 
@@ -95,7 +100,7 @@ class DeviationRecord:
         """The report's ``deviations`` list (an extra row counts what did not fit)."""
         rows = [d.as_dict() for d in self.deviations()]
         if self.overflow:
-            rows.append({"field": "(other deviations)", "value": "", "expected": "", "clause": "",
+            rows.append({"field": OVERFLOW_FIELD, "value": "", "expected": "", "clause": "",
                          "count": self.overflow})
         return rows
 
@@ -104,6 +109,19 @@ class DeviationRecord:
 
     def __bool__(self) -> bool:
         return bool(self._kinds) or self.overflow > 0
+
+
+def merge_json(rows: Sequence[Mapping[str, Any]], record: DeviationRecord) -> list[dict[str, Any]]:
+    """Report rows (:meth:`DeviationRecord.as_json`, e.g. SLAC's) with ``record``'s counts added (e.g. a V2G
+    session's): one row per (field, value), bounded like a record, what did not fit in the last row."""
+    merged = DeviationRecord()
+    for row in rows:
+        if row.get("field") == OVERFLOW_FIELD:
+            merged.overflow += int(row.get("count", 0))
+        else:
+            merged.note(str(row["field"]), row["value"], row["expected"], str(row["clause"]), int(row["count"]))
+    merged.merge(record)
+    return merged.as_json()
 
 
 def note_exi(record: DeviationRecord, grammar: str, message: str, empty_value_as_ee: int) -> None:

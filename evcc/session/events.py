@@ -121,7 +121,20 @@ class LimitDeviation:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class PeerDeviation:
+    """The charger sent something the standard does not allow but the EV could go on with (issue #14): ``field``
+    = ``value`` where ``expected`` was due by ``clause``. Emitted at every occurrence; the session adapter's
+    :class:`~evcc.session.session_log.SessionLog` counts them per (field, value) in its bounded
+    :class:`~evcc.session.deviations.DeviationRecord`, which the reports list as ``deviations``."""
+
+    field: str
+    value: str
+    expected: str
+    clause: str
+
+
 SessionEvent = (
     Exchange | LateResponse | ChargingStarted | SessionEnded | Renegotiated | ResponseNote | ContractUpdated
-    | ContractUpdateRejected | ScheduleReanchored | LimitInForce | LimitDeviation
+    | ContractUpdateRejected | ScheduleReanchored | LimitInForce | LimitDeviation | PeerDeviation
 )

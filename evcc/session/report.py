@@ -25,7 +25,7 @@ from evcc import exi
 from evcc.bounded import Window
 from evcc.session import v2gtp
 from evcc.session.connection import V2gConnection
-from evcc.session.deviations import DeviationRecord, note_exi
+from evcc.session.deviations import DeviationRecord, merge_json, note_exi
 from evcc.session.events import EndKind
 from evcc.session.limits import limit_summary
 from evcc.session.report_common import timing_summary, write_atomic
@@ -240,11 +240,14 @@ class SessionJsonReport:
         self.timings = sap + log_timings(log) if log is not None else timings(self.messages)
 
     def take_events(self, log: SessionLog) -> None:
+        """After :meth:`take_messages`: the deviations the protocol machine reported are added to those found in
+        the messages."""
         self.late_responses = [{"type": e.response, "latency_ms": round(e.latency * 1000.0, 3),
                                 "budget_ms": round(e.budget * 1000.0, 3)} for e in log.late]
         self.late_count = log.late_count
         self.ev = log.ev_summary()
         self.limit, self.limit_deviations = limit_summary(log)
+        self.deviations = merge_json(self.deviations, log.deviations)  # the machine's (PeerDeviation events)
 
     def stopped_in_order(self, kind: EndKind) -> bool:
         """The session ended with SessionStopReq answered (completed, or stopped in order)."""

@@ -6,7 +6,9 @@ response times per response type (from the request written to the response taken
 V2G_EVCC_Msg_Timeout span of ISO 15118-2 §8.7 / DIN SPEC 70121 §9.6 / ISO 15118-20 §8.8), and the EV's own
 times (``ev_turn``: a response taken -> the next request written, the pacing wait included; ``ev_work``: the
 EV's processing alone, from the wake-up that produced a request to its write). The EV's time is never counted
-as the charger's.
+as the charger's. The charger's tolerated deviations the machine reports
+(:class:`~evcc.session.events.PeerDeviation`) are counted in ``deviations``, a bounded
+:class:`~evcc.session.deviations.DeviationRecord` (one entry per field and value), whatever the window keeps.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from evcc.bounded import PerName, Quantiles, Window
-from evcc.session.events import Exchange, LateResponse, SessionEvent
+from evcc.session.deviations import DeviationRecord
+from evcc.session.events import Exchange, LateResponse, PeerDeviation, SessionEvent
 
 HEAD = 1000  # events kept from the start of the session
 TAIL = 1000  # events kept from its end
@@ -39,6 +42,7 @@ class SessionLog:
         self.ev_work = Quantiles()
         self.over_limits = dict(over_limits or {})
         self.over: Window[Exchange] = Window(head, tail)
+        self.deviations = DeviationRecord()  # the charger's tolerated deviations (PeerDeviation events)
 
     # the adapter's side
     def extend(self, events: Iterable[SessionEvent]) -> None:
@@ -52,6 +56,8 @@ class SessionLog:
             elif isinstance(event, LateResponse):
                 self.late.append(event)
                 self.rtt.late[event.response] = self.rtt.late.get(event.response, 0) + 1
+            elif isinstance(event, PeerDeviation):
+                self.deviations.note(event.field, event.value, event.expected, event.clause)
             self.events.append(event)
 
     def append(self, event: SessionEvent) -> None:

@@ -38,8 +38,15 @@ ChargeParameterDiscoveryRes without the EVSE charge    S    the EV sets current/
   parameters; -20 ... without the mode's (ac, dc)
 SAScheduleList empty, IDs not unique, PMax negative,   S    the EV chooses a tuple and limits power by it
   no RelativeTimeInterval / start != 0 (schedules)
-more SAScheduleTuples than MaxEntriesSAScheduleTuple   S    harmless in itself (the EV picks one), but the
-  (iso2 schedules)                                          machines have no deviation record yet: a candidate
+more SAScheduleTuples than MaxEntriesSAScheduleTuple   T    every tuple stays usable: the EV picks one among
+  (iso2 schedules, :func:`too_many_tuples`)                 all offered (select_tuple's rule); a PeerDeviation
+                                                            event, counted in the SessionLog's record; field
+                                                            "ChargeParameterDiscoveryRes SAScheduleTuple
+                                                            count", [V2G2-296]
+more than 3 ScheduleTuples (iso20 schedule)            S    the schema's bound (maxOccurs 3), not one the EV
+                                                            announced: such a message does not decode
+DIN: more than one SAScheduleTuple (din transitions)   -    DIN's ChargeParameterDiscoveryReq announces no
+                                                            count; the EV limits power by the first tuple
 ReceiptRequired without MeterInfo (contract_flow)      S    the EV must sign MeterInfo it does not have
   (orderly stop)
 ScheduleExchangeRes (Finished) without Dynamic mode    S    the EV's power comes from it
@@ -56,7 +63,9 @@ EVSE limits that make no sense (limits)                T    taken as 0 and repor
 
 Pure functions: no clock, no I/O; :mod:`evcc.session.sap` decides with :func:`sap_tolerated`, the session report
 (:mod:`evcc.session.report`) notes the same deviation from the recorded SupportedAppProtocol pair
-(:func:`note_sap`).
+(:func:`note_sap`). Deviations a protocol machine finds while it runs reach the same report as
+:class:`~evcc.session.events.PeerDeviation` events (the way LimitDeviation events carry limits), which the
+session's :class:`~evcc.session.session_log.SessionLog` counts in its bounded record.
 """
 
 from __future__ import annotations

@@ -3,8 +3,14 @@
 The SECC offers 1..3 tuples ([V2G2-296]: at most MaxEntriesSAScheduleTuple when the EV set it), each with a
 PMaxSchedule starting at relative time 0. The EV picks one and answers in PowerDeliveryReq(Start) with that
 SAScheduleTupleID and a ChargingProfile that never exceeds the PMax in force ([V2G2-294]). Policy here: the
-tuple with the highest PMax now (ties: the lowest ID). A tuple list that breaks the schema's rules is the
-charger's error and is reported, never repaired.
+tuple with the highest PMax now (ties: the lowest ID). A tuple list the EV cannot use (none, IDs not unique, a
+PMaxSchedule without a start at 0, a negative PMax) is the charger's error and is reported, never repaired.
+
+More tuples than the EV's MaxEntriesSAScheduleTuple break [V2G2-296] but leave every tuple usable: the EV picks
+one either way. That is tolerated (issue #14: nothing stopped that could go on) and reported as a deviation of
+the peer (:func:`too_many_tuples`, a :class:`~evcc.session.events.PeerDeviation`), and the EV chooses among all
+the tuples offered by the same rule: the count limit tells the SECC how many the EV can store, not which ones
+it may pick, and the standard names no tuples to drop.
 """
 
 from __future__ import annotations
@@ -12,18 +18,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from evcc.exi import iso2
+from evcc.session.events import PeerDeviation
 from evcc.session.iso2.values import pv, value_of
 from evcc.session.limits import RelativeSchedule, relative_schedule
 
 MAX_PROFILE_ENTRIES = 24  # ChargingProfileType: ProfileEntry maxOccurs 24
+TOO_MANY_TUPLES_FIELD = "ChargeParameterDiscoveryRes SAScheduleTuple count"
+TOO_MANY_TUPLES_CLAUSE = ("ISO 15118-2 [V2G2-296] (at most MaxEntriesSAScheduleTuple of "
+                          "ChargeParameterDiscoveryReq)")
 
 
-def check_tuples(tuples: Sequence[iso2.SAScheduleTupleType], max_entries: int | None) -> str | None:
-    """A reason the offered tuples are unusable, or None."""
+def check_tuples(tuples: Sequence[iso2.SAScheduleTupleType]) -> str | None:
+    """A reason the offered tuples are unusable, or None. Their number beyond the EV's
+    MaxEntriesSAScheduleTuple is not one (:func:`too_many_tuples`)."""
     if not tuples:
         return "SAScheduleList without an SAScheduleTuple"
-    if max_entries is not None and len(tuples) > max_entries:
-        return f"{len(tuples)} SAScheduleTuples offered, MaxEntriesSAScheduleTuple was {max_entries}"
     ids = [t.SAScheduleTupleID for t in tuples]
     if len(set(ids)) != len(ids):
         return f"SAScheduleTupleIDs are not unique: {ids}"
@@ -38,12 +47,22 @@ def check_tuples(tuples: Sequence[iso2.SAScheduleTupleType], max_entries: int | 
     return None
 
 
+def too_many_tuples(tuples: Sequence[iso2.SAScheduleTupleType], max_entries: int | None) -> PeerDeviation | None:
+    """The tolerated deviation when the SECC offered more tuples than the EV's MaxEntriesSAScheduleTuple
+    ([V2G2-296]), or None (within the limit, or the EV set none)."""
+    if max_entries is None or len(tuples) <= max_entries:
+        return None
+    return PeerDeviation(TOO_MANY_TUPLES_FIELD, str(len(tuples)), f"at most {max_entries}", TOO_MANY_TUPLES_CLAUSE)
+
+
 def pmax_now(t: iso2.SAScheduleTupleType) -> float:
     return value_of(t.PMaxSchedule.PMaxScheduleEntry[0].PMax) or 0.0
 
 
 def select_tuple(tuples: Sequence[iso2.SAScheduleTupleType]) -> iso2.SAScheduleTupleType:
-    """The tuple with the highest PMax at the start (ties: the lowest SAScheduleTupleID)."""
+    """The tuple with the highest PMax at the start (ties: the lowest SAScheduleTupleID), among all the tuples
+    offered: also when the SECC offered more than MaxEntriesSAScheduleTuple ([V2G2-296]; the EV does not drop any,
+    a deviation the session records, see :func:`too_many_tuples`)."""
     return min(tuples, key=lambda t: (-pmax_now(t), t.SAScheduleTupleID))
 
 
