@@ -13,7 +13,10 @@ Pause); ``resume`` (the paused session's SessionID) makes the next attempt ask t
 
 Plug & Charge (``payment = contract``): the machine's steps run on the key store's worker thread
 (:class:`~evcc.hsm.aio.AsyncKeyStore`, the runner's ``offload``) so that token calls never hold the daemon's loop;
-state changes seen there reach ``on_state`` on the loop (``call_soon_threadsafe``), in order.
+state changes seen there reach ``on_state`` on the loop (``call_soon_threadsafe``), in order. When the attempt is
+cancelled (charger gone, user stop, service stopping) while a step runs on the token, :meth:`Attempt.run` ends
+only after that step ended (``AsyncKeyStore.aclose``, awaited without holding the loop): the daemon's next
+attempt, or its closing of the key store, never overlaps a running token call.
 """
 
 from __future__ import annotations
@@ -97,8 +100,8 @@ class Attempt:
             report = await run_session(conn, list(protocols.offers), makers, protocols.sap_timers, self.clock, started,
                                        offload=offload)
         finally:
-            if offload is not None:
-                offload.close()
+            if offload is not None:  # never blocks the loop; returns once a cancelled session's running key-store
+                await offload.aclose()  # step ended, so the next attempt's steps cannot overlap it (evcc.hsm.aio)
         return Outcome(report, report.ended.reason, "session")
 
     def accepted_payloads(self) -> frozenset[int]:

@@ -121,7 +121,7 @@ def test_iso2_pnc_key_store_calls_run_off_the_loop(tmp_path: Path, token: Pkcs11
 
             return await run_session(conn, [ISO2_OFFER], {"iso2": iso2}, ISO_15118_2, offload=offload)
         finally:
-            offload.close()
+            await offload.aclose()
             server.close()
             ticker.cancel()
 
@@ -158,7 +158,7 @@ def test_iso20_pnc_key_store_calls_run_off_the_loop(tmp_path: Path, token: Pkcs1
             return await run_session(conn, iso20_offers(config), iso20_machines(config, vehicle), ISO_15118_20,
                                      offload=offload)
         finally:
-            offload.close()
+            await offload.aclose()
             server.close()
             ticker.cancel()
 
