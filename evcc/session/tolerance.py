@@ -45,6 +45,11 @@ more SAScheduleTuples than MaxEntriesSAScheduleTuple   T    every tuple stays us
                                                             count", [V2G2-296]
 more than 3 ScheduleTuples (iso20 schedule)            S    the schema's bound (maxOccurs 3), not one the EV
                                                             announced: such a message does not decode
+-20 PowerSchedule with more entries than the EV's      T    the EV reads every entry (its EVPowerProfile takes
+  MaximumSupportingPoints (iso20 schedule,                  the first 1024); a PeerDeviation per schedule kind
+  :func:`too_many_points`)                                  (field "ScheduleExchangeRes ChargingSchedule
+                                                            PowerScheduleEntry count"); price schedules: not
+                                                            counted, the EV does not use them
 DIN: more than one SAScheduleTuple (din transitions)   -    DIN's ChargeParameterDiscoveryReq announces no
                                                             count; the EV limits power by the first tuple
 ReceiptRequired without MeterInfo (contract_flow)      S    the EV must sign MeterInfo it does not have

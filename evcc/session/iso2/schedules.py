@@ -11,6 +11,12 @@ one either way. That is tolerated (issue #14: nothing stopped that could go on) 
 the peer (:func:`too_many_tuples`, a :class:`~evcc.session.events.PeerDeviation`), and the EV chooses among all
 the tuples offered by the same rule: the count limit tells the SECC how many the EV can store, not which ones
 it may pick, and the standard names no tuples to drop.
+
+Open question, the field's reading: here MaxEntriesSAScheduleTuple bounds the number of tuples. Other stacks
+(EVerest's EV, Josev's SECC) read it as the number of entries (PMaxScheduleEntry, SalesTariffEntry) within one
+tuple; under that reading three tuples for a limit of 1 are no deviation and longer tuples would be one (the EV
+uses them either way: the first 24 entries make the ChargingProfile). To be settled against the text of ISO
+15118-2; either way nothing here stops the session.
 """
 
 from __future__ import annotations

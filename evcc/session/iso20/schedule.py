@@ -14,6 +14,12 @@ when the configuration says the vehicle cannot; the SECC answers OK_PowerToleran
 WARNING_PowerToleranceNotConfirmed or FAILED_PowerToleranceNotConfirmed.
 Dynamic mode: the EV sends its energy requests and DepartureTime; the SECC sets the power in the charge loop.
 A tuple list that breaks the schema's rules is the charger's error and is reported, never repaired.
+A PowerSchedule with more entries than the EV's MaximumSupportingPoints (ScheduleExchangeReq, 12..1024) breaks
+what the EV announced but stays usable (the EV reads every entry; its EVPowerProfile takes the first
+:data:`MAX_PROFILE_ENTRIES`): tolerated and reported as a deviation of the peer (:func:`too_many_points`, a
+:class:`~evcc.session.events.PeerDeviation`), as ISO 15118-2's MaxEntriesSAScheduleTuple (iso2/schedules.py).
+Counted per PowerSchedule (ChargingSchedule, DischargingSchedule), the narrowest reading of the limit: a charger
+flagged here breaks it under any reading; price schedules are not counted (the EV does not use them).
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evcc.session.events import PeerDeviation
 from evcc.session.iso20.values import common, number, rational
 
 MAX_TUPLES = 3
 MAX_PROFILE_ENTRIES = 1024
+SUPPORTING_POINTS_CLAUSE = ("ISO 15118-20 ScheduleExchangeReq MaximumSupportingPoints (the most schedule entries "
+                            "the EV takes)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,21 @@ def check_tuples(tuples: Sequence[Any]) -> str | None:
         if not t.ChargingSchedule.PowerSchedule.PowerScheduleEntries.PowerScheduleEntry:
             return f"ScheduleTuple {t.ScheduleTupleID}: PowerSchedule without entries"
     return None
+
+
+def too_many_points(tuples: Sequence[Any], maximum: int) -> list[PeerDeviation]:
+    """A tolerated deviation per kind of PowerSchedule (ChargingSchedule, DischargingSchedule) that has more
+    PowerScheduleEntries than ``maximum`` (the EV's MaximumSupportingPoints) in some tuple: the largest count."""
+    longest: dict[str, int] = {}
+    for t in tuples:
+        for kind in ("ChargingSchedule", "DischargingSchedule"):
+            schedule = getattr(t, kind, None)
+            if schedule is not None:
+                count = len(schedule.PowerSchedule.PowerScheduleEntries.PowerScheduleEntry)
+                longest[kind] = max(longest.get(kind, 0), count)
+    return [PeerDeviation(f"ScheduleExchangeRes {kind} PowerScheduleEntry count", str(count), f"at most {maximum}",
+                          SUPPORTING_POINTS_CLAUSE)
+            for kind, count in longest.items() if count > maximum]
 
 
 def select_tuple(tuples: Sequence[Any]) -> Schedule:

@@ -173,6 +173,8 @@ def on_schedule_exchange(m: Iso20Evcc, res: Any, now: float) -> bool:
     if reason is not None:
         m.end(EndKind.PROTOCOL_ERROR, f"ScheduleExchangeRes: {reason}")
         return False
+    for deviation in sched.too_many_points(tuples, m.config.maximum_supporting_points):
+        m.emit(deviation)  # more entries than MaximumSupportingPoints: still usable, go on and report it
     m.schedule = sched.select_tuple(tuples)
     secc_now = m.secc_time(now)
     if secc_now >= m.schedule.end:
