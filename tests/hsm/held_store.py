@@ -31,7 +31,8 @@ class HeldSign:
             return [what for what, _ in self.log]
 
     def sign(self, label: str, message: bytes) -> bytes:
-        self._record(f"sign start: {message.decode()}")
+        text = message.decode("ascii") if message.isascii() else f"{len(message)} bytes"
+        self._record(f"sign start: {text}")
         with self._lock:
             hold, self._held = not self._held, True
         if not hold:
@@ -43,7 +44,7 @@ class HeldSign:
         try:
             return self.inner.sign(label, message)
         finally:
-            self._record(f"sign end: {message.decode()}")
+            self._record(f"sign end: {text}")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
