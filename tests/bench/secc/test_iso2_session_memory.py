@@ -96,11 +96,13 @@ def test_the_profile_is_capped_at_a_pmax_below_the_vehicle_maximum() -> None:
     assert result.ended.kind is EndKind.COMPLETED and secc.sa_schedule_tuple_id == 1
 
 
-def test_too_many_tuples_for_max_entries_is_a_protocol_error() -> None:
+def test_v2g2_296_too_many_tuples_for_max_entries_goes_on_as_a_deviation() -> None:
+    """More tuples than MaxEntriesSAScheduleTuple: the EV picks among all of them and the deviation is recorded
+    (evcc.session.iso2.schedules; the session-side tests are in tests/session/iso2/test_schedules.py)."""
     result, secc, _ = run(secc_config=Iso2SeccConfig(sa_schedules=(1e4, 2e4, 3e4)), max_entries_sa_schedule_tuple=2)
-    assert result.ended.kind is EndKind.PROTOCOL_ERROR
-    assert result.ended.reason == ("ChargeParameterDiscoveryRes: 3 SAScheduleTuples offered, "
-                                   "MaxEntriesSAScheduleTuple was 2")
+    assert result.ended.kind is EndKind.COMPLETED, result.ended
+    assert secc.sa_schedule_tuple_id == 3
+    assert [(d.value, d.expected) for d in result.events.deviations.deviations()] == [("3", "at most 2")]
 
 
 @pytest.mark.parametrize(("response", "mode"), [(r, "DC_extended") for r in DC_RESPONSES] + [
