@@ -14,7 +14,8 @@ Sources (each names its standard clause in ``clause``):
 - V2G values (ISO 15118-2 §8.2.1 [V2G2-168]): an OK supportedAppProtocolRes naming no or another SchemaID when one
   protocol was offered; the audit of every check on received V2G values (kept strict or tolerated) is the table
   in :mod:`evcc.session.tolerance`;
-- V2G sessions: more SAScheduleTuples than the EV's MaxEntriesSAScheduleTuple (ISO 15118-2 [V2G2-296],
+- V2G sessions: an SAScheduleTuple with more PMaxScheduleEntry or SalesTariffEntry than the EV's
+  MaxEntriesSAScheduleTuple (ISO 15118-2, read per tuple as EVerest and Josev do,
   :mod:`evcc.session.iso2.schedules`), a PowerSchedule longer than the EV's MaximumSupportingPoints (ISO 15118-20,
   :mod:`evcc.session.iso20.schedule`); the machines report them as :class:`~evcc.session.events.PeerDeviation`
   events, the session's :class:`~evcc.session.session_log.SessionLog` counts them here and :func:`merge_json`

@@ -38,11 +38,15 @@ ChargeParameterDiscoveryRes without the EVSE charge    S    the EV sets current/
   parameters; -20 ... without the mode's (ac, dc)
 SAScheduleList empty, IDs not unique, PMax negative,   S    the EV chooses a tuple and limits power by it
   no RelativeTimeInterval / start != 0 (schedules)
-more SAScheduleTuples than MaxEntriesSAScheduleTuple   T    every tuple stays usable: the EV picks one among
-  (iso2 schedules, :func:`too_many_tuples`)                 all offered (select_tuple's rule); a PeerDeviation
-                                                            event, counted in the SessionLog's record; field
+a tuple with more PMaxScheduleEntry / SalesTariff-     T    the tuple stays usable (the EV limits power by the
+  Entry than MaxEntriesSAScheduleTuple (iso2                whole PMaxSchedule, its ChargingProfile takes the
+  schedules, :func:`too_many_entries`)                      first 24); one PeerDeviation naming the longest
+                                                            list, counted in the SessionLog's record; field
                                                             "ChargeParameterDiscoveryRes SAScheduleTuple
-                                                            count", [V2G2-296]
+                                                            entries". The limit is read per tuple as EVerest
+                                                            and Josev do ([V2G2-310]/[V2G2-610] as cited by
+                                                            EVerest); the number of tuples (1..3, the
+                                                            schema's bound) is not checked against it
 more than 3 ScheduleTuples (iso20 schedule)            S    the schema's bound (maxOccurs 3), not one the EV
                                                             announced: such a message does not decode
 -20 PowerSchedule with more entries than the EV's      T    the EV reads every entry (its EVPowerProfile takes

@@ -1,22 +1,22 @@
 """SAScheduleTuple selection and the EV's ChargingProfile (ISO 15118-2 §8.5.2.13-14, §8.5.2.9).
 
-The SECC offers 1..3 tuples ([V2G2-296]: at most MaxEntriesSAScheduleTuple when the EV set it), each with a
-PMaxSchedule starting at relative time 0. The EV picks one and answers in PowerDeliveryReq(Start) with that
-SAScheduleTupleID and a ChargingProfile that never exceeds the PMax in force ([V2G2-294]). Policy here: the
-tuple with the highest PMax now (ties: the lowest ID). A tuple list the EV cannot use (none, IDs not unique, a
-PMaxSchedule without a start at 0, a negative PMax) is the charger's error and is reported, never repaired.
+The SECC offers 1..3 tuples (SAScheduleList: SAScheduleTuple maxOccurs 3), each with a PMaxSchedule starting at
+relative time 0. The EV picks one and answers in PowerDeliveryReq(Start) with that SAScheduleTupleID and a
+ChargingProfile that never exceeds the PMax in force ([V2G2-294]). Policy here: the tuple with the highest PMax
+now (ties: the lowest ID). A tuple list the EV cannot use (none, IDs not unique, a PMaxSchedule without a start
+at 0, a negative PMax) is the charger's error and is reported, never repaired.
 
-More tuples than the EV's MaxEntriesSAScheduleTuple break [V2G2-296] but leave every tuple usable: the EV picks
-one either way. That is tolerated (issue #14: nothing stopped that could go on) and reported as a deviation of
-the peer (:func:`too_many_tuples`, a :class:`~evcc.session.events.PeerDeviation`), and the EV chooses among all
-the tuples offered by the same rule: the count limit tells the SECC how many the EV can store, not which ones
-it may pick, and the standard names no tuples to drop.
-
-Open question, the field's reading: here MaxEntriesSAScheduleTuple bounds the number of tuples. Other stacks
-(EVerest's EV, Josev's SECC) read it as the number of entries (PMaxScheduleEntry, SalesTariffEntry) within one
-tuple; under that reading three tuples for a limit of 1 are no deviation and longer tuples would be one (the EV
-uses them either way: the first 24 entries make the ChargingProfile). To be settled against the text of ISO
-15118-2; either way nothing here stops the session.
+MaxEntriesSAScheduleTuple of ChargeParameterDiscoveryReq, read here as the most entries the EV takes within ONE
+tuple: PMaxScheduleEntry in its PMaxSchedule and SalesTariffEntry in its SalesTariff (:func:`too_many_entries`).
+Not the number of tuples: the field is an unsignedShort (up to 65535) while the schema already allows at most 3
+tuples, and two independent implementations read it per tuple (EVerest's EV sends 12 and cites [V2G2-310] and
+[V2G2-610] for it, which we could not check against the text; Josev's SECC bounds its schedule entries by it);
+OCPP 2.0.1 hands the value on (maxScheduleTuples) as what the car supports per schedule. Where the text and
+independent implementations disagree, this project follows the implementations. A tuple longer than the limit
+stays usable (the EV limits power by its whole PMaxSchedule, its ChargingProfile takes the first 24 entries as
+for any tuple, and the EV only checks a SalesTariff's signature), so it is tolerated (issue #14: nothing stopped
+that could go on) and reported as ONE deviation of the peer, a :class:`~evcc.session.events.PeerDeviation` naming
+the longest list; the number of tuples is never one.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from evcc.session.iso2.values import pv, value_of
 from evcc.session.limits import RelativeSchedule, relative_schedule
 
 MAX_PROFILE_ENTRIES = 24  # ChargingProfileType: ProfileEntry maxOccurs 24
-TOO_MANY_TUPLES_FIELD = "ChargeParameterDiscoveryRes SAScheduleTuple count"
-TOO_MANY_TUPLES_CLAUSE = ("ISO 15118-2 [V2G2-296] (at most MaxEntriesSAScheduleTuple of "
-                          "ChargeParameterDiscoveryReq)")
+TOO_MANY_ENTRIES_FIELD = "ChargeParameterDiscoveryRes SAScheduleTuple entries"
+TOO_MANY_ENTRIES_CLAUSE = ("ISO 15118-2 MaxEntriesSAScheduleTuple of ChargeParameterDiscoveryReq, entries per "
+                           "SAScheduleTuple ([V2G2-310], [V2G2-610] as cited by EVerest)")
 
 
 def check_tuples(tuples: Sequence[iso2.SAScheduleTupleType]) -> str | None:
-    """A reason the offered tuples are unusable, or None. Their number beyond the EV's
-    MaxEntriesSAScheduleTuple is not one (:func:`too_many_tuples`)."""
+    """A reason the offered tuples are unusable, or None. Lists longer than the EV's MaxEntriesSAScheduleTuple
+    are not one (:func:`too_many_entries`)."""
     if not tuples:
         return "SAScheduleList without an SAScheduleTuple"
     ids = [t.SAScheduleTupleID for t in tuples]
@@ -53,12 +53,28 @@ def check_tuples(tuples: Sequence[iso2.SAScheduleTupleType]) -> str | None:
     return None
 
 
-def too_many_tuples(tuples: Sequence[iso2.SAScheduleTupleType], max_entries: int | None) -> PeerDeviation | None:
-    """The tolerated deviation when the SECC offered more tuples than the EV's MaxEntriesSAScheduleTuple
-    ([V2G2-296]), or None (within the limit, or the EV set none)."""
-    if max_entries is None or len(tuples) <= max_entries:
+def longest_list(tuples: Sequence[iso2.SAScheduleTupleType]) -> tuple[int, str]:
+    """The most entries of one list among the tuples (PMaxScheduleEntry, SalesTariffEntry when a SalesTariff is
+    present) and where (e.g. "SAScheduleTuple 2 SalesTariff"); the first such list on ties, (0, "") for none."""
+    lists = []
+    for t in tuples:
+        lists.append((len(t.PMaxSchedule.PMaxScheduleEntry), f"SAScheduleTuple {t.SAScheduleTupleID} PMaxSchedule"))
+        if t.SalesTariff is not None:
+            lists.append((len(t.SalesTariff.SalesTariffEntry), f"SAScheduleTuple {t.SAScheduleTupleID} SalesTariff"))
+    return max(lists, key=lambda item: item[0], default=(0, ""))
+
+
+def too_many_entries(tuples: Sequence[iso2.SAScheduleTupleType], max_entries: int | None) -> PeerDeviation | None:
+    """The tolerated deviation when a tuple's PMaxSchedule or SalesTariff has more entries than the EV's
+    MaxEntriesSAScheduleTuple (one for the whole list, naming the longest), or None (within the limit, or the EV
+    set none). The number of tuples is not counted: see the module docstring."""
+    if max_entries is None:
         return None
-    return PeerDeviation(TOO_MANY_TUPLES_FIELD, str(len(tuples)), f"at most {max_entries}", TOO_MANY_TUPLES_CLAUSE)
+    count, where = longest_list(tuples)
+    if count <= max_entries:
+        return None
+    return PeerDeviation(TOO_MANY_ENTRIES_FIELD, f"{count} in {where}", f"at most {max_entries}",
+                         TOO_MANY_ENTRIES_CLAUSE)
 
 
 def pmax_now(t: iso2.SAScheduleTupleType) -> float:
@@ -67,8 +83,7 @@ def pmax_now(t: iso2.SAScheduleTupleType) -> float:
 
 def select_tuple(tuples: Sequence[iso2.SAScheduleTupleType]) -> iso2.SAScheduleTupleType:
     """The tuple with the highest PMax at the start (ties: the lowest SAScheduleTupleID), among all the tuples
-    offered: also when the SECC offered more than MaxEntriesSAScheduleTuple ([V2G2-296]; the EV does not drop any,
-    a deviation the session records, see :func:`too_many_tuples`)."""
+    offered (also ones longer than MaxEntriesSAScheduleTuple, see :func:`too_many_entries`)."""
     return min(tuples, key=lambda t: (-pmax_now(t), t.SAScheduleTupleID))
 
 

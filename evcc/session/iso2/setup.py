@@ -133,18 +133,19 @@ def send_charge_parameter_discovery(m: Iso2Evcc, now: float) -> None:
 
 def accept_schedules(m: Iso2Evcc, res: iso2.ChargeParameterDiscoveryResType, now: float) -> bool:
     """Check the SalesTariff signatures (Plug & Charge), pick the SAScheduleTuple and build the ChargingProfile;
-    False (session ended or stopping) when the list is unusable. More tuples than MaxEntriesSAScheduleTuple
-    ([V2G2-296]) are not: the deviation is emitted (a PeerDeviation event) and the EV picks among them all."""
+    False (session ended or stopping) when the list is unusable. A tuple with more entries than
+    MaxEntriesSAScheduleTuple is not: the deviation is emitted (one PeerDeviation event) and the EV uses it as
+    sent (schedules.too_many_entries)."""
     tuples = res.SAScheduleList.SAScheduleTuple if res.SAScheduleList is not None else []
     reason = schedules.check_tuples(tuples)
     if reason is not None:
         m.end(EndKind.PROTOCOL_ERROR, f"ChargeParameterDiscoveryRes: {reason}")
         return False
-    too_many = schedules.too_many_tuples(tuples, m.config.max_entries_sa_schedule_tuple)
-    if too_many is not None:  # [V2G2-296] broken, every tuple still usable: go on, the deviation is reported
-        m.emit(too_many)
     if contract_flow.sales_tariffs_rejected(m, tuples, now):
         return False
+    too_many = schedules.too_many_entries(tuples, m.config.max_entries_sa_schedule_tuple)
+    if too_many is not None:  # longer than the EV announced, still usable: go on, the deviation is reported
+        m.emit(too_many)
     chosen = schedules.select_tuple(tuples)
     m.sa_schedule_tuple_id = chosen.SAScheduleTupleID
     agreed = schedules.relative(chosen, m.limits.asked_at if m.limits.asked_at is not None else now, now)

@@ -15,6 +15,7 @@ from evcc.bench.secc.faults import Fault, FaultKind
 from evcc.bench.secc.hostile import FaultySecc
 from evcc.bench.secc.iso2_builders import BUILDERS
 from evcc.bench.secc.iso2_responder import Iso2Secc, Iso2SeccConfig
+from evcc.bench.secc.limit_plan import ChargerLimits
 from evcc.bench.secc.memory import PairResult, SeccResponder, run_in_memory
 from evcc.session.battery_model import BatteryModel
 from evcc.session.events import ChargingStarted, EndKind, Exchange, LateResponse
@@ -96,13 +97,19 @@ def test_the_profile_is_capped_at_a_pmax_below_the_vehicle_maximum() -> None:
     assert result.ended.kind is EndKind.COMPLETED and secc.sa_schedule_tuple_id == 1
 
 
-def test_v2g2_296_too_many_tuples_for_max_entries_goes_on_as_a_deviation() -> None:
-    """More tuples than MaxEntriesSAScheduleTuple: the EV picks among all of them and the deviation is recorded
-    (evcc.session.iso2.schedules; the session-side tests are in tests/session/iso2/test_schedules.py)."""
+def test_max_entries_sa_schedule_tuple_bounds_entries_per_tuple_not_the_tuples() -> None:
+    """MaxEntriesSAScheduleTuple read per tuple (evcc.session.iso2.schedules; the session-side tests are in
+    tests/session/iso2/test_schedules.py): three one-entry tuples for a limit of 2 are no deviation; a PMaxSchedule
+    of three entries (the SECC's pmax_steps) goes on with one deviation recorded."""
     result, secc, _ = run(secc_config=Iso2SeccConfig(sa_schedules=(1e4, 2e4, 3e4)), max_entries_sa_schedule_tuple=2)
     assert result.ended.kind is EndKind.COMPLETED, result.ended
-    assert secc.sa_schedule_tuple_id == 3
-    assert [(d.value, d.expected) for d in result.events.deviations.deviations()] == [("3", "at most 2")]
+    assert secc.sa_schedule_tuple_id == 3 and not result.events.deviations
+    steps = ChargerLimits(pmax_steps=((0.0, 50_000.0), (5.0, 30_000.0), (10.0, 20_000.0)))
+    result, secc, _ = run(secc_config=Iso2SeccConfig(limits=steps), max_entries_sa_schedule_tuple=2)
+    assert result.ended.kind is EndKind.COMPLETED, result.ended
+    assert secc.sa_schedule_tuple_id == 1 and not secc.limit_check.violations
+    assert [(d.field, d.value, d.expected) for d in result.events.deviations.deviations()] == [
+        ("ChargeParameterDiscoveryRes SAScheduleTuple entries", "3 in SAScheduleTuple 1 PMaxSchedule", "at most 2")]
 
 
 @pytest.mark.parametrize(("response", "mode"), [(r, "DC_extended") for r in DC_RESPONSES] + [
