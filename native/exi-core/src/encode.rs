@@ -391,18 +391,7 @@ impl Encoder {
                 self.w.write_bits(code as u32, state.width);
                 break;
             }
-            let expected: Vec<&str> = state
-                .prods
-                .iter()
-                .filter_map(|p| match p.e {
-                    Event::At { f, .. } | Event::Se { f, .. } | Event::Ch { f, .. } => Some(td.fields[f as usize].name),
-                    _ => None,
-                })
-                .collect();
-            if expected.is_empty() {
-                return Err(Error::new("content can only continue with wildcard or mixed content, which V2G forbids", self.w.position()));
-            }
-            return Err(Error::new(format!("missing required {}", expected.join(" or ")), self.w.position()));
+            return Err(self.missing(state, td));
         }
         self.depth -= 1;
         Ok(())
