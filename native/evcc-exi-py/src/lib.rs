@@ -395,8 +395,8 @@ impl Codec {
         let td = &self.schema.types[ty];
         if td.fields.len() <= APPEND_UP_TO {
             // Few fields: appended in order (room for 4, then 8: at most two allocations).
-            for (fd, slot) in td.fields.iter().zip(&n.fields) {
-                match slot {
+            for (i, fd) in td.fields.iter().enumerate() {
+                match n.field(i) {
                     Slot::Absent if fd.repeated => list.append(PyList::empty(py))?,
                     Slot::Absent => list.append(py.None())?,
                     Slot::One(v) => {
@@ -416,8 +416,9 @@ impl Codec {
             return Ok(list);
         }
         list.as_sequence().in_place_concat(self.blanks[ty].bind(py).as_sequence())?;
-        for (i, (fd, slot)) in td.fields.iter().zip(&n.fields).enumerate() {
-            let o = match slot {
+        // Every field: a repeated one past the node's slots (absent) still becomes an empty list.
+        for (i, fd) in td.fields.iter().enumerate() {
+            let o = match n.field(i) {
                 Slot::Absent if fd.repeated => PyList::empty(py).into_any(),
                 Slot::Absent => continue,
                 Slot::One(v) => {
@@ -475,6 +476,10 @@ impl Codec {
         let n = td.fields.len();
         if list.len() != n {
             return Err(exi_core::Error::new(format!("{} object has {} fields, expected {n}", td.name, list.len()), 0));
+        }
+        if node.fields.len() != n {
+            // A node of another length (a short decoded one, or longer than the type): exactly one slot per field.
+            node.fields.resize_with(n, || Slot::Absent);
         }
         for (i, (fd, slot)) in td.fields.iter().zip(node.fields.iter_mut()).enumerate() {
             let Some(attr) = fast::item_unless_none(list, i).map_err(|_| exi_core::Error::new("field vanished", 0))? else {

@@ -85,7 +85,7 @@ fn node(s: &'static Schema, t: u16, rng: &mut Rng, depth: usize) -> Option<Node>
             }
         };
         let fd = &td.fields[f as usize];
-        let slot = &mut n.fields[f as usize];
+        let slot = n.field_mut(f as usize);
         if fd.repeated {
             match slot {
                 Slot::Many(list) => list.push(v),

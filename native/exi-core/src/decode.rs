@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use crate::bits::{big_plus_one, BitReader};
 use crate::error::{Error, Result};
-use crate::tables::{bits_for, Child, Datatype, Event, Schema, State, TypeDef};
+use crate::tables::{bits_for, Child, Datatype, Event, Prod as P, Schema, State, TypeDef};
 use crate::value::{BigInt, Node, Slot, Value};
 
 /// Bounds applied before and during decoding.
@@ -410,7 +410,9 @@ impl<'a> Decoder<'a> {
         self.enter()?;
         let s = self.s;
         let td = &s.types[t as usize];
-        let mut node = Node::new(t, td.fields.len());
+        // The slots are made at the first value: as many as the type has fields, or, when that value's event
+        // leads to a state that can only end the element (a choice such as a message body), only up to its field.
+        let mut node = Node::new(t, 0);
         let mut st = td.start as usize;
         loop {
             let state = &s.states[st];
@@ -421,6 +423,14 @@ impl<'a> Decoder<'a> {
                 self.escape(state, td, &mut node, code, at)?;
                 break;
             };
+            if node.fields.is_empty() {
+                if let Event::At { f, .. } | Event::Se { f, .. } | Event::Ch { f, .. } = prod.e {
+                    let last = matches!(s.states.get(prod.n as usize), Some(next) if matches!(next.prods, [P { e: Event::Ee, .. }]));
+                    let n = if last { f as usize + 1 } else { td.fields.len() };
+                    node.fields.reserve_exact(n);
+                    node.fields.resize_with(n, || Slot::Absent);
+                }
+            }
             match prod.e {
                 Event::At { q: aq, d, f } => {
                     let v = self.value(d, aq).map_err(|e| e.within(s.qnames[aq as usize].local))?;
@@ -616,9 +626,10 @@ impl<'a> Decoder<'a> {
 /// Place a decoded value in field `f` of `node` (of type `td`).
 #[inline(always)]
 pub(crate) fn put(td: &TypeDef, node: &mut Node, f: u16, v: Value, at: usize) -> Result<()> {
-    let (Some(fd), Some(slot)) = (td.fields.get(f as usize), node.fields.get_mut(f as usize)) else {
+    let Some(fd) = td.fields.get(f as usize) else {
         return Err(Error::new("field index outside the type (grammar tables inconsistent)", at));
     };
+    let slot = node.field_mut(f as usize);
     match slot {
         Slot::Absent if fd.repeated => *slot = Slot::Many(vec![v]),
         Slot::Absent => *slot = Slot::One(v),

@@ -162,7 +162,7 @@ impl Encoder {
         if self.depth > MAX_DEPTH {
             return Err(Error::new("nesting too deep", self.w.position()));
         }
-        if node.fields.len() != td.fields.len() {
+        if node.fields.len() > td.fields.len() {
             return Err(self.shape(td));
         }
         Ok(())
@@ -171,7 +171,7 @@ impl Encoder {
     #[cold]
     #[inline(never)]
     fn shape(&self, td: &TypeDef) -> Error {
-        Error::new(format!("{} needs {} fields", td.name, td.fields.len()), self.w.position())
+        Error::new(format!("{} has at most {} fields", td.name, td.fields.len()), self.w.position())
     }
 
     #[inline(always)]
@@ -202,9 +202,9 @@ impl Encoder {
     #[inline(never)]
     pub(crate) fn left_over(&self, td: &TypeDef, node: &Node, used: &[u32]) -> Error {
         for (f, fd) in td.fields.iter().enumerate() {
-            if (used[f] as usize) < node.fields[f].count() {
+            if (used[f] as usize) < node.field(f).count() {
                 return Error::new(
-                    format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.fields[f].count(), used[f]),
+                    format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.field(f).count(), used[f]),
                     self.w.position(),
                 );
             }
@@ -289,8 +289,8 @@ impl Encoder {
         }
         let s = self.s;
         let td = &s.types[node.ty as usize];
-        if node.fields.len() != td.fields.len() {
-            return Err(Error::new(format!("{} needs {} fields", td.name, td.fields.len()), self.w.position()));
+        if node.fields.len() > td.fields.len() {
+            return Err(self.shape(td));
         }
         let mut small = [0u32; 64];
         let mut large: Vec<u32> = Vec::new();
@@ -325,7 +325,7 @@ impl Encoder {
                     }
                     Event::Unsupported { .. } => continue,
                 };
-                let left = if small_node { pending >> f & 1 == 1 } else { (used[f] as usize) < node.fields[f].count() };
+                let left = if small_node { pending >> f & 1 == 1 } else { (used[f] as usize) < node.field(f).count() };
                 if left {
                     chosen = Some(code);
                     break;
@@ -335,10 +335,10 @@ impl Encoder {
                 let p = &state.prods[code];
                 if let Event::Ch { f, .. } = p.e {
                     if self.ee
-                        && node.fields[f as usize].get(used[f as usize] as usize).is_some_and(is_empty)
+                        && node.field(f as usize).get(used[f as usize] as usize).is_some_and(is_empty)
                         && !state.prods.iter().any(|p| matches!(p.e, Event::Ee))
-                        && (0..td.fields.len()).all(|i| i == f as usize || used[i] as usize >= node.fields[i].count())
-                        && node.fields[f as usize].count() == 1
+                        && (0..td.fields.len()).all(|i| i == f as usize || used[i] as usize >= node.field(i).count())
+                        && node.field(f as usize).count() == 1
                     {
                         used[f as usize] += 1;
                         self.w.write_bits(state.prods.len() as u32, state.width); // escape
@@ -349,28 +349,28 @@ impl Encoder {
                 self.w.write_bits(code as u32, state.width);
                 match p.e {
                     Event::At { d, f, q: aq } => {
-                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        let v = node.field(f as usize).get(used[f as usize] as usize);
                         self.value(d, aq, v.ok_or_else(|| Error::new("missing value", 0))?)
                             .map_err(|e| e.within(td.fields[f as usize].name))?;
                         used[f as usize] += 1;
-                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                        if small_node && used[f as usize] as usize >= node.field(f as usize).count() {
                             pending &= !(1 << f);
                         }
                     }
                     Event::Se { c, f, q: eq } => {
-                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        let v = node.field(f as usize).get(used[f as usize] as usize);
                         self.element(c, eq, v.ok_or_else(|| Error::new("missing value", 0))?)
                             .map_err(|e| e.within(td.fields[f as usize].name))?;
                         used[f as usize] += 1;
-                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                        if small_node && used[f as usize] as usize >= node.field(f as usize).count() {
                             pending &= !(1 << f);
                         }
                     }
                     Event::Ch { d, f } => {
-                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        let v = node.field(f as usize).get(used[f as usize] as usize);
                         self.value(d, q, v.ok_or_else(|| Error::new("missing value", 0))?)?;
                         used[f as usize] += 1;
-                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                        if small_node && used[f as usize] as usize >= node.field(f as usize).count() {
                             pending &= !(1 << f);
                         }
                     }
@@ -381,9 +381,9 @@ impl Encoder {
             }
             if let Some(code) = ee {
                 for (f, fd) in td.fields.iter().enumerate().filter(|_| !small_node || pending != 0) {
-                    if (used[f] as usize) < node.fields[f].count() {
+                    if (used[f] as usize) < node.field(f).count() {
                         return Err(Error::new(
-                            format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.fields[f].count(), used[f]),
+                            format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.field(f).count(), used[f]),
                             self.w.position(),
                         ));
                     }
