@@ -334,7 +334,7 @@ def emit_fast(t: Tables, module: str, header: str) -> str | None:
         return None
     fast = {t.type_names.index(n) for n in names}
     out = [header, "#![allow(clippy::all, unused_variables, unused_mut)]",
-           "use crate::decode::{put, Decoder, FastFn};", "use crate::encode::{pending_fields, Encoder, FastFn as EncFn};",
+           "use crate::decode::{put, Decoder, FastFn};", "use crate::encode::{pending_fields_of, Encoder, FastFn as EncFn};",
            "use crate::error::{Error, Result};", "use crate::tables::Child;", "use crate::value::{Node, Value};",
            f"use super::{module}::{{QNAMES, STATES, TYPES}};", ""]
     out.append("pub(crate) fn lookup(t: u16) -> Option<FastFn> {")
@@ -394,7 +394,7 @@ def _fast_encoder(t: Tables, ti: int, fast: set[int]) -> list[str]:
            f"    let td = &TYPES[{ti}];",
            "    e.enter(td, node)?;",
            f"    let mut used = [0u32; {nf}];",
-           "    let mut pending = pending_fields(node);",
+           f"    let mut pending = pending_fields_of::<{nf}>(node);",
            f"    let mut st: u32 = {t.starts[ti]};",
            "    loop {",
            "        match st {"]
@@ -423,10 +423,11 @@ def _fast_encoder(t: Tables, ti: int, fast: set[int]) -> list[str]:
                 write = f"{_writer(t.datatypes[a], a, 'q')}?;"
             out.append(f"                {'if' if first else '} else if'} pending >> {f} & 1 == 1 {{")
             out.append(f"                    e.w.write_bits({code}, {width});")
-            out.append(f"                    let v = node.field({f}).get(used[{f}] as usize).ok_or_else(|| Error::new(\"missing value\", 0))?;")
+            out.append(f"                    let slot = &node.fields[{f}]; // present: pending has its bit")
+            out.append(f"                    let v = slot.get(used[{f}] as usize).ok_or_else(|| Error::new(\"missing value\", 0))?;")
             out.append(f"                    {write}")
             out.append(f"                    used[{f}] += 1;")
-            out.append(f"                    if used[{f}] as usize >= node.field({f}).count() {{ pending &= !(1 << {f}); }}")
+            out.append(f"                    if used[{f}] as usize >= slot.count() {{ pending &= !(1 << {f}); }}")
             out.append(f"                    st = {n};")
             first = False
         if ee is not None:

@@ -481,8 +481,23 @@ impl Encoder {
 /// The fields of a node that have values to place, as a bit set (nodes of at most 64 fields).
 #[inline(always)]
 pub(crate) fn pending_fields(node: &Node) -> u64 {
+    pending_in(&node.fields)
+}
+
+/// As [`pending_fields`] for a node of a type with `N` fields: a node holding all `N` slots (the usual case)
+/// is scanned with the length known (unrolled), a shorter one by the general loop.
+#[inline(always)]
+pub(crate) fn pending_fields_of<const N: usize>(node: &Node) -> u64 {
+    match <&[Slot; N]>::try_from(node.fields.as_slice()) {
+        Ok(all) => pending_in(all),
+        Err(_) => pending_fields(node),
+    }
+}
+
+#[inline(always)]
+fn pending_in(slots: &[Slot]) -> u64 {
     let mut pending: u64 = 0;
-    for (f, slot) in node.fields.iter().enumerate().take(64) {
+    for (f, slot) in slots.iter().enumerate().take(64) {
         if !matches!(slot, Slot::Absent) && !matches!(slot, Slot::Many(v) if v.is_empty()) {
             pending |= 1 << f;
         }
