@@ -365,9 +365,9 @@ impl Codec {
             Value::Node(n) => self.node_to_py(py, n)?.into_any(),
             Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
             // Nearly every integer fits 64 bits: PyLong_FromLongLong instead of the 128-bit conversion.
-            Value::Int(i) => match i64::try_from(*i) {
+            Value::Int(i) => match i64::try_from(i.get()) {
                 Ok(small) => small.into_pyobject(py)?.into_any(),
-                Err(_) => i.into_pyobject(py)?.into_any(),
+                Err(_) => i.get().into_pyobject(py)?.into_any(),
             },
             Value::Big(b) => {
                 let mag = PyBytes::new(py, &b.magnitude);
@@ -533,7 +533,7 @@ impl Codec {
             // anything else, and every error, goes through `simple_from_py`.
             (Datatype::NBitInt { .. } | Datatype::UnsignedInt { .. } | Datatype::SignedInt { .. }, Value::Int(slot)) => {
                 if let Some(i) = fast::exact_int_i64(obj) {
-                    *slot = i128::from(i);
+                    *slot = exi_core::Int::new(i128::from(i));
                     return Ok(());
                 }
             }
@@ -596,10 +596,10 @@ impl Codec {
                     return Err(bad("an int"));
                 }
                 if let Ok(i) = obj.extract::<i64>() {
-                    return Ok(Value::Int(i128::from(i)));
+                    return Ok(Value::int(i128::from(i)));
                 }
                 if let Ok(i) = obj.extract::<i128>() {
-                    return Ok(Value::Int(i));
+                    return Ok(Value::int(i));
                 }
                 big_from_py(obj).ok_or_else(|| bad("an int"))
             }
@@ -631,7 +631,7 @@ fn big_from_py(obj: &Bound<'_, PyAny>) -> Option<Value> {
     let kwargs = PyDict::new(obj.py());
     let bytes = abs.call_method("to_bytes", ((nbits + 7) / 8, "big"), Some(&kwargs)).ok()?;
     let magnitude = bytes.downcast::<PyBytes>().ok()?.as_bytes().to_vec();
-    Some(Value::Big(BigInt { negative, magnitude }))
+    Some(Value::big(BigInt { negative, magnitude }))
 }
 
 /// Element name -> its first index among `decls` (names are unique in a grammar's entries).

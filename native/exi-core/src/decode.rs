@@ -297,7 +297,7 @@ impl<'a> Decoder<'a> {
     #[inline(always)]
     pub(crate) fn simple_nbit(&mut self, d: u16, min: i64, bits: u8) -> Result<Value> {
         match self.fixed_simple(bits) {
-            Some(raw) => Ok(Value::Int(i128::from(min) + i128::from(raw))),
+            Some(raw) => Ok(Value::int(i128::from(min) + i128::from(raw))),
             None => self.simple_with(d, |s| s.v_nbit(min, bits)),
         }
     }
@@ -339,7 +339,7 @@ impl<'a> Decoder<'a> {
                     let v = if signed && x & 1 == 1 { -i128::from(m) - 1 } else { i128::from(m) };
                     if !min.is_some_and(|lo| v < lo) && !max.is_some_and(|hi| v > hi) && self.r.peek(1) == Some(0) {
                         self.r.skip(1);
-                        return Ok(Value::Int(v));
+                        return Ok(Value::int(v));
                     }
                 }
                 self.r.seek(start);
@@ -474,7 +474,7 @@ impl<'a> Decoder<'a> {
     /// Any offset the n bits can hold is accepted (a multiplier of 4 in a -3..3 type occurs in the field).
     #[inline(always)]
     pub(crate) fn v_nbit(&mut self, min: i64, bits: u8) -> Result<Value> {
-        Ok(Value::Int(i128::from(min) + i128::from(self.r.read_bits(bits)?)))
+        Ok(Value::int(i128::from(min) + i128::from(self.r.read_bits(bits)?)))
     }
 
     #[inline(always)]
@@ -496,7 +496,7 @@ impl<'a> Decoder<'a> {
             Err(mag) => return self.big(BigInt { negative: false, magnitude: mag }, max, at),
         };
         check_range(v, Some(min), max, at)?;
-        Ok(Value::Int(v))
+        Ok(Value::int(v))
     }
 
     #[inline]
@@ -519,7 +519,7 @@ impl<'a> Decoder<'a> {
             Err(be) => return self.signed_big(negative, &be, min, max, at),
         };
         check_range(v, min, max, at)?;
-        Ok(Value::Int(v))
+        Ok(Value::int(v))
     }
 
     /// A string or binary value.
@@ -543,19 +543,19 @@ impl<'a> Decoder<'a> {
         let b = BigInt { negative, magnitude: strip(&magnitude) };
         if let Some(v) = b.to_i128() {
             check_range(v, min, max, at)?;
-            return Ok(Value::Int(v));
+            return Ok(Value::int(v));
         }
         if min.is_some() || max.is_some() {
             return Err(Error::new("integer outside the type's range", at));
         }
-        Ok(Value::Big(b))
+        Ok(Value::big(b))
     }
 
     fn big(&self, b: BigInt, max: Option<i128>, at: usize) -> Result<Value> {
         if max.is_some() {
             return Err(Error::new("integer outside the type's range", at));
         }
-        Ok(Value::Big(BigInt { negative: false, magnitude: strip(&b.magnitude) }))
+        Ok(Value::big(BigInt { negative: false, magnitude: strip(&b.magnitude) }))
     }
 
     /// A string value (EXI §7.1.10 with the string table of §7.3): literal, local hit or global hit.

@@ -234,9 +234,9 @@ impl Encoder {
 
     #[inline(always)]
     pub(crate) fn w_nbit(&mut self, d: u16, q: u16, min: i64, bits: u8, v: &Value) -> Result<()> {
-        match v {
-            Value::Int(i) if *i >= i128::from(min) && *i <= i128::from(min) + (1i128 << bits) - 1 => {
-                self.w.write_bits((*i - i128::from(min)) as u32, bits);
+        match v.as_int() {
+            Some(i) if i >= i128::from(min) && i <= i128::from(min) + (1i128 << bits) - 1 => {
+                self.w.write_bits((i - i128::from(min)) as u32, bits);
                 Ok(())
             }
             _ => self.value(d, q, v),
@@ -256,9 +256,9 @@ impl Encoder {
 
     #[inline(always)]
     pub(crate) fn w_uint(&mut self, d: u16, q: u16, min: i128, max: Option<i128>, v: &Value) -> Result<()> {
-        match v {
-            Value::Int(i) if *i >= min && max.is_none_or(|m| *i <= m) => {
-                self.w.write_uint(*i as u128);
+        match v.as_int() {
+            Some(i) if i >= min && max.is_none_or(|m| i <= m) => {
+                self.w.write_uint(i as u128);
                 Ok(())
             }
             _ => self.value(d, q, v),
@@ -267,14 +267,14 @@ impl Encoder {
 
     #[inline(always)]
     pub(crate) fn w_sint(&mut self, d: u16, q: u16, min: Option<i128>, max: Option<i128>, v: &Value) -> Result<()> {
-        match v {
-            Value::Int(i) if min.is_none_or(|m| *i >= m) && max.is_none_or(|m| *i <= m) => {
-                if *i < 0 {
+        match v.as_int() {
+            Some(i) if min.is_none_or(|m| i >= m) && max.is_none_or(|m| i <= m) => {
+                if i < 0 {
                     self.w.write_bits(1, 1);
-                    self.w.write_uint((-(*i + 1)) as u128);
+                    self.w.write_uint((-(i + 1)) as u128);
                 } else {
                     self.w.write_bits(0, 1);
-                    self.w.write_uint(*i as u128);
+                    self.w.write_uint(i as u128);
                 }
                 Ok(())
             }
@@ -418,16 +418,19 @@ impl Encoder {
                 self.w.write_bytes(b);
             }
             (Datatype::NBitInt { min, bits, .. }, Value::Int(i)) => {
+                let i = &i.get();
                 let top = i128::from(*min) + (1i128 << *bits) - 1;
                 check_range(*i, Some(i128::from(*min)), Some(top), at)?;
                 self.w.write_bits((*i - i128::from(*min)) as u32, *bits);
             }
             (Datatype::UnsignedInt { min, max }, Value::Int(i)) => {
+                let i = &i.get();
                 check_range(*i, Some(*min), *max, at)?;
                 self.w.write_uint(*i as u128);
             }
             (Datatype::UnsignedInt { max: None, .. }, Value::Big(b)) if !b.negative => self.w.write_big_uint(&b.magnitude),
             (Datatype::SignedInt { min, max }, Value::Int(i)) => {
+                let i = &i.get();
                 check_range(*i, *min, *max, at)?;
                 if *i < 0 {
                     self.w.write_bits(1, 1);

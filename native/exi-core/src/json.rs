@@ -209,8 +209,8 @@ fn read_simple(dt: &Datatype, j: &J) -> Result<Value> {
             let n = j.as_number().ok_or_else(|| bad("an integer"))?;
             let big = decimal_to_big(&n.to_string()).ok_or_else(|| bad("an integer"))?;
             Ok(match big.to_i128() {
-                Some(i) => Value::Int(i),
-                None => Value::Big(big),
+                Some(i) => Value::int(i),
+                None => Value::big(big),
             })
         }
         Datatype::Enum { values, .. } => {

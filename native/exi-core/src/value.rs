@@ -7,16 +7,85 @@ pub struct BigInt {
     pub magnitude: Vec<u8>,
 }
 
+/// An integer of the value tree: an `i128` kept as two 64-bit halves, so that values are 8-byte aligned (an
+/// `i128` field would align every value and slot to 16 bytes: a slot of 48 bytes instead of 32).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Int {
+    lo: u64,
+    hi: u64,
+}
+
+impl Int {
+    #[inline(always)]
+    pub const fn new(v: i128) -> Int {
+        Int { lo: v as u64, hi: (v >> 64) as u64 }
+    }
+
+    #[inline(always)]
+    pub const fn get(self) -> i128 {
+        ((self.hi as i128) << 64) | self.lo as i128
+    }
+}
+
+impl From<i128> for Int {
+    #[inline(always)]
+    fn from(v: i128) -> Int {
+        Int::new(v)
+    }
+}
+
+impl From<Int> for i128 {
+    #[inline(always)]
+    fn from(v: Int) -> i128 {
+        v.get()
+    }
+}
+
+impl std::fmt::Debug for Int {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl std::fmt::Display for Int {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Bool(bool),
-    Int(i128),
-    Big(BigInt),
+    Int(Int),
+    /// Boxed: rare (X509 serial numbers), and inline it would make every value larger.
+    Big(Box<BigInt>),
     Str(String),
     Bytes(Vec<u8>),
     /// Index into the enumeration's values.
     Enum(u16),
     Node(Node),
+}
+
+impl Value {
+    /// `Value::Int` of `v`.
+    #[inline(always)]
+    pub fn int(v: i128) -> Value {
+        Value::Int(Int::new(v))
+    }
+
+    /// `Value::Big` of `b`.
+    pub fn big(b: BigInt) -> Value {
+        Value::Big(Box::new(b))
+    }
+
+    /// The integer of a `Value::Int`.
+    #[inline(always)]
+    pub fn as_int(&self) -> Option<i128> {
+        match self {
+            Value::Int(i) => Some(i.get()),
+            _ => None,
+        }
+    }
 }
 
 /// One field of a node: absent, one value, or the values of a repeated field.

@@ -95,9 +95,9 @@ fn trimmed_nodes_equal_and_encode_like_full_ones() {
 #[test]
 fn node_equality_reads_missing_trailing_slots_as_absent() {
     let mut full = Node::new(7, 4);
-    *full.field_mut(1) = Slot::One(Value::Int(5));
+    *full.field_mut(1) = Slot::One(Value::int(5));
     let mut short = Node::new(7, 0);
-    *short.field_mut(1) = Slot::One(Value::Int(5));
+    *short.field_mut(1) = Slot::One(Value::int(5));
     assert_eq!(short.fields.len(), 2);
     assert_eq!(short, full);
     assert_eq!(full, short);
