@@ -172,3 +172,25 @@ impl PartialEq for Node {
         short.fields[..] == long.fields[..n] && long.fields[n..].iter().all(|s| matches!(s, Slot::Absent))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout the decoder's speed relies on (issue 17): 8-byte aligned values, 32-byte slots, so that a node
+    /// of three fields (96 bytes) stays within glibc's fastbin sizes and a message body's slots within its tcache.
+    #[test]
+    fn a_slot_is_32_bytes() {
+        assert_eq!(std::mem::align_of::<Value>(), 8);
+        assert!(std::mem::size_of::<Slot>() <= 32, "Slot is {} bytes", std::mem::size_of::<Slot>());
+    }
+
+    #[test]
+    fn int_keeps_every_i128() {
+        for v in [0, 1, -1, i128::MIN, i128::MAX, i128::from(u64::MAX), -i128::from(u64::MAX) - 7, 1 << 70, -(1 << 90)] {
+            assert_eq!(Int::new(v).get(), v);
+            assert_eq!(format!("{:?}", Value::int(v)), format!("Int({v})"));
+        }
+        assert_ne!(Int::new(1 << 64), Int::new(1));
+    }
+}
