@@ -334,7 +334,7 @@ def emit_fast(t: Tables, module: str, header: str) -> str | None:
         return None
     fast = {t.type_names.index(n) for n in names}
     out = [header, "#![allow(clippy::all, unused_variables, unused_mut)]",
-           "use crate::decode::{put, Decoder, FastFn};", "use crate::encode::{pending_fields, Encoder, FastFn as EncFn};",
+           "use crate::decode::{put, Decoder, FastFn};", "use crate::encode::{pending_fields_of, Encoder, FastFn as EncFn};",
            "use crate::error::{Error, Result};", "use crate::tables::Child;", "use crate::value::{Node, Value};",
            f"use super::{module}::{{QNAMES, STATES, TYPES}};", ""]
     out.append("pub(crate) fn lookup(t: u16) -> Option<FastFn> {")
@@ -394,7 +394,7 @@ def _fast_encoder(t: Tables, ti: int, fast: set[int]) -> list[str]:
            f"    let td = &TYPES[{ti}];",
            "    e.enter(td, node)?;",
            f"    let mut used = [0u32; {nf}];",
-           "    let mut pending = pending_fields(node);",
+           f"    let mut pending = pending_fields_of::<{nf}>(node);",
            f"    let mut st: u32 = {t.starts[ti]};",
            "    loop {",
            "        match st {"]
@@ -423,10 +423,11 @@ def _fast_encoder(t: Tables, ti: int, fast: set[int]) -> list[str]:
                 write = f"{_writer(t.datatypes[a], a, 'q')}?;"
             out.append(f"                {'if' if first else '} else if'} pending >> {f} & 1 == 1 {{")
             out.append(f"                    e.w.write_bits({code}, {width});")
-            out.append(f"                    let v = node.fields[{f}].get(used[{f}] as usize).ok_or_else(|| Error::new(\"missing value\", 0))?;")
+            out.append(f"                    let slot = &node.fields[{f}]; // present: pending has its bit")
+            out.append(f"                    let v = slot.get(used[{f}] as usize).ok_or_else(|| Error::new(\"missing value\", 0))?;")
             out.append(f"                    {write}")
             out.append(f"                    used[{f}] += 1;")
-            out.append(f"                    if used[{f}] as usize >= node.fields[{f}].count() {{ pending &= !(1 << {f}); }}")
+            out.append(f"                    if used[{f}] as usize >= slot.count() {{ pending &= !(1 << {f}); }}")
             out.append(f"                    st = {n};")
             first = False
         if ee is not None:
@@ -446,14 +447,35 @@ def _fast_encoder(t: Tables, ti: int, fast: set[int]) -> list[str]:
     return out
 
 
+def _is_choice(t: Tables, ti: int) -> bool:
+    """Whether the type's content is exactly one of several elements (or nothing): every production of its
+    start state is SE, or EE, and every SE leads to a state that can only end the element. Such a node holds at
+    most one field."""
+    row = t.states[t.starts[ti]]
+    elements = 0
+    for kind, _q, _a, _f, n in row:
+        if kind == "Ee":
+            continue
+        if kind not in ("SeC", "SeS") or [e[0] for e in t.states[n]] != ["Ee"]:
+            return False
+        elements += 1
+    return elements > 1
+
+
 def _fast_type(t: Tables, ti: int, fast: set[int]) -> list[str]:
     start = t.starts[ti]
     seen = _reachable(t, start)
+    if _is_choice(t, ti):
+        # One element of many: the slots up to the chosen one are made when it is placed (`put`), not one per
+        # alternative (a message body has 35).
+        make = f"    let mut node = Node::new({ti}, 0); // a choice: slots made up to the chosen element"
+    else:
+        make = f"    let mut node = Node::new({ti}, {len(t.fields[ti])});"
     out = ["", f"// {t.type_names[ti]}",
            f"fn dec_{ti}(d: &mut Decoder<'_>, q: u16) -> Result<Node> {{",
            "    d.enter()?;",
            f"    let td = &TYPES[{ti}];",
-           f"    let mut node = Node::new({ti}, {len(t.fields[ti])});",
+           make,
            f"    let mut st: u32 = {start};",
            "    loop {",
            "        let at = d.r.position();",

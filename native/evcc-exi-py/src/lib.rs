@@ -366,9 +366,9 @@ impl Codec {
             Value::Node(n) => self.node_to_py(py, n)?.into_any(),
             Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
             // Nearly every integer fits 64 bits: PyLong_FromLongLong instead of the 128-bit conversion.
-            Value::Int(i) => match i64::try_from(*i) {
+            Value::Int(i) => match i64::try_from(i.get()) {
                 Ok(small) => small.into_pyobject(py)?.into_any(),
-                Err(_) => i.into_pyobject(py)?.into_any(),
+                Err(_) => i.get().into_pyobject(py)?.into_any(),
             },
             Value::Big(b) => {
                 let mag = PyBytes::new(py, &b.magnitude);
@@ -396,8 +396,8 @@ impl Codec {
         let td = &self.schema.types[ty];
         if td.fields.len() <= APPEND_UP_TO {
             // Few fields: appended in order (room for 4, then 8: at most two allocations).
-            for (fd, slot) in td.fields.iter().zip(&n.fields) {
-                match slot {
+            for (i, fd) in td.fields.iter().enumerate() {
+                match n.field(i) {
                     Slot::Absent if fd.repeated => list.append(PyList::empty(py))?,
                     Slot::Absent => list.append(py.None())?,
                     Slot::One(v) => {
@@ -417,8 +417,9 @@ impl Codec {
             return Ok(list);
         }
         list.as_sequence().in_place_concat(self.blanks[ty].bind(py).as_sequence())?;
-        for (i, (fd, slot)) in td.fields.iter().zip(&n.fields).enumerate() {
-            let o = match slot {
+        // Every field: a repeated one past the node's slots (absent) still becomes an empty list.
+        for (i, fd) in td.fields.iter().enumerate() {
+            let o = match n.field(i) {
                 Slot::Absent if fd.repeated => PyList::empty(py).into_any(),
                 Slot::Absent => continue,
                 Slot::One(v) => {
@@ -477,6 +478,10 @@ impl Codec {
         if list.len() != n {
             return Err(exi_core::Error::new(format!("{} object has {} fields, expected {n}", td.name, list.len()), 0));
         }
+        if node.fields.len() != n {
+            // A node of another length (a short decoded one, or longer than the type): exactly one slot per field.
+            node.fields.resize_with(n, || Slot::Absent);
+        }
         for (i, (fd, slot)) in td.fields.iter().zip(node.fields.iter_mut()).enumerate() {
             let Some(attr) = fast::item_unless_none(list, i).map_err(|_| exi_core::Error::new("field vanished", 0))? else {
                 if !matches!(slot, Slot::Absent) {
@@ -529,7 +534,7 @@ impl Codec {
             // anything else, and every error, goes through `simple_from_py`.
             (Datatype::NBitInt { .. } | Datatype::UnsignedInt { .. } | Datatype::SignedInt { .. }, Value::Int(slot)) => {
                 if let Some(i) = fast::exact_int_i64(obj) {
-                    *slot = i128::from(i);
+                    *slot = exi_core::Int::new(i128::from(i));
                     return Ok(());
                 }
             }
@@ -592,10 +597,10 @@ impl Codec {
                     return Err(bad("an int"));
                 }
                 if let Ok(i) = obj.extract::<i64>() {
-                    return Ok(Value::Int(i128::from(i)));
+                    return Ok(Value::int(i128::from(i)));
                 }
                 if let Ok(i) = obj.extract::<i128>() {
-                    return Ok(Value::Int(i));
+                    return Ok(Value::int(i));
                 }
                 big_from_py(obj).ok_or_else(|| bad("an int"))
             }
@@ -627,7 +632,7 @@ fn big_from_py(obj: &Bound<'_, PyAny>) -> Option<Value> {
     let kwargs = PyDict::new(obj.py());
     let bytes = abs.call_method("to_bytes", ((nbits + 7) / 8, "big"), Some(&kwargs)).ok()?;
     let magnitude = bytes.downcast::<PyBytes>().ok()?.as_bytes().to_vec();
-    Some(Value::Big(BigInt { negative, magnitude }))
+    Some(Value::big(BigInt { negative, magnitude }))
 }
 
 /// Element name -> its first index among `decls` (names are unique in a grammar's entries).

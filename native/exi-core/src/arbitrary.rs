@@ -85,7 +85,7 @@ fn node(s: &'static Schema, t: u16, rng: &mut Rng, depth: usize) -> Option<Node>
             }
         };
         let fd = &td.fields[f as usize];
-        let slot = &mut n.fields[f as usize];
+        let slot = n.field_mut(f as usize);
         if fd.repeated {
             match slot {
                 Slot::Many(list) => list.push(v),
@@ -113,24 +113,24 @@ fn simple(d: &Datatype, rng: &mut Rng) -> Value {
             let n = *min_len as u64 + rng.below(u64::from(hi - *min_len) + 1);
             Value::Bytes((0..n).map(|_| rng.next() as u8).collect())
         }
-        Datatype::NBitInt { min, max, .. } => Value::Int(i128::from(*min) + i128::from(rng.below((*max - *min) as u64 + 1))),
+        Datatype::NBitInt { min, max, .. } => Value::int(i128::from(*min) + i128::from(rng.below((*max - *min) as u64 + 1))),
         Datatype::UnsignedInt { min, max } => match max {
             None if rng.below(4) == 0 => {
                 let len = 1 + rng.below(24) as usize;
                 let mut magnitude: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
                 magnitude[0] |= 1;
                 let b = BigInt { negative: false, magnitude };
-                b.to_i128().map_or(Value::Big(b), Value::Int)
+                b.to_i128().map_or(Value::big(b), Value::int)
             }
             _ => {
                 let hi = max.unwrap_or(i128::from(u64::MAX)).min(min + (1i128 << 40));
-                Value::Int(min + i128::from(rng.next()) % (hi - min + 1))
+                Value::int(min + i128::from(rng.next()) % (hi - min + 1))
             }
         },
         Datatype::SignedInt { min, max } => {
             let lo = min.unwrap_or(-(1i128 << 40)).max(-(1i128 << 40));
             let hi = max.unwrap_or(1i128 << 40).min(1i128 << 40);
-            Value::Int(lo + i128::from(rng.next()) % (hi - lo + 1))
+            Value::int(lo + i128::from(rng.next()) % (hi - lo + 1))
         }
         Datatype::Enum { values, .. } => Value::Enum(rng.below(values.len() as u64) as u16),
     }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use crate::bits::{big_plus_one, BitReader};
 use crate::error::{Error, Result};
-use crate::tables::{bits_for, Child, Datatype, Event, Schema, State, TypeDef};
+use crate::tables::{bits_for, Child, Datatype, Event, Prod as P, Schema, State, TypeDef};
 use crate::value::{BigInt, Node, Slot, Value};
 
 /// Bounds applied before and during decoding.
@@ -297,7 +297,7 @@ impl<'a> Decoder<'a> {
     #[inline(always)]
     pub(crate) fn simple_nbit(&mut self, d: u16, min: i64, bits: u8) -> Result<Value> {
         match self.fixed_simple(bits) {
-            Some(raw) => Ok(Value::Int(i128::from(min) + i128::from(raw))),
+            Some(raw) => Ok(Value::int(i128::from(min) + i128::from(raw))),
             None => self.simple_with(d, |s| s.v_nbit(min, bits)),
         }
     }
@@ -339,7 +339,7 @@ impl<'a> Decoder<'a> {
                     let v = if signed && x & 1 == 1 { -i128::from(m) - 1 } else { i128::from(m) };
                     if !min.is_some_and(|lo| v < lo) && !max.is_some_and(|hi| v > hi) && self.r.peek(1) == Some(0) {
                         self.r.skip(1);
-                        return Ok(Value::Int(v));
+                        return Ok(Value::int(v));
                     }
                 }
                 self.r.seek(start);
@@ -410,7 +410,9 @@ impl<'a> Decoder<'a> {
         self.enter()?;
         let s = self.s;
         let td = &s.types[t as usize];
-        let mut node = Node::new(t, td.fields.len());
+        // The slots are made at the first value: as many as the type has fields, or, when that value's event
+        // leads to a state that can only end the element (a choice such as a message body), only up to its field.
+        let mut node = Node::new(t, 0);
         let mut st = td.start as usize;
         loop {
             let state = &s.states[st];
@@ -421,6 +423,14 @@ impl<'a> Decoder<'a> {
                 self.escape(state, td, &mut node, code, at)?;
                 break;
             };
+            if node.fields.is_empty() {
+                if let Event::At { f, .. } | Event::Se { f, .. } | Event::Ch { f, .. } = prod.e {
+                    let last = matches!(s.states.get(prod.n as usize), Some(next) if matches!(next.prods, [P { e: Event::Ee, .. }]));
+                    let n = if last { f as usize + 1 } else { td.fields.len() };
+                    node.fields.reserve_exact(n);
+                    node.fields.resize_with(n, || Slot::Absent);
+                }
+            }
             match prod.e {
                 Event::At { q: aq, d, f } => {
                     let v = self.value(d, aq).map_err(|e| e.within(s.qnames[aq as usize].local))?;
@@ -464,7 +474,7 @@ impl<'a> Decoder<'a> {
     /// Any offset the n bits can hold is accepted (a multiplier of 4 in a -3..3 type occurs in the field).
     #[inline(always)]
     pub(crate) fn v_nbit(&mut self, min: i64, bits: u8) -> Result<Value> {
-        Ok(Value::Int(i128::from(min) + i128::from(self.r.read_bits(bits)?)))
+        Ok(Value::int(i128::from(min) + i128::from(self.r.read_bits(bits)?)))
     }
 
     #[inline(always)]
@@ -486,7 +496,7 @@ impl<'a> Decoder<'a> {
             Err(mag) => return self.big(BigInt { negative: false, magnitude: mag }, max, at),
         };
         check_range(v, Some(min), max, at)?;
-        Ok(Value::Int(v))
+        Ok(Value::int(v))
     }
 
     #[inline]
@@ -509,7 +519,7 @@ impl<'a> Decoder<'a> {
             Err(be) => return self.signed_big(negative, &be, min, max, at),
         };
         check_range(v, min, max, at)?;
-        Ok(Value::Int(v))
+        Ok(Value::int(v))
     }
 
     /// A string or binary value.
@@ -533,19 +543,19 @@ impl<'a> Decoder<'a> {
         let b = BigInt { negative, magnitude: strip(&magnitude) };
         if let Some(v) = b.to_i128() {
             check_range(v, min, max, at)?;
-            return Ok(Value::Int(v));
+            return Ok(Value::int(v));
         }
         if min.is_some() || max.is_some() {
             return Err(Error::new("integer outside the type's range", at));
         }
-        Ok(Value::Big(b))
+        Ok(Value::big(b))
     }
 
     fn big(&self, b: BigInt, max: Option<i128>, at: usize) -> Result<Value> {
         if max.is_some() {
             return Err(Error::new("integer outside the type's range", at));
         }
-        Ok(Value::Big(BigInt { negative: false, magnitude: strip(&b.magnitude) }))
+        Ok(Value::big(BigInt { negative: false, magnitude: strip(&b.magnitude) }))
     }
 
     /// A string value (EXI §7.1.10 with the string table of §7.3): literal, local hit or global hit.
@@ -616,9 +626,10 @@ impl<'a> Decoder<'a> {
 /// Place a decoded value in field `f` of `node` (of type `td`).
 #[inline(always)]
 pub(crate) fn put(td: &TypeDef, node: &mut Node, f: u16, v: Value, at: usize) -> Result<()> {
-    let (Some(fd), Some(slot)) = (td.fields.get(f as usize), node.fields.get_mut(f as usize)) else {
+    let Some(fd) = td.fields.get(f as usize) else {
         return Err(Error::new("field index outside the type (grammar tables inconsistent)", at));
     };
+    let slot = node.field_mut(f as usize);
     match slot {
         Slot::Absent if fd.repeated => *slot = Slot::Many(vec![v]),
         Slot::Absent => *slot = Slot::One(v),

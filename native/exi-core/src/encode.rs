@@ -162,7 +162,7 @@ impl Encoder {
         if self.depth > MAX_DEPTH {
             return Err(Error::new("nesting too deep", self.w.position()));
         }
-        if node.fields.len() != td.fields.len() {
+        if node.fields.len() > td.fields.len() {
             return Err(self.shape(td));
         }
         Ok(())
@@ -171,7 +171,7 @@ impl Encoder {
     #[cold]
     #[inline(never)]
     fn shape(&self, td: &TypeDef) -> Error {
-        Error::new(format!("{} needs {} fields", td.name, td.fields.len()), self.w.position())
+        Error::new(format!("{} has at most {} fields", td.name, td.fields.len()), self.w.position())
     }
 
     #[inline(always)]
@@ -202,9 +202,9 @@ impl Encoder {
     #[inline(never)]
     pub(crate) fn left_over(&self, td: &TypeDef, node: &Node, used: &[u32]) -> Error {
         for (f, fd) in td.fields.iter().enumerate() {
-            if (used[f] as usize) < node.fields[f].count() {
+            if (used[f] as usize) < node.field(f).count() {
                 return Error::new(
-                    format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.fields[f].count(), used[f]),
+                    format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.field(f).count(), used[f]),
                     self.w.position(),
                 );
             }
@@ -234,9 +234,9 @@ impl Encoder {
 
     #[inline(always)]
     pub(crate) fn w_nbit(&mut self, d: u16, q: u16, min: i64, bits: u8, v: &Value) -> Result<()> {
-        match v {
-            Value::Int(i) if *i >= i128::from(min) && *i <= i128::from(min) + (1i128 << bits) - 1 => {
-                self.w.write_bits((*i - i128::from(min)) as u32, bits);
+        match v.as_int() {
+            Some(i) if i >= i128::from(min) && i <= i128::from(min) + (1i128 << bits) - 1 => {
+                self.w.write_bits((i - i128::from(min)) as u32, bits);
                 Ok(())
             }
             _ => self.value(d, q, v),
@@ -256,9 +256,9 @@ impl Encoder {
 
     #[inline(always)]
     pub(crate) fn w_uint(&mut self, d: u16, q: u16, min: i128, max: Option<i128>, v: &Value) -> Result<()> {
-        match v {
-            Value::Int(i) if *i >= min && max.is_none_or(|m| *i <= m) => {
-                self.w.write_uint(*i as u128);
+        match v.as_int() {
+            Some(i) if i >= min && max.is_none_or(|m| i <= m) => {
+                self.w.write_uint(i as u128);
                 Ok(())
             }
             _ => self.value(d, q, v),
@@ -267,14 +267,14 @@ impl Encoder {
 
     #[inline(always)]
     pub(crate) fn w_sint(&mut self, d: u16, q: u16, min: Option<i128>, max: Option<i128>, v: &Value) -> Result<()> {
-        match v {
-            Value::Int(i) if min.is_none_or(|m| *i >= m) && max.is_none_or(|m| *i <= m) => {
-                if *i < 0 {
+        match v.as_int() {
+            Some(i) if min.is_none_or(|m| i >= m) && max.is_none_or(|m| i <= m) => {
+                if i < 0 {
                     self.w.write_bits(1, 1);
-                    self.w.write_uint((-(*i + 1)) as u128);
+                    self.w.write_uint((-(i + 1)) as u128);
                 } else {
                     self.w.write_bits(0, 1);
-                    self.w.write_uint(*i as u128);
+                    self.w.write_uint(i as u128);
                 }
                 Ok(())
             }
@@ -289,8 +289,8 @@ impl Encoder {
         }
         let s = self.s;
         let td = &s.types[node.ty as usize];
-        if node.fields.len() != td.fields.len() {
-            return Err(Error::new(format!("{} needs {} fields", td.name, td.fields.len()), self.w.position()));
+        if node.fields.len() > td.fields.len() {
+            return Err(self.shape(td));
         }
         let mut small = [0u32; 64];
         let mut large: Vec<u32> = Vec::new();
@@ -325,7 +325,7 @@ impl Encoder {
                     }
                     Event::Unsupported { .. } => continue,
                 };
-                let left = if small_node { pending >> f & 1 == 1 } else { (used[f] as usize) < node.fields[f].count() };
+                let left = if small_node { pending >> f & 1 == 1 } else { (used[f] as usize) < node.field(f).count() };
                 if left {
                     chosen = Some(code);
                     break;
@@ -335,10 +335,10 @@ impl Encoder {
                 let p = &state.prods[code];
                 if let Event::Ch { f, .. } = p.e {
                     if self.ee
-                        && node.fields[f as usize].get(used[f as usize] as usize).is_some_and(is_empty)
+                        && node.field(f as usize).get(used[f as usize] as usize).is_some_and(is_empty)
                         && !state.prods.iter().any(|p| matches!(p.e, Event::Ee))
-                        && (0..td.fields.len()).all(|i| i == f as usize || used[i] as usize >= node.fields[i].count())
-                        && node.fields[f as usize].count() == 1
+                        && (0..td.fields.len()).all(|i| i == f as usize || used[i] as usize >= node.field(i).count())
+                        && node.field(f as usize).count() == 1
                     {
                         used[f as usize] += 1;
                         self.w.write_bits(state.prods.len() as u32, state.width); // escape
@@ -349,28 +349,28 @@ impl Encoder {
                 self.w.write_bits(code as u32, state.width);
                 match p.e {
                     Event::At { d, f, q: aq } => {
-                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        let v = node.field(f as usize).get(used[f as usize] as usize);
                         self.value(d, aq, v.ok_or_else(|| Error::new("missing value", 0))?)
                             .map_err(|e| e.within(td.fields[f as usize].name))?;
                         used[f as usize] += 1;
-                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                        if small_node && used[f as usize] as usize >= node.field(f as usize).count() {
                             pending &= !(1 << f);
                         }
                     }
                     Event::Se { c, f, q: eq } => {
-                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        let v = node.field(f as usize).get(used[f as usize] as usize);
                         self.element(c, eq, v.ok_or_else(|| Error::new("missing value", 0))?)
                             .map_err(|e| e.within(td.fields[f as usize].name))?;
                         used[f as usize] += 1;
-                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                        if small_node && used[f as usize] as usize >= node.field(f as usize).count() {
                             pending &= !(1 << f);
                         }
                     }
                     Event::Ch { d, f } => {
-                        let v = node.fields[f as usize].get(used[f as usize] as usize);
+                        let v = node.field(f as usize).get(used[f as usize] as usize);
                         self.value(d, q, v.ok_or_else(|| Error::new("missing value", 0))?)?;
                         used[f as usize] += 1;
-                        if small_node && used[f as usize] as usize >= node.fields[f as usize].count() {
+                        if small_node && used[f as usize] as usize >= node.field(f as usize).count() {
                             pending &= !(1 << f);
                         }
                     }
@@ -381,9 +381,9 @@ impl Encoder {
             }
             if let Some(code) = ee {
                 for (f, fd) in td.fields.iter().enumerate().filter(|_| !small_node || pending != 0) {
-                    if (used[f] as usize) < node.fields[f].count() {
+                    if (used[f] as usize) < node.field(f).count() {
                         return Err(Error::new(
-                            format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.fields[f].count(), used[f]),
+                            format!("{} has {} value(s) but only {} fit the schema here", fd.name, node.field(f).count(), used[f]),
                             self.w.position(),
                         ));
                     }
@@ -391,18 +391,7 @@ impl Encoder {
                 self.w.write_bits(code as u32, state.width);
                 break;
             }
-            let expected: Vec<&str> = state
-                .prods
-                .iter()
-                .filter_map(|p| match p.e {
-                    Event::At { f, .. } | Event::Se { f, .. } | Event::Ch { f, .. } => Some(td.fields[f as usize].name),
-                    _ => None,
-                })
-                .collect();
-            if expected.is_empty() {
-                return Err(Error::new("content can only continue with wildcard or mixed content, which V2G forbids", self.w.position()));
-            }
-            return Err(Error::new(format!("missing required {}", expected.join(" or ")), self.w.position()));
+            return Err(self.missing(state, td));
         }
         self.depth -= 1;
         Ok(())
@@ -429,16 +418,19 @@ impl Encoder {
                 self.w.write_bytes(b);
             }
             (Datatype::NBitInt { min, bits, .. }, Value::Int(i)) => {
+                let i = &i.get();
                 let top = i128::from(*min) + (1i128 << *bits) - 1;
                 check_range(*i, Some(i128::from(*min)), Some(top), at)?;
                 self.w.write_bits((*i - i128::from(*min)) as u32, *bits);
             }
             (Datatype::UnsignedInt { min, max }, Value::Int(i)) => {
+                let i = &i.get();
                 check_range(*i, Some(*min), *max, at)?;
                 self.w.write_uint(*i as u128);
             }
             (Datatype::UnsignedInt { max: None, .. }, Value::Big(b)) if !b.negative => self.w.write_big_uint(&b.magnitude),
             (Datatype::SignedInt { min, max }, Value::Int(i)) => {
+                let i = &i.get();
                 check_range(*i, *min, *max, at)?;
                 if *i < 0 {
                     self.w.write_bits(1, 1);
@@ -492,8 +484,23 @@ impl Encoder {
 /// The fields of a node that have values to place, as a bit set (nodes of at most 64 fields).
 #[inline(always)]
 pub(crate) fn pending_fields(node: &Node) -> u64 {
+    pending_in(&node.fields)
+}
+
+/// As [`pending_fields`] for a node of a type with `N` fields: a node holding all `N` slots (the usual case)
+/// is scanned with the length known (unrolled), a shorter one by the general loop.
+#[inline(always)]
+pub(crate) fn pending_fields_of<const N: usize>(node: &Node) -> u64 {
+    match <&[Slot; N]>::try_from(node.fields.as_slice()) {
+        Ok(all) => pending_in(all),
+        Err(_) => pending_fields(node),
+    }
+}
+
+#[inline(always)]
+fn pending_in(slots: &[Slot]) -> u64 {
     let mut pending: u64 = 0;
-    for (f, slot) in node.fields.iter().enumerate().take(64) {
+    for (f, slot) in slots.iter().enumerate().take(64) {
         if !matches!(slot, Slot::Absent) && !matches!(slot, Slot::Many(v) if v.is_empty()) {
             pending |= 1 << f;
         }

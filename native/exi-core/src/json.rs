@@ -175,7 +175,7 @@ fn read_node(s: &'static Schema, t: u16, j: &J) -> Result<Node> {
             .position(|f| f.name == key)
             .ok_or_else(|| Error::new(format!("{key} is not a member of {}", td.name), 0))?;
         let fd = &td.fields[fi];
-        node.fields[fi] = if fd.repeated {
+        *node.field_mut(fi) = if fd.repeated {
             let items: Vec<&J> = match val.as_array() {
                 Some(a) => a.iter().collect(),
                 None => vec![val],
@@ -209,8 +209,8 @@ fn read_simple(dt: &Datatype, j: &J) -> Result<Value> {
             let n = j.as_number().ok_or_else(|| bad("an integer"))?;
             let big = decimal_to_big(&n.to_string()).ok_or_else(|| bad("an integer"))?;
             Ok(match big.to_i128() {
-                Some(i) => Value::Int(i),
-                None => Value::Big(big),
+                Some(i) => Value::int(i),
+                None => Value::big(big),
             })
         }
         Datatype::Enum { values, .. } => {

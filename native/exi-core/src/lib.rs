@@ -19,7 +19,7 @@ pub mod value;
 pub use decode::{Limits, Tolerated};
 pub use error::{Error, Result};
 pub use tables::Schema;
-pub use value::{BigInt, Node, Slot, Value};
+pub use value::{BigInt, Int, Node, Slot, Value};
 
 /// Whether a grammar codes whole documents or element fragments (EXI §8.5.1, §8.5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -131,14 +131,14 @@ fn encode_both(s: &'static Schema, kind: Kind, index: usize, v: &Value) -> bool 
 fn leaf(rng: &mut Rng) -> Value {
     match rng.below(9) {
         0 => Value::Bool(rng.below(2) == 1),
-        1 => Value::Int(rng.below(5) as i128 - 2),
-        2 => Value::Int([i128::from(i16::MIN) - 1, i128::from(i16::MAX) + 1, i128::from(u32::MAX) + 1, -1, 1 << 70][rng.below(5) as usize]),
+        1 => Value::int(rng.below(5) as i128 - 2),
+        2 => Value::int([i128::from(i16::MIN) - 1, i128::from(i16::MAX) + 1, i128::from(u32::MAX) + 1, -1, 1 << 70][rng.below(5) as usize]),
         3 => Value::Enum(rng.below(40) as u16),
         4 => Value::Str("ab".into()),
         5 => Value::Bytes(vec![1, 2, 3]),
-        6 => Value::Big(BigInt { negative: rng.below(2) == 1, magnitude: vec![1; 20] }),
+        6 => Value::big(BigInt { negative: rng.below(2) == 1, magnitude: vec![1; 20] }),
         7 => Value::Node(Node::new(rng.below(60) as u16, rng.below(4) as usize)),
-        _ => Value::Int(rng.next() as i64 as i128),
+        _ => Value::int(rng.next() as i64 as i128),
     }
 }
 

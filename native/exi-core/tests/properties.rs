@@ -123,10 +123,10 @@ fn string_table_hits_are_accepted_on_decode() {
     let proto = |ns: &str, id: i128| {
         let mut n = Node::new(proto_ty, 5);
         n.fields[0] = Slot::One(Value::Str(ns.to_string()));
-        n.fields[1] = Slot::One(Value::Int(2));
-        n.fields[2] = Slot::One(Value::Int(0));
-        n.fields[3] = Slot::One(Value::Int(id));
-        n.fields[4] = Slot::One(Value::Int(id + 1));
+        n.fields[1] = Slot::One(Value::int(2));
+        n.fields[2] = Slot::One(Value::int(0));
+        n.fields[3] = Slot::One(Value::int(id));
+        n.fields[4] = Slot::One(Value::int(id + 1));
         Value::Node(n)
     };
     let mut req = Node::new(req_ty, 1);

@@ -11,7 +11,7 @@
 
 #![allow(clippy::all, unused_variables, unused_mut)]
 use crate::decode::{put, Decoder, FastFn};
-use crate::encode::{pending_fields, Encoder, FastFn as EncFn};
+use crate::encode::{pending_fields_of, Encoder, FastFn as EncFn};
 use crate::error::{Error, Result};
 use crate::tables::Child;
 use crate::value::{Node, Value};
@@ -1172,24 +1172,26 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[2];
     e.enter(td, node)?;
     let mut used = [0u32; 14];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<14>(node);
     let mut st: u32 = 24;
     loop {
         match st {
             24 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 70, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 25;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 26;
                 } else {
                     return Err(e.missing(&STATES[24], td));
@@ -1198,10 +1200,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             25 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 26;
                 } else {
                     return Err(e.missing(&STATES[25], td));
@@ -1210,10 +1213,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             26 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 27;
                 } else {
                     return Err(e.missing(&STATES[26], td));
@@ -1222,10 +1226,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             27 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 28;
                 } else {
                     return Err(e.missing(&STATES[27], td));
@@ -1234,10 +1239,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             28 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 48), _ => e.element(Child::Complex(44), 48, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 29;
                 } else {
                     return Err(e.missing(&STATES[28], td));
@@ -1246,10 +1252,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             29 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 30;
                 } else {
                     return Err(e.missing(&STATES[29], td));
@@ -1258,10 +1265,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             30 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 31;
                 } else {
                     return Err(e.missing(&STATES[30], td));
@@ -1270,10 +1278,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             31 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 32;
                 } else {
                     return Err(e.missing(&STATES[31], td));
@@ -1282,10 +1291,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             32 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 33;
                 } else {
                     return Err(e.missing(&STATES[32], td));
@@ -1294,10 +1304,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             33 => {
                 if pending >> 9 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 34;
                 } else {
                     return Err(e.missing(&STATES[33], td));
@@ -1306,10 +1317,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             34 => {
                 if pending >> 10 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 35;
                 } else {
                     return Err(e.missing(&STATES[34], td));
@@ -1318,10 +1330,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             35 => {
                 if pending >> 11 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 36;
                 } else {
                     return Err(e.missing(&STATES[35], td));
@@ -1330,17 +1343,19 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             36 => {
                 if pending >> 12 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 74), _ => e.element(Child::Complex(44), 74, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 37;
                 } else if pending >> 13 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[13]; // present: pending has its bit
+                    let v = slot.get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 75), _ => e.element(Child::Complex(44), 75, v) }.map_err(|err| err.within(td.fields[13].name))?;
                     used[13] += 1;
-                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    if used[13] as usize >= slot.count() { pending &= !(1 << 13); }
                     st = 38;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1351,10 +1366,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             37 => {
                 if pending >> 13 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[13]; // present: pending has its bit
+                    let v = slot.get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 75), _ => e.element(Child::Complex(44), 75, v) }.map_err(|err| err.within(td.fields[13].name))?;
                     used[13] += 1;
-                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    if used[13] as usize >= slot.count() { pending &= !(1 << 13); }
                     st = 38;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1379,45 +1395,50 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[3];
     e.enter(td, node)?;
     let mut used = [0u32; 12];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<12>(node);
     let mut st: u32 = 39;
     loop {
         match st {
             39 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 70, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 40;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 41;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 42;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 43;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 44;
                 } else {
                     return Err(e.missing(&STATES[39], td));
@@ -1426,31 +1447,35 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             40 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 41;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 42;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 43;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 44;
                 } else {
                     return Err(e.missing(&STATES[40], td));
@@ -1459,24 +1484,27 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             41 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 42;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 43;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 44;
                 } else {
                     return Err(e.missing(&STATES[41], td));
@@ -1485,17 +1513,19 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             42 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 43;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 44;
                 } else {
                     return Err(e.missing(&STATES[42], td));
@@ -1504,10 +1534,11 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             43 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 44;
                 } else {
                     return Err(e.missing(&STATES[43], td));
@@ -1516,10 +1547,11 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             44 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 45;
                 } else {
                     return Err(e.missing(&STATES[44], td));
@@ -1528,10 +1560,11 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             45 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 46;
                 } else {
                     return Err(e.missing(&STATES[45], td));
@@ -1540,10 +1573,11 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             46 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 47;
                 } else {
                     return Err(e.missing(&STATES[46], td));
@@ -1552,10 +1586,11 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             47 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 48;
                 } else {
                     return Err(e.missing(&STATES[47], td));
@@ -1564,10 +1599,11 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             48 => {
                 if pending >> 9 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 49;
                 } else {
                     return Err(e.missing(&STATES[48], td));
@@ -1576,10 +1612,11 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             49 => {
                 if pending >> 10 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 50;
                 } else {
                     return Err(e.missing(&STATES[49], td));
@@ -1588,10 +1625,11 @@ fn enc_3(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             50 => {
                 if pending >> 11 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 51;
                 } else {
                     return Err(e.missing(&STATES[50], td));
@@ -1614,38 +1652,42 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[4];
     e.enter(td, node)?;
     let mut used = [0u32; 13];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<13>(node);
     let mut st: u32 = 52;
     loop {
         match st {
             52 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 53;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 54;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 55;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 56;
                 } else {
                     return Err(e.missing(&STATES[52], td));
@@ -1654,24 +1696,27 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             53 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 54;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 55;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 56;
                 } else {
                     return Err(e.missing(&STATES[53], td));
@@ -1680,17 +1725,19 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             54 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 55;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 56;
                 } else {
                     return Err(e.missing(&STATES[54], td));
@@ -1699,10 +1746,11 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             55 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 56;
                 } else {
                     return Err(e.missing(&STATES[55], td));
@@ -1711,10 +1759,11 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             56 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 80), _ => e.element(Child::Complex(44), 80, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 57;
                 } else {
                     return Err(e.missing(&STATES[56], td));
@@ -1723,59 +1772,67 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             57 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 4);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 48), _ => e.element(Child::Complex(44), 48, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 58;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(1, 4);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 59;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(2, 4);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 60;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(3, 4);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 61;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(4, 4);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 62;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(5, 4);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 63;
                 } else if pending >> 11 & 1 == 1 {
                     e.w.write_bits(6, 4);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 64;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(7, 4);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 65;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1786,52 +1843,59 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             58 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 4);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 59;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(1, 4);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 60;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(2, 4);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 61;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(3, 4);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 62;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(4, 4);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 63;
                 } else if pending >> 11 & 1 == 1 {
                     e.w.write_bits(5, 4);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 64;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(6, 4);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 65;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1842,45 +1906,51 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             59 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 60;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 61;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 62;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 63;
                 } else if pending >> 11 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 64;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(5, 3);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 65;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1891,38 +1961,43 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             60 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 61;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 62;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 63;
                 } else if pending >> 11 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 64;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 65;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1933,31 +2008,35 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             61 => {
                 if pending >> 9 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 62;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 63;
                 } else if pending >> 11 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 64;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 65;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1968,24 +2047,27 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             62 => {
                 if pending >> 10 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 55), _ => e.element(Child::Complex(44), 55, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 63;
                 } else if pending >> 11 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 64;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 65;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1996,17 +2078,19 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             63 => {
                 if pending >> 11 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 56), _ => e.element(Child::Complex(44), 56, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 64;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 65;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2017,10 +2101,11 @@ fn enc_4(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             64 => {
                 if pending >> 12 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 57), _ => e.element(Child::Complex(44), 57, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 65;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2045,66 +2130,74 @@ fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[5];
     e.enter(td, node)?;
     let mut used = [0u32; 8];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<8>(node);
     let mut st: u32 = 66;
     loop {
         match st {
             66 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 4);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 67;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 4);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 68;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(2, 4);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 69;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(3, 4);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 70;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(4, 4);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 71;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(5, 4);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 72;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(6, 4);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 73;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(7, 4);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 74;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2115,52 +2208,59 @@ fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             67 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 4);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 68;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 4);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 69;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 4);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 70;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(3, 4);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 71;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(4, 4);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 72;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(5, 4);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 73;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(6, 4);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 74;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2171,45 +2271,51 @@ fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             68 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 69;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 70;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 71;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 72;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 73;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(5, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 74;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2220,38 +2326,43 @@ fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             69 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 70;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 71;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 72;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 73;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 74;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2262,31 +2373,35 @@ fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             70 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 66), _ => e.element(Child::Complex(44), 66, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 71;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 72;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 73;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 74;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2297,24 +2412,27 @@ fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             71 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 67), _ => e.element(Child::Complex(44), 67, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 72;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 73;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 74;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2325,17 +2443,19 @@ fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             72 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 68), _ => e.element(Child::Complex(44), 68, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 73;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 74;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2346,10 +2466,11 @@ fn enc_5(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             73 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 64), _ => e.element(Child::Complex(44), 64, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 74;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2374,17 +2495,18 @@ fn enc_17(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[17];
     e.enter(td, node)?;
     let mut used = [0u32; 9];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<9>(node);
     let mut st: u32 = 117;
     loop {
         match st {
             117 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 39 => enc_39(e, n, 82), _ => e.element(Child::Complex(39), 82, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 118;
                 } else {
                     return Err(e.missing(&STATES[117], td));
@@ -2393,17 +2515,19 @@ fn enc_17(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             118 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 29 => enc_29(e, n, 83), _ => e.element(Child::Complex(29), 83, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 119;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 84, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 120;
                 } else {
                     return Err(e.missing(&STATES[118], td));
@@ -2412,10 +2536,11 @@ fn enc_17(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             119 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 84, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 120;
                 } else {
                     return Err(e.missing(&STATES[119], td));
@@ -2424,10 +2549,11 @@ fn enc_17(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             120 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 90), _ => e.element(Child::Complex(44), 90, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 121;
                 } else {
                     return Err(e.missing(&STATES[120], td));
@@ -2436,38 +2562,43 @@ fn enc_17(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             121 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 2 => enc_2(e, n, 2), _ => e.element(Child::Complex(2), 2, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 122;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 4 => enc_4(e, n, 4), _ => e.element(Child::Complex(4), 4, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 122;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 6 => e.element(Child::Complex(6), 6, v), _ => e.element(Child::Complex(6), 6, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 122;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 32 => enc_32(e, n, 24), _ => e.element(Child::Complex(32), 24, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 122;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 51 => enc_51(e, n, 37), _ => e.element(Child::Complex(51), 37, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 122;
                 } else {
                     return Err(e.missing(&STATES[121], td));
@@ -2490,17 +2621,18 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[18];
     e.enter(td, node)?;
     let mut used = [0u32; 15];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<15>(node);
     let mut st: u32 = 123;
     loop {
         match st {
             123 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 39 => enc_39(e, n, 82), _ => e.element(Child::Complex(39), 82, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 124;
                 } else {
                     return Err(e.missing(&STATES[123], td));
@@ -2509,10 +2641,11 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             124 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(5, 85, 40, 6, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 125;
                 } else {
                     return Err(e.missing(&STATES[124], td));
@@ -2521,31 +2654,35 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             125 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 34 => enc_34(e, n, 86), _ => e.element(Child::Complex(34), 86, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 126;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 40 => enc_40(e, n, 87), _ => e.element(Child::Complex(40), 87, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 127;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 45 => enc_45(e, n, 88), _ => e.element(Child::Complex(45), 88, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 128;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 91), _ => e.element(Child::Complex(44), 91, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[125], td));
@@ -2554,24 +2691,27 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             126 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 40 => enc_40(e, n, 87), _ => e.element(Child::Complex(40), 87, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 127;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 45 => enc_45(e, n, 88), _ => e.element(Child::Complex(45), 88, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 128;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 91), _ => e.element(Child::Complex(44), 91, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[126], td));
@@ -2580,17 +2720,19 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             127 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 45 => enc_45(e, n, 88), _ => e.element(Child::Complex(45), 88, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 128;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 91), _ => e.element(Child::Complex(44), 91, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[127], td));
@@ -2599,10 +2741,11 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             128 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 91), _ => e.element(Child::Complex(44), 91, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[128], td));
@@ -2611,10 +2754,11 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             129 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 92), _ => e.element(Child::Complex(44), 92, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 130;
                 } else {
                     return Err(e.missing(&STATES[129], td));
@@ -2623,10 +2767,11 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             130 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 93, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 131;
                 } else {
                     return Err(e.missing(&STATES[130], td));
@@ -2635,10 +2780,11 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             131 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 94, v)).map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 132;
                 } else {
                     return Err(e.missing(&STATES[131], td));
@@ -2647,10 +2793,11 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             132 => {
                 if pending >> 9 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 95, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 133;
                 } else {
                     return Err(e.missing(&STATES[132], td));
@@ -2659,38 +2806,43 @@ fn enc_18(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             133 => {
                 if pending >> 10 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 3 => enc_3(e, n, 3), _ => e.element(Child::Complex(3), 3, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 134;
                 } else if pending >> 11 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 5 => enc_5(e, n, 5), _ => e.element(Child::Complex(5), 5, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 134;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 7 => e.element(Child::Complex(7), 7, v), _ => e.element(Child::Complex(7), 7, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 134;
                 } else if pending >> 13 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[13]; // present: pending has its bit
+                    let v = slot.get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 33 => enc_33(e, n, 25), _ => e.element(Child::Complex(33), 25, v) }.map_err(|err| err.within(td.fields[13].name))?;
                     used[13] += 1;
-                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    if used[13] as usize >= slot.count() { pending &= !(1 << 13); }
                     st = 134;
                 } else if pending >> 14 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[14].get(used[14] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[14]; // present: pending has its bit
+                    let v = slot.get(used[14] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 52 => enc_52(e, n, 38), _ => e.element(Child::Complex(52), 38, v) }.map_err(|err| err.within(td.fields[14].name))?;
                     used[14] += 1;
-                    if used[14] as usize >= node.fields[14].count() { pending &= !(1 << 14); }
+                    if used[14] as usize >= slot.count() { pending &= !(1 << 14); }
                     st = 134;
                 } else {
                     return Err(e.missing(&STATES[133], td));
@@ -2713,80 +2865,90 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[29];
     e.enter(td, node)?;
     let mut used = [0u32; 10];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<10>(node);
     let mut st: u32 = 175;
     loop {
         match st {
             175 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 4);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 107, 0, 7, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 176;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 4);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 177;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(2, 4);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 178;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(3, 4);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 108, 0, 7, v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 179;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(4, 4);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 180;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(5, 4);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 181;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(6, 4);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 182;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(7, 4);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 183;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(8, 4);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(9, 4);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2797,66 +2959,75 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             176 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 4);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 177;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 4);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 178;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 4);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 108, 0, 7, v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 179;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(3, 4);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 180;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(4, 4);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 181;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(5, 4);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 182;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(6, 4);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 183;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(7, 4);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(8, 4);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2867,59 +3038,67 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             177 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 4);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 178;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 4);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 108, 0, 7, v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 179;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 4);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 180;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(3, 4);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 181;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(4, 4);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 182;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(5, 4);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 183;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(6, 4);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(7, 4);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2930,52 +3109,59 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             178 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 4);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 108, 0, 7, v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 179;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 4);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 180;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(2, 4);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 181;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(3, 4);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 182;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(4, 4);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 183;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(5, 4);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(6, 4);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -2986,45 +3172,51 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             179 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 109, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 180;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 181;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 182;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 183;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(5, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3035,38 +3227,43 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             180 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 110, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 181;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 182;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 183;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3077,31 +3274,35 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             181 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 111, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 182;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 183;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3112,24 +3313,27 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             182 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 112, v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 183;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3140,17 +3344,19 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             183 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 113), _ => e.element(Child::Complex(44), 113, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 184;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3161,10 +3367,11 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             184 => {
                 if pending >> 9 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(4, 114, v)).map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 185;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3189,24 +3396,26 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[32];
     e.enter(td, node)?;
     let mut used = [0u32; 9];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<9>(node);
     let mut st: u32 = 196;
     loop {
         match st {
             196 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 70, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 197;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 198;
                 } else {
                     return Err(e.missing(&STATES[196], td));
@@ -3215,10 +3424,11 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             197 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 198;
                 } else {
                     return Err(e.missing(&STATES[197], td));
@@ -3227,10 +3437,11 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             198 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 199;
                 } else {
                     return Err(e.missing(&STATES[198], td));
@@ -3239,10 +3450,11 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             199 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 200;
                 } else {
                     return Err(e.missing(&STATES[199], td));
@@ -3251,10 +3463,11 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             200 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 48), _ => e.element(Child::Complex(44), 48, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 201;
                 } else {
                     return Err(e.missing(&STATES[200], td));
@@ -3263,10 +3476,11 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             201 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 202;
                 } else {
                     return Err(e.missing(&STATES[201], td));
@@ -3275,10 +3489,11 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             202 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 203;
                 } else {
                     return Err(e.missing(&STATES[202], td));
@@ -3287,10 +3502,11 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             203 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 204;
                 } else {
                     return Err(e.missing(&STATES[203], td));
@@ -3299,10 +3515,11 @@ fn enc_32(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             204 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 205;
                 } else {
                     return Err(e.missing(&STATES[204], td));
@@ -3325,45 +3542,50 @@ fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[33];
     e.enter(td, node)?;
     let mut used = [0u32; 8];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<8>(node);
     let mut st: u32 = 206;
     loop {
         match st {
             206 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 70, 0, Some(4294967295), v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 207;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 208;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 209;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 210;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 211;
                 } else {
                     return Err(e.missing(&STATES[206], td));
@@ -3372,31 +3594,35 @@ fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             207 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 76, 0, 7, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 208;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 209;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 210;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 211;
                 } else {
                     return Err(e.missing(&STATES[207], td));
@@ -3405,24 +3631,27 @@ fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             208 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(0, 77, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 209;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 210;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 211;
                 } else {
                     return Err(e.missing(&STATES[208], td));
@@ -3431,17 +3660,19 @@ fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             209 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 78, 0, Some(65535), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 210;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 211;
                 } else {
                     return Err(e.missing(&STATES[209], td));
@@ -3450,10 +3681,11 @@ fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             210 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 211;
                 } else {
                     return Err(e.missing(&STATES[210], td));
@@ -3462,10 +3694,11 @@ fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             211 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 212;
                 } else {
                     return Err(e.missing(&STATES[211], td));
@@ -3474,10 +3707,11 @@ fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             212 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 213;
                 } else {
                     return Err(e.missing(&STATES[212], td));
@@ -3486,10 +3720,11 @@ fn enc_33(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             213 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 214;
                 } else {
                     return Err(e.missing(&STATES[213], td));
@@ -3512,17 +3747,18 @@ fn enc_34(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[34];
     e.enter(td, node)?;
     let mut used = [0u32; 2];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<2>(node);
     let mut st: u32 = 215;
     loop {
         match st {
             215 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(2, 115, 0, Some(65535), v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 216;
                 } else {
                     return Err(e.missing(&STATES[215], td));
@@ -3531,10 +3767,11 @@ fn enc_34(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             216 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(9, 116, 6, 3, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 217;
                 } else {
                     return Err(e.missing(&STATES[216], td));
@@ -3557,17 +3794,18 @@ fn enc_39(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[39];
     e.enter(td, node)?;
     let mut used = [0u32; 3];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<3>(node);
     let mut st: u32 = 250;
     loop {
         match st {
             250 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(10, 119, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 251;
                 } else {
                     return Err(e.missing(&STATES[250], td));
@@ -3576,10 +3814,11 @@ fn enc_39(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             251 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 120, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 252;
                 } else {
                     return Err(e.missing(&STATES[251], td));
@@ -3588,10 +3827,11 @@ fn enc_39(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             252 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 56 => e.element(Child::Complex(56), 39, v), _ => e.element(Child::Complex(56), 39, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 253;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3616,17 +3856,18 @@ fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[40];
     e.enter(td, node)?;
     let mut used = [0u32; 8];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<8>(node);
     let mut st: u32 = 254;
     loop {
         match st {
             254 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(12, 121, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 255;
                 } else {
                     return Err(e.missing(&STATES[254], td));
@@ -3635,10 +3876,11 @@ fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             255 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 122, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 256;
                 } else {
                     return Err(e.missing(&STATES[255], td));
@@ -3647,45 +3889,51 @@ fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             256 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 123, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 257;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 124, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 258;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 125, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 259;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(13, 126, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 260;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 261;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(5, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 262;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3696,38 +3944,43 @@ fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             257 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 124, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 258;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 125, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 259;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(13, 126, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 260;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 261;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 262;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3738,31 +3991,35 @@ fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             258 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 125, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 259;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(13, 126, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 260;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 261;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 262;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3773,24 +4030,27 @@ fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             259 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(13, 126, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 260;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 261;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 262;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3801,17 +4061,19 @@ fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             260 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(14, 127, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 261;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 262;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3822,10 +4084,11 @@ fn enc_40(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             261 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 128, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 262;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3850,17 +4113,18 @@ fn enc_44(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[44];
     e.enter(td, node)?;
     let mut used = [0u32; 2];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<2>(node);
     let mut st: u32 = 275;
     loop {
         match st {
             275 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(15, 135, -128, 8, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 276;
                 } else {
                     return Err(e.missing(&STATES[275], td));
@@ -3869,10 +4133,11 @@ fn enc_44(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             276 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(14, 136, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 277;
                 } else {
                     return Err(e.missing(&STATES[276], td));
@@ -3895,17 +4160,18 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[45];
     e.enter(td, node)?;
     let mut used = [0u32; 6];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<6>(node);
     let mut st: u32 = 278;
     loop {
         match st {
             278 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(11, 137, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 279;
                 } else {
                     return Err(e.missing(&STATES[278], td));
@@ -3914,38 +4180,43 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             279 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 138, v), _ => e.element(Child::Complex(26), 138, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 280;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 139, v), _ => e.element(Child::Complex(26), 139, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 281;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 140, v), _ => e.element(Child::Complex(26), 140, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 282;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 141, v), _ => e.element(Child::Complex(26), 141, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 283;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 284;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3956,31 +4227,35 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             280 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 139, v), _ => e.element(Child::Complex(26), 139, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 281;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 140, v), _ => e.element(Child::Complex(26), 140, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 282;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 141, v), _ => e.element(Child::Complex(26), 141, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 283;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 284;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -3991,24 +4266,27 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             281 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 140, v), _ => e.element(Child::Complex(26), 140, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 282;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 141, v), _ => e.element(Child::Complex(26), 141, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 283;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 284;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4019,17 +4297,19 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             282 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 26 => e.element(Child::Complex(26), 141, v), _ => e.element(Child::Complex(26), 141, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 283;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 284;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4040,10 +4320,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             283 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 284;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4054,10 +4335,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             284 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 285;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4068,10 +4350,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             285 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 286;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4082,10 +4365,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             286 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 287;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4096,10 +4380,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             287 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 288;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4110,10 +4395,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             288 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 289;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4124,10 +4410,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             289 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 290;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4138,10 +4425,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             290 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 291;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4152,10 +4440,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             291 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 292;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4166,10 +4455,11 @@ fn enc_45(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             292 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 27 => e.element(Child::Complex(27), 142, v), _ => e.element(Child::Complex(27), 142, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 293;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4194,38 +4484,42 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[51];
     e.enter(td, node)?;
     let mut used = [0u32; 10];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<10>(node);
     let mut st: u32 = 314;
     loop {
         match st {
             314 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 71), _ => e.element(Child::Complex(44), 71, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 315;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 316;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 317;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 318;
                 } else {
                     return Err(e.missing(&STATES[314], td));
@@ -4234,24 +4528,27 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             315 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 72), _ => e.element(Child::Complex(44), 72, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 316;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 317;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 318;
                 } else {
                     return Err(e.missing(&STATES[315], td));
@@ -4260,17 +4557,19 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             316 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 73), _ => e.element(Child::Complex(44), 73, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 317;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 318;
                 } else {
                     return Err(e.missing(&STATES[316], td));
@@ -4279,10 +4578,11 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             317 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 79), _ => e.element(Child::Complex(44), 79, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 318;
                 } else {
                     return Err(e.missing(&STATES[317], td));
@@ -4291,10 +4591,11 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             318 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 80), _ => e.element(Child::Complex(44), 80, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 319;
                 } else {
                     return Err(e.missing(&STATES[318], td));
@@ -4303,38 +4604,43 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             319 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 48), _ => e.element(Child::Complex(44), 48, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 320;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 321;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 322;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 323;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 324;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4345,31 +4651,35 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             320 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 49), _ => e.element(Child::Complex(44), 49, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 321;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 322;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 323;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 324;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4380,24 +4690,27 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             321 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 50), _ => e.element(Child::Complex(44), 50, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 322;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 323;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 324;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4408,17 +4721,19 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             322 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 52), _ => e.element(Child::Complex(44), 52, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 323;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 324;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4429,10 +4744,11 @@ fn enc_51(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             323 => {
                 if pending >> 9 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 53), _ => e.element(Child::Complex(44), 53, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 324;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4457,38 +4773,42 @@ fn enc_52(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[52];
     e.enter(td, node)?;
     let mut used = [0u32; 4];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<4>(node);
     let mut st: u32 = 325;
     loop {
         match st {
             325 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 59), _ => e.element(Child::Complex(44), 59, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 326;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 327;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 328;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 329;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4499,24 +4819,27 @@ fn enc_52(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             326 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 60), _ => e.element(Child::Complex(44), 60, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 327;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 328;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 329;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4527,17 +4850,19 @@ fn enc_52(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             327 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 61), _ => e.element(Child::Complex(44), 61, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 328;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 329;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -4548,10 +4873,11 @@ fn enc_52(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             328 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 44 => enc_44(e, n, 63), _ => e.element(Child::Complex(44), 63, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 329;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }

@@ -9,7 +9,7 @@
 
 #![allow(clippy::all, unused_variables, unused_mut)]
 use crate::decode::{put, Decoder, FastFn};
-use crate::encode::{pending_fields, Encoder, FastFn as EncFn};
+use crate::encode::{pending_fields_of, Encoder, FastFn as EncFn};
 use crate::error::{Error, Result};
 use crate::tables::Child;
 use crate::value::{Node, Value};
@@ -91,7 +91,7 @@ fn dec_2(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
 fn dec_6(d: &mut Decoder<'_>, q: u16) -> Result<Node> {
     d.enter()?;
     let td = &TYPES[6];
-    let mut node = Node::new(6, 35);
+    let mut node = Node::new(6, 0); // a choice: slots made up to the chosen element
     let mut st: u32 = 21;
     loop {
         let at = d.r.position();
@@ -661,17 +661,18 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[2];
     e.enter(td, node)?;
     let mut used = [0u32; 3];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<3>(node);
     let mut st: u32 = 10;
     loop {
         match st {
             10 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 167, 0, Some(65535), v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 11;
                 } else {
                     return Err(e.missing(&STATES[10], td));
@@ -680,10 +681,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             11 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(2, 136, 3, 2, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 12;
                 } else {
                     return Err(e.missing(&STATES[11], td));
@@ -692,10 +694,11 @@ fn enc_2(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             12 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 183, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 13;
                 } else {
                     return Err(e.missing(&STATES[12], td));
@@ -718,255 +721,290 @@ fn enc_6(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[6];
     e.enter(td, node)?;
     let mut used = [0u32; 35];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<35>(node);
     let mut st: u32 = 21;
     loop {
         match st {
             21 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 6);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 3 => e.element(Child::Complex(3), 3, v), _ => e.element(Child::Complex(3), 3, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 22;
                 } else if pending >> 1 & 1 == 1 {
                     e.w.write_bits(1, 6);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 4 => e.element(Child::Complex(4), 4, v), _ => e.element(Child::Complex(4), 4, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 22;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(2, 6);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 5 => e.element(Child::Complex(5), 5, v), _ => e.element(Child::Complex(5), 5, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 22;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(3, 6);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 7 => e.element(Child::Complex(7), 6, v), _ => e.element(Child::Complex(7), 6, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 22;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(4, 6);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 8 => e.element(Child::Complex(8), 7, v), _ => e.element(Child::Complex(8), 7, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 22;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(5, 6);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 11 => e.element(Child::Complex(11), 9, v), _ => e.element(Child::Complex(11), 9, v) }.map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 22;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(6, 6);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 12 => e.element(Child::Complex(12), 10, v), _ => e.element(Child::Complex(12), 10, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 22;
                 } else if pending >> 7 & 1 == 1 {
                     e.w.write_bits(7, 6);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 13 => e.element(Child::Complex(13), 11, v), _ => e.element(Child::Complex(13), 11, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 22;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(8, 6);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 14 => e.element(Child::Complex(14), 12, v), _ => e.element(Child::Complex(14), 12, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 22;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(9, 6);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 15 => e.element(Child::Complex(15), 13, v), _ => e.element(Child::Complex(15), 13, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 22;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(10, 6);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 16 => e.element(Child::Complex(16), 14, v), _ => e.element(Child::Complex(16), 14, v) }.map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 22;
                 } else if pending >> 11 & 1 == 1 {
                     e.w.write_bits(11, 6);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 19 => enc_19(e, n, 15), _ => e.element(Child::Complex(19), 15, v) }.map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 22;
                 } else if pending >> 12 & 1 == 1 {
                     e.w.write_bits(12, 6);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 20 => enc_20(e, n, 16), _ => e.element(Child::Complex(20), 16, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 22;
                 } else if pending >> 13 & 1 == 1 {
                     e.w.write_bits(13, 6);
-                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[13]; // present: pending has its bit
+                    let v = slot.get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 24 => enc_24(e, n, 17), _ => e.element(Child::Complex(24), 17, v) }.map_err(|err| err.within(td.fields[13].name))?;
                     used[13] += 1;
-                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    if used[13] as usize >= slot.count() { pending &= !(1 << 13); }
                     st = 22;
                 } else if pending >> 14 & 1 == 1 {
                     e.w.write_bits(14, 6);
-                    let v = node.fields[14].get(used[14] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[14]; // present: pending has its bit
+                    let v = slot.get(used[14] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 25 => enc_25(e, n, 18), _ => e.element(Child::Complex(25), 18, v) }.map_err(|err| err.within(td.fields[14].name))?;
                     used[14] += 1;
-                    if used[14] as usize >= node.fields[14].count() { pending &= !(1 << 14); }
+                    if used[14] as usize >= slot.count() { pending &= !(1 << 14); }
                     st = 22;
                 } else if pending >> 15 & 1 == 1 {
                     e.w.write_bits(15, 6);
-                    let v = node.fields[15].get(used[15] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[15]; // present: pending has its bit
+                    let v = slot.get(used[15] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 48 => e.element(Child::Complex(48), 37, v), _ => e.element(Child::Complex(48), 37, v) }.map_err(|err| err.within(td.fields[15].name))?;
                     used[15] += 1;
-                    if used[15] as usize >= node.fields[15].count() { pending &= !(1 << 15); }
+                    if used[15] as usize >= slot.count() { pending &= !(1 << 15); }
                     st = 22;
                 } else if pending >> 16 & 1 == 1 {
                     e.w.write_bits(16, 6);
-                    let v = node.fields[16].get(used[16] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[16]; // present: pending has its bit
+                    let v = slot.get(used[16] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 49 => e.element(Child::Complex(49), 38, v), _ => e.element(Child::Complex(49), 38, v) }.map_err(|err| err.within(td.fields[16].name))?;
                     used[16] += 1;
-                    if used[16] as usize >= node.fields[16].count() { pending &= !(1 << 16); }
+                    if used[16] as usize >= slot.count() { pending &= !(1 << 16); }
                     st = 22;
                 } else if pending >> 17 & 1 == 1 {
                     e.w.write_bits(17, 6);
-                    let v = node.fields[17].get(used[17] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[17]; // present: pending has its bit
+                    let v = slot.get(used[17] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 57 => e.element(Child::Complex(57), 43, v), _ => e.element(Child::Complex(57), 43, v) }.map_err(|err| err.within(td.fields[17].name))?;
                     used[17] += 1;
-                    if used[17] as usize >= node.fields[17].count() { pending &= !(1 << 17); }
+                    if used[17] as usize >= slot.count() { pending &= !(1 << 17); }
                     st = 22;
                 } else if pending >> 18 & 1 == 1 {
                     e.w.write_bits(18, 6);
-                    let v = node.fields[18].get(used[18] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[18]; // present: pending has its bit
+                    let v = slot.get(used[18] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 58 => e.element(Child::Complex(58), 44, v), _ => e.element(Child::Complex(58), 44, v) }.map_err(|err| err.within(td.fields[18].name))?;
                     used[18] += 1;
-                    if used[18] as usize >= node.fields[18].count() { pending &= !(1 << 18); }
+                    if used[18] as usize >= slot.count() { pending &= !(1 << 18); }
                     st = 22;
                 } else if pending >> 19 & 1 == 1 {
                     e.w.write_bits(19, 6);
-                    let v = node.fields[19].get(used[19] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[19]; // present: pending has its bit
+                    let v = slot.get(used[19] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 60 => e.element(Child::Complex(60), 45, v), _ => e.element(Child::Complex(60), 45, v) }.map_err(|err| err.within(td.fields[19].name))?;
                     used[19] += 1;
-                    if used[19] as usize >= node.fields[19].count() { pending &= !(1 << 19); }
+                    if used[19] as usize >= slot.count() { pending &= !(1 << 19); }
                     st = 22;
                 } else if pending >> 20 & 1 == 1 {
                     e.w.write_bits(20, 6);
-                    let v = node.fields[20].get(used[20] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[20]; // present: pending has its bit
+                    let v = slot.get(used[20] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 61 => e.element(Child::Complex(61), 46, v), _ => e.element(Child::Complex(61), 46, v) }.map_err(|err| err.within(td.fields[20].name))?;
                     used[20] += 1;
-                    if used[20] as usize >= node.fields[20].count() { pending &= !(1 << 20); }
+                    if used[20] as usize >= slot.count() { pending &= !(1 << 20); }
                     st = 22;
                 } else if pending >> 21 & 1 == 1 {
                     e.w.write_bits(21, 6);
-                    let v = node.fields[21].get(used[21] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[21]; // present: pending has its bit
+                    let v = slot.get(used[21] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 63 => e.element(Child::Complex(63), 47, v), _ => e.element(Child::Complex(63), 47, v) }.map_err(|err| err.within(td.fields[21].name))?;
                     used[21] += 1;
-                    if used[21] as usize >= node.fields[21].count() { pending &= !(1 << 21); }
+                    if used[21] as usize >= slot.count() { pending &= !(1 << 21); }
                     st = 22;
                 } else if pending >> 22 & 1 == 1 {
                     e.w.write_bits(22, 6);
-                    let v = node.fields[22].get(used[22] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[22]; // present: pending has its bit
+                    let v = slot.get(used[22] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 64 => e.element(Child::Complex(64), 48, v), _ => e.element(Child::Complex(64), 48, v) }.map_err(|err| err.within(td.fields[22].name))?;
                     used[22] += 1;
-                    if used[22] as usize >= node.fields[22].count() { pending &= !(1 << 22); }
+                    if used[22] as usize >= slot.count() { pending &= !(1 << 22); }
                     st = 22;
                 } else if pending >> 23 & 1 == 1 {
                     e.w.write_bits(23, 6);
-                    let v = node.fields[23].get(used[23] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[23]; // present: pending has its bit
+                    let v = slot.get(used[23] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 65 => enc_65(e, n, 49), _ => e.element(Child::Complex(65), 49, v) }.map_err(|err| err.within(td.fields[23].name))?;
                     used[23] += 1;
-                    if used[23] as usize >= node.fields[23].count() { pending &= !(1 << 23); }
+                    if used[23] as usize >= slot.count() { pending &= !(1 << 23); }
                     st = 22;
                 } else if pending >> 24 & 1 == 1 {
                     e.w.write_bits(24, 6);
-                    let v = node.fields[24].get(used[24] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[24]; // present: pending has its bit
+                    let v = slot.get(used[24] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 66 => enc_66(e, n, 50), _ => e.element(Child::Complex(66), 50, v) }.map_err(|err| err.within(td.fields[24].name))?;
                     used[24] += 1;
-                    if used[24] as usize >= node.fields[24].count() { pending &= !(1 << 24); }
+                    if used[24] as usize >= slot.count() { pending &= !(1 << 24); }
                     st = 22;
                 } else if pending >> 25 & 1 == 1 {
                     e.w.write_bits(25, 6);
-                    let v = node.fields[25].get(used[25] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[25]; // present: pending has its bit
+                    let v = slot.get(used[25] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 80 => e.element(Child::Complex(80), 59, v), _ => e.element(Child::Complex(80), 59, v) }.map_err(|err| err.within(td.fields[25].name))?;
                     used[25] += 1;
-                    if used[25] as usize >= node.fields[25].count() { pending &= !(1 << 25); }
+                    if used[25] as usize >= slot.count() { pending &= !(1 << 25); }
                     st = 22;
                 } else if pending >> 26 & 1 == 1 {
                     e.w.write_bits(26, 6);
-                    let v = node.fields[26].get(used[26] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[26]; // present: pending has its bit
+                    let v = slot.get(used[26] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 81 => e.element(Child::Complex(81), 60, v), _ => e.element(Child::Complex(81), 60, v) }.map_err(|err| err.within(td.fields[26].name))?;
                     used[26] += 1;
-                    if used[26] as usize >= node.fields[26].count() { pending &= !(1 << 26); }
+                    if used[26] as usize >= slot.count() { pending &= !(1 << 26); }
                     st = 22;
                 } else if pending >> 27 & 1 == 1 {
                     e.w.write_bits(27, 6);
-                    let v = node.fields[27].get(used[27] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[27]; // present: pending has its bit
+                    let v = slot.get(used[27] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 82 => e.element(Child::Complex(82), 61, v), _ => e.element(Child::Complex(82), 61, v) }.map_err(|err| err.within(td.fields[27].name))?;
                     used[27] += 1;
-                    if used[27] as usize >= node.fields[27].count() { pending &= !(1 << 27); }
+                    if used[27] as usize >= slot.count() { pending &= !(1 << 27); }
                     st = 22;
                 } else if pending >> 28 & 1 == 1 {
                     e.w.write_bits(28, 6);
-                    let v = node.fields[28].get(used[28] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[28]; // present: pending has its bit
+                    let v = slot.get(used[28] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 83 => e.element(Child::Complex(83), 62, v), _ => e.element(Child::Complex(83), 62, v) }.map_err(|err| err.within(td.fields[28].name))?;
                     used[28] += 1;
-                    if used[28] as usize >= node.fields[28].count() { pending &= !(1 << 28); }
+                    if used[28] as usize >= slot.count() { pending &= !(1 << 28); }
                     st = 22;
                 } else if pending >> 29 & 1 == 1 {
                     e.w.write_bits(29, 6);
-                    let v = node.fields[29].get(used[29] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[29]; // present: pending has its bit
+                    let v = slot.get(used[29] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 87 => e.element(Child::Complex(87), 63, v), _ => e.element(Child::Complex(87), 63, v) }.map_err(|err| err.within(td.fields[29].name))?;
                     used[29] += 1;
-                    if used[29] as usize >= node.fields[29].count() { pending &= !(1 << 29); }
+                    if used[29] as usize >= slot.count() { pending &= !(1 << 29); }
                     st = 22;
                 } else if pending >> 30 & 1 == 1 {
                     e.w.write_bits(30, 6);
-                    let v = node.fields[30].get(used[30] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[30]; // present: pending has its bit
+                    let v = slot.get(used[30] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 88 => e.element(Child::Complex(88), 64, v), _ => e.element(Child::Complex(88), 64, v) }.map_err(|err| err.within(td.fields[30].name))?;
                     used[30] += 1;
-                    if used[30] as usize >= node.fields[30].count() { pending &= !(1 << 30); }
+                    if used[30] as usize >= slot.count() { pending &= !(1 << 30); }
                     st = 22;
                 } else if pending >> 31 & 1 == 1 {
                     e.w.write_bits(31, 6);
-                    let v = node.fields[31].get(used[31] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[31]; // present: pending has its bit
+                    let v = slot.get(used[31] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 89 => e.element(Child::Complex(89), 65, v), _ => e.element(Child::Complex(89), 65, v) }.map_err(|err| err.within(td.fields[31].name))?;
                     used[31] += 1;
-                    if used[31] as usize >= node.fields[31].count() { pending &= !(1 << 31); }
+                    if used[31] as usize >= slot.count() { pending &= !(1 << 31); }
                     st = 22;
                 } else if pending >> 32 & 1 == 1 {
                     e.w.write_bits(32, 6);
-                    let v = node.fields[32].get(used[32] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[32]; // present: pending has its bit
+                    let v = slot.get(used[32] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 90 => e.element(Child::Complex(90), 66, v), _ => e.element(Child::Complex(90), 66, v) }.map_err(|err| err.within(td.fields[32].name))?;
                     used[32] += 1;
-                    if used[32] as usize >= node.fields[32].count() { pending &= !(1 << 32); }
+                    if used[32] as usize >= slot.count() { pending &= !(1 << 32); }
                     st = 22;
                 } else if pending >> 33 & 1 == 1 {
                     e.w.write_bits(33, 6);
-                    let v = node.fields[33].get(used[33] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[33]; // present: pending has its bit
+                    let v = slot.get(used[33] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 101 => e.element(Child::Complex(101), 77, v), _ => e.element(Child::Complex(101), 77, v) }.map_err(|err| err.within(td.fields[33].name))?;
                     used[33] += 1;
-                    if used[33] as usize >= node.fields[33].count() { pending &= !(1 << 33); }
+                    if used[33] as usize >= slot.count() { pending &= !(1 << 33); }
                     st = 22;
                 } else if pending >> 34 & 1 == 1 {
                     e.w.write_bits(34, 6);
-                    let v = node.fields[34].get(used[34] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[34]; // present: pending has its bit
+                    let v = slot.get(used[34] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 102 => e.element(Child::Complex(102), 78, v), _ => e.element(Child::Complex(102), 78, v) }.map_err(|err| err.within(td.fields[34].name))?;
                     used[34] += 1;
-                    if used[34] as usize >= node.fields[34].count() { pending &= !(1 << 34); }
+                    if used[34] as usize >= slot.count() { pending &= !(1 << 34); }
                     st = 22;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -991,7 +1029,7 @@ fn enc_19(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[19];
     e.enter(td, node)?;
     let mut used = [0u32; 0];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<0>(node);
     let mut st: u32 = 101;
     loop {
         match st {
@@ -1012,17 +1050,18 @@ fn enc_20(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[20];
     e.enter(td, node)?;
     let mut used = [0u32; 7];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<7>(node);
     let mut st: u32 = 102;
     loop {
         match st {
             102 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(6, 188, 26, 5, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 103;
                 } else {
                     return Err(e.missing(&STATES[102], td));
@@ -1031,10 +1070,11 @@ fn enc_20(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             103 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(15, 123, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 104;
                 } else {
                     return Err(e.missing(&STATES[103], td));
@@ -1043,10 +1083,11 @@ fn enc_20(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             104 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(16, 193, 1, 8, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 105;
                 } else {
                     return Err(e.missing(&STATES[104], td));
@@ -1055,31 +1096,35 @@ fn enc_20(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             105 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 125), _ => e.element(Child::Complex(62), 125, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 106;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 47 => enc_47(e, n, 161), _ => e.element(Child::Complex(47), 161, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 107;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 184, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 108;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 2 => enc_2(e, n, 80), _ => e.element(Child::Complex(2), 80, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 109;
                 } else {
                     return Err(e.missing(&STATES[105], td));
@@ -1088,24 +1133,27 @@ fn enc_20(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             106 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 47 => enc_47(e, n, 161), _ => e.element(Child::Complex(47), 161, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 107;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 184, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 108;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 2 => enc_2(e, n, 80), _ => e.element(Child::Complex(2), 80, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 109;
                 } else {
                     return Err(e.missing(&STATES[106], td));
@@ -1114,17 +1162,19 @@ fn enc_20(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             107 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 184, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 108;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 2 => enc_2(e, n, 80), _ => e.element(Child::Complex(2), 80, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 109;
                 } else {
                     return Err(e.missing(&STATES[107], td));
@@ -1133,10 +1183,11 @@ fn enc_20(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             108 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 2 => enc_2(e, n, 80), _ => e.element(Child::Complex(2), 80, v) }.map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 109;
                 } else {
                     return Err(e.missing(&STATES[108], td));
@@ -1159,17 +1210,18 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[24];
     e.enter(td, node)?;
     let mut used = [0u32; 10];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<10>(node);
     let mut st: u32 = 122;
     loop {
         match st {
             122 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 30 => enc_30(e, n, 100), _ => e.element(Child::Complex(30), 100, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 123;
                 } else {
                     return Err(e.missing(&STATES[122], td));
@@ -1178,10 +1230,11 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             123 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 145), _ => e.element(Child::Complex(62), 145, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 124;
                 } else {
                     return Err(e.missing(&STATES[123], td));
@@ -1190,38 +1243,43 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             124 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 115), _ => e.element(Child::Complex(62), 115, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 125;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 111), _ => e.element(Child::Complex(62), 111, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 126;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 113), _ => e.element(Child::Complex(62), 113, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 127;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 82, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 128;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(4, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 88, v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[124], td));
@@ -1230,31 +1288,35 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             125 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 111), _ => e.element(Child::Complex(62), 111, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 126;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 113), _ => e.element(Child::Complex(62), 113, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 127;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 82, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 128;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 88, v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[125], td));
@@ -1263,24 +1325,27 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             126 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 113), _ => e.element(Child::Complex(62), 113, v) }.map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 127;
                 } else if pending >> 5 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 82, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 128;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 88, v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[126], td));
@@ -1289,17 +1354,19 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             127 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 82, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 128;
                 } else if pending >> 6 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 88, v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[127], td));
@@ -1308,10 +1375,11 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             128 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 88, v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 129;
                 } else {
                     return Err(e.missing(&STATES[128], td));
@@ -1320,24 +1388,27 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             129 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 186), _ => e.element(Child::Complex(62), 186, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 130;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 185), _ => e.element(Child::Complex(62), 185, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 131;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 146), _ => e.element(Child::Complex(62), 146, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 132;
                 } else {
                     return Err(e.missing(&STATES[129], td));
@@ -1346,17 +1417,19 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             130 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 185), _ => e.element(Child::Complex(62), 185, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 131;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 146), _ => e.element(Child::Complex(62), 146, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 132;
                 } else {
                     return Err(e.missing(&STATES[130], td));
@@ -1365,10 +1438,11 @@ fn enc_24(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             131 => {
                 if pending >> 9 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 146), _ => e.element(Child::Complex(62), 146, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 132;
                 } else {
                     return Err(e.missing(&STATES[131], td));
@@ -1391,17 +1465,18 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[25];
     e.enter(td, node)?;
     let mut used = [0u32; 14];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<14>(node);
     let mut st: u32 = 133;
     loop {
         match st {
             133 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(6, 188, 26, 5, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 134;
                 } else {
                     return Err(e.missing(&STATES[133], td));
@@ -1410,10 +1485,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             134 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 29 => enc_29(e, n, 99), _ => e.element(Child::Complex(29), 99, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 135;
                 } else {
                     return Err(e.missing(&STATES[134], td));
@@ -1422,10 +1498,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             135 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 140), _ => e.element(Child::Complex(62), 140, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 136;
                 } else {
                     return Err(e.missing(&STATES[135], td));
@@ -1434,10 +1511,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             136 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 139), _ => e.element(Child::Complex(62), 139, v) }.map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 137;
                 } else {
                     return Err(e.missing(&STATES[136], td));
@@ -1446,10 +1524,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             137 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 120, v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 138;
                 } else {
                     return Err(e.missing(&STATES[137], td));
@@ -1458,10 +1537,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             138 => {
                 if pending >> 5 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[5].get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[5]; // present: pending has its bit
+                    let v = slot.get(used[5] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 144, v)).map_err(|err| err.within(td.fields[5].name))?;
                     used[5] += 1;
-                    if used[5] as usize >= node.fields[5].count() { pending &= !(1 << 5); }
+                    if used[5] as usize >= slot.count() { pending &= !(1 << 5); }
                     st = 139;
                 } else {
                     return Err(e.missing(&STATES[138], td));
@@ -1470,10 +1550,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             139 => {
                 if pending >> 6 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[6].get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[6]; // present: pending has its bit
+                    let v = slot.get(used[6] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 138, v)).map_err(|err| err.within(td.fields[6].name))?;
                     used[6] += 1;
-                    if used[6] as usize >= node.fields[6].count() { pending &= !(1 << 6); }
+                    if used[6] as usize >= slot.count() { pending &= !(1 << 6); }
                     st = 140;
                 } else {
                     return Err(e.missing(&STATES[139], td));
@@ -1482,31 +1563,35 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             140 => {
                 if pending >> 7 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[7].get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[7]; // present: pending has its bit
+                    let v = slot.get(used[7] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 131), _ => e.element(Child::Complex(62), 131, v) }.map_err(|err| err.within(td.fields[7].name))?;
                     used[7] += 1;
-                    if used[7] as usize >= node.fields[7].count() { pending &= !(1 << 7); }
+                    if used[7] as usize >= slot.count() { pending &= !(1 << 7); }
                     st = 141;
                 } else if pending >> 8 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 127), _ => e.element(Child::Complex(62), 127, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 142;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 129), _ => e.element(Child::Complex(62), 129, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 143;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(15, 123, v)).map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 144;
                 } else {
                     return Err(e.missing(&STATES[140], td));
@@ -1515,24 +1600,27 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             141 => {
                 if pending >> 8 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[8].get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[8]; // present: pending has its bit
+                    let v = slot.get(used[8] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 127), _ => e.element(Child::Complex(62), 127, v) }.map_err(|err| err.within(td.fields[8].name))?;
                     used[8] += 1;
-                    if used[8] as usize >= node.fields[8].count() { pending &= !(1 << 8); }
+                    if used[8] as usize >= slot.count() { pending &= !(1 << 8); }
                     st = 142;
                 } else if pending >> 9 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 129), _ => e.element(Child::Complex(62), 129, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 143;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(2, 2);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(15, 123, v)).map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 144;
                 } else {
                     return Err(e.missing(&STATES[141], td));
@@ -1541,17 +1629,19 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             142 => {
                 if pending >> 9 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[9].get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[9]; // present: pending has its bit
+                    let v = slot.get(used[9] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 129), _ => e.element(Child::Complex(62), 129, v) }.map_err(|err| err.within(td.fields[9].name))?;
                     used[9] += 1;
-                    if used[9] as usize >= node.fields[9].count() { pending &= !(1 << 9); }
+                    if used[9] as usize >= slot.count() { pending &= !(1 << 9); }
                     st = 143;
                 } else if pending >> 10 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(15, 123, v)).map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 144;
                 } else {
                     return Err(e.missing(&STATES[142], td));
@@ -1560,10 +1650,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             143 => {
                 if pending >> 10 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[10].get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[10]; // present: pending has its bit
+                    let v = slot.get(used[10] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(15, 123, v)).map_err(|err| err.within(td.fields[10].name))?;
                     used[10] += 1;
-                    if used[10] as usize >= node.fields[10].count() { pending &= !(1 << 10); }
+                    if used[10] as usize >= slot.count() { pending &= !(1 << 10); }
                     st = 144;
                 } else {
                     return Err(e.missing(&STATES[143], td));
@@ -1572,10 +1663,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             144 => {
                 if pending >> 11 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[11].get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[11]; // present: pending has its bit
+                    let v = slot.get(used[11] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(16, 193, 1, 8, v)).map_err(|err| err.within(td.fields[11].name))?;
                     used[11] += 1;
-                    if used[11] as usize >= node.fields[11].count() { pending &= !(1 << 11); }
+                    if used[11] as usize >= slot.count() { pending &= !(1 << 11); }
                     st = 145;
                 } else {
                     return Err(e.missing(&STATES[144], td));
@@ -1584,17 +1676,19 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             145 => {
                 if pending >> 12 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[12].get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[12]; // present: pending has its bit
+                    let v = slot.get(used[12] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 47 => enc_47(e, n, 161), _ => e.element(Child::Complex(47), 161, v) }.map_err(|err| err.within(td.fields[12].name))?;
                     used[12] += 1;
-                    if used[12] as usize >= node.fields[12].count() { pending &= !(1 << 12); }
+                    if used[12] as usize >= slot.count() { pending &= !(1 << 12); }
                     st = 146;
                 } else if pending >> 13 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[13]; // present: pending has its bit
+                    let v = slot.get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 184, v)).map_err(|err| err.within(td.fields[13].name))?;
                     used[13] += 1;
-                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    if used[13] as usize >= slot.count() { pending &= !(1 << 13); }
                     st = 147;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1605,10 +1699,11 @@ fn enc_25(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             146 => {
                 if pending >> 13 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[13].get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[13]; // present: pending has its bit
+                    let v = slot.get(used[13] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 184, v)).map_err(|err| err.within(td.fields[13].name))?;
                     used[13] += 1;
-                    if used[13] as usize >= node.fields[13].count() { pending &= !(1 << 13); }
+                    if used[13] as usize >= slot.count() { pending &= !(1 << 13); }
                     st = 147;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1633,17 +1728,18 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[29];
     e.enter(td, node)?;
     let mut used = [0u32; 4];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<4>(node);
     let mut st: u32 = 172;
     loop {
         match st {
             172 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(1, 167, 0, Some(65535), v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 173;
                 } else {
                     return Err(e.missing(&STATES[172], td));
@@ -1652,10 +1748,11 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             173 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(2, 136, 3, 2, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 174;
                 } else {
                     return Err(e.missing(&STATES[173], td));
@@ -1664,17 +1761,19 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             174 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(21, 124, 5, 3, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 175;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(22, 142, 12, 4, v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 176;
                 } else {
                     return Err(e.missing(&STATES[174], td));
@@ -1683,10 +1782,11 @@ fn enc_29(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             175 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(22, 142, 12, 4, v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 176;
                 } else {
                     return Err(e.missing(&STATES[175], td));
@@ -1709,17 +1809,18 @@ fn enc_30(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[30];
     e.enter(td, node)?;
     let mut used = [0u32; 3];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<3>(node);
     let mut st: u32 = 177;
     loop {
         match st {
             177 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_bool(3, 119, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 178;
                 } else {
                     return Err(e.missing(&STATES[177], td));
@@ -1728,10 +1829,11 @@ fn enc_30(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             178 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(23, 108, 12, 4, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 179;
                 } else {
                     return Err(e.missing(&STATES[178], td));
@@ -1740,10 +1842,11 @@ fn enc_30(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             179 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(20, 118, 0, 7, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 180;
                 } else {
                     return Err(e.missing(&STATES[179], td));
@@ -1766,17 +1869,18 @@ fn enc_46(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[46];
     e.enter(td, node)?;
     let mut used = [0u32; 3];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<3>(node);
     let mut st: u32 = 241;
     loop {
         match st {
             241 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(26, 214, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 242;
                 } else {
                     return Err(e.missing(&STATES[241], td));
@@ -1785,17 +1889,19 @@ fn enc_46(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             242 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 50 => e.element(Child::Complex(50), 166, v), _ => e.element(Child::Complex(50), 166, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 243;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 94 => e.element(Child::Complex(94), 67, v), _ => e.element(Child::Complex(94), 67, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 244;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1806,10 +1912,11 @@ fn enc_46(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             243 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 94 => e.element(Child::Complex(94), 67, v), _ => e.element(Child::Complex(94), 67, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 244;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1834,17 +1941,18 @@ fn enc_47(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[47];
     e.enter(td, node)?;
     let mut used = [0u32; 5];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<5>(node);
     let mut st: u32 = 245;
     loop {
         match st {
             245 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(12, 160, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 246;
                 } else {
                     return Err(e.missing(&STATES[245], td));
@@ -1853,31 +1961,35 @@ fn enc_47(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             246 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_uint(27, 162, 0, Some(18446744073709551615), v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 247;
                 } else if pending >> 2 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(28, 215, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 248;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(10, 163, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 249;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(3, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(29, 218, Some(-9223372036854775808), Some(9223372036854775807), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 250;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1888,24 +2000,27 @@ fn enc_47(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             247 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 3);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.value(28, 215, v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 248;
                 } else if pending >> 3 & 1 == 1 {
                     e.w.write_bits(1, 3);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(10, 163, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 249;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(2, 3);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(29, 218, Some(-9223372036854775808), Some(9223372036854775807), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 250;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1916,17 +2031,19 @@ fn enc_47(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             248 => {
                 if pending >> 3 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[3].get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[3]; // present: pending has its bit
+                    let v = slot.get(used[3] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(10, 163, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[3].name))?;
                     used[3] += 1;
-                    if used[3] as usize >= node.fields[3].count() { pending &= !(1 << 3); }
+                    if used[3] as usize >= slot.count() { pending &= !(1 << 3); }
                     st = 249;
                 } else if pending >> 4 & 1 == 1 {
                     e.w.write_bits(1, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(29, 218, Some(-9223372036854775808), Some(9223372036854775807), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 250;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1937,10 +2054,11 @@ fn enc_47(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             249 => {
                 if pending >> 4 & 1 == 1 {
                     e.w.write_bits(0, 2);
-                    let v = node.fields[4].get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[4]; // present: pending has its bit
+                    let v = slot.get(used[4] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(29, 218, Some(-9223372036854775808), Some(9223372036854775807), v)).map_err(|err| err.within(td.fields[4].name))?;
                     used[4] += 1;
-                    if used[4] as usize >= node.fields[4].count() { pending &= !(1 << 4); }
+                    if used[4] as usize >= slot.count() { pending &= !(1 << 4); }
                     st = 250;
                 } else {
                     if pending != 0 { return Err(e.left_over(td, node, &used)); }
@@ -1965,17 +2083,18 @@ fn enc_62(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[62];
     e.enter(td, node)?;
     let mut used = [0u32; 3];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<3>(node);
     let mut st: u32 = 1335;
     loop {
         match st {
             1335 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_nbit(19, 165, -3, 3, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 1336;
                 } else {
                     return Err(e.missing(&STATES[1335], td));
@@ -1984,10 +2103,11 @@ fn enc_62(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             1336 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(34, 219, 7, 3, v)).map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 1337;
                 } else {
                     return Err(e.missing(&STATES[1336], td));
@@ -1996,10 +2116,11 @@ fn enc_62(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             1337 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_sint(10, 220, Some(-32768), Some(32767), v)).map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 1338;
                 } else {
                     return Err(e.missing(&STATES[1337], td));
@@ -2022,17 +2143,18 @@ fn enc_65(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[65];
     e.enter(td, node)?;
     let mut used = [0u32; 3];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<3>(node);
     let mut st: u32 = 1347;
     loop {
         match st {
             1347 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 30 => enc_30(e, n, 100), _ => e.element(Child::Complex(30), 100, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 1348;
                 } else {
                     return Err(e.missing(&STATES[1347], td));
@@ -2041,10 +2163,11 @@ fn enc_65(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             1348 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 146), _ => e.element(Child::Complex(62), 146, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 1349;
                 } else {
                     return Err(e.missing(&STATES[1348], td));
@@ -2053,10 +2176,11 @@ fn enc_65(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             1349 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 145), _ => e.element(Child::Complex(62), 145, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 1350;
                 } else {
                     return Err(e.missing(&STATES[1349], td));
@@ -2079,17 +2203,18 @@ fn enc_66(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[66];
     e.enter(td, node)?;
     let mut used = [0u32; 3];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<3>(node);
     let mut st: u32 = 1351;
     loop {
         match st {
             1351 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     e.simple_with(|e| e.w_enum(6, 188, 26, 5, v)).map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 1352;
                 } else {
                     return Err(e.missing(&STATES[1351], td));
@@ -2098,10 +2223,11 @@ fn enc_66(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             1352 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 29 => enc_29(e, n, 99), _ => e.element(Child::Complex(29), 99, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 1353;
                 } else {
                     return Err(e.missing(&STATES[1352], td));
@@ -2110,10 +2236,11 @@ fn enc_66(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             1353 => {
                 if pending >> 2 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[2].get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[2]; // present: pending has its bit
+                    let v = slot.get(used[2] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 62 => enc_62(e, n, 140), _ => e.element(Child::Complex(62), 140, v) }.map_err(|err| err.within(td.fields[2].name))?;
                     used[2] += 1;
-                    if used[2] as usize >= node.fields[2].count() { pending &= !(1 << 2); }
+                    if used[2] as usize >= slot.count() { pending &= !(1 << 2); }
                     st = 1354;
                 } else {
                     return Err(e.missing(&STATES[1353], td));
@@ -2136,17 +2263,18 @@ fn enc_105(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
     let td = &TYPES[105];
     e.enter(td, node)?;
     let mut used = [0u32; 2];
-    let mut pending = pending_fields(node);
+    let mut pending = pending_fields_of::<2>(node);
     let mut st: u32 = 2794;
     loop {
         match st {
             2794 => {
                 if pending >> 0 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[0].get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[0]; // present: pending has its bit
+                    let v = slot.get(used[0] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 46 => enc_46(e, n, 156), _ => e.element(Child::Complex(46), 156, v) }.map_err(|err| err.within(td.fields[0].name))?;
                     used[0] += 1;
-                    if used[0] as usize >= node.fields[0].count() { pending &= !(1 << 0); }
+                    if used[0] as usize >= slot.count() { pending &= !(1 << 0); }
                     st = 2795;
                 } else {
                     return Err(e.missing(&STATES[2794], td));
@@ -2155,10 +2283,11 @@ fn enc_105(e: &mut Encoder, node: &Node, q: u16) -> Result<()> {
             2795 => {
                 if pending >> 1 & 1 == 1 {
                     e.w.write_bits(0, 1);
-                    let v = node.fields[1].get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
+                    let slot = &node.fields[1]; // present: pending has its bit
+                    let v = slot.get(used[1] as usize).ok_or_else(|| Error::new("missing value", 0))?;
                     match v { Value::Node(n) if n.ty == 6 => enc_6(e, n, 81), _ => e.element(Child::Complex(6), 81, v) }.map_err(|err| err.within(td.fields[1].name))?;
                     used[1] += 1;
-                    if used[1] as usize >= node.fields[1].count() { pending &= !(1 << 1); }
+                    if used[1] as usize >= slot.count() { pending &= !(1 << 1); }
                     st = 2796;
                 } else {
                     return Err(e.missing(&STATES[2795], td));
