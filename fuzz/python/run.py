@@ -7,7 +7,9 @@ TARGET is one of ``py-v2gtp py-sdp py-slac py-bms-can py-config`` (``fuzz/python
 (wall) in one atheris process from the corpus DIR, where libFuzzer saves the new interesting inputs;
 ``fuzz/regressions/TARGET/`` is read as extra seeds. An input that lets an undocumented exception escape, or
 runs past ``--timeout`` seconds, or grows past ``--rss-limit-mb`` is a finding: libFuzzer writes it to --out
-(``crash-*``, ``timeout-*``, ``oom-*``) with the log beside it (``*.log``). ``--replay DIR`` instead runs every
+(``crash-*``, ``timeout-*``, ``oom-*``) with the log beside it (``*.log``); a timeout or memory stop counts only
+if one replay of the input breaks the rule too (else it goes to ``--out/unconfirmed/``: on a loaded machine
+libFuzzer also stops an input that only waited for a CPU). ``--replay DIR`` instead runs every
 file of DIR once through the same rule (time limit by SIGALRM, memory by RLIMIT_AS) and prints each failure;
 ``--minimize FILE`` shrinks a finding (same exception type) into ``--out/FILE.min`` (libFuzzer's own
 ``-minimize_crash`` re-executes argv[0], which an atheris script is not).
@@ -32,7 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: fuzz.python, evcc
 
@@ -159,6 +161,30 @@ def campaign(target: harness.Target, name: str, seconds: float, corpus: Path, ou
     return Campaign(executions, coverage, found, log, rc)
 
 
+def confirm(module: ModuleType, found: list[Path], out: Path, timeout_s: float,
+            rss_limit_mb: int) -> tuple[list[Path], list[Path]]:
+    """(confirmed, unconfirmed) artifacts: a timeout or memory stop (``timeout-*``, ``oom-*``) is a finding only if
+    one replay of the input breaks the rule too; on a shared, loaded machine libFuzzer also stops inputs that merely
+    waited for a CPU. Unconfirmed ones (and their logs) move to ``out/unconfirmed/``; crashes count as they are."""
+    confirmed: list[Path] = []
+    unconfirmed: list[Path] = []
+    for artifact in found:
+        if not artifact.name.startswith(("timeout-", "oom-")):
+            confirmed.append(artifact)
+            continue
+        [again] = harness.replay(module, [artifact], timeout_s, rss_limit_mb)
+        if again.problem is not None:
+            confirmed.append(artifact)
+            continue
+        aside = out / "unconfirmed"
+        aside.mkdir(exist_ok=True)
+        for path in (artifact, artifact.with_name(artifact.name + ".log")):
+            if path.exists():
+                os.replace(path, aside / path.name)
+        unconfirmed.append(aside / artifact.name)
+    return confirmed, unconfirmed
+
+
 def _write_stats(path: Path, stats: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -207,14 +233,18 @@ def main(argv: list[str]) -> int:
         max_len = int(getattr(module, "MAX_LEN", harness.DEFAULT_MAX_LEN))
         result = campaign(target, args.target, args.seconds, args.corpus, args.out, args.timeout,
                           args.rss_limit_mb, max_len)
-        findings = result.findings or []
+        findings, unconfirmed = confirm(module, result.findings or [], args.out, float(args.timeout),
+                                        args.rss_limit_mb)
+        for f in unconfirmed:
+            print(f"run.py: {f.name} ran within the limits when replayed (a timeout or memory stop of a loaded "
+                  f"machine): not a finding, kept in {f.parent}", file=sys.stderr)
         stats.update(executions=result.executions, coverage_kind="atheris-python-edges", coverage=result.coverage,
                      corpus=len(_files(args.corpus)), findings=len(findings))
         if findings:
             rc = 1
             for f in findings:
                 print(f"FINDING {f} (log: {f.name}.log)", file=sys.stderr)
-        elif result.returncode not in (0, INTERRUPTED):
+        elif result.returncode not in (0, INTERRUPTED) and not unconfirmed:  # libFuzzer ends at a timeout/oom
             tail = "\n".join(result.log.splitlines()[-30:])
             print(f"run.py: the atheris process failed (status {result.returncode}) without a finding:\n{tail}",
                   file=sys.stderr)

@@ -112,6 +112,26 @@ def test_the_harness_reports_a_broken_toy_target_as_a_finding(kind: str, tmp_pat
         assert small.returncode == 1 and (tmp_path / "o" / f"{finding.name}.min").read_bytes() == b"!", small.stderr
 
 
+def test_a_timeout_that_does_not_repeat_is_no_finding(tmp_path: Path) -> None:
+    """A shared machine can stall an input past the time limit: the campaign's timeout is replayed once, and one
+    that then runs within the limit is set aside (out/unconfirmed), not counted, and the exit status stays 0."""
+    marker = tmp_path / "stalled-once"
+    code = (f"import os\n    if not os.path.exists({str(marker)!r}):\n"
+            f"        open({str(marker)!r}, 'w').close()\n        time.sleep(600)")
+    toy = tmp_path / "toy_stall.py"
+    toy.write_text(TOY.replace("MODE", code), encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a").write_bytes(b"a")
+    proc, stats, out = _campaign(f"file:{toy}", tmp_path / "run", seeds, 60, "--timeout", "2")
+    assert marker.exists(), "the campaign never reached the stalling input"
+    assert proc.returncode == 0 and stats["findings"] == 0, proc.stdout + proc.stderr
+    assert "not a finding" in proc.stderr
+    assert not [p for p in out.iterdir() if p.is_file()]
+    [aside] = [p for p in (out / "unconfirmed").iterdir() if p.suffix != ".log"]
+    assert aside.name.startswith("timeout-") and aside.read_bytes().startswith(b"!")
+
+
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     args = ("--seconds", "1", "--corpus", tmp_path / "c", "--out", tmp_path / "o", "--stats", tmp_path / "s.json")
     assert _run("py-nonesuch", *args).returncode == 2
