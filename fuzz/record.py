@@ -127,6 +127,14 @@ def _add(totals: dict[str, Any], stats: Mapping[str, Any]) -> None:
     totals["campaigns"] = int(totals.get("campaigns", 0)) + 1
 
 
+def cpu_seconds_of(rec: Mapping[str, Any], target: str, code: str | None = None) -> float:
+    """CPU-seconds `target` has on record: all of them, or (`code` given) those of campaigns on that code hash."""
+    entry = rec.get("targets", {}).get(target, {})
+    if code is not None:
+        entry = entry.get("by_code", {}).get(code, {})
+    return float(entry.get("cpu_seconds", 0.0))
+
+
 def merge_into(record: dict[str, Any], stats: Mapping[str, Any]) -> bool:
     """Add one campaign to `record` (in place). False when that campaign id was merged before."""
     check_stats(stats, f"campaign of {stats.get('target')!r}")

@@ -640,8 +640,10 @@ def collect(root: Path, record_path: Path) -> int:
     return 0
 
 
-def queue(targets: Sequence[str], cpu_hours: float, jobs: int, root: Path, record_path: Path) -> int:
-    """Campaigns until each target has `cpu_hours` on record (what a killed queue did counts after --collect)."""
+def queue(targets: Sequence[str], cpu_hours: float, jobs: int, root: Path, record_path: Path,
+          current_code: bool = False) -> int:
+    """Campaigns until each target has `cpu_hours` on record (what a killed queue did counts after --collect);
+    with `current_code`, only the CPU-hours of campaigns on the target's code as it is now count."""
     pending = list(targets)
     lock = threading.Lock()
     worst = [0]
@@ -653,7 +655,8 @@ def queue(targets: Sequence[str], cpu_hours: float, jobs: int, root: Path, recor
                 if not pending:
                     return
                 target = pending.pop(0)
-            done = float(record.load(record_path)["targets"].get(target, {}).get("cpu_seconds", 0.0))
+            done = record.cpu_seconds_of(record.load(record_path), target,
+                                         (record.code_hash(target) or "unknown") if current_code else None)
             left = cpu_hours * 3600 - done
             if left < 0.01 * cpu_hours * 3600:
                 log(f"queue: {target} has {done / 3600:.2f} CPU-hours on record; skipped")
@@ -726,6 +729,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--corpus", type=Path, help="seed corpus (default fuzz/corpus/TARGET)")
     p.add_argument("--regressions", type=Path, default=REGRESSIONS, help="where findings go (default fuzz/regressions)")
     p.add_argument("--jobs", type=int, default=2, help="campaigns at a time with --queue")
+    p.add_argument("--current-code", action="store_true",
+                   help="with --queue: count only CPU-hours on the targets' code as it is now")
     args = p.parse_args(list(argv))
     if args.hours is not None:
         if args.seconds is not None or args.cpu_hours is not None:
@@ -787,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return replay(args.targets[0], [Path(f) for f in args.targets[1:]])
         if args.queue:
             return queue(args.targets, args.cpu_hours, args.jobs, args.workdir or WORK_ROOT,
-                         record_path or record.RECORD)
+                         record_path or record.RECORD, args.current_code)
         target = args.targets[0]
         workdir = args.workdir or WORK_ROOT / target
         if args.merge_corpus:

@@ -39,6 +39,18 @@ def test_merge_adds_totals_per_target_and_code_and_stays_bounded(tmp_path: Path)
     assert data["targets"]["py-sdp"]["findings"] == 2
 
 
+def test_cpu_seconds_of_a_target_in_all_and_on_one_code(tmp_path: Path) -> None:
+    """What `scripts/fuzz --queue` counts: every campaign, or with --current-code only those on the code as it is."""
+    path = tmp_path / "record.json"
+    record.merge(stats(started="2026-12-07T12:00:01Z", code="a" * 40, cpu_seconds=100.0), path)
+    record.merge(stats(started="2026-12-07T12:00:02Z", code="b" * 40, cpu_seconds=40.0), path)
+    rec = record.load(path)
+    assert record.cpu_seconds_of(rec, "exi-decode-iso2") == 140.0
+    assert record.cpu_seconds_of(rec, "exi-decode-iso2", "b" * 40) == 40.0
+    assert record.cpu_seconds_of(rec, "exi-decode-iso2", "c" * 40) == 0.0
+    assert record.cpu_seconds_of(rec, "exi-decode-din") == 0.0
+
+
 def test_a_campaign_is_counted_once(tmp_path: Path) -> None:
     path = tmp_path / "record.json"
     s = stats(campaign="exi-decode-iso2@x#1")
