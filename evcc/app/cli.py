@@ -60,7 +60,7 @@ async def _serve(config_path: Path) -> int:
         return await daemon.run()
     finally:
         if parts is not None:
-            parts.close()
+            await parts.aclose()  # the key store closes after a running D-Bus write
         notifier.close()
 
 

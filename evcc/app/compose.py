@@ -15,6 +15,7 @@ configuration names (PIN file, certificates, D-Bus address); nothing else in the
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 import struct
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from evcc.session.iso20.pnc import KeyStoreContracts20
 
 SIOCGIFHWADDR = 0x8927
+LOG = logging.getLogger(__name__)
 
 
 def interface_mac(ifname: str) -> bytes:
@@ -223,10 +225,26 @@ class Parts:
         return KeyStoreContracts20(ctx, pcid=pcid, oem_chain=chain, oem_key_label=label, oem_key_algorithm=algorithm,
                                    expiry_window=window)
 
+    async def aclose(self) -> None:
+        """The daemon's ordered stop: the D-Bus service refuses new work and its running contract/key-store write
+        ends (awaited without blocking the loop, :meth:`HmiService.close`); then the bridge and, last, the key store
+        (a PKCS#11 session or TPM context is never closed under a running call). Sessions' key-store steps ended
+        before (evcc.app.attempt awaits its AsyncKeyStore.aclose)."""
+        await self.hmi.close()
+        self._close_rest()
+
     def close(self) -> None:
+        """Without awaiting (no loop runs: start errors, tests): as :meth:`aclose`, except that a D-Bus write still
+        running keeps the key store open (logged; the process exits next) rather than closing it under the call."""
         self.hmi.stop()
+        self._close_rest()
+
+    def _close_rest(self) -> None:
         if self._bridge is not None:
             self._bridge.close()
+        if self.hmi.work_pending:
+            LOG.error("key store left open: a D-Bus contract/key-store write still runs on its worker thread")
+            return
         close = getattr(self.keystore, "close", None)
         if callable(close):
             close()

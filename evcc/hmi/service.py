@@ -14,6 +14,13 @@ the session's timers) while the disk or the token is slow; the token's own lock 
 session's. If the connection is lost
 anyway, the service reconnects and owns its name again within ``reconnect_s``; if it cannot, ``on_lost`` is called
 (the daemon stops and exits non-zero, so that systemd restarts it): the service never lives on without its API.
+
+Stopping in order (project rule: nothing may block the event loop; a PKCS#11 session or TPM context must not be
+closed under a running call): :meth:`HmiService.close` refuses new Manager work at once (StoreFailed "the service
+is stopping"; calls already queued behind the running one get the same answer when the worker reaches them), awaits
+the running write (its worker-thread future wrapped for asyncio, shielded: the loop keeps turning), then
+disconnects; only after that does :meth:`evcc.app.compose.Parts.aclose` close the key store. A write that never
+ends keeps the stop waiting (logged; systemd's stop timeout is the limit), the store is never closed under it.
 """
 
 from __future__ import annotations
@@ -22,13 +29,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
@@ -52,6 +60,7 @@ OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 MANAGED_SIGNATURE = "a{oa{sa{sv}}}"
 Importer = Callable[[Path, Path, int], Contract]
 T = TypeVar("T")
+STOPPING = "the service is stopping: no new contract or key-store changes (nothing changed)"
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,10 @@ class HmiService:
         self._throttle = PropertyThrottle(config.throttle_interval, frozenset({"State", "Errors", "Reason"}))
         self._flush_handle: asyncio.TimerHandle | None = None
         self._worker: ThreadPoolExecutor | None = None  # store writes, token calls: off the event loop
+        self._refuse = threading.Event()  # set when stopping: no new work; queued work answers StoreFailed
+        self._jobs_lock = threading.Lock()
+        self._jobs: dict[Future[Any], str] = {}  # work handed to the worker and not ended -> what it does
+        self._callers: set[asyncio.Task[Any]] = set()  # Manager calls awaiting the worker (their replies)
         self._managed: list[object] | None = None  # GetManagedObjects' reply body until a value changes
 
     # --- lifecycle ----------------------------------------------------------------------------------------
@@ -91,6 +104,7 @@ class HmiService:
         """Connect, export, own the bus name (:class:`PlatformError` if the bus or the name is not ours); then
         watch the connection (reconnect, or ``on_lost``)."""
         self._stopped = False
+        self._refuse.clear()
         await self._connect()
         self._watch = asyncio.get_running_loop().create_task(self._watch_connection(), name="dbus-watch")
 
@@ -161,10 +175,39 @@ class HmiService:
                 LOG.warning("D-Bus connection back, %s owned again", BUS_NAME)
                 return
 
+    @property
+    def work_pending(self) -> bool:
+        """Whether a contract-store or key-store action handed to the worker has not ended yet."""
+        with self._jobs_lock:
+            return bool(self._jobs)
+
+    def refuse_work(self) -> None:
+        """From now on every Manager action answers StoreFailed (:data:`STOPPING`) without touching a store; the
+        one running on the worker goes on to its end."""
+        self._refuse.set()
+
+    async def finish_work(self) -> None:
+        """Refuse new work and await the end of what the worker has (without blocking the loop; a cancellation
+        meanwhile is raised again once it ended), and of the Manager calls awaiting it (their replies are sent)."""
+        self.refuse_work()
+        with self._jobs_lock:
+            jobs = dict(self._jobs)
+        if jobs:
+            LOG.warning("stopping: waiting for the running contract/key-store write to end before the key store "
+                        "closes (it is never closed under a running call; systemd's stop timeout is the limit)",
+                        extra={"fields": {"running": ", ".join(sorted(set(jobs.values())))}})
+            await _wait_out(asyncio.gather(*(asyncio.wrap_future(job) for job in jobs), return_exceptions=True))
+        callers = [t for t in self._callers if t is not asyncio.current_task()]
+        if callers:
+            await _wait_out(asyncio.gather(*callers, return_exceptions=True))
+
     def stop(self) -> None:
+        """Refuse new work and disconnect at once, without waiting (see :meth:`close` for the ordered stop): a
+        write under way ends on its thread (atomic), :attr:`work_pending` says whether it still runs."""
         self._stopped = True
-        if self._worker is not None:  # a write under way ends on its thread (atomic); queued ones are dropped
-            self._worker.shutdown(wait=False, cancel_futures=True)
+        self.refuse_work()
+        if self._worker is not None:  # queued work answers StoreFailed when the worker reaches it
+            self._worker.shutdown(wait=False, cancel_futures=False)
             self._worker = None
         if self._watch is not None:
             self._watch.cancel()
@@ -176,7 +219,10 @@ class HmiService:
             self._bus = None
 
     async def close(self) -> None:
-        """:meth:`stop`, and wait until the connection watcher has ended."""
+        """The ordered stop: :meth:`finish_work` (the bus stays connected meanwhile, so new calls get their
+        StoreFailed reply and the running one its result), then :meth:`stop`, and wait until the connection watcher
+        has ended. Only after this may the key store be closed (evcc.app.compose.Parts.aclose)."""
+        await self.finish_work()
         watch = self._watch
         self.stop()
         if watch is not None:
@@ -232,11 +278,35 @@ class HmiService:
         except KeyError:
             raise HmiError(UNKNOWN_CONTRACT, f"no contract at {path}") from None
 
-    async def _off_loop(self, action: Callable[[], T]) -> T:
-        """``action`` on the service's worker thread (one thread: calls run one at a time, in order)."""
+    async def _off_loop(self, action: Callable[[], T], what: str) -> T:
+        """``action`` on the service's worker thread (one thread: calls run one at a time, in order); StoreFailed
+        once the service is stopping (:meth:`refuse_work`), also for work that was queued when the stop began."""
+        if self._refuse.is_set():
+            raise HmiError(STORE_FAILED, STOPPING)
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hmi-store")
-        return await asyncio.get_running_loop().run_in_executor(self._worker, action)
+
+        def guarded() -> T:
+            if self._refuse.is_set():
+                raise HmiError(STORE_FAILED, STOPPING)
+            return action()
+
+        job: Future[T] = self._worker.submit(guarded)
+        with self._jobs_lock:
+            self._jobs[job] = what
+        job.add_done_callback(self._job_ended)
+        caller = asyncio.current_task()
+        if caller is not None:
+            self._callers.add(caller)
+        try:
+            return await asyncio.wrap_future(job)
+        finally:
+            if caller is not None:
+                self._callers.discard(caller)
+
+    def _job_ended(self, job: Future[Any]) -> None:  # on the worker thread (or at once, if it already ended)
+        with self._jobs_lock:
+            self._jobs.pop(job, None)
 
     async def _apply_order(self, order: Callable[[], list[str]]) -> None:
         """The new priorities in one atomic store write (a crash never leaves half an order); the order is
@@ -248,7 +318,7 @@ class HmiService:
             if changed:
                 _store_call(lambda: self.store.set_priorities(changed)[0])
         try:
-            await self._off_loop(write)
+            await self._off_loop(write, "priorities")
         finally:
             self.sync_contracts()
 
@@ -261,16 +331,22 @@ class HmiService:
         await self._apply_order(lambda: ids)
 
     async def request_installation(self, emaid: str, priority: int) -> str:
-        contract = await self._off_loop(lambda: _store_call(lambda: self.store.add_pending(emaid, priority)))
+        contract = await self._off_loop(lambda: _store_call(lambda: self.store.add_pending(emaid, priority)),
+                                        "RequestInstallation")
         self.sync_contracts()
         return contract_path(contract.contract_id)
 
     async def remove(self, path: str) -> None:
         cid = self._id_of(path)
-        contract = await self._off_loop(lambda: _store_call(lambda: self.store.remove(cid)))
-        self.sync_contracts()
-        if contract.key_label and self._delete_key is not None:
-            await self._off_loop(lambda: self._delete_key_of(contract))
+
+        def remove() -> None:  # one action: a stop that begins between store write and key deletion waits for both
+            contract = _store_call(lambda: self.store.remove(cid))
+            if contract.key_label and self._delete_key is not None:
+                self._delete_key_of(contract)
+        try:
+            await self._off_loop(remove, "RemoveContract")
+        finally:
+            self.sync_contracts()
 
     def _delete_key_of(self, contract: Contract) -> None:
         assert self._delete_key is not None and contract.key_label is not None
@@ -293,7 +369,7 @@ class HmiService:
                 deadline = loop.time() + allowed
                 chain = await read_fd(chain_fd, "chain", MAX_IMPORT_BYTES, deadline, allowed)
                 key = await read_fd(key_fd, "key", MAX_IMPORT_BYTES, deadline, allowed)
-                contract = await self._off_loop(lambda: self._import(chain, key, priority))
+                contract = await self._off_loop(lambda: self._import(chain, key, priority), "ImportContract")
                 self.sync_contracts()
                 return contract_path(contract.contract_id)
         finally:
@@ -368,6 +444,18 @@ class HmiService:
     def _emit(self, changed: dict[str, object]) -> None:
         if self._bus is not None:
             self.session.emit_properties_changed(changed)
+
+
+async def _wait_out(fut: asyncio.Future[T]) -> None:
+    """Await ``fut`` to its end; a cancellation meanwhile is raised again once it ended (not before)."""
+    cancelled: asyncio.CancelledError | None = None
+    while not fut.done():
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
 
 
 def _store_call(action: Callable[[], Contract]) -> Contract:
