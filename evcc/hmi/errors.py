@@ -8,7 +8,8 @@ name                          when
                               an unreadable file descriptor
 ``ImportFailed``              the files are not a valid contract chain and matching key (the message says
                               what was wrong)
-``StoreFailed``               the contract store could not be written (nothing changed)
+``StoreFailed``               the contract store could not be written, or the service is stopping (nothing
+                              changed)
 ``NotSupported``              the operation is not available in this configuration (no importer)
 ============================  ==========================================================================
 """
