@@ -4,7 +4,9 @@ The fuzz crate is built once (``scripts/fuzz --build``); every Rust target then 
 committed corpus through ``scripts/fuzz`` (a finding fails), every file of ``fuzz/regressions/<target>/`` is
 replayed through its target's harness (the regression tests of minimised crashers; ``fuzz/regressions/known.json``
 names findings not fixed yet, which are strict xfails), and a target that panics on purpose shows that a panic does
-become a finding with a minimised input.
+become a finding with a minimised input. The decoders report the structure they reached as extra edges
+(``native/fuzz/src/shape.rs``): two messages that the table interpreter runs through the same code light
+different edges.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from fuzz import runner  # noqa: E402
+
 FUZZ = REPO / "scripts" / "fuzz"
 REGRESSIONS = REPO / "fuzz" / "regressions"
 CAMPAIGN_S = 10
@@ -137,3 +142,30 @@ def test_excessive_allocation_and_hangs_are_findings(built: None, tmp_path: Path
     assert lines[str(alloc)].startswith("crash: ") and "excessive allocation" in lines[str(alloc)]
     assert lines[str(hang)].startswith("hang: ")
     assert lines[str(fine)] == "ok"
+
+
+# Two iso20-common SessionStopReq messages (same Header, ChargingSession Terminate) that differ only in which
+# optional string element they carry: EVTerminationCode "x" or EVTerminationExplanation "x". The table
+# interpreter decodes both through the same code (without the structure feedback afl-showmap gives both the same
+# 382 edges), so only the feedback tells them apart. The same message with both elements is the richer one.
+STOP_CODE = bytes.fromhex("8094040081018202830384080e2cfaa0622006f040")
+STOP_EXPLANATION = bytes.fromhex("8094040081018202830384080e2cfaa0622406f000")
+STOP_BOTH = bytes.fromhex("8094040081018202830384080e2cfaa0622006f0006f20")
+
+
+def showmap(target: str, data: bytes, tmp_path: Path) -> set[str]:
+    """The edge ids afl-showmap reports for one input of `target`."""
+    out = tmp_path / "map"
+    proc = subprocess.run([str(runner.afl_bin_dir() / "afl-showmap"), "-q", "-o", str(out), "-t", "5000", "--",
+                           str(runner.target_binary(target))], input=data, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {line.split(":")[0] for line in out.read_text().split()}
+
+
+def test_decoded_structure_is_coverage_feedback(built: None, tmp_path: Path) -> None:
+    code = showmap("exi-decode-iso20-common", STOP_CODE, tmp_path)
+    explanation = showmap("exi-decode-iso20-common", STOP_EXPLANATION, tmp_path)
+    both = showmap("exi-decode-iso20-common", STOP_BOTH, tmp_path)
+    assert code and explanation
+    assert code != explanation, "another optional element of the same kind lights no other edge"
+    assert both > code and both > explanation

@@ -4,7 +4,7 @@
 use exi_core::tables::{Child, FieldKind, Schema};
 use exi_core::{decode as core_decode, encode as core_encode, grammar, json, Kind, Slot, Value, GRAMMAR_IDS};
 
-use crate::PRODUCT_LIMITS;
+use crate::{shape, PRODUCT_LIMITS};
 
 /// A grammar id with its tables.
 #[derive(Clone, Copy)]
@@ -12,14 +12,17 @@ pub struct Grammar {
     pub id: &'static str,
     pub schema: &'static Schema,
     pub kind: Kind,
+    /// Distinguishes the grammars' structure buckets ([`crate::shape`]): the index in `GRAMMAR_IDS`.
+    pub salt: u32,
 }
 
 impl Grammar {
     /// The grammar of an id in `exi_core::GRAMMAR_IDS` (a target naming another id is a build mistake).
     pub fn by_id(id: &str) -> Grammar {
-        let id = GRAMMAR_IDS.iter().copied().find(|g| *g == id).unwrap_or_else(|| panic!("unknown grammar id {id}"));
+        let at = GRAMMAR_IDS.iter().position(|g| *g == id).unwrap_or_else(|| panic!("unknown grammar id {id}"));
+        let id = GRAMMAR_IDS[at];
         let (schema, kind) = grammar(id).unwrap_or_else(|| panic!("exi_core::grammar({id}) is None"));
-        Grammar { id, schema, kind }
+        Grammar { id, schema, kind, salt: at as u32 + 1 }
     }
 
     /// The grammar selected by a round-trip input's first byte.
@@ -32,9 +35,11 @@ impl Grammar {
     }
 }
 
-/// `exi-decode-<id>`: decode with the product's limits.
+/// `exi-decode-<id>`: decode with the product's limits; what the decode reached becomes coverage
+/// ([`shape::report`]).
 pub fn decode(g: &Grammar, data: &[u8]) {
-    let _ = core_decode(g.schema, g.kind, data, PRODUCT_LIMITS);
+    let result = core_decode(g.schema, g.kind, data, PRODUCT_LIMITS);
+    shape::report(g.salt, &result);
 }
 
 /// `exi-roundtrip`: the first byte picks the grammar (index into `GRAMMAR_IDS`, modulo), the rest is the stream.
@@ -43,7 +48,9 @@ pub fn decode(g: &Grammar, data: &[u8]) {
 pub fn roundtrip(data: &[u8]) {
     let Some((&first, stream)) = data.split_first() else { return };
     let g = Grammar::by_byte(first);
-    let Ok((index, value)) = core_decode(g.schema, g.kind, stream, PRODUCT_LIMITS) else { return };
+    let result = core_decode(g.schema, g.kind, stream, PRODUCT_LIMITS);
+    shape::report(g.salt, &result);
+    let Ok((index, value)) = result else { return };
     check_value(&g, index, &value);
 }
 
@@ -96,7 +103,9 @@ pub fn fragment_roundtrip(data: &[u8]) {
     let Some((&first, stream)) = data.split_first() else { return };
     let (doc_id, frag_id) = SIGNED_DOCUMENTS[first as usize % SIGNED_DOCUMENTS.len()];
     let doc = Grammar::by_id(doc_id);
-    let Ok((index, value)) = core_decode(doc.schema, doc.kind, stream, PRODUCT_LIMITS) else { return };
+    let result = core_decode(doc.schema, doc.kind, stream, PRODUCT_LIMITS);
+    shape::report(doc.salt, &result);
+    let Ok((index, value)) = result else { return };
     let frag = Grammar::by_id(frag_id);
     let dsig = Grammar::by_id("xmldsig-fragment");
     let root = doc.decls()[index].c;
