@@ -198,7 +198,7 @@ def parse_config(doc: dict[str, Any], source: Path) -> AppConfig:
     t = tables(doc, SECTIONS)
     cfg = AppConfig(
         source=source,
-        plc=PlcSettings(interface=t["plc"].text("interface", required=True)),
+        plc=PlcSettings(interface=t["plc"].interface("interface")),
         slac=SlacSettings(enabled=t["slac"].flag("enabled", True), parm_retries=t["slac"].integer("parm_retries", 2, 0, 10)),
         session=_session(t["session"], base),
         contracts=ContractSettings(

@@ -22,6 +22,9 @@ _SHOWN = reprlib.Repr()
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 60, 60  # bounded, whatever the nesting depth
 
 
+IFNAMSIZ = 16  # Linux <net/if.h>: interface names are at most 15 bytes and a NUL
+
+
 def _shown(value: object) -> str:
     text = _SHOWN.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -65,6 +68,17 @@ class Table:
             raise AppConfigError(f"{self.where(key)}: {_shown(value)} is not one of {', '.join(choices)}")
         if not isinstance(value, str):
             raise AppConfigError(f"{self.where(key)}: missing (required)")
+        return value
+
+    def interface(self, key: str) -> str:
+        """A network interface name as Linux accepts it (1..15 bytes, no '/', ':', whitespace or NUL; not '.'
+        or '..'): one clear line here instead of a failed bind when the service starts."""
+        value = self.text(key, required=True)
+        raw = value.encode("utf-8", "surrogatepass")
+        if (not 0 < len(raw) <= IFNAMSIZ - 1 or value in (".", "..")
+                or any(c in "/:" or c.isspace() or not c.isprintable() for c in value)):
+            raise AppConfigError(f"{self.where(key)}: {_shown(value)} is not a network interface name "
+                                 f"(1 to {IFNAMSIZ - 1} bytes, no '/', ':', spaces or control characters)")
         return value
 
     def optional_text(self, key: str) -> str | None:

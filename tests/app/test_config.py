@@ -69,6 +69,13 @@ def test_relative_paths_are_relative_to_the_file() -> None:
     (_doc(log={"level": "verbose"}), "[log] level: 'verbose' is not one of debug, info, warning, error"),
     (_doc(modem={"x": 1}), "unknown section [modem]"),
     ({**_doc(), "plc": ["eth1"]}, "[plc]: expected a table, got ['eth1']"),
+    ({**_doc(), "plc": {"interface": ""}}, "[plc] interface: '' is not a network interface name"),
+    ({**_doc(), "plc": {"interface": "a-name-of-16-byt"}}, "is not a network interface name (1 to 15 bytes"),
+    ({**_doc(), "plc": {"interface": "eth0:1"}}, "[plc] interface: 'eth0:1' is not a network interface name"),
+    ({**_doc(), "plc": {"interface": "../eth0"}}, "is not a network interface name"),
+    ({**_doc(), "plc": {"interface": "eth 0"}}, "is not a network interface name"),
+    ({**_doc(), "plc": {"interface": "eth\x010"}}, "is not a network interface name"),
+    ({**_doc(), "plc": {"interface": ".."}}, "is not a network interface name"),
 ])
 def test_errors_name_the_key(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(AppConfigError) as err:
