@@ -182,7 +182,7 @@ class Parts:
             from evcc.app.pending import InstallPending
 
             return InstallPending(ctx, oem_key_label=label, oem_cert=chain[0], expiry_window=window,
-                                  installed_priority=pending.priority, pending_id=pending.contract_id)
+                                  pending_id=pending.contract_id)
         return KeyStoreContracts(ctx, oem_key_label=label, oem_cert=chain[0] if chain else None,
                                  expiry_window=window)
 

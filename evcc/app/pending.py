@@ -1,8 +1,9 @@
 """Manager.RequestInstallation taking effect (SERVICE.md): a contract the HMI asked for (a store record in
 PENDING_INSTALLATION, eMAID and priority only) makes the next Plug & Charge session ask the charger for it with
 CertificateInstallationReq (ISO 15118-2 §8.4.3.11 [V2G2-820], ISO 15118-20 §8.3.5.3.2) before authorising; the
-installed contract takes the pending record's place (ISO 15118-2: one atomic store write; -20: stored, then the
-pending record removed) and the daemon re-exports the contracts on D-Bus after the session.
+installed contract takes the pending record's place in one atomic store write, with the priority the record has
+at that write (a D-Bus SetPriorities made during the session is kept), and the daemon re-exports the contracts on
+D-Bus after the session.
 
 One try per pending record and daemon run: if that session cannot install (the charger does not offer it, the
 backend refuses), the record stays pending and the next sessions charge with the stored contracts again.
@@ -44,13 +45,14 @@ class InstallPending(KeyStoreContracts):
         if self.oem_key_label is None:
             raise ConfigError("CertificateInstallationRes without an OEM provisioning key")
         return install_from_message(response, oem_key_label=self.oem_key_label, ctx=self.ctx,
-                                    priority=self.installed_priority, pending_id=self.pending_id)
+                                    pending_id=self.pending_id)
 
 
 @dataclass
 class InstallPending20(KeyStoreContracts20):
     """ISO 15118-20: no contracts to try while ``pending_id`` is pending (the machine installs when the charger
-    offers it); after the installation the pending record goes and the installed contracts are tried."""
+    offers it); the installed contract takes the pending record's place and the installed contracts are tried.
+    If the record was removed meanwhile (D-Bus RemoveContract), the contract is added with ``installed_priority``."""
 
     pending_id: str = ""
 
@@ -58,7 +60,4 @@ class InstallPending20(KeyStoreContracts20):
         return [] if _still_pending(self.ctx.store, self.pending_id) else super().contracts()
 
     def install(self, response: Any) -> Contract:
-        contract = super().install(response)
-        if _still_pending(self.ctx.store, self.pending_id):
-            self.ctx.store.remove(self.pending_id)
-        return contract
+        return self._install(response, self.pending_id if _still_pending(self.ctx.store, self.pending_id) else None)

@@ -100,7 +100,8 @@ def install_contract_2(res: ContractResponse2, verify: VerifySignature, *, oem_k
                        ctx: InstallContext, priority: int = 0, pending_id: str | None = None) -> Contract:
     """Process a CertificateInstallationRes with the OEM provisioning key; returns the stored contract.
 
-    ``pending_id``: a PENDING_INSTALLATION record this installation completes (replaced atomically).
+    ``pending_id``: a PENDING_INSTALLATION record this installation completes (replaced atomically; the contract
+    takes that record's priority as of the write and ``priority`` is not used).
     """
     if pending_id is not None and ctx.store.get(pending_id).lifecycle is not Lifecycle.PENDING_INSTALLATION:
         raise ValueError(f"contract {pending_id} is not pending installation")
@@ -115,6 +116,6 @@ def update_contract_2(res: ContractResponse2, verify: VerifySignature, *, old_co
     if old.key_label is None or old.lifecycle is not Lifecycle.INSTALLED:
         raise ValueError(f"contract {old_contract_id} has no installed key to update with")
     d, chain, emaid = _process(res, verify, old.key_label, ctx)
-    new = import_and_store(ctx, KeyAlgorithm.EC_P256, d, chain, emaid, old.priority, replaces=old_contract_id)
+    new = import_and_store(ctx, KeyAlgorithm.EC_P256, d, chain, emaid, replaces=old_contract_id)
     retire_key(ctx.keystore, old.key_label)
     return new

@@ -134,13 +134,15 @@ def _check_x448(d: bytearray, public: object) -> None:
 
 def install_contract_20(data: SignedInstallationData20, verify: VerifySignature, *, pcid: str,
                         ecdh_key_label: str, ctx: InstallContext, ski_encoding: SkiEncoding = SkiEncoding.HEX_TEXT,
-                        priority: int = 0, tpm_storage_key_label: str | None = None) -> Contract:
+                        priority: int = 0, tpm_storage_key_label: str | None = None,
+                        replaces: str | None = None) -> Contract:
     """Process a -20 CertificateInstallationRes. ``ecdh_key_label``: OEM key (SECP521) or its X448 alternate;
-    ``tpm_storage_key_label``: the TPM storage key a TPM_EncryptedPrivateKey is wrapped for."""
+    ``tpm_storage_key_label``: the TPM storage key a TPM_EncryptedPrivateKey is wrapped for; ``replaces``: a
+    PENDING_INSTALLATION record the contract takes the place (and current priority) of in one atomic write."""
     if data.tpm_wrapped:
         from evcc.contracts.install20_tpm import install_tpm_wrapped
         return install_tpm_wrapped(data, verify, ctx=ctx, storage_key_label=tpm_storage_key_label,
-                                   priority=priority)
+                                   priority=priority, replaces=replaces)
     dh_len, pt_len, algorithm = _LAYOUT[data.ecdh_curve]
     validate_pcid(pcid)
     if len(data.dh_public_key) != dh_len:
@@ -166,4 +168,4 @@ def install_contract_20(data: SignedInstallationData20, verify: VerifySignature,
     except BaseException:
         wipe(d)
         raise
-    return import_and_store(ctx, algorithm, d, chain, emaid, priority)
+    return import_and_store(ctx, algorithm, d, chain, emaid, priority, replaces)

@@ -105,7 +105,7 @@ class WrappedImport(Protocol):
 
 
 def install_tpm_wrapped(data: SignedInstallationData20, verify: VerifySignature, *, ctx: InstallContext,
-                        storage_key_label: str | None, priority: int = 0) -> Contract:
+                        storage_key_label: str | None, priority: int = 0, replaces: str | None = None) -> Contract:
     """Process SignedInstallationData carrying TPM_EncryptedPrivateKey into the TPM and the contract store."""
     importer = ctx.keystore
     if not isinstance(importer, WrappedImport) or storage_key_label is None:
@@ -143,4 +143,4 @@ def install_tpm_wrapped(data: SignedInstallationData20, verify: VerifySignature,
     except (KeyMismatch, KeyStoreError):
         ctx.keystore.delete(label)
         raise
-    return store_contract(ctx, label, chain, emaid, priority)
+    return store_contract(ctx, label, chain, emaid, priority, replaces)

@@ -82,9 +82,10 @@ def new_key_label(emaid: str) -> str:
 
 
 def import_and_store(ctx: InstallContext, algorithm: KeyAlgorithm, private: bytearray,
-                     chain: list[x509.Certificate], emaid: str, priority: int,
+                     chain: list[x509.Certificate], emaid: str, priority: int = 0,
                      replaces: str | None = None) -> Contract:
-    """Import ``private`` (wiped here in every case), then one atomic store write; undo the import on failure."""
+    """Import ``private`` (wiped here in every case), then one atomic store write; undo the import on failure.
+    ``priority`` is for a new record; replacing ``replaces`` keeps that record's priority at the write."""
     label = new_key_label(emaid)
     try:
         ctx.keystore.import_private(label, algorithm, private)
@@ -93,23 +94,21 @@ def import_and_store(ctx: InstallContext, algorithm: KeyAlgorithm, private: byte
     return store_contract(ctx, label, chain, emaid, priority, replaces)
 
 
-def store_contract(ctx: InstallContext, label: str, chain: list[x509.Certificate], emaid: str, priority: int,
+def store_contract(ctx: InstallContext, label: str, chain: list[x509.Certificate], emaid: str, priority: int = 0,
                    replaces: str | None = None) -> Contract:
-    """One atomic store write for the key ``label`` already in the key store; the key is deleted on failure."""
+    """One atomic store write for the key ``label`` already in the key store; the key is deleted on failure.
+    Returns the stored record: replacing ``replaces`` it has that record's priority as of the write
+    (:meth:`ContractStore.replace`), not ``priority``."""
     contract = Contract(
         contract_id=new_contract_id(), emaid=emaid, priority=priority, lifecycle=Lifecycle.INSTALLED,
         chain=tuple(c.public_bytes(Encoding.DER) for c in chain), key_label=label,
         not_before=chain[0].not_valid_before_utc, not_after=chain[0].not_valid_after_utc,
         anchor_key_id=anchor_key_id(chain))
     try:
-        if replaces is None:
-            ctx.store.add(contract)
-        else:
-            ctx.store.replace(replaces, contract)
+        return ctx.store.add(contract) if replaces is None else ctx.store.replace(replaces, contract)
     except BaseException:
         _delete_quietly(ctx.keystore, label)
         raise
-    return contract
 
 
 def _delete_quietly(keystore: KeyStore, label: str) -> None:

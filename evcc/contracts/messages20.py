@@ -122,9 +122,10 @@ def response_values_20(res: Any) -> tuple[SignedInstallationData20, VerifySignat
 
 def install_from_message_20(res: Any, *, pcid: str, ecdh_key_label: str, ctx: InstallContext,
                             ski_encoding: SkiEncoding = SkiEncoding.HEX_TEXT, priority: int = 0,
-                            tpm_storage_key_label: str | None = None) -> Contract:
-    """Process a decoded -20 CertificateInstallationRes into the stores (all or nothing)."""
+                            tpm_storage_key_label: str | None = None, replaces: str | None = None) -> Contract:
+    """Process a decoded -20 CertificateInstallationRes into the stores (all or nothing); ``replaces``: a pending
+    record it takes the place of (see :func:`install_contract_20`)."""
     values, verify = response_values_20(res)
     return install_contract_20(values, verify, pcid=pcid, ecdh_key_label=ecdh_key_label, ctx=ctx,
                                ski_encoding=ski_encoding, priority=priority,
-                               tpm_storage_key_label=tpm_storage_key_label)
+                               tpm_storage_key_label=tpm_storage_key_label, replaces=replaces)

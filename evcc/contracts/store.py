@@ -187,14 +187,18 @@ class ContractStore:
         return self.add(c)
 
     def replace(self, old_id: str, new: Contract) -> Contract:
-        """Swap ``old_id`` for ``new`` in one atomic write (CertificateUpdate; pending -> installed)."""
+        """Swap ``old_id`` for ``new`` in one atomic write (CertificateUpdate; pending -> installed); returns the
+        stored record. It takes the priority ``old_id`` has at this moment (``new.priority`` is ignored), so a
+        reordering (``set_priorities``) made while the session ran is kept and the order keeps no gap or twin."""
         with self._lock:
-            self.get(old_id)
-            _check_record(new)
+            stored = replace(new, priority=self.get(old_id).priority)
+            _check_record(stored)
+            if stored.contract_id != old_id and stored.contract_id in self._contracts:
+                raise ContractStoreError(f"contract {stored.contract_id} already stored")
             contracts = {k: v for k, v in self._contracts.items() if k != old_id}
-            contracts[new.contract_id] = new
+            contracts[stored.contract_id] = stored
             self._commit(contracts)
-            return new
+            return stored
 
     def set_priority(self, contract_id: str, priority: int) -> Contract:
         with self._lock:

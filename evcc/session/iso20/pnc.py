@@ -110,6 +110,10 @@ class KeyStoreContracts20:
             self.oem_key_algorithm, self.maximum_chains, emaids)
 
     def install(self, response: Any) -> Contract:
+        return self._install(response, None)
+
+    def _install(self, response: Any, replaces: str | None) -> Contract:
+        """``replaces``: a pending record the contract takes the place and current priority of (one write)."""
         label = self.ecdh_key_label or self.oem_key_label
         if label is None:
             raise ConfigError("CertificateInstallationRes without an OEM key to decrypt it")
@@ -118,7 +122,7 @@ class KeyStoreContracts20:
             storage = storage_key_label(self.ctx.keystore, self.oem_chain[0])
         return install_from_message_20(response, pcid=self.pcid, ecdh_key_label=label, ctx=self.ctx,
                                        ski_encoding=self.ski_encoding, priority=self.installed_priority,
-                                       tpm_storage_key_label=storage)
+                                       tpm_storage_key_label=storage, replaces=replaces)
 
     def authorization_req(self, session_id: bytes, timestamp: int, gen_challenge: bytes, contract: Contract) -> Any:
         m = common()
