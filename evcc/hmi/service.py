@@ -45,6 +45,7 @@ from dbus_fast.errors import DBusError
 from evcc.contracts.errors import ContractNotFound, InvalidIdentifier
 from evcc.contracts.store import Contract, ContractStore
 from evcc.errors import EvccError, PlatformError, StoreError
+from evcc.hsm.aio import wait_out
 from evcc.hmi.bus_guard import GuardStats, guard
 from evcc.hmi.errors import IMPORT_FAILED, INVALID_ARGUMENTS, NOT_SUPPORTED, STORE_FAILED, UNKNOWN_CONTRACT, HmiError
 from evcc.hmi.fd_read import read_fd
@@ -196,10 +197,10 @@ class HmiService:
             LOG.warning("stopping: waiting for the running contract/key-store write to end before the key store "
                         "closes (it is never closed under a running call; systemd's stop timeout is the limit)",
                         extra={"fields": {"running": ", ".join(sorted(set(jobs.values())))}})
-            await _wait_out(asyncio.gather(*(asyncio.wrap_future(job) for job in jobs), return_exceptions=True))
+            await wait_out(asyncio.gather(*(asyncio.wrap_future(job) for job in jobs), return_exceptions=True))
         callers = [t for t in self._callers if t is not asyncio.current_task()]
         if callers:
-            await _wait_out(asyncio.gather(*callers, return_exceptions=True))
+            await wait_out(asyncio.gather(*callers, return_exceptions=True))
 
     def stop(self) -> None:
         """Refuse new work and disconnect at once, without waiting (see :meth:`close` for the ordered stop): a
@@ -444,18 +445,6 @@ class HmiService:
     def _emit(self, changed: dict[str, object]) -> None:
         if self._bus is not None:
             self.session.emit_properties_changed(changed)
-
-
-async def _wait_out(fut: asyncio.Future[T]) -> None:
-    """Await ``fut`` to its end; a cancellation meanwhile is raised again once it ended (not before)."""
-    cancelled: asyncio.CancelledError | None = None
-    while not fut.done():
-        try:
-            await asyncio.shield(fut)
-        except asyncio.CancelledError as exc:
-            cancelled = exc
-    if cancelled is not None:
-        raise cancelled
 
 
 def _store_call(action: Callable[[], Contract]) -> Contract:

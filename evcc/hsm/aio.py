@@ -120,8 +120,9 @@ def _work(jobs: _Jobs) -> None:
         _settle(job, *outcome)
 
 
-async def _wait_out(fut: asyncio.Future[None]) -> None:
-    """Await ``fut`` to its end; a cancellation meanwhile is raised again once it ended (not before)."""
+async def wait_out(fut: asyncio.Future[Any]) -> None:
+    """Await ``fut`` to its end; a cancellation meanwhile is raised again once it ended (not before). Shared with
+    the D-Bus service's ordered stop (evcc.hmi.service)."""
     cancelled: asyncio.CancelledError | None = None
     while not fut.done():
         try:
@@ -220,7 +221,7 @@ class AsyncKeyStore:
                     LOG.info("closing the key store's worker: waiting for its running call to end",
                              extra={"fields": {"call": running.name}})
                 self._jobs.queue.put(_Job(None, loop, self._closed, "stop"))
-        await _wait_out(self._closed)
+        await wait_out(self._closed)
 
     async def __aenter__(self) -> AsyncKeyStore:
         return self
