@@ -4,7 +4,12 @@ encoding reuses. Each must behave exactly like the plain path it replaces."""
 
 from __future__ import annotations
 
+import enum
+import functools
+import gc
+import struct
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -139,3 +144,153 @@ def test_core_time_runs_the_core_and_rejects_what_it_cannot_time() -> None:
         _exi.core_time(grammar, data, "both", 1)
     with pytest.raises(ValueError, match="does not decode"):
         _exi.core_time(grammar, data[:3], "decode", 1)
+
+
+def _instances(value: object) -> list[Message]:
+    """Every generated instance of a message tree."""
+    out: list[Message] = []
+
+    def walk(v: object) -> None:
+        if isinstance(v, Message):
+            out.append(v)
+        if isinstance(v, list):
+            for item in v:
+                walk(item)
+
+    walk(value)
+    return out
+
+
+@pytest.mark.parametrize("index", range(len(exi_bench.messages())))
+def test_decoded_instances_hold_exactly_their_fields_and_stay_ordinary_lists(index: int) -> None:
+    # The decoder allocates each instance's item array once, at its field count (not grown by appends).
+    name, grammar, msg = exi_bench.messages()[index]
+    back = exi.decode(grammar, exi.encode(msg))  # type: ignore[arg-type]
+    found = _instances(back)
+    assert len(found) > 1, name
+    for obj in found:
+        empty = type(obj).__new__(type(obj))
+        assert sys.getsizeof(obj) == sys.getsizeof(empty) + len(obj) * struct.calcsize("P"), (name, type(obj))
+        assert gc.is_tracked(obj) and list(gc.get_referents(obj)).count(None) <= len(obj)
+    # and grow, shrink and compare like any list afterwards
+    top = found[0]
+    n = len(top)
+    top.append("extra")
+    top.extend(range(20))
+    assert len(top) == n + 21 and top.pop() == 19
+    del top[n:]
+    assert top == msg
+
+
+def test_decode_and_encode_keep_reference_counts_and_memory_flat() -> None:
+    # What the preallocated instances, the in-place scalars and the registry's memo take must all be given back.
+    _, grammar, msg = exi_bench.messages()[2]
+    data = exi.encode(msg)  # type: ignore[arg-type]
+    unit_or_none = [None, True, False]
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            exi.decode(grammar, data)
+            exi.encode(msg)  # type: ignore[arg-type]
+
+    run(2000)
+    counts = [sys.getrefcount(o) for o in unit_or_none]
+    tracemalloc.start()
+    try:
+        run(500)
+        before = tracemalloc.get_traced_memory()[0]
+        run(20000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert [sys.getrefcount(o) for o in unit_or_none] == counts
+    assert grown < 64 * 1024, grown  # a leaked item array or int per call would be megabytes
+
+
+def _charge_loop_req(**control: object) -> iso20_dc.DC_ChargeLoopReqType:
+    return iso20_dc.DC_ChargeLoopReqType(
+        Header=iso20_dc.MessageHeaderType(SessionID=bytes(range(8)), TimeStamp=1718607534), MeterInfoRequested=False,
+        EVPresentVoltage=iso20_dc.RationalNumberType(Exponent=0, Value=400),
+        Scheduled_DC_CLReqControlMode=iso20_dc.Scheduled_DC_CLReqControlModeType(
+            EVTargetCurrent=iso20_dc.RationalNumberType(Exponent=0, Value=20),
+            EVTargetVoltage=iso20_dc.RationalNumberType(Exponent=0, Value=400)), **control)
+
+
+def test_scalars_written_in_place_accept_exactly_what_the_checked_conversion_accepts() -> None:
+    # The reused tree holds exact ints, bools and bytes from the previous encoding; what follows must be converted
+    # (or refused) exactly as on a first encoding, and the encoding after it must not see any of it.
+    class Level(enum.IntEnum):
+        HIGH = 400
+
+    class Raw(bytes):
+        pass
+
+    plain = _charge_loop_req()
+    expected = exi.encode(plain)
+    variants: list[tuple[str, object]] = [
+        ("EVPresentVoltage.Value", Level.HIGH),                    # an int subclass: its int value
+        ("Header.SessionID", bytearray(range(8))),                 # bytes-like
+        ("Header.SessionID", Raw(bytes(range(8)))),                # a bytes subclass
+        ("Header.TimeStamp", 1718607534 + 0 * (1 << 70)),          # an int that is not the same object
+    ]
+    for path, value in variants:
+        exi.encode(plain)
+        m = _charge_loop_req()
+        owner_path, _, attr = path.rpartition(".")
+        setattr(functools.reduce(getattr, owner_path.split("."), m), attr, value)
+        assert exi.encode(m) == expected, path
+        assert exi.encode(plain) == expected, path
+    wide = _charge_loop_req()
+    wide.Header.TimeStamp = (1 << 64) - 1                       # unsignedLong beyond int64: the wide path
+    assert exi.decode("iso20-dc", exi.encode(wide)).Header.TimeStamp == (1 << 64) - 1
+    for path, value, error in [("EVPresentVoltage.Value", True, "expected an int, got bool"),
+                               ("MeterInfoRequested", 1, "expected a bool, got int"),
+                               ("Header.SessionID", "x" * 8, "expected bytes, got str")]:
+        exi.encode(plain)
+        m = _charge_loop_req()
+        owner_path, _, attr = path.rpartition(".")
+        owner = functools.reduce(getattr, owner_path.split("."), m) if owner_path else m
+        setattr(owner, attr, value)
+        with pytest.raises(ExiError, match=error):
+            exi.encode(m)
+        assert exi.encode(plain) == expected, path
+
+
+def test_enumeration_values_need_not_be_the_interned_strings() -> None:
+    _, _, msg = exi_bench.messages()[1]
+    data = exi.encode(msg)  # type: ignore[arg-type]
+    twin = exi.decode("iso2", data)
+    status = twin.Body.CurrentDemandReq.DC_EVStatus
+    code = status.EVErrorCode
+    status.EVErrorCode = "".join(list(code))  # equal, another object
+    assert status.EVErrorCode is not code and status.EVErrorCode == code
+    assert exi.encode(twin) == data
+
+
+def test_the_registry_memo_follows_the_registry() -> None:
+    # The registry remembers its last grammar and class by identity; registering again must not leave a stale entry,
+    # and an equal key that is another object finds the same entry through the dict.
+    sap_codec = _exi.Codec("sap", exi.schema_module("sap").CLASSES, ExiError)
+    din_codec = _exi.Codec("din", exi.schema_module("din").CLASSES, ExiError)
+    missing: list[object] = []
+    reg = _exi.Registry(lambda g: missing.append(g), lambda m, e: missing.append(m))
+    req = sap.supportedAppProtocolReq(AppProtocol=[sap.AppProtocolType(
+        ProtocolNamespace="urn:x", VersionNumberMajor=2, VersionNumberMinor=0, SchemaID=1, Priority=1)])
+    data = exi.encode(req)
+    key = "".join(["g", "x"])
+    reg.add_grammar(key, sap_codec, False)
+    assert reg.decode("gx", data) == req and reg.decode(key, data) == req  # the memo now holds `key`
+    reg.add_grammar(key, din_codec, False)
+    with pytest.raises(ExiError):
+        reg.decode(key, data)  # now din's grammar: the sap document is not a din one
+    reg.add_codec(sap_codec, True)
+    assert reg.encode(req) == data
+
+    class Entry(sap.AppProtocolType):
+        __slots__ = ()
+
+    classes = [Entry if c is sap.AppProtocolType else c for c in exi.schema_module("sap").CLASSES]
+    reg.add_codec(_exi.Codec("sap", classes, ExiError), True)  # the request class now encodes with Entry entries
+    with pytest.raises(ExiError, match="expected a AppProtocolType object"):
+        reg.encode(req)
+    assert missing == []

@@ -6,6 +6,7 @@
 mod bench;
 mod fast;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use fast::ListClass;
@@ -14,6 +15,7 @@ use exi_core::tables::{Child, Datatype, Schema};
 use exi_core::{BigInt, Kind, Limits, Node, Slot, Value};
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::sync::GILProtected;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple, PyType};
 
 /// Encoding errors raised while reading Python objects: the core error type, built with a path.
@@ -23,9 +25,6 @@ type CoreResult<T> = Result<T, exi_core::Error>;
 /// the same shape every cycle: absent fields stay absent, nodes and byte buffers are reused, nothing is allocated
 /// or freed per call). `Value::Bool(false)` where there is none yet.
 type Trees = Vec<Value>;
-
-/// Types with at most this many fields get their decoded items appended; larger ones start from a tuple of `None`s.
-const APPEND_UP_TO: usize = 8;
 
 /// Trees of encodings longer than this are not kept (bounds the memory a codec holds on to).
 const KEEP_TREE_UP_TO: usize = 64 << 10;
@@ -41,15 +40,15 @@ struct Codec {
     /// Element name -> index in the document grammar and in the fragment grammar.
     document_index: HashMap<&'static str, usize>,
     fragment_index: HashMap<&'static str, usize>,
-    /// Per type: a tuple of as many `None`s as it has fields, the start of a decoded instance (see `node_to_py`).
-    blanks: Vec<Py<PyTuple>>,
     /// The empty tuple (the arguments of `list.__new__`).
     no_args: Py<PyTuple>,
     int_from_bytes: PyObject,
     error: Py<PyType>,
     limits: Limits,
-    /// The value trees of earlier encodings (see `Trees`).
-    trees: std::sync::Mutex<Trees>,
+    /// The value trees of earlier encodings (see `Trees`), guarded by the GIL: every access holds it, and a
+    /// call that finds them borrowed (a re-entrant encode from Python code run while reading objects) starts from
+    /// an empty tree.
+    trees: GILProtected<RefCell<Trees>>,
 }
 
 fn kind_of(fragment: bool) -> Kind {
@@ -97,16 +96,11 @@ impl Codec {
             names: schema.qnames.iter().map(|q| PyString::intern(py, q.local).unbind()).collect(),
             document_index: index_of(schema, schema.document),
             fragment_index: index_of(schema, schema.fragment),
-            blanks: schema
-                .types
-                .iter()
-                .map(|t| PyTuple::new(py, t.fields.iter().map(|_| py.None())).map(Bound::unbind))
-                .collect::<PyResult<_>>()?,
             no_args: PyTuple::empty(py).unbind(),
             int_from_bytes: builtins.getattr("int")?.getattr("from_bytes")?.unbind(),
             error: error_type.unbind(),
             limits: Limits { max_input, max_depth },
-            trees: std::sync::Mutex::new(Vec::new()),
+            trees: GILProtected::new(RefCell::new(Vec::new())),
         })
     }
 
@@ -237,17 +231,60 @@ struct Registry {
     load: PyObject,
     /// `encode_other(message, element)`: the encoding of everything `encode` does not find in `targets`.
     encode_other: PyObject,
+    /// The last grammar id `decode` found, and the last class `encode` found (see `Memo`).
+    last_grammar: Memo<Kind>,
+    last_target: Memo<usize>,
+}
+
+/// The last entry a `Registry` lookup found: the charge loop decodes and encodes the same few message types every
+/// cycle, and the same key object (a grammar id constant, a class) finds its entry again by identity, without the
+/// dict lookup and the entry's type check. The memo holds its key, so a key's address cannot be reused by another
+/// object while it is remembered; a key found by equality only, or a re-entrant call, goes through the dict.
+struct Memo<V: Copy>(GILProtected<RefCell<MemoEntry<V>>>);
+
+/// A remembered key with its codec and what else the lookup gave.
+type MemoEntry<V> = Option<(PyObject, Py<Codec>, V)>;
+
+impl<V: Copy> Memo<V> {
+    fn new() -> Memo<V> {
+        Memo(GILProtected::new(RefCell::new(None)))
+    }
+
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> Option<(Py<Codec>, V)> {
+        let last = self.0.get(py).try_borrow().ok()?;
+        match &*last {
+            Some((k, codec, v)) if k.as_ptr() == key.as_ptr() => Some((codec.clone_ref(py), *v)),
+            _ => None,
+        }
+    }
+
+    fn set(&self, py: Python<'_>, entry: MemoEntry<V>) {
+        if let Ok(mut last) = self.0.get(py).try_borrow_mut() {
+            let old = std::mem::replace(&mut *last, entry);
+            drop(last);
+            // Released after the borrow ends (dropping a reference may run Python code).
+            drop(old);
+        }
+    }
 }
 
 #[pymethods]
 impl Registry {
     #[new]
     fn new(py: Python<'_>, load: PyObject, encode_other: PyObject) -> Registry {
-        Registry { grammars: PyDict::new(py).unbind(), targets: PyDict::new(py).unbind(), load, encode_other }
+        Registry {
+            grammars: PyDict::new(py).unbind(),
+            targets: PyDict::new(py).unbind(),
+            load,
+            encode_other,
+            last_grammar: Memo::new(),
+            last_target: Memo::new(),
+        }
     }
 
     /// Register a grammar id: decoding with it uses `codec` (its fragment grammar when `fragment`).
     fn add_grammar(&self, py: Python<'_>, grammar: &Bound<'_, PyString>, codec: Py<Codec>, fragment: bool) -> PyResult<()> {
+        self.last_grammar.set(py, None);
         self.grammars.bind(py).set_item(grammar, Grammar { codec, kind: kind_of(fragment) })
     }
 
@@ -257,6 +294,7 @@ impl Registry {
         if !document {
             return Ok(());
         }
+        self.last_target.set(py, None);
         let c = codec.get();
         let targets = self.targets.bind(py);
         for (ty, cls) in c.classes.iter().enumerate() {
@@ -270,6 +308,9 @@ impl Registry {
 
     /// Decode an EXI document (no V2GTP header) with a grammar; returns the root element's value.
     fn decode<'py>(&self, py: Python<'py>, grammar: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        if let Some((codec, kind)) = self.last_grammar.get(py, grammar) {
+            return codec.get().decode_value_at(py, data, kind);
+        }
         let grammars = self.grammars.bind(py);
         let entry = match grammars.get_item(grammar)? {
             Some(entry) => entry,
@@ -279,6 +320,7 @@ impl Registry {
             }
         };
         let g = entry.downcast::<Grammar>()?.get();
+        self.last_grammar.set(py, Some((grammar.clone().unbind(), g.codec.clone_ref(py), g.kind)));
         g.codec.get().decode_value_at(py, data, g.kind)
     }
 
@@ -291,8 +333,13 @@ impl Registry {
         element: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         if element.is_none() {
-            if let Some(target) = self.targets.bind(py).get_item(message.get_type())? {
+            let class = message.get_type().into_any();
+            if let Some((codec, index)) = self.last_target.get(py, &class) {
+                return Ok(codec.get().encode_at(py, Kind::Document, index, message, false)?.into_any());
+            }
+            if let Some(target) = self.targets.bind(py).get_item(&class)? {
                 let t = target.downcast::<Target>()?.get();
+                self.last_target.set(py, Some((class.unbind(), t.codec.clone_ref(py), t.index)));
                 return Ok(t.codec.get().encode_at(py, Kind::Document, t.index, message, false)?.into_any());
             }
         }
@@ -322,7 +369,7 @@ impl Codec {
             Child::Complex(t) => Some(t as usize),
             Child::Simple(_) => None,
         };
-        let mut trees = self.trees.try_lock().ok();
+        let mut trees = self.trees.get(py).try_borrow_mut().ok();
         let mut v = match (&mut trees, slot) {
             (Some(trees), Some(t)) => {
                 if trees.len() != self.schema.types.len() {
@@ -343,7 +390,7 @@ impl Codec {
         };
         if let (Some(t), Ok(b)) = (slot, &bytes) {
             if b.len() <= KEEP_TREE_UP_TO {
-                if let Ok(mut trees) = self.trees.try_lock() {
+                if let Ok(mut trees) = self.trees.get(py).try_borrow_mut() {
                     if let Some(keep) = trees.get_mut(t) {
                         *keep = v;
                     }
@@ -388,40 +435,17 @@ impl Codec {
         })
     }
 
-    /// A decoded instance: made without `__init__` (the decoder's values are valid by construction), its items
-    /// set from a tuple of as many `None`s (one allocation of the right size), then the present fields replaced.
+    /// A decoded instance: made without `__init__` (the decoder's values are valid by construction), with its
+    /// item array allocated once at the type's field count, then filled in field order.
     fn node_to_py<'py>(&self, py: Python<'py>, n: &Node) -> PyResult<Bound<'py, PyList>> {
         let ty = n.ty as usize;
-        let list = self.classes[ty].new_instance(py, self.no_args.bind(py))?;
         let td = &self.schema.types[ty];
-        if td.fields.len() <= APPEND_UP_TO {
-            // Few fields: appended in order (room for 4, then 8: at most two allocations).
-            for (i, fd) in td.fields.iter().enumerate() {
-                match n.field(i) {
-                    Slot::Absent if fd.repeated => list.append(PyList::empty(py))?,
-                    Slot::Absent => list.append(py.None())?,
-                    Slot::One(v) => {
-                        let o = self.to_py(py, fd.child, v)?;
-                        if fd.repeated {
-                            list.append(PyList::new(py, [o])?)?
-                        } else {
-                            list.append(o)?
-                        }
-                    }
-                    Slot::Many(vs) => {
-                        let items = vs.iter().map(|v| self.to_py(py, fd.child, v)).collect::<PyResult<Vec<_>>>()?;
-                        list.append(PyList::new(py, items)?)?
-                    }
-                }
-            }
-            return Ok(list);
-        }
-        list.as_sequence().in_place_concat(self.blanks[ty].bind(py).as_sequence())?;
+        let list = self.classes[ty].new_instance(py, self.no_args.bind(py), td.fields.len())?;
         // Every field: a repeated one past the node's slots (absent) still becomes an empty list.
         for (i, fd) in td.fields.iter().enumerate() {
             let o = match n.field(i) {
                 Slot::Absent if fd.repeated => PyList::empty(py).into_any(),
-                Slot::Absent => continue,
+                Slot::Absent => py.None().into_bound(py),
                 Slot::One(v) => {
                     let o = self.to_py(py, fd.child, v)?;
                     if fd.repeated {
@@ -435,7 +459,7 @@ impl Codec {
                     PyList::new(py, items)?.into_any()
                 }
             };
-            list.set_item(i, o)?;
+            fast::append_owned(&list, o)?;
         }
         Ok(list)
     }
@@ -483,11 +507,22 @@ impl Codec {
             node.fields.resize_with(n, || Slot::Absent);
         }
         for (i, (fd, slot)) in td.fields.iter().zip(node.fields.iter_mut()).enumerate() {
-            let Some(attr) = fast::item_unless_none(list, i).map_err(|_| exi_core::Error::new("field vanished", 0))? else {
-                if !matches!(slot, Slot::Absent) {
-                    *slot = Slot::Absent;
+            // A scalar field over a value of the same kind (the charge loop's case) is written in place.
+            let scalar = match (fd.repeated, fd.child, &mut *slot) {
+                (false, Child::Simple(d), Slot::One(v)) => {
+                    Some((v, &self.schema.datatypes[d as usize], self.enum_values[d as usize].as_slice()))
                 }
-                continue;
+                _ => None,
+            };
+            let attr = match fast::field(list, i, scalar).map_err(|_| exi_core::Error::new("field vanished", 0))? {
+                fast::Field::Done => continue,
+                fast::Field::Absent => {
+                    if !matches!(slot, Slot::Absent) {
+                        *slot = Slot::Absent;
+                    }
+                    continue;
+                }
+                fast::Field::Item(attr) => attr,
             };
             let wrap = |e: exi_core::Error| e.within(fd.name);
             if fd.repeated {
@@ -529,44 +564,18 @@ impl Codec {
 
     /// `v` := the value of `obj` as datatype `d` (string and byte buffers reused).
     fn update_simple(&self, v: &mut Value, d: u16, obj: &Bound<'_, PyAny>) -> CoreResult<()> {
-        match (&self.schema.datatypes[d as usize], &mut *v) {
-            // The charge loop's scalars, written over the last value of the same kind (no drop of the old value);
-            // anything else, and every error, goes through `simple_from_py`.
-            (Datatype::NBitInt { .. } | Datatype::UnsignedInt { .. } | Datatype::SignedInt { .. }, Value::Int(slot)) => {
-                if let Some(i) = fast::exact_int_i64(obj) {
-                    *slot = exi_core::Int::new(i128::from(i));
-                    return Ok(());
-                }
-            }
-            (Datatype::Boolean, Value::Bool(slot)) => {
-                if let Ok(b) = obj.downcast::<PyBool>() {
-                    *slot = b.is_true();
-                    return Ok(());
-                }
-            }
-            (Datatype::Enum { .. }, Value::Enum(slot)) => {
-                if let Some(i) = self.enum_values[d as usize].iter().position(|e| e.as_ptr() == obj.as_ptr()) {
-                    *slot = i as u16;
-                    return Ok(());
-                }
-            }
-            (Datatype::Binary { .. }, Value::Bytes(buf)) => {
-                if let Ok(b) = obj.downcast_exact::<PyBytes>() {
+        let dt = &self.schema.datatypes[d as usize];
+        if fast::scalar_in_place(v, dt, &self.enum_values[d as usize], obj) {
+            return Ok(());
+        }
+        if let (Datatype::String { .. }, Value::Str(buf)) = (dt, &mut *v) {
+            if let Ok(s) = obj.downcast_exact::<PyString>() {
+                if let Ok(text) = s.to_str() {
                     buf.clear();
-                    buf.extend_from_slice(b.as_bytes());
+                    buf.push_str(text);
                     return Ok(());
                 }
             }
-            (Datatype::String { .. }, Value::Str(buf)) => {
-                if let Ok(s) = obj.downcast_exact::<PyString>() {
-                    if let Ok(text) = s.to_str() {
-                        buf.clear();
-                        buf.push_str(text);
-                        return Ok(());
-                    }
-                }
-            }
-            _ => {}
         }
         *v = self.simple_from_py(d, obj)?;
         Ok(())
