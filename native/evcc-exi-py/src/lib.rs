@@ -250,10 +250,11 @@ impl<V: Copy> Memo<V> {
         Memo(GILProtected::new(RefCell::new(None)))
     }
 
-    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> Option<(Py<Codec>, V)> {
+    /// The codec as a `Bound` (its reference is released without `Py`'s check of the GIL on drop).
+    fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> Option<(Bound<'py, Codec>, V)> {
         let last = self.0.get(py).try_borrow().ok()?;
         match &*last {
-            Some((k, codec, v)) if k.as_ptr() == key.as_ptr() => Some((codec.clone_ref(py), *v)),
+            Some((k, codec, v)) if k.as_ptr() == key.as_ptr() => Some((codec.bind(py).clone(), *v)),
             _ => None,
         }
     }
