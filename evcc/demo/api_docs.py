@@ -21,7 +21,8 @@ ERROR_DOCS: dict[str, str] = {
     "InvalidArguments": "a priority list that is not a permutation of all contracts, a bad eMAID, an unreadable "
                         "or too large file descriptor (the message names the limit)",
     "ImportFailed": "the files are not a valid contract chain and matching key (the message says what was wrong)",
-    "StoreFailed": "the contract store could not be written (nothing changed)",
+    "StoreFailed": "the contract store could not be written, or the service is stopping and takes no new "
+                   "changes (nothing changed)",
     "NotSupported": "the operation is not available in this configuration (no contract importer)",
 }
 
