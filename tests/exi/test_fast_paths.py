@@ -294,3 +294,40 @@ def test_the_registry_memo_follows_the_registry() -> None:
     with pytest.raises(ExiError, match="expected a AppProtocolType object"):
         reg.encode(req)
     assert missing == []
+
+
+@pytest.mark.parametrize(("module", "element"), [("iso20_dc", "DC_ChargeLoopReq"), ("iso2", "V2G_Message")])
+def test_a_reused_value_tree_encodes_every_shape_as_a_fresh_one(module: str, element: str) -> None:
+    # One codec encodes a run of random values of one element (fields coming and going, nodes of other types in
+    # the same slot, lists growing and shrinking); each must give the bytes of a codec that never encoded before,
+    # also right after a value the encoder refused.
+    from evcc.exi._api import schema_module
+
+    classes = schema_module(module).CLASSES
+    reused = _exi.Codec(module, classes, ExiError)
+    samples = [reused.sample(element, seed) for seed in range(150)]
+    assert len({_exi.Codec(module, classes, ExiError).encode(element, s) for s in samples[:20]}) > 10
+    for k, sample in enumerate(samples):
+        fresh = _exi.Codec(module, classes, ExiError).encode(element, sample)
+        assert reused.encode(element, sample) == fresh
+        if k % 10 == 0:
+            with pytest.raises(ExiError, match="expected"):
+                reused.encode(element, _spoilt(sample))
+            assert reused.encode(element, sample) == fresh
+
+
+def _spoilt(message: Message) -> Message:
+    """A deep copy of `message` whose deepest message's last present field holds an object no field accepts
+    (the encoder fails after it has updated the fields before it)."""
+    import copy
+
+    bad = copy.deepcopy(message)
+    node: Message = bad
+    while True:
+        inner = [v for v in node if isinstance(v, Message)]
+        if not inner:
+            break
+        node = inner[0]
+    last = max(i for i, v in enumerate(node) if v is not None)
+    list.__setitem__(node, last, object())
+    return bad

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use fast::ListClass;
 
-use exi_core::tables::{Child, Datatype, Schema};
+use exi_core::tables::{Child, Datatype, FieldDef, Schema};
 use exi_core::{BigInt, Kind, Limits, Node, Slot, Value};
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
@@ -442,27 +442,39 @@ impl Codec {
         let ty = n.ty as usize;
         let td = &self.schema.types[ty];
         let list = self.classes[ty].new_instance(py, self.no_args.bind(py), td.fields.len())?;
-        // Every field: a repeated one past the node's slots (absent) still becomes an empty list.
-        for (i, fd) in td.fields.iter().enumerate() {
-            let o = match n.field(i) {
-                Slot::Absent if fd.repeated => PyList::empty(py).into_any(),
-                Slot::Absent => py.None().into_bound(py),
-                Slot::One(v) => {
-                    let o = self.to_py(py, fd.child, v)?;
-                    if fd.repeated {
-                        PyList::new(py, [o])?.into_any()
-                    } else {
-                        o
-                    }
-                }
-                Slot::Many(vs) => {
-                    let items = vs.iter().map(|v| self.to_py(py, fd.child, v)).collect::<PyResult<Vec<_>>>()?;
-                    PyList::new(py, items)?.into_any()
+        // Every field: a repeated one past the node's slots (absent) still becomes an empty list. The charge
+        // loop's cases (an absent field, a single integer or node) inline, the rest out of line.
+        let fields = &td.fields[..];
+        for (i, fd) in fields.iter().enumerate() {
+            let slot = n.field(i);
+            let o = if fd.repeated {
+                self.repeated_to_py(py, fd.child, slot)?
+            } else {
+                match slot {
+                    Slot::Absent => py.None().into_bound(py),
+                    Slot::One(Value::Node(child)) => self.node_to_py(py, child)?.into_any(),
+                    Slot::One(Value::Int(v)) if i64::try_from(v.get()).is_ok() => (v.get() as i64).into_pyobject(py)?.into_any(),
+                    Slot::One(v) => self.to_py(py, fd.child, v)?,
+                    // A value list in the slot of a single field (the decoder never makes one) stays a list.
+                    Slot::Many(_) => self.repeated_to_py(py, fd.child, slot)?,
                 }
             };
             fast::append_owned(&list, o)?;
         }
         Ok(list)
+    }
+
+    /// The list of a repeated field's values (empty when absent).
+    #[inline(never)]
+    fn repeated_to_py<'py>(&self, py: Python<'py>, c: Child, slot: &Slot) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match slot {
+            Slot::Absent => PyList::empty(py).into_any(),
+            Slot::One(v) => PyList::new(py, [self.to_py(py, c, v)?])?.into_any(),
+            Slot::Many(vs) => {
+                let items = vs.iter().map(|v| self.to_py(py, c, v)).collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, items)?.into_any()
+            }
+        })
     }
 
     /// Make `v` the value of `obj` as child `c`, reusing what `v` holds (nodes of the same type, byte and string
@@ -507,58 +519,107 @@ impl Codec {
             // A node of another length (a short decoded one, or longer than the type): exactly one slot per field.
             node.fields.resize_with(n, || Slot::Absent);
         }
-        for (i, (fd, slot)) in td.fields.iter().zip(node.fields.iter_mut()).enumerate() {
-            // A scalar field over a value of the same kind (the charge loop's case) is written in place.
-            let scalar = match (fd.repeated, fd.child, &mut *slot) {
-                (false, Child::Simple(d), Slot::One(v)) => {
-                    Some((v, &self.schema.datatypes[d as usize], self.enum_values[d as usize].as_slice()))
-                }
-                _ => None,
-            };
-            let attr = match fast::field(list, i, scalar).map_err(|_| exi_core::Error::new("field vanished", 0))? {
-                fast::Field::Done => continue,
-                fast::Field::Absent => {
-                    if !matches!(slot, Slot::Absent) {
-                        *slot = Slot::Absent;
+        // An indexed loop with the charge loop's cases inline (a scalar over a value of the same kind, a node over
+        // a node of its type, an absent field) and everything else out of line, so that the loop's state stays
+        // in registers.
+        let fields = &td.fields[..n];
+        let slots = &mut node.fields[..n];
+        for i in 0..n {
+            let fd = &fields[i];
+            let slot = &mut slots[i];
+            if !fd.repeated {
+                match (fd.child, &mut *slot) {
+                    (Child::Simple(d), Slot::One(v)) => {
+                        let d = d as usize;
+                        let scalar = Some((v, &self.schema.datatypes[d], self.enum_values[d].as_slice()));
+                        match fast::field(list, i, scalar).map_err(|_| vanished())? {
+                            fast::Field::Done => continue,
+                            fast::Field::Absent => {
+                                *slot = Slot::Absent;
+                                continue;
+                            }
+                            fast::Field::Item(attr) => {
+                                self.update_field(fd, slot, &attr)?;
+                                continue;
+                            }
+                        }
                     }
-                    continue;
-                }
-                fast::Field::Item(attr) => attr,
-            };
-            let wrap = |e: exi_core::Error| e.within(fd.name);
-            if fd.repeated {
-                let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = attr.downcast::<PyList>() {
-                    l.iter().collect()
-                } else if let Ok(tuple) = attr.downcast::<PyTuple>() {
-                    tuple.iter().collect()
-                } else {
-                    return Err(wrap(exi_core::Error::new("a repeated element needs a list", 0)));
-                };
-                if items.is_empty() {
-                    *slot = Slot::Absent;
-                    continue;
-                }
-                if !matches!(slot, Slot::Many(_)) {
-                    *slot = Slot::Many(Vec::with_capacity(items.len()));
-                }
-                let Slot::Many(values) = slot else { unreachable!("set just above") };
-                values.truncate(items.len());
-                for (k, it) in items.iter().enumerate() {
-                    if k == values.len() {
-                        values.push(Value::Bool(false));
+                    (Child::Complex(t), Slot::One(Value::Node(child))) if child.ty == t => {
+                        match fast::field(list, i, None).map_err(|_| vanished())? {
+                            fast::Field::Item(attr) => {
+                                self.update_node(child, &attr).map_err(|e| e.within(fd.name))?;
+                                continue;
+                            }
+                            fast::Field::Absent => {
+                                *slot = Slot::Absent;
+                                continue;
+                            }
+                            fast::Field::Done => continue,
+                        }
                     }
-                    if let Err(e) = self.update_value(&mut values[k], fd.child, it) {
-                        // Not a value the encoder may see (the tree is dropped with the error).
-                        return Err(wrap(e));
+                    (_, Slot::Absent) => {
+                        if let fast::Field::Absent = fast::field(list, i, None).map_err(|_| vanished())? {
+                            continue;
+                        }
                     }
+                    _ => {}
                 }
-            } else {
-                if !matches!(slot, Slot::One(_)) {
-                    *slot = Slot::One(Value::Bool(false));
-                }
-                let Slot::One(value) = slot else { unreachable!("set just above") };
-                self.update_value(value, fd.child, &attr).map_err(wrap)?;
             }
+            self.update_field_at(list, i, fd, slot)?;
+        }
+        Ok(())
+    }
+
+    /// Field `i` of `list` into `slot`, every case (out of the loop of `update_node`).
+    #[inline(never)]
+    fn update_field_at(&self, list: &Bound<'_, PyList>, i: usize, fd: &FieldDef, slot: &mut Slot) -> CoreResult<()> {
+        match fast::field(list, i, None).map_err(|_| vanished())? {
+            fast::Field::Item(attr) => self.update_field(fd, slot, &attr),
+            fast::Field::Absent | fast::Field::Done => {
+                if !matches!(slot, Slot::Absent) {
+                    *slot = Slot::Absent;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `slot` := the field value `attr` (not `None`), reusing what the slot holds.
+    #[inline(never)]
+    fn update_field(&self, fd: &FieldDef, slot: &mut Slot, attr: &Bound<'_, PyAny>) -> CoreResult<()> {
+        let wrap = |e: exi_core::Error| e.within(fd.name);
+        if fd.repeated {
+            let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = attr.downcast::<PyList>() {
+                l.iter().collect()
+            } else if let Ok(tuple) = attr.downcast::<PyTuple>() {
+                tuple.iter().collect()
+            } else {
+                return Err(wrap(exi_core::Error::new("a repeated element needs a list", 0)));
+            };
+            if items.is_empty() {
+                *slot = Slot::Absent;
+                return Ok(());
+            }
+            if !matches!(slot, Slot::Many(_)) {
+                *slot = Slot::Many(Vec::with_capacity(items.len()));
+            }
+            let Slot::Many(values) = slot else { unreachable!("set just above") };
+            values.truncate(items.len());
+            for (k, it) in items.iter().enumerate() {
+                if k == values.len() {
+                    values.push(Value::Bool(false));
+                }
+                if let Err(e) = self.update_value(&mut values[k], fd.child, it) {
+                    // Not a value the encoder may see (the tree is dropped with the error).
+                    return Err(wrap(e));
+                }
+            }
+        } else {
+            if !matches!(slot, Slot::One(_)) {
+                *slot = Slot::One(Value::Bool(false));
+            }
+            let Slot::One(value) = slot else { unreachable!("set just above") };
+            self.update_value(value, fd.child, attr).map_err(wrap)?;
         }
         Ok(())
     }
@@ -633,6 +694,12 @@ impl Codec {
             }
         }
     }
+}
+
+/// The error of a field index past the object's items (its length was checked: only Python code run meanwhile can
+/// shorten it).
+fn vanished() -> exi_core::Error {
+    exi_core::Error::new("field vanished", 0)
 }
 
 fn big_from_py(obj: &Bound<'_, PyAny>) -> Option<Value> {
