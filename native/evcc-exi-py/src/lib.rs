@@ -413,11 +413,7 @@ impl Codec {
         Ok(match v {
             Value::Node(n) => self.node_to_py(py, n)?.into_any(),
             Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-            // Nearly every integer fits 64 bits: PyLong_FromLongLong instead of the 128-bit conversion.
-            Value::Int(i) => match i64::try_from(i.get()) {
-                Ok(small) => small.into_pyobject(py)?.into_any(),
-                Err(_) => i.get().into_pyobject(py)?.into_any(),
-            },
+            Value::Int(i) => int_to_py(py, *i)?,
             Value::Big(b) => {
                 let mag = PyBytes::new(py, &b.magnitude);
                 let n = self.int_from_bytes.bind(py).call1((mag, "big"))?;
@@ -453,7 +449,7 @@ impl Codec {
                 match slot {
                     Slot::Absent => py.None().into_bound(py),
                     Slot::One(Value::Node(child)) => self.node_to_py(py, child)?.into_any(),
-                    Slot::One(Value::Int(v)) if i64::try_from(v.get()).is_ok() => (v.get() as i64).into_pyobject(py)?.into_any(),
+                    Slot::One(Value::Int(v)) => int_to_py(py, *v)?,
                     Slot::One(v) => self.to_py(py, fd.child, v)?,
                     // A value list in the slot of a single field (the decoder never makes one) stays a list.
                     Slot::Many(_) => self.repeated_to_py(py, fd.child, slot)?,
@@ -520,7 +516,7 @@ impl Codec {
             node.fields.resize_with(n, || Slot::Absent);
         }
         // An indexed loop with the charge loop's cases inline (a scalar over a value of the same kind, a node over
-        // a node of its type, an absent field) and everything else out of line, so that the loop's state stays
+        // a node of its type) and everything else through `update_field`, out of line, so that the loop's state stays
         // in registers.
         let fields = &td.fields[..n];
         let slots = &mut node.fields[..n];
@@ -557,31 +553,20 @@ impl Codec {
                             fast::Field::Done => continue,
                         }
                     }
-                    (_, Slot::Absent) => {
-                        if let fast::Field::Absent = fast::field(list, i, None).map_err(|_| vanished())? {
-                            continue;
-                        }
-                    }
                     _ => {}
                 }
             }
-            self.update_field_at(list, i, fd, slot)?;
-        }
-        Ok(())
-    }
-
-    /// Field `i` of `list` into `slot`, every case (out of the loop of `update_node`).
-    #[inline(never)]
-    fn update_field_at(&self, list: &Bound<'_, PyList>, i: usize, fd: &FieldDef, slot: &mut Slot) -> CoreResult<()> {
-        match fast::field(list, i, None).map_err(|_| vanished())? {
-            fast::Field::Item(attr) => self.update_field(fd, slot, &attr),
-            fast::Field::Absent | fast::Field::Done => {
-                if !matches!(slot, Slot::Absent) {
-                    *slot = Slot::Absent;
+            // Every other case (a repeated field, a slot of another kind): the item read once, handled out of line.
+            match fast::field(list, i, None).map_err(|_| vanished())? {
+                fast::Field::Item(attr) => self.update_field(fd, slot, &attr)?,
+                fast::Field::Absent | fast::Field::Done => {
+                    if !matches!(slot, Slot::Absent) {
+                        *slot = Slot::Absent;
+                    }
                 }
-                Ok(())
             }
         }
+        Ok(())
     }
 
     /// `slot` := the field value `attr` (not `None`), reusing what the slot holds.
@@ -694,6 +679,16 @@ impl Codec {
             }
         }
     }
+}
+
+/// An integer value as a Python int. Nearly every integer fits 64 bits: PyLong_FromLongLong instead of the 128-bit
+/// conversion.
+#[inline(always)]
+fn int_to_py(py: Python<'_>, i: exi_core::Int) -> PyResult<Bound<'_, PyAny>> {
+    Ok(match i64::try_from(i.get()) {
+        Ok(small) => small.into_pyobject(py)?.into_any(),
+        Err(_) => i.get().into_pyobject(py)?.into_any(),
+    })
 }
 
 /// The error of a field index past the object's items (its length was checked: only Python code run meanwhile can
